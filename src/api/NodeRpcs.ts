@@ -1,0 +1,187 @@
+/**
+ * The node's RPC surface: one RpcGroup shared by the server and the typed
+ * client, so both sides agree on every payload, reply and error by type.
+ * Tags are `area.verb`; @effect/rpc turns the prefix into `client.area.verb`.
+ */
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+
+// ---- wire shapes (JSON-safe: bigints travel as decimal strings) ----
+
+export const HexString = Schema.String.pipe(Schema.pattern(/^0x[0-9a-f]*$/i))
+export const AddressString = Schema.String.pipe(Schema.pattern(/^0x[0-9a-fA-F]{40}$/))
+
+export class ShardStatus extends Schema.Class<ShardStatus>("ShardStatus")({
+  shard: Schema.Number,
+  kind: Schema.Literal("beacon", "transfer"),
+  height: Schema.Number,
+  lastBlockHash: Schema.String,
+  pendingTransactions: Schema.Number
+}) {}
+
+export class NodeStatus extends Schema.Class<NodeStatus>("NodeStatus")({
+  chainId: Schema.BigInt,
+  version: Schema.String,
+  shards: Schema.Array(ShardStatus),
+  eventsPosition: Schema.Number
+}) {}
+
+export class AccountInfo extends Schema.Class<AccountInfo>("AccountInfo")({
+  address: Schema.String,
+  shard: Schema.Number,
+  balance: Schema.BigInt,
+  nonce: Schema.BigInt,
+  /** The nonce the next transaction must carry, counting admitted but unincluded ones. */
+  pendingNonce: Schema.BigInt
+}) {}
+
+export const TxStatusLiteral = Schema.Literal("pending", "included", "rejected")
+
+export class SubmitResult extends Schema.Class<SubmitResult>("SubmitResult")({
+  hash: Schema.String,
+  shard: Schema.Number,
+  status: TxStatusLiteral,
+  blockHeight: Schema.optional(Schema.Number)
+}) {}
+
+export class TxView extends Schema.Class<TxView>("TxView")({
+  hash: Schema.String,
+  shard: Schema.Number,
+  status: TxStatusLiteral,
+  from: Schema.String,
+  to: Schema.optional(Schema.String),
+  kind: Schema.String,
+  nonce: Schema.BigInt,
+  fee: Schema.BigInt,
+  amount: Schema.optional(Schema.BigInt),
+  blockHeight: Schema.optional(Schema.Number),
+  /** Why execution rejected it, when it was included but failed. */
+  reason: Schema.optional(Schema.String),
+  /** For a cross-shard transfer: the receipt id and whether the destination credited it. */
+  receiptId: Schema.optional(Schema.String),
+  receiptDelivered: Schema.optional(Schema.Boolean),
+  raw: Schema.String
+}) {}
+
+export class BlockView extends Schema.Class<BlockView>("BlockView")({
+  shard: Schema.Number,
+  height: Schema.Number,
+  hash: Schema.String,
+  parentHash: Schema.String,
+  txRoot: Schema.String,
+  receiptRoot: Schema.String,
+  eventsRoot: Schema.String,
+  proposer: Schema.String,
+  timestamp: Schema.Number,
+  transactions: Schema.Array(Schema.String),
+  receipts: Schema.Array(Schema.String)
+}) {}
+
+export class EventView extends Schema.Class<EventView>("EventView")({
+  stream: Schema.String,
+  revision: Schema.Number,
+  position: Schema.Number,
+  id: Schema.String,
+  type: Schema.String,
+  data: Schema.Unknown,
+  metadata: Schema.Unknown,
+  hash: Schema.String,
+  prevHash: Schema.String
+}) {}
+
+// ---- errors (every bad input is one of these, with a readable message) ----
+
+export class TransactionRejected extends Schema.TaggedError<TransactionRejected>()("TransactionRejected", {
+  reason: Schema.Literal(
+    "Malformed",
+    "Oversized",
+    "BadSignature",
+    "WrongChainId",
+    "NonceReused",
+    "NonceGap",
+    "InsufficientBalance",
+    "InvalidAmount",
+    "MempoolFull"
+  ),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `transaction rejected (${this.reason}): ${this.detail}`
+  }
+}
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  what: Schema.String,
+  id: Schema.String
+}) {
+  override get message() {
+    return `${this.what} ${this.id} not found`
+  }
+}
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid request: ${this.detail}`
+  }
+}
+
+export class NodeUnavailable extends Schema.TaggedError<NodeUnavailable>()("NodeUnavailable", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `node unavailable: ${this.detail}`
+  }
+}
+
+// ---- the group ----
+
+export class NodeRpcs extends RpcGroup.make(
+  Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
+  Rpc.make("account.get", {
+    payload: { address: Schema.String },
+    success: AccountInfo,
+    error: Schema.Union(InvalidRequest, NodeUnavailable)
+  }),
+  Rpc.make("tx.submit", {
+    payload: Schema.Struct({
+      /** The signed transaction's canonical RLP bytes, 0x-hex. */
+      raw: Schema.String,
+      /** Reply only once the transaction is in a block (or rejected by execution). */
+      wait: Schema.optionalWith(Schema.Boolean, { default: () => false })
+    }),
+    success: SubmitResult,
+    error: Schema.Union(TransactionRejected, NodeUnavailable)
+  }),
+  Rpc.make("tx.get", {
+    payload: { hash: Schema.String },
+    success: TxView,
+    error: Schema.Union(NotFound, InvalidRequest, NodeUnavailable)
+  }),
+  Rpc.make("block.get", {
+    payload: { shard: Schema.Number, height: Schema.Number },
+    success: BlockView,
+    error: Schema.Union(NotFound, InvalidRequest, NodeUnavailable)
+  }),
+  Rpc.make("events.read", {
+    payload: Schema.Struct({
+      /** One stream by name, or every stream in global order when absent. */
+      stream: Schema.optional(Schema.String),
+      /** Stream revision (inclusive) when `stream` is given, else global position (exclusive). */
+      from: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+      limit: Schema.optionalWith(Schema.Number, { default: () => 100 })
+    }),
+    success: Schema.Array(EventView),
+    error: Schema.Union(InvalidRequest, NodeUnavailable)
+  }),
+  Rpc.make("events.subscribe", {
+    payload: Schema.Struct({
+      stream: Schema.optional(Schema.String),
+      from: Schema.optionalWith(Schema.Number, { default: () => 0 })
+    }),
+    success: EventView,
+    error: Schema.Union(InvalidRequest, NodeUnavailable),
+    stream: true
+  })
+) {}

@@ -1,0 +1,88 @@
+/**
+ * Serves NodeRpcs over WebSocket (/ws) and HTTP (/rpc) on one port. Handlers
+ * delegate to the ChainNode and EventStore services; they hold no logic.
+ */
+import { createServer } from "node:http"
+import { HttpLayerRouter } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { RpcServer } from "@effect/rpc"
+import { Effect, Layer, Stream } from "effect"
+import { EventStore } from "../../infra/eventstore/EventStore.js"
+import type { RecordedEvent } from "../../infra/eventstore/EventStore.js"
+import { ChainNode } from "../node/ChainNode.js"
+import { EventView, InvalidRequest, NodeRpcs, NodeUnavailable } from "./NodeRpcs.js"
+import { HTTP_PATH, WS_PATH, httpSerialization, wsSerialization } from "./transport.js"
+
+/** The most events one `events.read` returns. */
+export const MAX_EVENTS_PER_READ = 10_000
+
+const toView = (e: RecordedEvent) =>
+  new EventView({
+    stream: e.stream,
+    revision: e.revision,
+    position: e.position,
+    id: e.id,
+    type: e.type,
+    data: e.data,
+    metadata: e.metadata,
+    hash: e.hash,
+    prevHash: e.prevHash
+  })
+
+const storeUnavailable = (error: { readonly message: string }) => new NodeUnavailable({ detail: error.message })
+
+const checkRange = (from: number, limit: number) =>
+  !Number.isSafeInteger(from) || from < 0
+    ? Effect.fail(new InvalidRequest({ detail: `from must be a whole number ≥ 0, got ${from}` }))
+    : !Number.isSafeInteger(limit) || limit < 0 || limit > MAX_EVENTS_PER_READ
+      ? Effect.fail(new InvalidRequest({ detail: `limit must be a whole number from 0 to ${MAX_EVENTS_PER_READ}` }))
+      : Effect.void
+
+export const NodeRpcHandlers = NodeRpcs.toLayer(
+  Effect.gen(function* () {
+    const node = yield* ChainNode
+    const store = yield* EventStore
+    return {
+      "node.status": () => node.status,
+      "account.get": ({ address }) => node.account(address),
+      "tx.submit": ({ raw, wait }) => node.submit(raw, wait),
+      "tx.get": ({ hash }) => node.transaction(hash),
+      "block.get": ({ shard, height }) => node.block(shard, height),
+      "events.read": ({ stream, from, limit }) =>
+        checkRange(from, limit).pipe(
+          Effect.zipRight(
+            stream === undefined
+              ? store.readAll({ after: from, limit })
+              : store.readStream(stream, { from, limit, direction: "forwards" })
+          ),
+          Effect.map((events) => events.map(toView)),
+          Effect.catchTag("EventStoreError", (e) => Effect.fail(storeUnavailable(e)))
+        ),
+      "events.subscribe": ({ stream, from }) =>
+        Stream.fromEffect(checkRange(from, 0)).pipe(
+          Stream.flatMap(() => (stream === undefined ? store.subscribeAll(from) : store.subscribeStream(stream, from))),
+          Stream.map(toView),
+          Stream.catchTag("EventStoreError", (e) => Stream.fail(storeUnavailable(e)))
+        )
+    }
+  })
+)
+
+export interface RpcServerOptions {
+  readonly host: string
+  readonly port: number
+}
+
+/** The HTTP server with both transports; fails to build if the port is taken. */
+export const RpcServerLive = (options: RpcServerOptions) =>
+  HttpLayerRouter.serve(
+    Layer.mergeAll(
+      RpcServer.layerHttpRouter({ group: NodeRpcs, path: WS_PATH, protocol: "websocket" }).pipe(
+        Layer.provide(wsSerialization)
+      ),
+      RpcServer.layerHttpRouter({ group: NodeRpcs, path: HTTP_PATH, protocol: "http" }).pipe(
+        Layer.provide(httpSerialization)
+      )
+    ).pipe(Layer.provide(NodeRpcHandlers)),
+    { disableLogger: true }
+  ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))

@@ -1,0 +1,17 @@
+/**
+ * Where the RPC group is served and how it is framed. Server and client both
+ * take their framing from here: a mismatch makes calls hang without an error.
+ */
+import { RpcSerialization } from "@effect/rpc"
+
+/** WebSocket: one JSON message per frame. The fast path (~0.5 ms a call here). */
+export const WS_PATH = "/ws"
+/** HTTP POST: newline-delimited JSON, so streamed replies arrive as they happen. */
+export const HTTP_PATH = "/rpc"
+
+export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_PORT = 8645
+export const DEFAULT_RPC_URL = `ws://${DEFAULT_HOST}:${DEFAULT_PORT}${WS_PATH}`
+
+export const wsSerialization = RpcSerialization.layerJson
+export const httpSerialization = RpcSerialization.layerNdjson

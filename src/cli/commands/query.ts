@@ -1,0 +1,68 @@
+/** Read-only commands that ask a running node: status, balance, block. */
+import { Args, Command } from "@effect/cli"
+import { Effect } from "effect"
+import { makeClient } from "../../client/index.js"
+import { json, rpcUrl } from "../options.js"
+import { printResult, reportErrors } from "../output.js"
+
+/** How long a CLI call waits for the node before giving up. */
+export const CALL_TIMEOUT = "30 seconds"
+
+const withClient = <A, E>(url: string, f: (client: Effect.Effect.Success<ReturnType<typeof makeClient>>) => Effect.Effect<A, E>) =>
+  makeClient(url).pipe(
+    Effect.flatMap(f),
+    Effect.timeoutFail({ duration: CALL_TIMEOUT, onTimeout: () => new Error(`no answer from ${url} within ${CALL_TIMEOUT}`) }),
+    Effect.scoped
+  )
+
+export const statusCommand = Command.make("status", { rpcUrl, json }, ({ rpcUrl, json }) =>
+  withClient(rpcUrl, (c) => c.node.status()).pipe(
+    Effect.flatMap((s) =>
+      printResult(json, s, (s) =>
+        [
+          `chain ${s.chainId}  topai ${s.version}  events ${s.eventsPosition}`,
+          ...s.shards.map(
+            (x) => `shard ${x.shard} (${x.kind}): height ${x.height}  head ${x.lastBlockHash}  pending ${x.pendingTransactions}`
+          )
+        ].join("\n")
+      )
+    ),
+    reportErrors(json)
+  )
+).pipe(Command.withDescription("Show the node's chain id and each shard's height"))
+
+const address = Args.text({ name: "ADDRESS" }).pipe(Args.withDescription("A 0x-prefixed 20-byte address"))
+
+export const balanceCommand = Command.make("balance", { address, rpcUrl, json }, ({ address, rpcUrl, json }) =>
+  withClient(rpcUrl, (c) => c.account.get({ address })).pipe(
+    Effect.flatMap((a) =>
+      printResult(json, a, (a) => `${a.address}  shard ${a.shard}  balance ${a.balance}  nonce ${a.nonce}`)
+    ),
+    reportErrors(json)
+  )
+).pipe(Command.withDescription("Show an account's balance, nonce and shard"))
+
+const shard = Args.integer({ name: "SHARD" }).pipe(Args.withDescription("Shard id (0 is the beacon)"))
+const height = Args.integer({ name: "HEIGHT" }).pipe(Args.withDescription("Block height (1 is the first block)"))
+
+export const blockCommand = Command.make("block", { shard, height, rpcUrl, json }, ({ shard, height, rpcUrl, json }) =>
+  withClient(rpcUrl, (c) => c.block.get({ shard, height })).pipe(
+    Effect.flatMap((b) =>
+      printResult(json, b, (b) =>
+        [
+          `block ${b.shard}/${b.height}  ${b.hash}`,
+          `  parent      ${b.parentHash}`,
+          `  proposer    ${b.proposer}`,
+          `  timestamp   ${new Date(b.timestamp).toISOString()}`,
+          `  txRoot      ${b.txRoot}`,
+          `  eventsRoot  ${b.eventsRoot}`,
+          `  ${b.transactions.length} transactions, ${b.receipts.length} cross-shard receipts`,
+          ...b.transactions.map((t) => `    ${t}`)
+        ].join("\n")
+      )
+    ),
+    reportErrors(json)
+  )
+).pipe(Command.withDescription("Show one block of one shard"))
+
+export { withClient }

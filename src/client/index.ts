@@ -1,0 +1,38 @@
+/**
+ * The typed client: `import { makeClient } from "topai/client"`.
+ *
+ *   const client = yield* makeClient("ws://127.0.0.1:8645/ws")
+ *   const account = yield* client.account.get({ address })
+ *   yield* client.tx.submit({ raw, wait: true }).pipe(Effect.catchTag("TransactionRejected", ...))
+ *
+ * Every call is typed by the shared NodeRpcs group: payloads, replies and
+ * errors (TransactionRejected, NotFound, ...) are the server's own classes.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import { NodeSocket } from "@effect/platform-node"
+import { RpcClient } from "@effect/rpc"
+import type { RpcGroup } from "@effect/rpc"
+import { Effect, Layer } from "effect"
+import type { Scope } from "effect"
+import { NodeRpcs } from "../api/NodeRpcs.js"
+import { DEFAULT_RPC_URL, httpSerialization, wsSerialization } from "../api/transport.js"
+
+export * from "../api/NodeRpcs.js"
+export { DEFAULT_RPC_URL } from "../api/transport.js"
+
+export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>>
+
+/** The client protocol for a URL: `ws://…/ws` (WebSocket) or `http://…/rpc` (HTTP). */
+export const protocolLayer = (url: string) =>
+  url.startsWith("ws://") || url.startsWith("wss://")
+    ? RpcClient.layerProtocolSocket({ retryTransientErrors: true }).pipe(
+        Layer.provide([NodeSocket.layerWebSocket(url), wsSerialization])
+      )
+    : RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide([FetchHttpClient.layer, httpSerialization]))
+
+/** A client bound to the caller's scope; the connection closes with it. */
+export const makeClient = (url: string = DEFAULT_RPC_URL): Effect.Effect<NodeClient, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(protocolLayer(url))
+    return yield* RpcClient.make(NodeRpcs).pipe(Effect.provide(context))
+  })

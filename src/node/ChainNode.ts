@@ -1,0 +1,27 @@
+/**
+ * What a running node offers its doors (RPC, CLI, tests): the chain's read
+ * and write operations in wire shapes. The RPC handlers only delegate here.
+ */
+import { Context } from "effect"
+import type { Effect } from "effect"
+import type {
+  AccountInfo,
+  BlockView,
+  InvalidRequest,
+  NodeStatus,
+  NotFound,
+  SubmitResult,
+  TransactionRejected,
+  TxView
+} from "../api/NodeRpcs.js"
+
+export interface ChainNodeShape {
+  readonly status: Effect.Effect<NodeStatus>
+  readonly account: (address: string) => Effect.Effect<AccountInfo, InvalidRequest>
+  /** Admit a signed transaction (0x-hex RLP); with `wait`, reply once its block is applied. */
+  readonly submit: (raw: string, wait: boolean) => Effect.Effect<SubmitResult, TransactionRejected>
+  readonly transaction: (hash: string) => Effect.Effect<TxView, NotFound | InvalidRequest>
+  readonly block: (shard: number, height: number) => Effect.Effect<BlockView, NotFound | InvalidRequest>
+}
+
+export class ChainNode extends Context.Tag("topai/ChainNode")<ChainNode, ChainNodeShape>() {}
