@@ -43,7 +43,10 @@ export interface RecordedEvent {
 }
 
 export interface AppendResult {
-  /** Revision of the stream's last event after the append. */
+  /**
+   * Revision of the batch's last event. For an idempotent retry this is where
+   * the batch was first written (later appends may have moved the head on).
+   */
   readonly nextRevision: number
   /** Global position of the last event written (or already present). */
   readonly position: number
@@ -61,6 +64,11 @@ export interface StreamHead {
 export interface ReadStreamOptions {
   /** First revision to read (forwards default 0, backwards default the head). */
   readonly from?: number | undefined
+  /**
+   * Last revision to read, inclusive (forwards default the head, backwards
+   * default 0). Bounds that cross give nothing.
+   */
+  readonly to?: number | undefined
   readonly direction?: "forwards" | "backwards" | undefined
   readonly limit?: number | undefined
 }
@@ -83,10 +91,14 @@ export class WrongExpectedRevision extends Schema.TaggedError<WrongExpectedRevis
   }
 }
 
-/** Bad input to the store: oversized event, empty batch, id reused with other content, bad stream name. */
+/**
+ * Bad input to the store: oversized event, empty batch, id reused with other
+ * content, bad stream name, or an event whose id/type is malformed or whose
+ * data/metadata is not JSON (InvalidEvent).
+ */
 export class InvalidAppend extends Schema.TaggedError<InvalidAppend>()("InvalidAppend", {
   stream: Schema.String,
-  reason: Schema.Literal("EventTooLarge", "EmptyBatch", "IdConflict", "InvalidStreamName", "DuplicateIdInBatch"),
+  reason: Schema.Literal("EventTooLarge", "EmptyBatch", "IdConflict", "InvalidStreamName", "DuplicateIdInBatch", "InvalidEvent"),
   detail: Schema.String
 }) {
   override get message() {
@@ -129,7 +141,7 @@ export interface EventStoreShape {
   readonly subscribeStream: (stream: string, from?: number) => Stream.Stream<RecordedEvent, EventStoreError>
   /** The stream's last event, or undefined when it does not exist. */
   readonly head: (stream: string) => Effect.Effect<StreamHead | undefined, EventStoreError>
-  /** Every stream's head, ordered by stream name. */
+  /** Every stream's head, ordered by stream name (JS string order, the same in every store). */
   readonly heads: Effect.Effect<ReadonlyArray<StreamHead>, EventStoreError>
   /** Global position of the last committed event (0 when empty). */
   readonly lastPosition: Effect.Effect<number, EventStoreError>
