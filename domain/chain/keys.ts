@@ -1,0 +1,116 @@
+/**
+ * secp256k1 accounts, Ethereum style: a 20-byte address is the last 20 bytes
+ * of keccak256 of the uncompressed public key without its 0x04 prefix.
+ * Signatures are 64-byte compact r‖s over a 32-byte keccak digest, low-s
+ * only (a high-s twin of a valid signature would give a transaction a
+ * second hash). Key material comes in from the caller: nothing here draws
+ * randomness.
+ */
+import { secp256k1 } from "@noble/curves/secp256k1.js"
+import { Either, Schema } from "effect"
+import { keccak256, HASH_BYTES } from "./hash.js"
+import { bytesToHex, fixedHex, utf8 } from "./hex.js"
+
+export const PRIVATE_KEY_BYTES = 32
+export const PUBLIC_KEY_BYTES = 33 // SEC1 compressed
+export const SIGNATURE_BYTES = 64 // r ‖ s
+export const ADDRESS_BYTES = 20
+const UNCOMPRESSED_PREFIX_BYTES = 1 // the 0x04 tag, not hashed into the address
+
+/** `0x` + 40 lowercase hex. */
+export const Address = fixedHex(ADDRESS_BYTES).pipe(Schema.brand("Address"))
+export type Address = typeof Address.Type
+
+export class KeyError extends Schema.TaggedError<KeyError>()("KeyError", {
+  reason: Schema.Literal("InvalidPrivateKey", "InvalidPublicKey"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.reason}: ${this.detail}`
+  }
+}
+
+/** A secret scalar. Never printed: `toString`/`toJSON` are redacted. */
+export class PrivateKey {
+  readonly #bytes: Uint8Array
+  private constructor(bytes: Uint8Array) {
+    this.#bytes = bytes
+  }
+  /** 32 bytes that must be a scalar in [1, n-1]. */
+  static fromBytes(bytes: Uint8Array): Either.Either<PrivateKey, KeyError> {
+    if (bytes.length !== PRIVATE_KEY_BYTES || !secp256k1.utils.isValidSecretKey(bytes)) {
+      return Either.left(new KeyError({ reason: "InvalidPrivateKey", detail: `not a secp256k1 scalar (${bytes.length} bytes)` }))
+    }
+    return Either.right(new PrivateKey(Uint8Array.from(bytes)))
+  }
+  /** The raw scalar, for a keystore. */
+  exportBytes(): Uint8Array {
+    return Uint8Array.from(this.#bytes)
+  }
+  get publicKey(): PublicKey {
+    return PublicKey.unsafeFromValidBytes(secp256k1.getPublicKey(this.#bytes, true))
+  }
+  /** Compact low-s signature over a 32-byte digest; deterministic (RFC 6979, no extra entropy). */
+  signDigest(digest: Uint8Array): Uint8Array {
+    if (digest.length !== HASH_BYTES) throw new RangeError(`digest must be ${HASH_BYTES} bytes`)
+    return secp256k1.sign(digest, this.#bytes, { prehash: false, lowS: true, extraEntropy: false })
+  }
+  toString(): string {
+    return "PrivateKey(<redacted>)"
+  }
+  toJSON(): string {
+    return this.toString()
+  }
+}
+
+/** A compressed public key with its address, derived once. */
+export class PublicKey {
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly address: Address
+  ) {}
+  static fromBytes(bytes: Uint8Array): Either.Either<PublicKey, KeyError> {
+    if (bytes.length !== PUBLIC_KEY_BYTES || !secp256k1.utils.isValidPublicKey(bytes, true)) {
+      return Either.left(new KeyError({ reason: "InvalidPublicKey", detail: `not a compressed secp256k1 point (${bytes.length} bytes)` }))
+    }
+    return Either.right(PublicKey.unsafeFromValidBytes(Uint8Array.from(bytes)))
+  }
+  /** @internal for bytes already known to be a valid compressed point. */
+  static unsafeFromValidBytes(bytes: Uint8Array): PublicKey {
+    const uncompressed = secp256k1.Point.fromBytes(bytes).toBytes(false)
+    const digest = keccak256(uncompressed.subarray(UNCOMPRESSED_PREFIX_BYTES))
+    return new PublicKey(bytes, bytesToHex(digest.subarray(HASH_BYTES - ADDRESS_BYTES)) as Address)
+  }
+  get hex(): string {
+    return bytesToHex(this.bytes)
+  }
+}
+
+/** noble verification of a compact low-s signature over a 32-byte digest. */
+export const verifyDigest = (signature: Uint8Array, digest: Uint8Array, publicKey: PublicKey): boolean => {
+  if (signature.length !== SIGNATURE_BYTES || digest.length !== HASH_BYTES) return false
+  try {
+    return secp256k1.verify(signature, digest, publicKey.bytes, { prehash: false, lowS: true, format: "compact" })
+  } catch {
+    return false // r or s out of range: not a signature
+  }
+}
+
+const DEV_ACCOUNT_SEED = "topai-dev-account-"
+const DEV_PROPOSER_SEED = "topai-dev-proposer-"
+
+/** keccak256(seed), re-hashed until it is a valid scalar (a miss has probability ~2^-128). */
+const keyFromSeed = (seed: string): PrivateKey => {
+  let candidate = keccak256(utf8(seed))
+  for (;;) {
+    const key = PrivateKey.fromBytes(candidate)
+    if (Either.isRight(key)) return key.right
+    candidate = keccak256(candidate)
+  }
+}
+
+/** The deterministic, public (so: insecure) dev accounts of a devnet genesis. */
+export const devKey = (index: number): PrivateKey => keyFromSeed(DEV_ACCOUNT_SEED + index)
+
+/** The deterministic devnet proposer key of one shard. */
+export const devProposerKey = (shard: number): PrivateKey => keyFromSeed(DEV_PROPOSER_SEED + shard)

@@ -1,0 +1,227 @@
+/**
+ * Transactions. The canonical form is RLP:
+ *
+ *   signed   = [chainId, nonce, fee, kind, payload, publicKey, signature]
+ *   digest   = keccak256(rlp([chainId, nonce, fee, kind, payload, publicKey]))
+ *   hash     = keccak256(rlp(signed))
+ *
+ * `kind` is the payload's name as UTF-8 bytes and `payload` its own RLP list
+ * (transfer: [to, amount]); new kinds (the AI shard's model and escrow
+ * transactions) add a schema and a codec below. The sender is the address of
+ * `publicKey`, so no recovery is needed. The wire form is the signed RLP
+ * (hex in JSON); `Transaction` is the decoded value with its hash, digest and
+ * bytes computed once.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { keccak256, keccakHex, type Hash32 } from "./hash.js"
+import { bytesToHex, equalBytes, HexString, hexToBytes, utf8 } from "./hex.js"
+import { Address, ADDRESS_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
+import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
+
+/** Bigger transactions are refused before any decoding work. */
+export const MAX_TRANSACTION_BYTES = 4096
+/** chainId, nonce, fee and amounts are uint256. */
+export const UINT_BYTES_MAX = 32
+const UINT_LIMIT = 1n << BigInt(8 * UINT_BYTES_MAX)
+const SIGNED_FIELDS = 7
+
+export const Uint256 = Schema.BigInt.pipe(Schema.nonNegativeBigInt(), Schema.lessThanBigInt(UINT_LIMIT))
+export const PositiveAmount = Schema.BigInt.pipe(Schema.positiveBigInt(), Schema.lessThanBigInt(UINT_LIMIT))
+
+// ---------------------------------------------------------------- payloads (one per kind)
+
+export const TransferPayload = Schema.Struct({
+  kind: Schema.Literal("transfer"),
+  to: Address,
+  amount: PositiveAmount
+})
+export type TransferPayload = typeof TransferPayload.Type
+
+/** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
+export const TransactionPayload = Schema.Union(TransferPayload)
+export type TransactionPayload = typeof TransactionPayload.Type
+export type TransactionKind = TransactionPayload["kind"]
+
+export class TransactionBody extends Schema.Class<TransactionBody>("TransactionBody")({
+  chainId: Uint256,
+  nonce: Uint256,
+  fee: Uint256,
+  payload: TransactionPayload
+}) {
+  get kind(): TransactionKind {
+    return this.payload.kind
+  }
+}
+
+interface PayloadCodec<P extends TransactionPayload> {
+  readonly encode: (payload: P) => RlpInput
+  readonly decode: (item: RlpItem) => Either.Either<P, string>
+}
+
+const transferCodec: PayloadCodec<TransferPayload> = {
+  encode: (p) => [addressBytes(p.to), p.amount],
+  decode: (item) => {
+    if (item instanceof Uint8Array || item.length !== 2) return Either.left("transfer payload must be [to, amount]")
+    const [toItem, amountItem] = item as readonly [RlpItem, RlpItem]
+    if (!(toItem instanceof Uint8Array) || toItem.length !== ADDRESS_BYTES) {
+      return Either.left(`transfer.to must be ${ADDRESS_BYTES} bytes`)
+    }
+    const amount = rlpToBigInt(amountItem, "transfer.amount", UINT_BYTES_MAX)
+    if (Either.isLeft(amount)) return Either.left(amount.left.message)
+    if (amount.right === 0n) return Either.left("transfer.amount must be positive")
+    return Either.right({ kind: "transfer", to: bytesToHex(toItem) as Address, amount: amount.right })
+  }
+}
+
+const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
+  transfer: transferCodec
+}
+
+const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
+
+const addressBytes = (a: Address): Uint8Array => Either.getOrThrow(hexToBytes(a, ADDRESS_BYTES))
+
+// ---------------------------------------------------------------- errors
+
+export class MalformedTransaction extends Schema.TaggedError<MalformedTransaction>()("MalformedTransaction", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `malformed transaction: ${this.detail}`
+  }
+}
+
+export class OversizedTransaction extends Schema.TaggedError<OversizedTransaction>()("OversizedTransaction", {
+  size: Schema.Int,
+  max: Schema.Int
+}) {
+  override get message(): string {
+    return `transaction of ${this.size} bytes exceeds ${this.max}`
+  }
+}
+
+// ---------------------------------------------------------------- the signed transaction
+
+const unsignedFields = (body: TransactionBody, publicKey: PublicKey): Array<RlpInput> => [
+  body.chainId,
+  body.nonce,
+  body.fee,
+  utf8(body.payload.kind),
+  payloadCodecs[body.payload.kind].encode(body.payload),
+  publicKey.bytes
+]
+
+export const signingDigest = (body: TransactionBody, publicKey: PublicKey): Uint8Array =>
+  keccak256(encodeRlp(unsignedFields(body, publicKey)))
+
+export class Transaction {
+  /** keccak256 of `encoded`. */
+  readonly hash: Hash32
+  private constructor(
+    readonly body: TransactionBody,
+    readonly publicKey: PublicKey,
+    readonly signature: Uint8Array,
+    /** The canonical signed RLP: what goes on the wire and into blocks. */
+    readonly encoded: Uint8Array,
+    /** The 32-byte digest the signature covers. */
+    readonly digest: Uint8Array
+  ) {
+    this.hash = keccakHex(encoded)
+  }
+  /** Assemble from parts (signature unchecked: see `verifyTransactionSignature`). */
+  static make(body: TransactionBody, publicKey: PublicKey, signature: Uint8Array): Transaction {
+    if (signature.length !== SIGNATURE_BYTES) throw new RangeError(`signature must be ${SIGNATURE_BYTES} bytes`)
+    const unsigned = unsignedFields(body, publicKey)
+    const digest = keccak256(encodeRlp(unsigned))
+    return new Transaction(body, publicKey, signature, encodeRlp([...unsigned, signature]), digest)
+  }
+  get sender(): Address {
+    return this.publicKey.address
+  }
+  get size(): number {
+    return this.encoded.length
+  }
+  /** Amount plus fee: what the sender must hold. */
+  get spend(): bigint {
+    return this.body.fee + this.body.payload.amount
+  }
+}
+
+export const signTransaction = (body: TransactionBody, key: PrivateKey): Transaction => {
+  const publicKey = key.publicKey
+  return Transaction.make(body, publicKey, key.signDigest(signingDigest(body, publicKey)))
+}
+
+/** noble, pure. The node verifies through the `SignatureVerifier` service instead. */
+export const verifyTransactionSignature = (tx: Transaction): boolean =>
+  verifyDigest(tx.signature, tx.digest, tx.publicKey)
+
+export const encodeTransaction = (tx: Transaction): Uint8Array => tx.encoded
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false }) // invalid UTF-8 becomes U+FFFD: no kind matches
+
+const malformed = (detail: string) => Either.left(new MalformedTransaction({ detail }))
+
+const decodeFields = (fields: ReadonlyArray<RlpItem>): Either.Either<Transaction, MalformedTransaction> => {
+  const [chainIdI, nonceI, feeI, kindI, payloadI, publicKeyI, signatureI] = fields as readonly RlpItem[] as [
+    RlpItem, RlpItem, RlpItem, RlpItem, RlpItem, RlpItem, RlpItem
+  ]
+  const chainId = rlpToBigInt(chainIdI, "chainId", UINT_BYTES_MAX)
+  if (Either.isLeft(chainId)) return malformed(chainId.left.message)
+  const nonce = rlpToBigInt(nonceI, "nonce", UINT_BYTES_MAX)
+  if (Either.isLeft(nonce)) return malformed(nonce.left.message)
+  const fee = rlpToBigInt(feeI, "fee", UINT_BYTES_MAX)
+  if (Either.isLeft(fee)) return malformed(fee.left.message)
+  const kindBytes = rlpBytes(kindI, "kind")
+  if (Either.isLeft(kindBytes)) return malformed(kindBytes.left.message)
+  const kind = utf8Decoder.decode(kindBytes.right)
+  if (!isKind(kind)) return malformed(`unknown kind ${JSON.stringify(kind.slice(0, 32))}`)
+  const payload = payloadCodecs[kind].decode(payloadI)
+  if (Either.isLeft(payload)) return malformed(payload.left)
+  const publicKeyBytes = rlpBytes(publicKeyI, "publicKey")
+  if (Either.isLeft(publicKeyBytes)) return malformed(publicKeyBytes.left.message)
+  const publicKey = PublicKey.fromBytes(publicKeyBytes.right)
+  if (Either.isLeft(publicKey)) return malformed(publicKey.left.message)
+  const signature = rlpBytes(signatureI, "signature")
+  if (Either.isLeft(signature)) return malformed(signature.left.message)
+  if (signature.right.length !== SIGNATURE_BYTES) {
+    return malformed(`signature must be ${SIGNATURE_BYTES} bytes, got ${signature.right.length}`)
+  }
+  const body = new TransactionBody({ chainId: chainId.right, nonce: nonce.right, fee: fee.right, payload: payload.right })
+  return Either.right(Transaction.make(body, publicKey.right, Uint8Array.from(signature.right)))
+}
+
+/** Strict: canonical RLP, exactly the seven fields, known kind, valid public key. */
+export const decodeTransaction = (
+  bytes: Uint8Array
+): Either.Either<Transaction, MalformedTransaction | OversizedTransaction> => {
+  if (bytes.length > MAX_TRANSACTION_BYTES) {
+    return Either.left(new OversizedTransaction({ size: bytes.length, max: MAX_TRANSACTION_BYTES }))
+  }
+  const item = decodeRlp(bytes)
+  if (Either.isLeft(item)) return malformed(item.left.message)
+  const fields = rlpList(item.right, "transaction")
+  if (Either.isLeft(fields)) return malformed(fields.left.message)
+  if (fields.right.length !== SIGNED_FIELDS) {
+    return malformed(`expected ${SIGNED_FIELDS} fields, got ${fields.right.length}`)
+  }
+  const tx = decodeFields(fields.right)
+  // Canonical decoding means re-encoding gives back the input exactly.
+  if (Either.isRight(tx) && !equalBytes(tx.right.encoded, bytes)) throw new Error("transaction codec is not canonical")
+  return tx
+}
+
+/** The JSON wire form: the signed RLP as 0x-hex. */
+export const TransactionFromHex = Schema.transformOrFail(
+  HexString,
+  Schema.declare((u): u is Transaction => u instanceof Transaction, { identifier: "Transaction" }),
+  {
+    strict: true,
+    decode: (hex, _, ast) => {
+      const bytes = hexToBytes(hex)
+      if (Either.isLeft(bytes)) return ParseResult.fail(new ParseResult.Type(ast, hex, bytes.left.message))
+      return Either.mapLeft(decodeTransaction(bytes.right), (e) => new ParseResult.Type(ast, hex, e.message))
+    },
+    encode: (tx) => ParseResult.succeed(bytesToHex(tx.encoded))
+  }
+)
