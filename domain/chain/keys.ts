@@ -9,7 +9,7 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { Either, Schema } from "effect"
 import { keccak256, HASH_BYTES } from "./hash.js"
-import { bytesToHex, fixedHex, utf8 } from "./hex.js"
+import { bytesToHex, fixedHex, hexToBytes, utf8 } from "./hex.js"
 
 export const PRIVATE_KEY_BYTES = 32
 export const PUBLIC_KEY_BYTES = 33 // SEC1 compressed
@@ -20,6 +20,9 @@ const UNCOMPRESSED_PREFIX_BYTES = 1 // the 0x04 tag, not hashed into the address
 /** `0x` + 40 lowercase hex. */
 export const Address = fixedHex(ADDRESS_BYTES).pipe(Schema.brand("Address"))
 export type Address = typeof Address.Type
+
+/** The 20 bytes of an address (the brand guarantees the spelling). */
+export const addressBytes = (a: Address): Uint8Array => Either.getOrThrow(hexToBytes(a, ADDRESS_BYTES))
 
 export class KeyError extends Schema.TaggedError<KeyError>()("KeyError", {
   reason: Schema.Literal("InvalidPrivateKey", "InvalidPublicKey"),

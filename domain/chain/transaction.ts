@@ -15,7 +15,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { keccak256, keccakHex, type Hash32 } from "./hash.js"
 import { bytesToHex, equalBytes, HexString, hexToBytes, utf8 } from "./hex.js"
-import { Address, ADDRESS_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
+import { Address, ADDRESS_BYTES, addressBytes, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 
 /** Bigger transactions are refused before any decoding work. */
@@ -78,8 +78,6 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
 }
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
-
-const addressBytes = (a: Address): Uint8Array => Either.getOrThrow(hexToBytes(a, ADDRESS_BYTES))
 
 // ---------------------------------------------------------------- errors
 

@@ -1,0 +1,169 @@
+/**
+ * Blocks. A header commits to its transactions (txRoot), the receipts it
+ * delivers from other shards (receiptRoot) and, with deferred execution, the
+ * events produced by executing its PARENT (eventsRoot): a proposer can sign a
+ * block before executing it, and a replayed event stream can be checked
+ * against signed headers.
+ *
+ *   blockHash = keccak256(rlp([chainId, shard, height, parentHash, txRoot,
+ *                              receiptRoot, eventsRoot, proposer, timestamp]))
+ *
+ * The proposer signs blockHash. Committee membership and quorum certificates
+ * are the consensus layer's business, not checked here.
+ */
+import { Either, Schema } from "effect"
+import { Hash32, hashBytes, keccakHex } from "./hash.js"
+import { bytesToHex, fixedHex, hexToBytes } from "./hex.js"
+import { Address, addressBytes, PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
+import { merkleRoot } from "./merkle.js"
+import { CrossShardReceipt, receiptLeaf } from "./receipt.js"
+import { encodeRlp } from "./rlp.js"
+import { ShardId } from "./sharding.js"
+import { TransactionFromHex, Uint256, type Transaction } from "./transaction.js"
+
+/** Bounds a block's execution time and size; the mempool batch is capped below these. */
+export const MAX_BLOCK_TRANSACTIONS = 4096
+export const MAX_BLOCK_RECEIPTS = 8192
+
+export const Height = Schema.Int.pipe(Schema.nonNegative())
+/** Milliseconds since the epoch, from the proposer's Clock (never read in `domain/`). */
+export const TimestampMs = Schema.Int.pipe(Schema.nonNegative())
+export const PublicKeyHex = fixedHex(PUBLIC_KEY_BYTES)
+export const SignatureHex = fixedHex(SIGNATURE_BYTES)
+
+export class BlockHeader extends Schema.Class<BlockHeader>("BlockHeader")({
+  chainId: Uint256,
+  shard: ShardId,
+  height: Height,
+  parentHash: Hash32,
+  txRoot: Hash32,
+  receiptRoot: Hash32,
+  eventsRoot: Hash32,
+  proposer: Address,
+  timestamp: TimestampMs
+}) {}
+
+export const blockHash = (h: BlockHeader): Hash32 =>
+  keccakHex(
+    encodeRlp([
+      h.chainId,
+      BigInt(h.shard),
+      BigInt(h.height),
+      hashBytes(h.parentHash),
+      hashBytes(h.txRoot),
+      hashBytes(h.receiptRoot),
+      hashBytes(h.eventsRoot),
+      addressBytes(h.proposer),
+      BigInt(h.timestamp)
+    ])
+  )
+
+/** The whole block; its encoded form (transactions as signed-RLP hex) is what `BlockApplied` stores. */
+export class Block extends Schema.Class<Block>("Block")({
+  header: BlockHeader,
+  proposerPublicKey: PublicKeyHex,
+  signature: SignatureHex,
+  transactions: Schema.Array(TransactionFromHex),
+  receipts: Schema.Array(CrossShardReceipt)
+}) {
+  get hash(): Hash32 {
+    return blockHash(this.header)
+  }
+}
+
+export const txRootOf = (txs: ReadonlyArray<Transaction>): Hash32 => merkleRoot(txs.map((tx) => hashBytes(tx.hash)))
+export const receiptRootOf = (receipts: ReadonlyArray<CrossShardReceipt>): Hash32 => merkleRoot(receipts.map(receiptLeaf))
+
+export class BlockRejected extends Schema.TaggedError<BlockRejected>()("BlockRejected", {
+  reason: Schema.Literal(
+    "GenesisMissing",
+    "WrongChain",
+    "WrongShard",
+    "WrongHeight",
+    "WrongParent",
+    "TimestampBeforeParent",
+    "WrongEventsRoot",
+    "ProposerKeyMismatch",
+    "BadProposerSignature",
+    "TooManyTransactions",
+    "TooManyReceipts",
+    "WrongTxRoot",
+    "WrongReceiptRoot",
+    "ReceiptNotForThisShard",
+    "ReceiptFromUnknownShard",
+    "ReceiptIdMismatch"
+  ),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `block rejected, ${this.reason}: ${this.detail}`
+  }
+}
+
+const reject = (reason: BlockRejected["reason"], detail: string) => Either.left(new BlockRejected({ reason, detail }))
+
+export interface BuildBlockParams {
+  readonly chainId: bigint
+  readonly shard: ShardId
+  readonly height: number
+  readonly parentHash: Hash32
+  /** Root of the events produced by executing the parent block. */
+  readonly eventsRoot: Hash32
+  readonly timestamp: number
+  readonly transactions: ReadonlyArray<Transaction>
+  readonly receipts: ReadonlyArray<CrossShardReceipt>
+  readonly proposerKey: PrivateKey
+}
+
+/** Assemble and sign a block. Pure: the timestamp comes in from the caller's Clock. */
+export const buildBlock = (p: BuildBlockParams): Block => {
+  const publicKey = p.proposerKey.publicKey
+  const header = new BlockHeader({
+    chainId: p.chainId,
+    shard: p.shard,
+    height: p.height,
+    parentHash: p.parentHash,
+    txRoot: txRootOf(p.transactions),
+    receiptRoot: receiptRootOf(p.receipts),
+    eventsRoot: p.eventsRoot,
+    proposer: publicKey.address,
+    timestamp: p.timestamp
+  })
+  return new Block({
+    header,
+    proposerPublicKey: publicKey.hex,
+    signature: bytesToHex(p.proposerKey.signDigest(hashBytes(blockHash(header)))),
+    transactions: p.transactions,
+    receipts: p.receipts
+  })
+}
+
+/** The proposer's key matches `proposer` and signed the header. */
+export const verifyBlockHeader = (block: Block): Either.Either<void, BlockRejected> => {
+  const key = Either.flatMap(hexToBytes(block.proposerPublicKey, PUBLIC_KEY_BYTES), PublicKey.fromBytes)
+  if (Either.isLeft(key) || key.right.address !== block.header.proposer) {
+    return reject("ProposerKeyMismatch", `key ${block.proposerPublicKey} is not proposer ${block.header.proposer}`)
+  }
+  const signature = Either.getOrThrow(hexToBytes(block.signature, SIGNATURE_BYTES)) // spelling checked by the schema
+  if (!verifyDigest(signature, hashBytes(block.hash), key.right)) {
+    return reject("BadProposerSignature", `signature does not verify for block ${block.hash}`)
+  }
+  return Either.void
+}
+
+/** The body matches what the header commits to. */
+export const verifyBlockBody = (block: Block): Either.Either<void, BlockRejected> => {
+  if (block.transactions.length > MAX_BLOCK_TRANSACTIONS) {
+    return reject("TooManyTransactions", `${block.transactions.length} > ${MAX_BLOCK_TRANSACTIONS}`)
+  }
+  if (block.receipts.length > MAX_BLOCK_RECEIPTS) {
+    return reject("TooManyReceipts", `${block.receipts.length} > ${MAX_BLOCK_RECEIPTS}`)
+  }
+  const txRoot = txRootOf(block.transactions)
+  if (txRoot !== block.header.txRoot) return reject("WrongTxRoot", `header ${block.header.txRoot}, body ${txRoot}`)
+  const receiptRoot = receiptRootOf(block.receipts)
+  if (receiptRoot !== block.header.receiptRoot) {
+    return reject("WrongReceiptRoot", `header ${block.header.receiptRoot}, body ${receiptRoot}`)
+  }
+  return Either.void
+}

@@ -1,0 +1,119 @@
+/**
+ * A shard's events. The stream alone re-executes: `BlockApplied` carries the
+ * whole block in its wire form, and `BlockExecuted` seals each block's events
+ * with their root, which the next header must commit to.
+ *
+ * eventsRoot = merkle root over keccak256(JSON.stringify(encode(event))) for
+ * the events of one block, from its `GenesisApplied`/`BlockApplied` up to,
+ * not including, its `BlockExecuted`. The JSON is the Schema encoding, so the
+ * field order of these classes is part of the consensus rules.
+ */
+import { Schema } from "effect"
+import { Block, Height, TimestampMs } from "./block.js"
+import { Hash32, keccak256 } from "./hash.js"
+import { utf8 } from "./hex.js"
+import { Address } from "./keys.js"
+import { merkleRoot } from "./merkle.js"
+import { CrossShardReceipt } from "./receipt.js"
+import { ShardId, TransferShardCount } from "./sharding.js"
+import { PositiveAmount, Uint256 } from "./transaction.js"
+import { TransactionCheckReason } from "./txRules.js"
+
+export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("GenesisApplied", {
+  chainId: Uint256,
+  shard: ShardId,
+  transferShards: TransferShardCount,
+  timestamp: TimestampMs,
+  genesisHash: Hash32
+}) {}
+
+/** A genesis allocation. */
+export class AccountFunded extends Schema.TaggedClass<AccountFunded>()("AccountFunded", {
+  address: Address,
+  amount: PositiveAmount
+}) {}
+
+export class BlockApplied extends Schema.TaggedClass<BlockApplied>()("BlockApplied", {
+  block: Block
+}) {}
+
+/** A same-shard transfer. */
+export class Transferred extends Schema.TaggedClass<Transferred>()("Transferred", {
+  txHash: Hash32,
+  from: Address,
+  to: Address,
+  amount: PositiveAmount
+}) {}
+
+/** Every executed transaction pays its fee (burned) and uses up its nonce here. */
+export class FeeCharged extends Schema.TaggedClass<FeeCharged>()("FeeCharged", {
+  txHash: Hash32,
+  payer: Address,
+  fee: Uint256,
+  nonce: Uint256
+}) {}
+
+/** Debited here; in flight until the destination shard records `CrossShardReceived`. */
+export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossShardSent", {
+  receiptId: Hash32,
+  sourceShard: ShardId,
+  destShard: ShardId,
+  from: Address,
+  to: Address,
+  amount: PositiveAmount,
+  txHash: Hash32
+}) {
+  /** What a relayer carries to the destination shard. */
+  get receipt(): CrossShardReceipt {
+    const { _tag, ...fields } = this
+    return new CrossShardReceipt(fields)
+  }
+}
+
+export class CrossShardReceived extends Schema.TaggedClass<CrossShardReceived>()("CrossShardReceived", {
+  receiptId: Hash32,
+  sourceShard: ShardId,
+  destShard: ShardId,
+  from: Address,
+  to: Address,
+  amount: PositiveAmount,
+  txHash: Hash32
+}) {}
+
+/** A transaction in a block that failed at execution: recorded, no state change, nonce not used. */
+export class TransactionRejected extends Schema.TaggedClass<TransactionRejected>()("TransactionRejected", {
+  txHash: Hash32,
+  sender: Address,
+  nonce: Uint256,
+  reason: TransactionCheckReason,
+  detail: Schema.String
+}) {}
+
+/** Seals a block's (or genesis') events. */
+export class BlockExecuted extends Schema.TaggedClass<BlockExecuted>()("BlockExecuted", {
+  height: Height,
+  blockHash: Hash32,
+  timestamp: TimestampMs,
+  eventsRoot: Hash32
+}) {}
+
+export const ShardEvent = Schema.Union(
+  GenesisApplied,
+  AccountFunded,
+  BlockApplied,
+  Transferred,
+  FeeCharged,
+  CrossShardSent,
+  CrossShardReceived,
+  TransactionRejected,
+  BlockExecuted
+)
+export type ShardEvent = typeof ShardEvent.Type
+
+const encodeEvent = Schema.encodeSync(ShardEvent)
+
+/** The canonical JSON of an event, as hashed into eventsRoot. */
+export const eventJson = (event: ShardEvent): string => JSON.stringify(encodeEvent(event))
+
+export const eventsRoot = (events: ReadonlyArray<ShardEvent>): Hash32 =>
+  merkleRoot(events.map((e) => keccak256(utf8(eventJson(e)))))
