@@ -32,6 +32,8 @@ export interface InstrumentOptions {
   readonly faultAt?: (n: number, stream: string) => Fault | undefined
   /** When given, every append waits for this latch to be open. */
   readonly gate?: Effect.Latch
+  /** Whether the n-th (1-based) readStream of `stream` fails with EventStoreError. */
+  readonly readFailsAt?: (n: number, stream: string) => boolean
 }
 
 const bump = (counts: Map<string, number>, key: string, by: number) => {
@@ -43,6 +45,7 @@ const bump = (counts: Map<string, number>, key: string, by: number) => {
 export const instrument = (inner: EventStoreShape, options: InstrumentOptions = {}): Instrumented => {
   const appendCounts = new Map<string, number>()
   const readCounts = new Map<string, number>()
+  const readCalls = new Map<string, number>()
   const faulty = (fault: Fault, write: Effect.Effect<unknown, unknown>) => {
     switch (fault) {
       case "fail":
@@ -68,8 +71,13 @@ export const instrument = (inner: EventStoreShape, options: InstrumentOptions = 
         return options.gate === undefined ? run : Effect.zipRight(options.gate.await, run)
       }),
     readStream: (stream, readOptions) =>
-      Effect.tap(inner.readStream(stream, readOptions), (events) => {
-        bump(readCounts, stream, events.length)
+      Effect.suspend(() => {
+        if (options.readFailsAt?.(bump(readCalls, stream, 1), stream)) {
+          return Effect.fail(new EventStoreError({ operation: "readStream", detail: "injected failure" }))
+        }
+        return Effect.tap(inner.readStream(stream, readOptions), (events) => {
+          bump(readCounts, stream, events.length)
+        })
       })
   }
   return {
