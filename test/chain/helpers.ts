@@ -99,3 +99,22 @@ export const deciderSpec = <S, C, E, Err extends { readonly _tag: string }>(deci
 
 export const tags = (events: ReadonlyArray<{ readonly _tag: string }>) => events.map((e) => e._tag)
 export { expect }
+
+/** A plain, comparable picture of a ledger state. */
+export const snapshot = (s: LedgerState) => ({
+  shard: s.shard,
+  chain: s.chain,
+  height: s.height,
+  lastBlockHash: s.lastBlockHash,
+  lastEventsRoot: s.lastEventsRoot,
+  lastTimestamp: s.lastTimestamp,
+  accounts: Array.from(s.accounts, ([a, acc]) => [a, acc.balance, acc.nonce] as const).sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+  received: Array.from(s.receivedReceipts).sort(),
+  totals: s.totals
+})
+
+export const sumBalances = (s: LedgerState): bigint => {
+  let sum = 0n
+  for (const [, acc] of s.accounts) sum += acc.balance
+  return sum
+}
