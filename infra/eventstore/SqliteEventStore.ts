@@ -30,8 +30,6 @@ import type { PreparedEvent } from "./prepareBatch.js"
 import { prepareBatch } from "./prepareBatch.js"
 import type { AppendPlan, HeadView, StoredEventView, StreamView } from "./planAppend.js"
 import { planAppend } from "./planAppend.js"
-import type { RawEventRow } from "./RawEventRow.js"
-import { toRecordedEvent } from "./RawEventRow.js"
 import { allRange, streamRange } from "./readBounds.js"
 import type { Synchronous } from "./sqliteSchema.js"
 import { openWriter, RAW_ROW_COLUMNS } from "./sqliteSchema.js"
@@ -52,6 +50,31 @@ const sqlLimit = (limit: number) => (Number.isFinite(limit) ? limit : NO_LIMIT)
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const storeError = (operation: string) => (error: unknown) => new EventStoreError({ operation, detail: describe(error) })
+
+/** A row of RAW_ROW_COLUMNS as an array: raw mode skips one object per row on replay. */
+type RowTuple = readonly [
+  position: number,
+  stream: string,
+  revision: number,
+  id: string,
+  type: string,
+  dataJson: string,
+  metadataJson: string,
+  prevHash: string,
+  hash: string
+]
+
+const fromTuple = (row: RowTuple): RecordedEvent => ({
+  stream: row[1],
+  revision: row[2],
+  position: row[0],
+  id: row[3],
+  type: row[4],
+  data: JSON.parse(row[5]),
+  metadata: JSON.parse(row[6]),
+  prevHash: row[7],
+  hash: row[8]
+})
 
 const isIdConflict = (error: unknown): boolean =>
   error instanceof Database.SqliteError &&
@@ -77,15 +100,21 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
     `INSERT INTO streams (stream, revision, hash, position) VALUES (?, ?, ?, ?)
      ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, hash = excluded.hash, position = excluded.position`
   )
-  const selectForwards = db.prepare<[string, number, number, number], RawEventRow>(
-    `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE stream = ? AND revision >= ? AND revision <= ? ORDER BY revision ASC LIMIT ?`
-  )
-  const selectBackwards = db.prepare<[string, number, number, number], RawEventRow>(
-    `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE stream = ? AND revision >= ? AND revision <= ? ORDER BY revision DESC LIMIT ?`
-  )
-  const selectAll = db.prepare<[number, number], RawEventRow>(
-    `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`
-  )
+  const selectForwards = db
+    .prepare<[string, number, number, number], RowTuple>(
+      `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE stream = ? AND revision >= ? AND revision <= ? ORDER BY revision ASC LIMIT ?`
+    )
+    .raw(true)
+  const selectBackwards = db
+    .prepare<[string, number, number, number], RowTuple>(
+      `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE stream = ? AND revision >= ? AND revision <= ? ORDER BY revision DESC LIMIT ?`
+    )
+    .raw(true)
+  const selectAll = db
+    .prepare<[number, number], RowTuple>(
+      `SELECT ${RAW_ROW_COLUMNS} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`
+    )
+    .raw(true)
   const selectStreamHead = db.prepare<[string], StreamHead>(
     "SELECT stream, revision, hash, position FROM streams WHERE stream = ?"
   )
@@ -150,7 +179,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
         const range = streamRange(options)
         if (range === undefined) return []
         const statement = range.direction === "forwards" ? selectForwards : selectBackwards
-        return statement.all(stream, range.low, range.high, sqlLimit(range.limit)).map(toRecordedEvent)
+        return statement.all(stream, range.low, range.high, sqlLimit(range.limit)).map(fromTuple)
       },
       catch: storeError("readStream")
     })
@@ -160,7 +189,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
       try: (): ReadonlyArray<RecordedEvent> => {
         const range = allRange(options)
         if (range === undefined) return []
-        return selectAll.all(range.after, sqlLimit(range.limit)).map(toRecordedEvent)
+        return selectAll.all(range.after, sqlLimit(range.limit)).map(fromTuple)
       },
       catch: storeError("readAll")
     })

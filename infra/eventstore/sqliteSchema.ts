@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS streams (
 ) WITHOUT ROWID;
 `
 
-/** Columns of events under the names of RawEventRow. */
+/** Columns of events under the names of RawEventRow; SqliteEventStore reads them by index in this order. */
 export const RAW_ROW_COLUMNS =
   "position, stream, revision, id, type, data AS dataJson, metadata AS metadataJson, prev_hash AS prevHash, hash"
 

@@ -33,6 +33,13 @@ const MAX_PAUSE_MS = 2
 /** Longest run a reconnecting subscriber reads before it drops. */
 const MAX_EVENTS_PER_CONNECTION = 60
 
+/** The long run of item 5: a log this big, read through at least this many reconnects. */
+const SOAK_EVENTS = 100_000
+const SOAK_RECONNECTS_MIN = 1_000
+const SOAK_WRITE_BATCH = 100
+/** Most events read per connection: a mean of ~75 gives ~1,300 reconnects over the log. */
+const SOAK_TAKE_MAX = 150
+
 const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withRandom(effect, Random.make(SEED))
 
 /** Writers appending batches to a few streams, with random short pauses; LIVE_TOTAL events in all. */
@@ -192,6 +199,41 @@ export const subscribeConformance = (makeStore: MakeStore) => {
         const received = yield* collect(store.subscribeStream("backlog-0"), length)
         expectConsecutive(received.map((e) => e.revision), 0, length)
       }),
+    TEST_TIMEOUT_MS
+  )
+
+  it.scopedLive(
+    `soak: ${SOAK_RECONNECTS_MIN}+ disconnects over a ${SOAK_EVENTS}-event log written while reading, 0 missing, 0 reordered`,
+    () =>
+      seeded(
+        Effect.gen(function* () {
+          const store = yield* (yield* makeStore()).open
+          const batches = SOAK_EVENTS / SOAK_WRITE_BATCH
+          // Half the log is there before the subscriber starts, half is written while it reads.
+          const writeBatch = (b: number) =>
+            store.append(`soak-${b % 7}`, events(`soak-${b}`, SOAK_WRITE_BATCH), "any")
+          yield* Effect.forEach(range(batches / 2), writeBatch, { discard: true })
+          const writer = yield* Effect.fork(
+            Effect.forEach(range(batches / 2), (b) => Effect.zipRight(writeBatch(batches / 2 + b), Effect.yieldNow()), {
+              discard: true
+            })
+          )
+          let checkpoint = 0
+          let reconnects = 0
+          while (checkpoint < SOAK_EVENTS) {
+            const take = yield* Random.nextIntBetween(1, SOAK_TAKE_MAX + 1)
+            const batch = yield* collect(store.subscribeAll(checkpoint), Math.min(take, SOAK_EVENTS - checkpoint))
+            for (const e of batch) {
+              if (e.position !== checkpoint + 1) expect.fail(`after ${checkpoint} came ${e.position}`)
+              checkpoint = e.position
+            }
+            reconnects++
+          }
+          yield* Fiber.join(writer)
+          expect(reconnects).toBeGreaterThanOrEqual(SOAK_RECONNECTS_MIN)
+          expect(yield* store.lastPosition).toBe(SOAK_EVENTS)
+        })
+      ),
     TEST_TIMEOUT_MS
   )
 }
