@@ -14,7 +14,7 @@ export type ExpectedRevision =
   | "no_stream" // the stream must not exist yet
   | "any" // no check (a retry with "any" is not guaranteed idempotent after a restart)
   | "stream_exists" // the stream must have at least one event
-  | number // the revision of the stream's last event
+  | number // the revision of the stream's last event (a non-negative integer)
 
 /** An event as a writer hands it to the store. `data` and `metadata` are JSON values. */
 export interface NewEvent {
@@ -93,12 +93,21 @@ export class WrongExpectedRevision extends Schema.TaggedError<WrongExpectedRevis
 
 /**
  * Bad input to the store: oversized event, empty batch, id reused with other
- * content, bad stream name, or an event whose id/type is malformed or whose
- * data/metadata is not JSON (InvalidEvent).
+ * content, bad stream name, an event whose id/type is malformed or whose
+ * data/metadata is not JSON (InvalidEvent), or an expected revision that is
+ * not a non-negative integer nor one of the named expectations.
  */
 export class InvalidAppend extends Schema.TaggedError<InvalidAppend>()("InvalidAppend", {
   stream: Schema.String,
-  reason: Schema.Literal("EventTooLarge", "EmptyBatch", "IdConflict", "InvalidStreamName", "DuplicateIdInBatch", "InvalidEvent"),
+  reason: Schema.Literal(
+    "EventTooLarge",
+    "EmptyBatch",
+    "IdConflict",
+    "InvalidStreamName",
+    "DuplicateIdInBatch",
+    "InvalidEvent",
+    "InvalidExpectedRevision"
+  ),
   detail: Schema.String
 }) {
   override get message() {

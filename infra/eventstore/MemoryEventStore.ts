@@ -81,7 +81,7 @@ const makeWith = (storage: MemoryStorage): Effect.Effect<EventStoreShape> =>
 
     const append: EventStoreShape["append"] = (name, events, expected) =>
       Effect.suspend(() => {
-        const batch = prepareBatch(name, events)
+        const batch = prepareBatch(name, events, expected)
         if (batch instanceof InvalidAppend) return Effect.fail(batch)
         const existing = storage.streams.get(name)
         const plan = planAppend(name, batch, expected, viewOf(existing))

@@ -149,7 +149,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
 
   const append: EventStoreShape["append"] = (stream, events, expected) =>
     Effect.suspend((): Effect.Effect<AppendResult, AppendError> => {
-      const batch = prepareBatch(stream, events)
+      const batch = prepareBatch(stream, events, expected)
       if (batch instanceof InvalidAppend) return Effect.fail(batch)
       let outcome: Outcome
       try {

@@ -47,8 +47,6 @@ export type AppendPlan =
   | { readonly _tag: "AlreadyWritten"; readonly result: AppendResult }
   | { readonly _tag: "Reject"; readonly error: WrongExpectedRevision | InvalidAppend }
 
-const isRevision = (n: number) => Number.isSafeInteger(n) && n >= 0
-
 export const expectationHolds = (expected: ExpectedRevision, head: HeadView | undefined): boolean => {
   switch (expected) {
     case "any":
@@ -58,7 +56,7 @@ export const expectationHolds = (expected: ExpectedRevision, head: HeadView | un
     case "stream_exists":
       return head !== undefined
     default:
-      return isRevision(expected) && head !== undefined && head.revision === expected
+      return head !== undefined && head.revision === expected
   }
 }
 
@@ -108,6 +106,7 @@ const planRetry = (
   }
 }
 
+/** `expected` must have passed isExpectedRevision (prepareBatch checks it). */
 export const planAppend = (
   stream: string,
   batch: ReadonlyArray<PreparedEvent>,

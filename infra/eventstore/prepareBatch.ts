@@ -3,7 +3,7 @@
  * rejects the same batches with the same typed errors. The output is the JSON
  * text the store keeps and hashes.
  */
-import type { NewEvent } from "./EventStore.js"
+import type { ExpectedRevision, NewEvent } from "./EventStore.js"
 import { InvalidAppend, MAX_EVENT_BYTES } from "./EventStore.js"
 
 /** Longest stream name, event id and event type, in UTF-16 code units. */
@@ -95,13 +95,27 @@ const prepareEvent = (stream: string, event: NewEvent, index: number): PreparedE
   return { id: event.id, type: event.type, dataJson, metadataJson }
 }
 
-/** Checks a batch and renders its JSON text; the first problem found is the error. */
+const NAMED_EXPECTATIONS: ReadonlySet<unknown> = new Set(["no_stream", "any", "stream_exists"])
+
+/** A named expectation or a revision (non-negative safe integer); anything else is a caller bug. */
+export const isExpectedRevision = (expected: unknown): expected is ExpectedRevision =>
+  NAMED_EXPECTATIONS.has(expected) || (typeof expected === "number" && Number.isSafeInteger(expected) && expected >= 0)
+
+/** Checks a batch and its expectation and renders the JSON text; the first problem found is the error. */
 export const prepareBatch = (
   stream: string,
-  events: ReadonlyArray<NewEvent>
+  events: ReadonlyArray<NewEvent>,
+  expected: ExpectedRevision
 ): ReadonlyArray<PreparedEvent> | InvalidAppend => {
   const streamProblem = validateStreamName(stream)
   if (streamProblem !== undefined) return streamProblem
+  if (!isExpectedRevision(expected)) {
+    return new InvalidAppend({
+      stream,
+      reason: "InvalidExpectedRevision",
+      detail: `expected revision ${String(expected)} is neither no_stream, any, stream_exists nor a non-negative integer`
+    })
+  }
   if (!Array.isArray(events) || events.length === 0) {
     return new InvalidAppend({ stream, reason: "EmptyBatch", detail: "a batch needs at least one event" })
   }

@@ -26,16 +26,17 @@ const MATRIX: ReadonlyArray<MatrixCase> = [
   { state: "absent", expected: "stream_exists", outcome: "wrong" },
   { state: "absent", expected: 0, outcome: "wrong" },
   { state: "absent", expected: EXISTING_HEAD, outcome: "wrong" },
-  { state: "absent", expected: -1, outcome: "wrong" },
   { state: "existing", expected: "no_stream", outcome: "wrong" },
   { state: "existing", expected: "any", outcome: EXISTING_HEAD + 1 },
   { state: "existing", expected: "stream_exists", outcome: EXISTING_HEAD + 1 },
   { state: "existing", expected: EXISTING_HEAD, outcome: EXISTING_HEAD + 1 },
   { state: "existing", expected: EXISTING_HEAD - 1, outcome: "wrong" },
   { state: "existing", expected: EXISTING_HEAD + 1, outcome: "wrong" },
-  { state: "existing", expected: 1.5, outcome: "wrong" },
-  { state: "existing", expected: -1, outcome: "wrong" }
+  { state: "existing", expected: EXISTING_HEAD + 100, outcome: "wrong" }
 ]
+
+/** Expectations that are caller bugs, not a stream that moved: InvalidExpectedRevision. */
+const MALFORMED_EXPECTATIONS: ReadonlyArray<unknown> = [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "1", "exact", null]
 
 /** Contention: writers per round and rounds (RELIABILITY item 1). */
 const WRITERS = 50
@@ -72,6 +73,25 @@ export const appendConformance = (makeStore: MakeStore, capabilities: StoreCapab
             expect((yield* store.head(stream))?.revision, label).toBe(c.outcome)
           }
         }
+      }),
+    TEST_TIMEOUT_MS
+  )
+
+  it.scopedLive(
+    "malformed expectations are InvalidAppend InvalidExpectedRevision and write nothing",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* (yield* makeStore()).open
+        yield* store.append("s", [event("a")], "no_stream")
+        const before = yield* snapshot(store)
+        for (const expected of MALFORMED_EXPECTATIONS) {
+          const error = yield* failureOf(store.append("s", [event("b")], expected as ExpectedRevision))
+          expect(error instanceof InvalidAppend && error.reason === "InvalidExpectedRevision", String(expected)).toBe(true)
+          // Also when the batch is an exact repeat: a malformed expectation is never acknowledged.
+          const repeat = yield* failureOf(store.append("s", [event("a")], expected as ExpectedRevision))
+          expect(repeat instanceof InvalidAppend && repeat.reason === "InvalidExpectedRevision", String(expected)).toBe(true)
+        }
+        expect(yield* snapshot(store)).toEqual(before)
       }),
     TEST_TIMEOUT_MS
   )
