@@ -12,13 +12,16 @@ import type { Effect, Stream } from "effect"
 /** What an append expects of the stream it writes to. */
 export type ExpectedRevision =
   | "no_stream" // the stream must not exist yet
-  | "any" // no check (a retry with "any" is not guaranteed idempotent after a restart)
+  | "any" // no check (our stores still recognise a repeated batch by its ids; KurrentDB forgets after a restart)
   | "stream_exists" // the stream must have at least one event
   | number // the revision of the stream's last event (a non-negative integer)
 
 /** An event as a writer hands it to the store. `data` and `metadata` are JSON values. */
 export interface NewEvent {
-  /** Deterministic id (e.g. causing tx hash + index), so a retried append is idempotent. */
+  /**
+   * Deterministic id (e.g. causing tx hash + index), so a retried append is
+   * idempotent. Unique within its stream; the same id in another stream is fine.
+   */
   readonly id: string
   readonly type: string
   readonly data: unknown
