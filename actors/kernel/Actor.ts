@@ -14,10 +14,10 @@
  *   after an ambiguous EventStoreError, all of it).
  * - Supervision (Supervisor.ts): when the fiber dies, every command of the
  *   batch in flight fails with ActorCrashed, and the actor replays from the
- *   store after a back-off. Queued messages stay in the mailbox and are
- *   served after the restart.
+ *   store after a back-off. Queued messages stay in the mailbox (Inbox.ts)
+ *   and are served after the restart.
  */
-import { Cause, Deferred, Duration, Effect, Either, Exit, FiberId, Mailbox, Option, Schema } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Option, Schema } from "effect"
 import type { Scope } from "effect"
 import type { Decider } from "../../domain/Decider.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -29,7 +29,10 @@ import type {
   RecordedEvent
 } from "../../infra/eventstore/EventStore.js"
 import type { ActorError } from "./errors.js"
-import { ActorCrashed, ActorStopped, ActorTimeout } from "./errors.js"
+import { ActorCrashed } from "./errors.js"
+import type { ActorStopped } from "./errors.js"
+import type { Envelope } from "./Inbox.js"
+import { makeInbox } from "./Inbox.js"
 import type { Snapshot, SnapshotPolicy } from "./Snapshot.js"
 import { makeSnapshots } from "./Snapshot.js"
 import type { RestartPolicy } from "./Supervisor.js"
@@ -103,20 +106,10 @@ export interface Actor<State, Command, Event, Err> {
   readonly restarts: Effect.Effect<number>
 }
 
-// An envelope's life: QUEUED in the mailbox, then TAKEN by the fiber, or
-// WITHDRAWN by an asker that gave up first (the fiber then skips it).
-const QUEUED = 0
-const TAKEN = 1
-const WITHDRAWN = 2
-
 type Results<State, Event, Err> = ReadonlyArray<Either.Either<Reply<State, Event>, Err>>
 
-interface Envelope<State, Command, Event, Err> {
-  readonly commands: ReadonlyArray<Command>
-  /** Undefined for a tell. */
-  readonly reply: Deferred.Deferred<Results<State, Event, Err>, AskError> | undefined
-  status: typeof QUEUED | typeof TAKEN | typeof WITHDRAWN
-}
+/** What the inbox carries: commands in, one decide result per command out. */
+type Message<State, Command, Event, Err> = Envelope<ReadonlyArray<Command>, Results<State, Event, Err>, AppendError | ActorCrashed>
 
 const expectedRevision = (revision: number): ExpectedRevision => (revision < 0 ? "no_stream" : revision)
 
@@ -129,14 +122,13 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
   spec: ActorSpec<State, Command, Event, Err>
 ): Effect.Effect<Actor<State, Command, Event, Err>, never, EventStore | Scope.Scope> =>
   Effect.gen(function* () {
-    type Env = Envelope<State, Command, Event, Err>
+    type Msg = Message<State, Command, Event, Err>
     const { stream, decider } = spec
     const store = yield* EventStore
-    const mailbox = yield* Mailbox.make<Env>(spec.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY)
-    // Rung after every offer. The fiber waits on it, not on mailbox.takeAll,
-    // so it can take messages uninterruptibly: an interrupt landing between a
-    // take and the bookkeeping below would strand those askers.
-    const doorbell = yield* Effect.makeLatch(false)
+    const inbox = yield* makeInbox<ReadonlyArray<Command>, Results<State, Event, Err>, AppendError | ActorCrashed>(
+      stream,
+      spec.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY
+    )
     const ready = yield* Effect.makeLatch(false)
     const askTimeout = Duration.decode(spec.askTimeout ?? DEFAULT_ASK_TIMEOUT)
     const eventId = spec.eventId ?? ((_: Command, _index: number, revision: number) => `${stream}:${revision}`)
@@ -148,16 +140,6 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
     let current: Snapshot<State> = { state: decider.initialState, revision: -1 }
     let snapshotRevision = -1
     let restarts = 0
-    /** Asks not yet answered: failed with ActorStopped on shutdown. */
-    const pending = new Set<Env>()
-    /** The batch being processed: failed with ActorCrashed if the fiber dies. */
-    let inFlight: ReadonlyArray<Env> = []
-
-    const complete = (env: Env, exit: Exit.Exit<Results<State, Event, Err>, AskError>) => {
-      if (env.reply === undefined) return
-      pending.delete(env)
-      Deferred.unsafeDone(env.reply, exit)
-    }
 
     const toNewEvent = (event: Event, id: string, metadata: Record<string, unknown> | undefined): NewEvent => {
       const { _tag, ...data } = encodeEvent(event) as { readonly _tag: string }
@@ -200,39 +182,19 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
       return yield* catchUp(base)
     })
 
-    const takeBatch: Effect.Effect<ReadonlyArray<Env>> = Effect.uninterruptibleMask((restore) =>
-      Effect.suspend(() => {
-        doorbell.unsafeClose()
-        const size = mailbox.unsafeSize()
-        // Wait only while empty (an offer landing after this check rings).
-        const wait = Option.isSome(size) && size.value > 0 ? Effect.void : restore(doorbell.await)
-        return Effect.zipRight(wait, mailbox.clear)
-      }).pipe(
-        Effect.map((messages) => {
-          const batch: Array<Env> = []
-          for (const env of messages) {
-            if (env.status !== QUEUED) continue
-            env.status = TAKEN
-            batch.push(env)
-          }
-          inFlight = batch
-          return batch
-        })
-      )
-    )
-
     const maybeSnapshot = Effect.suspend(() => {
       if (snapshots === undefined || current.revision - snapshotRevision < snapshotEvery) return Effect.void
       snapshotRevision = current.revision
       return snapshots.save(current)
     })
 
-    const processBatch = (batch: ReadonlyArray<Env>, healthy: () => void): Effect.Effect<void, EventStoreError> =>
+    const processBatch = (batch: ReadonlyArray<Msg>, healthy: () => void): Effect.Effect<void, EventStoreError> =>
       Effect.suspend(() => {
+        // decide + evolve every command in order against the running state
         let { state, revision } = current
         const events: Array<NewEvent> = []
-        const results = batch.map((env) =>
-          env.commands.map((command): Either.Either<Reply<State, Event>, Err> => {
+        const results = batch.map((message) =>
+          message.payload.map((command): Either.Either<Reply<State, Event>, Err> => {
             const decided = decider.decide(state, command)
             if (Either.isLeft(decided)) return Either.left(decided.left)
             const metadata = spec.metadata?.(command)
@@ -244,17 +206,14 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
             return Either.right({ events: decided.right, state, revision })
           })
         )
-        const replyAll = () => {
-          batch.forEach((env, i) => complete(env, Exit.succeed(results[i]!)))
-          inFlight = []
-        }
+        const replyAll = () => batch.forEach((message, i) => inbox.reply(message, Exit.succeed(results[i]!)))
         if (events.length === 0) return Effect.sync(replyAll)
         const committed: Snapshot<State> = { state, revision }
+        // one append for the whole batch: the group commit
         return Effect.matchEffect(store.append(stream, events, expectedRevision(current.revision)), {
           onFailure: (error) => {
             const failed = Exit.fail(error)
-            for (const env of batch) complete(env, failed)
-            inFlight = []
+            for (const message of batch) inbox.reply(message, failed)
             return Effect.map(catchUp(current), (caughtUp) => {
               current = caughtUp
             })
@@ -272,86 +231,34 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
       })
 
     const work = (healthy: () => void): Effect.Effect<never, EventStoreError> =>
-      load.pipe(
-        Effect.flatMap((loaded) => {
-          current = loaded
-          ready.unsafeOpen()
-          return Effect.forever(Effect.flatMap(takeBatch, (batch) => (batch.length === 0 ? Effect.void : processBatch(batch, healthy))))
-        })
-      )
+      Effect.flatMap(load, (loaded) => {
+        current = loaded
+        ready.unsafeOpen()
+        return Effect.forever(Effect.flatMap(inbox.take, (batch) => (batch.length === 0 ? Effect.void : processBatch(batch, healthy))))
+      })
 
     const onCrash = (cause: Cause.Cause<EventStoreError>, count: number, delay: Duration.Duration) =>
       Effect.suspend(() => {
         restarts = count
-        const crashed = Exit.fail(new ActorCrashed({ stream, restarts: count, defect: describe(cause) }))
-        for (const env of inFlight) complete(env, crashed)
-        inFlight = []
+        inbox.failInFlight(new ActorCrashed({ stream, restarts: count, defect: describe(cause) }))
         return Effect.logWarning(`actor ${stream} crashed; restart ${count} in ${Duration.format(delay)}`, cause)
       })
 
-    // Finalizers run last-in first-out: this one runs after the supervisor
-    // (forked below) is interrupted, so nobody is left waiting on a dead actor.
-    yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        mailbox.shutdown,
-        Effect.sync(() => {
-          for (const env of pending) complete(env, Exit.fail(new ActorStopped({ stream, started: env.status === TAKEN })))
-        })
-      )
-    )
     yield* Effect.forkScoped(
       supervise({ work, onCrash, policy: spec.restart ?? defaultRestartPolicy }).pipe(Effect.annotateLogs("actor", stream))
     )
 
-    const send = (env: Env): Effect.Effect<void, ActorStopped> =>
-      Effect.suspend(() => {
-        if (mailbox.unsafeOffer(env)) {
-          doorbell.unsafeOpen()
-          return Effect.void
-        }
-        // Full (suspend: back-pressure) or shut down (false).
-        return Effect.flatMap(mailbox.offer(env), (accepted) => {
-          if (!accepted) return Effect.fail(new ActorStopped({ stream, started: false }))
-          doorbell.unsafeOpen()
-          return Effect.void
-        })
-      })
-
-    /** The asker gives up: a command still queued will never run. */
-    const withdraw = (env: Env): boolean => {
-      pending.delete(env)
-      if (env.status !== QUEUED) return true
-      env.status = WITHDRAWN
-      return false
-    }
-
-    const askAll = (
-      commands: ReadonlyArray<Command>,
-      options?: AskOptions
-    ): Effect.Effect<Results<State, Event, Err>, AskError> =>
-      Effect.suspend(() => {
-        const reply = Deferred.unsafeMake<Results<State, Event, Err>, AskError>(FiberId.none)
-        const env: Env = { commands, reply, status: QUEUED }
-        pending.add(env)
-        const timeout = options?.timeout === undefined ? askTimeout : Duration.decode(options.timeout)
-        const answer = Duration.isFinite(timeout)
-          ? Effect.timeoutFail(Deferred.await(reply), {
-              duration: timeout,
-              onTimeout: () => new ActorTimeout({ stream, timeoutMillis: Duration.toMillis(timeout), started: withdraw(env) })
-            })
-          : Deferred.await(reply)
-        return send(env).pipe(
-          Effect.zipRight(answer),
-          Effect.ensuring(Effect.sync(() => withdraw(env)))
-        )
-      })
+    const askAll = (commands: ReadonlyArray<Command>, options?: AskOptions): Effect.Effect<Results<State, Event, Err>, AskError> =>
+      commands.length === 0
+        ? Effect.succeed([])
+        : inbox.ask(commands, options?.timeout === undefined ? askTimeout : Duration.decode(options.timeout))
 
     return {
       stream,
       askAll,
       ask: (command, options) =>
         Effect.flatMap(askAll([command], options), ([result]) => result ?? Effect.dieMessage("one command, no result")),
-      tell: (command) => send({ commands: [command], reply: undefined, status: QUEUED }),
+      tell: (command): Effect.Effect<void, ActorStopped> => inbox.tell([command]),
       state: ready.whenOpen(Effect.sync(() => current.state)),
       revision: ready.whenOpen(Effect.sync(() => current.revision)),
       restarts: Effect.sync(() => restarts)
