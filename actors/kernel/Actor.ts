@@ -6,9 +6,8 @@
  * - Start: replay the stream (newest snapshot + tail), then serve.
  * - Group commit: the fiber takes every waiting message at once, decides and
  *   evolves each command in order against the running state, and appends all
- *   their events in ONE append with the exact expected revision. An Effect ask
- *   costs ~20-40 µs and a store append far more, so batching is the
- *   throughput win.
+ *   their events in ONE append with the exact expected revision. Under load
+ *   the per-append cost is shared by the whole batch: the throughput win.
  * - A failed append fails every command of its batch with the store's error,
  *   and the state catches up from the store (nothing of ours may be in it, or,
  *   after an ambiguous EventStoreError, all of it).
@@ -28,9 +27,8 @@ import type {
   NewEvent,
   RecordedEvent
 } from "../../infra/eventstore/EventStore.js"
-import type { ActorError } from "./errors.js"
+import type { ActorError, ActorStopped } from "./errors.js"
 import { ActorCrashed } from "./errors.js"
-import type { ActorStopped } from "./errors.js"
 import type { Envelope } from "./Inbox.js"
 import { makeInbox } from "./Inbox.js"
 import type { Snapshot, SnapshotPolicy } from "./Snapshot.js"

@@ -183,6 +183,44 @@ describe("actor kernel", () => {
       expect([...(yield* readBack(inner, STREAM)).refs]).toEqual(["after"])
     }))
 
+  it.scoped("an ask waiting for room in a full mailbox times out too, and its command never runs", () =>
+    Effect.gen(function* () {
+      const inner = yield* MemoryEventStore.make
+      const gate = yield* Effect.makeLatch(false)
+      const store = instrument(inner, { gate })
+      const actor = yield* makeBank(store.store, { mailboxCapacity: 1 })
+
+      yield* actor.tell(open())
+      yield* until(() => store.appends(STREAM) === 1)
+      yield* actor.tell(deposit("fills"))
+      const blocked = yield* Effect.fork(actor.ask(deposit("blocked"), { timeout: "1 second" }))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect(yield* Effect.flip(Fiber.join(blocked))).toEqual(new ActorTimeout({ stream: STREAM, timeoutMillis: 1000, started: false }))
+
+      yield* gate.open
+      yield* actor.ask(deposit("after"))
+      expect([...(yield* readBack(inner, STREAM)).refs]).toEqual(["fills", "after"])
+    }))
+
+  it.scoped("an interrupted asker's queued command is withdrawn", () =>
+    Effect.gen(function* () {
+      const inner = yield* MemoryEventStore.make
+      const gate = yield* Effect.makeLatch(false)
+      const store = instrument(inner, { gate })
+      const actor = yield* makeBank(store.store)
+
+      yield* actor.tell(open())
+      yield* until(() => store.appends(STREAM) === 1)
+      const asker = yield* Effect.fork(actor.ask(deposit("gone")))
+      yield* settle
+      yield* Fiber.interrupt(asker)
+      yield* gate.open
+      const after = yield* actor.ask(deposit("kept"))
+      expect(after.revision).toBe(1)
+      expect([...(yield* readBack(inner, STREAM)).refs]).toEqual(["kept"])
+    }))
+
   it.scoped("closing the actor's scope fails every waiting asker with ActorStopped; later sends too", () =>
     Effect.gen(function* () {
       const inner = yield* MemoryEventStore.make
