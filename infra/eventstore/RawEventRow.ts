@@ -33,15 +33,18 @@ export interface ChainBreak {
 }
 
 /**
- * Checks rows given in global position order: positions strictly increase,
- * each stream's revisions run 0, 1, 2, ..., each prevHash is the previous
- * event's hash (GENESIS_HASH first) and each hash recomputes over the stored
- * text. Returns the first break, or undefined when the whole log holds.
+ * Checks rows given one at a time in global position order: positions
+ * strictly increase, each stream's revisions run 0, 1, 2, ..., each prevHash
+ * is the previous event's hash (GENESIS_HASH first) and each hash recomputes
+ * over the stored text. `check` returns the first break (and every later
+ * call returns it again), so a log of any size streams through in O(streams)
+ * memory.
  */
-export const findChainBreak = (rows: Iterable<RawEventRow>): ChainBreak | undefined => {
+export const makeChainChecker = () => {
   const last = new Map<string, { readonly revision: number; readonly hash: string }>()
   let lastPosition = 0
-  for (const row of rows) {
+  let broken: ChainBreak | undefined
+  const inspect = (row: RawEventRow): ChainBreak | undefined => {
     const at = { position: row.position, stream: row.stream, revision: row.revision }
     if (row.position <= lastPosition) return { ...at, reason: "PositionNotIncreasing" }
     lastPosition = row.position
@@ -53,6 +56,21 @@ export const findChainBreak = (rows: Iterable<RawEventRow>): ChainBreak | undefi
     }
     if (eventHash(row) !== row.hash) return { ...at, reason: "HashMismatch" }
     last.set(row.stream, { revision: row.revision, hash: row.hash })
+    return undefined
+  }
+  return {
+    check: (row: RawEventRow): ChainBreak | undefined => (broken ??= inspect(row)),
+    /** Each stream's last checked revision and hash. */
+    heads: (): ReadonlyMap<string, { readonly revision: number; readonly hash: string }> => last
+  }
+}
+
+/** The first break in rows given in global position order, or undefined when the whole log holds. */
+export const findChainBreak = (rows: Iterable<RawEventRow>): ChainBreak | undefined => {
+  const checker = makeChainChecker()
+  for (const row of rows) {
+    const found = checker.check(row)
+    if (found !== undefined) return found
   }
   return undefined
 }

@@ -5,6 +5,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { AdmissionReason } from "../../domain/chain/admission.js"
 
 // ---- wire shapes (JSON-safe: bigints travel as decimal strings) ----
 
@@ -91,18 +92,9 @@ export class EventView extends Schema.Class<EventView>("EventView")({
 
 // ---- errors (every bad input is one of these, with a readable message) ----
 
+/** Admission's verdict on a transaction, with the domain's reason (bad signature, nonce, balance, ...). */
 export class TransactionRejected extends Schema.TaggedError<TransactionRejected>()("TransactionRejected", {
-  reason: Schema.Literal(
-    "Malformed",
-    "Oversized",
-    "BadSignature",
-    "WrongChainId",
-    "NonceReused",
-    "NonceGap",
-    "InsufficientBalance",
-    "InvalidAmount",
-    "MempoolFull"
-  ),
+  reason: AdmissionReason,
   detail: Schema.String
 }) {
   override get message() {

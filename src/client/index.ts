@@ -25,7 +25,7 @@ export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>>
 /** The client protocol for a URL: `ws://…/ws` (WebSocket) or `http://…/rpc` (HTTP). */
 export const protocolLayer = (url: string) =>
   url.startsWith("ws://") || url.startsWith("wss://")
-    ? RpcClient.layerProtocolSocket({ retryTransientErrors: true }).pipe(
+    ? RpcClient.layerProtocolSocket().pipe(
         Layer.provide([NodeSocket.layerWebSocket(url), wsSerialization])
       )
     : RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide([FetchHttpClient.layer, httpSerialization]))

@@ -1,0 +1,213 @@
+/**
+ * The auditor's replay: read a node's event log offline, trust nothing.
+ *
+ * 1. Every stream's hash chain is recomputed over the exact stored bytes.
+ * 2. Every shard is rebuilt by re-executing its own stream: genesis from the
+ *    genesis file, then each block carried in its `BlockApplied` event. The
+ *    events the ledger rules produce must equal the stored ones byte for
+ *    byte, and each block must pass the ledger's checks (parent hash,
+ *    proposer signature, and the header's eventsRoot = root of the parent's
+ *    events).
+ * 3. Money is conserved across shards: balances + burned + in flight =
+ *    genesis supply.
+ *
+ * The first failure stops the audit and names the stream and revision.
+ */
+import { Effect, Either, HashMap, Schema, Stream } from "effect"
+import { eventJson, ShardEvent } from "../../domain/chain/events.js"
+import { genesisCommand, genesisSupply } from "../../domain/chain/genesis.js"
+import type { GenesisConfig } from "../../domain/chain/genesis.js"
+import { ApplyBlock, ApplyGenesis, Allocation, decide, evolve, initialLedgerState } from "../../domain/chain/ledger.js"
+import type { LedgerCommand, LedgerState } from "../../domain/chain/ledger.js"
+import type { ShardId } from "../../domain/chain/sharding.js"
+import type { EventStoreError } from "../../infra/eventstore/EventStore.js"
+import { makeChainChecker } from "../../infra/eventstore/RawEventRow.js"
+import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
+import { readRawRows } from "../../infra/eventstore/sqliteRaw.js"
+
+export interface AuditFailure {
+  readonly stream: string
+  readonly revision: number
+  readonly position: number
+  readonly reason: string
+  readonly detail: string
+}
+
+export interface ShardSummary {
+  readonly shard: number
+  readonly height: number
+  readonly accounts: number
+  readonly balances: bigint
+  readonly burned: bigint
+  readonly sentOut: bigint
+  readonly receivedIn: bigint
+}
+
+export interface AuditReport {
+  readonly ok: boolean
+  readonly streams: number
+  readonly events: number
+  readonly heads: ReadonlyArray<{ readonly stream: string; readonly revision: number; readonly hash: string }>
+  readonly shards: ReadonlyArray<ShardSummary>
+  readonly genesisSupply: bigint | undefined
+  readonly failure: AuditFailure | undefined
+}
+
+export interface AuditOptions {
+  /** Audit only this stream (its chain, and its rebuild if it is a shard). */
+  readonly stream?: string | undefined
+  /** The chain's genesis; without it a shard's genesis events are taken as they are. */
+  readonly genesis?: GenesisConfig | undefined
+  /** Called every `progressEvery` events. */
+  readonly onProgress?: ((events: number) => void) | undefined
+}
+
+export const PROGRESS_EVERY = 100_000
+const SHARD_STREAM = /^shard-(\d+)$/
+const decodeEvent = Schema.decodeUnknownEither(ShardEvent)
+
+class AuditFailed {
+  constructor(readonly failure: AuditFailure) {}
+}
+
+/** One shard's re-execution: buffers a block's stored events until its BlockExecuted, then re-decides it. */
+class ShardReplay {
+  state: LedgerState
+  private unit: Array<{ readonly event: ShardEvent; readonly row: RawEventRow }> = []
+
+  constructor(
+    readonly shard: ShardId,
+    private readonly genesis: GenesisConfig | undefined
+  ) {
+    this.state = initialLedgerState(shard)
+  }
+
+  private fail(row: RawEventRow, reason: string, detail: string): never {
+    throw new AuditFailed({ stream: row.stream, revision: row.revision, position: row.position, reason, detail })
+  }
+
+  private commandOf(first: { readonly event: ShardEvent; readonly row: RawEventRow }): LedgerCommand {
+    const e = first.event
+    if (e._tag === "BlockApplied") return new ApplyBlock({ block: e.block })
+    if (e._tag !== "GenesisApplied") return this.fail(first.row, "UnexpectedEvent", `${e._tag} does not start a block`)
+    if (this.genesis !== undefined) return genesisCommand(this.genesis, this.shard)
+    const allocations = this.unit.flatMap((u) =>
+      u.event._tag === "AccountFunded" ? [new Allocation({ address: u.event.address, amount: u.event.amount })] : []
+    )
+    return new ApplyGenesis({ chainId: e.chainId, transferShards: e.transferShards, timestamp: e.timestamp, allocations })
+  }
+
+  add(row: RawEventRow): void {
+    const decoded = decodeEvent({ ...(JSON.parse(row.dataJson) as object), _tag: row.type })
+    if (Either.isLeft(decoded)) return this.fail(row, "UndecodableEvent", decoded.left.message)
+    this.unit.push({ event: decoded.right, row })
+    if (decoded.right._tag === "BlockExecuted") this.replayUnit()
+  }
+
+  private replayUnit(): void {
+    const first = this.unit[0]!
+    const expected = decide(this.state, this.commandOf(first))
+    if (Either.isLeft(expected)) return this.fail(first.row, "BlockRejectedOnReplay", expected.left.message)
+    const stored = this.unit
+    for (let i = 0; i < Math.max(stored.length, expected.right.length); i++) {
+      const s = stored[i]
+      const x = expected.right[i]
+      const at = s?.row ?? stored[stored.length - 1]!.row
+      if (s === undefined || x === undefined) {
+        return this.fail(at, "EventCountMismatch", `stored ${stored.length} events, re-execution gives ${expected.right.length}`)
+      }
+      if (eventJson(s.event) !== eventJson(x)) {
+        return this.fail(s.row, "EventMismatch", `stored ${s.event._tag} differs from re-execution's ${x._tag}`)
+      }
+    }
+    for (const u of stored) this.state = evolve(this.state, u.event)
+    this.unit = []
+  }
+
+  finish(): void {
+    const pending = this.unit[0]
+    if (pending !== undefined) this.fail(pending.row, "UnfinishedBlock", "the stream ends inside a block (no BlockExecuted)")
+  }
+}
+
+const summary = (r: ShardReplay): ShardSummary => ({
+  shard: r.shard,
+  height: r.state.height,
+  accounts: HashMap.size(r.state.accounts),
+  balances: r.state.totals.balances,
+  burned: r.state.totals.burned,
+  sentOut: r.state.totals.sentOut,
+  receivedIn: r.state.totals.receivedIn
+})
+
+/** Audit the SQLite event log at `filename`. */
+export const auditEventLog = (filename: string, options: AuditOptions = {}): Effect.Effect<AuditReport, EventStoreError> =>
+  Effect.gen(function* () {
+    const checker = makeChainChecker()
+    const replays = new Map<number, ShardReplay>()
+    let events = 0
+    let failure: AuditFailure | undefined
+
+    const visit = (row: RawEventRow): boolean => {
+      if (options.stream !== undefined && row.stream !== options.stream) return true
+      events += 1
+      if (options.onProgress !== undefined && events % PROGRESS_EVERY === 0) options.onProgress(events)
+      const broken = checker.check(row)
+      if (broken !== undefined) {
+        failure = { ...broken, detail: `the hash chain breaks here (${broken.reason}): a stored event was altered, removed or inserted` }
+        return false
+      }
+      const match = SHARD_STREAM.exec(row.stream)
+      if (match === null) return true
+      const shard = Number(match[1]) as ShardId
+      let replay = replays.get(shard)
+      if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis)))
+      try {
+        replay.add(row)
+      } catch (e) {
+        if (e instanceof AuditFailed) {
+          failure = e.failure
+          return false
+        }
+        throw e
+      }
+      return true
+    }
+
+    yield* readRawRows(filename).pipe(Stream.takeWhile(visit), Stream.runDrain)
+
+    if (failure === undefined) {
+      try {
+        for (const r of replays.values()) r.finish()
+      } catch (e) {
+        if (!(e instanceof AuditFailed)) throw e
+        failure = e.failure
+      }
+    }
+    const shards = [...replays.values()].sort((a, b) => a.shard - b.shard).map(summary)
+    const supply = options.genesis === undefined ? undefined : genesisSupply(options.genesis)
+    if (failure === undefined && supply !== undefined && options.stream === undefined) {
+      const held = shards.reduce((sum, s) => sum + s.balances + s.burned + s.sentOut - s.receivedIn, 0n)
+      if (held !== supply) {
+        failure = {
+          stream: "*",
+          revision: -1,
+          position: -1,
+          reason: "SupplyMismatch",
+          detail: `balances + burned + in flight = ${held}, genesis supply = ${supply}`
+        }
+      }
+    }
+    const heads = [...checker.heads()]
+      .map(([stream, h]) => ({ stream, revision: h.revision, hash: h.hash }))
+      .sort((a, b) => a.stream.localeCompare(b.stream))
+    return {
+      ok: failure === undefined,
+      streams: heads.length,
+      events,
+      heads,
+      shards,
+      genesisSupply: supply,
+      failure
+    }
+  })

@@ -1,0 +1,123 @@
+/**
+ * `topai node start`: the whole devnet in one process — event store, shard
+ * ledgers, block producers, chain index and RPC — until Ctrl-C. A restart on
+ * the same data dir resumes where it stopped: everything is in its events.
+ */
+import { mkdirSync, existsSync, readFileSync, writeFileSync, renameSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { Command, Options } from "@effect/cli"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { GenesisConfig, devAccounts } from "../../../domain/chain/genesis.js"
+import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
+import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
+import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
+import { RpcServerLive } from "../../api/server.js"
+import { DEFAULT_HOST, DEFAULT_PORT, WS_PATH, HTTP_PATH } from "../../api/transport.js"
+import { ChainNodeLive } from "../../node/ChainNodeLive.js"
+import { reportErrors } from "../output.js"
+
+/** The devnet's chain id (any id works; signatures commit to it). */
+export const DEVNET_CHAIN_ID = 7_700n
+export const DEFAULT_DATA_DIR = "data/devnet"
+export const GENESIS_FILE = "genesis.json"
+export const EVENTS_FILE = "events.db"
+
+const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
+  Options.withDefault(DEFAULT_DATA_DIR),
+  Options.withDescription(`Where the node keeps its event store and genesis (default ${DEFAULT_DATA_DIR})`)
+)
+const host = Options.text("host").pipe(Options.withDefault(DEFAULT_HOST), Options.withDescription("Interface to serve RPC on"))
+const port = Options.integer("port").pipe(Options.withDefault(DEFAULT_PORT), Options.withDescription("TCP port for RPC"))
+const shards = Options.integer("shards").pipe(
+  Options.optional,
+  Options.withDescription(`Transfer shards of a new chain (default ${TRANSFER_SHARDS_DEFAULT}); must match an existing data dir`)
+)
+const devAccountCount = Options.integer("dev-accounts").pipe(
+  Options.optional,
+  Options.withDescription("Funded dev accounts in a new chain's genesis (default 10)")
+)
+
+const encodeGenesis = Schema.encodeSync(Schema.parseJson(GenesisConfig, { space: 2 }))
+const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
+
+export class NodeConfigError extends Schema.TaggedError<NodeConfigError>()("NodeConfigError", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** The data dir's genesis, made on first start (written atomically: tmp file + rename). */
+const loadOrCreateGenesis = (dir: string, shards: Option.Option<number>, devAccounts: Option.Option<number>) =>
+  Effect.gen(function* () {
+    const file = join(dir, GENESIS_FILE)
+    if (existsSync(file)) {
+      const genesis = decodeGenesis(readFileSync(file, "utf8"))
+      if (genesis._tag === "Left") {
+        return yield* new NodeConfigError({ detail: `${file} is not a valid genesis: ${genesis.left.message}` })
+      }
+      if (Option.isSome(shards) && shards.value !== genesis.right.transferShards) {
+        return yield* new NodeConfigError({
+          detail: `${dir} holds a chain with ${genesis.right.transferShards} transfer shards; --shards ${shards.value} would need a new --data-dir`
+        })
+      }
+      return genesis.right
+    }
+    const genesis = yield* Effect.try({
+      try: () =>
+        new GenesisConfig({
+          chainId: DEVNET_CHAIN_ID,
+          transferShards: Option.getOrElse(shards, () => TRANSFER_SHARDS_DEFAULT),
+          ...(Option.isSome(devAccounts) ? { devAccountCount: devAccounts.value } : {}),
+          timestamp: 0
+        }),
+      catch: (e) => new NodeConfigError({ detail: `bad genesis settings: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    const stamped = new GenesisConfig({ ...genesis, timestamp: yield* Clock.currentTimeMillis })
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(`${file}.tmp`, encodeGenesis(stamped))
+    renameSync(`${file}.tmp`, file)
+    return stamped
+  })
+
+export const startNode = (o: {
+  readonly dataDir: string
+  readonly host: string
+  readonly port: number
+  readonly shards: Option.Option<number>
+  readonly devAccounts: Option.Option<number>
+}) =>
+  Effect.gen(function* () {
+    const dir = resolve(o.dataDir)
+    const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts)
+    const stack = RpcServerLive({ host: o.host, port: o.port }).pipe(
+      Layer.provideMerge(ChainNodeLive({ genesis })),
+      Layer.provideMerge(SignatureVerifierLive),
+      Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) }))
+    )
+    yield* Layer.build(stack)
+    const accounts = devAccounts(genesis)
+    yield* Effect.logInfo(
+      [
+        `topai node ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon, data ${dir}`,
+        `  RPC  ws://${o.host}:${o.port}${WS_PATH}   http://${o.host}:${o.port}${HTTP_PATH}`,
+        accounts.length > 0
+          ? `  ${accounts.length} funded dev accounts: \`topai key dev 0\` … \`topai key dev ${accounts.length - 1}\``
+          : "  no dev accounts",
+        "  Ctrl-C stops; a restart on the same --data-dir resumes"
+      ].join("\n")
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+
+const start = Command.make(
+  "start",
+  { dataDir, host, port, shards, devAccounts: devAccountCount },
+  (o) => startNode(o).pipe(reportErrors(false))
+).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC) until Ctrl-C"))
+
+export const nodeCommand = Command.make("node").pipe(
+  Command.withDescription("Run a node"),
+  Command.withSubcommands([start])
+)

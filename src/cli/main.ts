@@ -1,0 +1,32 @@
+/** The `topai` command line. */
+import { Command } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Effect, Logger, LogLevel } from "effect"
+import { VERSION } from "../version.js"
+import { auditCommand } from "./commands/audit.js"
+import { keyCommand } from "./commands/key.js"
+import { nodeCommand } from "./commands/node.js"
+import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
+import { transferCommand } from "./commands/transfer.js"
+
+const topai = Command.make("topai").pipe(
+  Command.withDescription("TOP AI Network node and tools"),
+  Command.withSubcommands([
+    nodeCommand,
+    keyCommand,
+    statusCommand,
+    balanceCommand,
+    transferCommand,
+    blockCommand,
+    auditCommand
+  ])
+)
+
+const cli = Command.run(topai, { name: "topai", version: VERSION })
+
+cli(process.argv).pipe(
+  Effect.provide(NodeContext.layer),
+  Effect.provide(Logger.pretty),
+  Logger.withMinimumLogLevel(LogLevel.Info),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

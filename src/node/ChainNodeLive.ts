@@ -1,0 +1,237 @@
+/**
+ * The one-process chain node: a ShardActor and a block producer per transfer
+ * shard, the chain index (which also relays cross-shard receipts), and the
+ * ChainNode operations the RPC server serves.
+ */
+import { Effect, Either, HashMap, Layer, Option, Schema } from "effect"
+import type { Duration } from "effect"
+import { decodeForAdmission } from "../../domain/chain/admission.js"
+import type { AdmissionRejected } from "../../domain/chain/admission.js"
+import { Block } from "../../domain/chain/block.js"
+import { genesisCommand, transferShardIds } from "../../domain/chain/genesis.js"
+import type { GenesisConfig } from "../../domain/chain/genesis.js"
+import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
+import { devProposerKey } from "../../domain/chain/keys.js"
+import type { Address, PrivateKey } from "../../domain/chain/keys.js"
+import { accountOf } from "../../domain/chain/ledger.js"
+import { pendingOf } from "../../domain/chain/mempool.js"
+import type { Mempool } from "../../domain/chain/mempool.js"
+import { BEACON_SHARD, shardOf } from "../../domain/chain/sharding.js"
+import type { ShardId } from "../../domain/chain/sharding.js"
+import type { Transaction } from "../../domain/chain/transaction.js"
+import { makeSingleProducer } from "../../actors/ConsensusActor.js"
+import type { ShardConsensus } from "../../actors/ConsensusActor.js"
+import { makeShardActor, shardStream } from "../../actors/ShardActor.js"
+import { EventStore } from "../../infra/eventstore/EventStore.js"
+import {
+  AccountInfo,
+  BlockView,
+  InvalidRequest,
+  NodeStatus,
+  NotFound,
+  ShardStatus,
+  SubmitResult,
+  TransactionRejected,
+  TxView
+} from "../api/NodeRpcs.js"
+import { VERSION } from "../version.js"
+import { makeChainIndex } from "./ChainIndex.js"
+import type { TxLocation } from "./ChainIndex.js"
+import { ChainNode } from "./ChainNode.js"
+import type { ChainNodeShape } from "./ChainNode.js"
+
+export interface ChainNodeOptions {
+  readonly genesis: GenesisConfig
+  /** The key each shard's producer signs blocks with (default: the devnet's deterministic keys). */
+  readonly proposerKey?: ((shard: ShardId) => PrivateKey) | undefined
+  /** How long `tx.submit` with `wait` waits for the block before answering "pending". */
+  readonly inclusionWait?: Duration.DurationInput | undefined
+}
+
+const ADDRESS = /^0x[0-9a-f]{40}$/
+const HASH = /^0x[0-9a-f]{64}$/
+const DEFAULT_INCLUSION_WAIT: Duration.DurationInput = "60 seconds"
+
+const rejected = (e: AdmissionRejected) => new TransactionRejected({ reason: e.reason, detail: e.detail })
+
+const decodeBlock = Schema.decodeUnknown(Block)
+
+const findPending = (pool: Mempool, hash: string): Transaction | undefined => {
+  for (const queue of HashMap.values(pool.senders)) {
+    const tx = queue.txs.find((t) => t.hash === hash)
+    if (tx !== undefined) return tx
+  }
+  return undefined
+}
+
+const txView = (tx: Transaction, shard: number, location: TxLocation | undefined) =>
+  new TxView({
+    hash: tx.hash,
+    shard,
+    status: location?.status ?? "pending",
+    from: tx.sender,
+    to: tx.body.payload.to,
+    kind: tx.body.payload.kind,
+    nonce: tx.body.nonce,
+    fee: tx.body.fee,
+    amount: tx.body.payload.amount,
+    raw: bytesToHex(tx.encoded),
+    ...(location === undefined
+      ? {}
+      : {
+          blockHeight: location.height,
+          ...(location.reason === undefined ? {} : { reason: location.reason }),
+          ...(location.receiptId === undefined
+            ? {}
+            : { receiptId: location.receiptId, receiptDelivered: location.receiptDelivered ?? false })
+        })
+  })
+
+export const makeChainNode = (options: ChainNodeOptions) =>
+  Effect.gen(function* () {
+    const { genesis } = options
+    const store = yield* EventStore
+    const proposerKey = options.proposerKey ?? devProposerKey
+    const shards = transferShardIds(genesis)
+
+    const seats = new Map<number, ShardConsensus>()
+    for (const shard of shards) {
+      const actor = yield* makeShardActor(shard)
+      const state = yield* actor.state
+      if (state.chain === null) {
+        yield* actor.ask(genesisCommand(genesis, shard)).pipe(Effect.orDie)
+        yield* Effect.logInfo(`shard ${shard}: genesis applied`)
+      } else {
+        yield* Effect.logInfo(`shard ${shard}: resumed at height ${state.height}`)
+      }
+      seats.set(shard, yield* makeSingleProducer({ shard, shardActor: actor, proposerKey: proposerKey(shard) }))
+    }
+    const seat = (shard: number): ShardConsensus => seats.get(shard)!
+
+    const index = yield* makeChainIndex((receipt) => seat(receipt.destShard).deliverReceipt(receipt))
+
+    const parseAddress = (text: string) => {
+      const address = text.toLowerCase()
+      return ADDRESS.test(address)
+        ? Effect.succeed(address as Address)
+        : Effect.fail(new InvalidRequest({ detail: `not an address (0x + 40 hex digits): ${text}` }))
+    }
+
+    const readBlock = (shard: number, revision: number) =>
+      store.readStream(shardStream(shard), { from: revision, limit: 1 }).pipe(
+        Effect.flatMap((events) => decodeBlock((events[0]?.data as { block?: unknown } | undefined)?.block)),
+        Effect.orDie // the index only points at BlockApplied events the ledger wrote
+      )
+
+    const node: ChainNodeShape = {
+      status: Effect.gen(function* () {
+        const transfer = yield* Effect.forEach(shards, (shard) =>
+          Effect.all([seat(shard).ledger, seat(shard).pending]).pipe(
+            Effect.map(
+              ([ledger, pool]) =>
+                new ShardStatus({
+                  shard,
+                  kind: "transfer",
+                  height: ledger.height,
+                  lastBlockHash: ledger.lastBlockHash,
+                  pendingTransactions: pool.count
+                })
+            )
+          )
+        )
+        const beacon = new ShardStatus({
+          shard: BEACON_SHARD,
+          kind: "beacon",
+          height: 0,
+          lastBlockHash: "0x" + "0".repeat(64),
+          pendingTransactions: 0
+        })
+        return new NodeStatus({
+          chainId: genesis.chainId,
+          version: VERSION,
+          shards: [beacon, ...transfer],
+          eventsPosition: yield* index.position
+        })
+      }),
+
+      account: (text) =>
+        Effect.gen(function* () {
+          const address = yield* parseAddress(text)
+          const shard = shardOf(address, genesis.transferShards)
+          const ledger = yield* seat(shard).ledger
+          const pool = yield* seat(shard).pending
+          const account = accountOf(ledger, address)
+          return new AccountInfo({
+            address,
+            shard,
+            balance: account.balance,
+            nonce: account.nonce,
+            pendingNonce: account.nonce + BigInt(pendingOf(pool, address).count)
+          })
+        }),
+
+      submit: (raw, wait) =>
+        Effect.gen(function* () {
+          const bytes = hexToBytes(raw.toLowerCase())
+          if (Either.isLeft(bytes)) {
+            return yield* new TransactionRejected({ reason: "Malformed", detail: `raw is not 0x-hex: ${bytes.left.detail}` })
+          }
+          const tx = yield* Either.mapLeft(decodeForAdmission(bytes.right), rejected)
+          const shard = shardOf(tx.sender, genesis.transferShards)
+          yield* seat(shard).submit(tx).pipe(Effect.mapError(rejected))
+          if (!wait) return new SubmitResult({ hash: tx.hash, shard, status: "pending" })
+          const location = yield* index.awaitTransaction(tx.hash).pipe(
+            Effect.timeout(options.inclusionWait ?? DEFAULT_INCLUSION_WAIT),
+            Effect.option
+          )
+          return Option.match(location, {
+            onNone: () => new SubmitResult({ hash: tx.hash, shard, status: "pending" }),
+            onSome: (l) => new SubmitResult({ hash: tx.hash, shard, status: l.status, blockHeight: l.height })
+          })
+        }),
+
+      transaction: (hash) =>
+        Effect.gen(function* () {
+          const h = hash.toLowerCase()
+          if (!HASH.test(h)) return yield* new InvalidRequest({ detail: `not a transaction hash (0x + 64 hex digits): ${hash}` })
+          const location = yield* index.transaction(h)
+          if (Option.isSome(location)) {
+            const block = yield* readBlock(location.value.shard, location.value.blockRevision)
+            const tx = block.transactions.find((t) => t.hash === h)
+            if (tx !== undefined) return txView(tx, location.value.shard, location.value)
+          }
+          for (const shard of shards) {
+            const tx = findPending(yield* seat(shard).pending, h)
+            if (tx !== undefined) return txView(tx, shard, undefined)
+          }
+          return yield* new NotFound({ what: "transaction", id: h })
+        }),
+
+      block: (shard, height) =>
+        Effect.gen(function* () {
+          if (!seats.has(shard)) {
+            return yield* new InvalidRequest({ detail: `no transfer shard ${shard}; this chain has shards ${shards.join(", ")}` })
+          }
+          const revision = yield* index.block(shard, height)
+          if (Option.isNone(revision)) return yield* new NotFound({ what: "block", id: `${shard}/${height}` })
+          const block = yield* readBlock(shard, revision.value)
+          const h = block.header
+          return new BlockView({
+            shard,
+            height: h.height,
+            hash: block.hash,
+            parentHash: h.parentHash,
+            txRoot: h.txRoot,
+            receiptRoot: h.receiptRoot,
+            eventsRoot: h.eventsRoot,
+            proposer: h.proposer,
+            timestamp: h.timestamp,
+            transactions: block.transactions.map((t) => t.hash),
+            receipts: block.receipts.map((r) => r.receiptId)
+          })
+        })
+    }
+    return node
+  })
+
+export const ChainNodeLive = (options: ChainNodeOptions) => Layer.scoped(ChainNode, makeChainNode(options))
