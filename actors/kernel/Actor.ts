@@ -15,6 +15,19 @@
  *   batch in flight fails with ActorCrashed, and the actor replays from the
  *   store after a back-off. Queued messages stay in the mailbox (Inbox.ts)
  *   and are served after the restart.
+ *
+ * An actor module is wiring only:
+ *
+ *   export const makeModelActor = (id: ModelId) =>
+ *     makeActor({
+ *       stream: `model-${id}`,
+ *       decider: modelDecider,                        // domain/: decide, evolve, initialState
+ *       eventSchema: ModelEvent,                      // Schema.Union of TaggedClasses
+ *       eventId: (cmd, i) => `${cmd.txHash}:${i}`,    // a retried tx appends nothing twice
+ *       metadata: (cmd) => ({ tx: cmd.txHash, height: cmd.height }),
+ *       snapshot: { every: 500, schema: ModelState }
+ *     })
+ *   const reply = yield* actor.ask(cmd)               // Reply | ModelError | AskError
  */
 import { Cause, Duration, Effect, Either, Exit, Option, Schema } from "effect"
 import type { Scope } from "effect"
