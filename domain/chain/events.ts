@@ -110,10 +110,13 @@ export const ShardEvent = Schema.Union(
 )
 export type ShardEvent = typeof ShardEvent.Type
 
-const encodeEvent = Schema.encodeSync(ShardEvent)
+/** One encoder per tag: the same output as encoding through the union, without its dispatch. */
+const encoders = new Map<string, (e: ShardEvent) => unknown>(
+  ShardEvent.members.map((m) => [m.identifier, Schema.encodeSync(m as Schema.Schema<ShardEvent, unknown>)])
+)
 
-/** The canonical JSON of an event, as hashed into eventsRoot. */
-export const eventJson = (event: ShardEvent): string => JSON.stringify(encodeEvent(event))
+/** The canonical JSON of an event, as hashed into eventsRoot: JSON.stringify(Schema.encodeSync(ShardEvent)(e)). */
+export const eventJson = (event: ShardEvent): string => JSON.stringify(encoders.get(event._tag)!(event))
 
 export const eventsRoot = (events: ReadonlyArray<ShardEvent>): Hash32 =>
   merkleRoot(events.map((e) => keccak256(utf8(eventJson(e)))))

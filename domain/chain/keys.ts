@@ -51,7 +51,7 @@ export class PrivateKey {
     return Uint8Array.from(this.#bytes)
   }
   get publicKey(): PublicKey {
-    return PublicKey.unsafeFromValidBytes(secp256k1.getPublicKey(this.#bytes, true))
+    return Either.getOrThrow(PublicKey.fromBytes(secp256k1.getPublicKey(this.#bytes, true)))
   }
   /** Compact low-s signature over a 32-byte digest; deterministic (RFC 6979, no extra entropy). */
   signDigest(digest: Uint8Array): Uint8Array {
@@ -66,23 +66,36 @@ export class PrivateKey {
   }
 }
 
-/** A compressed public key with its address, derived once. */
+const COMPRESSED_EVEN = 0x02
+const COMPRESSED_ODD = 0x03
+/** Senders repeat: remembering decoded keys saves a square root and a keccak per transaction. */
+const PUBLIC_KEY_CACHE_MAX = 8192
+const publicKeyCache = new Map<string, PublicKey>()
+
+/** A compressed public key with its address, derived once. Treat `bytes` as read-only (keys are shared). */
 export class PublicKey {
   private constructor(
     readonly bytes: Uint8Array,
     readonly address: Address
   ) {}
   static fromBytes(bytes: Uint8Array): Either.Either<PublicKey, KeyError> {
-    if (bytes.length !== PUBLIC_KEY_BYTES || !secp256k1.utils.isValidPublicKey(bytes, true)) {
-      return Either.left(new KeyError({ reason: "InvalidPublicKey", detail: `not a compressed secp256k1 point (${bytes.length} bytes)` }))
+    const invalid = () =>
+      Either.left(new KeyError({ reason: "InvalidPublicKey", detail: `not a compressed secp256k1 point (${bytes.length} bytes)` }))
+    if (bytes.length !== PUBLIC_KEY_BYTES || (bytes[0] !== COMPRESSED_EVEN && bytes[0] !== COMPRESSED_ODD)) return invalid()
+    const hex = bytesToHex(bytes)
+    const cached = publicKeyCache.get(hex)
+    if (cached !== undefined) return Either.right(cached)
+    let uncompressed: Uint8Array
+    try {
+      uncompressed = secp256k1.Point.fromBytes(bytes).toBytes(false) // validates: on the curve, not infinity
+    } catch {
+      return invalid()
     }
-    return Either.right(PublicKey.unsafeFromValidBytes(Uint8Array.from(bytes)))
-  }
-  /** @internal for bytes already known to be a valid compressed point. */
-  static unsafeFromValidBytes(bytes: Uint8Array): PublicKey {
-    const uncompressed = secp256k1.Point.fromBytes(bytes).toBytes(false)
     const digest = keccak256(uncompressed.subarray(UNCOMPRESSED_PREFIX_BYTES))
-    return new PublicKey(bytes, bytesToHex(digest.subarray(HASH_BYTES - ADDRESS_BYTES)) as Address)
+    const key = new PublicKey(Uint8Array.from(bytes), bytesToHex(digest.subarray(HASH_BYTES - ADDRESS_BYTES)) as Address)
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.delete(publicKeyCache.keys().next().value!)
+    publicKeyCache.set(hex, key)
+    return Either.right(key)
   }
   get hex(): string {
     return bytesToHex(this.bytes)

@@ -12,7 +12,7 @@
  * layer for transactions in a proposal that it has not admitted itself. So
  * applying and replaying blocks costs no ECDSA per transaction.
  */
-import { Data, Either, HashMap, HashSet, Schema } from "effect"
+import { Data, Either, HashMap, HashSet, Option, Schema } from "effect"
 import { Block, BlockRejected, blockHash, TimestampMs, verifyBlockBody, verifyBlockHeader } from "./block.js"
 import type { Decider } from "../Decider.js"
 import {
@@ -78,7 +78,7 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
-  HashMap.get(state.accounts, address).pipe((o) => (o._tag === "Some" ? o.value : EMPTY_ACCOUNT))
+  Option.getOrElse(HashMap.get(state.accounts, address), () => EMPTY_ACCOUNT)
 
 export const balanceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).balance
 export const nonceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).nonce
@@ -196,6 +196,14 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
 
 // ---------------------------------------------------------------- decide
 
+/**
+ * Events built here come from checked inputs (decoded transactions, a
+ * verified block), so their constructors skip re-validation: it cost more
+ * than the rest of execution. `eventJson` still encodes every event through
+ * its schema for eventsRoot, which refuses anything malformed.
+ */
+const CHECKED = true
+
 /** Emits events while folding them, so decide and evolve cannot disagree. */
 class Emitter {
   readonly events: Array<ShardEvent> = []
@@ -222,9 +230,9 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
   }
   const hash = genesisHash(s.shard, cmd)
   const out = new Emitter(s)
-  out.emit(new GenesisApplied({ chainId: cmd.chainId, shard: s.shard, transferShards: cmd.transferShards, timestamp: cmd.timestamp, genesisHash: hash }))
-  for (const a of cmd.allocations) out.emit(new AccountFunded({ address: a.address, amount: a.amount }))
-  out.emit(new BlockExecuted({ height: GENESIS_HEIGHT, blockHash: hash, timestamp: cmd.timestamp, eventsRoot: eventsRoot(out.events) }))
+  out.emit(new GenesisApplied({ chainId: cmd.chainId, shard: s.shard, transferShards: cmd.transferShards, timestamp: cmd.timestamp, genesisHash: hash }, CHECKED))
+  for (const a of cmd.allocations) out.emit(new AccountFunded({ address: a.address, amount: a.amount }, CHECKED))
+  out.emit(new BlockExecuted({ height: GENESIS_HEIGHT, blockHash: hash, timestamp: cmd.timestamp, eventsRoot: eventsRoot(out.events) }, CHECKED))
   return Either.right(out.events)
 }
 
@@ -262,17 +270,17 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
   const check = checkTransaction(chain, { nextNonce: account.nonce, spendable: account.balance }, tx)
   const { body } = tx
   if (Either.isLeft(check)) {
-    out.emit(new TransactionRejected({ txHash: tx.hash, sender: tx.sender, nonce: body.nonce, ...check.left }))
+    out.emit(new TransactionRejected({ txHash: tx.hash, sender: tx.sender, nonce: body.nonce, ...check.left }, CHECKED))
     return
   }
-  out.emit(new FeeCharged({ txHash: tx.hash, payer: tx.sender, fee: body.fee, nonce: body.nonce }))
+  out.emit(new FeeCharged({ txHash: tx.hash, payer: tx.sender, fee: body.fee, nonce: body.nonce }, CHECKED))
   const { to, amount } = body.payload
   const destShard = shardOf(to, chain.transferShards)
   if (destShard === chain.shard) {
-    out.emit(new Transferred({ txHash: tx.hash, from: tx.sender, to, amount }))
+    out.emit(new Transferred({ txHash: tx.hash, from: tx.sender, to, amount }, CHECKED))
   } else {
     const receiptId = receiptIdOf(tx.hash)
-    out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from: tx.sender, to, amount, txHash: tx.hash }))
+    out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from: tx.sender, to, amount, txHash: tx.hash }, CHECKED))
   }
 }
 
@@ -281,15 +289,15 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   if (Either.isLeft(verified)) return Either.left(verified.left)
   const chain = verified.right
   const out = new Emitter(s)
-  out.emit(new BlockApplied({ block }))
+  out.emit(new BlockApplied({ block }, CHECKED))
   for (const r of block.receipts) {
     // Already credited (an earlier block, or earlier in this one): a re-delivery, nothing to do.
     if (HashSet.has(out.state.receivedReceipts, r.receiptId)) continue
-    out.emit(new CrossShardReceived({ ...r }))
+    out.emit(new CrossShardReceived({ ...r }, CHECKED))
   }
   for (const tx of block.transactions) executeTransaction(out, chain, tx)
   const h = block.header
-  out.emit(new BlockExecuted({ height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }))
+  out.emit(new BlockExecuted({ height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }, CHECKED))
   return Either.right(out.events)
 }
 

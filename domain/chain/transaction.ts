@@ -115,23 +115,25 @@ export const signingDigest = (body: TransactionBody, publicKey: PublicKey): Uint
 export class Transaction {
   /** keccak256 of `encoded`. */
   readonly hash: Hash32
+  #digest: Uint8Array | undefined
   private constructor(
     readonly body: TransactionBody,
     readonly publicKey: PublicKey,
     readonly signature: Uint8Array,
     /** The canonical signed RLP: what goes on the wire and into blocks. */
-    readonly encoded: Uint8Array,
-    /** The 32-byte digest the signature covers. */
-    readonly digest: Uint8Array
+    readonly encoded: Uint8Array
   ) {
     this.hash = keccakHex(encoded)
   }
   /** Assemble from parts (signature unchecked: see `verifyTransactionSignature`). */
   static make(body: TransactionBody, publicKey: PublicKey, signature: Uint8Array): Transaction {
     if (signature.length !== SIGNATURE_BYTES) throw new RangeError(`signature must be ${SIGNATURE_BYTES} bytes`)
-    const unsigned = unsignedFields(body, publicKey)
-    const digest = keccak256(encodeRlp(unsigned))
-    return new Transaction(body, publicKey, signature, encodeRlp([...unsigned, signature]), digest)
+    return new Transaction(body, publicKey, signature, encodeRlp([...unsignedFields(body, publicKey), signature]))
+  }
+  /** The 32-byte digest the signature covers; computed on first use (replays never need it). */
+  get digest(): Uint8Array {
+    this.#digest ??= signingDigest(this.body, this.publicKey)
+    return this.#digest
   }
   get sender(): Address {
     return this.publicKey.address
@@ -185,7 +187,11 @@ const decodeFields = (fields: ReadonlyArray<RlpItem>): Either.Either<Transaction
   if (signature.right.length !== SIGNATURE_BYTES) {
     return malformed(`signature must be ${SIGNATURE_BYTES} bytes, got ${signature.right.length}`)
   }
-  const body = new TransactionBody({ chainId: chainId.right, nonce: nonce.right, fee: fee.right, payload: payload.right })
+  const fieldsChecked = true // each field was range-checked above; skip the constructor's second pass
+  const body = new TransactionBody(
+    { chainId: chainId.right, nonce: nonce.right, fee: fee.right, payload: payload.right },
+    fieldsChecked
+  )
   return Either.right(Transaction.make(body, publicKey.right, Uint8Array.from(signature.right)))
 }
 
