@@ -12,7 +12,7 @@
  * layer for transactions in a proposal that it has not admitted itself. So
  * applying and replaying blocks costs no ECDSA per transaction.
  */
-import { Data, Either, HashMap, HashSet, Option, Schema } from "effect"
+import { Either, HashSet, Schema } from "effect"
 import { Block, BlockRejected, blockHash, TimestampMs, verifyBlockBody, verifyBlockHeader } from "./block.js"
 import type { Decider } from "../Decider.js"
 import {
@@ -29,59 +29,26 @@ import {
   type ShardEvent
 } from "./events.js"
 import { addressBytes, Address } from "./keys.js"
-import { keccakHex, ZERO_HASH, type Hash32 } from "./hash.js"
-import { EMPTY_ROOT } from "./merkle.js"
+import { keccakHex, type Hash32 } from "./hash.js"
+import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
 import { receiptIdOf } from "./receipt.js"
 import { encodeRlp } from "./rlp.js"
 import { isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
 import { PositiveAmount, Uint256, type Transaction } from "./transaction.js"
 import { checkTransaction, type ChainContext } from "./txRules.js"
 
-export const GENESIS_HEIGHT = 0
-
-export class Account extends Data.Class<{ readonly balance: bigint; readonly nonce: bigint }> {}
-export const EMPTY_ACCOUNT = new Account({ balance: 0n, nonce: 0n })
-
-/** Running sums; conservation: balances + burned + sentOut = funded + receivedIn, always. */
-export interface LedgerTotals {
-  readonly funded: bigint
-  readonly balances: bigint
-  readonly burned: bigint
-  readonly sentOut: bigint
-  readonly receivedIn: bigint
-}
-
-export interface LedgerState {
-  readonly shard: ShardId
-  /** Null until `GenesisApplied`. */
-  readonly chain: ChainContext | null
-  readonly height: number
-  readonly lastBlockHash: Hash32
-  /** Root of the events of the last executed block: the next header's eventsRoot. */
-  readonly lastEventsRoot: Hash32
-  readonly lastTimestamp: number
-  readonly accounts: HashMap.HashMap<Address, Account>
-  readonly receivedReceipts: HashSet.HashSet<Hash32>
-  readonly totals: LedgerTotals
-}
-
-export const initialLedgerState = (shard: ShardId): LedgerState => ({
-  shard,
-  chain: null,
-  height: GENESIS_HEIGHT,
-  lastBlockHash: ZERO_HASH,
-  lastEventsRoot: EMPTY_ROOT,
-  lastTimestamp: 0,
-  accounts: HashMap.empty(),
-  receivedReceipts: HashSet.empty(),
-  totals: { funded: 0n, balances: 0n, burned: 0n, sentOut: 0n, receivedIn: 0n }
-})
-
-export const accountOf = (state: LedgerState, address: Address): Account =>
-  Option.getOrElse(HashMap.get(state.accounts, address), () => EMPTY_ACCOUNT)
-
-export const balanceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).balance
-export const nonceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).nonce
+export {
+  Account,
+  accountOf,
+  balanceOf,
+  EMPTY_ACCOUNT,
+  evolve,
+  GENESIS_HEIGHT,
+  initialLedgerState,
+  nonceOf,
+  type LedgerState,
+  type LedgerTotals
+} from "./ledgerState.js"
 
 // ---------------------------------------------------------------- commands and errors
 
@@ -122,78 +89,6 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
     ])
   )
 
-// ---------------------------------------------------------------- evolve
-
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`ledger invariant violated: ${what}`)
-}
-
-const withAccount = (s: LedgerState, address: Address, f: (a: Account) => Account): LedgerState => ({
-  ...s,
-  accounts: HashMap.set(s.accounts, address, f(accountOf(s, address)))
-})
-
-const credit = (s: LedgerState, address: Address, amount: bigint): LedgerState =>
-  withAccount(s, address, (a) => new Account({ balance: a.balance + amount, nonce: a.nonce }))
-
-const debit = (s: LedgerState, address: Address, amount: bigint): LedgerState =>
-  withAccount(s, address, (a) => {
-    assert(a.balance >= amount, `debit of ${amount} from ${address} holding ${a.balance}`)
-    return new Account({ balance: a.balance - amount, nonce: a.nonce })
-  })
-
-const withTotals = (s: LedgerState, delta: Partial<LedgerTotals>): LedgerState => {
-  const t = s.totals
-  const totals: LedgerTotals = {
-    funded: t.funded + (delta.funded ?? 0n),
-    balances: t.balances + (delta.balances ?? 0n),
-    burned: t.burned + (delta.burned ?? 0n),
-    sentOut: t.sentOut + (delta.sentOut ?? 0n),
-    receivedIn: t.receivedIn + (delta.receivedIn ?? 0n)
-  }
-  assert(totals.balances + totals.burned + totals.sentOut === totals.funded + totals.receivedIn, "conservation")
-  return { ...s, totals }
-}
-
-export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
-  switch (e._tag) {
-    case "GenesisApplied":
-      assert(s.chain === null, "genesis applied twice")
-      assert(e.shard === s.shard, `genesis of shard ${e.shard} on shard ${s.shard}`)
-      return { ...s, chain: { chainId: e.chainId, shard: e.shard, transferShards: e.transferShards } }
-    case "AccountFunded":
-      return withTotals(credit(s, e.address, e.amount), { funded: e.amount, balances: e.amount })
-    case "BlockApplied":
-      assert(e.block.header.height === s.height + 1, `block ${e.block.header.height} after ${s.height}`)
-      return s
-    case "Transferred":
-      return credit(debit(s, e.from, e.amount), e.to, e.amount)
-    case "FeeCharged": {
-      const payer = accountOf(s, e.payer)
-      assert(payer.nonce === e.nonce, `fee for nonce ${e.nonce} of ${e.payer} at nonce ${payer.nonce}`)
-      assert(payer.balance >= e.fee, `fee ${e.fee} from ${e.payer} holding ${payer.balance}`)
-      const next = withAccount(s, e.payer, (a) => new Account({ balance: a.balance - e.fee, nonce: a.nonce + 1n }))
-      return withTotals(next, { balances: -e.fee, burned: e.fee })
-    }
-    case "CrossShardSent":
-      assert(e.sourceShard === s.shard && e.destShard !== s.shard, "cross-shard send between the wrong shards")
-      return withTotals(debit(s, e.from, e.amount), { balances: -e.amount, sentOut: e.amount })
-    case "CrossShardReceived": {
-      assert(e.destShard === s.shard, `receipt for shard ${e.destShard} on shard ${s.shard}`)
-      assert(!HashSet.has(s.receivedReceipts, e.receiptId), `receipt ${e.receiptId} credited twice`)
-      const next = { ...credit(s, e.to, e.amount), receivedReceipts: HashSet.add(s.receivedReceipts, e.receiptId) }
-      return withTotals(next, { balances: e.amount, receivedIn: e.amount })
-    }
-    case "TransactionRejected":
-      return s
-    case "BlockExecuted":
-      assert(s.chain !== null, "block executed before genesis")
-      if (e.height === GENESIS_HEIGHT) assert(s.lastBlockHash === ZERO_HASH, "genesis sealed twice")
-      else assert(e.height === s.height + 1, `block ${e.height} sealed after ${s.height}`)
-      return { ...s, height: e.height, lastBlockHash: e.blockHash, lastEventsRoot: e.eventsRoot, lastTimestamp: e.timestamp }
-  }
-}
-
 // ---------------------------------------------------------------- decide
 
 /**
@@ -214,8 +109,11 @@ class Emitter {
   }
 }
 
+const rejectGenesis = (reason: GenesisRejected["reason"], detail: string) =>
+  Either.left(new GenesisRejected({ reason, detail }))
+
 const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<ReadonlyArray<ShardEvent>, GenesisRejected> => {
-  const reject = (reason: GenesisRejected["reason"], detail: string) => Either.left(new GenesisRejected({ reason, detail }))
+  const reject = rejectGenesis
   if (s.chain !== null) return reject("AlreadyApplied", `shard ${s.shard} is at height ${s.height}`)
   if (!isTransferShard(s.shard, cmd.transferShards)) {
     return reject("NotATransferShard", `shard ${s.shard} with ${cmd.transferShards} transfer shards`)
@@ -230,9 +128,11 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
   }
   const hash = genesisHash(s.shard, cmd)
   const out = new Emitter(s)
-  out.emit(new GenesisApplied({ chainId: cmd.chainId, shard: s.shard, transferShards: cmd.transferShards, timestamp: cmd.timestamp, genesisHash: hash }, CHECKED))
+  const { chainId, transferShards, timestamp } = cmd
+  out.emit(new GenesisApplied({ chainId, shard: s.shard, transferShards, timestamp, genesisHash: hash }, CHECKED))
   for (const a of cmd.allocations) out.emit(new AccountFunded({ address: a.address, amount: a.amount }, CHECKED))
-  out.emit(new BlockExecuted({ height: GENESIS_HEIGHT, blockHash: hash, timestamp: cmd.timestamp, eventsRoot: eventsRoot(out.events) }, CHECKED))
+  const sealed = { height: GENESIS_HEIGHT, blockHash: hash, timestamp, eventsRoot: eventsRoot(out.events) }
+  out.emit(new BlockExecuted(sealed, CHECKED))
   return Either.right(out.events)
 }
 
@@ -246,7 +146,9 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   if (h.shard !== s.shard) return rejectBlock("WrongShard", `block for shard ${h.shard} on shard ${s.shard}`)
   if (h.chainId !== chain.chainId) return rejectBlock("WrongChain", `chain id ${h.chainId}, expected ${chain.chainId}`)
   if (h.height !== s.height + 1) return rejectBlock("WrongHeight", `height ${h.height}, expected ${s.height + 1}`)
-  if (h.parentHash !== s.lastBlockHash) return rejectBlock("WrongParent", `parent ${h.parentHash}, expected ${s.lastBlockHash}`)
+  if (h.parentHash !== s.lastBlockHash) {
+    return rejectBlock("WrongParent", `parent ${h.parentHash}, expected ${s.lastBlockHash}`)
+  }
   if (h.timestamp < s.lastTimestamp) return rejectBlock("TimestampBeforeParent", `${h.timestamp} < ${s.lastTimestamp}`)
   if (h.eventsRoot !== s.lastEventsRoot) {
     return rejectBlock("WrongEventsRoot", `eventsRoot ${h.eventsRoot}, expected ${s.lastEventsRoot}`)
@@ -256,11 +158,15 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   const body = verifyBlockBody(block)
   if (Either.isLeft(body)) return Either.left(body.left)
   for (const r of block.receipts) {
-    if (r.destShard !== s.shard) return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}`)
+    if (r.destShard !== s.shard) {
+      return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}`)
+    }
     if (!isTransferShard(r.sourceShard, chain.transferShards) || r.sourceShard === s.shard) {
       return rejectBlock("ReceiptFromUnknownShard", `receipt ${r.receiptId} from shard ${r.sourceShard}`)
     }
-    if (r.receiptId !== receiptIdOf(r.txHash)) return rejectBlock("ReceiptIdMismatch", `receipt ${r.receiptId} of tx ${r.txHash}`)
+    if (r.receiptId !== receiptIdOf(r.txHash)) {
+      return rejectBlock("ReceiptIdMismatch", `receipt ${r.receiptId} of tx ${r.txHash}`)
+    }
   }
   return Either.right(chain)
 }
@@ -275,12 +181,13 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
   }
   out.emit(new FeeCharged({ txHash: tx.hash, payer: tx.sender, fee: body.fee, nonce: body.nonce }, CHECKED))
   const { to, amount } = body.payload
+  const [txHash, from] = [tx.hash, tx.sender]
   const destShard = shardOf(to, chain.transferShards)
   if (destShard === chain.shard) {
-    out.emit(new Transferred({ txHash: tx.hash, from: tx.sender, to, amount }, CHECKED))
+    out.emit(new Transferred({ txHash, from, to, amount }, CHECKED))
   } else {
-    const receiptId = receiptIdOf(tx.hash)
-    out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from: tx.sender, to, amount, txHash: tx.hash }, CHECKED))
+    const receiptId = receiptIdOf(txHash)
+    out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from, to, amount, txHash }, CHECKED))
   }
 }
 
@@ -297,7 +204,8 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   }
   for (const tx of block.transactions) executeTransaction(out, chain, tx)
   const h = block.header
-  out.emit(new BlockExecuted({ height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }, CHECKED))
+  const sealed = { height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }
+  out.emit(new BlockExecuted(sealed, CHECKED))
   return Either.right(out.events)
 }
 
