@@ -8,8 +8,9 @@
  * transaction. better-sqlite3 commits synchronously, so when an append
  * returns its events are committed, and every later commit gets larger
  * positions. Positions are therefore assigned in commit order: a reader that
- * has seen position p can never later find a new event below p. Live
- * notification is in-process: one process holds the writer; others may read.
+ * has seen position p can never later find a new event below p. This holds
+ * across processes too (the write lock is SQLite's), but live notification is
+ * in-process: open one store per file, in one process; others may read.
  */
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
@@ -232,9 +233,14 @@ const make = (options: SqliteEventStoreOptions): Effect.Effect<EventStoreShape, 
     )
     const signal = makeCommitSignal(0)
     yield* Effect.addFinalizer(() => Effect.sync(() => signal.close()))
-    const { store, lastPosition } = yield* Effect.try({ try: () => makeShape(db, signal), catch: storeError("open") })
-    signal.publish(lastPosition())
-    return store
+    return yield* Effect.try({
+      try: () => {
+        const { store, lastPosition } = makeShape(db, signal)
+        signal.publish(lastPosition())
+        return store
+      },
+      catch: storeError("open")
+    })
   })
 
 export const SqliteEventStore = {
