@@ -62,6 +62,13 @@ describe("transaction codec", () => {
     expect(Either.isLeft(Schema.decodeUnknownEither(TransactionFromHex)(hex.toUpperCase()))).toBe(true)
     expect(Either.isLeft(Schema.decodeUnknownEither(TransactionFromHex)("0x" + hex.slice(4)))).toBe(true)
   })
+  it("never throws on mangled input (spliced, truncated, extended)", () => {
+    fc.assert(fc.property(fc.nat({ max: valid.encoded.length }), fc.nat({ max: 8 }), fc.uint8Array({ maxLength: 8 }), (at, cut, insert) => {
+      const bytes = Uint8Array.from([...valid.encoded.subarray(0, at), ...insert, ...valid.encoded.subarray(at + cut)])
+      const r = decodeTransaction(bytes)
+      if (Either.isRight(r)) expect(bytesToHex(r.right.encoded)).toBe(bytesToHex(bytes))
+    }), { seed: 13, numRuns: 2000 })
+  })
   it("rejects oversized input before decoding", () => {
     expect(decodeReason(new Uint8Array(MAX_TRANSACTION_BYTES + 1))).toBe("Oversized")
   })
