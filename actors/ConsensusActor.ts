@@ -9,9 +9,12 @@
  * reads could otherwise let a used nonce in or turn a good one away.
  *
  * The producer cuts a block as soon as anything waits (batching whatever
- * queued meanwhile: one append per block) and otherwise idles.
+ * queued meanwhile: one append per block) and otherwise idles. Under load it
+ * starts blocks at most every `blockIntervalMin`: a block costs a signature
+ * and a verification on this thread whatever it holds, so a block per
+ * arriving transaction would spend the node's time on block overhead.
  */
-import { Clock, Effect, Either, HashMap, HashSet, Ref } from "effect"
+import { Clock, Duration, Effect, Either, HashMap, HashSet, Ref } from "effect"
 import type { Scope } from "effect"
 import { buildBlock } from "../domain/chain/block.js"
 import { admitTransaction, precheckTransaction } from "../domain/chain/admission.js"
@@ -47,7 +50,11 @@ export interface ProducerOptions {
   readonly proposerKey: PrivateKey
   readonly mempoolCapacity?: number | undefined
   readonly batchLimits?: BatchLimits | undefined
+  /** The shortest time from one block's start to the next one's, under load. */
+  readonly blockIntervalMin?: Duration.DurationInput | undefined
 }
+
+export const BLOCK_INTERVAL_MIN_DEFAULT: Duration.DurationInput = "10 millis"
 
 interface View {
   readonly ledger: LedgerState
@@ -122,9 +129,12 @@ export const makeSingleProducer = (
       )
     })
 
+    const intervalMinMillis = Duration.toMillis(options.blockIntervalMin ?? BLOCK_INTERVAL_MIN_DEFAULT)
+
     // Idle until there is work, then cut blocks until there is none.
     const loop = Effect.gen(function* () {
       yield* work.await
+      const started = yield* Clock.currentTimeMillis
       yield* work.close
       yield* produceOne.pipe(
         Effect.catchAll((error) =>
@@ -135,6 +145,8 @@ export const makeSingleProducer = (
         )
       )
       if (hasWork(yield* Ref.get(view))) yield* work.open
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      if (elapsed < intervalMinMillis) yield* Effect.sleep(Duration.millis(intervalMinMillis - elapsed))
     }).pipe(Effect.forever)
     yield* Effect.forkScoped(loop)
 
