@@ -39,13 +39,20 @@ export const medianOf = async (
 
 /**
  * Measures a subject and its baseline alternately (subject, baseline,
- * subject, ...) so drift on a noisy machine hits both alike.
+ * subject, ...) so drift on a noisy machine hits both alike. Repeat numbers
+ * passed to the callbacks are negative for warm-up rounds.
  */
 export const compare = async (
   repeats: number,
   subject: (repeat: number) => Promise<number>,
-  baseline: (repeat: number) => Promise<number>
+  baseline: (repeat: number) => Promise<number>,
+  options?: { readonly warmups?: number | undefined }
 ) => {
+  // Unrecorded rounds first, so JIT and caches warm both sides alike.
+  for (let warmup = 0; warmup < (options?.warmups ?? 0); warmup++) {
+    await subject(-1 - warmup)
+    await baseline(-1 - warmup)
+  }
   const subjectSamples: Array<number> = []
   const baselineSamples: Array<number> = []
   for (let repeat = 0; repeat < repeats; repeat++) {

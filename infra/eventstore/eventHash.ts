@@ -21,19 +21,12 @@ export interface HashedFields {
 
 const SEP = "\u0000"
 
+// One update over the joined text hashes the same bytes as one update per
+// field, at about half the cost (each update is a native call).
 export const eventHash = (f: HashedFields): string =>
   createHash("sha256")
-    .update(f.prevHash)
-    .update(SEP)
-    .update(f.stream)
-    .update(SEP)
-    .update(String(f.revision))
-    .update(SEP)
-    .update(f.id)
-    .update(SEP)
-    .update(f.type)
-    .update(SEP)
-    .update(f.dataJson)
-    .update(SEP)
-    .update(f.metadataJson)
+    .update(
+      f.prevHash + SEP + f.stream + SEP + String(f.revision) + SEP + f.id + SEP + f.type + SEP + f.dataJson + SEP +
+        f.metadataJson
+    )
     .digest("hex")
