@@ -59,6 +59,9 @@ export const blockHash = (h: BlockHeader): Hash32 =>
   )
 
 /** The whole block; its encoded form (transactions as signed-RLP hex) is what `BlockApplied` stores. */
+// Headers are immutable once made, so their hash can be kept beside them.
+const headerHashes = new WeakMap<BlockHeader, Hash32>()
+
 export class Block extends Schema.Class<Block>("Block")({
   header: BlockHeader,
   proposerPublicKey: PublicKeyHex,
@@ -66,8 +69,11 @@ export class Block extends Schema.Class<Block>("Block")({
   transactions: Schema.Array(TransactionFromHex),
   receipts: Schema.Array(CrossShardReceipt)
 }) {
+  /** Memoized per header object: producers, ledgers and indexes ask for it many times. */
   get hash(): Hash32 {
-    return blockHash(this.header)
+    let hash = headerHashes.get(this.header)
+    if (hash === undefined) headerHashes.set(this.header, (hash = blockHash(this.header)))
+    return hash
   }
 }
 

@@ -3,15 +3,14 @@
  * whole block in its wire form, and `BlockExecuted` seals each block's events
  * with their root, which the next header must commit to.
  *
- * eventsRoot = merkle root over keccak256(JSON.stringify(encode(event))) for
+ * eventsRoot = merkle root over sha256(JSON.stringify(encode(event))) for
  * the events of one block, from its `GenesisApplied`/`BlockApplied` up to,
  * not including, its `BlockExecuted`. The JSON is the Schema encoding, so the
  * field order of these classes is part of the consensus rules.
  */
 import { Schema } from "effect"
 import { Block, Height, TimestampMs } from "./block.js"
-import { Hash32, keccak256 } from "./hash.js"
-import { utf8 } from "./hex.js"
+import { Hash32, sha256 } from "./hash.js"
 import { Address } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
 import { CrossShardReceipt } from "./receipt.js"
@@ -119,4 +118,4 @@ const encoders = new Map<string, (e: ShardEvent) => unknown>(
 export const eventJson = (event: ShardEvent): string => JSON.stringify(encoders.get(event._tag)!(event))
 
 export const eventsRoot = (events: ReadonlyArray<ShardEvent>): Hash32 =>
-  merkleRoot(events.map((e) => keccak256(utf8(eventJson(e)))))
+  merkleRoot(events.map((e) => sha256(eventJson(e))))

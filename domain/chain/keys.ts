@@ -50,8 +50,10 @@ export class PrivateKey {
   exportBytes(): Uint8Array {
     return Uint8Array.from(this.#bytes)
   }
+  #publicKey: PublicKey | undefined
+  /** Derived once: a point multiplication and a keccak. */
   get publicKey(): PublicKey {
-    return Either.getOrThrow(PublicKey.fromBytes(secp256k1.getPublicKey(this.#bytes, true)))
+    return (this.#publicKey ??= Either.getOrThrow(PublicKey.fromBytes(secp256k1.getPublicKey(this.#bytes, true))))
   }
   /** Compact low-s signature over a 32-byte digest; deterministic (RFC 6979, no extra entropy). */
   signDigest(digest: Uint8Array): Uint8Array {
