@@ -87,7 +87,9 @@ type Outcome =
   | { readonly _tag: "Written"; readonly result: AppendResult }
 
 const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSignal>) => {
-  const selectHead = db.prepare<[string], HeadView>("SELECT revision, hash, position FROM streams WHERE stream = ?")
+  const selectHead = db.prepare<[string], HeadView>(
+    "SELECT revision, hash, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"
+  )
   const selectRevisionOfId = db
     .prepare<[string, string], number>("SELECT revision FROM events WHERE stream = ? AND id = ?")
     .pluck()
@@ -96,10 +98,6 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
   )
   const insertEvent = db.prepare<[string, number, string, string, string, string, string, string], unknown>(
     "INSERT INTO events (stream, revision, id, type, data, metadata, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-  )
-  const upsertHead = db.prepare<[string, number, string, number], unknown>(
-    `INSERT INTO streams (stream, revision, hash, position) VALUES (?, ?, ?, ?)
-     ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, hash = excluded.hash, position = excluded.position`
   )
   const selectForwards = db
     .prepare<[string, number, number, number], RowTuple>(
@@ -117,9 +115,19 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
     )
     .raw(true)
   const selectStreamHead = db.prepare<[string], StreamHead>(
-    "SELECT stream, revision, hash, position FROM streams WHERE stream = ?"
+    "SELECT stream, revision, hash, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"
   )
-  const selectHeads = db.prepare<[], StreamHead>("SELECT stream, revision, hash, position FROM streams")
+  const selectNextStream = db
+    .prepare<[string], string>("SELECT stream FROM events WHERE stream > ? ORDER BY stream LIMIT 1")
+    .pluck()
+  // One index seek per stream, in one read transaction (a consistent snapshot).
+  const readHeads = db.transaction((): Array<StreamHead> => {
+    const heads: Array<StreamHead> = []
+    for (let stream = selectNextStream.get(""); stream !== undefined; stream = selectNextStream.get(stream)) {
+      heads.push(selectStreamHead.get(stream)!)
+    }
+    return heads
+  })
   const selectLastPosition = db.prepare<[], number>("SELECT COALESCE(MAX(position), 0) FROM events").pluck()
 
   const viewOf = (stream: string): StreamView => ({
@@ -128,7 +136,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
     eventAt: (revision) => selectEventAt.get(stream, revision)
   })
 
-  // Runs as one IMMEDIATE transaction: all rows and the head, or nothing.
+  // Runs as one IMMEDIATE transaction: every row of the batch, or none.
   const appendTransaction = db.transaction(
     (stream: string, batch: ReadonlyArray<PreparedEvent>, expected: ExpectedRevision): Outcome => {
       const plan = planAppend(stream, batch, expected, viewOf(stream))
@@ -143,7 +151,6 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
         prevHash = hash
         revision++
       }
-      upsertHead.run(stream, revision - 1, prevHash, position)
       return { _tag: "Written", result: { nextRevision: revision - 1, position, written: true } }
     }
   )
@@ -216,7 +223,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
     head: (stream) => Effect.try({ try: () => selectStreamHead.get(stream), catch: storeError("head") }),
     heads: Effect.try({
       // Sorted here, not by SQL: JS string order is what every store promises.
-      try: () => selectHeads.all().sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)),
+      try: () => readHeads.deferred().sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)),
       catch: storeError("heads")
     }),
     lastPosition: Effect.try({ try: () => selectLastPosition.get() ?? 0, catch: storeError("lastPosition") })

@@ -15,10 +15,12 @@ export const BUSY_TIMEOUT_MS = 5_000
 
 export type Synchronous = "NORMAL" | "FULL"
 
-// events: one row per event, position = rowid = global commit order.
-// (stream, revision) orders a stream; (stream, id) makes ids unique per stream
-// and finds idempotent retries. streams: each stream's head, so head() and
-// heads() never scan events.
+// One row per event, position = rowid = global commit order. (stream,
+// revision) orders a stream and finds its head (the last entry of its index
+// range); (stream, id) makes ids unique per stream and finds idempotent
+// retries. There is no heads table: it would add a page to every commit
+// (~15% of the append rate at batch size 1), and heads() walks the
+// (stream, revision) index from stream to stream instead.
 const CREATE_TABLES = `
 CREATE TABLE IF NOT EXISTS events (
   position  INTEGER PRIMARY KEY,
@@ -33,12 +35,7 @@ CREATE TABLE IF NOT EXISTS events (
   UNIQUE (stream, revision)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_id ON events (stream, id);
-CREATE TABLE IF NOT EXISTS streams (
-  stream   TEXT    PRIMARY KEY,
-  revision INTEGER NOT NULL,
-  hash     TEXT    NOT NULL,
-  position INTEGER NOT NULL
-) WITHOUT ROWID;
+DROP TABLE IF EXISTS streams;
 `
 
 /** Columns of events under the names of RawEventRow; SqliteEventStore reads them by index in this order. */
