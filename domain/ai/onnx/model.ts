@@ -1,0 +1,521 @@
+/**
+ * An ONNX `ModelProto` reader (onnx/onnx.proto) of what model verification
+ * needs, and nothing else: versions, opset imports, every node (with the
+ * subgraphs of If/Loop/Scan), every tensor stored in the file (initializers,
+ * sparse initializers, tensors in node attributes) as its name, dims, type
+ * and data location — never its data —, and the graph's declared inputs,
+ * outputs and value infos.
+ *
+ * Field numbers are onnx.proto's, named beside each reader. Unknown fields
+ * are skipped, as protobuf requires; a known field with the wrong wire type
+ * is an error. Subgraphs nest at most `GRAPH_DEPTH_MAX` deep, so a hostile
+ * file cannot exhaust the stack.
+ */
+import { Either, Schema } from "effect"
+import { ProtobufError, WireReader, WireType } from "./wire.js"
+
+/** A shape dimension: a number (`dim_value`), or a name (`dim_param`, "" when the dim has neither). */
+export type OnnxDim = number | string
+
+export interface OnnxOpsetImport {
+  readonly domain: string
+  readonly version: number
+}
+
+export interface OnnxTensorInfo {
+  readonly name: string
+  readonly dims: ReadonlyArray<number>
+  readonly dataType: number
+  /** `data_location`: 0 DEFAULT, 1 EXTERNAL. */
+  readonly dataLocation: number
+  readonly externalData: ReadonlyArray<{ readonly key: string; readonly value: string }>
+  /** Bytes of data carried in the file (raw_data or the typed repeated fields). */
+  readonly dataBytes: number
+}
+
+export type OnnxType =
+  | { readonly kind: "tensor"; readonly elemType: number; readonly shape: ReadonlyArray<OnnxDim> | undefined }
+  | { readonly kind: "sequence" | "map" | "optional" | "sparseTensor" | "missing" }
+
+export interface OnnxValueInfo {
+  readonly name: string
+  readonly type: OnnxType
+}
+
+export interface OnnxNode {
+  readonly name: string
+  readonly opType: string
+  readonly domain: string
+  /** Graphs held by attributes (If's branches, Loop's and Scan's bodies). */
+  readonly subgraphs: ReadonlyArray<OnnxGraph>
+  /** Tensors held by attributes (Constant's value, ...), sparse ones as their values and indices. */
+  readonly tensors: ReadonlyArray<OnnxTensorInfo>
+}
+
+export interface OnnxGraph {
+  readonly name: string
+  readonly nodes: ReadonlyArray<OnnxNode>
+  readonly initializers: ReadonlyArray<OnnxTensorInfo>
+  /** Sparse initializers: `dims` is the dense shape; `tensors` their values and indices. */
+  readonly sparseInitializers: ReadonlyArray<{ readonly dims: ReadonlyArray<number>; readonly tensors: ReadonlyArray<OnnxTensorInfo> }>
+  readonly inputs: ReadonlyArray<OnnxValueInfo>
+  readonly outputs: ReadonlyArray<OnnxValueInfo>
+  readonly valueInfo: ReadonlyArray<OnnxValueInfo>
+}
+
+export interface OnnxModel {
+  readonly irVersion: number
+  readonly opsetImports: ReadonlyArray<OnnxOpsetImport>
+  readonly producerName: string
+  readonly producerVersion: string
+  readonly graph: OnnxGraph
+  /** Model-local functions (`functions`, IR ≥ 8): their domains and op types. */
+  readonly functions: ReadonlyArray<{ readonly domain: string; readonly name: string; readonly nodes: ReadonlyArray<OnnxNode> }>
+  readonly sizeBytes: number
+}
+
+export class OnnxParseError extends Schema.TaggedError<OnnxParseError>()("OnnxParseError", {
+  reason: Schema.Literal("Protobuf", "Empty", "NoIrVersion", "NoGraph", "NoOpsetImport"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** How deep subgraphs (If/Loop/Scan bodies) may nest; real models use a handful. */
+export const GRAPH_DEPTH_MAX = 32
+
+// ------------------------------------------------------------ field numbers
+
+/** message ModelProto */
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8, functions: 25 } as const
+/** message OperatorSetIdProto */
+const OPSET = { domain: 1, version: 2 } as const
+/** message GraphProto */
+const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, valueInfo: 13, sparseInitializer: 15 } as const
+/** message NodeProto */
+const NODE = { name: 3, opType: 4, attribute: 5, domain: 7 } as const
+/** message AttributeProto */
+const ATTRIBUTE = { t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const
+/** message TensorProto */
+const TENSOR = {
+  dims: 1,
+  dataType: 2,
+  floatData: 4,
+  int32Data: 5,
+  stringData: 6,
+  int64Data: 7,
+  name: 8,
+  rawData: 9,
+  doubleData: 10,
+  uint64Data: 11,
+  externalData: 13,
+  dataLocation: 14
+} as const
+/** message SparseTensorProto */
+const SPARSE_TENSOR = { values: 1, indices: 2, dims: 3 } as const
+/** message StringStringEntryProto */
+const ENTRY = { key: 1, value: 2 } as const
+/** message ValueInfoProto */
+const VALUE_INFO = { name: 1, type: 2 } as const
+/** message TypeProto (a oneof) */
+const TYPE = { tensorType: 1, sequenceType: 4, mapType: 5, sparseTensorType: 8, optionalType: 9 } as const
+/** message TypeProto.Tensor */
+const TYPE_TENSOR = { elemType: 1, shape: 2 } as const
+/** message TensorShapeProto */
+const SHAPE = { dim: 1 } as const
+/** message TensorShapeProto.Dimension */
+const DIM = { dimValue: 1, dimParam: 2 } as const
+/** message FunctionProto */
+const FUNCTION = { name: 1, node: 7, domain: 10 } as const
+
+// ------------------------------------------------------------ readers
+
+/** Reads a repeated int64 field, packed (wire type 2) or not (wire type 0), into `out`. */
+const readRepeatedInt64 = (r: WireReader, out: Array<number>): void => {
+  if (r.wire === WireType.LengthDelimited) {
+    const outer = r.enter()
+    while (r.more()) out.push(r.int64Number())
+    r.leave(outer)
+  } else if (r.expect(WireType.Varint)) out.push(r.int64Number())
+}
+
+/** Counts the elements of a repeated scalar field (packed or not) and returns their bytes in the file. */
+const skipRepeatedScalar = (r: WireReader): number => {
+  const start = r.pos
+  r.skip()
+  return r.pos - start
+}
+
+const readEntry = (r: WireReader): { key: string; value: string } => {
+  let key = ""
+  let value = ""
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === ENTRY.key && r.expect(WireType.LengthDelimited)) key = r.string()
+    else if (r.field === ENTRY.value && r.expect(WireType.LengthDelimited)) value = r.string()
+    else r.skip()
+  }
+  r.leave(outer)
+  return { key, value }
+}
+
+const readTensor = (r: WireReader): OnnxTensorInfo => {
+  let name = ""
+  const dims: Array<number> = []
+  let dataType = 0
+  let dataLocation = 0
+  const externalData: Array<{ key: string; value: string }> = []
+  let dataBytes = 0
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case TENSOR.dims:
+        readRepeatedInt64(r, dims)
+        break
+      case TENSOR.dataType:
+        if (r.expect(WireType.Varint)) dataType = r.int32()
+        break
+      case TENSOR.name:
+        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        break
+      case TENSOR.externalData:
+        if (r.expect(WireType.LengthDelimited)) externalData.push(readEntry(r))
+        break
+      case TENSOR.dataLocation:
+        if (r.expect(WireType.Varint)) dataLocation = r.int32()
+        break
+      case TENSOR.rawData:
+      case TENSOR.floatData:
+      case TENSOR.int32Data:
+      case TENSOR.stringData:
+      case TENSOR.int64Data:
+      case TENSOR.doubleData:
+      case TENSOR.uint64Data:
+        dataBytes += skipRepeatedScalar(r)
+        break
+      default:
+        r.skip()
+    }
+  }
+  r.leave(outer)
+  return { name, dims, dataType, dataLocation, externalData, dataBytes }
+}
+
+const readSparseTensor = (r: WireReader): { dims: Array<number>; tensors: Array<OnnxTensorInfo> } => {
+  const dims: Array<number> = []
+  const tensors: Array<OnnxTensorInfo> = []
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if ((r.field === SPARSE_TENSOR.values || r.field === SPARSE_TENSOR.indices) && r.expect(WireType.LengthDelimited)) {
+      tensors.push(readTensor(r))
+    } else if (r.field === SPARSE_TENSOR.dims) readRepeatedInt64(r, dims)
+    else r.skip()
+  }
+  r.leave(outer)
+  return { dims, tensors }
+}
+
+const readDim = (r: WireReader): OnnxDim => {
+  let dim: OnnxDim = ""
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === DIM.dimValue && r.expect(WireType.Varint)) dim = r.int64Number()
+    else if (r.field === DIM.dimParam && r.expect(WireType.LengthDelimited)) dim = r.string()
+    else r.skip()
+  }
+  r.leave(outer)
+  return dim
+}
+
+const readShape = (r: WireReader): Array<OnnxDim> => {
+  const dims: Array<OnnxDim> = []
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === SHAPE.dim && r.expect(WireType.LengthDelimited)) dims.push(readDim(r))
+    else r.skip()
+  }
+  r.leave(outer)
+  return dims
+}
+
+const readTensorType = (r: WireReader): OnnxType => {
+  let elemType = 0
+  let shape: Array<OnnxDim> | undefined = undefined
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === TYPE_TENSOR.elemType && r.expect(WireType.Varint)) elemType = r.int32()
+    else if (r.field === TYPE_TENSOR.shape && r.expect(WireType.LengthDelimited)) shape = readShape(r)
+    else r.skip()
+  }
+  r.leave(outer)
+  return { kind: "tensor", elemType, shape }
+}
+
+const readType = (r: WireReader): OnnxType => {
+  let type: OnnxType = { kind: "missing" }
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case TYPE.tensorType:
+        if (r.expect(WireType.LengthDelimited)) type = readTensorType(r)
+        break
+      case TYPE.sequenceType:
+        type = { kind: "sequence" }
+        r.skip()
+        break
+      case TYPE.mapType:
+        type = { kind: "map" }
+        r.skip()
+        break
+      case TYPE.sparseTensorType:
+        type = { kind: "sparseTensor" }
+        r.skip()
+        break
+      case TYPE.optionalType:
+        type = { kind: "optional" }
+        r.skip()
+        break
+      default:
+        r.skip()
+    }
+  }
+  r.leave(outer)
+  return type
+}
+
+const readValueInfo = (r: WireReader): OnnxValueInfo => {
+  let name = ""
+  let type: OnnxType = { kind: "missing" }
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === VALUE_INFO.name && r.expect(WireType.LengthDelimited)) name = r.string()
+    else if (r.field === VALUE_INFO.type && r.expect(WireType.LengthDelimited)) type = readType(r)
+    else r.skip()
+  }
+  r.leave(outer)
+  return { name, type }
+}
+
+const readAttribute = (r: WireReader, depth: number, subgraphs: Array<OnnxGraph>, tensors: Array<OnnxTensorInfo>): void => {
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case ATTRIBUTE.g:
+      case ATTRIBUTE.graphs:
+        if (r.expect(WireType.LengthDelimited)) subgraphs.push(readGraph(r, depth + 1))
+        break
+      case ATTRIBUTE.t:
+      case ATTRIBUTE.tensors:
+        if (r.expect(WireType.LengthDelimited)) tensors.push(readTensor(r))
+        break
+      case ATTRIBUTE.sparseTensor:
+      case ATTRIBUTE.sparseTensors:
+        if (r.expect(WireType.LengthDelimited)) tensors.push(...readSparseTensor(r).tensors)
+        break
+      default:
+        r.skip()
+    }
+  }
+  r.leave(outer)
+}
+
+const readNode = (r: WireReader, depth: number): OnnxNode => {
+  let name = ""
+  let opType = ""
+  let domain = ""
+  const subgraphs: Array<OnnxGraph> = []
+  const tensors: Array<OnnxTensorInfo> = []
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case NODE.name:
+        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        break
+      case NODE.opType:
+        if (r.expect(WireType.LengthDelimited)) opType = r.string()
+        break
+      case NODE.domain:
+        if (r.expect(WireType.LengthDelimited)) domain = r.string()
+        break
+      case NODE.attribute:
+        if (r.expect(WireType.LengthDelimited)) readAttribute(r, depth, subgraphs, tensors)
+        break
+      default:
+        r.skip()
+    }
+  }
+  r.leave(outer)
+  return { name, opType, domain, subgraphs, tensors }
+}
+
+const EMPTY_GRAPH: OnnxGraph = {
+  name: "",
+  nodes: [],
+  initializers: [],
+  sparseInitializers: [],
+  inputs: [],
+  outputs: [],
+  valueInfo: []
+}
+
+function readGraph(r: WireReader, depth: number): OnnxGraph {
+  if (depth > GRAPH_DEPTH_MAX) {
+    r.fail("TooDeep", `subgraphs nest deeper than ${GRAPH_DEPTH_MAX}`)
+    return EMPTY_GRAPH
+  }
+  let name = ""
+  const nodes: Array<OnnxNode> = []
+  const initializers: Array<OnnxTensorInfo> = []
+  const sparseInitializers: Array<{ dims: ReadonlyArray<number>; tensors: ReadonlyArray<OnnxTensorInfo> }> = []
+  const inputs: Array<OnnxValueInfo> = []
+  const outputs: Array<OnnxValueInfo> = []
+  const valueInfo: Array<OnnxValueInfo> = []
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case GRAPH.node:
+        if (r.expect(WireType.LengthDelimited)) nodes.push(readNode(r, depth))
+        break
+      case GRAPH.name:
+        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        break
+      case GRAPH.initializer:
+        if (r.expect(WireType.LengthDelimited)) initializers.push(readTensor(r))
+        break
+      case GRAPH.sparseInitializer:
+        if (r.expect(WireType.LengthDelimited)) sparseInitializers.push(readSparseTensor(r))
+        break
+      case GRAPH.input:
+        if (r.expect(WireType.LengthDelimited)) inputs.push(readValueInfo(r))
+        break
+      case GRAPH.output:
+        if (r.expect(WireType.LengthDelimited)) outputs.push(readValueInfo(r))
+        break
+      case GRAPH.valueInfo:
+        if (r.expect(WireType.LengthDelimited)) valueInfo.push(readValueInfo(r))
+        break
+      default:
+        r.skip()
+    }
+  }
+  r.leave(outer)
+  return { name, nodes, initializers, sparseInitializers, inputs, outputs, valueInfo }
+}
+
+const readOpset = (r: WireReader): OnnxOpsetImport => {
+  let domain = ""
+  let version = 0
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === OPSET.domain && r.expect(WireType.LengthDelimited)) domain = r.string()
+    else if (r.field === OPSET.version && r.expect(WireType.Varint)) version = r.int64Number()
+    else r.skip()
+  }
+  r.leave(outer)
+  return { domain, version }
+}
+
+const readFunction = (r: WireReader): { domain: string; name: string; nodes: Array<OnnxNode> } => {
+  let domain = ""
+  let name = ""
+  const nodes: Array<OnnxNode> = []
+  const outer = r.enter()
+  while (r.more() && r.tag()) {
+    if (r.field === FUNCTION.name && r.expect(WireType.LengthDelimited)) name = r.string()
+    else if (r.field === FUNCTION.domain && r.expect(WireType.LengthDelimited)) domain = r.string()
+    else if (r.field === FUNCTION.node && r.expect(WireType.LengthDelimited)) nodes.push(readNode(r, 1))
+    else r.skip()
+  }
+  r.leave(outer)
+  return { domain, name, nodes }
+}
+
+const parseError = (reason: OnnxParseError["reason"], detail: string) => Either.left(new OnnxParseError({ reason, detail }))
+
+/**
+ * Parses the parts of an ONNX model that verification looks at. Fails on
+ * malformed protobuf, and on a message that is protobuf but not a model
+ * (no `ir_version`, no graph, no opset import), as any text file may be.
+ */
+export const parseOnnxModel = (bytes: Uint8Array): Either.Either<OnnxModel, OnnxParseError> => {
+  if (bytes.length === 0) return parseError("Empty", "the file is empty")
+  const r = new WireReader(bytes)
+  let irVersion = 0
+  let producerName = ""
+  let producerVersion = ""
+  let graph: OnnxGraph | undefined = undefined
+  const opsetImports: Array<OnnxOpsetImport> = []
+  const functions: Array<{ domain: string; name: string; nodes: Array<OnnxNode> }> = []
+  while (r.more() && r.tag()) {
+    switch (r.field) {
+      case MODEL.irVersion:
+        if (r.expect(WireType.Varint)) irVersion = r.int64Number()
+        break
+      case MODEL.producerName:
+        if (r.expect(WireType.LengthDelimited)) producerName = r.string()
+        break
+      case MODEL.producerVersion:
+        if (r.expect(WireType.LengthDelimited)) producerVersion = r.string()
+        break
+      case MODEL.graph:
+        if (r.expect(WireType.LengthDelimited)) graph = readGraph(r, 0)
+        break
+      case MODEL.opsetImport:
+        if (r.expect(WireType.LengthDelimited)) opsetImports.push(readOpset(r))
+        break
+      case MODEL.functions:
+        if (r.expect(WireType.LengthDelimited)) functions.push(readFunction(r))
+        break
+      default:
+        r.skip()
+    }
+  }
+  if (r.error !== undefined) return parseError("Protobuf", `not a valid protobuf message: ${r.error.message}`)
+  if (irVersion <= 0) return parseError("NoIrVersion", "not an ONNX model: no ir_version")
+  if (graph === undefined) return parseError("NoGraph", "not an ONNX model: no graph")
+  if (opsetImports.length === 0) return parseError("NoOpsetImport", "not an ONNX model: no opset_import")
+  return Either.right({ irVersion, opsetImports, producerName, producerVersion, graph, functions, sizeBytes: bytes.length })
+}
+
+/** Every node of the graph and of its subgraphs, depth first. */
+export const allNodes = (graph: OnnxGraph): ReadonlyArray<OnnxNode> => {
+  const out: Array<OnnxNode> = []
+  const visit = (g: OnnxGraph): void => {
+    for (const node of g.nodes) {
+      out.push(node)
+      for (const sub of node.subgraphs) visit(sub)
+    }
+  }
+  visit(graph)
+  return out
+}
+
+/** Every graph: the main one and every subgraph, depth first. */
+export const allGraphs = (graph: OnnxGraph): ReadonlyArray<OnnxGraph> => {
+  const out: Array<OnnxGraph> = []
+  const visit = (g: OnnxGraph): void => {
+    out.push(g)
+    for (const node of g.nodes) for (const sub of node.subgraphs) visit(sub)
+  }
+  visit(graph)
+  return out
+}
+
+/** Every tensor stored in the file: initializers, sparse initializers and attribute tensors, in every graph. */
+export const allStoredTensors = (model: OnnxModel): ReadonlyArray<OnnxTensorInfo> => {
+  const out: Array<OnnxTensorInfo> = []
+  const fromNodes = (nodes: ReadonlyArray<OnnxNode>) => {
+    for (const node of nodes) out.push(...node.tensors)
+  }
+  for (const g of allGraphs(model.graph)) {
+    out.push(...g.initializers)
+    for (const s of g.sparseInitializers) out.push(...s.tensors)
+    fromNodes(g.nodes)
+  }
+  for (const f of model.functions) fromNodes(f.nodes)
+  return out
+}
+
+export { ProtobufError }
