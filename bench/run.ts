@@ -7,7 +7,8 @@
 import type { BenchModule, BenchResult } from "./lib.js"
 
 const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promise<BenchModule> }> = [
-  { name: "eventstore", load: () => import("./eventstore.js") }
+  { name: "eventstore", load: () => import("./eventstore.js") },
+  { name: "transfers", load: () => import("./transfers.js") }
 ]
 
 const args = process.argv.slice(2)
