@@ -127,20 +127,26 @@ export const makeChainIndex = (
       transaction: (hash) => Effect.sync(() => Option.fromNullable(txs.get(hash))),
       block: (shard, height) => Effect.sync(() => Option.fromNullable(blocks.get(`${shard}:${height}`))),
       awaitTransaction: (hash) =>
-        Effect.suspend(() => {
-          const known = txs.get(hash)
-          if (known !== undefined) return Effect.succeed(known)
-          return Deferred.make<TxLocation>().pipe(
-            Effect.tap((d) =>
-              Effect.sync(() => {
-                const list = waiters.get(hash) ?? []
-                list.push(d)
-                waiters.set(hash, list)
-              })
-            ),
-            Effect.flatMap(Deferred.await)
-          )
-        }),
+        // Check and register in one step: the index fiber must not settle the hash in between.
+        Effect.flatMap(Deferred.make<TxLocation>(), (d) =>
+          Effect.suspend(() => {
+            const known = txs.get(hash)
+            if (known !== undefined) return Effect.succeed(known)
+            const list = waiters.get(hash) ?? []
+            list.push(d)
+            waiters.set(hash, list)
+            return Deferred.await(d).pipe(
+              Effect.onInterrupt(() =>
+                Effect.sync(() => {
+                  // A caller that stopped waiting (timeout) leaves no waiter behind.
+                  const rest = (waiters.get(hash) ?? []).filter((w) => w !== d)
+                  if (rest.length === 0) waiters.delete(hash)
+                  else waiters.set(hash, rest)
+                })
+              )
+            )
+          })
+        ),
       position: Effect.sync(() => position)
     }
   })
