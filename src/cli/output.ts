@@ -26,6 +26,18 @@ const describe = (error: unknown): { readonly tag: string; readonly message: str
   return { tag: "Error", message: String(error) }
 }
 
+/**
+ * A bug, not a user error: one line for the user (no stack trace); the whole
+ * cause, with stacks, on stderr too when TOPAI_DEBUG is set.
+ */
+const describeDefect = (cause: Cause.Cause<unknown>): { readonly tag: string; readonly message: string } => {
+  if (process.env["TOPAI_DEBUG"] !== undefined) console.error(Cause.pretty(cause))
+  const squashed = Cause.squash(cause)
+  const text = squashed instanceof Error ? `${squashed.name}: ${squashed.message}` : String(squashed)
+  const firstLine = text.split("\n")[0] ?? text
+  return { tag: "Defect", message: `internal error (${firstLine}); run again with TOPAI_DEBUG=1 for details` }
+}
+
 /** Report any typed failure of a command and turn it into CommandFailed. */
 export const reportErrors =
   (json: boolean) =>
@@ -34,8 +46,7 @@ export const reportErrors =
       Effect.catchAllCause((cause) => {
         if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
         const failure = Cause.failureOption(cause)
-        const { tag, message } =
-          failure._tag === "Some" ? describe(failure.value) : { tag: "Defect", message: Cause.pretty(cause) }
+        const { tag, message } = failure._tag === "Some" ? describe(failure.value) : describeDefect(cause)
         return (json ? Console.error(toJson({ error: tag, message })) : Console.error(`error: ${message}`)).pipe(
           Effect.zipRight(Effect.fail(new CommandFailed({ message })))
         )

@@ -27,11 +27,24 @@ export const parsePrivateKey = (text: string): Effect.Effect<PrivateKey, BadInpu
 }
 
 const WHOLE_NUMBER = /^[0-9]+$/
+/** Amounts, fees and nonces are uint256 on chain. */
+const UINT256_LIMIT = 1n << 256n
 
-/** A non-negative whole number of base units; `_` separators allowed (1_000_000). */
-export const parseAmount = (text: string, what: string): Effect.Effect<bigint, BadInput> => {
+/**
+ * A whole number of base units below 2^256; `_` separators allowed
+ * (1_000_000). With `positive`, zero is refused too (a transfer's amount).
+ */
+export const parseAmount = (
+  text: string,
+  what: string,
+  options: { readonly positive?: boolean } = {}
+): Effect.Effect<bigint, BadInput> => {
   const digits = text.trim().replaceAll("_", "")
-  return WHOLE_NUMBER.test(digits)
-    ? Effect.succeed(BigInt(digits))
-    : Effect.fail(new BadInput(`${what} must be a whole number of base units, got "${text}"`))
+  if (!WHOLE_NUMBER.test(digits)) {
+    return Effect.fail(new BadInput(`${what} must be a whole number of base units, got "${text}"`))
+  }
+  const value = BigInt(digits)
+  if (options.positive === true && value === 0n) return Effect.fail(new BadInput(`${what} must be more than 0`))
+  if (value >= UINT256_LIMIT) return Effect.fail(new BadInput(`${what} must be less than 2^256, got "${text}"`))
+  return Effect.succeed(value)
 }

@@ -29,7 +29,7 @@ export const transferCommand = Command.make(
     Effect.gen(function* () {
       const sender = yield* parsePrivateKey(o.key)
       const recipient = yield* parseAddress(o.to, "--to")
-      const value = yield* parseAmount(o.amount, "--amount")
+      const value = yield* parseAmount(o.amount, "--amount", { positive: true })
       const feeValue = yield* parseAmount(o.fee, "--fee")
       const explicitNonce = Option.isSome(o.nonce) ? yield* parseAmount(o.nonce.value, "--nonce") : undefined
       return yield* withClient(o.rpcUrl, (client) =>
