@@ -1,19 +1,54 @@
 /** Read-only commands that ask a running node: status, balance, block. */
 import { Args, Command } from "@effect/cli"
-import { Effect } from "effect"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
+import { Effect, Schema } from "effect"
 import { makeClient } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
+import { BadInput } from "../parse.js"
 
 /** How long a CLI call waits for the node before giving up. */
 export const CALL_TIMEOUT = "30 seconds"
 
-const withClient = <A, E>(url: string, f: (client: Effect.Effect.Success<ReturnType<typeof makeClient>>) => Effect.Effect<A, E>) =>
-  makeClient(url).pipe(
-    Effect.flatMap(f),
-    Effect.timeoutFail({ duration: CALL_TIMEOUT, onTimeout: () => new Error(`no answer from ${url} within ${CALL_TIMEOUT}`) }),
-    Effect.scoped
-  )
+const RPC_URL = /^(wss?|https?):\/\/[^/\s]+/
+
+/** The node could not be reached, or the connection broke: said in words, with the socket's reason. */
+export class NodeUnreachable extends Schema.TaggedError<NodeUnreachable>()("NodeUnreachable", {
+  url: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot reach the node at ${this.url} (${this.detail}); is it running? (topai node start)`
+  }
+}
+
+/** The innermost readable reason of a transport failure (ECONNREFUSED, a 404 on upgrade, a bad URL, ...). */
+const reasonOf = (error: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const message = (current as { readonly message?: unknown }).message
+    if (typeof message === "string" && message !== "" && !message.startsWith("An error has occurred")) messages.push(message)
+    const next = current as { readonly cause?: unknown; readonly error?: unknown }
+    current = next.cause ?? next.error
+  }
+  return messages[messages.length - 1] ?? String(error)
+}
+
+const isRpcClientError = (e: unknown): e is RpcClientError => e instanceof RpcClientError
+
+const withClient = <A, E>(
+  url: string,
+  f: (client: Effect.Effect.Success<ReturnType<typeof makeClient>>) => Effect.Effect<A, E>
+): Effect.Effect<A, E | NodeUnreachable | BadInput | Error> =>
+  RPC_URL.test(url)
+    ? makeClient(url).pipe(
+        Effect.flatMap(f),
+        Effect.mapError((e) => (isRpcClientError(e) ? new NodeUnreachable({ url, detail: reasonOf(e.cause) }) : e)),
+        Effect.timeoutFail({ duration: CALL_TIMEOUT, onTimeout: () => new Error(`no answer from ${url} within ${CALL_TIMEOUT}`) }),
+        Effect.scoped
+      )
+    : Effect.fail(new BadInput(`--rpc must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "${url}"`))
 
 export const statusCommand = Command.make("status", { rpcUrl, json }, ({ rpcUrl, json }) =>
   withClient(rpcUrl, (c) => c.node.status()).pipe(
