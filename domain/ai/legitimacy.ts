@@ -42,11 +42,13 @@ export interface StaticLimits {
 
 export const DEFAULT_STATIC_LIMITS: StaticLimits = {
   modelBytesMax: 512 * 1024 * 1024,
-  // IR 3 brought opset_import; onnxruntime 1.30 reads up to IR 11 and opset 23 (checked in test/ai).
+  // IR 3 brought opset_import. onnxruntime 1.30 loads IR 12 / opset 24 models (checked in
+  // test/ai); newer ones may load too, but nothing here has run them. Opset 7 is the oldest
+  // onnxruntime still implements in full.
   irVersionMin: 3,
-  irVersionMax: 11,
+  irVersionMax: 12,
   opsetMin: 7,
-  opsetMax: 23,
+  opsetMax: 24,
   tensorElementsMax: 2 ** 28
 }
 

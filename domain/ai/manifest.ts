@@ -147,7 +147,7 @@ export const resolveInputShapes = (
       return fail("BadManifest", name, `the manifest fixes ${values.length} values for "${name}", whose shape [${shape.join(", ")}] has ${count}`)
     }
     const bad = values.findIndex((x) => !isInteger[spec.type](x))
-    if (bad >= 0) return fail("BadManifest", name, `the manifest fixes "${name}" to ${values[bad]}, not a ${spec.type} value`)
+    if (bad >= 0) return fail("BadManifest", name, `the manifest fixes "${name}" to ${values[bad]}, which is not a valid ${spec.type} value`)
   }
   return Either.right(shapes)
 }
