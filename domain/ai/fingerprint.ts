@@ -9,9 +9,11 @@
  *   then per output, sorted by name (JS string order):
  *   name length (u32) · name (UTF-8) · type index in ELEM_TYPES (u8) ·
  *   rank (u32) · dims (u64 each) · values:
- *     float32/float64: round(x / tolerance) as a float64 (−0 written as 0;
- *       ±Infinity as itself; NaN as the one pattern 0x7ff8000000000000), so
- *       NaN, +Inf, −Inf and every finite bucket encode apart;
+ *     float32/float64: a tag byte, 0 for a finite x followed by
+ *       round(x / tolerance) as a float64 (−0 written as 0; a quotient that
+ *       overflows stays ±Infinity, still under tag 0), 1 for NaN, 2 for
+ *       +Infinity, 3 for −Infinity; so NaN, the infinities and every finite
+ *       bucket encode apart;
  *     int32: 4 bytes; int64: 8 bytes; uint8 and bool: 1 byte — exact.
  *
  * Quantizing is a rounding, so two values a hair apart can still fall either
@@ -26,7 +28,7 @@ import { ELEM_TYPES, type Tensor, type TensorMap } from "./tensor.js"
 
 const DOMAIN_TAG = "topai/output-fingerprint/v1"
 const CHUNK_BYTES = 1 << 16
-const NAN_BITS = 0x7ff8000000000000n
+const FLOAT_TAG = { finite: 0, nan: 1, positiveInfinity: 2, negativeInfinity: 3 } as const
 const utf8Encoder = new TextEncoder()
 
 /** Appends little-endian fields to a sha256, through one reused chunk. */
@@ -80,10 +82,17 @@ class HashWriter {
   }
 
   f64(x: number): void {
-    if (Number.isNaN(x)) return this.u64(NAN_BITS)
     this.room(8)
     this.view.setFloat64(this.used, x === 0 ? 0 : x, true)
     this.used += 8
+  }
+
+  /** A float output value at `tolerance`, as the module doc describes. */
+  quantized(x: number, tolerance: number): void {
+    if (Number.isFinite(x)) {
+      this.u8(FLOAT_TAG.finite)
+      this.f64(Math.round(x / tolerance))
+    } else this.u8(Number.isNaN(x) ? FLOAT_TAG.nan : x > 0 ? FLOAT_TAG.positiveInfinity : FLOAT_TAG.negativeInfinity)
   }
 
   digest(): Uint8Array {
@@ -96,7 +105,7 @@ const writeValues = (w: HashWriter, t: Tensor, tolerance: number): void => {
   switch (t.type) {
     case "float32":
     case "float64":
-      for (let i = 0; i < t.data.length; i++) w.f64(Math.round(t.data[i]! / tolerance))
+      for (let i = 0; i < t.data.length; i++) w.quantized(t.data[i]!, tolerance)
       return
     case "int32":
       for (let i = 0; i < t.data.length; i++) w.i32(t.data[i]!)

@@ -21,14 +21,9 @@ export interface Prng {
 
 const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k))
 
-export const xoshiro128ss = (seed: string | Uint8Array): Prng => {
-  const h = sha256(seed)
-  const view = new DataView(h.buffer, h.byteOffset, h.byteLength)
-  let s0 = view.getUint32(0, true)
-  let s1 = view.getUint32(4, true)
-  let s2 = view.getUint32(8, true)
-  let s3 = view.getUint32(12, true)
-  if ((s0 | s1 | s2 | s3) === 0) s0 = 1 // the all-zero state is a fixed point
+/** xoshiro128** from its four 32-bit state words (not all zero). */
+export const xoshiro128ssFromState = (state: readonly [number, number, number, number]): Prng => {
+  let [s0, s1, s2, s3] = state
   return {
     next: () => {
       const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0
@@ -42,6 +37,15 @@ export const xoshiro128ss = (seed: string | Uint8Array): Prng => {
       return result
     }
   }
+}
+
+/** xoshiro128** seeded with the first 16 bytes of sha256(seed). */
+export const xoshiro128ss = (seed: string | Uint8Array): Prng => {
+  const h = sha256(seed)
+  const view = new DataView(h.buffer, h.byteOffset, h.byteLength)
+  const state = [0, 4, 8, 12].map((at) => view.getUint32(at, true)) as [number, number, number, number]
+  if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1 // the all-zero state is a fixed point
+  return xoshiro128ssFromState(state)
 }
 
 /** 2^23: floats are k / FLOAT_SCALE − 1 for k in [0, 2^24). */

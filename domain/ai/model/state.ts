@@ -1,0 +1,79 @@
+/**
+ * One model's state and how each event changes it (`evolve`). A model is
+ * Absent until uploaded, then Pending until the validators' quorum (or the
+ * deadline) ends it Verified or Rejected; both ends are final. A Verified
+ * model may be deprecated. Evolve asserts the lifecycle, so a corrupt stream
+ * stops a replay instead of yielding a wrong model.
+ */
+import type { Hash32 } from "../../chain/hash.js"
+import type { Address } from "../../chain/keys.js"
+import type { ModelAttested, ModelEvent, ModelRejected, ModelUploaded } from "./events.js"
+
+export type ModelStatus = "Absent" | "Pending" | "Verified" | "Rejected"
+
+export interface ModelState {
+  readonly status: ModelStatus
+  /** The upload's facts, null while Absent. */
+  readonly upload: ModelUploaded | null
+  /** Current price per call (the manifest's until updated). */
+  readonly price: bigint
+  /** In arrival order; at most one per validator. */
+  readonly attestations: ReadonlyArray<ModelAttested>
+  /** Set by `ModelVerified`. */
+  readonly referenceFingerprint: Hash32 | null
+  /** Set by `ModelRejected`. */
+  readonly rejection: ModelRejected | null
+  readonly deprecated: boolean
+}
+
+export const initialModelState: ModelState = {
+  status: "Absent",
+  upload: null,
+  price: 0n,
+  attestations: [],
+  referenceFingerprint: null,
+  rejection: null,
+  deprecated: false
+}
+
+/** A model developers can call: verified and not deprecated. */
+export const isServable = (s: ModelState): boolean => s.status === "Verified" && !s.deprecated
+
+export const hasAttested = (s: ModelState, validator: Address): boolean =>
+  s.attestations.some((a) => a.validator === validator)
+
+const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
+  if (!condition) throw new Error(`model invariant violated: ${what}`)
+}
+
+export const evolve = (s: ModelState, e: ModelEvent): ModelState => {
+  switch (e._tag) {
+    case "ModelUploaded":
+      assert(s.status === "Absent", `upload of a model already ${s.status}`)
+      assert(e.attestationQuorum >= 1, "quorum below 1")
+      assert(e.attestationQuorum <= e.validators.length, `quorum ${e.attestationQuorum} of ${e.validators.length} validators`)
+      assert(new Set(e.validators).size === e.validators.length, "a validator listed twice")
+      return { ...s, status: "Pending", upload: e, price: e.manifest.pricePerCall }
+    case "ModelAttested": {
+      assert(s.status === "Pending" && s.upload !== null, `attestation on a ${s.status} model`)
+      assert(s.upload.validators.includes(e.validator), `attestation by ${e.validator}, not a validator`)
+      assert(!hasAttested(s, e.validator), `${e.validator} attested twice`)
+      return { ...s, attestations: [...s.attestations, e] }
+    }
+    case "ModelVerified":
+      assert(s.status === "Pending" && s.upload !== null, `verification of a ${s.status} model`)
+      assert(s.upload.attestationQuorum <= e.agreeing.length, `verified by ${e.agreeing.length} < quorum`)
+      return { ...s, status: "Verified", referenceFingerprint: e.referenceFingerprint }
+    case "ModelRejected":
+      assert(s.status === "Pending", `rejection of a ${s.status} model`)
+      return { ...s, status: "Rejected", rejection: e }
+    case "ModelPriceUpdated":
+      assert(s.status === "Pending" || s.status === "Verified", `price update on a ${s.status} model`)
+      assert(!s.deprecated, "price update on a deprecated model")
+      return { ...s, price: e.price }
+    case "ModelDeprecated":
+      assert(s.status === "Verified", `deprecation of a ${s.status} model`)
+      assert(!s.deprecated, "deprecated twice")
+      return { ...s, deprecated: true }
+  }
+}
