@@ -193,7 +193,8 @@ export const makeOnnxSessionPool = (config: OnnxSessionPoolConfig): Effect.Effec
       Effect.async<TensorMap, InferenceError>((resume) => {
         const session = entry.session
         if (session === undefined) {
-          resume(Effect.fail(new InferenceError({ reason: "RunFailed", modelHash: entry.hash, detail: "the session was released" })))
+          // Evicted between lookup and run: look it up (and load it) again.
+          resume(run(entry.hash, inputs))
           return
         }
         entry.inflight++
@@ -226,14 +227,15 @@ export const makeOnnxSessionPool = (config: OnnxSessionPoolConfig): Effect.Effec
         )
       })
 
-    const run = (modelHash: string, inputs: TensorMap): Effect.Effect<TensorMap, InferenceError> => {
-      const entry = entries.get(modelHash)
-      if (entry !== undefined && entry.session !== undefined) {
-        touch(entry)
-        return runOn(entry, inputs)
-      }
-      return Effect.flatMap(acquire(modelHash), (e) => runOn(e, inputs))
-    }
+    const run = (modelHash: string, inputs: TensorMap): Effect.Effect<TensorMap, InferenceError> =>
+      Effect.suspend(() => {
+        const entry = entries.get(modelHash)
+        if (entry !== undefined && entry.session !== undefined) {
+          touch(entry)
+          return runOn(entry, inputs)
+        }
+        return Effect.flatMap(acquire(modelHash), (e) => runOn(e, inputs))
+      })
 
     const warm = (modelHash: string, source?: ModelSource): Effect.Effect<SessionInfo, InferenceError> =>
       Effect.suspend(() => {
