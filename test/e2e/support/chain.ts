@@ -1,0 +1,91 @@
+/**
+ * The devnet as the tests see it: the genesis dev accounts (`topai key dev N`)
+ * and their shards, signing transfers the way a wallet does, and polling
+ * with a deadline.
+ */
+import { devKey } from "../../../domain/chain/keys.js"
+import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
+import { DEFAULT_FEE, DEV_ACCOUNT_COUNT_DEFAULT, DEV_BALANCE_DEFAULT } from "../../../domain/chain/genesis.js"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import { shardOf, TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
+import { TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
+import { DEVNET_CHAIN_ID } from "../../../src/cli/commands/node.js"
+
+export { DEFAULT_FEE, DEVNET_CHAIN_ID }
+
+export const TRANSFER_SHARDS = TRANSFER_SHARDS_DEFAULT
+export const GENESIS_BALANCE = DEV_BALANCE_DEFAULT
+export const GENESIS_SUPPLY = DEV_BALANCE_DEFAULT * BigInt(DEV_ACCOUNT_COUNT_DEFAULT)
+
+export interface DevAccount {
+  readonly index: number
+  readonly key: PrivateKey
+  readonly address: Address
+  readonly shard: number
+}
+
+export const DEV: ReadonlyArray<DevAccount> = Array.from({ length: DEV_ACCOUNT_COUNT_DEFAULT }, (_, index) => {
+  const key = devKey(index)
+  const address = key.publicKey.address
+  return { index, key, address, shard: shardOf(address, TRANSFER_SHARDS) }
+})
+
+/**
+ * The `skip`-th pair of distinct dev accounts (from, to) where `same` says
+ * whether they share a shard; `fromShard` restricts the sender's shard.
+ */
+export const devPair = (same: boolean, skip = 0, fromShard?: number): readonly [DevAccount, DevAccount] => {
+  const pairs = DEV.filter((a) => fromShard === undefined || a.shard === fromShard).flatMap((a) =>
+    DEV.filter((b) => b !== a && (a.shard === b.shard) === same).map((b) => [a, b] as const)
+  )
+  const pair = pairs[skip]
+  if (pair === undefined) throw new Error(`no ${same ? "same" : "cross"}-shard dev pair #${skip}`)
+  return pair
+}
+
+export interface SignedTransfer {
+  readonly raw: string
+  readonly hash: string
+  readonly from: Address
+  readonly to: Address
+  readonly amount: bigint
+  readonly fee: bigint
+  readonly nonce: bigint
+}
+
+export const signTransfer = (o: {
+  readonly key: PrivateKey
+  readonly to: Address
+  readonly amount: bigint
+  readonly nonce: bigint
+  readonly fee?: bigint | undefined
+  readonly chainId?: bigint | undefined
+}): SignedTransfer => {
+  const fee = o.fee ?? DEFAULT_FEE
+  const body = new TransactionBody({
+    chainId: o.chainId ?? DEVNET_CHAIN_ID,
+    nonce: o.nonce,
+    fee,
+    payload: { kind: "transfer", to: o.to, amount: o.amount }
+  })
+  const tx = signTransaction(body, o.key)
+  return { raw: bytesToHex(tx.encoded), hash: tx.hash, from: tx.sender, to: o.to, amount: o.amount, fee, nonce: o.nonce }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Poll `probe` until it returns a value other than undefined, or fail after `timeoutMs`. */
+export const waitFor = async <A>(
+  what: string,
+  probe: () => Promise<A | undefined>,
+  options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {}
+): Promise<A> => {
+  const timeoutMs = options.timeoutMs ?? 15_000
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(options.intervalMs ?? 50)
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Real processes for the end-to-end tests: the `topai` CLI and a devnet node
+ * started through it (`node --import tsx src/cli/main.ts ...`), free ports
+ * from the OS, temp dirs, and one cleanup that kills every process and
+ * removes every dir a test made — call it from afterEach/afterAll so a
+ * failing test leaves nothing behind.
+ */
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { makeClient } from "../../../src/client/index.js"
+import type { NodeStatus } from "../../../src/client/index.js"
+
+export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url))
+export const CLI_MAIN = join(REPO_ROOT, "src", "cli", "main.ts")
+
+/** How long a node may take from spawn to answering node.status (tsx start + genesis or replay). */
+export const NODE_READY_TIMEOUT_MS = 20_000
+/** How long a stopped node may take to exit. */
+export const NODE_STOP_TIMEOUT_MS = 10_000
+/** A CLI invocation that takes longer than this is killed and reported as hung. */
+export const CLI_TIMEOUT_MS = 20_000
+const READY_POLL_INTERVAL_MS = 100
+const READY_CALL_TIMEOUT_MS = 1_000
+/** A port taken between freePort() and the node's listen: try again with another. */
+const SPAWN_ATTEMPTS_MAX = 3
+
+// ---------------------------------------------------------------- cleanup registry
+
+const liveChildren = new Set<ChildProcess>()
+const tempDirs = new Set<string>()
+
+/** A fresh temp dir, removed by `cleanup()`. */
+export const makeTempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), `topai-e2e-${prefix}-`))
+  tempDirs.add(dir)
+  return dir
+}
+
+const waitForExit = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => child.once("exit", () => resolve()))
+
+/** Kill (SIGKILL) every process still running and remove every temp dir. */
+export const cleanup = async (): Promise<void> => {
+  const children = [...liveChildren]
+  liveChildren.clear()
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  await Promise.all(children.map(waitForExit))
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+  tempDirs.clear()
+}
+
+const track = (child: ChildProcess): ChildProcess => {
+  liveChildren.add(child)
+  child.once("exit", () => liveChildren.delete(child))
+  return child
+}
+
+// ---------------------------------------------------------------- ports
+
+/** A port the OS says is free right now: listen on 0, read it, close. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      if (address === null || typeof address === "string") return reject(new Error("no port from the OS"))
+      server.close(() => resolve(address.port))
+    })
+  })
+
+export const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`
+
+// ---------------------------------------------------------------- the CLI
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+  /** Killed after `timeoutMs`: the command hung. */
+  readonly timedOut: boolean
+}
+
+const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g
+export const stripAnsi = (text: string): string => text.replace(ANSI, "")
+
+/** Run `topai ARGS` as a user would, to its end (or kill it after `timeoutMs`). */
+export const runCli = (args: ReadonlyArray<string>, options: { readonly timeoutMs?: number } = {}): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = track(
+      spawn(process.execPath, ["--import", "tsx", CLI_MAIN, ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+    )
+    let stdout = ""
+    let stderr = ""
+    let timedOut = false
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill("SIGKILL")
+    }, options.timeoutMs ?? CLI_TIMEOUT_MS)
+    child.once("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.once("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout: stripAnsi(stdout), stderr: stripAnsi(stderr), ms: performance.now() - started, timedOut })
+    })
+  })
+
+/** `runCli` that expects exit 0 and parses stdout as JSON. */
+export const runCliJson = async <A = unknown>(args: ReadonlyArray<string>): Promise<A> => {
+  const r = await runCli(args)
+  if (r.code !== 0) throw new Error(`topai ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`)
+  return JSON.parse(r.stdout) as A
+}
+
+// ---------------------------------------------------------------- a node
+
+export interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export interface NodeProcess {
+  readonly dataDir: string
+  readonly port: number
+  readonly url: string
+  readonly pid: number
+  /** Everything the node printed so far (stdout and stderr). */
+  readonly output: () => string
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<Exited>
+  /** Send `signal` (default SIGINT, as Ctrl-C) and wait for the exit; SIGKILL after `timeoutMs`. */
+  readonly stop: (signal?: NodeJS.Signals, timeoutMs?: number) => Promise<Exited & { readonly forced: boolean }>
+}
+
+export interface SpawnNodeOptions {
+  readonly dataDir: string
+  /** Default: a free port from the OS. */
+  readonly port?: number | undefined
+  readonly extraArgs?: ReadonlyArray<string> | undefined
+  readonly readyTimeoutMs?: number | undefined
+}
+
+const statusOnce = (url: string): Promise<NodeStatus> =>
+  Effect.runPromise(
+    makeClient(url).pipe(
+      Effect.flatMap((client) => client.node.status()),
+      Effect.timeoutFail({ duration: READY_CALL_TIMEOUT_MS, onTimeout: () => new Error("status call timed out") }),
+      Effect.scoped
+    )
+  )
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+class PortTaken extends Error {}
+
+const spawnOnce = async (options: SpawnNodeOptions, port: number): Promise<NodeProcess> => {
+  const args = ["--import", "tsx", CLI_MAIN, "node", "start", "--data-dir", options.dataDir, "--port", String(port)]
+  const child = track(
+    spawn(process.execPath, [...args, ...(options.extraArgs ?? [])], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+  )
+  let output = ""
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<Exited>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+  let hasExited = false
+  void exited.then(() => (hasExited = true))
+
+  const url = wsUrl(port)
+  const deadline = performance.now() + (options.readyTimeoutMs ?? NODE_READY_TIMEOUT_MS)
+  for (;;) {
+    if (hasExited) {
+      if (/EADDRINUSE|address already in use/i.test(output)) throw new PortTaken(output)
+      throw new Error(`node exited before it was ready (${JSON.stringify(await exited)}):\n${output}`)
+    }
+    const ready = await statusOnce(url).then(
+      () => true,
+      () => false
+    )
+    if (ready) break
+    if (performance.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`node not ready on ${url} within ${options.readyTimeoutMs ?? NODE_READY_TIMEOUT_MS} ms:\n${output}`)
+    }
+    await sleep(READY_POLL_INTERVAL_MS)
+  }
+
+  const stop = async (signal: NodeJS.Signals = "SIGINT", timeoutMs = NODE_STOP_TIMEOUT_MS) => {
+    if (!hasExited) child.kill(signal)
+    let forced = false
+    const timer = setTimeout(() => {
+      forced = true
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    const result = await exited
+    clearTimeout(timer)
+    return { ...result, forced }
+  }
+  return { dataDir: options.dataDir, port, url, pid: child.pid!, output: () => output, exited, stop }
+}
+
+/** Start `topai node start` on `dataDir` and wait until node.status answers. */
+export const spawnNode = async (options: SpawnNodeOptions): Promise<NodeProcess> => {
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort())
+    try {
+      return await spawnOnce(options, port)
+    } catch (error) {
+      if (!(error instanceof PortTaken) || options.port !== undefined || attempt >= SPAWN_ATTEMPTS_MAX) throw error
+    }
+  }
+}
