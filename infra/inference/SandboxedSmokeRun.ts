@@ -16,7 +16,9 @@
  *   allocations overshoot the bound by at most what it touches in one poll;
  * - output size: `outputBytesMax`, in the child and on the pipe;
  *
- * and kills it with SIGKILL on any breach. The verdict is data, never an
+ * and kills it with SIGKILL on any breach. Should this process die first,
+ * the child kills itself (a watchdog thread in it watches its parent pid
+ * and a deadline), so a model looping in native code never outlives the node. The verdict is data, never an
  * error: `SmokePassed` (fingerprint, output summary, timings, peak RSS) or
  * `SmokeFailed` with a reason and a detail. Outputs must be finite.
  *
@@ -75,6 +77,7 @@ const mib = (bytes: number): string => `${(bytes / MIB).toFixed(0)} MiB`
 const PIPE_BYTES_SLACK = 1 * MIB
 const STDERR_TAIL_CHARS = 2000
 const DETAIL_CHARS_MAX = 1000
+const CHILD_DEADLINE_SLACK_MILLIS = 1000
 
 interface ProcStatus {
   readonly rssBytes: number
@@ -127,7 +130,7 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
   Effect.async<SmokeVerdict>((resume) => {
     const started = performance.now()
     const elapsed = () => performance.now() - started
-    let child: ChildProcessWithoutNullStreams
+    let child: ChildProcessWithoutNullStreams | undefined = undefined
     let finished = false
     let peak = 0
     let phase: "load" | "run" = "load"
@@ -138,7 +141,7 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     let poll: ReturnType<typeof setInterval> | undefined = undefined
 
     const observe = (): ProcStatus | undefined => {
-      const s = child.pid === undefined ? undefined : readProcStatus(child.pid)
+      const s = child?.pid === undefined ? undefined : readProcStatus(child.pid)
       if (s !== undefined) peak = Math.max(peak, s.peakBytes, s.rssBytes)
       return s
     }
@@ -148,10 +151,16 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
       if (poll !== undefined) clearInterval(poll)
       if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
     }
+    // Settles when the child is gone (reaped), so a verdict never leaves a process behind.
+    let markExited: () => void = () => undefined
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve
+    })
     const finish = (verdict: SmokeVerdict): void => {
       if (finished) return
       stop()
-      resume(Effect.succeed(verdict))
+      if (child === undefined) resume(Effect.succeed(verdict))
+      else void exited.then(() => resume(Effect.succeed(verdict)))
     }
     // The temp path differs between validators; their reasons should not.
     const failed = (reason: SmokeFailureReason, detail: string): void =>
@@ -222,7 +231,11 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
       failed("SpawnFailed", `could not start the sandbox process: ${e instanceof Error ? e.message : String(e)}`)
       return
     }
-    child.on("error", (e) => failed("SpawnFailed", `the sandbox process failed: ${e.message}`))
+    child.on("exit", () => markExited())
+    child.on("error", (e) => {
+      if (child.pid === undefined) markExited() // never started: no exit event comes
+      failed("SpawnFailed", `the sandbox process failed: ${e.message}`)
+    })
     child.stdin.on("error", () => undefined) // EPIPE when the child is gone; 'close' reports it
     child.stdout.setEncoding("utf8")
     child.stdout.on("data", (chunk: string) => {
@@ -268,12 +281,17 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
       modelPath: request.modelPath,
       inputs: toWire(request.inputs),
       intraOpNumThreads: limits.intraOpNumThreads,
-      outputBytesMax: limits.outputBytesMax
+      outputBytesMax: limits.outputBytesMax,
+      // The child's own backstop, should this process die while the child runs.
+      deadlineMillis: limits.loadTimeoutMillis + limits.runTimeoutMillis + CHILD_DEADLINE_SLACK_MILLIS
     }
     child.stdin.write(JSON.stringify(payload) + "\n")
     // stdin stays open: its end tells the child that this process is gone.
 
-    return Effect.sync(stop)
+    return Effect.suspend(() => {
+      stop()
+      return Effect.promise(() => exited)
+    })
   })
 
 export const makeSandboxedSmokeRun = (options: SandboxOptions = {}): SandboxedSmokeRunService => ({

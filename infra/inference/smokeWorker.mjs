@@ -1,13 +1,31 @@
 // The smoke-run child process (see SandboxedSmokeRun.ts). Plain JavaScript so
 // that node starts it without a compiler. It reads one JSON request line on
 // stdin — {modelPath, inputs: {name: {type, dims, dataBase64}}, intraOpNumThreads,
-// outputBytesMax} — and writes JSON lines on stdout:
+// outputBytesMax, deadlineMillis} — and writes JSON lines on stdout:
 //   {"event":"loaded","millis":n}                          session created
 //   {"event":"done","millis":n,"outputs":{name: {type, dims, dataBase64}}}
 //   {"event":"error","stage":"input"|"load"|"run"|"output","message":"..."}
 // The parent keeps stdin open while it waits; when stdin ends, the parent is
 // gone, and the child exits rather than run on unwatched.
+//
+// onnxruntime-node's loadModel and run are synchronous on the calling thread
+// (behind a setImmediate), so while a model loads or runs this thread sees no
+// stdin. A watchdog thread, whose event loop stays free, covers that time: it
+// SIGKILLs the whole process when the parent is gone (our ppid changes) or
+// when the request's deadline passes, so a model that loops for ever cannot
+// outlive a node that died while it ran.
+import { Worker } from "node:worker_threads"
 import ort from "onnxruntime-node"
+
+const WATCHDOG = `
+const { workerData } = require("node:worker_threads")
+const parent = process.ppid
+const kill = () => process.kill(process.pid, "SIGKILL")
+setInterval(() => { if (process.ppid !== parent) kill() }, workerData.pollMillis)
+setTimeout(kill, workerData.deadlineMillis)
+`
+const startWatchdog = (deadlineMillis) =>
+  new Worker(WATCHDOG, { eval: true, workerData: { deadlineMillis, pollMillis: 100 } }).unref()
 
 const send = (message, then) => process.stdout.write(JSON.stringify(message) + "\n", then)
 const fail = (stage, error) => send({ event: "error", stage, message: String(error?.message ?? error).slice(0, 2000) }, () => process.exit(0))
@@ -96,6 +114,7 @@ process.stdin.on("data", (chunk) => {
     return
   }
   buffered = ""
+  startWatchdog(request.deadlineMillis)
   serve(request)
 })
 process.stdin.on("end", () => process.exit(0))
