@@ -13,8 +13,18 @@
  *   fails at start with `ExecutionProviderUnavailable`, not on a request.
  *
  * The hot path (`run` on a warm model) is a map lookup, one `ort.Tensor`
- * wrapper per input (no copy), `session.run` (async: onnxruntime computes on
- * its own threads) and a wrapper per output. Inputs are not checked here:
+ * wrapper per input (no copy), `session.run` and a wrapper per output.
+ *
+ * Mind the thread: onnxruntime-node 1.30's `session.run` returns a promise,
+ * but the run itself is synchronous on the calling JavaScript thread (the
+ * binding calls it from a `setImmediate`; the intra-op threads only split
+ * operators). So is session creation. A run of N ms blocks this thread's
+ * event loop for N ms, and runs in one process never overlap. For a small
+ * model that is the cheapest way to run it; a process that must stay
+ * responsive during long runs should host the pool in a worker thread or
+ * its own process (as `topai worker start` does).
+ *
+ * Inputs are not checked here:
  * the caller checks requests against the model's signature
  * (`checkInputs`) before they reach a worker; onnxruntime's own error for a
  * bad input still comes back as a typed `RunFailed`.
