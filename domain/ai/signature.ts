@@ -10,7 +10,7 @@
 import { Either, Schema } from "effect"
 import { OnnxDataType, onnxDataTypeName } from "./onnx/dataType.js"
 import type { OnnxDim, OnnxModel, OnnxValueInfo } from "./onnx/model.js"
-import { ElemType, type TensorMap } from "./tensor.js"
+import { decodeTensorMapJson, DEFAULT_TENSOR_JSON_LIMITS, ElemType, type TensorJsonError, type TensorJsonLimits, type TensorMap } from "./tensor.js"
 
 export const Dim = Schema.Union(Schema.Int, Schema.String)
 
@@ -138,3 +138,14 @@ export const checkInputs = (inputs: TensorMap, signature: ModelSignature): Eithe
   }
   return Either.right(undefined)
 }
+
+/**
+ * A request's inputs, from parsed JSON to tensors that fit the model: what a
+ * serving node admits before it schedules anything.
+ */
+export const decodeRequestInputs = (
+  json: unknown,
+  signature: ModelSignature,
+  limits: TensorJsonLimits = DEFAULT_TENSOR_JSON_LIMITS
+): Either.Either<TensorMap, TensorJsonError | InputMismatch> =>
+  Either.flatMap(decodeTensorMapJson(json, limits), (inputs) => Either.map(checkInputs(inputs, signature), () => inputs))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import fc from "fast-check"
-import { checkInputs, type ModelSignature } from "../../domain/ai/signature.js"
+import { checkInputs, decodeRequestInputs, type ModelSignature } from "../../domain/ai/signature.js"
 import { decodeTensorMapJson, tensorMapToJson, tensorToJson, type Tensor, type TensorJsonError } from "../../domain/ai/tensor.js"
 
 const decodeErr = (json: unknown): TensorJsonError => {
@@ -133,5 +133,15 @@ describe("checkInputs", () => {
   it("accepts any rank for an input of unknown rank", () => {
     const sig: ModelSignature = { inputs: [{ name: "x", type: "float32", dims: null }], outputs: [] }
     expect(mismatch({ x: f32([1, 2, 3]) }, sig)).toBe("ok")
+  })
+
+  it("decodeRequestInputs: JSON to tensors that fit, or the first problem", () => {
+    const json = { input: { type: "float32", dims: [1, 2], data: [0.5, -0.5] }, state: { type: "float32", dims: [2, 1, 128], dataBase64: Buffer.alloc(1024).toString("base64") }, sr: { type: "int64", dims: [], data: [16000] } }
+    const ok = decodeRequestInputs(json, SIG)
+    expect(Either.isRight(ok) && ok.right["sr"]!.data).toEqual(BigInt64Array.of(16000n))
+    const notJson = decodeRequestInputs({ ...json, sr: { type: "int64", dims: [], data: ["x"] } }, SIG)
+    expect(Either.isLeft(notJson) && notJson.left._tag).toBe("TensorJsonError")
+    const wrongShape = decodeRequestInputs({ ...json, sr: { type: "int64", dims: [1], data: [16000] } }, SIG)
+    expect(Either.isLeft(wrongShape) && [wrongShape.left._tag, wrongShape.left.message]).toEqual(["InputMismatch", `input "sr": has dims [1], the model takes rank 0 []`])
   })
 })
