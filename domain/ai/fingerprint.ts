@@ -4,136 +4,152 @@
  * machines whose results differ in the last bits (another CPU, another
  * thread count, CUDA) sign the same fingerprint.
  *
- * Encoding, version 1 (all integers little-endian):
- *   "topai/output-fingerprint/v1" · tolerance (float64) · output count (u32)
+ * Encoding, version 1 (all numbers little-endian):
+ *   "topai/output-fingerprint/v1" · tolerance (f64) · output count (u32)
  *   then per output, sorted by name (JS string order):
- *   name length (u32) · name (UTF-8) · type index in ELEM_TYPES (u8) ·
- *   rank (u32) · dims (u64 each) · values:
- *     float32/float64: a tag byte, 0 for a finite x followed by
- *       round(x / tolerance) as a float64 (−0 written as 0; a quotient that
- *       overflows stays ±Infinity, still under tag 0), 1 for NaN, 2 for
- *       +Infinity, 3 for −Infinity; so NaN, the infinities and every finite
- *       bucket encode apart;
- *     int32: 4 bytes; int64: 8 bytes; uint8 and bool: 1 byte — exact.
+ *     name length (u32) · name (UTF-8) · type index in ELEM_TYPES (u8) ·
+ *     rank (u32) · dims (u64 each) · values:
+ *   float32/float64: every value as an f64, round(x / tolerance) for a
+ *     finite x (−0 written as 0; a quotient that overflows is ±Infinity) and
+ *     0 for NaN and ±Infinity; then the count of those non-finite values
+ *     (u32) and, for each, its index (u32) and a tag (u8: 1 NaN, 2 +Infinity,
+ *     3 −Infinity). So NaN, the infinities and every finite bucket encode
+ *     apart, and a finite value whose quotient overflows is not +Infinity.
+ *   int32: 4 bytes each; int64: 8 bytes each; uint8 and bool: 1 byte each —
+ *     compared exactly.
  *
  * Quantizing is a rounding, so two values a hair apart can still fall either
  * side of a bucket edge (x / tolerance near k + 0.5); such a pair disagrees
  * and the dispute is settled by re-execution. The tolerance makes this rare,
- * not impossible.
+ * not impossible. It is absolute: a model whose outputs are large (where
+ * float32's own spacing nears the tolerance) needs a larger one.
  */
-import { createHash } from "node:crypto"
-import { bytesToHex } from "../chain/hex.js"
+import { createHash, type Hash } from "node:crypto"
 import type { Hash32 } from "../chain/hash.js"
 import { ELEM_TYPES, type Tensor, type TensorMap } from "./tensor.js"
 
-const DOMAIN_TAG = "topai/output-fingerprint/v1"
-const CHUNK_BYTES = 1 << 16
-const FLOAT_TAG = { finite: 0, nan: 1, positiveInfinity: 2, negativeInfinity: 3 } as const
+const DOMAIN_TAG = new TextEncoder().encode("topai/output-fingerprint/v1")
+const NON_FINITE_TAG = { nan: 1, positiveInfinity: 2, negativeInfinity: 3 } as const
+/** The encoding is hashed in pieces of about this size. */
+const FLUSH_BYTES = 1 << 16
 const utf8Encoder = new TextEncoder()
 
-/** Appends little-endian fields to a sha256, through one reused chunk. */
-class HashWriter {
-  private readonly hash = createHash("sha256")
-  private readonly chunk = new Uint8Array(CHUNK_BYTES)
-  private readonly view = new DataView(this.chunk.buffer)
-  private used = 0
+/** Writes the encoding into one growing buffer, handing it to the hash each FLUSH_BYTES. */
+class Encoder {
+  private buf = new Uint8Array(4096)
+  private view = new DataView(this.buf.buffer)
+  private at = 0
+  constructor(private readonly hash: Hash) {}
 
   private room(n: number): void {
-    if (this.used + n > CHUNK_BYTES) this.flush()
+    if (this.at + n <= this.buf.length) return
+    if (this.at >= FLUSH_BYTES) this.flush()
+    if (this.at + n <= this.buf.length) return
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n))
+    next.set(this.buf.subarray(0, this.at))
+    this.buf = next
+    this.view = new DataView(next.buffer)
   }
 
-  private flush(): void {
-    if (this.used > 0) this.hash.update(this.chunk.subarray(0, this.used))
-    this.used = 0
+  flush(): void {
+    this.hash.update(this.buf.subarray(0, this.at))
+    this.at = 0
   }
 
   bytes(b: Uint8Array): void {
-    this.flush()
-    this.hash.update(b)
+    this.room(b.length)
+    this.buf.set(b, this.at)
+    this.at += b.length
   }
 
   u8(x: number): void {
     this.room(1)
-    this.chunk[this.used++] = x
+    this.buf[this.at++] = x
   }
 
   u32(x: number): void {
     this.room(4)
-    this.view.setUint32(this.used, x, true)
-    this.used += 4
+    this.view.setUint32(this.at, x, true)
+    this.at += 4
   }
 
-  i32(x: number): void {
-    this.room(4)
-    this.view.setInt32(this.used, x, true)
-    this.used += 4
-  }
-
-  u64(x: bigint): void {
+  /** A non-negative integer below 2^53 as a u64. */
+  u64(x: number): void {
     this.room(8)
-    this.view.setBigUint64(this.used, x, true)
-    this.used += 8
-  }
-
-  i64(x: bigint): void {
-    this.room(8)
-    this.view.setBigInt64(this.used, x, true)
-    this.used += 8
+    this.view.setUint32(this.at, x % 2 ** 32, true)
+    this.view.setUint32(this.at + 4, Math.floor(x / 2 ** 32), true)
+    this.at += 8
   }
 
   f64(x: number): void {
     this.room(8)
-    this.view.setFloat64(this.used, x === 0 ? 0 : x, true)
-    this.used += 8
+    this.view.setFloat64(this.at, x, true)
+    this.at += 8
   }
 
-  /** A float output value at `tolerance`, as the module doc describes. */
-  quantized(x: number, tolerance: number): void {
-    if (Number.isFinite(x)) {
-      this.u8(FLOAT_TAG.finite)
-      this.f64(Math.round(x / tolerance))
-    } else this.u8(Number.isNaN(x) ? FLOAT_TAG.nan : x > 0 ? FLOAT_TAG.positiveInfinity : FLOAT_TAG.negativeInfinity)
-  }
-
-  digest(): Uint8Array {
-    this.flush()
-    return this.hash.digest()
+  /** round(x / tolerance) of each value, non-finite ones as 0 and listed after (see the module doc). */
+  floats(data: Float32Array | Float64Array, tolerance: number): void {
+    let nonFinite: Array<number> | undefined = undefined
+    for (let start = 0; start < data.length; start += FLUSH_BYTES / 8) {
+      const end = Math.min(start + FLUSH_BYTES / 8, data.length)
+      this.room((end - start) * 8)
+      const view = this.view
+      let at = this.at
+      for (let i = start; i < end; i++) {
+        const x = data[i]!
+        if (x - x === 0) {
+          const q = Math.round(x / tolerance)
+          view.setFloat64(at, q === 0 ? 0 : q, true)
+        } else {
+          view.setFloat64(at, 0, true)
+          ;(nonFinite ??= []).push(i, Number.isNaN(x) ? NON_FINITE_TAG.nan : x > 0 ? NON_FINITE_TAG.positiveInfinity : NON_FINITE_TAG.negativeInfinity)
+        }
+        at += 8
+      }
+      this.at = at
+    }
+    this.u32(nonFinite === undefined ? 0 : nonFinite.length / 2)
+    if (nonFinite === undefined) return
+    for (let k = 0; k < nonFinite.length; k += 2) {
+      this.u32(nonFinite[k]!)
+      this.u8(nonFinite[k + 1]!)
+    }
   }
 }
 
-const writeValues = (w: HashWriter, t: Tensor, tolerance: number): void => {
+/** Typed arrays are encoded as their bytes: the encoding is little-endian, and so must the machine be. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
+
+const encodeValues = (e: Encoder, t: Tensor, tolerance: number): void => {
   switch (t.type) {
     case "float32":
     case "float64":
-      for (let i = 0; i < t.data.length; i++) w.quantized(t.data[i]!, tolerance)
-      return
-    case "int32":
-      for (let i = 0; i < t.data.length; i++) w.i32(t.data[i]!)
-      return
-    case "int64":
-      for (let i = 0; i < t.data.length; i++) w.i64(t.data[i]!)
-      return
+      return e.floats(t.data, tolerance)
     default:
-      w.bytes(t.data)
+      e.bytes(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
   }
 }
 
 /** The fingerprint of `outputs` at `tolerance` (> 0), as `0x` + 64 hex. */
 export const outputFingerprint = (outputs: TensorMap, tolerance: number): Hash32 => {
-  const w = new HashWriter()
-  w.bytes(utf8Encoder.encode(DOMAIN_TAG))
-  w.f64(tolerance)
+  // Every platform onnxruntime-node ships for is little-endian; anything else is a build we do not make.
+  if (!LITTLE_ENDIAN) throw new Error("output fingerprints need a little-endian machine")
+  const hash = createHash("sha256")
+  const e = new Encoder(hash)
   const names = Object.keys(outputs).sort()
-  w.u32(names.length)
+  e.bytes(DOMAIN_TAG)
+  e.f64(tolerance)
+  e.u32(names.length)
   for (const name of names) {
     const t = outputs[name]!
     const encoded = utf8Encoder.encode(name)
-    w.u32(encoded.length)
-    w.bytes(encoded)
-    w.u8(ELEM_TYPES.indexOf(t.type))
-    w.u32(t.dims.length)
-    for (const d of t.dims) w.u64(BigInt(d))
-    writeValues(w, t, tolerance)
+    e.u32(encoded.length)
+    e.bytes(encoded)
+    e.u8(ELEM_TYPES.indexOf(t.type))
+    e.u32(t.dims.length)
+    for (const d of t.dims) e.u64(d)
+    encodeValues(e, t, tolerance)
   }
-  return bytesToHex(w.digest()) as Hash32
+  e.flush()
+  return `0x${hash.digest("hex")}` as Hash32
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import { createHash } from "node:crypto"
 import fc from "fast-check"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { seededInputs, xoshiro128ss, xoshiro128ssFromState } from "../../domain/ai/seededInputs.js"
 import type { TensorSpec } from "../../domain/ai/signature.js"
-import type { Tensor, TensorMap } from "../../domain/ai/tensor.js"
+import { ELEM_TYPES, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 
 const SILERO_INPUTS: ReadonlyArray<TensorSpec> = [
   { name: "input", type: "float32", dims: ["", ""] },
@@ -78,7 +79,7 @@ describe("output fingerprint", () => {
 
   it("is pinned: encoding v1 of a fixed output", () => {
     expect(fp({ y: f64([0.5, -0.25]), n: { type: "int64", dims: [1], data: BigInt64Array.of(7n) } })).toBe(
-      "0x5e9a148fc3c0450bc3efaca1f65294e578f772b3f280bcfdc4845bf0abdb01ae"
+      "0x40d26166f24eaa898be45b1f5f1b8a6adf89d588ab927a5026b11e8ea98c4ee8"
     )
   })
 
@@ -136,5 +137,50 @@ describe("output fingerprint", () => {
     expect(fp(n(2n ** 62n))).not.toBe(fp(n(2n ** 62n + 1n)))
     const b = (x: number): TensorMap => ({ b: { type: "bool", dims: [1], data: Uint8Array.of(x) } })
     expect(fp(b(0))).not.toBe(fp(b(1)))
+  })
+
+  /** The encoding exactly as the module doc states it, written the slow and obvious way. */
+  const reference = (outputs: TensorMap, tolerance: number): string => {
+    const parts: Array<Buffer> = [Buffer.from("topai/output-fingerprint/v1")]
+    const u8 = (x: number) => Buffer.of(x)
+    const u32 = (x: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(x); return b }
+    const u64 = (x: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(x)); return b }
+    const f64 = (x: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(x); return b }
+    parts.push(f64(tolerance))
+    const names = Object.keys(outputs).sort()
+    parts.push(u32(names.length))
+    for (const name of names) {
+      const t = outputs[name]!
+      parts.push(u32(Buffer.byteLength(name)), Buffer.from(name), u8(ELEM_TYPES.indexOf(t.type)), u32(t.dims.length), ...t.dims.map(u64))
+      if (t.type === "float32" || t.type === "float64") {
+        const odd: Array<[number, number]> = []
+        Array.from(t.data).forEach((x, i) => {
+          if (Number.isFinite(x)) parts.push(f64(Math.round(x / tolerance) || 0))
+          else {
+            parts.push(f64(0))
+            odd.push([i, Number.isNaN(x) ? 1 : x > 0 ? 2 : 3])
+          }
+        })
+        parts.push(u32(odd.length), ...odd.flatMap(([i, tag]) => [u32(i), u8(tag)]))
+      } else parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    }
+    return "0x" + createHash("sha256").update(Buffer.concat(parts)).digest("hex")
+  }
+
+  it("property: matches the documented encoding, written out the slow way (large tensors and non-finite values included)", () => {
+    const arbFloats = fc.array(fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, -0)), { maxLength: 40 })
+    fc.assert(
+      fc.property(arbFloats, fc.integer({ min: 0, max: 20_000 }), fc.array(fc.integer(), { maxLength: 5 }), (xs, pad, ints) => {
+        const big = new Float32Array(pad + xs.length)
+        big.set(xs, pad) // the non-finite values land past the encoder's first flush when pad is large
+        const outputs: TensorMap = {
+          z: { type: "float32", dims: [big.length], data: big },
+          a: f64(xs),
+          i: { type: "int32", dims: [ints.length], data: Int32Array.from(ints) }
+        }
+        expect(outputFingerprint(outputs, 1e-3)).toBe(reference(outputs, 1e-3))
+      }),
+      { seed: 13, numRuns: 60 }
+    )
   })
 })
