@@ -271,9 +271,11 @@ describe("replay", () => {
 
 describe("properties", () => {
   it("any sequence of task commands: charged at most once, only after validation, never after failing; errors are typed; replay agrees", () => {
-    const ends: Record<TaskState["status"], number> = { Idle: 0, Requested: 0, Running: 0, Disputed: 0, Validated: 0, Settled: 0, Failed: 0 }
+    const ends: Record<TaskState["status"] | "resolved" | "reassigned", number> = {
+      Idle: 0, Requested: 0, Running: 0, Disputed: 0, Validated: 0, Settled: 0, Failed: 0, resolved: 0, reassigned: 0
+    }
     fc.assert(
-      fc.property(policyArb, fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.array(stepArb, { maxLength: 30 }), (policy, price, steps) => {
+      fc.property(policyArb, fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.array(stepArb, { minLength: 4, maxLength: 40 }), (policy, price, steps) => {
         let { state: s, events } = runAll(tasks, [request(policy, price)])
         for (const step of steps) {
           const r = tasks.decide(s, commandOf(s, step))
@@ -282,6 +284,8 @@ describe("properties", () => {
           s = fold(tasks.evolve, s, r.right)
         }
         ends[s.status]++
+        if (events.some((e) => e._tag === "DisputeResolved")) ends.resolved++
+        if (events.some((e) => e._tag === "TaskReassigned")) ends.reassigned++
         const charges = events.filter((e) => e._tag === "TaskSettled")
         const failedAt = events.findIndex((e) => e._tag === "TaskFailed")
         const validatedAt = events.findIndex((e) => e._tag === "TaskValidated")
@@ -300,6 +304,7 @@ describe("properties", () => {
       { numRuns: 1_000 }
     )
     // The random lives reach every end, not just refusals.
-    expect(Math.min(ends.Settled, ends.Failed, ends.Validated, ends.Running)).toBeGreaterThan(20)
+    expect(Math.min(ends.Settled, ends.Failed, ends.Validated, ends.Running)).toBeGreaterThan(50)
+    expect(Math.min(ends.reassigned, ends.resolved)).toBeGreaterThan(0)
   })
 })

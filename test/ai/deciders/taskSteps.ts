@@ -26,18 +26,18 @@ const submit = (worker: Address, fingerprint: Hash32, at: number) =>
 
 export const policyArb: fc.Arbitrary<ValidationPolicy> = fc.oneof(
   fc.integer({ min: 0, max: 1_000_000 }).map((r) => single(r)),
+  fc.constant(single(1_000_000)),
   fc.constantFrom(quorum(1, 1), quorum(2, 3), quorum(3, 4), quorum(3, 5))
 )
 
 /** One step of a random life: indices into the pools, turned into a command against the current state. */
 export const stepArb = fc.oneof(
-  fc.record({ op: fc.constant("assign" as const), draw: fc.integer({ min: 0, max: 999_999 }), from: fc.nat(), exact: fc.nat({ max: 4 }) }),
-  fc.record({ op: fc.constant("submit" as const), worker: fc.nat(), fp: fc.nat() }),
-  fc.record({ op: fc.constant("submit" as const), worker: fc.nat(), fp: fc.nat() }),
-  fc.record({ op: fc.constant("fail" as const), worker: fc.nat(), replacement: fc.option(fc.nat(), { freq: 4 }), timeout: fc.boolean() }),
-  fc.record({ op: fc.constant("resolve" as const), referee: fc.nat(), fp: fc.nat() }),
-  fc.record({ op: fc.constant("abandon" as const) }),
-  fc.record({ op: fc.constant("settle" as const), batch: fc.nat({ max: 2 }) })
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("assign" as const), draw: fc.integer({ min: 0, max: 999_999 }), from: fc.nat(), exact: fc.nat({ max: 4 }) }) },
+  { weight: 8, arbitrary: fc.record({ op: fc.constant("submit" as const), worker: fc.nat(), fp: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("fail" as const), worker: fc.nat(), replacement: fc.option(fc.nat(), { freq: 6 }), timeout: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("resolve" as const), referee: fc.nat(), fp: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("abandon" as const) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("settle" as const), batch: fc.nat({ max: 2 }) }) }
 )
 export type Step = typeof stepArb extends fc.Arbitrary<infer S> ? S : never
 
@@ -60,7 +60,7 @@ export const commandOf = (s: TaskState, step: Step): TaskCommand => {
       return new WorkerFailed({ worker, reason: step.timeout ? "timeout" : "died", replacement, at: T0 + 30 })
     }
     case "resolve": {
-      const referee = pick(POOL, step.referee)
+      const referee = step.referee % 4 === 0 ? pick(POOL, step.referee) : REFEREE
       const fingerprint = pick(REFEREE_FPS, step.fp)
       return new ResolveDispute({ referee, fingerprint, outputHash: hash(`output:${referee}:${fingerprint}`), signature: signature(referee), at: T0 + 90 })
     }
