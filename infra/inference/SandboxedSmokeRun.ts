@@ -78,6 +78,7 @@ const PIPE_BYTES_SLACK = 1 * MIB
 const STDERR_TAIL_CHARS = 2000
 const DETAIL_CHARS_MAX = 1000
 const CHILD_DEADLINE_SLACK_MILLIS = 1000
+const REAP_WAIT_MILLIS_MAX = 5000
 
 interface ProcStatus {
   readonly rssBytes: number
@@ -159,8 +160,13 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     const finish = (verdict: SmokeVerdict): void => {
       if (finished) return
       stop()
-      if (child === undefined) resume(Effect.succeed(verdict))
-      else void exited.then(() => resume(Effect.succeed(verdict)))
+      if (child === undefined) return resume(Effect.succeed(verdict))
+      // SIGKILL cannot be refused, but never let a verdict hang on a reap that does not come.
+      const fallback = setTimeout(markExited, REAP_WAIT_MILLIS_MAX)
+      void exited.then(() => {
+        clearTimeout(fallback)
+        resume(Effect.succeed(verdict))
+      })
     }
     // The temp path differs between validators; their reasons should not.
     const failed = (reason: SmokeFailureReason, detail: string): void =>

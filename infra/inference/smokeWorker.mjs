@@ -19,13 +19,14 @@ import ort from "onnxruntime-node"
 
 const WATCHDOG = `
 const { workerData } = require("node:worker_threads")
-const parent = process.ppid
 const kill = () => process.kill(process.pid, "SIGKILL")
-setInterval(() => { if (process.ppid !== parent) kill() }, workerData.pollMillis)
+setInterval(() => { if (process.ppid !== workerData.parent) kill() }, workerData.pollMillis)
 setTimeout(kill, workerData.deadlineMillis)
 `
+// Read now, on this thread: the watchdog thread may start after the parent is already gone.
+const PARENT_PID = process.ppid
 const startWatchdog = (deadlineMillis) =>
-  new Worker(WATCHDOG, { eval: true, workerData: { deadlineMillis, pollMillis: 100 } }).unref()
+  new Worker(WATCHDOG, { eval: true, workerData: { parent: PARENT_PID, deadlineMillis, pollMillis: 100 } }).unref()
 
 const send = (message, then) => process.stdout.write(JSON.stringify(message) + "\n", then)
 const fail = (stage, error) => send({ event: "error", stage, message: String(error?.message ?? error).slice(0, 2000) }, () => process.exit(0))

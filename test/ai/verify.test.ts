@@ -293,8 +293,9 @@ describe("SandboxedSmokeRun", () => {
       expect(isGone(pid)).toBe(false)
       parent.kill("SIGKILL")
       const gone = await waitGone(pid, 3000)
+      const status = gone ? "" : readFileSync(`/proc/${pid}/status`, "utf8").split("\n").filter((l) => /^(State|PPid|Threads)/.test(l)).join(" | ")
       if (!gone) process.kill(pid, "SIGKILL")
-      expect(gone).toBe(true)
+      expect(gone, `the orphan still runs: ${status}`).toBe(true)
     })
   )
 
