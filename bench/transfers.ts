@@ -67,7 +67,9 @@ export const run: BenchModule["run"] = async () => {
       REPEATS,
       async (repeat) => {
         const chains = makeTransfers(genesis, BigInt(repeat * TXS_PER_ACCOUNT))
-        crossShard = chains.flat().filter((tx) => shardOf(tx.sender, 2) !== shardOf(tx.body.payload.to, 2)).length
+        crossShard = chains
+          .flat()
+          .filter((tx) => tx.body.payload.kind === "transfer" && shardOf(tx.sender, 2) !== shardOf(tx.body.payload.to, 2)).length
         const start = performance.now()
         await runtime.runPromise(
           Effect.gen(function* () {

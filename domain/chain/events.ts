@@ -88,6 +88,35 @@ export class TransactionRejected extends Schema.TaggedClass<TransactionRejected>
   detail: Schema.String
 }) {}
 
+/** An `escrow.deposit` executed: its amount went to the escrow account (a transfer beside this). */
+export class EscrowDeposited extends Schema.TaggedClass<EscrowDeposited>()("EscrowDeposited", {
+  txHash: Hash32,
+  developer: Address,
+  model: Hash32,
+  amount: PositiveAmount
+}) {}
+
+/** A `model.register` executed: the model `txHash` awaits its weights and verification. */
+export class ModelRegistered extends Schema.TaggedClass<ModelRegistered>()("ModelRegistered", {
+  txHash: Hash32,
+  provider: Address,
+  weightsHash: Hash32,
+  sizeBytes: PositiveAmount,
+  manifest: Schema.String
+}) {}
+
+export class ModelPriceRequested extends Schema.TaggedClass<ModelPriceRequested>()("ModelPriceRequested", {
+  txHash: Hash32,
+  provider: Address,
+  model: Hash32,
+  price: Uint256
+}) {}
+
+export class ModelDeprecationRequested extends Schema.TaggedClass<ModelDeprecationRequested>()(
+  "ModelDeprecationRequested",
+  { txHash: Hash32, provider: Address, model: Hash32 }
+) {}
+
 /** Seals a block's (or genesis') events. */
 export class BlockExecuted extends Schema.TaggedClass<BlockExecuted>()("BlockExecuted", {
   height: Height,
@@ -105,6 +134,10 @@ export const ShardEvent = Schema.Union(
   CrossShardSent,
   CrossShardReceived,
   TransactionRejected,
+  EscrowDeposited,
+  ModelRegistered,
+  ModelPriceRequested,
+  ModelDeprecationRequested,
   BlockExecuted
 )
 export type ShardEvent = typeof ShardEvent.Type

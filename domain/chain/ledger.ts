@@ -12,7 +12,7 @@
  * layer for transactions in a proposal that it has not admitted itself. So
  * applying and replaying blocks costs no ECDSA per transaction.
  */
-import { Either, HashSet, Schema } from "effect"
+import { absurd, Either, HashSet, Schema } from "effect"
 import { Block, BlockRejected, blockHash, TimestampMs, verifyBlockBody, verifyBlockHeader } from "./block.js"
 import type { Decider } from "../Decider.js"
 import {
@@ -21,14 +21,18 @@ import {
   BlockExecuted,
   CrossShardReceived,
   CrossShardSent,
+  EscrowDeposited,
   eventsRoot,
+  ModelDeprecationRequested,
+  ModelPriceRequested,
+  ModelRegistered,
   FeeCharged,
   GenesisApplied,
   TransactionRejected,
   Transferred,
   type ShardEvent
 } from "./events.js"
-import { addressBytes, Address } from "./keys.js"
+import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
 import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
 import { receiptIdOf } from "./receipt.js"
@@ -180,8 +184,32 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
     return
   }
   out.emit(new FeeCharged({ txHash: tx.hash, payer: tx.sender, fee: body.fee, nonce: body.nonce }, CHECKED))
-  const { to, amount } = body.payload
   const [txHash, from] = [tx.hash, tx.sender]
+  const p = body.payload
+  switch (p.kind) {
+    case "transfer":
+      return move(out, chain, txHash, from, p.to, p.amount)
+    case "escrow.deposit":
+      out.emit(new EscrowDeposited({ txHash, developer: from, model: p.model, amount: p.amount }, CHECKED))
+      return move(out, chain, txHash, from, ESCROW_ADDRESS, p.amount)
+    case "model.register":
+      return out.emit(
+        new ModelRegistered(
+          { txHash, provider: from, weightsHash: p.weightsHash, sizeBytes: p.sizeBytes, manifest: p.manifest },
+          CHECKED
+        )
+      )
+    case "model.price":
+      return out.emit(new ModelPriceRequested({ txHash, provider: from, model: p.model, price: p.price }, CHECKED))
+    case "model.deprecate":
+      return out.emit(new ModelDeprecationRequested({ txHash, provider: from, model: p.model }, CHECKED))
+    default:
+      return absurd(p)
+  }
+}
+
+/** Moves `amount` from `from` to `to`: here, or to another shard by a receipt. */
+const move = (out: Emitter, chain: ChainContext, txHash: Hash32, from: Address, to: Address, amount: bigint): void => {
   const destShard = shardOf(to, chain.transferShards)
   if (destShard === chain.shard) {
     out.emit(new Transferred({ txHash, from, to, amount }, CHECKED))
@@ -190,6 +218,9 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
     out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from, to, amount, txHash }, CHECKED))
   }
 }
+
+/** The AI shard's escrow account: what escrow deposits pay into. */
+export const ESCROW_ADDRESS: Address = aiEscrowKey().publicKey.address
 
 const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<ShardEvent>, BlockRejected> => {
   const verified = verifyBlock(s, block)

@@ -120,6 +120,10 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
       return withTotals(next, { balances: e.amount, receivedIn: e.amount })
     }
     case "TransactionRejected":
+    case "EscrowDeposited": // the money moves in the Transferred/CrossShardSent beside it
+    case "ModelRegistered":
+    case "ModelPriceRequested":
+    case "ModelDeprecationRequested":
       return s
     case "BlockExecuted":
       assert(s.chain !== null, "block executed before genesis")

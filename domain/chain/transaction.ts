@@ -13,9 +13,10 @@
  * bytes computed once.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { keccak256, keccakHex, type Hash32 } from "./hash.js"
+import { Hash32, HASH_BYTES, hashBytes, keccak256, keccakHex } from "./hash.js"
 import { bytesToHex, equalBytes, HexString, hexToBytes, utf8 } from "./hex.js"
 import { Address, ADDRESS_BYTES, addressBytes, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
+import { ModelManifest } from "../ai/manifest.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 
 /** Bigger transactions are refused before any decoding work. */
@@ -37,8 +38,44 @@ export const TransferPayload = Schema.Struct({
 })
 export type TransferPayload = typeof TransferPayload.Type
 
+/** Pay into the AI shard's escrow for calls to `model` (a transfer to the escrow account). */
+export const EscrowDepositPayload = Schema.Struct({
+  kind: Schema.Literal("escrow.deposit"),
+  model: Hash32,
+  amount: PositiveAmount
+})
+export type EscrowDepositPayload = typeof EscrowDepositPayload.Type
+
+/** Publish a model: its weights' sha256, size and manifest (JSON). The model's id is this tx's hash. */
+export const ModelRegisterPayload = Schema.Struct({
+  kind: Schema.Literal("model.register"),
+  weightsHash: Hash32,
+  sizeBytes: PositiveAmount,
+  manifest: Schema.String
+})
+export type ModelRegisterPayload = typeof ModelRegisterPayload.Type
+
+export const ModelPricePayload = Schema.Struct({
+  kind: Schema.Literal("model.price"),
+  model: Hash32,
+  price: Uint256
+})
+export type ModelPricePayload = typeof ModelPricePayload.Type
+
+export const ModelDeprecatePayload = Schema.Struct({
+  kind: Schema.Literal("model.deprecate"),
+  model: Hash32
+})
+export type ModelDeprecatePayload = typeof ModelDeprecatePayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
-export const TransactionPayload = Schema.Union(TransferPayload)
+export const TransactionPayload = Schema.Union(
+  TransferPayload,
+  EscrowDepositPayload,
+  ModelRegisterPayload,
+  ModelPricePayload,
+  ModelDeprecatePayload
+)
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
 
@@ -73,9 +110,97 @@ const transferCodec: PayloadCodec<TransferPayload> = {
   }
 }
 
-const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
-  transfer: transferCodec
+/** The largest manifest a model.register carries (the whole tx is capped at MAX_TRANSACTION_BYTES). */
+export const MANIFEST_BYTES_MAX = 3072
+
+const list = (item: RlpItem, length: number, what: string): Either.Either<ReadonlyArray<RlpItem>, string> =>
+  item instanceof Uint8Array || item.length !== length
+    ? Either.left(`${what} payload must be a list of ${length}`)
+    : Either.right(item)
+
+const hashField = (item: RlpItem, what: string): Either.Either<Hash32, string> =>
+  item instanceof Uint8Array && item.length === HASH_BYTES
+    ? Either.right(bytesToHex(item) as Hash32)
+    : Either.left(`${what} must be ${HASH_BYTES} bytes`)
+
+const positive = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+  Either.flatMap(
+    Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message),
+    (n) => (n === 0n ? Either.left(`${what} must be positive`) : Either.right(n))
+  )
+
+const escrowDepositCodec: PayloadCodec<EscrowDepositPayload> = {
+  encode: (p) => [hashBytes(p.model), p.amount],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [model, amount] = yield* list(item, 2, "escrow.deposit")
+      return {
+        kind: "escrow.deposit" as const,
+        model: yield* hashField(model!, "escrow.deposit.model"),
+        amount: yield* positive(amount!, "escrow.deposit.amount")
+      }
+    })
 }
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(ModelManifest))
+
+const modelRegisterCodec: PayloadCodec<ModelRegisterPayload> = {
+  encode: (p) => [hashBytes(p.weightsHash), p.sizeBytes, utf8(p.manifest)],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [weights, size, manifest] = yield* list(item, 3, "model.register")
+      if (!(manifest instanceof Uint8Array) || manifest.length > MANIFEST_BYTES_MAX) {
+        return yield* Either.left(`model.register.manifest must be at most ${MANIFEST_BYTES_MAX} bytes of UTF-8`)
+      }
+      const text = yield* Either.try({ try: () => strictUtf8.decode(manifest), catch: () => "model.register.manifest is not UTF-8" })
+      yield* Either.mapLeft(decodeManifest(text), (e) => `model.register.manifest: ${e.message}`)
+      return {
+        kind: "model.register" as const,
+        weightsHash: yield* hashField(weights!, "model.register.weightsHash"),
+        sizeBytes: yield* positive(size!, "model.register.sizeBytes"),
+        manifest: text
+      }
+    })
+}
+
+const modelPriceCodec: PayloadCodec<ModelPricePayload> = {
+  encode: (p) => [hashBytes(p.model), p.price],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [model, price] = yield* list(item, 2, "model.price")
+      return {
+        kind: "model.price" as const,
+        model: yield* hashField(model!, "model.price.model"),
+        price: yield* Either.mapLeft(rlpToBigInt(price!, "model.price.price", UINT_BYTES_MAX), (e) => e.message)
+      }
+    })
+}
+
+const modelDeprecateCodec: PayloadCodec<ModelDeprecatePayload> = {
+  encode: (p) => [hashBytes(p.model)],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [model] = yield* list(item, 1, "model.deprecate")
+      return { kind: "model.deprecate" as const, model: yield* hashField(model!, "model.deprecate.model") }
+    })
+}
+
+const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
+  transfer: transferCodec,
+  "escrow.deposit": escrowDepositCodec,
+  "model.register": modelRegisterCodec,
+  "model.price": modelPriceCodec,
+  "model.deprecate": modelDeprecateCodec
+}
+
+/** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
+const codecOf = (kind: TransactionKind): PayloadCodec<TransactionPayload> =>
+  payloadCodecs[kind] as unknown as PayloadCodec<TransactionPayload>
+
+/** What a payload moves out of the sender's balance besides the fee. */
+export const amountOf = (payload: TransactionPayload): bigint =>
+  payload.kind === "transfer" || payload.kind === "escrow.deposit" ? payload.amount : 0n
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
 
@@ -105,7 +230,7 @@ const unsignedFields = (body: TransactionBody, publicKey: PublicKey): Array<RlpI
   body.nonce,
   body.fee,
   utf8(body.payload.kind),
-  payloadCodecs[body.payload.kind].encode(body.payload),
+  codecOf(body.payload.kind).encode(body.payload),
   publicKey.bytes
 ]
 
@@ -143,7 +268,7 @@ export class Transaction {
   }
   /** Amount plus fee: what the sender must hold. */
   get spend(): bigint {
-    return this.body.fee + this.body.payload.amount
+    return this.body.fee + amountOf(this.body.payload)
   }
 }
 
@@ -176,7 +301,7 @@ const decodeFields = (fields: ReadonlyArray<RlpItem>): Either.Either<Transaction
   if (Either.isLeft(kindBytes)) return malformed(kindBytes.left.message)
   const kind = utf8Decoder.decode(kindBytes.right)
   if (!isKind(kind)) return malformed(`unknown kind ${JSON.stringify(kind.slice(0, 32))}`)
-  const payload = payloadCodecs[kind].decode(payloadI)
+  const payload = codecOf(kind).decode(payloadI)
   if (Either.isLeft(payload)) return malformed(payload.left)
   const publicKeyBytes = rlpBytes(publicKeyI, "publicKey")
   if (Either.isLeft(publicKeyBytes)) return malformed(publicKeyBytes.left.message)

@@ -18,6 +18,7 @@ import { pendingOf } from "../../domain/chain/mempool.js"
 import type { Mempool } from "../../domain/chain/mempool.js"
 import { BEACON_SHARD, shardOf } from "../../domain/chain/sharding.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
+import { amountOf } from "../../domain/chain/transaction.js"
 import type { Transaction } from "../../domain/chain/transaction.js"
 import { makeSingleProducer } from "../../actors/ConsensusActor.js"
 import type { ShardConsensus } from "../../actors/ConsensusActor.js"
@@ -70,11 +71,11 @@ const txView = (tx: Transaction, shard: number, location: TxLocation | undefined
     shard,
     status: location?.status ?? "pending",
     from: tx.sender,
-    to: tx.body.payload.to,
+    ...(tx.body.payload.kind === "transfer" ? { to: tx.body.payload.to } : {}),
     kind: tx.body.payload.kind,
     nonce: tx.body.nonce,
     fee: tx.body.fee,
-    amount: tx.body.payload.amount,
+    amount: amountOf(tx.body.payload),
     raw: bytesToHex(tx.encoded),
     ...(location === undefined
       ? {}
