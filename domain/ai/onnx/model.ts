@@ -12,7 +12,7 @@
  * file cannot exhaust the stack.
  */
 import { Either, Schema } from "effect"
-import { ProtobufError, WireReader, WireType } from "./wire.js"
+import { WireReader, WireType } from "./wire.js"
 
 /** A shape dimension: a number (`dim_value`), or a name (`dim_param`, "" when the dim has neither). */
 export type OnnxDim = number | string
@@ -517,5 +517,3 @@ export const allStoredTensors = (model: OnnxModel): ReadonlyArray<OnnxTensorInfo
   for (const f of model.functions) fromNodes(f.nodes)
   return out
 }
-
-export { ProtobufError }
