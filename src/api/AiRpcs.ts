@@ -1,0 +1,227 @@
+/**
+ * The AI shard's RPC surface: models, escrow, inference, tasks, and the
+ * protocol compute nodes speak to a node (register, heartbeat, take tasks,
+ * return results, fetch weights). Merged into NodeRpcs, so one client has
+ * it all.
+ */
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+import { InvalidRequest, NodeUnavailable, NotFound } from "./NodeRpcs.js"
+
+/** Uploads and weight downloads move in chunks of at most this many bytes. */
+export const BLOB_CHUNK_BYTES = 1 << 20
+
+// ---- views ----
+
+export class ModelView extends Schema.Class<ModelView>("ModelView")({
+  id: Schema.String,
+  provider: Schema.String,
+  status: Schema.Literal("Pending", "Verified", "Rejected"),
+  deprecated: Schema.Boolean,
+  name: Schema.String,
+  version: Schema.String,
+  price: Schema.BigInt,
+  minGpuClass: Schema.String,
+  license: Schema.String,
+  description: Schema.String,
+  weightsHash: Schema.String,
+  sizeBytes: Schema.Number,
+  weightsUploaded: Schema.Boolean,
+  /** Why it was rejected, in words. */
+  reason: Schema.optional(Schema.String),
+  referenceFingerprint: Schema.optional(Schema.String),
+  attestations: Schema.Number,
+  inputs: Schema.Array(Schema.Struct({ name: Schema.String, type: Schema.String, dims: Schema.Array(Schema.Union(Schema.Number, Schema.String)) })),
+  outputs: Schema.Array(Schema.Struct({ name: Schema.String, type: Schema.String, dims: Schema.Array(Schema.Union(Schema.Number, Schema.String)) }))
+}) {}
+
+export class EscrowView extends Schema.Class<EscrowView>("EscrowView")({
+  developer: Schema.String,
+  model: Schema.String,
+  deposited: Schema.BigInt,
+  available: Schema.BigInt,
+  reserved: Schema.BigInt,
+  captured: Schema.BigInt
+}) {}
+
+export class WorkerView extends Schema.Class<WorkerView>("WorkerView")({
+  id: Schema.String,
+  gpuClass: Schema.String,
+  devices: Schema.Number,
+  online: Schema.Boolean,
+  inFlight: Schema.Number,
+  reputation: Schema.Number,
+  endpoint: Schema.String,
+  tasksDone: Schema.Number
+}) {}
+
+export class TaskView extends Schema.Class<TaskView>("TaskView")({
+  id: Schema.String,
+  model: Schema.String,
+  developer: Schema.String,
+  status: Schema.String,
+  price: Schema.BigInt,
+  workers: Schema.Array(Schema.String),
+  fingerprint: Schema.optional(Schema.String),
+  charged: Schema.Boolean,
+  retries: Schema.Number,
+  events: Schema.Array(Schema.Struct({ type: Schema.String, revision: Schema.Number }))
+}) {}
+
+export class InferResult extends Schema.Class<InferResult>("InferResult")({
+  task: Schema.String,
+  /** The outputs in the tensor JSON form. */
+  outputs: Schema.Unknown,
+  fingerprint: Schema.String,
+  workers: Schema.Array(Schema.String),
+  charged: Schema.BigInt,
+  millis: Schema.Number
+}) {}
+
+/** What `infer.stream` reports as the task moves. The last one carries the result. */
+export class TaskProgress extends Schema.Class<TaskProgress>("TaskProgress")({
+  task: Schema.String,
+  stage: Schema.Literal("requested", "assigned", "result", "validated", "retrying", "failed"),
+  detail: Schema.String,
+  result: Schema.optional(InferResult)
+}) {}
+
+/** A task as a compute node receives it. */
+export class TaskAssignment extends Schema.Class<TaskAssignment>("TaskAssignment")({
+  task: Schema.String,
+  model: Schema.String,
+  weightsHash: Schema.String,
+  sizeBytes: Schema.Number,
+  outputTolerance: Schema.Number,
+  inputs: Schema.Unknown,
+  /** The node gives up on this worker for this task after this many ms. */
+  deadlineMs: Schema.Number
+}) {}
+
+// ---- errors ----
+
+export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("InferenceRejected", {
+  reason: Schema.Literal(
+    "BadSession",
+    "ModelNotServable",
+    "InsufficientEscrow",
+    "BadInputs",
+    "NoWorkerAvailable",
+    "TaskFailed",
+    "TimedOut"
+  ),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `inference rejected (${this.reason}): ${this.detail}`
+  }
+}
+
+export class UploadRejected extends Schema.TaggedError<UploadRejected>()("UploadRejected", {
+  reason: Schema.Literal("UnknownModel", "HashMismatch", "TooLarge", "BadChunk", "AlreadyStored"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `upload rejected (${this.reason}): ${this.detail}`
+  }
+}
+
+export class WorkerRejected extends Schema.TaggedError<WorkerRejected>()("WorkerRejected", {
+  reason: Schema.Literal("BadSignature", "BadRegistration", "UnknownWorker", "UnknownTask", "BadResult"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `worker request rejected (${this.reason}): ${this.detail}`
+  }
+}
+
+const Common = Schema.Union(InvalidRequest, NodeUnavailable)
+
+// ---- the group ----
+
+export class AiRpcs extends RpcGroup.make(
+  // weights: chunked, each chunk at its offset; the last one commits if the whole hashes right
+  Rpc.make("model.upload", {
+    payload: { weightsHash: Schema.String, sizeBytes: Schema.Number, offset: Schema.Number, data: Schema.String },
+    success: Schema.Struct({ received: Schema.Number, complete: Schema.Boolean }),
+    error: Schema.Union(UploadRejected, Common)
+  }),
+  Rpc.make("model.get", { payload: { model: Schema.String }, success: ModelView, error: Schema.Union(NotFound, Common) }),
+  Rpc.make("model.list", {
+    payload: { provider: Schema.optional(Schema.String) },
+    success: Schema.Array(ModelView),
+    error: Common
+  }),
+  Rpc.make("escrow.get", {
+    payload: { developer: Schema.String, model: Schema.String },
+    success: EscrowView,
+    error: Common
+  }),
+  // a developer authenticates once per session: one ECDSA check, then requests ride on the session id
+  Rpc.make("session.open", {
+    payload: { publicKey: Schema.String, model: Schema.String, expiresAt: Schema.Number, signature: Schema.String },
+    success: Schema.Struct({ session: Schema.String, developer: Schema.String }),
+    error: Schema.Union(InferenceRejected, Common)
+  }),
+  Rpc.make("infer", {
+    payload: { session: Schema.String, inputs: Schema.Unknown },
+    success: InferResult,
+    error: Schema.Union(InferenceRejected, Common)
+  }),
+  Rpc.make("infer.stream", {
+    payload: { session: Schema.String, inputs: Schema.Unknown },
+    success: TaskProgress,
+    error: Schema.Union(InferenceRejected, Common),
+    stream: true
+  }),
+  Rpc.make("task.get", { payload: { task: Schema.String }, success: TaskView, error: Schema.Union(NotFound, Common) }),
+  Rpc.make("worker.list", { success: Schema.Array(WorkerView), error: Common }),
+  // compute nodes
+  Rpc.make("worker.register", {
+    payload: {
+      publicKey: Schema.String,
+      gpuClass: Schema.String,
+      devices: Schema.Number,
+      stake: Schema.BigInt,
+      endpoint: Schema.String,
+      at: Schema.Number,
+      signature: Schema.String
+    },
+    success: Schema.Struct({ worker: Schema.String, session: Schema.String }),
+    error: Schema.Union(WorkerRejected, Common)
+  }),
+  Rpc.make("worker.heartbeat", {
+    payload: { session: Schema.String },
+    success: Schema.Struct({ online: Schema.Boolean }),
+    error: Schema.Union(WorkerRejected, Common)
+  }),
+  Rpc.make("worker.tasks", {
+    payload: { session: Schema.String },
+    success: TaskAssignment,
+    error: Schema.Union(WorkerRejected, Common),
+    stream: true
+  }),
+  Rpc.make("worker.result", {
+    payload: {
+      session: Schema.String,
+      task: Schema.String,
+      outputs: Schema.Unknown,
+      fingerprint: Schema.String,
+      millis: Schema.Number,
+      /** secp256k1 over keccak256(utf8(`topai-result:${task}:${fingerprint}`)). */
+      signature: Schema.String
+    },
+    success: Schema.Struct({ accepted: Schema.Boolean }),
+    error: Schema.Union(WorkerRejected, Common)
+  }),
+  Rpc.make("worker.failed", {
+    payload: { session: Schema.String, task: Schema.String, detail: Schema.String },
+    success: Schema.Struct({ accepted: Schema.Boolean }),
+    error: Schema.Union(WorkerRejected, Common)
+  }),
+  Rpc.make("blob.get", {
+    payload: { hash: Schema.String, offset: Schema.Number, length: Schema.Number },
+    success: Schema.Struct({ data: Schema.String, size: Schema.Number }),
+    error: Schema.Union(NotFound, Common)
+  })
+) {}
