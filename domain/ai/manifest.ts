@@ -14,6 +14,9 @@ import type { ElemType } from "./tensor.js"
 import { elementCount } from "./tensor.js"
 import type { TensorSpec } from "./signature.js"
 
+/** Under the single-worker policy, this share of tasks (per million) is re-executed by a second worker. */
+export const DEFAULT_SAMPLE_RATE_PER_MILLION = 50_000
+
 /** round(x / tolerance) is what a fingerprint keeps of a float output. */
 export const DEFAULT_OUTPUT_TOLERANCE = 1e-4
 
@@ -36,6 +39,17 @@ export const ModelManifest = Schema.Struct({
   fixedInputs: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Number) }), {
     default: () => ({})
   }),
+  /**
+   * How results are validated: one worker plus re-execution on a second one
+   * for a sampled share of tasks (per million), or k of n workers agreeing.
+   */
+  validation: Schema.optionalWith(
+    Schema.Union(
+      Schema.Struct({ kind: Schema.Literal("single"), sampleRatePerMillion: Schema.Int.pipe(Schema.between(0, 1_000_000)) }),
+      Schema.Struct({ kind: Schema.Literal("quorum"), k: Schema.Int.pipe(Schema.positive()), n: Schema.Int.pipe(Schema.positive()) })
+    ),
+    { default: () => ({ kind: "single" as const, sampleRatePerMillion: DEFAULT_SAMPLE_RATE_PER_MILLION }) }
+  ),
   /** Float outputs are compared to this absolute tolerance (see `outputFingerprint`). */
   outputTolerance: Schema.optionalWith(Schema.Number.pipe(Schema.positive(), Schema.finite()), {
     default: () => DEFAULT_OUTPUT_TOLERANCE

@@ -129,7 +129,8 @@ export class NodeUnavailable extends Schema.TaggedError<NodeUnavailable>()("Node
 
 // ---- the group ----
 
-export class NodeRpcs extends RpcGroup.make(
+/** The chain's calls; `Rpcs.ts` merges them with the AI shard's into NodeRpcs. */
+export class ChainRpcs extends RpcGroup.make(
   Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
   Rpc.make("account.get", {
     payload: { address: Schema.String },

@@ -10,7 +10,9 @@ import { Effect, Layer, Stream } from "effect"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../infra/eventstore/EventStore.js"
 import { ChainNode } from "../node/ChainNode.js"
-import { EventView, InvalidRequest, NodeRpcs, NodeUnavailable } from "./NodeRpcs.js"
+import { ChainRpcs, EventView, InvalidRequest, NodeUnavailable } from "./NodeRpcs.js"
+import { NodeRpcs } from "./Rpcs.js"
+import { AiRpcHandlers } from "./aiHandlers.js"
 import { HTTP_PATH, WS_PATH, httpSerialization, wsSerialization } from "./transport.js"
 
 /** The most events one `events.read` returns. */
@@ -38,7 +40,7 @@ const checkRange = (from: number, limit: number) =>
       ? Effect.fail(new InvalidRequest({ detail: `limit must be a whole number from 0 to ${MAX_EVENTS_PER_READ}` }))
       : Effect.void
 
-export const NodeRpcHandlers = NodeRpcs.toLayer(
+export const ChainRpcHandlers = ChainRpcs.toLayer(
   Effect.gen(function* () {
     const node = yield* ChainNode
     const store = yield* EventStore
@@ -83,6 +85,6 @@ export const RpcServerLive = (options: RpcServerOptions) =>
       RpcServer.layerHttpRouter({ group: NodeRpcs, path: HTTP_PATH, protocol: "http" }).pipe(
         Layer.provide(httpSerialization)
       )
-    ).pipe(Layer.provide(NodeRpcHandlers)),
+    ).pipe(Layer.provide([ChainRpcHandlers, AiRpcHandlers])),
     { disableLogger: true }
   ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))

@@ -11,16 +11,18 @@
 import { FetchHttpClient } from "@effect/platform"
 import { NodeSocket } from "@effect/platform-node"
 import { RpcClient } from "@effect/rpc"
-import type { RpcGroup } from "@effect/rpc"
+import type { RpcClientError, RpcGroup } from "@effect/rpc"
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
-import { NodeRpcs } from "../api/NodeRpcs.js"
+import { NodeRpcs } from "../api/Rpcs.js"
 import { DEFAULT_RPC_URL, httpSerialization, wsSerialization } from "../api/transport.js"
 
 export * from "../api/NodeRpcs.js"
+export * from "../api/AiRpcs.js"
+export { NodeRpcs } from "../api/Rpcs.js"
 export { DEFAULT_RPC_URL } from "../api/transport.js"
 
-export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>>
+export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>, RpcClientError.RpcClientError>
 
 /** The client protocol for a URL: `ws://…/ws` (WebSocket) or `http://…/rpc` (HTTP). */
 export const protocolLayer = (url: string) =>

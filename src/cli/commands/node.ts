@@ -3,10 +3,11 @@
  * ledgers, block producers, chain index and RPC — until Ctrl-C. A restart on
  * the same data dir resumes where it stopped: everything is in its events.
  */
-import { mkdirSync, existsSync, readFileSync, writeFileSync, renameSync } from "node:fs"
+import { closeSync, mkdirSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
+import type { Scope } from "effect"
 import { GenesisConfig, devAccounts } from "../../../domain/chain/genesis.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
@@ -14,6 +15,13 @@ import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, WS_PATH, HTTP_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
+import { AiNodeLive } from "../../node/ai/AiNode.js"
+import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
+import type { AiConfig } from "../../node/ai/AiConfig.js"
+import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
+import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
+import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
+import { BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
 /** The devnet's chain id (any id works; signatures commit to it). */
@@ -21,6 +29,9 @@ export const DEVNET_CHAIN_ID = 7_700n
 export const DEFAULT_DATA_DIR = "data/devnet"
 export const GENESIS_FILE = "genesis.json"
 export const EVENTS_FILE = "events.db"
+export const BLOBS_DIR = "blobs"
+/** Holds the pid of the node that has the data dir; removed when it stops. */
+export const LOCK_FILE = "node.lock"
 
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
   Options.withDefault(DEFAULT_DATA_DIR),
@@ -81,6 +92,53 @@ const loadOrCreateGenesis = (dir: string, shards: Option.Option<number>, devAcco
     return stamped
   })
 
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM" // alive, someone else's
+  }
+}
+
+/**
+ * One node per data dir: two would append to the same event store from two
+ * in-memory states. The lock file is created exclusively; one left by a
+ * node that died (kill -9) names a pid that is gone and is taken over.
+ */
+const lockDataDir = (dir: string): Effect.Effect<string, NodeConfigError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend((): Effect.Effect<string, NodeConfigError> => {
+      const file = join(dir, LOCK_FILE)
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const fd = openSync(file, "wx")
+          writeFileSync(fd, `${process.pid}\n`)
+          closeSync(fd)
+          return Effect.succeed(file)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+            return Effect.fail(new NodeConfigError({ detail: `cannot lock ${dir}: ${(error as Error).message}` }))
+          }
+          const pid = Number.parseInt(readFileSync(file, "utf8"), 10)
+          if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+            return Effect.fail(
+              new NodeConfigError({
+                detail: `${dir} is in use by another topai node (pid ${pid}); stop it, or use another --data-dir (if no node runs, remove ${file})`
+              })
+            )
+          }
+          rmSync(file, { force: true }) // left by a node that is gone
+        }
+      }
+      return Effect.fail(new NodeConfigError({ detail: `cannot lock ${dir}: ${file} keeps reappearing` }))
+    }),
+    (file) => Effect.sync(() => rmSync(file, { force: true }))
+  )
+
+const describeCause = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : typeof cause === "object" && cause !== null ? JSON.stringify(cause) : String(cause)
+
 export const startNode = (o: {
   readonly dataDir: string
   readonly host: string
@@ -90,13 +148,25 @@ export const startNode = (o: {
 }) =>
   Effect.gen(function* () {
     const dir = resolve(o.dataDir)
+    yield* Effect.try({
+      try: () => mkdirSync(dir, { recursive: true }),
+      catch: (e) => new NodeConfigError({ detail: `cannot make ${dir}: ${describeCause(e)}` })
+    })
+    yield* lockDataDir(dir)
     const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts)
+    const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), escrowKey: aiEscrowKey() }
     const stack = RpcServerLive({ host: o.host, port: o.port }).pipe(
+      Layer.provideMerge(AiNodeLive(ai)),
+      Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive())),
       Layer.provideMerge(ChainNodeLive({ genesis })),
       Layer.provideMerge(SignatureVerifierLive),
       Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) }))
     )
-    yield* Layer.build(stack)
+    yield* Layer.build(stack).pipe(
+      Effect.catchTag("ServeError", (e) =>
+        Effect.fail(new NodeConfigError({ detail: `cannot serve RPC on ${o.host}:${o.port}: ${describeCause(e.cause)}` }))
+      )
+    )
     const accounts = devAccounts(genesis)
     yield* Effect.logInfo(
       [

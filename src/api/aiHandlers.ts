@@ -1,0 +1,27 @@
+/** The AI shard's RPC handlers: each delegates to the AiNode service. */
+import { Effect } from "effect"
+import { AiNode } from "../node/ai/AiNode.js"
+import { AiRpcs } from "./AiRpcs.js"
+
+export const AiRpcHandlers = AiRpcs.toLayer(
+  Effect.gen(function* () {
+    const ai = yield* AiNode
+    return {
+      "model.upload": ({ weightsHash, sizeBytes, offset, data }) => ai.upload(weightsHash, sizeBytes, offset, data),
+      "model.get": ({ model }) => ai.model(model),
+      "model.list": ({ provider }) => ai.list(provider),
+      "escrow.get": ({ developer, model }) => ai.escrow(developer, model),
+      "session.open": ({ publicKey, model, expiresAt, signature }) => ai.openSession(publicKey, model, expiresAt, signature),
+      infer: ({ session, inputs }) => ai.infer(session, inputs),
+      "infer.stream": ({ session, inputs }) => ai.inferStream(session, inputs),
+      "task.get": ({ task }) => ai.task(task),
+      "worker.list": () => ai.workers,
+      "worker.register": (r) => ai.register(r),
+      "worker.heartbeat": ({ session }) => ai.heartbeat(session),
+      "worker.tasks": ({ session }) => ai.tasks(session),
+      "worker.result": (r) => ai.result(r),
+      "worker.failed": ({ session, task, detail }) => ai.failed(session, task, detail),
+      "blob.get": ({ hash, offset, length }) => ai.blob(hash, offset, length)
+    }
+  })
+)

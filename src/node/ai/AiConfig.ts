@@ -1,0 +1,39 @@
+/** The AI shard's settings on a node, with the devnet's defaults. */
+import type { Duration } from "effect"
+import type { PrivateKey } from "../../../domain/chain/keys.js"
+import { DEFAULT_GPU_CLASSES } from "../../../domain/ai/worker/gpuClass.js"
+import type { GpuClassTable } from "../../../domain/ai/worker/gpuClass.js"
+import type { VerifyConfig } from "../../../infra/inference/verifyModel.js"
+
+export interface AiConfig {
+  /** This node's validator key: it attests models. */
+  readonly validatorKey: PrivateKey
+  /** Signs the escrow account's payouts to providers. */
+  readonly escrowKey: PrivateKey
+  readonly gpuClasses: GpuClassTable
+  /** A worker silent for longer is marked offline. */
+  readonly heartbeatGraceMs: number
+  readonly stakeMin: bigint
+  /** A model still Pending this long after its upload is rejected. */
+  readonly verificationTimeoutMs: number
+  /** How long one worker may take for one task before it is replaced. */
+  readonly workerDeadlineMs: number
+  /** Reassignments before a task fails. */
+  readonly retriesMax: number
+  /** How often settled usage is paid out to providers on chain. */
+  readonly settleEvery: Duration.DurationInput
+  /** The largest model file accepted. */
+  readonly modelBytesMax: number
+  readonly verify?: Partial<VerifyConfig> | undefined
+}
+
+export const DEFAULT_AI_SETTINGS = {
+  gpuClasses: DEFAULT_GPU_CLASSES,
+  heartbeatGraceMs: 15_000,
+  stakeMin: 0n,
+  verificationTimeoutMs: 10 * 60_000,
+  workerDeadlineMs: 30_000,
+  retriesMax: 3,
+  settleEvery: "2 seconds",
+  modelBytesMax: 256 * 1024 * 1024
+} as const

@@ -1,0 +1,140 @@
+/**
+ * Follows the event log (from the start, on every start) and turns what the
+ * chain decided into the AI shard's commands: models registered, repriced or
+ * deprecated; escrow deposits. Every command carries its transaction as
+ * cause, so replaying after a restart appends nothing twice. It also keeps
+ * the money owed to providers (settled usage minus what the escrow account
+ * already paid them on chain) and, once caught up, ends tasks a crash left
+ * unfinished, releasing their escrow.
+ */
+import { Clock, Effect, Schema, Stream } from "effect"
+import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
+import { AbandonTask } from "../../../domain/ai/task/commands.js"
+import { EscrowDeposited, ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
+import type { Address } from "../../../domain/chain/keys.js"
+import type { Hash32 } from "../../../domain/chain/hash.js"
+import { ESCROW_ADDRESS } from "../../../domain/chain/ledger.js"
+import { withCause } from "../../../actors/causation.js"
+import { escrowStream } from "../../../actors/EscrowActor.js"
+import { taskStream } from "../../../actors/TaskActor.js"
+import { EventStore } from "../../../infra/eventstore/EventStore.js"
+import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
+import type { ModelRegistry } from "./ModelRegistry.js"
+import type { TaskRunner } from "./TaskRunner.js"
+import type { WorkerHub } from "./WorkerHub.js"
+
+const decodeRegistered = Schema.decodeUnknownSync(ModelRegistered)
+const decodePrice = Schema.decodeUnknownSync(ModelPriceRequested)
+const decodeDeprecation = Schema.decodeUnknownSync(ModelDeprecationRequested)
+const decodeDeposit = Schema.decodeUnknownSync(EscrowDeposited)
+
+interface Data {
+  readonly [key: string]: unknown
+}
+
+export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub: WorkerHub) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore
+    const settled = new Map<string, bigint>() // provider → settled usage
+    const paid = new Map<string, bigint>() // provider → paid by the escrow account
+    const unfinished = new Map<string, { readonly developer: string; readonly model: string }>()
+    const pendingProvider = new Map<string, string>() // model id → provider, for settlements seen early
+    const add = (m: Map<string, bigint>, k: string, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v)
+    const caughtUpAt = yield* store.lastPosition.pipe(Effect.orElseSucceed(() => 0))
+    let recovered = false
+
+    const providerOf = (model: string) =>
+      pendingProvider.has(model)
+        ? Effect.succeed(pendingProvider.get(model))
+        : models.state(model).pipe(Effect.map((s) => s.upload?.provider as string | undefined))
+
+    const recover = Effect.gen(function* () {
+      recovered = true
+      const at = yield* Clock.currentTimeMillis
+      for (const [id, t] of unfinished) {
+        const actor = yield* runner.tasks.get(taskStream(id))
+        yield* actor.ask(new AbandonTask({ cause: "TimedOut", detail: "the node restarted during the task", at })).pipe(Effect.ignore)
+        const escrow = yield* runner.escrows.get(escrowStream(t.developer as Address, t.model as Hash32))
+        yield* escrow.ask(new Release({ taskId: id as Hash32 })).pipe(Effect.ignore)
+        yield* Effect.logInfo(`task ${id} was interrupted by a restart: ended, nothing charged`)
+      }
+    })
+
+    const onChain = (e: RecordedEvent, data: Data) =>
+      Effect.gen(function* () {
+        const tagged = { ...data, _tag: e.type }
+        switch (e.type) {
+          case "ModelRegistered": {
+            const r = decodeRegistered(tagged)
+            pendingProvider.set(r.txHash, r.provider)
+            return yield* models.onRegistered(r, yield* Clock.currentTimeMillis)
+          }
+          case "ModelPriceRequested":
+            return yield* models.onPriceRequested(decodePrice(tagged))
+          case "ModelDeprecationRequested":
+            return yield* models.onDeprecationRequested(decodeDeprecation(tagged))
+          case "EscrowDeposited": {
+            const d = decodeDeposit(tagged)
+            const escrow = yield* runner.escrows.get(escrowStream(d.developer, d.model))
+            const cmd = new Deposit({ developer: d.developer, modelId: d.model, amount: d.amount, txHash: d.txHash, at: yield* Clock.currentTimeMillis })
+            return yield* escrow.ask(withCause(cmd, d.txHash)).pipe(
+              Effect.catchAll((err) => Effect.logWarning(`escrow deposit ${d.txHash} not recorded: ${err.message}`))
+            )
+          }
+          case "Transferred":
+          case "CrossShardSent":
+            if (data["from"] === ESCROW_ADDRESS) add(paid, data["to"] as string, BigInt(data["amount"] as string))
+            return
+        }
+      })
+
+    const onTask = (e: RecordedEvent, data: Data) =>
+      Effect.gen(function* () {
+        const id = e.stream.slice("task-".length)
+        switch (e.type) {
+          case "TaskRequested":
+            unfinished.set(id, { developer: data["developer"] as string, model: data["modelId"] as string })
+            return
+          case "TaskFailed":
+            unfinished.delete(id)
+            return
+          case "TaskSettled": {
+            unfinished.delete(id)
+            const provider = yield* providerOf(data["modelId"] as string)
+            if (provider !== undefined) add(settled, provider, BigInt(data["amount"] as string))
+            return
+          }
+        }
+      })
+
+    const apply = (e: RecordedEvent): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const data = e.data as Data
+        if (e.stream.startsWith("shard-")) yield* onChain(e, data)
+        else if (e.stream.startsWith("task-")) yield* onTask(e, data)
+        else if (e.stream.startsWith("worker-") && e.type === "WorkerRegistered") yield* hub.remember(e.stream.slice("worker-".length))
+        if (!recovered && e.position >= caughtUpAt) yield* recover
+      }).pipe(Effect.catchAllDefect((d) => Effect.logError(`AI projection: event ${e.stream}@${e.revision} not applied`, d)))
+
+    if (caughtUpAt === 0) recovered = true
+    yield* store.subscribeAll(0).pipe(
+      Stream.runForEach(apply),
+      Effect.catchAllCause((cause) => Effect.logError("AI projection stopped", cause)),
+      Effect.forkScoped
+    )
+
+    return {
+      /** Provider → what the escrow account still owes it. */
+      owed: Effect.sync(() => {
+        const out = new Map<string, bigint>()
+        for (const [provider, amount] of settled) {
+          const due = amount - (paid.get(provider) ?? 0n)
+          if (due > 0n) out.set(provider, due)
+        }
+        return out
+      }),
+      paidTo: (provider: string) => Effect.sync(() => paid.get(provider) ?? 0n)
+    }
+  })
+
+export type AiProjection = Effect.Effect.Success<ReturnType<typeof makeAiProjection>>

@@ -1,0 +1,149 @@
+/**
+ * Models on a node: their actors, the weights they wait for, and this node's
+ * own verification of each. A model registered on chain waits (Pending) for
+ * its weights; once they are in the blob store the node verifies them in a
+ * sandbox and attests; the decider turns attestations (or the deadline) into
+ * ModelVerified or ModelRejected — never a model stuck Pending.
+ */
+import { Clock, Effect, Either, Schema } from "effect"
+import type { Scope } from "effect"
+import { ModelManifest } from "../../../domain/ai/manifest.js"
+import { AttestModel, DeprecateModel, ExpireVerification, UpdatePrice, UploadModel } from "../../../domain/ai/model/commands.js"
+import type { ModelCommand, ModelRules } from "../../../domain/ai/model/commands.js"
+import type { ModelState } from "../../../domain/ai/model/decide.js"
+import type { ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
+import type { Address } from "../../../domain/chain/keys.js"
+import { withCause } from "../../../actors/causation.js"
+import { makeModelActors, modelStream } from "../../../actors/ModelActor.js"
+import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
+import { SandboxedSmokeRun } from "../../../infra/inference/SandboxedSmokeRun.js"
+import { DEFAULT_VERIFY_CONFIG, verifyModel } from "../../../infra/inference/verifyModel.js"
+import type { EventStore } from "../../../infra/eventstore/EventStore.js"
+import type { AiConfig } from "./AiConfig.js"
+
+const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(ModelManifest))
+
+/** How often Pending models are checked against their deadline. */
+export const EXPIRY_CHECK_EVERY = "5 seconds"
+
+export const makeModelRegistry = (config: AiConfig) =>
+  Effect.gen(function* () {
+    const validator = config.validatorKey.publicKey.address
+    const rules: ModelRules = {
+      validators: [validator],
+      attestationQuorum: 1,
+      verificationTimeoutMs: config.verificationTimeoutMs,
+      gpuClasses: config.gpuClasses
+    }
+    const actors = yield* makeModelActors(rules)
+    const blobs = yield* BlobStore
+    const sandbox = yield* SandboxedSmokeRun
+    const known = new Set<string>()
+    // One sandboxed verification at a time: each is a child process with a memory bound.
+    const verifying = yield* Effect.makeSemaphore(1)
+    const verifyConfig = { ...DEFAULT_VERIFY_CONFIG, ...config.verify }
+
+    const state = (modelId: string): Effect.Effect<ModelState> =>
+      actors.get(modelStream(modelId)).pipe(Effect.flatMap((a) => a.state))
+
+    const ask = (modelId: string, command: ModelCommand) =>
+      actors.get(modelStream(modelId)).pipe(Effect.flatMap((a) => a.ask(command)))
+
+    /** Verify and attest, if the model waits for us and its weights are here. */
+    const verifyIfReady = (modelId: string): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const s = yield* state(modelId)
+        if (s.status !== "Pending" || s.upload === null) return
+        if (s.attestations.some((a) => a.validator === validator)) return
+        const upload = s.upload
+        if (!(yield* blobs.has(upload.weightsHash).pipe(Effect.orElseSucceed(() => false)))) return
+        const verdict = yield* verifying.withPermits(1)(
+          blobs.get(upload.weightsHash).pipe(
+            Effect.flatMap((bytes) => verifyModel(bytes, upload.manifest, upload.weightsHash, verifyConfig)),
+            Effect.provideService(SandboxedSmokeRun, sandbox)
+          )
+        )
+        const at = yield* Clock.currentTimeMillis
+        const reply = yield* ask(modelId, new AttestModel({ validator, verdict, at }))
+        const end = reply.events.find((e) => e._tag === "ModelVerified" || e._tag === "ModelRejected")
+        if (end !== undefined) {
+          yield* Effect.logInfo(
+            end._tag === "ModelVerified"
+              ? `model ${modelId} (${upload.manifest.name}) verified`
+              : `model ${modelId} (${upload.manifest.name}) rejected: ${end.reason}`
+          )
+        }
+      }).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`model ${modelId}: verification not recorded: ${e.message}`)),
+        Effect.catchAllDefect((d) => Effect.logError(`model ${modelId}: verification failed`, d))
+      )
+
+    const onRegistered = (e: ModelRegistered, at: number) =>
+      Effect.gen(function* () {
+        known.add(e.txHash)
+        const manifest = decodeManifest(e.manifest)
+        if (Either.isLeft(manifest)) return yield* Effect.logError(`model ${e.txHash}: manifest undecodable on replay`)
+        yield* ask(
+          e.txHash,
+          withCause(
+            new UploadModel({
+              modelId: e.txHash,
+              provider: e.provider,
+              manifest: manifest.right,
+              weightsHash: e.weightsHash,
+              sizeBytes: Number(e.sizeBytes),
+              at
+            }),
+            e.txHash
+          )
+        ).pipe(Effect.ignore) // already uploaded: a replay
+        yield* Effect.forkDaemon(verifyIfReady(e.txHash))
+      })
+
+    const onPriceRequested = (e: ModelPriceRequested) =>
+      ask(e.model, withCause(new UpdatePrice({ provider: e.provider, price: e.price }), e.txHash)).pipe(
+        Effect.catchAll((err) => Effect.logInfo(`model ${e.model}: price change refused: ${err.message}`))
+      )
+
+    const onDeprecationRequested = (e: ModelDeprecationRequested) =>
+      ask(e.model, withCause(new DeprecateModel({ provider: e.provider }), e.txHash)).pipe(
+        Effect.catchAll((err) => Effect.logInfo(`model ${e.model}: deprecation refused: ${err.message}`))
+      )
+
+    /** New weights arrived: every Pending model waiting for them gets verified. */
+    const onWeightsStored = (weightsHash: string) =>
+      Effect.forEach(
+        [...known],
+        (id) =>
+          state(id).pipe(
+            Effect.flatMap((s) =>
+              s.status === "Pending" && s.upload?.weightsHash === weightsHash ? Effect.forkDaemon(verifyIfReady(id)) : Effect.void
+            )
+          ),
+        { discard: true }
+      )
+
+    const expireOverdue = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const id of known) {
+        const s = yield* state(id)
+        if (s.status === "Pending" && s.upload !== null && now >= s.upload.verificationDeadline) {
+          yield* ask(id, new ExpireVerification({ at: now })).pipe(Effect.ignore)
+        }
+      }
+    })
+    yield* expireOverdue.pipe(Effect.zipRight(Effect.sleep(EXPIRY_CHECK_EVERY)), Effect.forever, Effect.forkScoped)
+
+    return {
+      state,
+      known: (): ReadonlyArray<string> => [...known],
+      onRegistered,
+      onPriceRequested,
+      onDeprecationRequested,
+      onWeightsStored,
+      validator: validator as Address
+    }
+  })
+
+export type ModelRegistry = Effect.Effect.Success<ReturnType<typeof makeModelRegistry>>
+export type ModelRegistryRequirements = EventStore | BlobStore | SandboxedSmokeRun | Scope.Scope

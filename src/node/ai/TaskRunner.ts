@@ -1,0 +1,233 @@
+/**
+ * Paid inference, request to validated result, without waiting for a block:
+ * admit (session, servable model, inputs that fit its signature, escrow
+ * reserved), record the task, schedule, dispatch, and feed every worker's
+ * result or failure into the TaskActor until it says Validated or Failed.
+ * A validated task is captured from escrow at once and settled in the open
+ * receipt batch; a failed one releases its reservation — the developer pays
+ * exactly once, never for a failure.
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { Clock, Effect, Either, Queue, Random } from "effect"
+import { decodeRequestInputs } from "../../../domain/ai/signature.js"
+import { Capture, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
+import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
+import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed } from "../../../domain/ai/task/commands.js"
+import { isServable } from "../../../domain/ai/model/state.js"
+import { PER_MILLION } from "../../../domain/ai/task/events.js"
+import type { ValidationPolicy } from "../../../domain/ai/task/events.js"
+import type { TaskState } from "../../../domain/ai/task/state.js"
+import type { ModelManifest } from "../../../domain/ai/manifest.js"
+import type { Hash32 } from "../../../domain/chain/hash.js"
+import type { Address } from "../../../domain/chain/keys.js"
+import { sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
+import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
+import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
+import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
+import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
+import type { AiConfig } from "./AiConfig.js"
+import type { ModelRegistry } from "./ModelRegistry.js"
+import type { WorkerHub, WorkerOutcome } from "./WorkerHub.js"
+
+interface Session {
+  readonly developer: Address
+  readonly model: string
+  readonly expiresAt: number
+}
+
+const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
+
+const reject = (reason: InferenceRejected["reason"], detail: string) => new InferenceRejected({ reason, detail })
+
+export const policyOf = (manifest: ModelManifest): ValidationPolicy =>
+  manifest.validation.kind === "quorum"
+    ? { _tag: "Quorum", k: manifest.validation.k, n: manifest.validation.n }
+    : { _tag: "Single", sampleRatePerMillion: manifest.validation.sampleRatePerMillion }
+
+export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelRegistry, hub: WorkerHub) =>
+  Effect.gen(function* () {
+    const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
+    const escrows = yield* makeEscrowActors()
+    const blobs = yield* BlobStore
+    const sessions = new Map<string, Session>()
+    /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
+    let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
+
+    const openSession = (publicKey: string, model: string, expiresAt: number, signature: string) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        if (expiresAt <= now) return yield* reject("BadSession", `the grant expired at ${new Date(expiresAt).toISOString()}`)
+        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt }), publicKey, signature)
+        if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
+        const session = randomBytes(16).toString("hex")
+        sessions.set(session, { developer: signer.right.address, model: model.toLowerCase(), expiresAt })
+        return { session, developer: signer.right.address }
+      })
+
+    const escrow = (developer: string, model: string) => escrows.get(escrowStream(developer as Address, model as Hash32))
+    const task = (id: string) => tasks.get(taskStream(id))
+
+    const run = (sessionId: string, inputsJson: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const session = sessions.get(sessionId)
+        if (session === undefined || session.expiresAt <= started) {
+          return yield* reject("BadSession", "unknown or expired session: open one with session.open")
+        }
+        const model = yield* models.state(session.model)
+        if (!isServable(model) || model.upload === null) {
+          return yield* reject("ModelNotServable", `model ${session.model} is ${model.deprecated ? "deprecated" : model.status}`)
+        }
+        const accepted = model.attestations.find((a) => a.verdict._tag === "ModelAccepted")?.verdict
+        if (accepted === undefined || accepted._tag !== "ModelAccepted") {
+          return yield* reject("ModelNotServable", `model ${session.model} has no accepted attestation`)
+        }
+        const inputs = decodeRequestInputs(inputsJson, accepted.signature)
+        if (Either.isLeft(inputs)) return yield* reject("BadInputs", inputs.left.message)
+        const inputText = JSON.stringify(inputsJson)
+        const inputHash = sha256Hex(inputText)
+        const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
+        const price = model.price
+        yield* (yield* escrow(session.developer, session.model)).ask(new Reserve({ taskId, price })).pipe(
+          Effect.catchAll((e) =>
+            Effect.fail(
+              e._tag === "ReserveRejected" && e.reason === "InsufficientFunds"
+                ? reject("InsufficientEscrow", `${e.message}: deposit with \`topai escrow deposit ${session.model} AMOUNT\``)
+                : reject("InsufficientEscrow", e.message)
+            )
+          )
+        )
+        const t = yield* task(taskId)
+        const policy = policyOf(model.upload.manifest)
+        const at0 = yield* Clock.currentTimeMillis
+        yield* t
+          .ask(new RequestTask({ taskId, developer: session.developer, modelId: session.model as Hash32, price, inputHash, policy, at: at0 }))
+          .pipe(Effect.orDie)
+        yield* progress(new TaskProgress({ task: taskId, stage: "requested", detail: `price ${price}` }))
+
+        const assignment = new TaskAssignment({
+          task: taskId,
+          model: session.model,
+          weightsHash: model.upload.weightsHash,
+          sizeBytes: model.upload.sizeBytes,
+          outputTolerance: model.upload.manifest.outputTolerance,
+          inputs: inputsJson,
+          deadlineMs: config.workerDeadlineMs
+        })
+        const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
+        const outputs = new Map<string, unknown>()
+        const launch = (worker: string, referee: boolean) =>
+          hub.dispatch(worker, assignment).pipe(
+            Effect.flatMap((outcome) => Queue.offer(outcomes, { worker, referee, outcome })),
+            Effect.forkDaemon
+          )
+        const involved = (s: TaskState) => new Set<string>([...s.assignees, ...s.replaced, ...s.submissions.map((x) => x.worker)])
+        const pick = (count: number, exclude: ReadonlySet<string>) =>
+          hub.schedulable.pipe(
+            Effect.map((views) =>
+              pickWorkers(config.gpuClasses, views, { count, minGpuClass: model.upload!.manifest.minGpuClass, exclude: exclude as ReadonlySet<never> })
+            )
+          )
+
+        const giveUp = (cause: "NoWorkerAvailable" | "TimedOut", detail: string) =>
+          Effect.gen(function* () {
+            yield* t.ask(new AbandonTask({ cause, detail, at: yield* Clock.currentTimeMillis })).pipe(Effect.ignore)
+            yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
+            yield* progress(new TaskProgress({ task: taskId, stage: "failed", detail }))
+            return yield* reject(cause === "NoWorkerAvailable" ? "NoWorkerAvailable" : "TimedOut", detail)
+          })
+
+        const draw = yield* Random.nextIntBetween(0, PER_MILLION)
+        const count = policy._tag === "Quorum" ? policy.n : draw < policy.sampleRatePerMillion ? 2 : 1
+        const chosen = yield* pick(count, new Set())
+        if (Either.isLeft(chosen)) return yield* giveUp("NoWorkerAvailable", chosen.left.message)
+        const workers = chosen.right.map((w) => w.id)
+        yield* t.ask(new AssignTask({ workers, sampleDraw: draw, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+        yield* progress(new TaskProgress({ task: taskId, stage: "assigned", detail: workers.join(", ") }))
+        for (const w of workers) yield* launch(w, false)
+
+        // Feed outcomes to the actor until it ends the task.
+        for (;;) {
+          const { worker, referee, outcome } = yield* Queue.take(outcomes)
+          const at = yield* Clock.currentTimeMillis
+          let state: TaskState
+          if (outcome.kind === "result") {
+            outputs.set(worker, outcome.outputs)
+            const outputHash = sha256Hex(JSON.stringify(outcome.outputs))
+            const command = referee
+              ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
+              : new SubmitResult({ worker: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
+            const reply = yield* t.ask(command).pipe(Effect.either)
+            if (Either.isLeft(reply)) continue // late or duplicate: the task moved on
+            state = reply.right.state
+            yield* progress(new TaskProgress({ task: taskId, stage: "result", detail: `${worker} in ${outcome.millis} ms` }))
+            if (state.status === "Disputed") {
+              const refereePick = yield* pick(1, involved(state))
+              if (Either.isLeft(refereePick)) return yield* giveUp("NoWorkerAvailable", `no referee for the dispute: ${refereePick.left.message}`)
+              yield* progress(new TaskProgress({ task: taskId, stage: "retrying", detail: `dispute: re-executing on ${refereePick.right[0]!.id}` }))
+              yield* launch(refereePick.right[0]!.id, true)
+            }
+          } else {
+            const current = yield* t.state
+            const replacement = yield* pick(1, involved(current))
+            const next = Either.isRight(replacement) ? replacement.right[0]!.id : null
+            const reply = yield* t
+              .ask(new WorkerFailed({ worker: worker as never, reason: outcome.reason, replacement: next as never, at }))
+              .pipe(Effect.either)
+            if (Either.isLeft(reply)) continue
+            state = reply.right.state
+            if (state.status !== "Failed" && next !== null) {
+              yield* progress(new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} ${outcome.reason}: ${outcome.detail}; now ${next}` }))
+              yield* launch(next, referee)
+            }
+          }
+          if (state.status === "Failed") {
+            yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
+            const detail = state.failure?.detail ?? "the task failed"
+            yield* progress(new TaskProgress({ task: taskId, stage: "failed", detail }))
+            return yield* reject("TaskFailed", `${detail} (nothing was charged)`)
+          }
+          if (state.status === "Validated" && state.validation !== null) {
+            const v = state.validation
+            // A correct submitter's outputs, or the referee's after a dispute.
+            const winner = [...v.correct, worker].find((w) => outputs.has(w))!
+            const result = outputs.get(winner)
+            const batch = openBatch
+            yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
+            yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+            for (const w of v.correct) yield* hub.recordOutcome(w, taskId, true, v.disputed)
+            for (const w of v.wrong) yield* hub.recordOutcome(w, taskId, false, v.disputed)
+            // Outputs live in the blob store under their hash; the reply does not wait for the disk.
+            yield* blobs.put(new TextEncoder().encode(JSON.stringify(result))).pipe(Effect.ignore, Effect.forkDaemon)
+            const inferResult = new InferResult({
+              task: taskId,
+              outputs: result,
+              fingerprint: v.fingerprint,
+              workers: v.correct,
+              charged: price,
+              millis: (yield* Clock.currentTimeMillis) - started
+            })
+            yield* progress(new TaskProgress({ task: taskId, stage: "validated", detail: v.fingerprint, result: inferResult }))
+            return inferResult
+          }
+        }
+      })
+
+    return {
+      openSession,
+      infer: (session: string, inputs: unknown) => run(session, inputs, () => Effect.void),
+      inferWithProgress: run,
+      taskState: (id: string) => task(id).pipe(Effect.flatMap((a) => Effect.all([a.state, a.revision]))),
+      escrowState: (developer: string, model: string) => escrow(developer, model).pipe(Effect.flatMap((a) => a.state)),
+      escrows,
+      tasks,
+      /** Closes the open receipt batch and returns its id. */
+      rotateBatch: Effect.sync(() => {
+        const closed = openBatch
+        openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
+        return closed
+      })
+    }
+  })
+
+export type TaskRunner = Effect.Effect.Success<ReturnType<typeof makeTaskRunner>>

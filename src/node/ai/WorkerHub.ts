@@ -1,0 +1,287 @@
+/**
+ * Compute nodes connected to this node: their actors (registration,
+ * heartbeats, record), their live connections (a queue of assignments each
+ * one streams from `worker.tasks`), and the hand-off of a task to a worker
+ * and of its result back. A worker that disconnects or misses its deadline
+ * is reported as failed, so the task moves on to another worker.
+ */
+import { randomBytes } from "node:crypto"
+import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Stream } from "effect"
+import { Heartbeat, MarkOffline, RecordDispute, RecordTaskResult, RegisterWorker } from "../../../domain/ai/worker/commands.js"
+import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
+import { reputationScore } from "../../../domain/ai/worker/state.js"
+import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
+import type { WorkerId } from "../../../domain/ai/worker/events.js"
+import { resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
+import { TaskAssignment, WorkerRejected, WorkerView } from "../../api/AiRpcs.js"
+import type { AiConfig } from "./AiConfig.js"
+
+/** What came back from a worker for one task. */
+export type WorkerOutcome =
+  | { readonly kind: "result"; readonly outputs: unknown; readonly fingerprint: string; readonly signature: string; readonly millis: number }
+  | { readonly kind: "failed"; readonly reason: "died" | "timeout"; readonly detail: string }
+
+interface Connection {
+  readonly worker: WorkerId
+  readonly publicKey: string
+  readonly session: string
+  readonly queue: Queue.Queue<TaskAssignment>
+  inFlight: number
+  streaming: boolean
+}
+
+export interface RegisterRequest {
+  readonly publicKey: string
+  readonly gpuClass: string
+  readonly devices: number
+  readonly stake: bigint
+  readonly endpoint: string
+  readonly at: number
+  readonly signature: string
+}
+
+export interface ResultRequest {
+  readonly session: string
+  readonly task: string
+  readonly outputs: unknown
+  readonly fingerprint: string
+  readonly millis: number
+  readonly signature: string
+}
+
+const rejected = (reason: WorkerRejected["reason"], detail: string) => new WorkerRejected({ reason, detail })
+
+/** How many queued assignments a connection holds before dispatch waits. */
+const CONNECTION_QUEUE_CAPACITY = 1024
+
+export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
+  Effect.gen(function* () {
+    const rules: WorkerRules = { gpuClasses: config.gpuClasses, heartbeatGraceMs: config.heartbeatGraceMs, stakeMin: config.stakeMin }
+    const actors = yield* makeWorkerActors(rules)
+    const connections = new Map<string, Connection>() // by worker id
+    const sessions = new Map<string, Connection>()
+    const pending = new Map<string, Deferred.Deferred<WorkerOutcome>>() // `${task}:${worker}`
+    const known = new Set<string>()
+    const key = (task: string, worker: string) => `${task}:${worker}`
+
+    const actor = (worker: string) => actors.get(workerStream(worker))
+
+    const connectionOf = (session: string) =>
+      Effect.suspend(() => {
+        const c = sessions.get(session)
+        return c === undefined ? Effect.fail(rejected("UnknownWorker", "no such worker session: register again")) : Effect.succeed(c)
+      })
+
+    /** Fails every task waiting on a worker: it is gone. */
+    const dropPending = (worker: string, detail: string) =>
+      Effect.forEach(
+        [...pending.entries()].filter(([k]) => k.endsWith(`:${worker}`)),
+        ([k, d]) => Effect.suspend(() => (pending.delete(k), Deferred.succeed(d, { kind: "failed", reason: "died", detail }))),
+        { discard: true }
+      )
+
+    const register = (r: RegisterRequest) =>
+      Effect.gen(function* () {
+        const signer = verifyMessage(
+          workerRegistrationDigest({ chainId, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: r.at }),
+          r.publicKey,
+          r.signature
+        )
+        if (Either.isLeft(signer)) return yield* rejected("BadSignature", `registration: ${signer.left}`)
+        const worker = signer.right.address
+        const now = yield* Clock.currentTimeMillis
+        const a = yield* actor(worker)
+        const before = yield* a.state
+        if (before.status === "Unregistered") {
+          yield* a
+            .ask(new RegisterWorker({ workerId: worker, owner: worker, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: now }))
+            .pipe(Effect.mapError((e) => rejected("BadRegistration", e.message)))
+        } else if (before.status === "Deregistered") {
+          return yield* rejected("BadRegistration", `${worker} deregistered; register with a new key`)
+        } else {
+          yield* a.ask(new Heartbeat({ at: now })).pipe(Effect.ignore) // a reconnect
+        }
+        known.add(worker)
+        const old = connections.get(worker)
+        if (old !== undefined) {
+          sessions.delete(old.session)
+          yield* Queue.shutdown(old.queue)
+          yield* dropPending(worker, "the worker reconnected")
+        }
+        const session = randomBytes(16).toString("hex")
+        const connection: Connection = {
+          worker,
+          publicKey: r.publicKey.toLowerCase(),
+          session,
+          queue: yield* Queue.bounded<TaskAssignment>(CONNECTION_QUEUE_CAPACITY),
+          inFlight: 0,
+          streaming: false
+        }
+        connections.set(worker, connection)
+        sessions.set(session, connection)
+        yield* Effect.logInfo(`worker ${worker} (${r.gpuClass} × ${r.devices}) connected`)
+        return { worker, session }
+      })
+
+    const heartbeat = (session: string) =>
+      Effect.gen(function* () {
+        const c = yield* connectionOf(session)
+        const a = yield* actor(c.worker)
+        yield* a.ask(new Heartbeat({ at: yield* Clock.currentTimeMillis })).pipe(Effect.ignore)
+        return { online: (yield* a.state).status === "Online" }
+      })
+
+    /** The worker's stream of assignments; when it ends the worker is gone. */
+    const tasks = (session: string) =>
+      Stream.unwrap(
+        connectionOf(session).pipe(
+          Effect.map((c) => {
+            c.streaming = true
+            return Stream.fromQueue(c.queue).pipe(
+              Stream.ensuring(
+                Effect.suspend(() => {
+                  c.streaming = false
+                  return dropPending(c.worker, "the worker disconnected")
+                })
+              )
+            )
+          })
+        )
+      )
+
+    const result = (r: ResultRequest) =>
+      Effect.gen(function* () {
+        const c = yield* connectionOf(r.session)
+        const waiting = pending.get(key(r.task, c.worker))
+        if (waiting === undefined) return { accepted: false } // late: the task moved on
+        const valid = verifyMessage(resultDigest(r.task, r.fingerprint), c.publicKey, r.signature)
+        if (Either.isLeft(valid)) return yield* rejected("BadSignature", `result of ${r.task}: ${valid.left}`)
+        pending.delete(key(r.task, c.worker))
+        yield* Deferred.succeed(waiting, {
+          kind: "result",
+          outputs: r.outputs,
+          fingerprint: r.fingerprint,
+          signature: r.signature,
+          millis: r.millis
+        })
+        return { accepted: true }
+      })
+
+    const failed = (session: string, task: string, detail: string) =>
+      Effect.gen(function* () {
+        const c = yield* connectionOf(session)
+        const waiting = pending.get(key(task, c.worker))
+        if (waiting === undefined) return { accepted: false }
+        pending.delete(key(task, c.worker))
+        yield* Deferred.succeed(waiting, { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` })
+        return { accepted: true }
+      })
+
+    /** Hand a task to a worker and wait for its outcome (a result, or why there is none). */
+    const dispatch = (worker: string, assignment: TaskAssignment): Effect.Effect<WorkerOutcome> =>
+      Effect.gen(function* () {
+        const c = connections.get(worker)
+        if (c === undefined || !c.streaming) return { kind: "failed", reason: "died", detail: "not connected" } as const
+        const done = yield* Deferred.make<WorkerOutcome>()
+        pending.set(key(assignment.task, worker), done)
+        c.inFlight++
+        yield* Queue.offer(c.queue, assignment)
+        const outcome = yield* Deferred.await(done).pipe(
+          Effect.timeoutTo({
+            duration: Duration.millis(assignment.deadlineMs),
+            onSuccess: (o) => o,
+            onTimeout: (): WorkerOutcome => ({ kind: "failed", reason: "timeout", detail: `no result within ${assignment.deadlineMs} ms` })
+          }),
+          Effect.ensuring(Effect.sync(() => (c.inFlight--, pending.delete(key(assignment.task, worker)))))
+        )
+        return outcome
+      })
+
+    const recordOutcome = (worker: string, taskId: string, correct: boolean, disputed: boolean) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const outcome = correct ? "correct" : "wrong"
+        const cmd = disputed
+          ? new RecordDispute({ taskId: taskId as never, outcome, at })
+          : new RecordTaskResult({ taskId: taskId as never, outcome, at })
+        yield* (yield* actor(worker)).ask(cmd).pipe(Effect.ignore)
+      })
+
+    /** Workers the scheduler may pick: connected, streaming and Online in their actor. */
+    const schedulable = Effect.gen(function* () {
+      const out: Array<SchedulerView> = []
+      for (const c of connections.values()) {
+        if (!c.streaming) continue
+        const s = yield* (yield* actor(c.worker)).state
+        if (s.status !== "Online" || s.registration === null) continue
+        out.push({
+          id: c.worker,
+          gpuClass: s.registration.gpuClass,
+          devices: s.registration.devices,
+          online: true,
+          inFlight: c.inFlight,
+          price: 0n,
+          reputation: reputationScore(s.reputation)
+        })
+      }
+      return out
+    })
+
+    const list = Effect.gen(function* () {
+      const out: Array<WorkerView> = []
+      for (const worker of [...known].sort()) {
+        const s = yield* (yield* actor(worker)).state
+        if (s.registration === null) continue
+        const c = connections.get(worker)
+        out.push(
+          new WorkerView({
+            id: worker,
+            gpuClass: s.registration.gpuClass,
+            devices: s.registration.devices,
+            online: s.status === "Online" && c?.streaming === true,
+            inFlight: c?.inFlight ?? 0,
+            reputation: reputationScore(s.reputation),
+            endpoint: s.registration.endpoint,
+            tasksDone: s.reputation.correct + s.reputation.wrong + s.reputation.disputesWon + s.reputation.disputesLost
+          })
+        )
+      }
+      return out
+    })
+
+    // Missed heartbeats: the decider decides whether the grace period has passed.
+    const watchdog = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const worker of known) {
+        const a = yield* actor(worker)
+        const s = yield* a.state
+        if (s.status === "Online" && now - s.lastHeartbeatAt > config.heartbeatGraceMs) {
+          yield* a.ask(new MarkOffline({ at: now })).pipe(Effect.ignore)
+          yield* Effect.logWarning(`worker ${worker} missed its heartbeats: offline`)
+        }
+      }
+    })
+    yield* watchdog.pipe(
+      Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1_000, config.heartbeatGraceMs / 3)))),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    return {
+      register,
+      heartbeat,
+      tasks,
+      result,
+      failed,
+      dispatch,
+      recordOutcome,
+      schedulable,
+      list,
+      /** Workers known from their streams (for a restart: the index replays them). */
+      remember: (worker: string) => Effect.sync(() => void known.add(worker)),
+      publicKeyOf: (worker: string) => Option.fromNullable(connections.get(worker)?.publicKey)
+    }
+  })
+
+export type WorkerHub = Effect.Effect.Success<ReturnType<typeof makeWorkerHub>>
