@@ -16,12 +16,12 @@ import { DEFAULT_FEE, DEV, DEVNET_CHAIN_ID, GENESIS_BALANCE, GENESIS_SUPPLY, dev
 import type { DevAccount, SignedTransfer } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
+import { cleanup, freePort, makeTempDir, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 import { changeAmountDigit, copyDataDir, deleteEvent, forgeAmountWithChain, middleEvent } from "./support/tamper.js"
 
 /** A graceful stop (SIGINT) must finish well within this. */
-const GRACEFUL_STOP_MS_MAX = 5_000
+const GRACEFUL_STOP_MS_MAX = 8_000
 /** A cross-shard receipt is credited within this after its source block. */
 const DELIVERY_TIMEOUT_MS = 10_000
 const READ_LIMIT = 10_000
@@ -120,6 +120,18 @@ describe("one-process devnet, end to end", () => {
       const dev = DEV.find((d) => d.address === info.address)!
       expect([info.shard, info.balance, info.nonce]).toEqual([dev.shard, GENESIS_BALANCE, 0n])
     }
+  })
+
+  it("a second node on the same data dir is refused, and so is a port in use; the running node is unharmed", async () => {
+    const [sameDir, samePort] = await Promise.all([
+      runCli(["node", "start", "--data-dir", dataDir, "--port", String(await freePort())]),
+      runCli(["node", "start", "--data-dir", makeTempDir("other"), "--port", String(node.port)])
+    ])
+    expect(sameDir.code).toBe(1)
+    expect(sameDir.stderr.trim()).toMatch(new RegExp(`^error: .* is in use by another topai node \\(pid ${node.pid}\\)`))
+    expect(samePort.code).toBe(1)
+    expect(samePort.stderr.trim()).toMatch(/^error: cannot serve RPC on 127\.0\.0\.1:\d+: .*EADDRINUSE/)
+    expect((await c.run(c.client.node.status())).shards.map((s) => s.height)).toEqual([0, 0, 0])
   })
 
   it("same-shard and cross-shard transfers: included, looked up, receipts credited once, balances exact", async () => {

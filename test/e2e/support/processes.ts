@@ -13,6 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
+import { expect } from "vitest"
 import { makeClient } from "../../../src/client/index.js"
 import type { NodeStatus } from "../../../src/client/index.js"
 
@@ -232,4 +233,33 @@ export const spawnNode = async (options: SpawnNodeOptions): Promise<NodeProcess>
       if (!(error instanceof PortTaken) || options.port !== undefined || attempt >= SPAWN_ATTEMPTS_MAX) throw error
     }
   }
+}
+
+/**
+ * Run CLI invocations, at most `concurrency` at a time (each costs ~2 s of
+ * CPU to start: tsx and Effect's ESM modules), results in order.
+ */
+export const runCliAll = async (
+  invocations: ReadonlyArray<ReadonlyArray<string>>,
+  concurrency = 2
+): Promise<ReadonlyArray<CliResult>> => {
+  const results: Array<CliResult> = []
+  let next = 0
+  const worker = async () => {
+    while (next < invocations.length) {
+      const i = next++
+      results[i] = await runCli(invocations[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return results
+}
+
+/** How a user error must look: exit code 1, nothing on stdout, one line on stderr matching `message`, no stack trace. */
+export const expectUserError = (args: ReadonlyArray<string>, r: CliResult, message: RegExp): void => {
+  expect({ args, code: r.code, timedOut: r.timedOut, stdout: r.stdout }).toEqual({ args, code: 1, timedOut: false, stdout: "" })
+  const lines = r.stderr.trimEnd().split("\n")
+  expect({ args, lines }).toEqual({ args, lines: [expect.stringMatching(message)] })
+  expect(r.stderr).not.toMatch(/^\s+at /m)
+  expect(r.stderr).not.toMatch(/\.ts:\d+/)
 }
