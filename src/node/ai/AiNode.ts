@@ -75,7 +75,10 @@ export const makeAiNode = (config: AiConfig) =>
         if (yield* blobs.has(hash).pipe(Effect.orElseSucceed(() => false))) return { received: sizeBytes, complete: true }
         const chunk = Buffer.from(data, "base64")
         let u = uploads.get(hash)
-        if (u === undefined || u.bytes.length !== sizeBytes) uploads.set(hash, (u = { bytes: new Uint8Array(sizeBytes), received: 0 }))
+        // A chunk at offset 0 starts the upload afresh: an uploader that died half-way must not block the next one.
+        if (u === undefined || u.bytes.length !== sizeBytes || offset === 0) {
+          uploads.set(hash, (u = { bytes: new Uint8Array(sizeBytes), received: 0 }))
+        }
         if (!Number.isSafeInteger(offset) || offset !== u.received || offset + chunk.length > sizeBytes) {
           return yield* bad("BadChunk", `expected the chunk at offset ${u.received}, got ${chunk.length} bytes at ${offset}`)
         }
