@@ -4,7 +4,10 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger, LogLevel } from "effect"
 import { VERSION } from "../version.js"
 import { auditCommand } from "./commands/audit.js"
+import { escrowCommand } from "./commands/escrow.js"
+import { inferCommand, taskCommand } from "./commands/infer.js"
 import { keyCommand } from "./commands/key.js"
+import { modelCommand } from "./commands/model.js"
 import { nodeCommand } from "./commands/node.js"
 import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
 import { transferCommand } from "./commands/transfer.js"
@@ -18,6 +21,10 @@ const topai = Command.make("topai").pipe(
     balanceCommand,
     transferCommand,
     blockCommand,
+    modelCommand,
+    escrowCommand,
+    inferCommand,
+    taskCommand,
     auditCommand
   ])
 )

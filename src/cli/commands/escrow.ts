@@ -1,0 +1,73 @@
+/**
+ * `topai escrow deposit|show`: what a developer pays in for a model's calls.
+ * A deposit is a signed `escrow.deposit` (a transfer to the AI shard's
+ * escrow account); once its block is in, the node's escrow shows it.
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import type { Hash32 } from "../../../domain/chain/hash.js"
+import { json, rpcUrl } from "../options.js"
+import { printResult, reportErrors } from "../output.js"
+import { parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
+import { APPLY_WAIT, bad, escrowText, feeOption, getModel, keyOption, parseFee, parseModelId, pollUntil, submitSigned, withNode } from "./aiSupport.js"
+
+const modelArg = Args.text({ name: "MODEL" }).pipe(Args.withDescription("The model id the deposit pays for"))
+const amountArg = Args.text({ name: "AMOUNT" }).pipe(Args.withDescription("Amount in base units"))
+
+const deposit = Command.make(
+  "deposit",
+  { model: modelArg, amount: amountArg, key: keyOption("The developer"), fee: feeOption, rpcUrl, json },
+  (o) =>
+    Effect.gen(function* () {
+      const id = yield* parseModelId(o.model)
+      const amount = yield* parseAmount(o.amount, "AMOUNT", { positive: true })
+      const key = yield* parsePrivateKey(o.key)
+      const fee = yield* parseFee(o.fee)
+      const developer = key.publicKey.address
+      return yield* withNode(o.rpcUrl, (client) =>
+        Effect.gen(function* () {
+          // Money sent to a model that cannot serve would sit in escrow for nothing.
+          const m = yield* getModel(client, id)
+          if (m.status === "Rejected") return yield* bad(`model ${id} was rejected (${m.reason ?? "no reason given"}): it serves no calls`)
+          if (m.deprecated) return yield* bad(`model ${id} is deprecated: it takes no new calls`)
+          const before = yield* client.escrow.get({ developer, model: id })
+          const tx = yield* submitSigned(client, key, { kind: "escrow.deposit", model: id as Hash32, amount }, fee)
+          const escrow = yield* pollUntil(
+            client.escrow.get({ developer, model: id }).pipe(
+              Effect.map((e) => (e.deposited >= before.deposited + amount ? Option.some(e) : Option.none()))
+            ),
+            { within: APPLY_WAIT, onTimeout: () => new Error(`escrow.deposit ${tx.hash} is in a block, but the node's escrow does not show it yet`) }
+          )
+          return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, escrow }
+        })
+      )
+    }).pipe(
+      Effect.flatMap((r) => printResult(o.json, r, (r) => `deposit ${r.tx} included in block ${r.block}\n${escrowText(r.escrow)}`)),
+      reportErrors(o.json)
+    )
+).pipe(Command.withDescription("Pay AMOUNT into escrow for MODEL's calls (signed); waits for the block and shows the escrow"))
+
+const developerOption = Options.text("developer").pipe(Options.optional, Options.withDescription("The developer's address"))
+const keyForShow = Options.text("key").pipe(Options.optional, Options.withDescription("Or the developer's private key (32 bytes hex): its address"))
+
+const show = Command.make("show", { model: modelArg, developer: developerOption, key: keyForShow, rpcUrl, json }, (o) =>
+  Effect.gen(function* () {
+    const id = yield* parseModelId(o.model)
+    const developer = Option.isSome(o.developer)
+      ? yield* parseAddress(o.developer.value, "--developer")
+      : Option.isSome(o.key)
+        ? (yield* parsePrivateKey(o.key.value)).publicKey.address
+        : yield* bad("give the developer: --developer ADDRESS or --key HEX")
+    return yield* withNode(o.rpcUrl, (client) =>
+      getModel(client, id).pipe(Effect.zipRight(client.escrow.get({ developer, model: id })))
+    )
+  }).pipe(
+    Effect.flatMap((e) => printResult(o.json, e, escrowText)),
+    reportErrors(o.json)
+  )
+).pipe(Command.withDescription("Show a developer's escrow for a model: deposited, available, reserved, captured"))
+
+export const escrowCommand = Command.make("escrow").pipe(
+  Command.withDescription("Pay for AI calls in advance, and see what is left"),
+  Command.withSubcommands([deposit, show])
+)

@@ -1,0 +1,157 @@
+/**
+ * `topai infer MODEL --input FILE.json`: one paid inference. Signs a session
+ * grant for the model (valid one hour), opens the session, sends the inputs
+ * (the tensor JSON form) and prints the validated outputs with the task id,
+ * the output fingerprint, the workers, the charge and the time — or, with
+ * `--stream`, each stage of the task on stderr as it happens.
+ *
+ * `topai task show ID`: a task's status, workers, fingerprint and events.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { Args, Command, Options } from "@effect/cli"
+import { Clock, Effect, Either, Option, Stream } from "effect"
+import { sessionGrantDigest, signMessage } from "../../../domain/ai/signedMessages.js"
+import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
+import type { InferResult } from "../../client/index.js"
+import { json, rpcUrl } from "../options.js"
+import { printResult, reportErrors } from "../output.js"
+import { BadInput, parsePrivateKey } from "../parse.js"
+import { bad, getModel, keyOption, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
+
+/** A session grant is valid this long. */
+export const SESSION_TTL_MS = 60 * 60 * 1000
+
+const modelArg = Args.text({ name: "MODEL" }).pipe(Args.withDescription("The model id"))
+const input = Options.text("input").pipe(
+  Options.withDescription('The inputs: a JSON file {"NAME": {"type": "float32", "dims": [..], "data": [..] | "dataBase64": ".."}, ...}')
+)
+const output = Options.text("output").pipe(Options.optional, Options.withDescription("Write the outputs JSON to this file instead of printing them"))
+const stream = Options.boolean("stream").pipe(Options.withDescription("Print each stage of the task on stderr as it happens"))
+const timeout = Options.integer("timeout").pipe(Options.withDefault(120), Options.withDescription("Seconds to wait for the result (default 120)"))
+
+const readInputs = (path: string): Effect.Effect<unknown, BadInput> =>
+  Effect.suspend(() => {
+    if (!existsSync(path)) return Effect.fail(new BadInput(`no such file: ${path}`))
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(readFileSync(path, "utf8"))
+    } catch (e) {
+      return Effect.fail(new BadInput(`${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`))
+    }
+    const tensors = decodeTensorMapJson(parsed)
+    return Either.isLeft(tensors) ? Effect.fail(new BadInput(`${path}: ${tensors.left.message}`)) : Effect.succeed(parsed)
+  })
+
+interface InferOutput {
+  readonly task: string
+  readonly fingerprint: string
+  readonly workers: ReadonlyArray<string>
+  readonly charged: bigint
+  readonly millis: number
+  readonly outputs?: unknown
+  readonly outputFile?: string
+}
+
+const inferText = (r: InferOutput): string =>
+  [
+    `task ${r.task}`,
+    `  fingerprint  ${r.fingerprint}`,
+    `  workers      ${r.workers.join(", ")}`,
+    `  charged      ${r.charged}`,
+    `  time         ${r.millis} ms`,
+    r.outputFile !== undefined ? `  outputs      written to ${r.outputFile}` : `outputs\n${JSON.stringify(r.outputs)}`
+  ].join("\n")
+
+const inferCommand = Command.make(
+  "infer",
+  { model: modelArg, input, output, stream, timeout, key: keyOption("The developer"), rpcUrl, json },
+  (o) =>
+    Effect.gen(function* () {
+      const id = yield* parseModelId(o.model)
+      const key = yield* parsePrivateKey(o.key)
+      if (o.timeout <= 0) return yield* bad(`--timeout must be a positive number of seconds, got ${o.timeout}`)
+      const inputs = yield* readInputs(o.input)
+      const result = yield* withNode(
+        o.rpcUrl,
+        (client) =>
+          Effect.gen(function* () {
+            const m = yield* getModel(client, id)
+            if (m.status !== "Verified") {
+              return yield* bad(`model ${id} is ${m.status}${m.reason === undefined ? "" : ` (${m.reason})`}: only a verified model serves calls`)
+            }
+            if (m.deprecated) return yield* bad(`model ${id} is deprecated: it takes no new calls`)
+            const developer = key.publicKey.address
+            const escrow = yield* client.escrow.get({ developer, model: id })
+            if (escrow.available < m.price) {
+              return yield* bad(
+                `insufficient escrow: ${escrow.available} available for model ${id}, a call costs ${m.price}; ` +
+                  `deposit with \`topai escrow deposit ${id} AMOUNT --key ...\``
+              )
+            }
+            const { chainId } = yield* client.node.status()
+            const expiresAt = (yield* Clock.currentTimeMillis) + SESSION_TTL_MS
+            const signature = signMessage(sessionGrantDigest({ chainId, model: id, expiresAt }), key)
+            const { session } = yield* client.session.open({ publicKey: key.publicKey.hex, model: id, expiresAt, signature })
+            if (!o.stream) return yield* client.infer({ session, inputs })
+            let last: InferResult | undefined
+            yield* client.infer.stream({ session, inputs }).pipe(
+              Stream.runForEach((p) =>
+                Effect.sync(() => {
+                  process.stderr.write(`  ${p.stage.padEnd(9)} ${p.detail}\n`)
+                  if (p.result !== undefined) last = p.result
+                })
+              )
+            )
+            if (last === undefined) return yield* bad("the node ended the task's stream without a result")
+            return last
+          }),
+        `${o.timeout} seconds`
+      )
+      let written: string | undefined
+      if (Option.isSome(o.output)) {
+        const path = o.output.value
+        yield* Effect.try({
+          try: () => writeFileSync(path, `${JSON.stringify(result.outputs)}\n`),
+          catch: (e) => new BadInput(`cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`)
+        })
+        written = path
+      }
+      const out: InferOutput = {
+        task: result.task,
+        fingerprint: result.fingerprint,
+        workers: result.workers,
+        charged: result.charged,
+        millis: result.millis,
+        ...(written === undefined ? { outputs: result.outputs } : { outputFile: written })
+      }
+      return out
+    }).pipe(
+      Effect.flatMap((r) => printResult(o.json, r, inferText)),
+      reportErrors(o.json)
+    )
+).pipe(
+  Command.withDescription(
+    "Run MODEL on the inputs in --input (signed by the developer, paid from escrow); prints the validated outputs, task id, fingerprint, workers, charge and time"
+  )
+)
+
+export { inferCommand }
+
+const taskArg = Args.text({ name: "TASK" }).pipe(Args.withDescription("A task id, as `topai infer` prints it"))
+
+const taskShow = Command.make("show", { task: taskArg, rpcUrl, json }, (o) =>
+  Effect.gen(function* () {
+    const id = yield* parseTaskId(o.task)
+    return yield* withNode(o.rpcUrl, (client) =>
+      client.task.get({ task: id }).pipe(Effect.catchTag("NotFound", () => Effect.fail(new BadInput(`unknown task ${id}`))))
+    )
+  }).pipe(
+    Effect.flatMap((t) => printResult(o.json, t, taskText)),
+    reportErrors(o.json)
+  )
+).pipe(Command.withDescription("Show a task: status, model, developer, price and charge, workers, fingerprint, events"))
+
+export const taskCommand = Command.make("task").pipe(
+  Command.withDescription("Look up inference tasks"),
+  Command.withSubcommands([taskShow])
+)
