@@ -8,7 +8,8 @@ import type { BenchModule, BenchResult } from "./lib.js"
 
 const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promise<BenchModule> }> = [
   { name: "eventstore", load: () => import("./eventstore.js") },
-  { name: "transfers", load: () => import("./transfers.js") }
+  { name: "transfers", load: () => import("./transfers.js") },
+  { name: "scheduling", load: () => import("./scheduling.js") }
 ]
 
 const args = process.argv.slice(2)
