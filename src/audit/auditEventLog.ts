@@ -10,6 +10,10 @@
  *    events).
  * 3. Money is conserved across shards: balances + burned + in flight =
  *    genesis supply.
+ * 4. The AI shard's streams (model-*, task-*, worker-*, escrow-*) are
+ *    rebuilt through their deciders' `evolve` and checked against the chain
+ *    and each other (aiReplay.ts). Streams of any other prefix
+ *    (snapshot-*, ...) are only hash-chain checked.
  *
  * The first failure stops the audit and names the stream and revision.
  */
@@ -24,6 +28,10 @@ import type { EventStoreError } from "../../infra/eventstore/EventStore.js"
 import { makeChainChecker } from "../../infra/eventstore/RawEventRow.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 import { readRawRows } from "../../infra/eventstore/sqliteRaw.js"
+import { AiAuditFailed, aiKindOf, makeAiReplay } from "./aiReplay.js"
+import type { AiSummary } from "./aiReplay.js"
+
+export type { AiSummary } from "./aiReplay.js"
 
 export interface AuditFailure {
   readonly stream: string
@@ -50,6 +58,8 @@ export interface AuditReport {
   readonly heads: ReadonlyArray<{ readonly stream: string; readonly revision: number; readonly hash: string }>
   readonly shards: ReadonlyArray<ShardSummary>
   readonly genesisSupply: bigint | undefined
+  /** Models, tasks, workers and escrows rebuilt from their streams. */
+  readonly ai: AiSummary
   readonly failure: AuditFailure | undefined
 }
 
@@ -77,7 +87,9 @@ class ShardReplay {
 
   constructor(
     readonly shard: ShardId,
-    private readonly genesis: GenesisConfig | undefined
+    private readonly genesis: GenesisConfig | undefined,
+    /** Each stored event, decoded (the AI replay follows model registrations and escrow deposits). */
+    private readonly onEvent: (event: ShardEvent) => void = () => {}
   ) {
     this.state = initialLedgerState(shard)
   }
@@ -101,6 +113,7 @@ class ShardReplay {
     const decoded = decodeEvent({ ...(JSON.parse(row.dataJson) as object), _tag: row.type })
     if (Either.isLeft(decoded)) return this.fail(row, "UndecodableEvent", decoded.left.message)
     this.unit.push({ event: decoded.right, row })
+    this.onEvent(decoded.right)
     if (decoded.right._tag === "BlockExecuted") this.replayUnit()
   }
 
@@ -145,6 +158,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
   Effect.gen(function* () {
     const checker = makeChainChecker()
     const replays = new Map<number, ShardReplay>()
+    const ai = makeAiReplay()
     let events = 0
     let failure: AuditFailure | undefined
 
@@ -158,14 +172,19 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
         return false
       }
       const match = SHARD_STREAM.exec(row.stream)
-      if (match === null) return true
-      const shard = Number(match[1]) as ShardId
-      let replay = replays.get(shard)
-      if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis)))
+      const kind = match === null ? aiKindOf(row.stream) : undefined
+      if (match === null && kind === undefined) return true
       try {
+        if (kind !== undefined) {
+          ai.add(row, kind)
+          return true
+        }
+        const shard = Number(match![1]) as ShardId
+        let replay = replays.get(shard)
+        if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis, ai.chainEvent)))
         replay.add(row)
       } catch (e) {
-        if (e instanceof AuditFailed) {
+        if (e instanceof AuditFailed || e instanceof AiAuditFailed) {
           failure = e.failure
           return false
         }
@@ -179,8 +198,10 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     if (failure === undefined) {
       try {
         for (const r of replays.values()) r.finish()
+        // Cross-checks with the chain need the chain: not when auditing one stream.
+        ai.finish(options.stream === undefined)
       } catch (e) {
-        if (!(e instanceof AuditFailed)) throw e
+        if (!(e instanceof AuditFailed || e instanceof AiAuditFailed)) throw e
         failure = e.failure
       }
     }
@@ -208,6 +229,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       heads,
       shards,
       genesisSupply: supply,
+      ai: ai.summary(),
       failure
     }
   })

@@ -18,9 +18,28 @@ const stream = Options.text("stream").pipe(Options.optional, Options.withDescrip
 
 const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
 
+const byStatus = (counts: Readonly<Record<string, number>>): string => {
+  const entries = Object.entries(counts)
+  return entries.length === 0 ? "" : ` (${entries.map(([status, n]) => `${n} ${status}`).join(", ")})`
+}
+
+const aiText = (ai: AuditReport["ai"]): ReadonlyArray<string> => [
+  `  models: ${ai.models.total}${byStatus(ai.models.byStatus)}${ai.models.deprecated > 0 ? `, ${ai.models.deprecated} deprecated` : ""}`,
+  `  tasks: ${ai.tasks.total}${byStatus(ai.tasks.byStatus)}, charged ${ai.tasks.charged}`,
+  `  workers: ${ai.workers.total}${byStatus(ai.workers.byStatus)}`,
+  `  escrows: ${ai.escrows.total}, deposited ${ai.escrows.deposited}, available ${ai.escrows.available}, reserved ${ai.escrows.reserved}, captured ${ai.escrows.captured}`,
+  ...(ai.unprojected.registrations + ai.unprojected.deposits === 0
+    ? []
+    : [
+        `  not yet in the AI shard (applied at the node's next start): ${ai.unprojected.registrations} model registrations, ${ai.unprojected.deposits} escrow deposits`
+      ])
+]
+
 const reportText = (r: AuditReport): string =>
   [
-    r.ok ? "audit passed: every hash chain holds and every shard re-executes to its stored events" : "AUDIT FAILED",
+    r.ok
+      ? "audit passed: every hash chain holds, every shard re-executes to its stored events, and every model, task, worker and escrow rebuilds and agrees with the chain"
+      : "AUDIT FAILED",
     ...(r.failure === undefined
       ? []
       : [
@@ -33,6 +52,7 @@ const reportText = (r: AuditReport): string =>
         `  shard ${s.shard}: height ${s.height}, ${s.accounts} accounts, balances ${s.balances}, burned ${s.burned}, sent ${s.sentOut}, received ${s.receivedIn}`
     ),
     ...(r.genesisSupply === undefined ? [] : [`  genesis supply ${r.genesisSupply}`]),
+    ...aiText(r.ai),
     "  heads:",
     ...r.heads.map((h) => `    ${h.stream} @ ${h.revision}  ${h.hash}`)
   ].join("\n")
@@ -64,7 +84,7 @@ const replay = Command.make("replay", { dataDir, stream, json }, (o) =>
   )
 ).pipe(
   Command.withDescription(
-    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved; exits 1 on any difference"
+    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain; exits 1 on any difference"
   )
 )
 
