@@ -1,0 +1,491 @@
+/**
+ * A compute node (GPU worker) as an Effect program: it connects to a node
+ * over RPC, registers with a signed offer (GPU class, devices, stake,
+ * endpoint), keeps itself online with heartbeats, and runs the tasks the
+ * node streams to it (`worker.tasks`), at most `devices` at a time:
+ *
+ *   weights  the blob cache under `<dataDir>/blobs` (content-addressed);
+ *            missing weights come from the node by `blob.get` in
+ *            BLOB_CHUNK_BYTES chunks and are stored only if they hash to
+ *            the assignment's sha256; cached ones are re-hashed once per
+ *            process before first use
+ *   run      on the InferenceEngine (worker threads: the event loop that
+ *            answers the node never runs a model)
+ *   answer   `worker.result` with the outputs (tensor JSON), their
+ *            fingerprint at the model's tolerance and the worker's
+ *            signature over `resultDigest(task, fingerprint)`; or
+ *            `worker.failed` with the reason in words
+ *
+ * When the node goes away (a call fails or times out, the task stream
+ * ends), everything of that connection stops — in-flight tasks too (the
+ * node reassigns them) — and the node is dialled again with capped
+ * exponential back-off, then registers again. A registration the node
+ * refuses (bad signature, bad offer, a bad request) ends the program with
+ * that error: retrying would not change the answer.
+ *
+ * `startComputeNode` runs it in the caller's scope and hands back a handle
+ * (for an in-process worker and for tests); `runComputeNode` runs it until
+ * interrupted (the CLI).
+ */
+import { Buffer } from "node:buffer"
+import { join } from "node:path"
+import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
+import type { Scope } from "effect"
+import { outputFingerprint } from "../../domain/ai/fingerprint.js"
+import { resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { decodeTensorMapJson, tensorMapToJson, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
+import type { Address, PrivateKey } from "../../domain/chain/keys.js"
+import { BlobError } from "../../infra/blobstore/BlobStore.js"
+import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
+import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineError, type InferenceEngineService } from "../../infra/inference/InferenceThread.js"
+import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerRejected } from "../api/AiRpcs.js"
+import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
+import { protocolLayer } from "../client/index.js"
+
+// ---------------------------------------------------------------- the client
+
+/**
+ * The calls a compute node makes: `node.status` and the AI shard's group.
+ * A client of the node's whole group (NodeRpcs, once it holds AiRpcs) has
+ * these and more, so it can be passed where a ComputeNodeClient is asked.
+ */
+export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable })).merge(AiRpcs) {}
+
+export type ComputeNodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof ComputeNodeRpcs>, RpcClientError>
+
+/** A client over WebSocket (`ws://…/ws`) or HTTP (`http://…/rpc`), closed with the caller's scope. */
+export const makeComputeNodeClient = (url: string): Effect.Effect<ComputeNodeClient, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(protocolLayer(url))
+    return yield* RpcClient.make(ComputeNodeRpcs).pipe(Effect.provide(context))
+  })
+
+// ---------------------------------------------------------------- options
+
+export interface ComputeNodeOptions {
+  /** The node: a URL (a fresh client per connection), or an effect giving a client (run once per connection). */
+  readonly rpc: string | Effect.Effect<ComputeNodeClient, unknown, Scope.Scope>
+  /** The worker's key: its address is the worker id; it signs registrations and results. */
+  readonly key: PrivateKey
+  /** A class of the genesis GPU table (CPU, RTX4090, A100, H100, ...). */
+  readonly gpuClass: string
+  /** Devices offered: tasks run at most this many at a time (and the engine has this many threads by default). */
+  readonly devices: number
+  readonly stake: bigint
+  /** Where the worker says it is (informational: the worker dials the node). */
+  readonly endpoint: string
+  /** The blob cache is `<dataDir>/blobs`. */
+  readonly dataDir: string
+  /** The inference engine; `threads` defaults to `devices`. */
+  readonly engine?: Partial<InferenceEngineConfig> | undefined
+  /** Default 2 s. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
+  /** Each unary call to the node gives up after this (default 10 s). */
+  readonly callTimeout?: Duration.DurationInput | undefined
+  /** Back-off after a lost connection: doubles from `reconnectInitial` (250 ms) to `reconnectMax` (5 s). */
+  readonly reconnectInitial?: Duration.DurationInput | undefined
+  readonly reconnectMax?: Duration.DurationInput | undefined
+  /**
+   * FOR TESTS ONLY: a lying worker. Every output is perturbed before it is
+   * fingerprinted and signed, so its fingerprints disagree with honest
+   * workers' (the quorum tests need one). Never set this on a real worker:
+   * the node will mark it wrong and, with the economics, slash its stake.
+   */
+  readonly faultLie?: boolean | undefined
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL = Duration.seconds(2)
+export const DEFAULT_CALL_TIMEOUT = Duration.seconds(10)
+export const DEFAULT_RECONNECT_INITIAL = Duration.millis(250)
+export const DEFAULT_RECONNECT_MAX = Duration.seconds(5)
+
+// ---------------------------------------------------------------- errors
+
+/** A call to the node that got no answer in time. */
+export class CallTimedOut extends Schema.TaggedError<CallTimedOut>()("CallTimedOut", {
+  call: Schema.String,
+  millis: Schema.Number
+}) {
+  override get message() {
+    return `${this.call}: no answer within ${this.millis} ms`
+  }
+}
+
+/** The node closed the task stream or forgot this worker's session: register again. */
+export class SessionLost extends Schema.TaggedError<SessionLost>()("SessionLost", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `session lost: ${this.detail}`
+  }
+}
+
+/** Why one task could not be run; sent to the node as `worker.failed`. */
+export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure", {
+  reason: Schema.Literal("WeightsUnavailable", "WeightsMismatch", "BadInputs", "BadAssignment", "InferenceFailed", "TimedOut"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.reason}: ${this.detail}`
+  }
+}
+
+/** The node refused this worker's registration: the program stops with it. */
+export type ComputeNodeFatal = WorkerRejected | InvalidRequest
+
+export type ComputeNodeError = ComputeNodeFatal | InferenceEngineError
+
+// ---------------------------------------------------------------- the handle
+
+export interface Registration {
+  readonly worker: string
+  readonly session: string
+  readonly chainId: bigint
+  /** 1 for the first registration, then one more per reconnection. */
+  readonly count: number
+}
+
+export interface ComputeNodeStats {
+  readonly registrations: number
+  readonly tasksDone: number
+  readonly tasksFailed: number
+  readonly weightsFetched: number
+  readonly inFlight: number
+  readonly connected: boolean
+}
+
+export interface ComputeNodeHandle {
+  readonly address: Address
+  /** Waits for registration number `count` (default: the first) and returns the latest one. */
+  readonly registered: (count?: number) => Effect.Effect<Registration>
+  readonly stats: Effect.Effect<ComputeNodeStats>
+  readonly engine: InferenceEngineService
+  /** The running program; fails with a ComputeNodeFatal. */
+  readonly fiber: Fiber.RuntimeFiber<never, ComputeNodeError>
+  /** Stops it (as Ctrl-C does): in-flight tasks are dropped, the connection closed, the threads ended. */
+  readonly stop: Effect.Effect<void>
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** A typed error's message; for a transport failure, the innermost readable reason (ECONNREFUSED, ...). */
+const errorText = (e: unknown): string => {
+  if (!(e instanceof RpcClientError)) {
+    return typeof e === "object" && e !== null && "message" in e && typeof e.message === "string" && e.message !== "" ? e.message : String(e)
+  }
+  const messages: Array<string> = []
+  let current: unknown = e
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const message = (current as { readonly message?: unknown }).message
+    if (typeof message === "string" && message !== "" && !message.startsWith("An error has occurred")) messages.push(message)
+    const next = current as { readonly cause?: unknown; readonly error?: unknown }
+    current = next.cause ?? next.error
+  }
+  const reason = messages[messages.length - 1] ?? String(e)
+  const close = /^Close: (\d+)$/.exec(reason)
+  return close === null ? reason : `connection closed, code ${close[1]}`
+}
+
+const short = (hash: string): string => (hash.length > 16 ? `${hash.slice(0, 8)}…${hash.slice(-4)}` : hash)
+
+const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+
+/**
+ * The lie of `faultLie`: the first element of every output moves by more
+ * than the tolerance (floats), or flips (integers, bools), so the quantized
+ * encoding — and with it the fingerprint — differs from an honest run's.
+ */
+export const perturbOutputs = (outputs: TensorMap, tolerance: number): TensorMap => {
+  const out: Record<string, Tensor> = {}
+  for (const name of Object.keys(outputs)) {
+    const t = outputs[name]!
+    const data = t.data.slice() as typeof t.data
+    if (data.length > 0) {
+      switch (t.type) {
+        case "float32":
+        case "float64": {
+          const x = (data as Float32Array | Float64Array)[0]!
+          ;(data as Float32Array | Float64Array)[0] = Number.isFinite(x) ? x + Math.abs(x) + 3 * tolerance + 1 : 0
+          break
+        }
+        case "int64":
+          ;(data as BigInt64Array)[0] = (data as BigInt64Array)[0]! ^ 1n
+          break
+        default:
+          ;(data as Int32Array | Uint8Array)[0] = (data as Int32Array | Uint8Array)[0]! ^ 1
+      }
+    }
+    out[name] = { type: t.type, dims: t.dims, data } as Tensor
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- the program
+
+export const startComputeNode = (
+  options: ComputeNodeOptions
+): Effect.Effect<ComputeNodeHandle, InferenceEngineError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { key, gpuClass, devices, stake, endpoint } = options
+    const address = key.publicKey.address
+    const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL)
+    const callTimeout = Duration.decode(options.callTimeout ?? DEFAULT_CALL_TIMEOUT)
+    const reconnectInitial = Duration.decode(options.reconnectInitial ?? DEFAULT_RECONNECT_INITIAL)
+    const reconnectMax = Duration.decode(options.reconnectMax ?? DEFAULT_RECONNECT_MAX)
+    const where = typeof options.rpc === "string" ? options.rpc : "the node"
+    const connect = typeof options.rpc === "string" ? makeComputeNodeClient(options.rpc) : options.rpc
+    const faultLie = options.faultLie === true
+
+    const blobDir = join(options.dataDir, "blobs")
+    const blobs = yield* Effect.sync(() => makeFsBlobStore(blobDir))
+    const engine = yield* makeInferenceEngine({ threads: devices, ...options.engine })
+    const scope = yield* Effect.scope
+
+    const stats = { registrations: 0, tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0, connected: false }
+    let latest: Registration | undefined
+    const waiters: Array<{ readonly count: number; readonly deferred: Deferred.Deferred<Registration> }> = []
+    const announce = (r: Registration) =>
+      Effect.suspend(() => {
+        latest = r
+        const ready = waiters.filter((w) => w.count <= r.count)
+        for (const w of ready) waiters.splice(waiters.indexOf(w), 1)
+        return Effect.forEach(ready, (w) => Deferred.succeed(w.deferred, r), { discard: true })
+      })
+
+    yield* Effect.logInfo(
+      `compute node ${address}: ${devices} × ${gpuClass}, stake ${stake}, engine ${engine.config.threads} thread(s) ` +
+        `(${engine.config.executionProvider}, ${engine.config.intraOpNumThreads} intra-op), blobs in ${blobDir}` +
+        (faultLie ? " — FAULT-LIE: outputs are perturbed (tests only)" : "")
+    )
+
+    const call = <A, E>(name: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | CallTimedOut> =>
+      Effect.timeoutFail(effect, { duration: callTimeout, onTimeout: () => new CallTimedOut({ call: name, millis: Duration.toMillis(callTimeout) }) })
+
+    // ---- weights: the blob cache, fetched once however many tasks ask
+
+    /** Hashes whose cached file was hashed in this process. */
+    const verified = new Set<string>()
+    const fetching = new Map<string, Deferred.Deferred<string, TaskFailure>>()
+
+    const blobFailure = (e: BlobError): TaskFailure =>
+      new TaskFailure({ reason: e.reason === "HashMismatch" || e.reason === "Corrupt" ? "WeightsMismatch" : "WeightsUnavailable", detail: e.message })
+
+    const download = (client: ComputeNodeClient, hash: string, sizeBytes: number): Effect.Effect<string, TaskFailure> =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const chunks = Stream.paginateEffect(0, (offset: number) =>
+          call("blob.get", client.blob.get({ hash, offset, length: BLOB_CHUNK_BYTES })).pipe(
+            Effect.mapError((e) => new TaskFailure({ reason: "WeightsUnavailable", detail: `blob.get ${short(hash)} at ${offset}: ${errorText(e)}` })),
+            Effect.flatMap(({ data, size }) => {
+              const bytes = new Uint8Array(Buffer.from(data, "base64"))
+              if (size !== sizeBytes) {
+                return Effect.fail(new TaskFailure({ reason: "WeightsMismatch", detail: `the node holds ${size} bytes of ${short(hash)}, the task says ${sizeBytes}` }))
+              }
+              const next = offset + bytes.length
+              if (bytes.length === 0 && offset < size) {
+                return Effect.fail(new TaskFailure({ reason: "WeightsUnavailable", detail: `blob.get ${short(hash)} returned nothing at ${offset} of ${size}` }))
+              }
+              return Effect.succeed([bytes, next < size ? Option.some(next) : Option.none()] as const)
+            })
+          )
+        )
+        // putStream hashes as it writes and makes the file visible only if it is `hash`.
+        const failed: { error: TaskFailure | undefined } = { error: undefined }
+        const info = yield* blobs
+          .putStream(
+            chunks.pipe(
+              Stream.tapError((e) => Effect.sync(() => (failed.error = e))),
+              Stream.mapError((e) => new BlobError({ reason: "Io", hash, detail: e.message }))
+            ),
+            hash,
+            sizeBytes
+          )
+          .pipe(Effect.mapError((e) => failed.error ?? blobFailure(e)))
+        verified.add(hash)
+        stats.weightsFetched++
+        const millis = (yield* Clock.currentTimeMillis) - started
+        yield* Effect.logInfo(`weights ${short(hash)}: fetched ${mib(info.size)} from ${where} in ${millis} ms, sha256 checked`)
+        return yield* blobs.path(hash).pipe(Effect.mapError(blobFailure))
+      })
+
+    const ensureWeights = (client: ComputeNodeClient, a: TaskAssignment): Effect.Effect<string, TaskFailure> =>
+      Effect.gen(function* () {
+        const hash = a.weightsHash
+        const cached = yield* blobs.has(hash).pipe(Effect.mapError(blobFailure))
+        if (cached) {
+          if (!verified.has(hash)) {
+            // A cache file changed on disk since it was fetched must not run: read it back through its hash once.
+            const bytes = yield* blobs.get(hash).pipe(Effect.mapError(blobFailure))
+            if (bytes.length !== a.sizeBytes) {
+              return yield* new TaskFailure({ reason: "WeightsMismatch", detail: `the cached ${short(hash)} has ${bytes.length} bytes, the task says ${a.sizeBytes}` })
+            }
+            verified.add(hash)
+          }
+          return yield* blobs.path(hash).pipe(Effect.mapError(blobFailure))
+        }
+        let pending = fetching.get(hash)
+        if (pending === undefined) {
+          const deferred = yield* Deferred.make<string, TaskFailure>()
+          pending = deferred
+          fetching.set(hash, deferred)
+          // In the node's scope: a task that times out does not abort a download another task will use.
+          yield* download(client, hash, a.sizeBytes).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => Effect.zipRight(Effect.sync(() => fetching.delete(hash)), Deferred.done(deferred, exit))),
+            Effect.forkIn(scope)
+          )
+        }
+        return yield* Deferred.await(pending)
+      })
+
+    // ---- one task
+
+    const execute = (client: ComputeNodeClient, a: TaskAssignment) =>
+      Effect.gen(function* () {
+        if (!(a.outputTolerance > 0) || !Number.isFinite(a.outputTolerance)) {
+          return yield* new TaskFailure({ reason: "BadAssignment", detail: `output tolerance must be a finite number > 0, got ${a.outputTolerance}` })
+        }
+        const path = yield* ensureWeights(client, a)
+        const inputs = decodeTensorMapJson(a.inputs)
+        if (Either.isLeft(inputs)) return yield* new TaskFailure({ reason: "BadInputs", detail: inputs.left.message })
+        const started = performance.now()
+        const ran = yield* engine
+          .run(a.weightsHash, path, inputs.right, { transferInputs: true })
+          .pipe(Effect.mapError((e) => new TaskFailure({ reason: "InferenceFailed", detail: e.message })))
+        const millis = Math.max(0, Math.round((performance.now() - started) * 1000) / 1000)
+        const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran
+        const fingerprint = outputFingerprint(outputs, a.outputTolerance)
+        const signature = signMessage(resultDigest(a.task, fingerprint), key)
+        return { outputs: tensorMapToJson(outputs), fingerprint, signature, millis }
+      })
+
+    const handleTask = (client: ComputeNodeClient, session: string) => (a: TaskAssignment) =>
+      Effect.gen(function* () {
+        const started = performance.now()
+        const outcome = yield* execute(client, a).pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(Math.max(1, a.deadlineMs)),
+            onTimeout: () => new TaskFailure({ reason: "TimedOut", detail: `not done within the task's deadline of ${a.deadlineMs} ms` })
+          }),
+          Effect.either
+        )
+        const total = Math.round(performance.now() - started)
+        if (Either.isRight(outcome)) {
+          const r = outcome.right
+          const reply = yield* call("worker.result", client.worker.result({ session, task: a.task, ...r })).pipe(Effect.either)
+          if (Either.isRight(reply)) {
+            stats.tasksDone++
+            yield* Effect.logInfo(
+              `task ${short(a.task)} (model ${short(a.model)}): done in ${total} ms (run ${r.millis.toFixed(1)} ms), fingerprint ${short(r.fingerprint)}` +
+                (reply.right.accepted ? "" : " — the node did not accept it")
+            )
+          } else yield* Effect.logWarning(`task ${short(a.task)}: the result could not be delivered: ${errorText(reply.left)}`)
+        } else {
+          stats.tasksFailed++
+          const failure = outcome.left
+          yield* Effect.logWarning(`task ${short(a.task)} (model ${short(a.model)}): failed after ${total} ms: ${failure.message}`)
+          const reply = yield* call("worker.failed", client.worker.failed({ session, task: a.task, detail: failure.message })).pipe(Effect.either)
+          if (Either.isLeft(reply)) yield* Effect.logWarning(`task ${short(a.task)}: the failure could not be reported: ${errorText(reply.left)}`)
+        }
+      }).pipe((body) =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => stats.inFlight++),
+          () => body,
+          () => Effect.sync(() => stats.inFlight--)
+        )
+      )
+
+    // ---- one connection
+
+    const heartbeats = (client: ComputeNodeClient, session: string) =>
+      Effect.gen(function* () {
+        for (;;) {
+          yield* Effect.sleep(heartbeatInterval)
+          const beat = yield* call("worker.heartbeat", client.worker.heartbeat({ session })).pipe(
+            Effect.catchTag("WorkerRejected", (e) => Effect.fail(new SessionLost({ detail: `heartbeat refused: ${e.message}` })))
+          )
+          if (!beat.online) yield* Effect.logWarning("heartbeat: the node reports this worker offline")
+        }
+      })
+
+    const tasks = (client: ComputeNodeClient, session: string) =>
+      client.worker.tasks({ session }).pipe(
+        Stream.catchTag("WorkerRejected", (e) => Stream.fail(new SessionLost({ detail: `task stream refused: ${e.message}` }))),
+        Stream.mapEffect(handleTask(client, session), { concurrency: devices, unordered: true }),
+        Stream.runDrain,
+        Effect.zipRight(Effect.fail(new SessionLost({ detail: "the node closed the task stream" })))
+      )
+
+    let registrations = 0
+    const connection = Effect.gen(function* () {
+      const client = yield* connect
+      const status = yield* call("node.status", client.node.status())
+      const at = yield* Clock.currentTimeMillis
+      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at }
+      const signature = signMessage(workerRegistrationDigest(offer), key)
+      const reg = yield* call(
+        "worker.register",
+        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, signature })
+      )
+      registrations++
+      stats.registrations = registrations
+      stats.connected = true
+      yield* Effect.logInfo(
+        `registered with ${where} as worker ${reg.worker} (chain ${status.chainId}, ${devices} × ${gpuClass})` +
+          (registrations > 1 ? `, registration ${registrations}` : "")
+      )
+      yield* announce({ worker: reg.worker, session: reg.session, chainId: status.chainId, count: registrations })
+      return yield* Effect.raceFirst(heartbeats(client, reg.session), tasks(client, reg.session))
+    }).pipe(
+      Effect.scoped,
+      Effect.ensuring(Effect.sync(() => (stats.connected = false)))
+    )
+
+    const isFatal = (e: unknown): e is ComputeNodeFatal =>
+      (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration")) || e instanceof InvalidRequest
+
+    const loop: Effect.Effect<never, ComputeNodeFatal> = Effect.gen(function* () {
+      let delay = reconnectInitial
+      for (;;) {
+        const before = registrations
+        const exit = yield* Effect.exit(connection)
+        const cause = exit._tag === "Failure" ? exit.cause : Cause.empty
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure) && isFatal(failure.value)) {
+          yield* Effect.logError(`${where} refused this worker: ${failure.value.message}`)
+          return yield* Effect.fail(failure.value)
+        }
+        if (registrations > before) delay = reconnectInitial
+        const reason = Option.isSome(failure) ? errorText(failure.value) : Cause.pretty(cause).split("\n")[0]
+        yield* Effect.logWarning(
+          `${registrations > before ? "lost" : "cannot reach"} ${where} (${reason}); reconnecting in ${Duration.format(delay)}`
+        )
+        yield* Effect.sleep(delay)
+        delay = Duration.min(Duration.times(delay, 2), reconnectMax)
+      }
+    })
+
+    const fiber = yield* Effect.forkIn(loop, scope)
+
+    return {
+      address,
+      registered: (count = 1) =>
+        Effect.suspend(() => {
+          if (latest !== undefined && latest.count >= count) return Effect.succeed(latest)
+          return Effect.flatMap(Deferred.make<Registration>(), (deferred) => {
+            waiters.push({ count, deferred })
+            return Deferred.await(deferred)
+          })
+        }),
+      stats: Effect.sync(() => ({ ...stats })),
+      engine,
+      fiber,
+      stop: Fiber.interrupt(fiber).pipe(Effect.asVoid)
+    } satisfies ComputeNodeHandle
+  })
+
+/** Runs a compute node until interrupted (or until the node refuses it). */
+export const runComputeNode = (options: ComputeNodeOptions): Effect.Effect<never, ComputeNodeError> =>
+  Effect.scoped(Effect.flatMap(startComputeNode(options), (handle) => Fiber.join(handle.fiber)))

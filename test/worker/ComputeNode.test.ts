@@ -1,0 +1,312 @@
+/**
+ * The compute node against a stand-in node (support/fakeNode.ts): a real
+ * WebSocket RPC server on a free localhost port. The worker registers with a
+ * valid signature and heartbeats; fetches the weights it lacks in chunks and
+ * checks their hash; runs assignments and returns outputs equal to a bare
+ * onnxruntime run, with the right fingerprint and a valid signature; reports
+ * what it cannot run; survives the node restarting; lies when told to (for
+ * the node's quorum tests); and stops on a refused registration.
+ */
+import { createHash } from "node:crypto"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Schema, Scope } from "effect"
+import ort from "onnxruntime-node"
+import { outputFingerprint } from "../../domain/ai/fingerprint.js"
+import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
+import { ModelManifest } from "../../domain/ai/manifest.js"
+import { resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
+import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
+import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
+import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
+import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
+import { BLOB_CHUNK_BYTES, TaskAssignment, WorkerRejected } from "../../src/api/AiRpcs.js"
+import type { NodeClient } from "../../src/client/index.js"
+import { runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
+import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
+
+// ---------------------------------------------------------------- fixtures
+
+const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
+
+const SILERO = sileroBytes()
+const SILERO_HASH = sha256(SILERO)
+const sileroPassed = Either.getOrThrow(checkModelStatic(SILERO, Schema.decodeUnknownSync(ModelManifest)(SILERO_MANIFEST)))
+const sileroInputs = (seed: string): TensorMap =>
+  referenceInputs(sileroPassed, { shapes: SILERO_MANIFEST.shapes ?? {}, fixedInputs: SILERO_MANIFEST.fixedInputs ?? {} }, seed)
+
+/** Just over BLOB_CHUNK_BYTES (a 512×512 float initializer and the graph around it): two chunks. */
+const MM_N = 512
+const MM = matMulChainModel(MM_N, 2)
+const MM_HASH = sha256(MM)
+const mmInputs = (fill: number): TensorMap => ({
+  x: { type: "float32", dims: [MM_N, MM_N], data: Float32Array.from({ length: MM_N * MM_N }, (_, i) => ((i % 11) - 5) * fill) }
+})
+
+const TOLERANCE = 1e-4
+const RESULT_WAIT = Duration.seconds(30)
+
+let taskCounter = 0
+const assignment = (model: "mm" | "silero", inputs: unknown, over: Partial<TaskAssignment> = {}): TaskAssignment =>
+  new TaskAssignment({
+    task: `0x${(++taskCounter).toString(16).padStart(64, "0")}`,
+    model: model === "mm" ? "model-mm" : "model-silero",
+    weightsHash: model === "mm" ? MM_HASH : SILERO_HASH,
+    sizeBytes: model === "mm" ? MM.length : SILERO.length,
+    outputTolerance: TOLERANCE,
+    inputs,
+    deadlineMs: 30_000,
+    ...over
+  })
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      if (address === null || typeof address === "string") return reject(new Error("no port"))
+      server.close(() => resolve(address.port))
+    })
+  })
+
+const dirs: Array<string> = []
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `topai-worker-${prefix}-`))
+  dirs.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  if (process.env["TOPAI_TEST_LOGS"] !== undefined) console.log(logLines.join("\n"))
+})
+
+/** Log lines, captured (and not printed) so the tests can read what an operator would see. */
+const logLines: Array<string> = []
+const captureLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.make(({ logLevel, message }) => {
+    logLines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+  })
+)
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect.pipe(Effect.provide(captureLogs), Logger.withMinimumLogLevel(LogLevel.Info)))
+
+const bareRun = async (bytes: Uint8Array, inputs: TensorMap) => {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" })
+  try {
+    const out = await session.run(toOrtFeeds(inputs))
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { type: t.type, dims: [...t.dims], data: t.data }]))
+  } finally {
+    await session.release()
+  }
+}
+
+/**
+ * Tensors as comparable values. Floats with -0 read as 0: the JSON form (`data`
+ * arrays) carries -0 as 0, as JSON does, and the fingerprint encodes both as 0.
+ */
+const plain = (outputs: TensorMap | Awaited<ReturnType<typeof bareRun>>) =>
+  Object.fromEntries(
+    Object.entries(outputs).map(([k, t]) => [
+      k,
+      { type: t.type, dims: [...t.dims], data: t.data instanceof Float32Array || t.data instanceof Float64Array ? (t.data as Float64Array).map((x: number) => x + 0) : t.data }
+    ])
+  )
+
+const nextResult = (node: FakeNode): Promise<ResultRecord> => run(Queue.take(node.state.results).pipe(Effect.timeoutFail({ duration: RESULT_WAIT, onTimeout: () => new Error("no result in time") })))
+const nextFailure = (node: FakeNode) => run(Queue.take(node.state.failures).pipe(Effect.timeoutFail({ duration: RESULT_WAIT, onTimeout: () => new Error("no failure report in time") })))
+const offer = (node: FakeNode, a: TaskAssignment) => run(Queue.offer(node.state.tasks, a))
+
+/** Checks a result the way the node will: outputs decode, fingerprint recomputes, signature verifies. */
+const checkResult = (r: ResultRecord, task: TaskAssignment, key: PrivateKey): TensorMap => {
+  expect(r.task).toBe(task.task)
+  const outputs = Either.getOrThrow(decodeTensorMapJson(r.outputs))
+  expect(r.fingerprint).toBe(outputFingerprint(outputs, task.outputTolerance))
+  const signer = verifyMessage(resultDigest(task.task, r.fingerprint), key.publicKey.hex, r.signature)
+  expect(Either.isRight(signer)).toBe(true)
+  expect(r.millis).toBeGreaterThan(0)
+  return outputs
+}
+
+const baseOptions = (url: string, key: PrivateKey, dataDir: string): ComputeNodeOptions => ({
+  rpc: url,
+  key,
+  gpuClass: "CPU",
+  devices: 2,
+  stake: 1_000n,
+  endpoint: "test-worker",
+  dataDir,
+  engine: { threads: 1 },
+  heartbeatInterval: Duration.millis(100),
+  reconnectInitial: Duration.millis(100),
+  reconnectMax: Duration.millis(400),
+  callTimeout: Duration.seconds(5)
+})
+
+// ---------------------------------------------------------------- one worker, one node, several tests
+
+describe("ComputeNode against a stand-in node", () => {
+  const key = devKey(3)
+  let scope: Scope.CloseableScope
+  let node: FakeNode
+  let worker: ComputeNodeHandle
+  let workerDir: string
+
+  beforeAll(async () => {
+    const nodeBlobs = makeFsBlobStore(join(tempDir("node"), "blobs"))
+    await run(nodeBlobs.put(SILERO))
+    await run(nodeBlobs.put(MM))
+    workerDir = tempDir("data")
+    const port = await freePort()
+    scope = await run(Scope.make())
+    node = await run(Effect.flatMap(makeFakeNodeState(nodeBlobs), (state) => startFakeNode(state, port)).pipe(Scope.extend(scope)))
+    worker = await run(startComputeNode(baseOptions(node.url, key, workerDir)).pipe(Scope.extend(scope)))
+  })
+
+  afterAll(async () => {
+    if (scope !== undefined) await run(Scope.close(scope, Exit.void))
+  })
+
+  it("registers with a valid signature and keeps heartbeating", async () => {
+    const reg = await run(worker.registered())
+    expect(reg.worker).toBe(key.publicKey.address)
+    expect(node.state.registrations[0]).toMatchObject({
+      publicKey: key.publicKey.hex,
+      address: key.publicKey.address,
+      gpuClass: "CPU",
+      devices: 2,
+      stake: 1_000n,
+      endpoint: "test-worker",
+      session: reg.session
+    })
+    const beats = node.state.heartbeats
+    await new Promise((resolve) => setTimeout(resolve, 450))
+    expect(node.state.heartbeats).toBeGreaterThanOrEqual(beats + 2)
+    expect(logLines.some((l) => l.startsWith(`INFO registered with ${node.url} as worker ${key.publicKey.address}`))).toBe(true)
+  })
+
+  it("fetches missing weights in chunks (hash checked), runs, and returns outputs equal to bare onnxruntime, fingerprinted and signed", async () => {
+    await run(worker.registered())
+    const mm1 = mmInputs(0.01)
+    const sil = sileroInputs("task")
+    const mm2 = mmInputs(0.02)
+    const tasks = [assignment("mm", tensorMapToJson(mm1)), assignment("silero", tensorMapToJson(sil)), assignment("mm", tensorMapToJson(mm2))]
+    for (const t of tasks) await offer(node, t)
+    const results = new Map<string, ResultRecord>()
+    for (let i = 0; i < tasks.length; i++) {
+      const r = await nextResult(node)
+      results.set(r.task, r)
+    }
+    const expected = [await bareRun(MM, mm1), await bareRun(SILERO, sil), await bareRun(MM, mm2)]
+    tasks.forEach((t, i) => {
+      const outputs = checkResult(results.get(t.task)!, t, key)
+      expect(plain(outputs)).toEqual(plain(expected[i]!))
+    })
+    // Two chunks of the MatMul model, one of silero; the second MatMul task used the cache.
+    expect(MM.length).toBeGreaterThan(BLOB_CHUNK_BYTES)
+    expect(node.state.blobGets).toBe(Math.ceil(MM.length / BLOB_CHUNK_BYTES) + Math.ceil(SILERO.length / BLOB_CHUNK_BYTES))
+    const cache = makeFsBlobStore(join(workerDir, "blobs"))
+    expect(await run(cache.has(MM_HASH))).toBe(true)
+    expect(await run(cache.has(SILERO_HASH))).toBe(true)
+    expect((await run(worker.stats)).weightsFetched).toBe(2)
+    expect(logLines.some((l) => /^INFO task 0x\S+ \(model model-mm\): done in \d+ ms \(run \d+\.\d ms\)/.test(l))).toBe(true)
+  })
+
+  it("reports what it cannot run with worker.failed: weights served wrong (nothing cached), unknown weights, bad inputs, a run error, a bad tolerance", async () => {
+    const other = matMulChainModel(8, 1)
+    const lied = matMulChainModel(8, 2)
+    const otherHash = sha256(other)
+    node.state.tamperedBlobs.set(otherHash, lied)
+    const cases: Array<[TaskAssignment, RegExp]> = [
+      [assignment("mm", {}, { weightsHash: otherHash, sizeBytes: lied.length }), /^WeightsMismatch: blob 0x[0-9a-f]{64}: HashMismatch: the bytes hash to 0x/],
+      [assignment("mm", {}, { weightsHash: `0x${"ab".repeat(32)}`, sizeBytes: 10 }), /^WeightsUnavailable: blob.get 0xabababab… at 0: blob 0x(ab){32} not found/],
+      [assignment("mm", { x: { type: "float32", dims: [2], data: [1] } }), /^BadInputs: input "x": dims \[2\] need 2 values, "data" has 1/],
+      [assignment("silero", tensorMapToJson({ input: sileroInputs("half")["input"]! })), /^InferenceFailed: RunFailed \(model 0x[0-9a-f]{64}\): /],
+      [assignment("silero", tensorMapToJson(sileroInputs("tol")), { outputTolerance: 0 }), /^BadAssignment: output tolerance must be a finite number > 0, got 0/]
+    ]
+    const failedBefore = (await run(worker.stats)).tasksFailed
+    for (const [task] of cases) await offer(node, task)
+    const reports = new Map<string, string>()
+    for (let i = 0; i < cases.length; i++) {
+      const f = await nextFailure(node)
+      reports.set(f.task, f.detail)
+    }
+    for (const [task, pattern] of cases) expect(reports.get(task.task)).toMatch(pattern)
+    // Bytes that did not hash right were never stored.
+    expect(existsSync(join(workerDir, "blobs", otherHash.slice(2, 4), otherHash))).toBe(false)
+    expect((await run(worker.stats)).tasksFailed).toBe(failedBefore + cases.length)
+    expect(await run(Queue.size(node.state.results))).toBe(0)
+  })
+
+  it("survives the node going away: reconnects with back-off, registers again, and runs tasks on the new session", async () => {
+    const first = await run(worker.registered())
+    await run(node.stop)
+    await new Promise((resolve) => setTimeout(resolve, 700))
+    expect((await run(worker.stats)).connected).toBe(false)
+    await run(node.restart) // sessions forgotten, as by a restart
+    const second = await run(worker.registered(first.count + 1).pipe(Effect.timeout(RESULT_WAIT)))
+    expect(second.session).not.toBe(first.session)
+    expect(node.state.registrations.at(-1)!.session).toBe(second.session)
+    const inputs = sileroInputs("after-restart")
+    const task = assignment("silero", tensorMapToJson(inputs))
+    await offer(node, task)
+    const r = await nextResult(node)
+    expect(r.session).toBe(second.session)
+    expect(plain(checkResult(r, task, key))).toEqual(plain(await bareRun(SILERO, inputs)))
+    expect(logLines.some((l) => /^WARN lost ws:\/\/127\.0\.0\.1:\d+\/ws \(.+\); reconnecting in \d+ms/.test(l))).toBe(true)
+  })
+})
+
+// ---------------------------------------------------------------- a lying worker, a refused one
+
+describe("ComputeNode, other workers", () => {
+  it("--fault-lie (tests only): perturbed outputs, so the fingerprint differs from an honest run's, still validly signed", async () => {
+    const key = devKey(4)
+    const nodeBlobs = makeFsBlobStore(join(tempDir("node-lie"), "blobs"))
+    await run(nodeBlobs.put(SILERO))
+    const port = await freePort()
+    await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const node = yield* startFakeNode(yield* makeFakeNodeState(nodeBlobs), port)
+          const worker = yield* startComputeNode({ ...baseOptions(node.url, key, tempDir("data-lie")), faultLie: true })
+          yield* worker.registered()
+          const inputs = sileroInputs("lie")
+          const task = assignment("silero", tensorMapToJson(inputs))
+          yield* Queue.offer(node.state.tasks, task)
+          const r = yield* Queue.take(node.state.results).pipe(Effect.timeoutFail({ duration: RESULT_WAIT, onTimeout: () => new Error("no result") }))
+          const outputs = checkResult(r, task, key)
+          const honest = yield* Effect.promise(() => bareRun(SILERO, inputs))
+          expect(r.fingerprint).not.toBe(outputFingerprint(honest as TensorMap, TOLERANCE))
+          expect(plain(outputs)).not.toEqual(plain(honest))
+          expect(logLines.some((l) => l.includes("FAULT-LIE"))).toBe(true)
+        })
+      )
+    )
+  })
+
+  it("a registration the node refuses stops runComputeNode with the typed error", async () => {
+    const nodeBlobs = makeFsBlobStore(join(tempDir("node-refuse"), "blobs"))
+    const port = await freePort()
+    const exit = await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const node = yield* startFakeNode(yield* makeFakeNodeState(nodeBlobs), port)
+          return yield* Effect.exit(runComputeNode({ ...baseOptions(node.url, devKey(5), tempDir("data-refuse")), gpuClass: "NOPE" }).pipe(Effect.timeout(RESULT_WAIT)))
+        })
+      )
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(WorkerRejected)
+    expect((error as WorkerRejected).reason).toBe("BadRegistration")
+  })
+})
+
+// A client of the node's whole group is a ComputeNodeClient (checked by the compiler).
+export const nodeClientIsComputeNodeClient = (c: NodeClient): ComputeNodeClient => c
