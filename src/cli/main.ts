@@ -11,6 +11,7 @@ import { modelCommand } from "./commands/model.js"
 import { nodeCommand } from "./commands/node.js"
 import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
 import { transferCommand } from "./commands/transfer.js"
+import { workerCommand } from "./commands/worker.js"
 
 const topai = Command.make("topai").pipe(
   Command.withDescription("TOP AI Network node and tools"),
@@ -25,6 +26,7 @@ const topai = Command.make("topai").pipe(
     escrowCommand,
     inferCommand,
     taskCommand,
+    workerCommand,
     auditCommand
   ])
 )

@@ -1,0 +1,158 @@
+/**
+ * `topai worker start`: run a compute node in this process until Ctrl-C —
+ * it connects to a node over RPC, registers, heartbeats and runs the
+ * inference tasks the node sends it (src/worker/ComputeNode.ts).
+ * `topai worker list`: the compute nodes a node knows.
+ */
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
+import { join, resolve } from "node:path"
+import { Command, Options } from "@effect/cli"
+import { Effect, Either, FiberRef, HashSet, Logger, Option } from "effect"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import { PrivateKey } from "../../../domain/chain/keys.js"
+import { runComputeNode } from "../../worker/ComputeNode.js"
+import { json, rpcUrl } from "../options.js"
+import { printResult, reportErrors } from "../output.js"
+import { BadInput, parseAmount, parsePrivateKey } from "../parse.js"
+import { withClient } from "./query.js"
+
+export const DEFAULT_WORKER_DATA_DIR = "data/worker"
+/** The worker's key when `--key` is not given: 32 bytes of hex, made on first start. */
+export const WORKER_KEY_FILE = "worker.key"
+const DEVICES_MAX = 1024
+const RPC_URL = /^(wss?|https?):\/\/[^/\s]+/
+
+const gpuClass = Options.text("gpu-class").pipe(
+  Options.withDescription("The GPU class offered, one of the node's genesis table (e.g. CPU, RTX4090, A100, H100)")
+)
+const devices = Options.integer("devices").pipe(
+  Options.withDefault(1),
+  Options.withDescription("Devices offered: tasks run this many at a time, one inference thread each (default 1)")
+)
+const stake = Options.text("stake").pipe(Options.withDefault("0"), Options.withDescription("Stake in base units (default 0)"))
+const key = Options.text("key").pipe(
+  Options.optional,
+  Options.withDescription(`The worker's private key, 32 bytes hex (default: the key in the data dir's ${WORKER_KEY_FILE}, made on first start)`)
+)
+const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
+  Options.withDefault(DEFAULT_WORKER_DATA_DIR),
+  Options.withDescription(`Where the worker keeps its key and its cache of model weights (default ${DEFAULT_WORKER_DATA_DIR})`)
+)
+const provider = Options.choice("provider", ["cpu", "cuda"]).pipe(
+  Options.withDefault("cpu" as const),
+  Options.withDescription("onnxruntime execution provider (default cpu; cuda needs the CUDA provider libraries)")
+)
+const intraOpThreads = Options.integer("intra-op-threads").pipe(
+  Options.withDefault(1),
+  Options.withDescription("Threads one run's operators may use; 0 lets onnxruntime choose (default 1)")
+)
+const endpoint = Options.text("endpoint").pipe(
+  Options.optional,
+  Options.withDescription("How this worker names itself to the node (default: the host name)")
+)
+const faultLie = Options.boolean("fault-lie").pipe(
+  Options.withDescription("FOR TESTS ONLY: perturb every output so its fingerprint disagrees with honest workers' (a lying worker, for quorum tests)")
+)
+
+/** The data dir's key, made (0600, written atomically) on first start. */
+const loadOrCreateKey = (dir: string): Effect.Effect<{ readonly key: PrivateKey; readonly created: boolean }, BadInput> =>
+  Effect.gen(function* () {
+    const file = join(dir, WORKER_KEY_FILE)
+    if (existsSync(file)) {
+      const key = yield* parsePrivateKey(readFileSync(file, "utf8")).pipe(
+        Effect.mapError((e) => new BadInput(`${file} does not hold a key: ${e.message}`))
+      )
+      return { key, created: false }
+    }
+    for (;;) {
+      const key = PrivateKey.fromBytes(randomBytes(32))
+      if (Either.isLeft(key)) continue // ~2^-128
+      yield* Effect.try({
+        try: () => {
+          mkdirSync(dir, { recursive: true })
+          writeFileSync(`${file}.tmp`, `${bytesToHex(key.right.exportBytes())}\n`, { mode: 0o600 })
+          renameSync(`${file}.tmp`, file)
+        },
+        catch: (e) => new BadInput(`cannot write ${file}: ${e instanceof Error ? e.message : String(e)}`)
+      })
+      return { key: key.right, created: true }
+    }
+  })
+
+const start = Command.make(
+  "start",
+  { gpuClass, devices, stake, key, dataDir, rpcUrl, provider, intraOpThreads, endpoint, faultLie, json },
+  (o) =>
+    Effect.gen(function* () {
+      if (o.gpuClass.trim() === "") return yield* Effect.fail(new BadInput("--gpu-class must not be empty"))
+      if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > DEVICES_MAX) {
+        return yield* Effect.fail(new BadInput(`--devices must be from 1 to ${DEVICES_MAX}, got ${o.devices}`))
+      }
+      if (!Number.isInteger(o.intraOpThreads) || o.intraOpThreads < 0) {
+        return yield* Effect.fail(new BadInput(`--intra-op-threads must be 0 or more, got ${o.intraOpThreads}`))
+      }
+      if (!RPC_URL.test(o.rpcUrl)) {
+        return yield* Effect.fail(new BadInput(`--rpc must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "${o.rpcUrl}"`))
+      }
+      const stakeValue = yield* parseAmount(o.stake, "--stake")
+      const dir = resolve(o.dataDir)
+      const key = Option.isSome(o.key)
+        ? yield* parsePrivateKey(o.key.value)
+        : yield* loadOrCreateKey(dir).pipe(
+            Effect.tap(({ key, created }) =>
+              created ? Effect.logInfo(`made a new worker key in ${join(dir, WORKER_KEY_FILE)} (address ${key.publicKey.address})`) : Effect.void
+            ),
+            Effect.map(({ key }) => key)
+          )
+      yield* Effect.logInfo(`connecting to ${o.rpcUrl}; Ctrl-C stops`)
+      return yield* runComputeNode({
+        rpc: o.rpcUrl,
+        key,
+        gpuClass: o.gpuClass.trim(),
+        devices: o.devices,
+        stake: stakeValue,
+        endpoint: Option.getOrElse(o.endpoint, () => hostname()),
+        dataDir: dir,
+        engine: { executionProvider: o.provider, intraOpNumThreads: o.intraOpThreads },
+        faultLie: o.faultLie
+      }).pipe(Effect.onInterrupt(() => Effect.logInfo("stopping: in-flight tasks dropped (the node reassigns them), threads closed")))
+    }).pipe(
+      reportErrors(o.json),
+      // --json: one JSON object per log line on stdout, for machines (instead of whatever loggers main set).
+      o.json ? Effect.locally(FiberRef.currentLoggers, HashSet.make(Logger.withConsoleLog(Logger.jsonLogger))) : (self) => self
+    )
+).pipe(Command.withDescription("Run a compute node: connect to a node, register, and run its inference tasks until Ctrl-C"))
+
+const pad = (cells: ReadonlyArray<string>, widths: ReadonlyArray<number>) =>
+  cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()
+
+const list = Command.make("list", { rpcUrl, json }, ({ rpcUrl, json }) =>
+  withClient(rpcUrl, (c) => c.worker.list()).pipe(
+    Effect.flatMap((workers) =>
+      printResult(json, workers, (ws) => {
+        if (ws.length === 0) return "no compute nodes registered (start one: topai worker start --gpu-class CPU)"
+        const header = ["WORKER", "CLASS", "DEVICES", "ONLINE", "IN-FLIGHT", "TASKS", "REPUTATION", "ENDPOINT"]
+        const rows = ws.map((w) => [
+          w.id,
+          w.gpuClass,
+          String(w.devices),
+          w.online ? "yes" : "no",
+          String(w.inFlight),
+          String(w.tasksDone),
+          String(w.reputation),
+          w.endpoint
+        ])
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+        return [pad(header, widths), ...rows.map((r) => pad(r, widths))].join("\n")
+      })
+    ),
+    reportErrors(json)
+  )
+).pipe(Command.withDescription("List the compute nodes the node knows: class, devices, online, load, record"))
+
+export const workerCommand = Command.make("worker").pipe(
+  Command.withDescription("Run a compute node, or list them"),
+  Command.withSubcommands([start, list])
+)
