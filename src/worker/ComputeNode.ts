@@ -76,8 +76,15 @@ export interface ComputeNodeOptions {
   readonly stake: bigint
   /** Where the worker says it is (informational: the worker dials the node). */
   readonly endpoint: string
-  /** The blob cache is `<dataDir>/blobs`. */
+  /** The blob cache is `<dataDir>/blobs` unless `blobDir` says otherwise. */
   readonly dataDir: string
+  /**
+   * Where cached weights live (default `<dataDir>/blobs`). A worker in the
+   * node's own process may point this at the node's blob store directory:
+   * the store is content-addressed, so the two share files safely and the
+   * worker never downloads what the node already holds.
+   */
+  readonly blobDir?: string | undefined
   /** The inference engine; `threads` defaults to `devices`. */
   readonly engine?: Partial<InferenceEngineConfig> | undefined
   /** Default 2 s. */
@@ -238,7 +245,7 @@ export const startComputeNode = (
     const connect = typeof options.rpc === "string" ? makeComputeNodeClient(options.rpc) : options.rpc
     const faultLie = options.faultLie === true
 
-    const blobDir = join(options.dataDir, "blobs")
+    const blobDir = options.blobDir ?? join(options.dataDir, "blobs")
     const blobs = yield* Effect.sync(() => makeFsBlobStore(blobDir))
     const engine = yield* makeInferenceEngine({ threads: devices, ...options.engine })
     const scope = yield* Effect.scope

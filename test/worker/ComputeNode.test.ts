@@ -224,7 +224,7 @@ describe("ComputeNode against a stand-in node", () => {
     node.state.tamperedBlobs.set(otherHash, lied)
     const cases: Array<[TaskAssignment, RegExp]> = [
       [assignment("mm", {}, { weightsHash: otherHash, sizeBytes: lied.length }), /^WeightsMismatch: blob 0x[0-9a-f]{64}: HashMismatch: the bytes hash to 0x/],
-      [assignment("mm", {}, { weightsHash: `0x${"ab".repeat(32)}`, sizeBytes: 10 }), /^WeightsUnavailable: blob.get 0xabababab… at 0: blob 0x(ab){32} not found/],
+      [assignment("mm", {}, { weightsHash: `0x${"ab".repeat(32)}`, sizeBytes: 10 }), /^WeightsUnavailable: blob.get 0xababab…abab at 0: blob 0x(ab){32} not found/],
       [assignment("mm", { x: { type: "float32", dims: [2], data: [1] } }), /^BadInputs: input "x": dims \[2\] need 2 values, "data" has 1/],
       [assignment("silero", tensorMapToJson({ input: sileroInputs("half")["input"]! })), /^InferenceFailed: RunFailed \(model 0x[0-9a-f]{64}\): /],
       [assignment("silero", tensorMapToJson(sileroInputs("tol")), { outputTolerance: 0 }), /^BadAssignment: output tolerance must be a finite number > 0, got 0/]
@@ -265,16 +265,18 @@ describe("ComputeNode against a stand-in node", () => {
 // ---------------------------------------------------------------- a lying worker, a refused one
 
 describe("ComputeNode, other workers", () => {
-  it("--fault-lie (tests only): perturbed outputs, so the fingerprint differs from an honest run's, still validly signed", async () => {
+  it("--fault-lie (tests only): perturbed outputs, so the fingerprint differs from an honest run's, still validly signed; a shared blob dir needs no download", async () => {
     const key = devKey(4)
-    const nodeBlobs = makeFsBlobStore(join(tempDir("node-lie"), "blobs"))
+    const nodeBlobDir = join(tempDir("node-lie"), "blobs")
+    const nodeBlobs = makeFsBlobStore(nodeBlobDir)
     await run(nodeBlobs.put(SILERO))
     const port = await freePort()
     await run(
       Effect.scoped(
         Effect.gen(function* () {
           const node = yield* startFakeNode(yield* makeFakeNodeState(nodeBlobs), port)
-          const worker = yield* startComputeNode({ ...baseOptions(node.url, key, tempDir("data-lie")), faultLie: true })
+          // It also shares the node's blob directory (as an in-process worker may): nothing to download.
+          const worker = yield* startComputeNode({ ...baseOptions(node.url, key, tempDir("data-lie")), blobDir: nodeBlobDir, faultLie: true })
           yield* worker.registered()
           const inputs = sileroInputs("lie")
           const task = assignment("silero", tensorMapToJson(inputs))
@@ -285,6 +287,7 @@ describe("ComputeNode, other workers", () => {
           expect(r.fingerprint).not.toBe(outputFingerprint(honest as TensorMap, TOLERANCE))
           expect(plain(outputs)).not.toEqual(plain(honest))
           expect(logLines.some((l) => l.includes("FAULT-LIE"))).toBe(true)
+          expect(node.state.blobGets).toBe(0)
         })
       )
     )

@@ -56,8 +56,8 @@ const faultLie = Options.boolean("fault-lie").pipe(
   Options.withDescription("FOR TESTS ONLY: perturb every output so its fingerprint disagrees with honest workers' (a lying worker, for quorum tests)")
 )
 
-/** The data dir's key, made (0600, written atomically) on first start. */
-const loadOrCreateKey = (dir: string): Effect.Effect<{ readonly key: PrivateKey; readonly created: boolean }, BadInput> =>
+/** The data dir's worker key, made (0600, written atomically) on first start. */
+export const loadOrCreateWorkerKey = (dir: string): Effect.Effect<{ readonly key: PrivateKey; readonly created: boolean }, BadInput> =>
   Effect.gen(function* () {
     const file = join(dir, WORKER_KEY_FILE)
     if (existsSync(file)) {
@@ -100,7 +100,7 @@ const start = Command.make(
       const dir = resolve(o.dataDir)
       const key = Option.isSome(o.key)
         ? yield* parsePrivateKey(o.key.value)
-        : yield* loadOrCreateKey(dir).pipe(
+        : yield* loadOrCreateWorkerKey(dir).pipe(
             Effect.tap(({ key, created }) =>
               created ? Effect.logInfo(`made a new worker key in ${join(dir, WORKER_KEY_FILE)} (address ${key.publicKey.address})`) : Effect.void
             ),
