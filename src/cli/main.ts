@@ -7,7 +7,7 @@ import { auditCommand } from "./commands/audit.js"
 import { escrowCommand } from "./commands/escrow.js"
 import { inferCommand, taskCommand } from "./commands/infer.js"
 import { keyCommand } from "./commands/key.js"
-import { modelCommand } from "./commands/model.js"
+import { MODEL_VERSION_OPTION, modelCommand } from "./commands/model.js"
 import { nodeCommand } from "./commands/node.js"
 import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
 import { transferCommand } from "./commands/transfer.js"
@@ -33,7 +33,20 @@ const topai = Command.make("topai").pipe(
 
 const cli = Command.run(topai, { name: "topai", version: VERSION })
 
-cli(process.argv).pipe(
+/**
+ * `--version` anywhere is @effect/cli's built-in flag (it prints topai's
+ * version), so `model upload ... --version V` names the model's version
+ * `--model-version` before parsing.
+ */
+const argv = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  if (args[2] !== "model" || args[3] !== "upload") return args
+  return args.map((a, i) => {
+    if (a === "--version" && i + 1 < args.length) return `--${MODEL_VERSION_OPTION}`
+    return a.startsWith("--version=") ? `--${MODEL_VERSION_OPTION}=${a.slice("--version=".length)}` : a
+  })
+}
+
+cli(argv(process.argv)).pipe(
   Effect.provide(NodeContext.layer),
   Effect.provide(Logger.pretty),
   Logger.withMinimumLogLevel(LogLevel.Info),

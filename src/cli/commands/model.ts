@@ -238,7 +238,12 @@ const verdictText = (m: ModelView): string =>
 const file = Args.text({ name: "FILE" }).pipe(Args.withDescription("The ONNX model file"))
 const name = Options.text("name").pipe(Options.withDescription("The model's name"))
 const price = Options.text("price").pipe(Options.withDescription("Price per inference call, in base units"))
-const version = Options.text("version").pipe(Options.withDefault("1"), Options.withDescription("The model's version (default 1)"))
+/** `--version` is @effect/cli's own flag (it prints topai's version): main.ts passes `model upload --version V` on as this. */
+export const MODEL_VERSION_OPTION = "model-version"
+const version = Options.text(MODEL_VERSION_OPTION).pipe(
+  Options.withDefault("1"),
+  Options.withDescription("The model's version (default 1); `--version V` works too")
+)
 const minGpu = Options.text("min-gpu").pipe(
   Options.withDefault("CPU"),
   Options.withDescription(`Minimum GPU class that may run it: ${Object.keys(DEFAULT_GPU_CLASSES).join(", ")} (default CPU)`)

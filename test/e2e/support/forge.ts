@@ -1,0 +1,74 @@
+/**
+ * A forger with write access to a data dir: rewrite one event's data with
+ * `mutate` and recompute the hash of it and of every later event of its
+ * stream (and the stream head, where the store keeps one), so the hash
+ * chain holds again and only the auditor's rebuild can tell — or, with
+ * `rehash: false`, leave the hashes as they were (a clumsy forger).
+ */
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { eventHash } from "../../../infra/eventstore/eventHash.js"
+import { EVENTS_DB } from "./tamper.js"
+
+interface Row {
+  readonly position: number
+  readonly stream: string
+  readonly revision: number
+  readonly id: string
+  readonly type: string
+  readonly data: string
+  readonly metadata: string
+  readonly prev_hash: string
+  readonly hash: string
+}
+
+export interface Forged {
+  readonly stream: string
+  readonly revision: number
+  readonly type: string
+  readonly before: string
+  readonly after: string
+}
+
+/** The first event of `type` in a stream whose name starts with `prefix`. */
+export const forgeEvent = (
+  dataDir: string,
+  prefix: string,
+  type: string,
+  mutate: (data: Record<string, unknown>) => Record<string, unknown>,
+  options: { readonly rehash?: boolean } = {}
+): Forged => {
+  const file = join(dataDir, EVENTS_DB)
+  if (!existsSync(file)) throw new Error(`no ${file}`)
+  const db = new Database(file)
+  try {
+    const first = db
+      .prepare<[string, string], Row>("SELECT * FROM events WHERE type = ? AND stream LIKE ? ORDER BY position LIMIT 1")
+      .get(type, `${prefix}%`)
+    if (first === undefined) throw new Error(`no ${type} event in a ${prefix}* stream`)
+    const after = JSON.stringify(mutate(JSON.parse(first.data) as Record<string, unknown>))
+    if (options.rehash === false) {
+      db.prepare("UPDATE events SET data = ? WHERE position = ?").run(after, first.position)
+      return { stream: first.stream, revision: first.revision, type, before: first.data, after }
+    }
+    const rows = db
+      .prepare<[string, number], Row>("SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision")
+      .all(first.stream, first.revision)
+    const update = db.prepare("UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE position = ?")
+    db.transaction(() => {
+      let prevHash = first.prev_hash
+      for (const row of rows) {
+        const data = row.position === first.position ? after : row.data
+        const hash = eventHash({ prevHash, stream: row.stream, revision: row.revision, id: row.id, type: row.type, dataJson: data, metadataJson: row.metadata })
+        update.run(data, prevHash, hash, row.position)
+        prevHash = hash
+      }
+      const headsTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get()
+      if (headsTable !== undefined) db.prepare("UPDATE streams SET hash = ? WHERE stream = ?").run(prevHash, first.stream)
+    })()
+    return { stream: first.stream, revision: first.revision, type, before: first.data, after }
+  } finally {
+    db.close()
+  }
+}
