@@ -15,6 +15,8 @@ import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, WS_PATH, HTTP_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
+import { startComputeNode } from "../../worker/ComputeNode.js"
+import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
 import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
 import type { AiConfig } from "../../node/ai/AiConfig.js"
@@ -30,6 +32,8 @@ export const DEFAULT_DATA_DIR = "data/devnet"
 export const GENESIS_FILE = "genesis.json"
 export const EVENTS_FILE = "events.db"
 export const BLOBS_DIR = "blobs"
+/** The GPU class the devnet's in-process workers declare. */
+export const DEVNET_WORKER_CLASS = "CPU"
 /** Holds the pid of the node that has the data dir; removed when it stops. */
 export const LOCK_FILE = "node.lock"
 
@@ -42,6 +46,10 @@ const port = Options.integer("port").pipe(Options.withDefault(DEFAULT_PORT), Opt
 const shards = Options.integer("shards").pipe(
   Options.optional,
   Options.withDescription(`Transfer shards of a new chain (default ${TRANSFER_SHARDS_DEFAULT}); must match an existing data dir`)
+)
+const workers = Options.integer("workers").pipe(
+  Options.withDefault(1),
+  Options.withDescription("In-process compute nodes to start (CPU class); 0 for none, e.g. when workers run as their own processes")
 )
 const devAccountCount = Options.integer("dev-accounts").pipe(
   Options.optional,
@@ -145,6 +153,7 @@ export const startNode = (o: {
   readonly port: number
   readonly shards: Option.Option<number>
   readonly devAccounts: Option.Option<number>
+  readonly workers: number
 }) =>
   Effect.gen(function* () {
     const dir = resolve(o.dataDir)
@@ -152,6 +161,9 @@ export const startNode = (o: {
       try: () => mkdirSync(dir, { recursive: true }),
       catch: (e) => new NodeConfigError({ detail: `cannot make ${dir}: ${describeCause(e)}` })
     })
+    if (!Number.isSafeInteger(o.workers) || o.workers < 0) {
+      return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
+    }
     yield* lockDataDir(dir)
     const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts)
     const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), escrowKey: aiEscrowKey() }
@@ -167,6 +179,20 @@ export const startNode = (o: {
         Effect.fail(new NodeConfigError({ detail: `cannot serve RPC on ${o.host}:${o.port}: ${describeCause(e.cause)}` }))
       )
     )
+    // The devnet's own compute nodes: real workers over the node's own RPC, sharing its blob store.
+    for (let i = 0; i < o.workers; i++) {
+      const workerDir = join(dir, `worker-${i}`)
+      yield* startComputeNode({
+        rpc: `ws://${o.host}:${o.port}${WS_PATH}`,
+        key: (yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))).key,
+        gpuClass: DEVNET_WORKER_CLASS,
+        devices: 1,
+        stake: 0n,
+        endpoint: "in-process",
+        dataDir: workerDir,
+        blobDir: join(dir, BLOBS_DIR)
+      }).pipe(Effect.mapError((e) => new NodeConfigError({ detail: `in-process worker: ${e.message}` })))
+    }
     const accounts = devAccounts(genesis)
     yield* Effect.logInfo(
       [
@@ -175,6 +201,7 @@ export const startNode = (o: {
         accounts.length > 0
           ? `  ${accounts.length} funded dev accounts: \`topai key dev 0\` … \`topai key dev ${accounts.length - 1}\``
           : "  no dev accounts",
+        `  ${o.workers} in-process compute node(s) (${DEVNET_WORKER_CLASS})`,
         "  Ctrl-C stops; a restart on the same --data-dir resumes"
       ].join("\n")
     )
@@ -183,7 +210,7 @@ export const startNode = (o: {
 
 const start = Command.make(
   "start",
-  { dataDir, host, port, shards, devAccounts: devAccountCount },
+  { dataDir, host, port, shards, devAccounts: devAccountCount, workers },
   (o) => startNode(o).pipe(reportErrors(false))
 ).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC) until Ctrl-C"))
 

@@ -15,6 +15,7 @@ import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
 import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed } from "../../../domain/ai/task/commands.js"
 import { isServable } from "../../../domain/ai/model/state.js"
 import { PER_MILLION } from "../../../domain/ai/task/events.js"
+import { isSampled, workersNeeded } from "../../../domain/ai/task/decide.js"
 import type { ValidationPolicy } from "../../../domain/ai/task/events.js"
 import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
@@ -137,9 +138,15 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             return yield* reject(cause === "NoWorkerAvailable" ? "NoWorkerAvailable" : "TimedOut", detail)
           })
 
-        const draw = yield* Random.nextIntBetween(0, PER_MILLION)
-        const count = policy._tag === "Quorum" ? policy.n : draw < policy.sampleRatePerMillion ? 2 : 1
-        const chosen = yield* pick(count, new Set())
+        let draw = yield* Random.nextIntBetween(0, PER_MILLION)
+        let chosen = yield* pick(workersNeeded(policy, draw), new Set())
+        if (Either.isLeft(chosen) && isSampled(policy, draw)) {
+          // Sampled for re-execution but only one eligible worker: run it once rather than refuse the
+          // developer. The draw recorded says "not sampled", so the task's stream tells what happened.
+          yield* Effect.logDebug(`task ${taskId}: sampled, but one eligible worker: no re-execution`)
+          draw = PER_MILLION - 1
+          chosen = yield* pick(1, new Set())
+        }
         if (Either.isLeft(chosen)) return yield* giveUp("NoWorkerAvailable", chosen.left.message)
         const workers = chosen.right.map((w) => w.id)
         yield* t.ask(new AssignTask({ workers, sampleDraw: draw, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
