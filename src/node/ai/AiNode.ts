@@ -15,6 +15,7 @@ import { ChainNode } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 import { makeAiProjection } from "./AiProjection.js"
 import { makeModelRegistry } from "./ModelRegistry.js"
+import type { ModelRegistry } from "./ModelRegistry.js"
 import { runSettlement } from "./Settlement.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
@@ -48,6 +49,28 @@ const modelView = (id: string, s: ModelState, weightsUploaded: boolean): ModelVi
     outputs: signature?.outputs.map((t) => ({ name: t.name, type: t.type, dims: [...(t.dims ?? [])] })) ?? []
   })
 }
+
+/** A registration the model actor refused: executed on chain, never uploaded, so Rejected with the reason. */
+const refusedView = (id: string, r: NonNullable<ReturnType<ModelRegistry["refusal"]>>, weightsUploaded: boolean): ModelView =>
+  new ModelView({
+    id,
+    provider: r.registered.provider,
+    status: "Rejected",
+    deprecated: false,
+    name: r.manifest.name,
+    version: r.manifest.version,
+    price: r.manifest.pricePerCall,
+    minGpuClass: r.manifest.minGpuClass,
+    license: r.manifest.license,
+    description: r.manifest.description,
+    weightsHash: r.registered.weightsHash,
+    sizeBytes: Number(r.registered.sizeBytes),
+    weightsUploaded,
+    reason: `registration refused: ${r.reason}`,
+    attestations: 0,
+    inputs: [],
+    outputs: []
+  })
 
 export const makeAiNode = (config: AiConfig) =>
   Effect.gen(function* () {
@@ -97,7 +120,14 @@ export const makeAiNode = (config: AiConfig) =>
       Effect.gen(function* () {
         const m = id.toLowerCase()
         const s = HASH.test(m) && models.known().includes(m) ? yield* models.state(m) : undefined
-        const view = s === undefined ? undefined : modelView(m, s, yield* blobs.has(s.upload!.weightsHash).pipe(Effect.orElseSucceed(() => false)))
+        const refusal = models.refusal(m)
+        const stored = (hash: string) => blobs.has(hash).pipe(Effect.orElseSucceed(() => false))
+        const view =
+          s === undefined || s.upload === null
+            ? refusal === undefined
+              ? undefined
+              : refusedView(m, refusal, yield* stored(refusal.registered.weightsHash))
+            : modelView(m, s, yield* stored(s.upload.weightsHash))
         return view === undefined ? yield* new NotFound({ what: "model", id }) : view
       })
 
@@ -106,8 +136,12 @@ export const makeAiNode = (config: AiConfig) =>
         const out: Array<ModelView> = []
         for (const id of models.known()) {
           const s = yield* models.state(id)
-          if (provider !== undefined && s.upload?.provider !== provider.toLowerCase()) continue
-          const v = modelView(id, s, yield* blobs.has(s.upload?.weightsHash ?? "").pipe(Effect.orElseSucceed(() => false)))
+          const refusal = models.refusal(id)
+          const owner = s.upload?.provider ?? refusal?.registered.provider
+          if (provider !== undefined && owner !== provider.toLowerCase()) continue
+          const weights = s.upload?.weightsHash ?? refusal?.registered.weightsHash ?? ""
+          const stored = yield* blobs.has(weights).pipe(Effect.orElseSucceed(() => false))
+          const v = s.upload === null && refusal !== undefined ? refusedView(id, refusal, stored) : modelView(id, s, stored)
           if (v !== undefined) out.push(v)
         }
         return out

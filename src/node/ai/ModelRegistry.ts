@@ -39,6 +39,12 @@ export const makeModelRegistry = (config: AiConfig) =>
     const blobs = yield* BlobStore
     const sandbox = yield* SandboxedSmokeRun
     const known = new Set<string>()
+    /**
+     * Registrations the model actor refused (a minimum GPU class not in the
+     * table): executed on chain, so shown as rejected with the reason rather
+     * than not at all. Rebuilt from the chain on every start.
+     */
+    const refused = new Map<string, { readonly registered: ModelRegistered; readonly manifest: ModelManifest; readonly reason: string }>()
     // One sandboxed verification at a time: each is a child process with a memory bound.
     const verifying = yield* Effect.makeSemaphore(1)
     const verifyConfig = { ...DEFAULT_VERIFY_CONFIG, ...config.verify }
@@ -96,7 +102,15 @@ export const makeModelRegistry = (config: AiConfig) =>
             }),
             e.txHash
           )
-        ).pipe(Effect.ignore) // already uploaded: a replay
+        ).pipe(
+          Effect.catchAll((err) =>
+            err._tag === "UploadRejected" && err.reason !== "AlreadyUploaded" // AlreadyUploaded: a replay
+              ? Effect.sync(() => refused.set(e.txHash, { registered: e, manifest: manifest.right, reason: err.detail })).pipe(
+                  Effect.zipRight(Effect.logInfo(`model ${e.txHash} refused: ${err.detail}`))
+                )
+              : Effect.void
+          )
+        )
         yield* Effect.forkDaemon(verifyIfReady(e.txHash))
       })
 
@@ -137,6 +151,8 @@ export const makeModelRegistry = (config: AiConfig) =>
     return {
       state,
       known: (): ReadonlyArray<string> => [...known],
+      /** Why the registration of `modelId` was refused, if it was. */
+      refusal: (modelId: string) => refused.get(modelId),
       onRegistered,
       onPriceRequested,
       onDeprecationRequested,
