@@ -16,9 +16,10 @@
  *     captured for a task that failed or does not exist (a task's own
  *     evolve refuses a second charge).
  *
- * What the chain decided but the AI shard has not recorded yet (a node that
- * stopped before projecting its last block) is counted, not failed: the
- * node applies it when it starts again.
+ * What the chain decided but the AI shard has not recorded is counted, not
+ * failed: a node that stopped before projecting its last block applies it
+ * when it starts again, and a registration the model actor refuses (an
+ * unknown minimum GPU class) never gets a stream.
  */
 import { Either, HashMap, Schema } from "effect"
 import { EscrowEvent } from "../../domain/ai/escrow/events.js"
@@ -60,7 +61,7 @@ export interface AiSummary {
     readonly reserved: bigint
     readonly captured: bigint
   }
-  /** Chain facts the AI shard had not recorded yet (applied when the node starts again). */
+  /** Chain facts the AI shard has not recorded (refused, or applied when the node starts again). */
   readonly unprojected: { readonly registrations: number; readonly deposits: number }
 }
 

@@ -31,7 +31,7 @@ const aiText = (ai: AuditReport["ai"]): ReadonlyArray<string> => [
   ...(ai.unprojected.registrations + ai.unprojected.deposits === 0
     ? []
     : [
-        `  not yet in the AI shard (applied at the node's next start): ${ai.unprojected.registrations} model registrations, ${ai.unprojected.deposits} escrow deposits`
+        `  on chain but not in the AI shard (refused, or applied at the node's next start): ${ai.unprojected.registrations} model registrations, ${ai.unprojected.deposits} escrow deposits`
       ])
 ]
 
