@@ -12,6 +12,7 @@ import type { Address } from "./keys.js"
 import { EMPTY_ROOT } from "./merkle.js"
 import type { ShardId } from "./sharding.js"
 import type { ChainContext } from "./txRules.js"
+import { invariantsOf, type Assert } from "../assert.js"
 
 export const GENESIS_HEIGHT = 0
 
@@ -59,9 +60,7 @@ export const accountOf = (state: LedgerState, address: Address): Account =>
 export const balanceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).balance
 export const nonceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).nonce
 
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`ledger invariant violated: ${what}`)
-}
+const assert: Assert = invariantsOf("ledger")
 
 const withAccount = (s: LedgerState, address: Address, f: (a: Account) => Account): LedgerState => ({
   ...s,

@@ -17,7 +17,7 @@ import type { RawEventRow } from "./RawEventRow.js"
 import { toRecordedEvent } from "./RawEventRow.js"
 import { allRange, streamRange } from "./readBounds.js"
 import { makeCommitSignal } from "./commitSignal.js"
-import { catchUpThenLive } from "./subscription.js"
+import { subscriptionsOf } from "./subscription.js"
 
 interface MemoryStream {
   /** Index = revision. */
@@ -121,20 +121,7 @@ const makeWith = (storage: MemoryStorage): Effect.Effect<EventStoreShape> =>
       append,
       readStream,
       readAll,
-      subscribeAll: (after = 0) =>
-        catchUpThenLive({
-          signal,
-          start: after,
-          readPage: (cursor, limit) => readAll({ after: cursor, limit }),
-          after: (event) => event.position
-        }),
-      subscribeStream: (name, from = 0) =>
-        catchUpThenLive({
-          signal,
-          start: from,
-          readPage: (cursor, limit) => readStream(name, { from: cursor, limit }),
-          after: (event) => event.revision + 1
-        }),
+        ...subscriptionsOf(signal, readAll, readStream),
       head: (name) =>
         Effect.sync(() => {
           const rows = storage.streams.get(name)?.rows

@@ -35,7 +35,7 @@ import { allRange, streamRange } from "./readBounds.js"
 import type { Synchronous } from "./sqliteSchema.js"
 import { openWriter, RAW_ROW_COLUMNS } from "./sqliteSchema.js"
 import { makeCommitSignal } from "./commitSignal.js"
-import { catchUpThenLive } from "./subscription.js"
+import { subscriptionsOf } from "./subscription.js"
 
 export interface SqliteEventStoreOptions {
   readonly filename: string
@@ -206,20 +206,7 @@ const makeShape = (db: Database.Database, signal: ReturnType<typeof makeCommitSi
     append,
     readStream,
     readAll,
-    subscribeAll: (after = 0) =>
-      catchUpThenLive({
-        signal,
-        start: after,
-        readPage: (cursor, limit) => readAll({ after: cursor, limit }),
-        after: (event) => event.position
-      }),
-    subscribeStream: (stream, from = 0) =>
-      catchUpThenLive({
-        signal,
-        start: from,
-        readPage: (cursor, limit) => readStream(stream, { from: cursor, limit }),
-        after: (event) => event.revision + 1
-      }),
+    ...subscriptionsOf(signal, readAll, readStream),
     head: (stream) => Effect.try({ try: () => selectStreamHead.get(stream), catch: storeError("head") }),
     heads: Effect.try({
       // Sorted here, not by SQL: JS string order is what every store promises.

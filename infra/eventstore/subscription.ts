@@ -32,3 +32,28 @@ export const catchUpThenLive = <Cursor>(options: {
       })
     })
   )
+
+/** `subscribeAll` and `subscribeStream` of a store, from its reads and its commit signal. */
+export const subscriptionsOf = (
+  signal: CommitSignal,
+  readAll: (options: { readonly after: number; readonly limit: number }) => Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError>,
+  readStream: (
+    stream: string,
+    options: { readonly from: number; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<RecordedEvent>, EventStoreError>
+) => ({
+  subscribeAll: (after = 0) =>
+    catchUpThenLive({
+      signal,
+      start: after,
+      readPage: (cursor, limit) => readAll({ after: cursor, limit }),
+      after: (event) => event.position
+    }),
+  subscribeStream: (stream: string, from = 0) =>
+    catchUpThenLive({
+      signal,
+      start: from,
+      readPage: (cursor, limit) => readStream(stream, { from: cursor, limit }),
+      after: (event) => event.revision + 1
+    })
+})

@@ -31,6 +31,7 @@ import {
 } from "./commands.js"
 import { EscrowCaptured, EscrowDeposited, EscrowReleased, EscrowReserved, type EscrowEvent } from "./events.js"
 import { evolve, initialEscrowState, reservationOf, type EscrowState } from "./state.js"
+import { unreachable } from "../../assert.js"
 
 export { evolve, initialEscrowState, reservationOf, type EscrowState, type EscrowTotals } from "./state.js"
 
@@ -89,12 +90,8 @@ export const decide = (s: EscrowState, cmd: EscrowCommand): Decision<EscrowError
     case "Capture":
       return decideCapture(s, cmd)
     default:
-      return absurd(cmd)
+      return unreachable(cmd, "escrow command")
   }
-}
-
-const absurd = (cmd: never): never => {
-  throw new Error(`unknown escrow command ${JSON.stringify(cmd)}`)
 }
 
 export const escrowDecider: Decider<EscrowState, EscrowCommand, EscrowEvent, EscrowError> = {

@@ -8,6 +8,7 @@ import type { Hash32 } from "../../chain/hash.js"
 import type { Address } from "../../chain/keys.js"
 import type { ModelId } from "../model/events.js"
 import type { EscrowEvent } from "./events.js"
+import { invariantsOf, type Assert } from "../../assert.js"
 
 export interface EscrowTotals {
   readonly deposited: bigint
@@ -36,9 +37,7 @@ export const initialEscrowState: EscrowState = {
 export const reservationOf = (s: EscrowState, taskId: Hash32): bigint | undefined =>
   Option.getOrUndefined(HashMap.get(s.reservations, taskId))
 
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`escrow invariant violated: ${what}`)
-}
+const assert: Assert = invariantsOf("escrow")
 
 const withTotals = (s: EscrowState, delta: Partial<EscrowTotals>): EscrowState => {
   const t = s.totals

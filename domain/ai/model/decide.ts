@@ -57,6 +57,7 @@ import {
   type ModelEvent
 } from "./events.js"
 import { evolve, hasAttested, initialModelState, type ModelState } from "./state.js"
+import { invariantsOf, type Assert, unreachable } from "../../assert.js"
 
 export { evolve, initialModelState, isServable, type ModelState, type ModelStatus } from "./state.js"
 
@@ -238,17 +239,11 @@ export const decide = (rules: ModelRules, s: ModelState, cmd: ModelCommand): Dec
     case "ExpireVerification":
       return decideExpire(s, cmd)
     default:
-      return absurd(cmd)
+      return unreachable(cmd, "model command")
   }
 }
 
-const absurd = (cmd: never): never => {
-  throw new Error(`unknown model command ${JSON.stringify(cmd)}`)
-}
-
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`model rules invalid: ${what}`)
-}
+const assert: Assert = invariantsOf("model rules")
 
 /** The ModelActor's decider under `rules` (asserted sound: a bad configuration is a bug, not an input). */
 export const makeModelDecider = (rules: ModelRules): Decider<ModelState, ModelCommand, ModelEvent, ModelError> => {

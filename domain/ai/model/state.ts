@@ -8,6 +8,7 @@
 import type { Hash32 } from "../../chain/hash.js"
 import type { Address } from "../../chain/keys.js"
 import type { ModelAttested, ModelEvent, ModelRejected, ModelUploaded } from "./events.js"
+import { invariantsOf, type Assert } from "../../assert.js"
 
 export type ModelStatus = "Absent" | "Pending" | "Verified" | "Rejected"
 
@@ -42,9 +43,7 @@ export const isServable = (s: ModelState): boolean => s.status === "Verified" &&
 export const hasAttested = (s: ModelState, validator: Address): boolean =>
   s.attestations.some((a) => a.validator === validator)
 
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`model invariant violated: ${what}`)
-}
+const assert: Assert = invariantsOf("model")
 
 export const evolve = (s: ModelState, e: ModelEvent): ModelState => {
   switch (e._tag) {

@@ -66,6 +66,7 @@ import {
   type ValidationPolicy
 } from "./events.js"
 import { agreementNeeded, evolve, groupsOf, hasSubmitted, initialTaskState, involves, type TaskState } from "./state.js"
+import { unreachable } from "../../assert.js"
 
 export { evolve, initialTaskState, type TaskState, type TaskStatus } from "./state.js"
 
@@ -197,7 +198,7 @@ const decideAbandon = (s: TaskState, cmd: AbandonTask): Decision<AbandonRejected
     case "Disputed":
       return Either.right([new TaskFailed({ cause: cmd.cause, detail: cmd.detail, at: cmd.at }, CHECKED)])
     default:
-      return absurd(s.status)
+      return unreachable(s.status, "task status")
   }
 }
 
@@ -230,12 +231,8 @@ export const decide = (rules: TaskRules, s: TaskState, cmd: TaskCommand): Decisi
     case "SettleTask":
       return decideSettle(s, cmd)
     default:
-      return absurd(cmd)
+      return unreachable(cmd, "task command")
   }
-}
-
-const absurd = (x: never): never => {
-  throw new Error(`unexpected ${JSON.stringify(x)}`)
 }
 
 export const makeTaskDecider = (rules: TaskRules): Decider<TaskState, TaskCommand, TaskEvent, TaskError> => ({

@@ -14,6 +14,7 @@
 import type { Hash32 } from "../../chain/hash.js"
 import type { WorkerId } from "../worker/events.js"
 import type { TaskEvent, TaskFailed, TaskRequested, TaskResultSubmitted, TaskSettled, TaskValidated } from "./events.js"
+import { invariantsOf, type Assert } from "../../assert.js"
 
 export type TaskStatus = "Idle" | "Requested" | "Running" | "Disputed" | "Validated" | "Settled" | "Failed"
 
@@ -62,9 +63,7 @@ export const hasSubmitted = (s: TaskState, worker: WorkerId): boolean => s.submi
 /** Every worker the task has involved: running, replaced. */
 export const involves = (s: TaskState, worker: WorkerId): boolean => s.assignees.includes(worker) || s.replaced.includes(worker)
 
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`task invariant violated: ${what}`)
-}
+const assert: Assert = invariantsOf("task")
 
 const distinct = (xs: ReadonlyArray<string>): boolean => new Set(xs).size === xs.length
 

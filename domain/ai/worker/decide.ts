@@ -44,6 +44,7 @@ import {
 } from "./events.js"
 import { coefficientOf, gpuUnitsMilli } from "./gpuClass.js"
 import { evolve, initialWorkerState, isMarked, type WorkerState } from "./state.js"
+import { unreachable } from "../../assert.js"
 
 export {
   evolve,
@@ -129,12 +130,8 @@ export const decide = (rules: WorkerRules, s: WorkerState, cmd: WorkerCommand): 
     case "Deregister":
       return decideDeregister(s, cmd)
     default:
-      return absurd(cmd)
+      return unreachable(cmd, "worker command")
   }
-}
-
-const absurd = (cmd: never): never => {
-  throw new Error(`unknown worker command ${JSON.stringify(cmd)}`)
 }
 
 export const makeWorkerDecider = (rules: WorkerRules): Decider<WorkerState, WorkerCommand, WorkerEvent, WorkerError> => ({

@@ -11,6 +11,7 @@
  */
 import type { Hash32 } from "../../chain/hash.js"
 import type { TaskOutcome, WorkerEvent, WorkerRegistered } from "./events.js"
+import { invariantsOf, type Assert } from "../../assert.js"
 
 export type WorkerStatus = "Unregistered" | "Online" | "Offline" | "Deregistered"
 
@@ -66,9 +67,7 @@ export const reputationScore = (r: Reputation): number => {
 
 export const isMarked = (s: WorkerState, taskId: Hash32): boolean => s.marks.some((m) => m.taskId === taskId)
 
-const assert: (condition: boolean, what: string) => asserts condition = (condition, what) => {
-  if (!condition) throw new Error(`worker invariant violated: ${what}`)
-}
+const assert: Assert = invariantsOf("worker")
 
 const recordOutcome = (s: WorkerState, taskId: Hash32, outcome: TaskOutcome, disputed: boolean, at: number): WorkerState => {
   assert(s.status !== "Unregistered", "outcome for an unregistered worker")
