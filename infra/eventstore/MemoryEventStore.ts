@@ -121,7 +121,7 @@ const makeWith = (storage: MemoryStorage): Effect.Effect<EventStoreShape> =>
       append,
       readStream,
       readAll,
-        ...subscriptionsOf(signal, readAll, readStream),
+      ...subscriptionsOf(signal, readAll, readStream),
       head: (name) =>
         Effect.sync(() => {
           const rows = storage.streams.get(name)?.rows
