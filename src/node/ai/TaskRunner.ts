@@ -8,7 +8,7 @@
  * exactly once, never for a failure.
  */
 import { createHash, randomBytes } from "node:crypto"
-import { Clock, Effect, Either, Queue, Random } from "effect"
+import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { Capture, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
 import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
@@ -220,10 +220,19 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         }
       })
 
+    /**
+     * A task runs on its own fiber, not the caller's: a client that goes away
+     * (a closed connection interrupts its RPC handler) must not leave the task
+     * Running for ever with its escrow reserved. It still ends Validated and
+     * settled, or Failed and released; `task.get` shows which.
+     */
+    const detached = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.forkDaemon(effect).pipe(Effect.flatMap(Fiber.join))
+
     return {
       openSession,
-      infer: (session: string, inputs: unknown) => run(session, inputs, () => Effect.void),
-      inferWithProgress: run,
+      infer: (session: string, inputs: unknown) => detached(run(session, inputs, () => Effect.void)),
+      inferWithProgress: (session: string, inputs: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
+        detached(run(session, inputs, progress)),
       taskState: (id: string) => task(id).pipe(Effect.flatMap((a) => Effect.all([a.state, a.revision]))),
       escrowState: (developer: string, model: string) => escrow(developer, model).pipe(Effect.flatMap((a) => a.state)),
       escrows,
