@@ -69,7 +69,8 @@ const json = <A>(r: CliResult): A => {
 }
 
 beforeAll(async () => {
-  node = await spawnNode({ dataDir: makeTempDir("ai-cli") })
+  // No in-process worker: the infer test brings its own compute node, so it knows which worker ran the task.
+  node = await spawnNode({ dataDir: makeTempDir("ai-cli"), extraArgs: ["--workers", "0"] })
   rpc = ["--rpc", node.url]
 })
 
@@ -171,13 +172,11 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", ...SILERO_FLAGS, "--validation", "quorum:3/2", "--key", key, ...rpc], /^error: --validation quorum:K\/N needs 1 ≤ K ≤ N/],
       [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", "--min-gpu", "TPU", "--key", key, ...rpc], /^error: --min-gpu must be one of H100, A100, RTX4090, CPU, got "TPU"$/],
       [["model", "show", unknown, ...rpc], /^error: unknown model 0x(ab){32} \(`topai model list` shows the node's models\)$/],
-      [["model", "show", "0x12", ...rpc], /^error: MODEL must be a model id/],
       [["escrow", "deposit", unknown, "100", "--key", key, ...rpc], /^error: unknown model 0x(ab){32}/],
       [["escrow", "deposit", junk.id, "100", "--key", key, ...rpc], /^error: model 0x[0-9a-f]{64} was rejected \(.*NotOnnx.*\): it serves no calls$/],
       [["escrow", "show", silero.id, ...rpc], /^error: give the developer: --developer ADDRESS or --key HEX$/],
       [["infer", silero.id, "--input", notJson, "--key", key, ...rpc], /^error: .*not\.json is not JSON: /],
       [["infer", silero.id, "--input", notTensors, "--key", key, ...rpc], /^error: .*scalar\.json: input "input": expected \{"type", "dims", "data" \| "dataBase64"\}, got number$/],
-      [["infer", silero.id, "--input", join(dir, "none.json"), "--key", key, ...rpc], /^error: no such file: .*none\.json$/],
       [["model", "price", silero.id, "5", "--key", hexKey(DEVELOPER.key), ...rpc], /^error: only the provider 0x[0-9a-f]{40} can reprice model/],
       [["task", "show", `0x${"cd".repeat(32)}`, ...rpc], /^error: unknown task 0x(cd){32}$/]
     ]
