@@ -198,7 +198,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     if (failure === undefined) {
       try {
         for (const r of replays.values()) r.finish()
-        // Cross-checks with the chain need the chain: not when auditing one stream.
+        // Cross-checks need the other streams: not when auditing one stream.
         ai.finish(options.stream === undefined)
       } catch (e) {
         if (!(e instanceof AuditFailed || e instanceof AiAuditFailed)) throw e
