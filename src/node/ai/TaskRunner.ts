@@ -138,6 +138,20 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             return yield* reject(cause === "NoWorkerAvailable" ? "NoWorkerAvailable" : "TimedOut", detail)
           })
 
+        /** Results of assignees still running when the task was validated, each against the validated fingerprint. */
+        const judgeLate = (late: ReadonlyArray<string>, fingerprint: string) =>
+          Effect.gen(function* () {
+            const waiting = new Set(late)
+            while (waiting.size > 0) {
+              const { worker, outcome } = yield* Queue.take(outcomes)
+              if (!waiting.delete(worker) || outcome.kind !== "result") continue
+              yield* hub.recordOutcome(worker, taskId, outcome.fingerprint === fingerprint, false)
+              if (outcome.fingerprint !== fingerprint) {
+                yield* Effect.logWarning(`task ${taskId}: ${worker}'s late result disagrees with the validated ${fingerprint}: marked wrong`)
+              }
+            }
+          })
+
         let draw = yield* Random.nextIntBetween(0, PER_MILLION)
         let chosen = yield* pick(workersNeeded(policy, draw), new Set())
         if (Either.isLeft(chosen) && isSampled(policy, draw)) {
@@ -204,6 +218,12 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
             for (const w of v.correct) yield* hub.recordOutcome(w, taskId, true, v.disputed)
             for (const w of v.wrong) yield* hub.recordOutcome(w, taskId, false, v.disputed)
+            // Quorum validates at k agreeing results; the other assignees' results come later and the task
+            // refuses them. Judge them anyway, after the reply: a worker that lies after the quorum formed
+            // is marked wrong in its stream (an honest one is recorded correct), so a liar cannot hide
+            // behind being slow. Each outcome comes within the dispatch deadline.
+            const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
+            if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
             // Outputs live in the blob store under their hash; the reply does not wait for the disk.
             yield* blobs.put(new TextEncoder().encode(JSON.stringify(result))).pipe(Effect.ignore, Effect.forkDaemon)
             const inferResult = new InferResult({
