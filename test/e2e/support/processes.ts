@@ -175,7 +175,11 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 class PortTaken extends Error {}
 
 const spawnOnce = async (options: SpawnNodeOptions, port: number): Promise<NodeProcess> => {
-  const args = ["--import", "tsx", CLI_MAIN, "node", "start", "--data-dir", options.dataDir, "--port", String(port)]
+  // Chain tests run the node without its in-process compute node (a worker-* stream and an inference
+  // thread they do not need); tests of the AI shard choose their workers with extraArgs.
+  const extra = options.extraArgs ?? []
+  const workers = extra.includes("--workers") ? [] : ["--workers", "0"]
+  const args = ["--import", "tsx", CLI_MAIN, "node", "start", "--data-dir", options.dataDir, "--port", String(port), ...workers]
   const child = track(
     spawn(process.execPath, [...args, ...(options.extraArgs ?? [])], {
       cwd: REPO_ROOT,
