@@ -52,6 +52,9 @@ export interface ResultRequest {
 
 const rejected = (reason: WorkerRejected["reason"], detail: string) => new WorkerRejected({ reason, detail })
 
+/** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
+export const HEARTBEAT_RECORD_EVERY_MS = 60_000
+
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
 
@@ -64,6 +67,10 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
     const pending = new Map<string, Deferred.Deferred<WorkerOutcome>>() // `${task}:${worker}`
     const known = new Set<string>()
     const key = (task: string, worker: string) => `${task}:${worker}`
+    // Liveness is kept in memory; the worker's stream records a heartbeat at most every
+    // HEARTBEAT_RECORD_EVERY_MS (and on every change of status), not one event per ping.
+    const lastSeen = new Map<string, number>()
+    const lastRecorded = new Map<string, number>()
 
     const actor = (worker: string) => actors.get(workerStream(worker))
 
@@ -120,6 +127,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
         }
         connections.set(worker, connection)
         sessions.set(session, connection)
+        lastSeen.set(worker, now)
         yield* Effect.logInfo(`worker ${worker} (${r.gpuClass} × ${r.devices}) connected`)
         return { worker, session }
       })
@@ -127,8 +135,14 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
     const heartbeat = (session: string) =>
       Effect.gen(function* () {
         const c = yield* connectionOf(session)
+        const now = yield* Clock.currentTimeMillis
+        lastSeen.set(c.worker, now)
         const a = yield* actor(c.worker)
-        yield* a.ask(new Heartbeat({ at: yield* Clock.currentTimeMillis })).pipe(Effect.ignore)
+        const s = yield* a.state
+        if (s.status !== "Online" || now - (lastRecorded.get(c.worker) ?? s.lastHeartbeatAt) >= HEARTBEAT_RECORD_EVERY_MS) {
+          yield* a.ask(new Heartbeat({ at: now })).pipe(Effect.ignore)
+          lastRecorded.set(c.worker, now)
+        }
         return { online: (yield* a.state).status === "Online" }
       })
 
@@ -256,7 +270,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
       for (const worker of known) {
         const a = yield* actor(worker)
         const s = yield* a.state
-        if (s.status === "Online" && now - s.lastHeartbeatAt > config.heartbeatGraceMs) {
+        if (s.status === "Online" && now - (lastSeen.get(worker) ?? s.lastHeartbeatAt) > config.heartbeatGraceMs) {
           yield* a.ask(new MarkOffline({ at: now })).pipe(Effect.ignore)
           yield* Effect.logWarning(`worker ${worker} missed its heartbeats: offline`)
         }
