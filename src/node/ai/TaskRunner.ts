@@ -68,8 +68,13 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
     const escrow = (developer: string, model: string) => escrows.get(escrowStream(developer as Address, model as Hash32))
     const task = (id: string) => tasks.get(taskStream(id))
 
-    const run = (sessionId: string, inputsJson: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
+    /**
+     * `listener` hears each stage (infer.stream); a plain `infer` has none, and then no TaskProgress is
+     * built at all (a Schema class validates its fields on construction: ~0.2 ms a request for nothing).
+     */
+    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) =>
       Effect.gen(function* () {
+        const progress = (make: () => TaskProgress) => (listener === undefined ? Effect.void : listener(make()))
         const started = yield* Clock.currentTimeMillis
         const session = sessions.get(sessionId)
         if (session === undefined || session.expiresAt <= started) {
@@ -104,7 +109,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         yield* t
           .ask(new RequestTask({ taskId, developer: session.developer, modelId: session.model as Hash32, price, inputHash, policy, at: at0 }))
           .pipe(Effect.orDie)
-        yield* progress(new TaskProgress({ task: taskId, stage: "requested", detail: `price ${price}` }))
+        yield* progress(() => new TaskProgress({ task: taskId, stage: "requested", detail: `price ${price}` }))
 
         const assignment = new TaskAssignment({
           task: taskId,
@@ -134,7 +139,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           Effect.gen(function* () {
             yield* t.ask(new AbandonTask({ cause, detail, at: yield* Clock.currentTimeMillis })).pipe(Effect.ignore)
             yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
-            yield* progress(new TaskProgress({ task: taskId, stage: "failed", detail }))
+            yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
             return yield* reject(cause === "NoWorkerAvailable" ? "NoWorkerAvailable" : "TimedOut", detail)
           })
 
@@ -164,7 +169,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (Either.isLeft(chosen)) return yield* giveUp("NoWorkerAvailable", chosen.left.message)
         const workers = chosen.right.map((w) => w.id)
         yield* t.ask(new AssignTask({ workers, sampleDraw: draw, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
-        yield* progress(new TaskProgress({ task: taskId, stage: "assigned", detail: workers.join(", ") }))
+        yield* progress(() => new TaskProgress({ task: taskId, stage: "assigned", detail: workers.join(", ") }))
         for (const w of workers) yield* launch(w, false)
 
         // Feed outcomes to the actor until it ends the task.
@@ -181,11 +186,11 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const reply = yield* t.ask(command).pipe(Effect.either)
             if (Either.isLeft(reply)) continue // late or duplicate: the task moved on
             state = reply.right.state
-            yield* progress(new TaskProgress({ task: taskId, stage: "result", detail: `${worker} in ${outcome.millis} ms` }))
+            yield* progress(() => new TaskProgress({ task: taskId, stage: "result", detail: `${worker} in ${outcome.millis} ms` }))
             if (state.status === "Disputed") {
               const refereePick = yield* pick(1, involved(state))
               if (Either.isLeft(refereePick)) return yield* giveUp("NoWorkerAvailable", `no referee for the dispute: ${refereePick.left.message}`)
-              yield* progress(new TaskProgress({ task: taskId, stage: "retrying", detail: `dispute: re-executing on ${refereePick.right[0]!.id}` }))
+              yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `dispute: re-executing on ${refereePick.right[0]!.id}` }))
               yield* launch(refereePick.right[0]!.id, true)
             }
           } else {
@@ -198,14 +203,14 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             if (Either.isLeft(reply)) continue
             state = reply.right.state
             if (state.status !== "Failed" && next !== null) {
-              yield* progress(new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} ${outcome.reason}: ${outcome.detail}; now ${next}` }))
+              yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} ${outcome.reason}: ${outcome.detail}; now ${next}` }))
               yield* launch(next, referee)
             }
           }
           if (state.status === "Failed") {
             yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
             const detail = state.failure?.detail ?? "the task failed"
-            yield* progress(new TaskProgress({ task: taskId, stage: "failed", detail }))
+            yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
             return yield* reject("TaskFailed", `${detail} (nothing was charged)`)
           }
           if (state.status === "Validated" && state.validation !== null) {
@@ -234,7 +239,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               charged: price,
               millis: (yield* Clock.currentTimeMillis) - started
             })
-            yield* progress(new TaskProgress({ task: taskId, stage: "validated", detail: v.fingerprint, result: inferResult }))
+            yield* progress(() => new TaskProgress({ task: taskId, stage: "validated", detail: v.fingerprint, result: inferResult }))
             return inferResult
           }
         }
@@ -250,7 +255,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
 
     return {
       openSession,
-      infer: (session: string, inputs: unknown) => detached(run(session, inputs, () => Effect.void)),
+      infer: (session: string, inputs: unknown) => detached(run(session, inputs, undefined)),
       inferWithProgress: (session: string, inputs: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
         detached(run(session, inputs, progress)),
       taskState: (id: string) => task(id).pipe(Effect.flatMap((a) => Effect.all([a.state, a.revision]))),
