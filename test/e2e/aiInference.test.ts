@@ -1,0 +1,484 @@
+/**
+ * Paid inference end to end, with real processes: a node (`topai node start
+ * --workers 0`), compute nodes as their own processes (`topai worker
+ * start`), and the typed client. What the TaskActor promises, checked from
+ * outside:
+ *
+ *   - silero uploaded, registered, verified; escrow deposited; `infer` gives
+ *     what a bare `session.run` gives here; the escrow captured the price,
+ *     once; settlement pays the provider exactly that on chain
+ *   - a worker killed (SIGKILL) mid-task: the task completes on the other
+ *     worker (TaskReassigned), charged once, the failure recorded
+ *   - a lying worker (`--fault-lie`) under quorum 2-of-3: the honest
+ *     fingerprint wins and the liar is marked
+ *   - refusals: not enough escrow, wrong dims, an unknown or deprecated model
+ *     — typed, and nothing charged
+ *   - the node killed (SIGKILL) mid-task and restarted on its data dir: the
+ *     task ends unsettled, its reservation released; `topai audit replay`
+ *     passes over everything the file did
+ *
+ * One node for the whole file; the tests run in order and build on each
+ * other. Workers start only when a test needs them (each costs ~2 s of CPU).
+ */
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { createHash } from "node:crypto"
+import { Effect, Either, Stream } from "effect"
+import ort from "onnxruntime-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { outputFingerprint } from "../../domain/ai/fingerprint.js"
+import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
+import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
+import { sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { decodeTensorMapJson, type TensorMap } from "../../domain/ai/tensor.js"
+import { bytesToHex } from "../../domain/chain/hex.js"
+import { devKey } from "../../domain/chain/keys.js"
+import type { PrivateKey } from "../../domain/chain/keys.js"
+import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
+import type { TransactionPayload } from "../../domain/chain/transaction.js"
+import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
+import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
+import type { InferenceRejected, ModelView } from "../../src/client/index.js"
+import { DT, floatRaw, model, valueInfo } from "../ai/support/onnxBuilder.js"
+import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { openClient } from "./support/client.js"
+import type { TestClient } from "./support/client.js"
+import { CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, runCli, spawnNode } from "./support/processes.js"
+import type { NodeProcess } from "./support/processes.js"
+
+// ---------------------------------------------------------------- models
+
+/**
+ * y = x · (xᵀx · Wᵏ), x float[1, n], W the n×n mean filter (1/n everywhere,
+ * so values stay in range): k GEMMs of n×n, slow by construction, with a
+ * small input and output. n = 512, k = 300 runs ~0.6 s on one core here.
+ */
+const slowModel = (n: number, k: number): Uint8Array =>
+  model({
+    graph: {
+      nodes: [
+        { opType: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: [{ name: "perm", ints: [1, 0] }] },
+        { opType: "MatMul", inputs: ["xt", "x"], outputs: ["h0"] },
+        ...Array.from({ length: k }, (_, i) => ({ opType: "MatMul", inputs: [`h${i}`, "W"], outputs: [`h${i + 1}`] })),
+        { opType: "MatMul", inputs: ["x", `h${k}`], outputs: ["y"] }
+      ],
+      initializers: [{ name: "W", dataType: DT.FLOAT, dims: [n, n], raw: floatRaw(new Array<number>(n * n).fill(1 / n)) }],
+      inputs: [valueInfo("x", DT.FLOAT, [1, n])],
+      outputs: [valueInfo("y", DT.FLOAT, [1, n])]
+    }
+  })
+
+const SLOW_N = 512
+const SLOW_K = 300
+const SILERO_PRICE = 10n
+const SLOW_PRICE = 7n
+const QUORUM_PRICE = 3n
+
+const sileroInput = {
+  input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
+  state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, (_, i) => Math.fround((i % 11) / 50 - 0.1)) },
+  sr: { type: "int64", dims: [], data: [16000] }
+}
+const slowInput = { x: { type: "float32", dims: [1, SLOW_N], data: Array.from({ length: SLOW_N }, (_, i) => Math.fround(Math.cos(i / 5))) } }
+
+// ---------------------------------------------------------------- accounts
+
+const SILERO_PROVIDER = DEV[1]!
+const PROVIDER = DEV[2]! // the slow and the quorum models
+const DEVELOPER = DEV[3]!
+const SLOW_DEVELOPER = DEV[4]!
+const QUORUM_DEVELOPER = DEV[5]!
+const POOR = DEV[6]! // deposits less than a call costs
+
+// ---------------------------------------------------------------- worker processes
+
+interface WorkerProcess {
+  readonly address: string
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly exited: Promise<void>
+}
+
+const workers: Array<WorkerProcess> = []
+let nextWorkerKey = 40
+
+const hexKey = (key: PrivateKey) => bytesToHex(key.exportBytes())
+
+/** `topai worker start` as its own process (killed by afterAll if still running). */
+const spawnWorker = (url: string, options: { readonly faultLie?: boolean } = {}): WorkerProcess => {
+  const key = devKey(nextWorkerKey++)
+  const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", "CPU", "--data-dir", makeTempDir("worker"), "--rpc", url, "--key", hexKey(key)]
+  const child = spawn(process.execPath, [...args, ...(options.faultLie === true ? ["--fault-lie"] : [])], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const w = { address: key.publicKey.address, child, output: () => output, exited }
+  workers.push(w)
+  return w
+}
+
+const killWorkers = async () => {
+  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL")
+  await Promise.all(workers.map((w) => w.exited))
+}
+
+// ---------------------------------------------------------------- the node and its client
+
+let node: NodeProcess
+let c: TestClient
+
+const onlineWorkers = async (): Promise<ReadonlyArray<string>> =>
+  (await c.run(c.client.worker.list())).filter((w) => w.online).map((w) => w.id)
+
+const waitOnline = (ws: ReadonlyArray<WorkerProcess>) =>
+  waitFor(
+    `workers ${ws.map((w) => w.address).join(", ")} online`,
+    async () => {
+      const online = await onlineWorkers()
+      return ws.every((w) => online.includes(w.address)) ? true : undefined
+    },
+    { timeoutMs: 30_000, intervalMs: 100 }
+  )
+
+/** Signs and submits a transaction from `key`, waiting for its block. */
+const submit = async (key: PrivateKey, payload: TransactionPayload, nonceOffset = 0n) => {
+  const status = await c.run(c.client.node.status())
+  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
+  const tx = signTransaction(new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce + nonceOffset, fee: DEFAULT_FEE, payload }), key)
+  const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
+  expect(r.status).toBe("included")
+  return tx.hash
+}
+
+const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
+
+const upload = async (bytes: Uint8Array) => {
+  const hash = sha256(bytes)
+  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
+    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
+    await c.run(c.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
+  }
+  return hash
+}
+
+/** Registers uploaded weights under a manifest (one tx per model, nonces in order) and waits for every verdict. */
+const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes: Uint8Array; readonly manifest: ModelManifestEncoded }>) => {
+  const hashes: Array<string> = []
+  for (const m of models) hashes.push(await upload(m.bytes))
+  const status = await c.run(c.client.node.status())
+  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
+  const txs = models.map((m, i) =>
+    signTransaction(
+      new TransactionBody({
+        chainId: status.chainId,
+        nonce: account.pendingNonce + BigInt(i),
+        fee: DEFAULT_FEE,
+        payload: { kind: "model.register", weightsHash: hashes[i]! as never, sizeBytes: BigInt(m.bytes.length), manifest: JSON.stringify(m.manifest) }
+      }),
+      key
+    )
+  )
+  for (const [i, tx] of txs.entries()) await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: i === txs.length - 1 }))
+  return Promise.all(
+    txs.map((tx) =>
+      waitFor(
+        `the verdict on model ${tx.hash}`,
+        async () => {
+          const m = await Effect.runPromise(Effect.either(c.client.model.get({ model: tx.hash })))
+          return Either.isRight(m) && m.right.status !== "Pending" ? m.right : undefined
+        },
+        { timeoutMs: 45_000, intervalMs: 100 }
+      )
+    )
+  )
+}
+
+const deposit = async (developer: PrivateKey, modelId: string, amount: bigint) => {
+  await submit(developer, { kind: "escrow.deposit", model: modelId as never, amount })
+  return waitFor(`the deposit of ${developer.publicKey.address} for ${modelId}`, async () => {
+    const e = await c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
+    return e.deposited >= amount ? e : undefined
+  })
+}
+
+const openSession = async (developer: PrivateKey, modelId: string) => {
+  const status = await c.run(c.client.node.status())
+  const expiresAt = Date.now() + 3_600_000
+  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, model: modelId, expiresAt }), developer)
+  return (await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, model: modelId, expiresAt, signature }))).session
+}
+
+const escrowOf = (developer: PrivateKey, modelId: string) =>
+  c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
+
+const events = (stream: string) => c.run(c.client.events.read({ stream, from: 0, limit: 1_000 }))
+
+// ---------------------------------------------------------------- comparing with a bare onnxruntime run
+
+const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
+  type: t.type,
+  dims: [...t.dims],
+  data: Array.from(t.data as ArrayLike<number | bigint>)
+})
+
+const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<TensorMap> => {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 })
+  try {
+    const out = await session.run(toOrtFeeds(Either.getOrThrow(decodeTensorMapJson(inputs))))
+    const map: Record<string, TensorMap[string]> = {}
+    for (const name of Object.keys(out)) map[name] = { type: out[name]!.type, dims: out[name]!.dims, data: out[name]!.data } as TensorMap[string]
+    return map
+  } finally {
+    await session.release()
+  }
+}
+
+const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
+  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
+  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
+  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
+}
+
+// ---------------------------------------------------------------- the file
+
+const slowBytes = slowModel(SLOW_N, SLOW_K)
+let silero: ModelView
+let slow: ModelView
+let quorum: ModelView
+const only = <A>(xs: ReadonlyArray<A>, i: number): A => xs[i]!
+let honest: ReadonlyArray<WorkerProcess>
+
+beforeAll(async () => {
+  node = await spawnNode({ dataDir: makeTempDir("ai-inference"), extraArgs: ["--workers", "0"] })
+  honest = [spawnWorker(node.url), spawnWorker(node.url)]
+  c = await openClient(node.url)
+  // Verification runs while the workers start.
+  const [a, b] = await Promise.all([
+    register(SILERO_PROVIDER.key, [{ bytes: sileroBytes(), manifest: { ...SILERO_MANIFEST, pricePerCall: String(SILERO_PRICE) } }]),
+    register(PROVIDER.key, [
+      {
+        bytes: slowBytes,
+        manifest: { name: "slow", version: "1", pricePerCall: String(SLOW_PRICE), minGpuClass: "CPU", license: "MIT", description: "GEMM chain", validation: { kind: "single", sampleRatePerMillion: 0 } }
+      },
+      {
+        bytes: sileroBytes(),
+        manifest: { ...SILERO_MANIFEST, name: "silero-quorum", pricePerCall: String(QUORUM_PRICE), validation: { kind: "quorum", k: 2, n: 3 } }
+      }
+    ])
+  ])
+  ;[silero, slow, quorum] = [only(a, 0), only(b, 0), only(b, 1)]
+  await waitOnline(honest)
+}, 60_000)
+
+afterAll(async () => {
+  await c?.close()
+  await killWorkers()
+  await cleanup()
+})
+
+describe("paid inference through a node and worker processes", () => {
+  it("silero: verified; infer equals a bare session.run; the price captured once; the provider paid exactly that on chain", async () => {
+    expect(silero).toMatchObject({ status: "Verified", provider: SILERO_PROVIDER.address, price: SILERO_PRICE })
+    const before = await c.run(c.client.account.get({ address: SILERO_PROVIDER.address }))
+    await deposit(DEVELOPER.key, silero.id, 1_000n)
+    const session = await openSession(DEVELOPER.key, silero.id)
+
+    const result = await c.run(c.client.infer({ session, inputs: sileroInput }))
+    expect(result.charged).toBe(SILERO_PRICE)
+    expect(result.workers.every((w) => honest.some((h) => h.address === w))).toBe(true)
+    const bare = await bareRun(sileroBytes(), sileroInput)
+    expectSameOutputs(result.outputs, bare)
+    expect(result.fingerprint).toBe(outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE))
+
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toMatchObject({ deposited: 1_000n, available: 1_000n - SILERO_PRICE, reserved: 0n, captured: SILERO_PRICE })
+    // Settlement (every 2 s) pays what the escrow account owes the provider, once.
+    const after = await waitFor(
+      "the provider's payout",
+      async () => {
+        const a = await c.run(c.client.account.get({ address: SILERO_PROVIDER.address }))
+        return a.balance !== before.balance ? a : undefined
+      },
+      { timeoutMs: 15_000, intervalMs: 200 }
+    )
+    expect(after.balance - before.balance).toBe(SILERO_PRICE)
+    const task = await c.run(c.client.task.get({ task: result.task }))
+    expect(task).toMatchObject({ status: "Settled", charged: true, price: SILERO_PRICE, fingerprint: result.fingerprint, retries: 0 })
+    expect(task.events.map((e) => e.type)).toEqual(
+      result.workers.length === 1
+        ? ["TaskRequested", "TaskAssigned", "TaskResultSubmitted", "TaskValidated", "TaskSettled"]
+        : ["TaskRequested", "TaskAssigned", "TaskResultSubmitted", "TaskResultSubmitted", "TaskValidated", "TaskSettled"] // sampled
+    )
+  })
+
+  it("a worker killed (SIGKILL) mid-task: the other worker completes it, TaskReassigned names the dead one, charged once", async () => {
+    expect(slow).toMatchObject({ status: "Verified", price: SLOW_PRICE })
+    await deposit(SLOW_DEVELOPER.key, slow.id, 100n)
+    const session = await openSession(SLOW_DEVELOPER.key, slow.id)
+
+    const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: slowInput })))
+    const running = await waitFor(
+      "a worker running the slow task",
+      async () => (await c.run(c.client.worker.list())).find((w) => w.inFlight > 0),
+      { timeoutMs: 10_000, intervalMs: 20 }
+    )
+    const victim = honest.find((w) => w.address === running.id)!
+    const survivor = honest.find((w) => w !== victim)!
+    // Into the run: the weights fetch, the session load and the GEMMs take ~1 s.
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    victim.child.kill("SIGKILL")
+    await victim.exited
+
+    const result = Either.getOrThrow(await pending)
+    expect(result.workers).toEqual([survivor.address])
+    expect(result.charged).toBe(SLOW_PRICE)
+    expectSameOutputs(result.outputs, await bareRun(slowBytes, slowInput))
+
+    const task = await c.run(c.client.task.get({ task: result.task }))
+    expect(task).toMatchObject({ status: "Settled", charged: true, retries: 1, workers: [survivor.address] })
+    expect(task.events.map((e) => e.type)).toEqual(["TaskRequested", "TaskAssigned", "TaskReassigned", "TaskResultSubmitted", "TaskValidated", "TaskSettled"])
+    const reassigned = (await events(`task-${result.task}`)).find((e) => e.type === "TaskReassigned")!
+    expect(reassigned.data).toMatchObject({ failed: victim.address, reason: "died", replacement: survivor.address, retry: 1 })
+    expect(await escrowOf(SLOW_DEVELOPER.key, slow.id)).toMatchObject({ deposited: 100n, available: 100n - SLOW_PRICE, reserved: 0n, captured: SLOW_PRICE })
+    const listed = (await c.run(c.client.worker.list())).find((w) => w.id === victim.address)!
+    expect(listed).toMatchObject({ online: false, inFlight: 0 })
+  })
+
+  it("a lying worker under quorum 2-of-3: the honest fingerprint is validated, the outputs equal bare, the liar is marked wrong", async () => {
+    expect(quorum).toMatchObject({ status: "Verified", price: QUORUM_PRICE })
+    const fresh = spawnWorker(node.url)
+    const liar = spawnWorker(node.url, { faultLie: true })
+    const [, , session] = await Promise.all([
+      waitOnline([fresh, liar]),
+      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n),
+      openSession(QUORUM_DEVELOPER.key, quorum.id)
+    ])
+    const honestNow = [honest[0]!, honest[1]!, fresh].filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => w.address)
+    expect(honestNow).toHaveLength(2)
+    const bare = await bareRun(sileroBytes(), sileroInput)
+    const truth = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
+
+    // A few calls: the liar's result arrives sometimes before the honest ones, sometimes after.
+    const CALLS = 3
+    const tasks: Array<string> = []
+    for (let i = 0; i < CALLS; i++) {
+      const r = await c.run(c.client.infer({ session, inputs: sileroInput }))
+      expect(r.fingerprint).toBe(truth)
+      expect([...r.workers].sort()).toEqual([...honestNow].sort())
+      expectSameOutputs(r.outputs, bare)
+      const validated = (await events(`task-${r.task}`)).find((e) => e.type === "TaskValidated")!
+      const v = validated.data as { correct: Array<string>; wrong: Array<string>; fingerprint: string }
+      expect(v.fingerprint).toBe(truth)
+      expect(v.correct.sort()).toEqual([...honestNow].sort())
+      expect(v.wrong.every((w) => w === liar.address)).toBe(true)
+      tasks.push(r.task)
+    }
+    // Whether its result came before the validation (in `wrong`) or after: its stream marks every task.
+    const marks = await waitFor(
+      "the liar's marks",
+      async () => {
+        const es = (await events(`worker-${liar.address}`)).filter(
+          (e) => e.type === "TaskResultRecorded" || e.type === "DisputeRecorded"
+        )
+        return es.length >= CALLS ? es : undefined
+      },
+      { timeoutMs: 10_000, intervalMs: 100 }
+    )
+    expect(marks.map((e) => (e.data as { taskId: string }).taskId).sort()).toEqual([...tasks].sort())
+    expect(marks.every((e) => (e.data as { outcome: string }).outcome === "wrong")).toBe(true)
+    const listed = await c.run(c.client.worker.list())
+    const liarView = listed.find((w) => w.id === liar.address)!
+    for (const h of honestNow) expect(listed.find((w) => w.id === h)!.reputation).toBeGreaterThan(liarView.reputation)
+    expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toMatchObject({ reserved: 0n, captured: BigInt(CALLS) * QUORUM_PRICE })
+    liar.child.kill("SIGKILL") // the rest of the file runs on honest workers
+    await liar.exited
+  })
+
+  it("refused before any work, nothing charged: not enough escrow, wrong dims, an unknown model, a deprecated model", async () => {
+    const reason = (e: unknown) => (e as InferenceRejected).reason
+
+    await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
+    const poor = await openSession(POOR.key, silero.id)
+    const broke = await c.fail(c.client.infer({ session: poor, inputs: sileroInput }))
+    expect(reason(broke)).toBe("InsufficientEscrow")
+    expect(await escrowOf(POOR.key, silero.id)).toMatchObject({ deposited: SILERO_PRICE - 1n, available: SILERO_PRICE - 1n, reserved: 0n, captured: 0n })
+
+    const before = await escrowOf(DEVELOPER.key, silero.id)
+    const session = await openSession(DEVELOPER.key, silero.id)
+    // silero's input is [batch, sequence]: rank 1 does not fit, whatever the sequence.
+    const wrongDims = { ...sileroInput, input: { type: "float32", dims: [576], data: sileroInput.input.data } }
+    const bad = await c.fail(c.client.infer({ session, inputs: wrongDims }))
+    expect(reason(bad)).toBe("BadInputs")
+    expect((bad as InferenceRejected).detail).toMatch(/input/)
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
+
+    const unknown = await openSession(DEVELOPER.key, `0x${"ab".repeat(32)}`)
+    expect(reason(await c.fail(c.client.infer({ session: unknown, inputs: sileroInput })))).toBe("ModelNotServable")
+
+    const quorumSession = await openSession(QUORUM_DEVELOPER.key, quorum.id)
+    const quorumBefore = await escrowOf(QUORUM_DEVELOPER.key, quorum.id)
+    await submit(PROVIDER.key, { kind: "model.deprecate", model: quorum.id as never })
+    await waitFor("the deprecation", async () => ((await c.run(c.client.model.get({ model: quorum.id }))).deprecated ? true : undefined))
+    const deprecated = await c.fail(c.client.infer({ session: quorumSession, inputs: sileroInput }))
+    expect(reason(deprecated)).toBe("ModelNotServable")
+    expect((deprecated as InferenceRejected).detail).toMatch(/deprecated/)
+    expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toEqual(quorumBefore)
+  })
+
+  it(
+    "the node killed (SIGKILL) mid-task and restarted: the task ends unsettled, its reservation released, nothing charged; audit replay passes",
+    async () => {
+      const session = await openSession(SLOW_DEVELOPER.key, slow.id)
+      const before = await escrowOf(SLOW_DEVELOPER.key, slow.id)
+      // infer.stream names the task at once; the stream stays open (closing it would end the task) until the node dies.
+      let taskId: string | undefined
+      void Effect.runPromiseExit(
+        c.client.infer.stream({ session, inputs: slowInput }).pipe(Stream.runForEach((p) => Effect.sync(() => p.stage === "assigned" && (taskId = p.task))))
+      )
+      await waitFor("the slow task's assignment", async () => taskId, { timeoutMs: 10_000, intervalMs: 20 })
+      await new Promise((resolve) => setTimeout(resolve, 250)) // into the run
+      expect(await escrowOf(SLOW_DEVELOPER.key, slow.id)).toMatchObject({ reserved: SLOW_PRICE })
+      await c.close()
+      expect((await node.stop("SIGKILL")).signal).toBe("SIGKILL")
+
+      node = await spawnNode({ dataDir: node.dataDir, extraArgs: ["--workers", "0"] })
+      c = await openClient(node.url)
+      const task = await waitFor(
+        "the interrupted task to end",
+        async () => {
+          const t = await c.run(c.client.task.get({ task: taskId! }))
+          return t.status === "Failed" ? t : undefined
+        },
+        { timeoutMs: 15_000, intervalMs: 100 }
+      )
+      expect(task).toMatchObject({ status: "Failed", charged: false })
+      expect(task.events.map((e) => e.type)).toEqual(["TaskRequested", "TaskAssigned", "TaskFailed"])
+      const escrow = await waitFor("the reservation's release", async () => {
+        const e = await escrowOf(SLOW_DEVELOPER.key, slow.id)
+        return e.reserved === 0n ? e : undefined
+      })
+      expect(escrow).toEqual(before)
+
+      await c.close()
+      await killWorkers()
+      expect((await node.stop("SIGINT")).code).toBe(0)
+      const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+      expect(audit.code, audit.stderr + audit.stdout).toBe(0)
+      const report = JSON.parse(audit.stdout) as {
+        ok: boolean
+        ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
+      }
+      expect(report.ok).toBe(true)
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 1 })
+      const charged = SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE
+      expect(report.ai.tasks).toMatchObject({ total: 6, charged: String(charged) })
+      expect(report.ai.escrows.captured).toBe(String(charged))
+    },
+    60_000
+  )
+})
