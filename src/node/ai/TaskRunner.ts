@@ -121,7 +121,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           deadlineMs: config.workerDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
-        const outputs = new Map<string, unknown>()
+        /** Each submitter's outputs, with the JSON text their hash is over (stored as the output blob). */
+        const outputs = new Map<string, { readonly value: unknown; readonly json: string }>()
         const launch = (worker: string, referee: boolean) =>
           hub.dispatch(worker, assignment).pipe(
             Effect.flatMap((outcome) => Queue.offer(outcomes, { worker, referee, outcome })),
@@ -178,8 +179,9 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           const at = yield* Clock.currentTimeMillis
           let state: TaskState
           if (outcome.kind === "result") {
-            outputs.set(worker, outcome.outputs)
-            const outputHash = sha256Hex(JSON.stringify(outcome.outputs))
+            const json = JSON.stringify(outcome.outputs)
+            outputs.set(worker, { value: outcome.outputs, json })
+            const outputHash = sha256Hex(json)
             const command = referee
               ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
               : new SubmitResult({ worker: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
@@ -217,7 +219,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const v = state.validation
             // A correct submitter's outputs, or the referee's after a dispute.
             const winner = [...v.correct, worker].find((w) => outputs.has(w))!
-            const result = outputs.get(winner)
+            const result = outputs.get(winner)!
             const batch = openBatch
             yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
             yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
@@ -230,10 +232,10 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
             if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
             // Outputs live in the blob store under their hash; the reply does not wait for the disk.
-            yield* blobs.put(new TextEncoder().encode(JSON.stringify(result))).pipe(Effect.ignore, Effect.forkDaemon)
+            yield* blobs.put(new TextEncoder().encode(result.json)).pipe(Effect.ignore, Effect.forkDaemon)
             const inferResult = new InferResult({
               task: taskId,
-              outputs: result,
+              outputs: result.value,
               fingerprint: v.fingerprint,
               workers: v.correct,
               charged: price,
