@@ -9,7 +9,8 @@ import type { BenchModule, BenchResult } from "./lib.js"
 const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promise<BenchModule> }> = [
   { name: "eventstore", load: () => import("./eventstore.js") },
   { name: "transfers", load: () => import("./transfers.js") },
-  { name: "scheduling", load: () => import("./scheduling.js") }
+  { name: "scheduling", load: () => import("./scheduling.js") },
+  { name: "inference", load: () => import("./inference.js") }
 ]
 
 const args = process.argv.slice(2)
