@@ -13,6 +13,8 @@ import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
 import { resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
+import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
 import { TaskAssignment, WorkerRejected, WorkerView } from "../../api/AiRpcs.js"
 import type { AiConfig } from "./AiConfig.js"
@@ -52,6 +54,17 @@ export interface ResultRequest {
 
 const rejected = (reason: WorkerRejected["reason"], detail: string) => new WorkerRejected({ reason, detail })
 
+const FINGERPRINT = /^0x[0-9a-f]{64}$/
+
+/** Why a result cannot count, or undefined: its fingerprint is well formed and is the fingerprint of its outputs. */
+const resultProblem = (r: ResultRequest, tolerance: number): string | undefined => {
+  if (!FINGERPRINT.test(r.fingerprint)) return `the fingerprint must be 0x + 64 lowercase hex, got ${JSON.stringify(r.fingerprint.slice(0, 80))}`
+  const outputs = decodeTensorMapJson(r.outputs)
+  if (Either.isLeft(outputs)) return `the outputs are not tensors: ${outputs.left.message}`
+  const actual = outputFingerprint(outputs.right, tolerance)
+  return actual === r.fingerprint ? undefined : `the outputs' fingerprint is ${actual}, not the signed ${r.fingerprint}`
+}
+
 /** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
 export const HEARTBEAT_RECORD_EVERY_MS = 60_000
 
@@ -64,7 +77,8 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
     const actors = yield* makeWorkerActors(rules)
     const connections = new Map<string, Connection>() // by worker id
     const sessions = new Map<string, Connection>()
-    const pending = new Map<string, Deferred.Deferred<WorkerOutcome>>() // `${task}:${worker}`
+    /** Dispatches waiting for their worker, by `${task}:${worker}`, with the model's output tolerance. */
+    const pending = new Map<string, { readonly done: Deferred.Deferred<WorkerOutcome>; readonly tolerance: number }>()
     const known = new Set<string>()
     const key = (task: string, worker: string) => `${task}:${worker}`
     // Liveness is kept in memory; the worker's stream records a heartbeat at most every
@@ -84,7 +98,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
     const dropPending = (worker: string, detail: string) =>
       Effect.forEach(
         [...pending.entries()].filter(([k]) => k.endsWith(`:${worker}`)),
-        ([k, d]) => Effect.suspend(() => (pending.delete(k), Deferred.succeed(d, { kind: "failed", reason: "died", detail }))),
+        ([k, p]) => Effect.suspend(() => (pending.delete(k), Deferred.succeed(p.done, { kind: "failed", reason: "died", detail }))),
         { discard: true }
       )
 
@@ -172,11 +186,19 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
         const valid = verifyMessage(resultDigest(r.task, r.fingerprint), c.publicKey, r.signature)
         if (Either.isLeft(valid)) return yield* rejected("BadSignature", `result of ${r.task}: ${valid.left}`)
         pending.delete(key(r.task, c.worker))
-        yield* Deferred.succeed(waiting, {
+        // The signature covers the fingerprint, not the outputs: a result counts only if its outputs are
+        // tensors whose fingerprint is the signed one (else quorum and sampling would vouch for numbers
+        // nobody checked). It is refused and the task moves on to another worker.
+        const problem = resultProblem(r, waiting.tolerance)
+        if (problem !== undefined) {
+          yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `its result was refused: ${problem}` })
+          return yield* rejected("BadResult", `result of ${r.task}: ${problem}`)
+        }
+        yield* Deferred.succeed(waiting.done, {
           kind: "result",
           outputs: r.outputs,
           fingerprint: r.fingerprint,
-          signature: r.signature,
+          signature: r.signature.toLowerCase(),
           millis: r.millis
         })
         return { accepted: true }
@@ -188,7 +210,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
         const waiting = pending.get(key(task, c.worker))
         if (waiting === undefined) return { accepted: false }
         pending.delete(key(task, c.worker))
-        yield* Deferred.succeed(waiting, { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` })
+        yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` })
         return { accepted: true }
       })
 
@@ -198,7 +220,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
         const c = connections.get(worker)
         if (c === undefined || !c.streaming) return { kind: "failed", reason: "died", detail: "not connected" } as const
         const done = yield* Deferred.make<WorkerOutcome>()
-        pending.set(key(assignment.task, worker), done)
+        pending.set(key(assignment.task, worker), { done, tolerance: assignment.outputTolerance })
         c.inFlight++
         yield* Queue.offer(c.queue, assignment)
         const outcome = yield* Deferred.await(done).pipe(
