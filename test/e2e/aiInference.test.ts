@@ -29,8 +29,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
-import { sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
-import { decodeTensorMapJson, type TensorMap } from "../../domain/ai/tensor.js"
+import { resultDigest, sessionGrantDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
 import type { PrivateKey } from "../../domain/chain/keys.js"
@@ -38,7 +38,7 @@ import { signTransaction, TransactionBody } from "../../domain/chain/transaction
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
-import type { InferenceRejected, ModelView } from "../../src/client/index.js"
+import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { DT, floatRaw, model, valueInfo } from "../ai/support/onnxBuilder.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
@@ -74,6 +74,7 @@ const SLOW_K = 300
 const SILERO_PRICE = 10n
 const SLOW_PRICE = 7n
 const QUORUM_PRICE = 3n
+const H100_PRICE = 5n
 
 const sileroInput = {
   input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -90,6 +91,7 @@ const DEVELOPER = DEV[3]!
 const SLOW_DEVELOPER = DEV[4]!
 const QUORUM_DEVELOPER = DEV[5]!
 const POOR = DEV[6]! // deposits less than a call costs
+const H100_DEVELOPER = DEV[7]!
 
 // ---------------------------------------------------------------- worker processes
 
@@ -136,7 +138,7 @@ let c: TestClient
 const onlineWorkers = async (): Promise<ReadonlyArray<string>> =>
   (await c.run(c.client.worker.list())).filter((w) => w.online).map((w) => w.id)
 
-const waitOnline = (ws: ReadonlyArray<WorkerProcess>) =>
+const waitOnline = (ws: ReadonlyArray<{ readonly address: string }>) =>
   waitFor(
     `workers ${ws.map((w) => w.address).join(", ")} online`,
     async () => {
@@ -251,6 +253,8 @@ const slowBytes = slowModel(SLOW_N, SLOW_K)
 let silero: ModelView
 let slow: ModelView
 let quorum: ModelView
+/** silero needing an H100: only the test's stand-in worker (the one H100) can take it. */
+let h100: ModelView
 const only = <A>(xs: ReadonlyArray<A>, i: number): A => xs[i]!
 let honest: ReadonlyArray<WorkerProcess>
 
@@ -269,10 +273,14 @@ beforeAll(async () => {
       {
         bytes: sileroBytes(),
         manifest: { ...SILERO_MANIFEST, name: "silero-quorum", pricePerCall: String(QUORUM_PRICE), validation: { kind: "quorum", k: 2, n: 3 } }
+      },
+      {
+        bytes: sileroBytes(),
+        manifest: { ...SILERO_MANIFEST, name: "silero-h100", pricePerCall: String(H100_PRICE), minGpuClass: "H100", validation: { kind: "single", sampleRatePerMillion: 0 } }
       }
     ])
   ])
-  ;[silero, slow, quorum] = [only(a, 0), only(b, 0), only(b, 1)]
+  ;[silero, slow, quorum, h100] = [only(a, 0), only(b, 0), only(b, 1), only(b, 2)]
   await waitOnline(honest)
 }, 60_000)
 
@@ -430,6 +438,53 @@ describe("paid inference through a node and worker processes", () => {
     expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toEqual(quorumBefore)
   })
 
+
+  it("a worker whose result does not hold up (malformed fingerprint; outputs that are not what its signed fingerprint says): refused, never delivered, nothing charged", async () => {
+    expect(h100).toMatchObject({ status: "Verified", minGpuClass: "H100" })
+    // A stand-in worker speaking the compute-node protocol over its own connection: the only H100, so it gets every task.
+    const fake = await openClient(node.url)
+    try {
+      const key = devKey(nextWorkerKey++)
+      const status = await fake.run(fake.client.node.status())
+      const offer = { chainId: status.chainId, gpuClass: "H100", devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now() }
+      const { session: workerSession } = await fake.run(
+        fake.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest(offer), key) })
+      )
+      const bare = await bareRun(sileroBytes(), sileroInput)
+      const honestFingerprint = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
+      const tampered = tensorMapToJson({ ...bare, output: { ...bare["output"]!, data: Float32Array.of(0.999) } as TensorMap[string] })
+      const lies = [
+        { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare) },
+        { fingerprint: honestFingerprint, outputs: tampered } // the honest fingerprint, signed, over other numbers
+      ]
+      const replies: Array<unknown> = []
+      void Effect.runPromiseExit(
+        fake.client.worker.tasks({ session: workerSession }).pipe(
+          Stream.runForEach((a: TaskAssignment) => {
+            const lie = lies[replies.length]!
+            const signature = signMessage(resultDigest(a.task, lie.fingerprint), key)
+            return fake.client.worker.result({ session: workerSession, task: a.task, outputs: lie.outputs, fingerprint: lie.fingerprint, millis: 1, signature }).pipe(
+              Effect.either,
+              Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))
+            )
+          })
+        )
+      )
+      await waitOnline([{ address: key.publicKey.address }])
+      await deposit(H100_DEVELOPER.key, h100.id, 100n)
+      const session = await openSession(H100_DEVELOPER.key, h100.id)
+      for (let i = 0; i < lies.length; i++) {
+        const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
+        expect(refused.reason).toBe("TaskFailed")
+        expect(refused.detail).toMatch(/nothing was charged/)
+        expect(replies[i]).toMatchObject({ _tag: "WorkerRejected", reason: "BadResult" })
+      }
+      expect(await escrowOf(H100_DEVELOPER.key, h100.id)).toMatchObject({ deposited: 100n, available: 100n, reserved: 0n, captured: 0n })
+    } finally {
+      await fake.close()
+    }
+  })
+
   it(
     "the node killed (SIGKILL) mid-task and restarted: the task ends unsettled, its reservation released, nothing charged; audit replay passes",
     async () => {
@@ -474,9 +529,9 @@ describe("paid inference through a node and worker processes", () => {
         ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
       }
       expect(report.ok).toBe(true)
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 1 })
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3 })
       const charged = SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 6, charged: String(charged) })
+      expect(report.ai.tasks).toMatchObject({ total: 8, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000
