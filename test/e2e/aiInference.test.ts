@@ -38,6 +38,7 @@ import { signTransaction, TransactionBody } from "../../domain/chain/transaction
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
+import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { DT, floatRaw, model, valueInfo } from "../ai/support/onnxBuilder.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
@@ -75,6 +76,7 @@ const SILERO_PRICE = 10n
 const SLOW_PRICE = 7n
 const QUORUM_PRICE = 3n
 const H100_PRICE = 5n
+const SAMPLED_PRICE = 4n
 
 const sileroInput = {
   input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -92,6 +94,7 @@ const SLOW_DEVELOPER = DEV[4]!
 const QUORUM_DEVELOPER = DEV[5]!
 const POOR = DEV[6]! // deposits less than a call costs
 const H100_DEVELOPER = DEV[7]!
+const SAMPLED_DEVELOPER = DEV[8]!
 
 // ---------------------------------------------------------------- worker processes
 
@@ -108,9 +111,10 @@ let nextWorkerKey = 40
 const hexKey = (key: PrivateKey) => bytesToHex(key.exportBytes())
 
 /** `topai worker start` as its own process (killed by afterAll if still running). */
-const spawnWorker = (url: string, options: { readonly faultLie?: boolean } = {}): WorkerProcess => {
+const spawnWorker = (url: string, options: { readonly faultLie?: boolean; readonly gpuClass?: string } = {}): WorkerProcess => {
   const key = devKey(nextWorkerKey++)
-  const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", "CPU", "--data-dir", makeTempDir("worker"), "--rpc", url, "--key", hexKey(key)]
+  const gpu = options.gpuClass ?? "CPU"
+  const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", gpu, "--data-dir", makeTempDir("worker"), "--rpc", url, "--key", hexKey(key)]
   const child = spawn(process.execPath, [...args, ...(options.faultLie === true ? ["--fault-lie"] : [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1" },
@@ -221,6 +225,40 @@ const escrowOf = (developer: PrivateKey, modelId: string) =>
 
 const events = (stream: string) => c.run(c.client.events.read({ stream, from: 0, limit: 1_000 }))
 
+/**
+ * A compute node played by the test over its own connection: registers (signed), takes its task
+ * stream, and answers each assignment with whatever `answer` says, signing the fingerprint it is given.
+ */
+const standInWorker = async (
+  url: string,
+  gpuClass: string,
+  answer: (a: TaskAssignment) => Promise<{ readonly fingerprint: string; readonly outputs: unknown }>
+) => {
+  const client = await openClient(url)
+  const key = devKey(nextWorkerKey++)
+  const status = await client.run(client.client.node.status())
+  const offer = { chainId: status.chainId, gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now() }
+  const { session } = await client.run(
+    client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest(offer), key) })
+  )
+  const replies: Array<unknown> = []
+  void Effect.runPromiseExit(
+    client.client.worker.tasks({ session }).pipe(
+      Stream.runForEach((a) =>
+        Effect.promise(() => answer(a)).pipe(
+          Effect.flatMap(({ fingerprint, outputs }) =>
+            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint), key) })
+          ),
+          Effect.either,
+          Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))
+        )
+      )
+    )
+  )
+  await waitOnline([{ address: key.publicKey.address }])
+  return { address: key.publicKey.address, replies, close: () => client.close() }
+}
+
 // ---------------------------------------------------------------- comparing with a bare onnxruntime run
 
 const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
@@ -255,6 +293,8 @@ let slow: ModelView
 let quorum: ModelView
 /** silero needing an H100: only the test's stand-in worker (the one H100) can take it. */
 let h100: ModelView
+/** silero, every call re-executed on a second worker (single, sampled at 10⁶ per million), needing an A100. */
+let sampled: ModelView
 const only = <A>(xs: ReadonlyArray<A>, i: number): A => xs[i]!
 let honest: ReadonlyArray<WorkerProcess>
 
@@ -277,10 +317,14 @@ beforeAll(async () => {
       {
         bytes: sileroBytes(),
         manifest: { ...SILERO_MANIFEST, name: "silero-h100", pricePerCall: String(H100_PRICE), minGpuClass: "H100", validation: { kind: "single", sampleRatePerMillion: 0 } }
+      },
+      {
+        bytes: sileroBytes(),
+        manifest: { ...SILERO_MANIFEST, name: "silero-sampled", pricePerCall: String(SAMPLED_PRICE), minGpuClass: "A100", validation: { kind: "single", sampleRatePerMillion: 1_000_000 } }
       }
     ])
   ])
-  ;[silero, slow, quorum, h100] = [only(a, 0), only(b, 0), only(b, 1), only(b, 2)]
+  ;[silero, slow, quorum, h100, sampled] = [only(a, 0), only(b, 0), only(b, 1), only(b, 2), only(b, 3)]
   await waitOnline(honest)
 }, 60_000)
 
@@ -441,47 +485,80 @@ describe("paid inference through a node and worker processes", () => {
 
   it("a worker whose result does not hold up (malformed fingerprint; outputs that are not what its signed fingerprint says): refused, never delivered, nothing charged", async () => {
     expect(h100).toMatchObject({ status: "Verified", minGpuClass: "H100" })
-    // A stand-in worker speaking the compute-node protocol over its own connection: the only H100, so it gets every task.
-    const fake = await openClient(node.url)
+    const bare = await bareRun(sileroBytes(), sileroInput)
+    const honestFingerprint = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
+    const tampered = tensorMapToJson({ ...bare, output: { ...bare["output"]!, data: Float32Array.of(0.999) } as TensorMap[string] })
+    const lies = [
+      { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare) },
+      { fingerprint: honestFingerprint, outputs: tampered } // the honest fingerprint, signed, over other numbers
+    ]
+    // The only H100 (the model needs one), so it gets every task.
+    let told = 0
+    const fake = await standInWorker(node.url, "H100", async () => lies[told++]!)
+    const replies = fake.replies
     try {
-      const key = devKey(nextWorkerKey++)
-      const status = await fake.run(fake.client.node.status())
-      const offer = { chainId: status.chainId, gpuClass: "H100", devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now() }
-      const { session: workerSession } = await fake.run(
-        fake.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest(offer), key) })
-      )
-      const bare = await bareRun(sileroBytes(), sileroInput)
-      const honestFingerprint = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
-      const tampered = tensorMapToJson({ ...bare, output: { ...bare["output"]!, data: Float32Array.of(0.999) } as TensorMap[string] })
-      const lies = [
-        { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare) },
-        { fingerprint: honestFingerprint, outputs: tampered } // the honest fingerprint, signed, over other numbers
-      ]
-      const replies: Array<unknown> = []
-      void Effect.runPromiseExit(
-        fake.client.worker.tasks({ session: workerSession }).pipe(
-          Stream.runForEach((a: TaskAssignment) => {
-            const lie = lies[replies.length]!
-            const signature = signMessage(resultDigest(a.task, lie.fingerprint), key)
-            return fake.client.worker.result({ session: workerSession, task: a.task, outputs: lie.outputs, fingerprint: lie.fingerprint, millis: 1, signature }).pipe(
-              Effect.either,
-              Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))
-            )
-          })
-        )
-      )
-      await waitOnline([{ address: key.publicKey.address }])
       await deposit(H100_DEVELOPER.key, h100.id, 100n)
       const session = await openSession(H100_DEVELOPER.key, h100.id)
       for (let i = 0; i < lies.length; i++) {
         const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
         expect(refused.reason).toBe("TaskFailed")
         expect(refused.detail).toMatch(/nothing was charged/)
-        expect(replies[i]).toMatchObject({ _tag: "WorkerRejected", reason: "BadResult" })
+        expect(await waitFor("the stand-in's reply", async () => replies[i])).toMatchObject({ _tag: "WorkerRejected", reason: "BadResult" })
       }
       expect(await escrowOf(H100_DEVELOPER.key, h100.id)).toMatchObject({ deposited: 100n, available: 100n, reserved: 0n, captured: 0n })
     } finally {
       await fake.close()
+    }
+  })
+
+
+  it("single policy, sampled: the two workers disagree, a referee re-executes, its fingerprint wins; the liar is marked, the developer gets the honest numbers, charged once", async () => {
+    expect(sampled).toMatchObject({ status: "Verified", minGpuClass: "A100" })
+    const bare = await bareRun(sileroBytes(), sileroInput)
+    const truth = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
+    // The two A100s: an honest worker process and a stand-in that lies consistently (its outputs match its
+    // fingerprint), holding its answer until the referee is up, so the referee cannot be one of the pair.
+    let assigned!: () => void
+    const gotTask = new Promise<void>((resolve) => (assigned = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const lie = perturbOutputs(bare, DEFAULT_OUTPUT_TOLERANCE)
+    const honestA100 = spawnWorker(node.url, { gpuClass: "A100" })
+    const [liar] = await Promise.all([
+      standInWorker(node.url, "A100", async () => {
+        assigned()
+        await released
+        return { fingerprint: outputFingerprint(lie, DEFAULT_OUTPUT_TOLERANCE), outputs: tensorMapToJson(lie) }
+      }),
+      waitOnline([honestA100]),
+      deposit(SAMPLED_DEVELOPER.key, sampled.id, 100n)
+    ])
+    try {
+      const session = await openSession(SAMPLED_DEVELOPER.key, sampled.id)
+      const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: sileroInput })))
+      await gotTask
+      const referee = spawnWorker(node.url, { gpuClass: "A100" })
+      await waitOnline([referee])
+      release()
+      const result = Either.getOrThrow(await pending)
+      expect(result).toMatchObject({ fingerprint: truth, workers: [honestA100.address], charged: SAMPLED_PRICE })
+      expectSameOutputs(result.outputs, bare)
+
+      const es = await events(`task-${result.task}`)
+      expect(es.map((e) => e.type)).toEqual([
+        "TaskRequested", "TaskAssigned", "TaskResultSubmitted", "TaskResultSubmitted", "DisputeOpened", "DisputeResolved", "TaskValidated", "TaskSettled"
+      ])
+      expect(es.find((e) => e.type === "TaskAssigned")!.data).toMatchObject({ sampled: true })
+      expect(es.find((e) => e.type === "DisputeResolved")!.data).toMatchObject({ referee: referee.address, fingerprint: truth, correct: [honestA100.address], wrong: [liar.address] })
+      expect(es.find((e) => e.type === "TaskValidated")!.data).toMatchObject({ fingerprint: truth, disputed: true, correct: [honestA100.address], wrong: [liar.address] })
+      const outcomeOf = async (worker: string) =>
+        (await events(`worker-${worker}`)).find((e) => e.type === "DisputeRecorded" && (e.data as { taskId: string }).taskId === result.task)?.data
+      expect(await waitFor("the liar's mark", () => outcomeOf(liar.address))).toMatchObject({ outcome: "wrong" })
+      expect(await waitFor("the honest worker's record", () => outcomeOf(honestA100.address))).toMatchObject({ outcome: "correct" })
+      expect(await escrowOf(SAMPLED_DEVELOPER.key, sampled.id)).toMatchObject({ reserved: 0n, captured: SAMPLED_PRICE })
+    } finally {
+      release()
+      await liar.close()
     }
   })
 
@@ -529,9 +606,9 @@ describe("paid inference through a node and worker processes", () => {
         ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
       }
       expect(report.ok).toBe(true)
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3 })
-      const charged = SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 8, charged: String(charged) })
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3, Settled: 6 })
+      const charged = SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
+      expect(report.ai.tasks).toMatchObject({ total: 9, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000
