@@ -174,6 +174,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         for (const w of workers) yield* launch(w, false)
 
         // Feed outcomes to the actor until it ends the task.
+        /** What the last failed worker said (an onnxruntime error on these inputs, a timeout, a refused result). */
+        let lastReport: string | undefined
         for (;;) {
           const { worker, referee, outcome } = yield* Queue.take(outcomes)
           const at = yield* Clock.currentTimeMillis
@@ -196,6 +198,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               yield* launch(refereePick.right[0]!.id, true)
             }
           } else {
+            lastReport = `${worker}: ${outcome.detail}`
             const current = yield* t.state
             const replacement = yield* pick(1, involved(current))
             const next = Either.isRight(replacement) ? replacement.right[0]!.id : null
@@ -211,7 +214,9 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           }
           if (state.status === "Failed") {
             yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
-            const detail = state.failure?.detail ?? "the task failed"
+            // The task's own words say which worker failed; the worker's say why (often the inputs).
+            const failure = state.failure?.detail ?? "the task failed"
+            const detail = lastReport === undefined ? failure : `${failure}; last report, ${lastReport}`
             yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
             return yield* reject("TaskFailed", `${detail} (nothing was charged)`)
           }
