@@ -489,8 +489,9 @@ describe("paid inference through a node and worker processes", () => {
     const honestFingerprint = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
     const tampered = tensorMapToJson({ ...bare, output: { ...bare["output"]!, data: Float32Array.of(0.999) } as TensorMap[string] })
     const lies = [
-      { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare) },
-      { fingerprint: honestFingerprint, outputs: tampered } // the honest fingerprint, signed, over other numbers
+      { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare), why: /its result was refused: the fingerprint must be 0x \+ 64 lowercase hex/ },
+      // the honest fingerprint, signed, over other numbers
+      { fingerprint: honestFingerprint, outputs: tampered, why: /its result was refused: the outputs' fingerprint is 0x[0-9a-f]{64}, not the signed/ }
     ]
     // The only H100 (the model needs one), so it gets every task.
     let told = 0
@@ -503,6 +504,7 @@ describe("paid inference through a node and worker processes", () => {
         const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
         expect(refused.reason).toBe("TaskFailed")
         expect(refused.detail).toMatch(/nothing was charged/)
+        expect(refused.detail).toMatch(lies[i]!.why) // the worker's side of the story reaches the developer
         expect(await waitFor("the stand-in's reply", async () => replies[i])).toMatchObject({ _tag: "WorkerRejected", reason: "BadResult" })
       }
       expect(await escrowOf(H100_DEVELOPER.key, h100.id)).toMatchObject({ deposited: 100n, available: 100n, reserved: 0n, captured: 0n })
