@@ -13,6 +13,11 @@
  *     fingerprint wins and the liar is marked
  *   - refusals: not enough escrow, wrong dims, an unknown or deprecated model
  *     — typed, and nothing charged
+ *   - a result that does not hold up (a malformed fingerprint; the honest
+ *     fingerprint signed over other numbers), from a stand-in worker speaking
+ *     the protocol: refused, never delivered, nothing charged
+ *   - single policy sampled: the pair disagrees, a referee re-executes, the
+ *     liar loses the dispute in its stream
  *   - the node killed (SIGKILL) mid-task and restarted on its data dir: the
  *     task ends unsettled, its reservation released; `topai audit replay`
  *     passes over everything the file did
