@@ -26,11 +26,10 @@
  * models are `single` with no sampling, so one worker runs each task.
  */
 import { createHash } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Effect, Either, Exit, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect"
 import ort from "onnxruntime-node"
@@ -60,7 +59,7 @@ import type { AiConfig } from "../src/node/ai/AiConfig.js"
 import { AiNodeLive } from "../src/node/ai/AiNode.js"
 import { ChainNodeLive } from "../src/node/ChainNodeLive.js"
 import { startComputeNode } from "../src/worker/ComputeNode.js"
-import { DT, floatRaw, model, valueInfo } from "../test/ai/support/onnxBuilder.js"
+import { gemmChainModel, sileroBytes } from "../test/ai/support/models.js"
 import type { BenchModule, BenchResult } from "./lib.js"
 import { compare, median, report, RESULTS_DIR } from "./lib.js"
 
@@ -81,23 +80,7 @@ const SILERO_IN_FLIGHT = 8
 const SILERO_REPEATS = 5
 const ADDED_P50_MS_MAX = 2
 
-const require = createRequire(import.meta.url)
-const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
 
-export const heavyModel = (n: number, k: number): Uint8Array =>
-  model({
-    graph: {
-      nodes: [
-        { opType: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: [{ name: "perm", ints: [1, 0] }] },
-        { opType: "MatMul", inputs: ["xt", "x"], outputs: ["h0"] },
-        ...Array.from({ length: k }, (_, i) => ({ opType: "MatMul", inputs: [`h${i}`, "W"], outputs: [`h${i + 1}`] })),
-        { opType: "MatMul", inputs: ["x", `h${k}`], outputs: ["y"] }
-      ],
-      initializers: [{ name: "W", dataType: DT.FLOAT, dims: [n, n], raw: floatRaw(new Array<number>(n * n).fill(1 / n)) }],
-      inputs: [valueInfo("x", DT.FLOAT, [1, n])],
-      outputs: [valueInfo("y", DT.FLOAT, [1, n])]
-    }
-  })
 
 const NO_SAMPLING = { kind: "single", sampleRatePerMillion: 0 } as const
 
@@ -242,17 +225,17 @@ const checkSame = async (d: Devnet, client: NodeClient, session: string, inputs:
 export const run: BenchModule["run"] = async () => {
   const dir = mkdtempSync(join(tmpdir(), "topai-bench-inference-"))
   const d = await startDevnet(dir)
-  const heavyBytes = heavyModel(HEAVY_N, HEAVY_K)
-  const sileroBytes = new Uint8Array(readFileSync(SILERO_PATH))
+  const heavyBytes = gemmChainModel(HEAVY_N, HEAVY_K)
+  const sileroModel = sileroBytes()
   const heavyBare = await bareSession(heavyBytes, heavyInputs)
-  const sileroBare = await bareSession(sileroBytes, sileroInputs)
+  const sileroBare = await bareSession(sileroModel, sileroInputs)
   try {
     const manifest = { version: "1", minGpuClass: "CPU", license: "MIT", description: "bench", validation: NO_SAMPLING }
     const [heavySession, sileroSession] = [
       await serve(d, heavyBytes, { ...manifest, name: "gemm-chain", pricePerCall: "1" }, devKey(1), devKey(2)),
       await serve(
         d,
-        sileroBytes,
+        sileroModel,
         { ...manifest, name: "silero-vad", pricePerCall: "1", shapes: { input: [1, 576], state: [2, 1, 128] }, fixedInputs: { sr: [16000] } },
         devKey(1),
         devKey(3)

@@ -45,8 +45,7 @@ import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
-import { DT, floatRaw, model, valueInfo } from "../ai/support/onnxBuilder.js"
-import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -55,25 +54,6 @@ import type { NodeProcess } from "./support/processes.js"
 
 // ---------------------------------------------------------------- models
 
-/**
- * y = x · (xᵀx · Wᵏ), x float[1, n], W the n×n mean filter (1/n everywhere,
- * so values stay in range): k GEMMs of n×n, slow by construction, with a
- * small input and output. n = 512, k = 300 runs ~0.6 s on one core here.
- */
-const slowModel = (n: number, k: number): Uint8Array =>
-  model({
-    graph: {
-      nodes: [
-        { opType: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: [{ name: "perm", ints: [1, 0] }] },
-        { opType: "MatMul", inputs: ["xt", "x"], outputs: ["h0"] },
-        ...Array.from({ length: k }, (_, i) => ({ opType: "MatMul", inputs: [`h${i}`, "W"], outputs: [`h${i + 1}`] })),
-        { opType: "MatMul", inputs: ["x", `h${k}`], outputs: ["y"] }
-      ],
-      initializers: [{ name: "W", dataType: DT.FLOAT, dims: [n, n], raw: floatRaw(new Array<number>(n * n).fill(1 / n)) }],
-      inputs: [valueInfo("x", DT.FLOAT, [1, n])],
-      outputs: [valueInfo("y", DT.FLOAT, [1, n])]
-    }
-  })
 
 const SLOW_N = 512
 const SLOW_K = 300
@@ -292,7 +272,7 @@ const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
 
 // ---------------------------------------------------------------- the file
 
-const slowBytes = slowModel(SLOW_N, SLOW_K)
+const slowBytes = gemmChainModel(SLOW_N, SLOW_K)
 let silero: ModelView
 let slow: ModelView
 let quorum: ModelView

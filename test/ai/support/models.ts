@@ -202,3 +202,23 @@ export const randomModel = (): Uint8Array =>
   })
 
 export const TEXT_FILE = new TextEncoder().encode("# My model\n\nThis is not an ONNX file, just a README someone uploaded.\n")
+
+/**
+ * A GEMM chain slow by construction with a small input and output: xᵀx, then
+ * k products with a constant n×n (entries 1/n, so values stay in range), then
+ * x·h. n = 256, k = 80 runs ~10 ms here; n = 512, k = 300 ~0.6 s.
+ */
+export const gemmChainModel = (n: number, k: number): Uint8Array =>
+  model({
+    graph: {
+      nodes: [
+        { opType: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: [{ name: "perm", ints: [1, 0] }] },
+        { opType: "MatMul", inputs: ["xt", "x"], outputs: ["h0"] },
+        ...Array.from({ length: k }, (_, i) => ({ opType: "MatMul", inputs: [`h${i}`, "W"], outputs: [`h${i + 1}`] })),
+        { opType: "MatMul", inputs: ["x", `h${k}`], outputs: ["y"] }
+      ],
+      initializers: [{ name: "W", dataType: DT.FLOAT, dims: [n, n], raw: floatRaw(new Array<number>(n * n).fill(1 / n)) }],
+      inputs: [valueInfo("x", DT.FLOAT, [1, n])],
+      outputs: [valueInfo("y", DT.FLOAT, [1, n])]
+    }
+  })

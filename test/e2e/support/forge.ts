@@ -10,18 +10,8 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import { eventHash } from "../../../infra/eventstore/eventHash.js"
 import { EVENTS_DB } from "./tamper.js"
+import type { Row } from "./tamper.js"
 
-interface Row {
-  readonly position: number
-  readonly stream: string
-  readonly revision: number
-  readonly id: string
-  readonly type: string
-  readonly data: string
-  readonly metadata: string
-  readonly prev_hash: string
-  readonly hash: string
-}
 
 export interface Forged {
   readonly stream: string

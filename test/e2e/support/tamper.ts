@@ -10,7 +10,8 @@ import { eventHash } from "../../../infra/eventstore/eventHash.js"
 
 export const EVENTS_DB = "events.db"
 
-interface Row {
+/** An `events` row as SQLite stores it. */
+export interface Row {
   readonly position: number
   readonly stream: string
   readonly revision: number
