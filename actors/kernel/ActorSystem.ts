@@ -6,7 +6,7 @@
  *
  * Local only: spreading actors over machines is @effect/cluster's job.
  */
-import { Effect, Scope } from "effect"
+import { Effect, ExecutionStrategy, Exit, Scope } from "effect"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
 import type { Actor, ActorSpec } from "./Actor.js"
 import { makeActor } from "./Actor.js"
@@ -16,6 +16,12 @@ export interface ActorSystem<State, Command, Event, Err> {
   readonly get: (stream: string) => Effect.Effect<Actor<State, Command, Event, Err>>
   /** Streams with a live actor. */
   readonly streams: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * Stop the actor of `stream` and forget it (its events stay; a later `get`
+   * replays them). For actors whose work is over — a settled task — so a
+   * long-running node does not keep one fiber per stream it ever touched.
+   */
+  readonly release: (stream: string) => Effect.Effect<void>
 }
 
 export const makeActorSystem = <State, Command, Event extends { readonly _tag: string }, Err>(
@@ -25,6 +31,7 @@ export const makeActorSystem = <State, Command, Event extends { readonly _tag: s
     const scope = yield* Effect.scope
     const store = yield* EventStore
     const actors = new Map<string, Actor<State, Command, Event, Err>>()
+    const scopes = new Map<string, Scope.CloseableScope>()
     // Creation runs a few effects; the lock keeps two first uses from making two actors.
     const lock = yield* Effect.makeSemaphore(1)
 
@@ -32,10 +39,18 @@ export const makeActorSystem = <State, Command, Event extends { readonly _tag: s
       Effect.suspend(() => {
         const existing = actors.get(stream)
         if (existing !== undefined) return Effect.succeed(existing)
-        return makeActor(specOf(stream)).pipe(
-          Effect.tap((actor) => actors.set(stream, actor)),
-          Effect.provideService(EventStore, store),
-          Scope.extend(scope)
+        // Each actor lives in its own child scope, so it can be released alone.
+        return Scope.fork(scope, ExecutionStrategy.sequential).pipe(
+          Effect.flatMap((child) =>
+            makeActor(specOf(stream)).pipe(
+              Effect.tap((actor) => {
+                actors.set(stream, actor)
+                scopes.set(stream, child)
+              }),
+              Effect.provideService(EventStore, store),
+              Scope.extend(child)
+            )
+          )
         )
       })
 
@@ -45,6 +60,15 @@ export const makeActorSystem = <State, Command, Event extends { readonly _tag: s
           const existing = actors.get(stream)
           return existing !== undefined ? Effect.succeed(existing) : lock.withPermits(1)(create(stream))
         }),
-      streams: Effect.sync(() => [...actors.keys()])
+      streams: Effect.sync(() => [...actors.keys()]),
+      release: (stream) =>
+        lock.withPermits(1)(
+          Effect.suspend(() => {
+            const child = scopes.get(stream)
+            actors.delete(stream)
+            scopes.delete(stream)
+            return child === undefined ? Effect.void : Scope.close(child, Exit.void)
+          })
+        )
     }
   })

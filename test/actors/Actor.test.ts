@@ -280,4 +280,23 @@ describe("actor kernel", () => {
       expect((yield* (yield* system.get("acct-a")).state).owner).toBe("a")
       expect((yield* store.heads).map((head) => head.stream)).toEqual(["acct-a", "acct-c"])
     }))
+
+  it.scoped("ActorSystem releases an actor: it stops, and a later get replays its stream into a new one", () =>
+    Effect.gen(function* () {
+      const store = yield* MemoryEventStore.make
+      const system = yield* makeActorSystem((stream) => ({ stream, decider: bank, eventSchema: BankEventSchema })).pipe(
+        Effect.provideService(EventStore, store)
+      )
+      const first = yield* system.get("acct-r")
+      yield* first.ask(open("r"))
+      yield* system.release("acct-r")
+      expect(yield* system.streams).toEqual([])
+      const stopped = yield* first.ask(open("again")).pipe(Effect.flip)
+      expect(stopped._tag).toBe("ActorStopped")
+      const second = yield* system.get("acct-r")
+      expect(second).not.toBe(first)
+      expect((yield* second.state).owner).toBe("r")
+      expect(yield* second.revision).toBe(0)
+      yield* system.release("never-made") // releasing an unknown stream is a no-op
+    }))
 })

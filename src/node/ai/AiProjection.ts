@@ -56,6 +56,7 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
         yield* actor.ask(new AbandonTask({ cause: "TimedOut", detail: "the node restarted during the task", at })).pipe(Effect.ignore)
         const escrow = yield* runner.escrows.get(escrowStream(t.developer as Address, t.model as Hash32))
         yield* escrow.ask(new Release({ taskId: id as Hash32 })).pipe(Effect.ignore)
+        yield* runner.tasks.release(taskStream(id))
         yield* Effect.logInfo(`task ${id} was interrupted by a restart: ended, nothing charged`)
       }
     })

@@ -136,11 +136,15 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             )
           )
 
+        /** The task has ended: its actor's work is done (its stream stays; `task.get` replays it). */
+        const finished = tasks.release(taskStream(taskId))
+
         const giveUp = (cause: "NoWorkerAvailable" | "TimedOut", detail: string) =>
           Effect.gen(function* () {
             yield* t.ask(new AbandonTask({ cause, detail, at: yield* Clock.currentTimeMillis })).pipe(Effect.ignore)
             yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
             yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
+            yield* finished
             return yield* reject(cause === "NoWorkerAvailable" ? "NoWorkerAvailable" : "TimedOut", detail)
           })
 
@@ -218,6 +222,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const failure = state.failure?.detail ?? "the task failed"
             const detail = lastReport === undefined ? failure : `${failure}; last report, ${lastReport}`
             yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
+            yield* finished
             return yield* reject("TaskFailed", `${detail} (nothing was charged)`)
           }
           if (state.status === "Validated" && state.validation !== null) {
@@ -247,6 +252,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               millis: (yield* Clock.currentTimeMillis) - started
             })
             yield* progress(() => new TaskProgress({ task: taskId, stage: "validated", detail: v.fingerprint, result: inferResult }))
+            yield* finished
             return inferResult
           }
         }
@@ -265,7 +271,12 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
       infer: (session: string, inputs: unknown) => detached(run(session, inputs, undefined)),
       inferWithProgress: (session: string, inputs: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
         detached(run(session, inputs, progress)),
-      taskState: (id: string) => task(id).pipe(Effect.flatMap((a) => Effect.all([a.state, a.revision]))),
+      /** A task's state; an ended task's actor is released again after the read. */
+      taskState: (id: string) =>
+        task(id).pipe(
+          Effect.flatMap((a) => Effect.all([a.state, a.revision])),
+          Effect.tap(([s]) => (s.status === "Settled" || s.status === "Failed" ? tasks.release(taskStream(id)) : Effect.void))
+        ),
       escrowState: (developer: string, model: string) => escrow(developer, model).pipe(Effect.flatMap((a) => a.state)),
       escrows,
       tasks,
