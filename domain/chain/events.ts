@@ -52,16 +52,11 @@ export class FeeCharged extends Schema.TaggedClass<FeeCharged>()("FeeCharged", {
   nonce: Uint256
 }) {}
 
-/** Debited here; in flight until the destination shard records `CrossShardReceived`. */
-export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossShardSent", {
-  receiptId: Hash32,
-  sourceShard: ShardId,
-  destShard: ShardId,
-  from: Address,
-  to: Address,
-  amount: PositiveAmount,
-  txHash: Hash32
-}) {
+/**
+ * Debited here; in flight until the destination shard records `CrossShardReceived`.
+ * Both carry the receipt's own fields, in its order (their JSON is part of the events root).
+ */
+export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossShardSent", CrossShardReceipt.fields) {
   /** What a relayer carries to the destination shard. */
   get receipt(): CrossShardReceipt {
     const { _tag, ...fields } = this
@@ -69,15 +64,7 @@ export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossS
   }
 }
 
-export class CrossShardReceived extends Schema.TaggedClass<CrossShardReceived>()("CrossShardReceived", {
-  receiptId: Hash32,
-  sourceShard: ShardId,
-  destShard: ShardId,
-  from: Address,
-  to: Address,
-  amount: PositiveAmount,
-  txHash: Hash32
-}) {}
+export class CrossShardReceived extends Schema.TaggedClass<CrossShardReceived>()("CrossShardReceived", CrossShardReceipt.fields) {}
 
 /** A transaction in a block that failed at execution: recorded, no state change, nonce not used. */
 export class TransactionRejected extends Schema.TaggedClass<TransactionRejected>()("TransactionRejected", {
