@@ -8,8 +8,7 @@
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
-import { eventHash } from "../../../infra/eventstore/eventHash.js"
-import { EVENTS_DB } from "./tamper.js"
+import { EVENTS_DB, rewriteRehashed } from "./tamper.js"
 import type { Row } from "./tamper.js"
 
 
@@ -42,21 +41,7 @@ export const forgeEvent = (
       db.prepare("UPDATE events SET data = ? WHERE position = ?").run(after, first.position)
       return { stream: first.stream, revision: first.revision, type, before: first.data, after }
     }
-    const rows = db
-      .prepare<[string, number], Row>("SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision")
-      .all(first.stream, first.revision)
-    const update = db.prepare("UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE position = ?")
-    db.transaction(() => {
-      let prevHash = first.prev_hash
-      for (const row of rows) {
-        const data = row.position === first.position ? after : row.data
-        const hash = eventHash({ prevHash, stream: row.stream, revision: row.revision, id: row.id, type: row.type, dataJson: data, metadataJson: row.metadata })
-        update.run(data, prevHash, hash, row.position)
-        prevHash = hash
-      }
-      const headsTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get()
-      if (headsTable !== undefined) db.prepare("UPDATE streams SET hash = ? WHERE stream = ?").run(prevHash, first.stream)
-    })()
+    rewriteRehashed(db, first, after)
     return { stream: first.stream, revision: first.revision, type, before: first.data, after }
   } finally {
     db.close()

@@ -75,6 +75,30 @@ export const deleteEvent = (dataDir: string, stream: string, revision: number): 
   })
 
 /**
+ * Replace `first`'s data with `after` and recompute the hash chain of its
+ * stream from there on: a forger who knows the hashing. Only re-execution
+ * can catch it.
+ */
+export const rewriteRehashed = (db: Database.Database, first: Row, after: string): void => {
+  const rows = db
+    .prepare<[string, number], Row>("SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision")
+    .all(first.stream, first.revision)
+  const update = db.prepare("UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE position = ?")
+  db.transaction(() => {
+    let prevHash = first.prev_hash
+    for (const row of rows) {
+      const data = row.position === first.position ? after : row.data
+      const hash = eventHash({ prevHash, stream: row.stream, revision: row.revision, id: row.id, type: row.type, dataJson: data, metadataJson: row.metadata })
+      update.run(data, prevHash, hash, row.position)
+      prevHash = hash
+    }
+    // A store that keeps stream heads in a table of their own gets the forged head too.
+    const headsTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get()
+    if (headsTable !== undefined) db.prepare("UPDATE streams SET hash = ? WHERE stream = ?").run(prevHash, first.stream)
+  })()
+}
+
+/**
  * Change an amount digit of the first event of `type`, then recompute the hash
  * of that event and of every later one in its stream (and the stream head), so
  * the hash chain holds again: only re-execution can tell.
@@ -84,30 +108,7 @@ export const forgeAmountWithChain = (dataDir: string, type: string): Tampered =>
     const first = db.prepare<[string], Row>("SELECT * FROM events WHERE type = ? ORDER BY position LIMIT 1").get(type)
     if (first === undefined) throw new Error(`no ${type} event to forge`)
     const after = flipAmountDigit(first.data)
-    const rows = db
-      .prepare<[string, number], Row>("SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision")
-      .all(first.stream, first.revision)
-    const update = db.prepare("UPDATE events SET data = ?, prev_hash = ?, hash = ? WHERE position = ?")
-    db.transaction(() => {
-      let prevHash = first.prev_hash
-      for (const row of rows) {
-        const data = row.position === first.position ? after : row.data
-        const hash = eventHash({
-          prevHash,
-          stream: row.stream,
-          revision: row.revision,
-          id: row.id,
-          type: row.type,
-          dataJson: data,
-          metadataJson: row.metadata
-        })
-        update.run(data, prevHash, hash, row.position)
-        prevHash = hash
-      }
-      // A store that keeps stream heads in a table of their own gets the forged head too.
-      const headsTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'streams'").get()
-      if (headsTable !== undefined) db.prepare("UPDATE streams SET hash = ? WHERE stream = ?").run(prevHash, first.stream)
-    })()
+    rewriteRehashed(db, first, after)
     return { stream: first.stream, revision: first.revision, before: first.data, after }
   })
 
