@@ -8,10 +8,11 @@
  * it arrives — which is what makes cross-shard transfers exactly-once across
  * crashes of either side.
  */
-import { Deferred, Effect, Option, Schema, Stream } from "effect"
+import { Deferred, Effect, Option, Schema } from "effect"
 import type { Scope } from "effect"
 import { CrossShardSent } from "../../domain/chain/events.js"
 import type { CrossShardReceipt } from "../../domain/chain/receipt.js"
+import { followLog } from "./followLog.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../infra/eventstore/EventStore.js"
 
@@ -48,7 +49,6 @@ export const makeChainIndex = (
   relay: (receipt: CrossShardReceipt) => Effect.Effect<void>
 ): Effect.Effect<ChainIndex, never, EventStore | Scope.Scope> =>
   Effect.gen(function* () {
-    const store = yield* EventStore
     const txs = new Map<string, TxLocation>()
     const blocks = new Map<string, number>()
     const receiptTx = new Map<string, string>()
@@ -117,11 +117,7 @@ export const makeChainIndex = (
         }
       })
 
-    yield* store.subscribeAll(0).pipe(
-      Stream.runForEach(apply),
-      Effect.catchAllCause((cause) => Effect.logError("chain index stopped", cause)),
-      Effect.forkScoped
-    )
+    yield* followLog("chain index", apply)
 
     return {
       transaction: (hash) => Effect.sync(() => Option.fromNullable(txs.get(hash))),

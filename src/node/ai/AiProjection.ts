@@ -7,7 +7,7 @@
  * already paid them on chain) and, once caught up, ends tasks a crash left
  * unfinished, releasing their escrow.
  */
-import { Clock, Effect, Schema, Stream } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
 import { AbandonTask } from "../../../domain/ai/task/commands.js"
 import { EscrowDeposited, ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
@@ -17,6 +17,7 @@ import { ESCROW_ADDRESS } from "../../../domain/chain/ledger.js"
 import { withCause } from "../../../actors/causation.js"
 import { escrowStream } from "../../../actors/EscrowActor.js"
 import { taskStream } from "../../../actors/TaskActor.js"
+import { followLog } from "../followLog.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
@@ -118,11 +119,7 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
       }).pipe(Effect.catchAllDefect((d) => Effect.logError(`AI projection: event ${e.stream}@${e.revision} not applied`, d)))
 
     if (caughtUpAt === 0) recovered = true
-    yield* store.subscribeAll(0).pipe(
-      Stream.runForEach(apply),
-      Effect.catchAllCause((cause) => Effect.logError("AI projection stopped", cause)),
-      Effect.forkScoped
-    )
+    yield* followLog("AI projection", apply)
 
     return {
       /** Provider → what the escrow account still owes it. */
