@@ -16,14 +16,23 @@
  * as `verifyTransactionSignature`, spread over worker threads, so the work
  * runs in parallel and off the actors' event loop.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { availableParallelism } from "node:os"
 import { Worker } from "node:worker_threads"
 import { HASH_BYTES } from "../../domain/chain/hash.js"
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../../domain/chain/keys.js"
+import { PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest } from "../../domain/chain/keys.js"
 import { verifyTransactionSignature, type Transaction } from "../../domain/chain/transaction.js"
 
+/** What a signature check needs: a Transaction is one, so is a worker's signed result. */
+export interface SignedDigest {
+  readonly digest: Uint8Array
+  readonly publicKey: { readonly bytes: Uint8Array }
+  readonly signature: Uint8Array
+}
+
 export interface SignatureVerifierService {
+  /** Whether `signature` (compact, low-s) over `digest` verifies for the compressed public key. */
+  readonly verifyDigest: (signed: SignedDigest) => Effect.Effect<boolean>
   /** Whether the transaction's signature is valid for its public key (compact, low-s, over its digest). */
   readonly verify: (tx: Transaction) => Effect.Effect<boolean>
   /** The same for many, in order, spread over the threads. */
@@ -34,6 +43,11 @@ export class SignatureVerifier extends Context.Tag("topai/SignatureVerifier")<Si
 
 /** In the calling thread: for tests and tools. */
 export const SignatureVerifierInThread: Layer.Layer<SignatureVerifier> = Layer.succeed(SignatureVerifier, {
+  verifyDigest: (signed) =>
+    Effect.sync(() => {
+      const key = PublicKey.fromBytes(signed.publicKey.bytes)
+      return Either.isRight(key) && verifyDigest(signed.signature, signed.digest, key.right)
+    }),
   verify: (tx) => Effect.sync(() => verifyTransactionSignature(tx)),
   verifyBatch: (txs) => Effect.sync(() => txs.map(verifyTransactionSignature))
 })
@@ -54,7 +68,7 @@ interface Slot {
 
 const WORKER_URL = new URL("./verifyWorker.mjs", import.meta.url)
 
-const pack = (txs: ReadonlyArray<Transaction>) => {
+const pack = (txs: ReadonlyArray<SignedDigest>) => {
   const digests = new Uint8Array(txs.length * HASH_BYTES)
   const publicKeys = new Uint8Array(txs.length * PUBLIC_KEY_BYTES)
   const signatures = new Uint8Array(txs.length * SIGNATURE_BYTES)
@@ -107,7 +121,7 @@ const makeWorkerPool = (threads: number) =>
         })
     )
 
-    const run = (txs: ReadonlyArray<Transaction>): Effect.Effect<Uint8Array> =>
+    const run = (txs: ReadonlyArray<SignedDigest>): Effect.Effect<Uint8Array> =>
       Effect.async<Uint8Array>((resume) => {
         const slot = slots.reduce((a, b) => (b.inflight < a.inflight ? b : a))
         const id = nextId++
@@ -139,6 +153,10 @@ const makeWorkerPool = (threads: number) =>
     }
 
     return SignatureVerifier.of({
+      verifyDigest: (signed) =>
+        signed.digest.length === HASH_BYTES && signed.publicKey.bytes.length === PUBLIC_KEY_BYTES && signed.signature.length === SIGNATURE_BYTES
+          ? run([signed]).pipe(Effect.map((r) => r[0] === 1))
+          : Effect.succeed(false),
       verify: (tx) => run([tx]).pipe(Effect.map((r) => r[0] === 1)),
       verifyBatch
     })

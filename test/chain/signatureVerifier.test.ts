@@ -46,6 +46,11 @@ const agreement = (name: string, verifierLayer: typeof SignatureVerifierInThread
         const singles = yield* Effect.forEach(txs, verifier.verify, { concurrency: 8 })
         expect(singles).toEqual(expected)
         expect(yield* verifier.verifyBatch([])).toEqual([])
+        // The same checks through verifyDigest, the form a worker's signed result takes.
+        const digests = yield* Effect.forEach(txs, (tx) => verifier.verifyDigest(tx), { concurrency: 8 })
+        expect(digests).toEqual(expected)
+        const truncated = { digest: txs[0]!.digest, publicKey: txs[0]!.publicKey, signature: txs[0]!.signature.subarray(0, 63) }
+        expect(yield* verifier.verifyDigest(truncated)).toBe(false)
       }))
   })
 

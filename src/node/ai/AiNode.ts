@@ -8,6 +8,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { ModelState } from "../../../domain/ai/model/state.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { SandboxedSmokeRun } from "../../../infra/inference/SandboxedSmokeRun.js"
+import type { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { NotFound } from "../../api/NodeRpcs.js"
 import { EscrowView, InferenceRejected, ModelView, TaskProgress, TaskView, UploadRejected } from "../../api/AiRpcs.js"
@@ -232,5 +233,5 @@ export const makeAiNode = (config: AiConfig) =>
 export type AiNodeShape = Effect.Effect.Success<ReturnType<typeof makeAiNode>>
 export class AiNode extends Context.Tag("topai/AiNode")<AiNode, AiNodeShape>() {}
 
-export const AiNodeLive = (config: AiConfig): Layer.Layer<AiNode, never, ChainNode | EventStore | BlobStore | SandboxedSmokeRun> =>
+export const AiNodeLive = (config: AiConfig): Layer.Layer<AiNode, never, ChainNode | EventStore | BlobStore | SandboxedSmokeRun | SignatureVerifier> =>
   Layer.scoped(AiNode, makeAiNode(config))
