@@ -5,6 +5,7 @@
  * Add a module: export `run` (see BenchModule in lib.ts) and list it here.
  */
 import type { BenchModule, BenchResult } from "./lib.js"
+import removeOrtDebugLogs from "../test/globalSetup.js"
 
 const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promise<BenchModule> }> = [
   { name: "eventstore", load: () => import("./eventstore.js") },
@@ -22,11 +23,14 @@ if (selected.length === 0) {
   process.exit(1)
 }
 
+// The same clean-up as the tests: onnxruntime leaves an empty log per process in the temp folder.
+const cleanUp = removeOrtDebugLogs()
 const results: Array<BenchResult> = []
 for (const bench of selected) {
   console.log(`# ${bench.name}`)
   results.push(...(await (await bench.load()).run()))
 }
+cleanUp()
 const missed = results.filter((result) => !result.pass)
 console.log(`\n${results.length - missed.length}/${results.length} targets met${missed.length > 0 ? `; missed: ${missed.map((r) => r.name).join(", ")}` : ""}`)
 if (strict && missed.length > 0) process.exit(1)
