@@ -81,23 +81,17 @@ export const makeChainIndex = (
             return Effect.void
           }
           case "FeeCharged":
-            return block === undefined
-              ? Effect.void
-              : settle(data["txHash"] as string, {
-                  shard,
-                  height: block.height,
-                  blockRevision: block.revision,
-                  status: "included"
-                })
           case "TransactionRejected":
+            // Every transaction a block holds ends in exactly one of these two.
             return block === undefined
               ? Effect.void
               : settle(data["txHash"] as string, {
                   shard,
                   height: block.height,
                   blockRevision: block.revision,
-                  status: "rejected",
-                  reason: `${data["reason"]}: ${data["detail"]}`
+                  ...(event.type === "FeeCharged"
+                    ? { status: "included" as const }
+                    : { status: "rejected" as const, reason: `${data["reason"]}: ${data["detail"]}` })
                 })
           case "CrossShardSent": {
             const sent = decodeSent({ ...data, _tag: "CrossShardSent" })
