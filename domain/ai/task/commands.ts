@@ -9,7 +9,7 @@ import { Address } from "../../chain/keys.js"
 import { Uint256 } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
-import { SampleDraw, TaskId, ValidationPolicy, WorkerFailureReason } from "./events.js"
+import { SampleDraw, TaskId, TaskRequested, WorkerFailureReason } from "./events.js"
 
 export const TaskRules = Schema.Struct({
   /** Reassignments a task may have; the next worker failure fails it. */
@@ -21,16 +21,9 @@ export const DEFAULT_TASK_RULES: TaskRules = { retriesMax: 3 }
 
 // ---------------------------------------------------------------- commands
 
-/** Admitted by the node (signature, model servable, escrow reserved) before it comes here. */
-export class RequestTask extends Schema.TaggedClass<RequestTask>()("RequestTask", {
-  taskId: TaskId,
-  developer: Address,
-  modelId: ModelId,
-  price: Uint256,
-  inputHash: Hash32,
-  policy: ValidationPolicy,
-  at: TimestampMs
-}) {}
+/** Admitted by the node (signature, model servable, escrow reserved) before it comes here; it becomes TaskRequested as is. */
+const { _tag: _requested, ...requestFields } = TaskRequested.fields
+export class RequestTask extends Schema.TaggedClass<RequestTask>()("RequestTask", requestFields) {}
 
 /** `workers` from the scheduler, as many as `workersNeeded(policy, sampleDraw)`. */
 export class AssignTask extends Schema.TaggedClass<AssignTask>()("AssignTask", {
