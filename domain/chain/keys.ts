@@ -118,7 +118,7 @@ const DEV_ACCOUNT_SEED = "topai-dev-account-"
 const DEV_PROPOSER_SEED = "topai-dev-proposer-"
 
 /** keccak256(seed), re-hashed until it is a valid scalar (a miss has probability ~2^-128). */
-const keyFromSeed = (seed: string): PrivateKey => {
+export const devKeyFromSeed = (seed: string): PrivateKey => {
   let candidate = keccak256(utf8(seed))
   for (;;) {
     const key = PrivateKey.fromBytes(candidate)
@@ -128,10 +128,10 @@ const keyFromSeed = (seed: string): PrivateKey => {
 }
 
 /** The deterministic, public (so: insecure) dev accounts of a devnet genesis. */
-export const devKey = (index: number): PrivateKey => keyFromSeed(DEV_ACCOUNT_SEED + index)
+export const devKey = (index: number): PrivateKey => devKeyFromSeed(DEV_ACCOUNT_SEED + index)
 
 /** The deterministic devnet proposer key of one shard. */
-export const devProposerKey = (shard: number): PrivateKey => keyFromSeed(DEV_PROPOSER_SEED + shard)
+export const devProposerKey = (shard: number): PrivateKey => devKeyFromSeed(DEV_PROPOSER_SEED + shard)
 
 const AI_ESCROW_SEED = "topai-ai-escrow"
 
@@ -140,4 +140,4 @@ const AI_ESCROW_SEED = "topai-ai-escrow"
  * address; usage settles as transfers from it to providers. In this one-node
  * devnet the node holds the key; with BFT the AI shard's committee does.
  */
-export const aiEscrowKey = (): PrivateKey => keyFromSeed(AI_ESCROW_SEED)
+export const aiEscrowKey = (): PrivateKey => devKeyFromSeed(AI_ESCROW_SEED)
