@@ -35,6 +35,9 @@ import { invariantsOf, type Assert } from "../assert.js"
 
 const assert: Assert = invariantsOf("epoch close")
 
+/** The events are built from checked values (non-negative by the asserts below): skip re-validating each. */
+const CHECKED = true
+
 /** The closing epoch: its time window and the chain's total supply at its end. */
 export interface EpochWindow {
   readonly epoch: number
@@ -60,7 +63,7 @@ const credit = (
     totalWeight: basis.totalWeight ?? 0n,
     role: basis.role ?? null,
     modelId: basis.modelId ?? null
-  })
+  }, CHECKED)
 
 /** Pro-rata credits of `amount` by `weights`, zero amounts left out. */
 const shared = (
@@ -147,7 +150,7 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
         outageSince: null,
         gradePpm: config.slashing.wrongResultPpm,
         detail: `result of task ${r.taskId} proven wrong by ${r.reporter}`
-      })
+      }, CHECKED)
     )
   }
   const outages = [
@@ -176,17 +179,17 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
         outageSince: o.since,
         gradePpm: x.gradePpm,
         detail: `offline ${lengthMs} ms from ${o.since}${o.open ? " (still offline)" : ""}: grade ${x.gradePpm} ppm, ${o.appliedPpm} ppm already applied`
-      })
+      }, CHECKED)
     )
   }
   return out
 }
 
 const releases = (s: EconomyState, epoch: number): ReadonlyArray<StakeReleased> =>
-  s.unbonding.filter((u) => u.releaseEpoch <= epoch).map((u) => new StakeReleased({ epoch, worker: u.worker, owner: u.owner, amount: u.amount }))
+  s.unbonding.filter((u) => u.releaseEpoch <= epoch).map((u) => new StakeReleased({ epoch, worker: u.worker, owner: u.owner, amount: u.amount }, CHECKED))
 
 const feeLines = (s: EconomyState, epoch: number): ReadonlyArray<FeesRecorded> =>
-  [...s.fees].sort(([a], [b]) => byKey(a, b)).map(([address, l]) => new FeesRecorded({ epoch, address, ...l }))
+  [...s.fees].sort(([a], [b]) => byKey(a, b)).map(([address, l]) => new FeesRecorded({ epoch, address, ...l }, CHECKED))
 
 export const closeEpoch = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): EpochLedger => {
   assert(w.epoch === s.epoch, `closing epoch ${w.epoch}, the economy is in epoch ${s.epoch}`)
@@ -251,6 +254,6 @@ export const closeEpoch = (config: EconomicsConfig, s: EconomyState, w: EpochWin
     reserveAfter: reserveBefore - minted,
     totalMinted: s.minted + minted,
     conservation: { issuance, minted, retained: issuance - minted }
-  })
+  }, CHECKED)
   return [...launch.credits, ...online, ...tasks, ...subsidies, ...slashed, ...released, ...fees, header]
 }
