@@ -22,6 +22,7 @@ export const AdmissionReason = Schema.Literal(
   "WrongShard",
   "NonceReused",
   "NonceGap",
+  "NotGovernance",
   "InsufficientBalance",
   "MempoolFull",
   "BadSignature"

@@ -1,5 +1,6 @@
 /**
- * A shard's events. The stream alone re-executes: `BlockApplied` carries the
+ * A shard's events (the beacon's too: shard 0 runs the same ledger with no
+ * accounts, and its blocks end the epochs). The stream alone re-executes: `BlockApplied` carries the
  * whole block in its wire form, and `BlockExecuted` seals each block's events
  * with their root, which the next header must commit to.
  *
@@ -14,16 +15,24 @@ import { Hash32, sha256 } from "./hash.js"
 import { Address } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
 import { CrossShardReceipt } from "./receipt.js"
-import { ShardId, TransferShardCount } from "./sharding.js"
-import { PositiveAmount, Uint256 } from "./transaction.js"
+import { EpochBlocks, ShardId, TransferShardCount } from "./sharding.js"
+import { PositiveAmount, PpmValue, Uint256 } from "./transaction.js"
 import { TransactionCheckReason } from "./txRules.js"
 
+/**
+ * `governance` and `epochBlocks` came with the economics: absent from older
+ * stores' events (which then decode and re-encode to the same JSON, so their
+ * events roots still hold) and meaning "no governance address" / "not the
+ * beacon". `epochBlocks` is only on the beacon's genesis.
+ */
 export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("GenesisApplied", {
   chainId: Uint256,
   shard: ShardId,
   transferShards: TransferShardCount,
   timestamp: TimestampMs,
-  genesisHash: Hash32
+  genesisHash: Hash32,
+  governance: Schema.optionalWith(Address, { exact: true }),
+  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true })
 }) {}
 
 /** A genesis allocation. */
@@ -104,6 +113,43 @@ export class ModelDeprecationRequested extends Schema.TaggedClass<ModelDeprecati
   { txHash: Hash32, provider: Address, model: Hash32 }
 ) {}
 
+/** A `gov.shard-shares` from the governance address: the proposed split of each epoch's issuance (ppm). */
+export class ShardSharesProposed extends Schema.TaggedClass<ShardSharesProposed>()("ShardSharesProposed", {
+  txHash: Hash32,
+  ai: PpmValue,
+  beacon: PpmValue,
+  transfer: PpmValue
+}) {}
+
+/** A `worker.stake` executed: `owner` bonded `amount` for `worker` (the money moves to the stake pool beside this). */
+export class StakeBonded extends Schema.TaggedClass<StakeBonded>()("StakeBonded", {
+  txHash: Hash32,
+  owner: Address,
+  worker: Address,
+  amount: PositiveAmount
+}) {}
+
+/** A `worker.unbond` executed: nothing moves here; the economy returns the stake from the pool after unbonding. */
+export class UnbondRequested extends Schema.TaggedClass<UnbondRequested>()("UnbondRequested", {
+  txHash: Hash32,
+  owner: Address,
+  worker: Address,
+  amount: PositiveAmount
+}) {}
+
+/**
+ * The beacon's epoch clock: in every beacon block whose height is a multiple
+ * of epochBlocks, epoch `height / epochBlocks − 1` ends. It ran from `startAt`
+ * (genesis time for epoch 0, else the previous epoch's `endAt`) to `endAt`,
+ * this block's timestamp.
+ */
+export class EpochEnded extends Schema.TaggedClass<EpochEnded>()("EpochEnded", {
+  epoch: Schema.Int.pipe(Schema.nonNegative()),
+  height: Height,
+  startAt: TimestampMs,
+  endAt: TimestampMs
+}) {}
+
 /** Seals a block's (or genesis') events. */
 export class BlockExecuted extends Schema.TaggedClass<BlockExecuted>()("BlockExecuted", {
   height: Height,
@@ -125,6 +171,10 @@ export const ShardEvent = Schema.Union(
   ModelRegistered,
   ModelPriceRequested,
   ModelDeprecationRequested,
+  ShardSharesProposed,
+  StakeBonded,
+  UnbondRequested,
+  EpochEnded,
   BlockExecuted
 )
 export type ShardEvent = typeof ShardEvent.Type

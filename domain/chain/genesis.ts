@@ -1,12 +1,24 @@
 /**
- * The genesis of a chain: chain id, shard layout, dev accounts and extra
- * allocations, split per shard into each ledger's `ApplyGenesis`.
+ * The genesis of a chain: chain id, shard layout, dev accounts, the
+ * economics (whose mining reserve and foundation fund are allocated here,
+ * so every unit that will ever exist is in the genesis supply) and extra
+ * allocations, split per shard into each ledger's `ApplyGenesis`; the
+ * beacon's has no accounts and carries the epoch length.
  */
 import { Schema } from "effect"
 import { TimestampMs } from "./block.js"
 import { Address, devKey, devProposerKey, type PrivateKey } from "./keys.js"
 import { Allocation, ApplyGenesis } from "./ledger.js"
-import { FIRST_TRANSFER_SHARD, shardOf, TRANSFER_SHARDS_DEFAULT, TransferShardCount, type ShardId } from "./sharding.js"
+import {
+  BEACON_SHARD,
+  FIRST_TRANSFER_SHARD,
+  shardOf,
+  TRANSFER_SHARDS_DEFAULT,
+  TransferShardCount,
+  type ShardId
+} from "./sharding.js"
+import { defaultEconomics, EconomicsConfig } from "../economics/config.js"
+import { FOUNDATION_ADDRESS, RESERVE_ADDRESS } from "../economics/accounts.js"
 import { PositiveAmount, Uint256 } from "./transaction.js"
 
 /** Base units per token (18 decimals, as ETH's wei). */
@@ -16,6 +28,9 @@ export const DEV_ACCOUNT_COUNT_MAX = 10_000
 export const DEV_BALANCE_DEFAULT = 1_000_000n * UNITS_PER_TOKEN
 /** The fee wallets and the CLI suggest, in base units; the chain accepts any fee ≥ 0. */
 export const DEFAULT_FEE = 1_000n
+
+/** The devnet's governance address: dev account 0's. */
+export const DEVNET_GOVERNANCE: Address = devKey(0).publicKey.address
 
 export class ShardProposer extends Schema.Class<ShardProposer>("ShardProposer")({
   shard: Schema.Int.pipe(Schema.positive()),
@@ -33,7 +48,9 @@ export class GenesisConfig extends Schema.Class<GenesisConfig>("GenesisConfig")(
   timestamp: TimestampMs,
   allocations: Schema.optionalWith(Schema.Array(Allocation), { default: () => [] }),
   /** Who proposes on each transfer shard; absent shards use the dev proposer key. */
-  proposers: Schema.optionalWith(Schema.Array(ShardProposer), { default: () => [] })
+  proposers: Schema.optionalWith(Schema.Array(ShardProposer), { default: () => [] }),
+  /** Fixed at genesis; the devnet's governance key is dev account 0. */
+  economics: Schema.optionalWith(EconomicsConfig, { default: () => defaultEconomics(DEVNET_GOVERNANCE) })
 }) {}
 
 export interface DevAccount {
@@ -48,11 +65,16 @@ export const devAccounts = (config: GenesisConfig): ReadonlyArray<DevAccount> =>
     return { index, key, address: key.publicKey.address }
   })
 
-/** Every allocation of the chain: dev accounts first, then the configured ones. */
-export const genesisAllocations = (config: GenesisConfig): ReadonlyArray<Allocation> => [
-  ...devAccounts(config).map((d) => new Allocation({ address: d.address, amount: config.devBalance })),
-  ...config.allocations
-]
+/** Every allocation of the chain: dev accounts first, then the mining reserve and the foundation fund (if any), then the configured ones. */
+export const genesisAllocations = (config: GenesisConfig): ReadonlyArray<Allocation> => {
+  const { miningReserve, foundationFund } = config.economics
+  return [
+    ...devAccounts(config).map((d) => new Allocation({ address: d.address, amount: config.devBalance })),
+    ...(miningReserve > 0n ? [new Allocation({ address: RESERVE_ADDRESS, amount: miningReserve })] : []),
+    ...(foundationFund > 0n ? [new Allocation({ address: FOUNDATION_ADDRESS, amount: foundationFund })] : []),
+    ...config.allocations
+  ]
+}
 
 export const genesisSupply = (config: GenesisConfig): bigint =>
   genesisAllocations(config).reduce((sum, a) => sum + a.amount, 0n)
@@ -60,13 +82,22 @@ export const genesisSupply = (config: GenesisConfig): bigint =>
 export const transferShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> =>
   Array.from({ length: config.transferShards }, (_, i) => (FIRST_TRANSFER_SHARD + i) as ShardId)
 
-/** The `ApplyGenesis` of one transfer shard: the allocations whose accounts live there. */
+/** Every shard of the chain: the beacon, then the transfer shards. */
+export const allShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> => [BEACON_SHARD as ShardId, ...transferShardIds(config)]
+
+/**
+ * The `ApplyGenesis` of one shard: for a transfer shard, the allocations whose
+ * accounts live there; for the beacon, none, and the epoch length.
+ */
 export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGenesis =>
   new ApplyGenesis({
     chainId: config.chainId,
     transferShards: config.transferShards,
     timestamp: config.timestamp,
-    allocations: genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard)
+    allocations:
+      shard === BEACON_SHARD ? [] : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
+    governance: config.economics.governance,
+    ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {})
   })
 
 /** The proposer address of a shard: configured, or the devnet's deterministic one. */

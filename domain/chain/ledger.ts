@@ -7,6 +7,11 @@
  * receipt id), then transactions in block order. A transaction that fails
  * its checks is recorded as `TransactionRejected` and changes nothing.
  *
+ * Shard 0, the beacon, runs the same rules with no accounts (transactions are
+ * routed by sender to transfer shards, so any in a beacon block is rejected
+ * as WrongShard); every block of it whose height is a multiple of
+ * epochBlocks ends an epoch (`EpochEnded`, before `BlockExecuted`).
+ *
  * Transaction signatures are NOT checked here. Each is verified once, before
  * a block holds it: at admission for the local mempool, and by the consensus
  * layer for transactions in a proposal that it has not admitted itself. So
@@ -21,6 +26,7 @@ import {
   BlockExecuted,
   CrossShardReceived,
   CrossShardSent,
+  EpochEnded,
   EscrowDeposited,
   eventsRoot,
   ModelDeprecationRequested,
@@ -28,16 +34,20 @@ import {
   ModelRegistered,
   FeeCharged,
   GenesisApplied,
+  ShardSharesProposed,
+  StakeBonded,
   TransactionRejected,
   Transferred,
+  UnbondRequested,
   type ShardEvent
 } from "./events.js"
+import { STAKE_POOL_ADDRESS } from "../economics/accounts.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
 import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
 import { receiptIdOf } from "./receipt.js"
 import { encodeRlp } from "./rlp.js"
-import { isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
+import { BEACON_SHARD, EpochBlocks, isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
 import { PositiveAmount, Uint256, type Transaction } from "./transaction.js"
 import { checkTransaction, type ChainContext } from "./txRules.js"
 
@@ -58,12 +68,19 @@ export {
 
 export class Allocation extends Schema.Class<Allocation>("Allocation")({ address: Address, amount: PositiveAmount }) {}
 
+/**
+ * A shard's genesis. With `epochBlocks` it is the beacon's (shard 0: no
+ * accounts, an `EpochEnded` every epochBlocks blocks); without, a transfer
+ * shard's. `governance` is the address that may send governance transactions.
+ */
 export class ApplyGenesis extends Schema.TaggedClass<ApplyGenesis>()("ApplyGenesis", {
   chainId: Uint256,
   transferShards: TransferShardCount,
   timestamp: TimestampMs,
   /** This shard's allocations only. */
-  allocations: Schema.Array(Allocation)
+  allocations: Schema.Array(Allocation),
+  governance: Schema.optionalWith(Address, { exact: true }),
+  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true })
 }) {}
 
 export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", { block: Block }) {}
@@ -71,7 +88,7 @@ export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", {
 export type LedgerCommand = ApplyGenesis | ApplyBlock
 
 export class GenesisRejected extends Schema.TaggedError<GenesisRejected>()("GenesisRejected", {
-  reason: Schema.Literal("AlreadyApplied", "NotATransferShard", "AccountOfAnotherShard", "DuplicateAccount"),
+  reason: Schema.Literal("AlreadyApplied", "NotATransferShard", "NotTheBeacon", "AccountOfAnotherShard", "DuplicateAccount"),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -81,7 +98,12 @@ export class GenesisRejected extends Schema.TaggedError<GenesisRejected>()("Gene
 
 export type LedgerError = GenesisRejected | BlockRejected
 
-/** keccak256(rlp([chainId, shard, transferShards, timestamp, [[address, amount], ...]])): block 1's parent. */
+/**
+ * Block 1's parent: keccak256(rlp([chainId, shard, transferShards, timestamp,
+ * [[address, amount], ...], governance, epochBlocks])), an absent governance
+ * as empty bytes and an absent epochBlocks as 0. A genesis with neither (as
+ * chains made before the economics had) hashes without the last two fields.
+ */
 export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
   keccakHex(
     encodeRlp([
@@ -89,7 +111,10 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
       BigInt(shard),
       BigInt(cmd.transferShards),
       BigInt(cmd.timestamp),
-      cmd.allocations.map((a) => [addressBytes(a.address), a.amount])
+      cmd.allocations.map((a) => [addressBytes(a.address), a.amount]),
+      ...(cmd.governance === undefined && cmd.epochBlocks === undefined
+        ? []
+        : [cmd.governance === undefined ? new Uint8Array(0) : addressBytes(cmd.governance), BigInt(cmd.epochBlocks ?? 0)])
     ])
   )
 
@@ -119,7 +144,13 @@ const rejectGenesis = (reason: GenesisRejected["reason"], detail: string) =>
 const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<ReadonlyArray<ShardEvent>, GenesisRejected> => {
   const reject = rejectGenesis
   if (s.chain !== null) return reject("AlreadyApplied", `shard ${s.shard} is at height ${s.height}`)
-  if (!isTransferShard(s.shard, cmd.transferShards)) {
+  if (cmd.epochBlocks !== undefined) {
+    if (s.shard !== BEACON_SHARD) return reject("NotTheBeacon", `a beacon genesis (epochBlocks ${cmd.epochBlocks}) on shard ${s.shard}`)
+    const first = cmd.allocations[0]
+    if (first !== undefined) {
+      return reject("AccountOfAnotherShard", `the beacon holds no accounts; ${first.address} lives on shard ${shardOf(first.address, cmd.transferShards)}`)
+    }
+  } else if (!isTransferShard(s.shard, cmd.transferShards)) {
     return reject("NotATransferShard", `shard ${s.shard} with ${cmd.transferShards} transfer shards`)
   }
   const seen = new Set<Address>()
@@ -133,7 +164,20 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
   const hash = genesisHash(s.shard, cmd)
   const out = new Emitter(s)
   const { chainId, transferShards, timestamp } = cmd
-  out.emit(new GenesisApplied({ chainId, shard: s.shard, transferShards, timestamp, genesisHash: hash }, CHECKED))
+  out.emit(
+    new GenesisApplied(
+      {
+        chainId,
+        shard: s.shard,
+        transferShards,
+        timestamp,
+        genesisHash: hash,
+        ...(cmd.governance === undefined ? {} : { governance: cmd.governance }),
+        ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks })
+      },
+      CHECKED
+    )
+  )
   for (const a of cmd.allocations) out.emit(new AccountFunded({ address: a.address, amount: a.amount }, CHECKED))
   const sealed = { height: GENESIS_HEIGHT, blockHash: hash, timestamp, eventsRoot: eventsRoot(out.events) }
   out.emit(new BlockExecuted(sealed, CHECKED))
@@ -162,8 +206,9 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   const body = verifyBlockBody(block)
   if (Either.isLeft(body)) return Either.left(body.left)
   for (const r of block.receipts) {
-    if (r.destShard !== s.shard) {
-      return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}`)
+    // Only transfer shards hold accounts: the beacon takes no receipts.
+    if (r.destShard !== s.shard || !isTransferShard(s.shard, chain.transferShards)) {
+      return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}, this is shard ${s.shard}`)
     }
     if (!isTransferShard(r.sourceShard, chain.transferShards) || r.sourceShard === s.shard) {
       return rejectBlock("ReceiptFromUnknownShard", `receipt ${r.receiptId} from shard ${r.sourceShard}`)
@@ -203,6 +248,13 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
       return out.emit(new ModelPriceRequested({ txHash, provider: from, model: p.model, price: p.price }, CHECKED))
     case "model.deprecate":
       return out.emit(new ModelDeprecationRequested({ txHash, provider: from, model: p.model }, CHECKED))
+    case "gov.shard-shares": // checkTransaction let only the governance address through
+      return out.emit(new ShardSharesProposed({ txHash, ai: p.ai, beacon: p.beacon, transfer: p.transfer }, CHECKED))
+    case "worker.stake":
+      out.emit(new StakeBonded({ txHash, owner: from, worker: p.worker, amount: p.amount }, CHECKED))
+      return move(out, chain, txHash, from, STAKE_POOL_ADDRESS, p.amount)
+    case "worker.unbond":
+      return out.emit(new UnbondRequested({ txHash, owner: from, worker: p.worker, amount: p.amount }, CHECKED))
     default:
       return absurd(p)
   }
@@ -235,6 +287,10 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   }
   for (const tx of block.transactions) executeTransaction(out, chain, tx)
   const h = block.header
+  if (chain.epochBlocks !== null && h.height % chain.epochBlocks === 0) {
+    const epoch = h.height / chain.epochBlocks - 1
+    out.emit(new EpochEnded({ epoch, height: h.height, startAt: out.state.epochStartAt, endAt: h.timestamp }, CHECKED))
+  }
   const sealed = { height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }
   out.emit(new BlockExecuted(sealed, CHECKED))
   return Either.right(out.events)

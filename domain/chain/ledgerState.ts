@@ -40,6 +40,10 @@ export interface LedgerState {
   readonly accounts: HashMap.HashMap<Address, Account>
   readonly receivedReceipts: HashSet.HashSet<Hash32>
   readonly totals: LedgerTotals
+  /** The beacon's epoch in progress (epochs ended so far); 0 on transfer shards. */
+  readonly epoch: number
+  /** When the epoch in progress began: genesis time, then each `EpochEnded`'s endAt. */
+  readonly epochStartAt: number
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -51,7 +55,9 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   lastTimestamp: 0,
   accounts: HashMap.empty(),
   receivedReceipts: HashSet.empty(),
-  totals: { funded: 0n, balances: 0n, burned: 0n, sentOut: 0n, receivedIn: 0n }
+  totals: { funded: 0n, balances: 0n, burned: 0n, sentOut: 0n, receivedIn: 0n },
+  epoch: 0,
+  epochStartAt: 0
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
@@ -94,7 +100,17 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     case "GenesisApplied":
       assert(s.chain === null, "genesis applied twice")
       assert(e.shard === s.shard, `genesis of shard ${e.shard} on shard ${s.shard}`)
-      return { ...s, chain: { chainId: e.chainId, shard: e.shard, transferShards: e.transferShards } }
+      return {
+        ...s,
+        chain: {
+          chainId: e.chainId,
+          shard: e.shard,
+          transferShards: e.transferShards,
+          governance: e.governance ?? null,
+          epochBlocks: e.epochBlocks ?? null
+        },
+        epochStartAt: e.timestamp
+      }
     case "AccountFunded":
       return withTotals(credit(s, e.address, e.amount), { funded: e.amount, balances: e.amount })
     case "BlockApplied":
@@ -123,7 +139,18 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     case "ModelRegistered":
     case "ModelPriceRequested":
     case "ModelDeprecationRequested":
+    case "ShardSharesProposed":
+    case "StakeBonded": // the money moves in the Transferred/CrossShardSent beside it
+    case "UnbondRequested":
       return s
+    case "EpochEnded": {
+      const epochBlocks = s.chain?.epochBlocks ?? null
+      assert(epochBlocks !== null, `epoch ended on shard ${s.shard}, which is not the beacon`)
+      assert(e.height === s.height + 1 && e.height % epochBlocks === 0, `epoch ended at height ${e.height} after ${s.height}`)
+      assert(e.epoch === s.epoch, `epoch ${e.epoch} ended, ${s.epoch} was in progress`)
+      assert(e.startAt === s.epochStartAt && e.endAt >= e.startAt, `epoch ${e.epoch} from ${e.startAt} to ${e.endAt}`)
+      return { ...s, epoch: s.epoch + 1, epochStartAt: e.endAt }
+    }
     case "BlockExecuted":
       assert(s.chain !== null, "block executed before genesis")
       if (e.height === GENESIS_HEIGHT) assert(s.lastBlockHash === ZERO_HASH, "genesis sealed twice")

@@ -24,6 +24,8 @@ export const TRANSFER_SHARDS_DEFAULT = 2
 export const ShardId = Schema.Int.pipe(Schema.between(BEACON_SHARD, TRANSFER_SHARDS_MAX), Schema.brand("ShardId"))
 export type ShardId = typeof ShardId.Type
 export const TransferShardCount = Schema.Int.pipe(Schema.between(TRANSFER_SHARDS_MIN, TRANSFER_SHARDS_MAX))
+/** Beacon blocks per epoch. */
+export const EpochBlocks = Schema.Int.pipe(Schema.positive())
 
 const assertShardCount = (transferShards: number): void => {
   if (!Number.isInteger(transferShards) || transferShards < TRANSFER_SHARDS_MIN || transferShards > TRANSFER_SHARDS_MAX) {

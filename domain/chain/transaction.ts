@@ -7,7 +7,7 @@
  *
  * `kind` is the payload's name as UTF-8 bytes and `payload` its own RLP list
  * (transfer: [to, amount]); new kinds (the AI shard's model and escrow
- * transactions) add a schema and a codec below. The sender is the address of
+ * transactions, governance, worker stakes) add a schema and a codec below. The sender is the address of
  * `publicKey`, so no recovery is needed. The wire form is the signed RLP
  * (hex in JSON); `Transaction` is the decoded value with its hash, digest and
  * bytes computed once.
@@ -17,6 +17,7 @@ import { Hash32, HASH_BYTES, hashBytes, keccak256, keccakHex } from "./hash.js"
 import { bytesToHex, equalBytes, HexString, hexToBytes, utf8 } from "./hex.js"
 import { Address, ADDRESS_BYTES, addressBytes, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { ModelManifest } from "../ai/manifest.js"
+import { PPM } from "../economics/config.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 
 /** Bigger transactions are refused before any decoding work. */
@@ -68,13 +69,47 @@ export const ModelDeprecatePayload = Schema.Struct({
 })
 export type ModelDeprecatePayload = typeof ModelDeprecatePayload.Type
 
+/** Parts per million: an integer in [0, 10^6]. */
+export const PpmValue = Schema.BigInt.pipe(Schema.betweenBigInt(0n, PPM))
+
+/**
+ * Governance proposes how each epoch's issuance is split between shard kinds
+ * (ppm, summing to exactly 10^6). Only the chain's governance address may send it.
+ */
+export const GovShardSharesPayload = Schema.Struct({
+  kind: Schema.Literal("gov.shard-shares"),
+  ai: PpmValue,
+  beacon: PpmValue,
+  transfer: PpmValue
+}).pipe(Schema.filter((p) => p.ai + p.beacon + p.transfer === PPM || `shard shares must sum to ${PPM} ppm`))
+export type GovShardSharesPayload = typeof GovShardSharesPayload.Type
+
+/** Bond `amount` as `worker`'s stake: the amount moves from the sender (the owner) to the stake pool. */
+export const WorkerStakePayload = Schema.Struct({
+  kind: Schema.Literal("worker.stake"),
+  worker: Address,
+  amount: PositiveAmount
+})
+export type WorkerStakePayload = typeof WorkerStakePayload.Type
+
+/** Ask for `amount` of `worker`'s bonded stake back; the economy releases it from the pool after unbonding. */
+export const WorkerUnbondPayload = Schema.Struct({
+  kind: Schema.Literal("worker.unbond"),
+  worker: Address,
+  amount: PositiveAmount
+})
+export type WorkerUnbondPayload = typeof WorkerUnbondPayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
 export const TransactionPayload = Schema.Union(
   TransferPayload,
   EscrowDepositPayload,
   ModelRegisterPayload,
   ModelPricePayload,
-  ModelDeprecatePayload
+  ModelDeprecatePayload,
+  GovShardSharesPayload,
+  WorkerStakePayload,
+  WorkerUnbondPayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -186,12 +221,63 @@ const modelDeprecateCodec: PayloadCodec<ModelDeprecatePayload> = {
     })
 }
 
+const ppmField = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+  Either.flatMap(
+    Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message),
+    (n) => (n > PPM ? Either.left(`${what} must be at most ${PPM} ppm`) : Either.right(n))
+  )
+
+const govShardSharesCodec: PayloadCodec<GovShardSharesPayload> = {
+  encode: (p) => [p.ai, p.beacon, p.transfer],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [ai, beacon, transfer] = yield* list(item, 3, "gov.shard-shares")
+      const shares = {
+        kind: "gov.shard-shares" as const,
+        ai: yield* ppmField(ai!, "gov.shard-shares.ai"),
+        beacon: yield* ppmField(beacon!, "gov.shard-shares.beacon"),
+        transfer: yield* ppmField(transfer!, "gov.shard-shares.transfer")
+      }
+      const sum = shares.ai + shares.beacon + shares.transfer
+      if (sum !== PPM) return yield* Either.left(`gov.shard-shares must sum to ${PPM} ppm, got ${sum}`)
+      return shares
+    })
+}
+
+const addressField = (item: RlpItem, what: string): Either.Either<Address, string> =>
+  item instanceof Uint8Array && item.length === ADDRESS_BYTES
+    ? Either.right(bytesToHex(item) as Address)
+    : Either.left(`${what} must be ${ADDRESS_BYTES} bytes`)
+
+/** worker.stake and worker.unbond: [worker, amount]. */
+const decodeWorkerAmount = (
+  item: RlpItem,
+  kind: string
+): Either.Either<{ readonly worker: Address; readonly amount: bigint }, string> =>
+  Either.gen(function* () {
+    const [worker, amount] = yield* list(item, 2, kind)
+    return { worker: yield* addressField(worker!, `${kind}.worker`), amount: yield* positive(amount!, `${kind}.amount`) }
+  })
+
+const workerStakeCodec: PayloadCodec<WorkerStakePayload> = {
+  encode: (p) => [addressBytes(p.worker), p.amount],
+  decode: (item) => Either.map(decodeWorkerAmount(item, "worker.stake"), (f) => ({ kind: "worker.stake" as const, ...f }))
+}
+
+const workerUnbondCodec: PayloadCodec<WorkerUnbondPayload> = {
+  encode: (p) => [addressBytes(p.worker), p.amount],
+  decode: (item) => Either.map(decodeWorkerAmount(item, "worker.unbond"), (f) => ({ kind: "worker.unbond" as const, ...f }))
+}
+
 const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
   transfer: transferCodec,
   "escrow.deposit": escrowDepositCodec,
   "model.register": modelRegisterCodec,
   "model.price": modelPriceCodec,
-  "model.deprecate": modelDeprecateCodec
+  "model.deprecate": modelDeprecateCodec,
+  "gov.shard-shares": govShardSharesCodec,
+  "worker.stake": workerStakeCodec,
+  "worker.unbond": workerUnbondCodec
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -200,7 +286,7 @@ const codecOf = (kind: TransactionKind): PayloadCodec<TransactionPayload> =>
 
 /** What a payload moves out of the sender's balance besides the fee. */
 export const amountOf = (payload: TransactionPayload): bigint =>
-  payload.kind === "transfer" || payload.kind === "escrow.deposit" ? payload.amount : 0n
+  payload.kind === "transfer" || payload.kind === "escrow.deposit" || payload.kind === "worker.stake" ? payload.amount : 0n
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
 

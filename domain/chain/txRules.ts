@@ -3,8 +3,12 @@
  * (against the state plus the sender's pending transactions) and by block
  * execution (against the state as the block has changed it so far), so the
  * two can never drift apart. Checked in this order; the first failure wins.
+ * A governance transaction from anyone but the chain's governance address
+ * fails like any other check: refused at admission, and if a block holds it
+ * anyway, recorded as rejected with nothing charged.
  */
 import { Either, Schema } from "effect"
+import type { Address } from "./keys.js"
 import { shardOf, type ShardId } from "./sharding.js"
 import type { Transaction } from "./transaction.js"
 
@@ -13,6 +17,7 @@ export const TransactionCheckReason = Schema.Literal(
   "WrongShard",
   "NonceReused",
   "NonceGap",
+  "NotGovernance",
   "InsufficientBalance"
 )
 export type TransactionCheckReason = typeof TransactionCheckReason.Type
@@ -26,6 +31,10 @@ export interface ChainContext {
   readonly chainId: bigint
   readonly shard: ShardId
   readonly transferShards: number
+  /** Who may send governance transactions; null on a chain whose genesis named none (all are refused). */
+  readonly governance: Address | null
+  /** The beacon's blocks per epoch; null on transfer shards. */
+  readonly epochBlocks: number | null
 }
 
 /** What the sender has to spend: the next nonce it may use and its spendable balance. */
@@ -47,6 +56,9 @@ export const checkTransaction = (
   if (home !== ctx.shard) return fail("WrongShard", `sender ${tx.sender} lives on shard ${home}, not ${ctx.shard}`)
   if (body.nonce < sender.nextNonce) return fail("NonceReused", `nonce ${body.nonce} already used, next is ${sender.nextNonce}`)
   if (body.nonce > sender.nextNonce) return fail("NonceGap", `nonce ${body.nonce} leaves a gap, next is ${sender.nextNonce}`)
+  if (body.payload.kind === "gov.shard-shares" && tx.sender !== ctx.governance) {
+    return fail("NotGovernance", `${body.payload.kind} from ${tx.sender}; the governance address is ${ctx.governance ?? "unset"}`)
+  }
   if (sender.spendable < tx.spend) {
     return fail("InsufficientBalance", `needs ${tx.spend} (amount + fee), spendable ${sender.spendable}`)
   }

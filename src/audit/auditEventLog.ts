@@ -2,8 +2,9 @@
  * The auditor's replay: read a node's event log offline, trust nothing.
  *
  * 1. Every stream's hash chain is recomputed over the exact stored bytes.
- * 2. Every shard is rebuilt by re-executing its own stream: genesis from the
- *    genesis file, then each block carried in its `BlockApplied` event. The
+ * 2. Every shard, the beacon included, is rebuilt by re-executing its own
+ *    stream: genesis from the genesis file, then each block carried in its
+ *    `BlockApplied` event (the beacon's epoch ends are re-derived too). The
  *    events the ledger rules produce must equal the stored ones byte for
  *    byte, and each block must pass the ledger's checks (parent hash,
  *    proposer signature, and the header's eventsRoot = root of the parent's
@@ -106,7 +107,14 @@ class ShardReplay {
     const allocations = this.unit.flatMap((u) =>
       u.event._tag === "AccountFunded" ? [new Allocation({ address: u.event.address, amount: u.event.amount })] : []
     )
-    return new ApplyGenesis({ chainId: e.chainId, transferShards: e.transferShards, timestamp: e.timestamp, allocations })
+    return new ApplyGenesis({
+      chainId: e.chainId,
+      transferShards: e.transferShards,
+      timestamp: e.timestamp,
+      allocations,
+      ...(e.governance === undefined ? {} : { governance: e.governance }),
+      ...(e.epochBlocks === undefined ? {} : { epochBlocks: e.epochBlocks })
+    })
   }
 
   add(row: RawEventRow): void {

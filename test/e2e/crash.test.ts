@@ -26,7 +26,7 @@ import { Effect } from "effect"
 import type { EventView } from "../../src/client/index.js"
 import { receiptIdOf } from "../../domain/chain/receipt.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
-import { DEFAULT_FEE, DEV, GENESIS_BALANCE, GENESIS_SUPPLY, signTransfer, waitFor } from "./support/chain.js"
+import { DEFAULT_FEE, DEV, DEV_SUPPLY, GENESIS_BALANCE, signTransfer, waitFor } from "./support/chain.js"
 import type { DevAccount, SignedTransfer } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -147,7 +147,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
           balances += info.balance
           burned += info.nonce * DEFAULT_FEE
         }
-        expect(balances + burned, context()).toBe(GENESIS_SUPPLY)
+        expect(balances + burned, context()).toBe(DEV_SUPPLY)
         return { included: included.length, burned }
       }
 

@@ -5,7 +5,8 @@
  */
 import { devKey } from "../../../domain/chain/keys.js"
 import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
-import { DEFAULT_FEE, DEV_ACCOUNT_COUNT_DEFAULT, DEV_BALANCE_DEFAULT } from "../../../domain/chain/genesis.js"
+import { DEFAULT_FEE, DEV_ACCOUNT_COUNT_DEFAULT, DEV_BALANCE_DEFAULT, DEVNET_GOVERNANCE } from "../../../domain/chain/genesis.js"
+import { defaultEconomics } from "../../../domain/economics/config.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import { shardOf, TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
@@ -15,7 +16,15 @@ export { DEFAULT_FEE, DEVNET_CHAIN_ID }
 
 export const TRANSFER_SHARDS = TRANSFER_SHARDS_DEFAULT
 export const GENESIS_BALANCE = DEV_BALANCE_DEFAULT
-export const GENESIS_SUPPLY = DEV_BALANCE_DEFAULT * BigInt(DEV_ACCOUNT_COUNT_DEFAULT)
+/** What the dev accounts hold at genesis. */
+export const DEV_SUPPLY = DEV_BALANCE_DEFAULT * BigInt(DEV_ACCOUNT_COUNT_DEFAULT)
+/** What the system accounts hold at genesis: the mining reserve and the foundation fund. */
+export const SYSTEM_SUPPLY = (() => {
+  const { miningReserve, foundationFund } = defaultEconomics(DEVNET_GOVERNANCE)
+  return miningReserve + foundationFund
+})()
+/** Every unit there will ever be. */
+export const GENESIS_SUPPLY = DEV_SUPPLY + SYSTEM_SUPPLY
 
 export interface DevAccount {
   readonly index: number
