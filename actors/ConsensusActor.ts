@@ -17,10 +17,12 @@
  * while n was being verified).
  *
  * The producer cuts a block as soon as anything waits (batching whatever
- * queued meanwhile: one append per block) and otherwise idles. Under load it
- * starts blocks at most every `blockIntervalMin`: a block costs a signature
- * and a verification on this thread whatever it holds, so a block per
- * arriving transaction would spend the node's time on block overhead.
+ * queued meanwhile: one append per block) and otherwise idles — except with
+ * a heartbeat (the beacon), when it also cuts an empty block once the last
+ * one is a heartbeat old. Under load it starts blocks at most every
+ * `blockIntervalMin`: a block costs a signature and a verification on this
+ * thread whatever it holds, so a block per arriving transaction would spend
+ * the node's time on block overhead.
  */
 import { Clock, Deferred, Duration, Effect, Either, HashMap, HashSet, Option, Ref } from "effect"
 import type { Scope } from "effect"
@@ -70,6 +72,12 @@ export interface ProducerOptions {
   readonly batchLimits?: BatchLimits | undefined
   /** The shortest time from one block's start to the next one's, under load. */
   readonly blockIntervalMin?: Duration.DurationInput | undefined
+  /**
+   * Make a block this long after the last one's timestamp even when nothing
+   * waits (the beacon: its blocks are the epoch clock). Without it the
+   * producer idles until there is work.
+   */
+  readonly heartbeat?: Duration.DurationInput | undefined
 }
 
 export const BLOCK_INTERVAL_MIN_DEFAULT: Duration.DurationInput = "10 millis"
@@ -175,9 +183,11 @@ export const makeSingleProducer = (
           : { ...v, receipts: HashMap.set(v.receipts, receipt.receiptId, receipt) }
       ).pipe(Effect.zipRight(work.open))
 
+    const heartbeatMillis = options.heartbeat === undefined ? undefined : Duration.toMillis(options.heartbeat)
+
     const produceOne = Effect.gen(function* () {
       const v = yield* Ref.get(view)
-      if (!hasWork(v)) return
+      if (!hasWork(v) && heartbeatMillis === undefined) return
       const transactions = takeBatch(v.pool, limits)
       const receipts = Array.from(HashMap.values(v.receipts))
       const now = yield* Clock.currentTimeMillis
@@ -207,9 +217,19 @@ export const makeSingleProducer = (
 
     const intervalMinMillis = Duration.toMillis(options.blockIntervalMin ?? BLOCK_INTERVAL_MIN_DEFAULT)
 
-    // Idle until there is work, then cut blocks until there is none.
+    /** Until there is work, or (with a heartbeat) the next block is due. */
+    const awaitWork =
+      heartbeatMillis === undefined
+        ? work.await
+        : Effect.gen(function* () {
+            const due = (yield* Ref.get(view)).ledger.lastTimestamp + heartbeatMillis
+            const now = yield* Clock.currentTimeMillis
+            if (now < due) yield* Effect.raceFirst(work.await, Effect.sleep(Duration.millis(due - now)))
+          })
+
+    // Idle until there is work (or a heartbeat is due), then cut blocks until there is none.
     const loop = Effect.gen(function* () {
-      yield* work.await
+      yield* awaitWork
       const started = yield* Clock.currentTimeMillis
       yield* work.close
       yield* produceOne.pipe(

@@ -17,7 +17,9 @@ export class ShardStatus extends Schema.Class<ShardStatus>("ShardStatus")({
   kind: Schema.Literal("beacon", "transfer"),
   height: Schema.Number,
   lastBlockHash: Schema.String,
-  pendingTransactions: Schema.Number
+  pendingTransactions: Schema.Number,
+  /** The beacon's epoch in progress (epochs ended so far); absent on transfer shards. */
+  epoch: Schema.optional(Schema.Number)
 }) {}
 
 export class NodeStatus extends Schema.Class<NodeStatus>("NodeStatus")({

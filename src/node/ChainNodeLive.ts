@@ -1,14 +1,15 @@
 /**
- * The one-process chain node: a ShardActor and a block producer per transfer
- * shard, the chain index (which also relays cross-shard receipts), and the
- * ChainNode operations the RPC server serves.
+ * The one-process chain node: a ShardActor and a block producer per shard —
+ * the beacon (shard 0, a block every `economics.beaconIntervalMs` even when
+ * idle: the epoch clock) and each transfer shard — the chain index (which
+ * also relays cross-shard receipts), and the ChainNode operations the RPC
+ * server serves.
  */
-import { Effect, Either, HashMap, Layer, Option, Schema } from "effect"
-import type { Duration } from "effect"
+import { Duration, Effect, Either, HashMap, Layer, Option, Schema } from "effect"
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
 import { Block } from "../../domain/chain/block.js"
-import { genesisCommand, transferShardIds } from "../../domain/chain/genesis.js"
+import { allShardIds, genesisCommand, transferShardIds } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
 import { devProposerKey } from "../../domain/chain/keys.js"
@@ -96,7 +97,7 @@ export const makeChainNode = (options: ChainNodeOptions) =>
     const shards = transferShardIds(genesis)
 
     const seats = new Map<number, ShardConsensus>()
-    for (const shard of shards) {
+    for (const shard of allShardIds(genesis)) {
       const actor = yield* makeShardActor(shard)
       const state = yield* actor.state
       if (state.chain === null) {
@@ -105,7 +106,14 @@ export const makeChainNode = (options: ChainNodeOptions) =>
       } else {
         yield* Effect.logInfo(`shard ${shard}: resumed at height ${state.height}`)
       }
-      seats.set(shard, yield* makeSingleProducer({ shard, shardActor: actor, proposerKey: proposerKey(shard) }))
+      const producer = yield* makeSingleProducer({
+        shard,
+        shardActor: actor,
+        proposerKey: proposerKey(shard),
+        // Transactions never reach the beacon (they go to the sender's transfer shard): its blocks are the epoch clock.
+        ...(shard === BEACON_SHARD ? { heartbeat: Duration.millis(genesis.economics.beaconIntervalMs) } : {})
+      })
+      seats.set(shard, producer)
     }
     const seat = (shard: number): ShardConsensus => seats.get(shard)!
 
@@ -140,12 +148,14 @@ export const makeChainNode = (options: ChainNodeOptions) =>
             )
           )
         )
+        const beaconLedger = yield* seat(BEACON_SHARD).ledger
         const beacon = new ShardStatus({
           shard: BEACON_SHARD,
           kind: "beacon",
-          height: 0,
-          lastBlockHash: "0x" + "0".repeat(64),
-          pendingTransactions: 0
+          height: beaconLedger.height,
+          lastBlockHash: beaconLedger.lastBlockHash,
+          pendingTransactions: 0,
+          epoch: beaconLedger.epoch
         })
         return new NodeStatus({
           chainId: genesis.chainId,
@@ -211,7 +221,7 @@ export const makeChainNode = (options: ChainNodeOptions) =>
       block: (shard, height) =>
         Effect.gen(function* () {
           if (!seats.has(shard)) {
-            return yield* new InvalidRequest({ detail: `no transfer shard ${shard}; this chain has shards ${shards.join(", ")}` })
+            return yield* new InvalidRequest({ detail: `no shard ${shard}; this chain has shards ${[...seats.keys()].join(", ")}` })
           }
           const revision = yield* index.block(shard, height)
           if (Option.isNone(revision)) return yield* new NotFound({ what: "block", id: `${shard}/${height}` })

@@ -8,7 +8,8 @@ import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import type { Scope } from "effect"
-import { GenesisConfig, devAccounts } from "../../../domain/chain/genesis.js"
+import { GenesisConfig, devAccounts, genesisSupply } from "../../../domain/chain/genesis.js"
+import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
@@ -18,6 +19,7 @@ import { ChainNodeLive } from "../../node/ChainNodeLive.js"
 import { startComputeNode } from "../../worker/ComputeNode.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
+import { EconomyLive } from "../../node/economy/Economy.js"
 import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
@@ -56,6 +58,21 @@ const devAccountCount = Options.integer("dev-accounts").pipe(
   Options.withDescription("Funded dev accounts in a new chain's genesis (default 10)")
 )
 
+const epochBlocks = Options.integer("epoch-blocks").pipe(
+  Options.optional,
+  Options.withDescription("Beacon blocks per epoch of a new chain (default 60); must match an existing data dir")
+)
+const beaconIntervalMs = Options.integer("beacon-interval-ms").pipe(
+  Options.optional,
+  Options.withDescription("Milliseconds between beacon blocks of a new chain (default 1000); must match an existing data dir")
+)
+
+/** The economics a new chain's genesis gets from the command line (the rest: the devnet's defaults). */
+export interface EconomicsFlags {
+  readonly epochBlocks: Option.Option<number>
+  readonly beaconIntervalMs: Option.Option<number>
+}
+
 const encodeGenesis = Schema.encodeSync(Schema.parseJson(GenesisConfig, { space: 2 }))
 const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
 
@@ -68,7 +85,12 @@ export class NodeConfigError extends Schema.TaggedError<NodeConfigError>()("Node
 }
 
 /** The data dir's genesis, made on first start (written atomically: tmp file + rename). */
-const loadOrCreateGenesis = (dir: string, shards: Option.Option<number>, devAccounts: Option.Option<number>) =>
+const loadOrCreateGenesis = (
+  dir: string,
+  shards: Option.Option<number>,
+  devAccounts: Option.Option<number>,
+  economics: EconomicsFlags
+) =>
   Effect.gen(function* () {
     const file = join(dir, GENESIS_FILE)
     if (existsSync(file)) {
@@ -76,21 +98,33 @@ const loadOrCreateGenesis = (dir: string, shards: Option.Option<number>, devAcco
       if (genesis._tag === "Left") {
         return yield* new NodeConfigError({ detail: `${file} is not a valid genesis: ${genesis.left.message}` })
       }
-      if (Option.isSome(shards) && shards.value !== genesis.right.transferShards) {
-        return yield* new NodeConfigError({
-          detail: `${dir} holds a chain with ${genesis.right.transferShards} transfer shards; --shards ${shards.value} would need a new --data-dir`
-        })
-      }
-      return genesis.right
+      const existing = genesis.right
+      const mismatch = (flag: string, given: Option.Option<number>, held: number, what: string) =>
+        Option.isSome(given) && given.value !== held
+          ? Effect.fail(new NodeConfigError({ detail: `${dir} holds a chain with ${held} ${what}; --${flag} ${given.value} would need a new --data-dir` }))
+          : Effect.void
+      yield* mismatch("shards", shards, existing.transferShards, "transfer shards")
+      yield* mismatch("epoch-blocks", economics.epochBlocks, existing.economics.epochBlocks, "beacon blocks per epoch")
+      yield* mismatch("beacon-interval-ms", economics.beaconIntervalMs, existing.economics.beaconIntervalMs, "ms between beacon blocks")
+      return existing
     }
     const genesis = yield* Effect.try({
-      try: () =>
-        new GenesisConfig({
+      try: () => {
+        const base = new GenesisConfig({
           chainId: DEVNET_CHAIN_ID,
           transferShards: Option.getOrElse(shards, () => TRANSFER_SHARDS_DEFAULT),
           ...(Option.isSome(devAccounts) ? { devAccountCount: devAccounts.value } : {}),
           timestamp: 0
-        }),
+        })
+        return new GenesisConfig({
+          ...base,
+          economics: new EconomicsConfig({
+            ...base.economics,
+            ...(Option.isSome(economics.epochBlocks) ? { epochBlocks: economics.epochBlocks.value } : {}),
+            ...(Option.isSome(economics.beaconIntervalMs) ? { beaconIntervalMs: economics.beaconIntervalMs.value } : {})
+          })
+        })
+      },
       catch: (e) => new NodeConfigError({ detail: `bad genesis settings: ${e instanceof Error ? e.message : String(e)}` })
     })
     const stamped = new GenesisConfig({ ...genesis, timestamp: yield* Clock.currentTimeMillis })
@@ -154,6 +188,8 @@ export const startNode = (o: {
   readonly shards: Option.Option<number>
   readonly devAccounts: Option.Option<number>
   readonly workers: number
+  readonly epochBlocks?: Option.Option<number> | undefined
+  readonly beaconIntervalMs?: Option.Option<number> | undefined
 }) =>
   Effect.gen(function* () {
     const dir = resolve(o.dataDir)
@@ -165,10 +201,20 @@ export const startNode = (o: {
       return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
     }
     yield* lockDataDir(dir)
-    const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts)
-    const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), escrowKey: aiEscrowKey() }
+    const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts, {
+      epochBlocks: o.epochBlocks ?? Option.none(),
+      beaconIntervalMs: o.beaconIntervalMs ?? Option.none()
+    })
+    const ai: AiConfig = {
+      ...DEFAULT_AI_SETTINGS,
+      stakeMin: genesis.economics.minWorkerStake,
+      validatorKey: devProposerKey(BEACON_SHARD),
+      escrowKey: aiEscrowKey()
+    }
+    const economy = { economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey }
     const stack = RpcServerLive({ host: o.host, port: o.port }).pipe(
       Layer.provideMerge(AiNodeLive(ai)),
+      Layer.provideMerge(EconomyLive(economy)),
       Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive())),
       Layer.provideMerge(ChainNodeLive({ genesis })),
       Layer.provideMerge(SignatureVerifierLive),
@@ -197,6 +243,7 @@ export const startNode = (o: {
     yield* Effect.logInfo(
       [
         `topai node ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon, data ${dir}`,
+        `  beacon: a block every ${genesis.economics.beaconIntervalMs} ms, ${genesis.economics.epochBlocks} blocks an epoch`,
         `  RPC  ws://${o.host}:${o.port}${WS_PATH}   http://${o.host}:${o.port}${HTTP_PATH}`,
         accounts.length > 0
           ? `  ${accounts.length} funded dev accounts: \`topai key dev 0\` … \`topai key dev ${accounts.length - 1}\``
@@ -210,7 +257,7 @@ export const startNode = (o: {
 
 const start = Command.make(
   "start",
-  { dataDir, host, port, shards, devAccounts: devAccountCount, workers },
+  { dataDir, host, port, shards, devAccounts: devAccountCount, workers, epochBlocks, beaconIntervalMs },
   (o) => startNode(o).pipe(reportErrors(false))
 ).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC) until Ctrl-C"))
 

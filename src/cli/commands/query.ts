@@ -57,14 +57,17 @@ export const statusCommand = Command.make("status", { rpcUrl, json }, ({ rpcUrl,
         [
           `chain ${s.chainId}  topai ${s.version}  events ${s.eventsPosition}`,
           ...s.shards.map(
-            (x) => `shard ${x.shard} (${x.kind}): height ${x.height}  head ${x.lastBlockHash}  pending ${x.pendingTransactions}`
+            (x) =>
+              `shard ${x.shard} (${x.kind}): height ${x.height}` +
+              (x.epoch === undefined ? "" : `  epoch ${x.epoch}`) +
+              `  head ${x.lastBlockHash}  pending ${x.pendingTransactions}`
           )
         ].join("\n")
       )
     ),
     reportErrors(json)
   )
-).pipe(Command.withDescription("Show the node's chain id and each shard's height"))
+).pipe(Command.withDescription("Show the node's chain id, each shard's height and the beacon's epoch"))
 
 const address = Args.text({ name: "ADDRESS" }).pipe(Args.withDescription("A 0x-prefixed 20-byte address"))
 
