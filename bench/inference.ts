@@ -36,7 +36,7 @@ import ort from "onnxruntime-node"
 import type { ModelManifestEncoded } from "../domain/ai/manifest.js"
 import { sessionGrantDigest, signMessage } from "../domain/ai/signedMessages.js"
 import { decodeTensorMapJson } from "../domain/ai/tensor.js"
-import { GenesisConfig } from "../domain/chain/genesis.js"
+import { GenesisConfig, genesisSupply } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
 import { aiEscrowKey, devKey, devProposerKey } from "../domain/chain/keys.js"
 import type { PrivateKey } from "../domain/chain/keys.js"
@@ -57,6 +57,7 @@ import type { NodeClient } from "../src/client/index.js"
 import { DEFAULT_AI_SETTINGS } from "../src/node/ai/AiConfig.js"
 import type { AiConfig } from "../src/node/ai/AiConfig.js"
 import { AiNodeLive } from "../src/node/ai/AiNode.js"
+import { EconomyLive } from "../src/node/economy/Economy.js"
 import { ChainNodeLive } from "../src/node/ChainNodeLive.js"
 import { startComputeNode } from "../src/worker/ComputeNode.js"
 import { gemmChainModel, sileroBytes } from "../test/ai/support/models.js"
@@ -128,10 +129,12 @@ const rate = async (count: number, inFlight: number, call: () => Promise<unknown
 export const startDevnet = async (dir: string) => {
   const port = await freePort()
   const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), escrowKey: aiEscrowKey() }
+  const genesis = new GenesisConfig({ chainId: CHAIN_ID, timestamp: 0 })
   const layer = RpcServerLive({ host: HOST, port }).pipe(
     Layer.provideMerge(AiNodeLive(ai)),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, "blobs")), SandboxedSmokeRunLive())),
-    Layer.provideMerge(ChainNodeLive({ genesis: new GenesisConfig({ chainId: CHAIN_ID, timestamp: 0 }) })),
+    Layer.provideMerge(ChainNodeLive({ genesis })),
     Layer.provideMerge(SignatureVerifierLive),
     Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, "events.db") })),
     Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Warning))

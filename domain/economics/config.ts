@@ -109,7 +109,7 @@ export const defaultEconomics = (governance: Address): EconomicsConfig =>
     launchReward: 1_000n * TOKEN,
     subsidyPerUnitSecond: TOKEN / 100n,
     subsidyYears: 5,
-    computeFeePerUnitSecond: TOKEN / 1_000n,
+    computeFeePerUnitSecond: TOKEN / 100_000n,
     protocolFeePpm: 50_000n,
     protocolFeeSink: "burn",
     minWorkerStake: 0n,

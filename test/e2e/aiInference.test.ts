@@ -38,6 +38,8 @@ import { resultDigest, sessionGrantDigest, signMessage, workerRegistrationDigest
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
+import { BURN_ADDRESS } from "../../domain/economics/accounts.js"
+import { defaultEconomics, PPM } from "../../domain/economics/config.js"
 import type { PrivateKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
@@ -57,11 +59,13 @@ import type { NodeProcess } from "./support/processes.js"
 
 const SLOW_N = 512
 const SLOW_K = 300
-const SILERO_PRICE = 10n
-const SLOW_PRICE = 7n
-const QUORUM_PRICE = 3n
-const H100_PRICE = 5n
-const SAMPLED_PRICE = 4n
+/** Prices in thousandths of a token: enough to cover the devnet's computing fee, so no model is paused. */
+const MILLI = 10n ** 15n
+const SILERO_PRICE = 10n * MILLI
+const SLOW_PRICE = 7n * MILLI
+const QUORUM_PRICE = 3n * MILLI
+const H100_PRICE = 5n * MILLI
+const SAMPLED_PRICE = 4n * MILLI
 
 const sileroInput = {
   input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -320,30 +324,44 @@ afterAll(async () => {
 })
 
 describe("paid inference through a node and worker processes", () => {
-  it("silero: verified; infer equals a bare session.run; the price captured once; the provider paid exactly that on chain", async () => {
+  it("silero: verified; infer equals a bare session.run; the price captured once; the price paid out on chain exactly: provider, worker, protocol", async () => {
     expect(silero).toMatchObject({ status: "Verified", provider: SILERO_PROVIDER.address, price: SILERO_PRICE })
-    const before = await c.run(c.client.account.get({ address: SILERO_PROVIDER.address }))
-    await deposit(DEVELOPER.key, silero.id, 1_000n)
+    const balance = async (address: string) => (await c.run(c.client.account.get({ address }))).balance
+    const providerBefore = await balance(SILERO_PROVIDER.address)
+    const burnedBefore = await balance(BURN_ADDRESS)
+    await deposit(DEVELOPER.key, silero.id, 1_000n * MILLI)
     const session = await openSession(DEVELOPER.key, silero.id)
 
     const result = await c.run(c.client.infer({ session, inputs: sileroInput }))
     expect(result.charged).toBe(SILERO_PRICE)
     expect(result.workers.every((w) => honest.some((h) => h.address === w))).toBe(true)
+    const workerBefore = 0n // a fresh key: whatever it holds was paid to it
     const bare = await bareRun(sileroBytes(), sileroInput)
     expectSameOutputs(result.outputs, bare)
     expect(result.fingerprint).toBe(outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE))
 
-    expect(await escrowOf(DEVELOPER.key, silero.id)).toMatchObject({ deposited: 1_000n, available: 1_000n - SILERO_PRICE, reserved: 0n, captured: SILERO_PRICE })
-    // Settlement (every 2 s) pays what the escrow account owes the provider, once.
-    const after = await waitFor(
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toMatchObject({ deposited: 1_000n * MILLI, available: 1_000n * MILLI - SILERO_PRICE, reserved: 0n, captured: SILERO_PRICE })
+    // Payouts (every 2 s) split what the escrow took: the protocol's share burned, the worker's
+    // computing fee, the provider the rest; once each, to the last base unit.
+    const protocolFee = (SILERO_PRICE * defaultEconomics(BURN_ADDRESS).protocolFeePpm) / PPM
+    const providerPaid = await waitFor(
       "the provider's payout",
       async () => {
-        const a = await c.run(c.client.account.get({ address: SILERO_PROVIDER.address }))
-        return a.balance !== before.balance ? a : undefined
+        const b = await balance(SILERO_PROVIDER.address)
+        return b !== providerBefore && (await balance(BURN_ADDRESS)) === burnedBefore + protocolFee ? b - providerBefore : undefined
       },
       { timeoutMs: 15_000, intervalMs: 200 }
     )
-    expect(after.balance - before.balance).toBe(SILERO_PRICE)
+    const workerPaid = await waitFor(
+      "the worker's computing fee",
+      async () => {
+        const w = (await balance(result.workers[0]!)) - workerBefore
+        return w + providerPaid === SILERO_PRICE - protocolFee ? w : undefined
+      },
+      { timeoutMs: 15_000, intervalMs: 200 }
+    )
+    expect(providerPaid).toBeGreaterThan(0n)
+    expect(workerPaid).toBeGreaterThanOrEqual(0n)
     const task = await c.run(c.client.task.get({ task: result.task }))
     expect(task).toMatchObject({ status: "Settled", charged: true, price: SILERO_PRICE, fingerprint: result.fingerprint, retries: 0 })
     expect(task.events.map((e) => e.type)).toEqual(
@@ -355,7 +373,7 @@ describe("paid inference through a node and worker processes", () => {
 
   it("a worker killed (SIGKILL) mid-task: the other worker completes it, TaskReassigned names the dead one, charged once", async () => {
     expect(slow).toMatchObject({ status: "Verified", price: SLOW_PRICE })
-    await deposit(SLOW_DEVELOPER.key, slow.id, 100n)
+    await deposit(SLOW_DEVELOPER.key, slow.id, 100n * MILLI)
     const session = await openSession(SLOW_DEVELOPER.key, slow.id)
 
     const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: slowInput })))
@@ -381,7 +399,7 @@ describe("paid inference through a node and worker processes", () => {
     expect(task.events.map((e) => e.type)).toEqual(["TaskRequested", "TaskAssigned", "TaskReassigned", "TaskResultSubmitted", "TaskValidated", "TaskSettled"])
     const reassigned = (await events(`task-${result.task}`)).find((e) => e.type === "TaskReassigned")!
     expect(reassigned.data).toMatchObject({ failed: victim.address, reason: "died", replacement: survivor.address, retry: 1 })
-    expect(await escrowOf(SLOW_DEVELOPER.key, slow.id)).toMatchObject({ deposited: 100n, available: 100n - SLOW_PRICE, reserved: 0n, captured: SLOW_PRICE })
+    expect(await escrowOf(SLOW_DEVELOPER.key, slow.id)).toMatchObject({ deposited: 100n * MILLI, available: 100n * MILLI - SLOW_PRICE, reserved: 0n, captured: SLOW_PRICE })
     const listed = (await c.run(c.client.worker.list())).find((w) => w.id === victim.address)!
     expect(listed).toMatchObject({ online: false, inFlight: 0 })
   })
@@ -392,7 +410,7 @@ describe("paid inference through a node and worker processes", () => {
     const liar = spawnWorker(node.url, { faultLie: true })
     const [, , session] = await Promise.all([
       waitOnline([fresh, liar]),
-      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n),
+      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n * MILLI),
       openSession(QUORUM_DEVELOPER.key, quorum.id)
     ])
     const honestNow = [honest[0]!, honest[1]!, fresh].filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => w.address)
@@ -483,7 +501,7 @@ describe("paid inference through a node and worker processes", () => {
     const fake = await standInWorker(node.url, "H100", async () => lies[told++]!)
     const replies = fake.replies
     try {
-      await deposit(H100_DEVELOPER.key, h100.id, 100n)
+      await deposit(H100_DEVELOPER.key, h100.id, 100n * MILLI)
       const session = await openSession(H100_DEVELOPER.key, h100.id)
       for (let i = 0; i < lies.length; i++) {
         const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
@@ -492,7 +510,7 @@ describe("paid inference through a node and worker processes", () => {
         expect(refused.detail).toMatch(lies[i]!.why) // the worker's side of the story reaches the developer
         expect(await waitFor("the stand-in's reply", async () => replies[i])).toMatchObject({ _tag: "WorkerRejected", reason: "BadResult" })
       }
-      expect(await escrowOf(H100_DEVELOPER.key, h100.id)).toMatchObject({ deposited: 100n, available: 100n, reserved: 0n, captured: 0n })
+      expect(await escrowOf(H100_DEVELOPER.key, h100.id)).toMatchObject({ deposited: 100n * MILLI, available: 100n * MILLI, reserved: 0n, captured: 0n })
     } finally {
       await fake.close()
     }
@@ -518,7 +536,7 @@ describe("paid inference through a node and worker processes", () => {
         return { fingerprint: outputFingerprint(lie, DEFAULT_OUTPUT_TOLERANCE), outputs: tensorMapToJson(lie) }
       }),
       waitOnline([honestA100]),
-      deposit(SAMPLED_DEVELOPER.key, sampled.id, 100n)
+      deposit(SAMPLED_DEVELOPER.key, sampled.id, 100n * MILLI)
     ])
     try {
       const session = await openSession(SAMPLED_DEVELOPER.key, sampled.id)

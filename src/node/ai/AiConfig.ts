@@ -27,6 +27,18 @@ export interface AiConfig {
   readonly verify?: Partial<VerifyConfig> | undefined
 }
 
+/**
+ * What the AI shard asks the economy: a worker's bonded stake (registration
+ * needs `stakeMin` of it) and whether a model is paused (its price stopped
+ * covering the compute fee). Without an economy, the declared stake counts
+ * and nothing is paused.
+ */
+export interface AiEconomy {
+  readonly bondedOf: (worker: string) => bigint
+  readonly isPaused: (model: string) => boolean
+}
+
+
 export const DEFAULT_AI_SETTINGS = {
   gpuClasses: DEFAULT_GPU_CLASSES,
   heartbeatGraceMs: 15_000,

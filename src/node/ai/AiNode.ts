@@ -15,9 +15,9 @@ import { EscrowView, InferenceRejected, ModelView, TaskProgress, TaskView, Uploa
 import { ChainNode } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 import { makeAiProjection } from "./AiProjection.js"
+import { Economy } from "../economy/Economy.js"
 import { makeModelRegistry } from "./ModelRegistry.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
-import { runSettlement } from "./Settlement.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -79,11 +79,13 @@ export const makeAiNode = (config: AiConfig) =>
     const blobs = yield* BlobStore
     const store = yield* EventStore
     const chainId = (yield* chain.status).chainId
+    const economy = yield* Economy
     const models = yield* makeModelRegistry(config)
-    const hub = yield* makeWorkerHub(config, chainId)
-    const runner = yield* makeTaskRunner(config, chainId, models, hub)
-    const projection = yield* makeAiProjection(models, runner, hub)
-    yield* Effect.forkScoped(runSettlement(config, chainId, chain, projection, runner))
+    const hub = yield* makeWorkerHub(config, chainId, economy)
+    const runner = yield* makeTaskRunner(config, chainId, models, hub, economy)
+    yield* makeAiProjection(models, runner, hub)
+    // Usage settles in receipt batches: every `settleEvery` the batch rotates and what is owed is paid.
+    yield* economy.payOut(runner.rotateBatch).pipe(Effect.zipRight(Effect.sleep(config.settleEvery)), Effect.forever, Effect.forkScoped)
 
     // Uploads in progress: the bytes of each declared hash, filled chunk by chunk.
     const uploads = new Map<string, { readonly bytes: Uint8Array; received: number }>()
@@ -233,5 +235,7 @@ export const makeAiNode = (config: AiConfig) =>
 export type AiNodeShape = Effect.Effect.Success<ReturnType<typeof makeAiNode>>
 export class AiNode extends Context.Tag("topai/AiNode")<AiNode, AiNodeShape>() {}
 
-export const AiNodeLive = (config: AiConfig): Layer.Layer<AiNode, never, ChainNode | EventStore | BlobStore | SandboxedSmokeRun | SignatureVerifier> =>
+export const AiNodeLive = (
+  config: AiConfig
+): Layer.Layer<AiNode, never, ChainNode | Economy | EventStore | BlobStore | SandboxedSmokeRun | SignatureVerifier> =>
   Layer.scoped(AiNode, makeAiNode(config))

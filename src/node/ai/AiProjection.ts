@@ -2,10 +2,9 @@
  * Follows the event log (from the start, on every start) and turns what the
  * chain decided into the AI shard's commands: models registered, repriced or
  * deprecated; escrow deposits. Every command carries its transaction as
- * cause, so replaying after a restart appends nothing twice. It also keeps
- * the money owed to providers (settled usage minus what the escrow account
- * already paid them on chain) and, once caught up, ends tasks a crash left
- * unfinished, releasing their escrow.
+ * cause, so replaying after a restart appends nothing twice. Once caught up,
+ * it ends tasks a crash left unfinished, releasing their escrow. (What the
+ * escrow owes for settled usage is the economy's: src/node/economy.)
  */
 import { Clock, Effect, Schema } from "effect"
 import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
@@ -13,7 +12,6 @@ import { AbandonTask } from "../../../domain/ai/task/commands.js"
 import { EscrowDeposited, ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
-import { ESCROW_ADDRESS } from "../../../domain/chain/ledger.js"
 import { withCause } from "../../../actors/causation.js"
 import { escrowStream } from "../../../actors/EscrowActor.js"
 import { taskStream } from "../../../actors/TaskActor.js"
@@ -36,18 +34,9 @@ interface Data {
 export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub: WorkerHub) =>
   Effect.gen(function* () {
     const store = yield* EventStore
-    const settled = new Map<string, bigint>() // provider → settled usage
-    const paid = new Map<string, bigint>() // provider → paid by the escrow account
     const unfinished = new Map<string, { readonly developer: string; readonly model: string }>()
-    const pendingProvider = new Map<string, string>() // model id → provider, for settlements seen early
-    const add = (m: Map<string, bigint>, k: string, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v)
     const caughtUpAt = yield* store.lastPosition.pipe(Effect.orElseSucceed(() => 0))
     let recovered = false
-
-    const providerOf = (model: string) =>
-      pendingProvider.has(model)
-        ? Effect.succeed(pendingProvider.get(model))
-        : models.state(model).pipe(Effect.map((s) => s.upload?.provider as string | undefined))
 
     const recover = Effect.gen(function* () {
       recovered = true
@@ -67,9 +56,7 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
         const tagged = { ...data, _tag: e.type }
         switch (e.type) {
           case "ModelRegistered": {
-            const r = decodeRegistered(tagged)
-            pendingProvider.set(r.txHash, r.provider)
-            return yield* models.onRegistered(r, yield* Clock.currentTimeMillis)
+            return yield* models.onRegistered(decodeRegistered(tagged), yield* Clock.currentTimeMillis)
           }
           case "ModelPriceRequested":
             return yield* models.onPriceRequested(decodePrice(tagged))
@@ -83,10 +70,6 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
               Effect.catchAll((err) => Effect.logWarning(`escrow deposit ${d.txHash} not recorded: ${err.message}`))
             )
           }
-          case "Transferred":
-          case "CrossShardSent":
-            if (data["from"] === ESCROW_ADDRESS) add(paid, data["to"] as string, BigInt(data["amount"] as string))
-            return
         }
       })
 
@@ -98,14 +81,9 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
             unfinished.set(id, { developer: data["developer"] as string, model: data["modelId"] as string })
             return
           case "TaskFailed":
+          case "TaskSettled":
             unfinished.delete(id)
             return
-          case "TaskSettled": {
-            unfinished.delete(id)
-            const provider = yield* providerOf(data["modelId"] as string)
-            if (provider !== undefined) add(settled, provider, BigInt(data["amount"] as string))
-            return
-          }
         }
       })
 
@@ -120,19 +98,4 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
 
     if (caughtUpAt === 0) recovered = true
     yield* followLog("AI projection", apply)
-
-    return {
-      /** Provider → what the escrow account still owes it. */
-      owed: Effect.sync(() => {
-        const out = new Map<string, bigint>()
-        for (const [provider, amount] of settled) {
-          const due = amount - (paid.get(provider) ?? 0n)
-          if (due > 0n) out.set(provider, due)
-        }
-        return out
-      }),
-      paidTo: (provider: string) => Effect.sync(() => paid.get(provider) ?? 0n)
-    }
   })
-
-export type AiProjection = Effect.Effect.Success<ReturnType<typeof makeAiProjection>>

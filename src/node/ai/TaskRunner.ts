@@ -26,7 +26,7 @@ import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
-import type { AiConfig } from "./AiConfig.js"
+import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
 import type { WorkerHub, WorkerOutcome } from "./WorkerHub.js"
 
@@ -45,7 +45,7 @@ export const policyOf = (manifest: ModelManifest): ValidationPolicy =>
     ? { _tag: "Quorum", k: manifest.validation.k, n: manifest.validation.n }
     : { _tag: "Single", sampleRatePerMillion: manifest.validation.sampleRatePerMillion }
 
-export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelRegistry, hub: WorkerHub) =>
+export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelRegistry, hub: WorkerHub, economy?: AiEconomy) =>
   Effect.gen(function* () {
     const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
     const escrows = yield* makeEscrowActors()
@@ -83,6 +83,9 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         const model = yield* models.state(session.model)
         if (!isServable(model) || model.upload === null) {
           return yield* reject("ModelNotServable", `model ${session.model} is ${model.deprecated ? "deprecated" : model.status}`)
+        }
+        if (economy?.isPaused(session.model) === true) {
+          return yield* reject("ModelNotServable", `model ${session.model} is paused: its price no longer covers the computing fee (the provider must reprice it)`)
         }
         const accepted = model.attestations.find((a) => a.verdict._tag === "ModelAccepted")?.verdict
         if (accepted === undefined || accepted._tag !== "ModelAccepted") {

@@ -20,7 +20,7 @@ import { TaskAssignment, WorkerRejected, WorkerView } from "../../api/AiRpcs.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
 import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
-import type { AiConfig } from "./AiConfig.js"
+import type { AiConfig, AiEconomy } from "./AiConfig.js"
 
 /** What came back from a worker for one task. */
 export type WorkerOutcome =
@@ -76,7 +76,7 @@ export const HEARTBEAT_RECORD_EVERY_MS = 60_000
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
 
-export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
+export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEconomy) =>
   Effect.gen(function* () {
     const verifier = yield* SignatureVerifier
     const rules: WorkerRules = { gpuClasses: config.gpuClasses, heartbeatGraceMs: config.heartbeatGraceMs, stakeMin: config.stakeMin }
@@ -122,7 +122,8 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint) =>
         const before = yield* a.state
         if (before.status === "Unregistered") {
           yield* a
-            .ask(new RegisterWorker({ workerId: worker, owner: worker, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: now }))
+            // With an economy the stake bonded on chain counts, not the one declared.
+            .ask(new RegisterWorker({ workerId: worker, owner: worker, gpuClass: r.gpuClass, devices: r.devices, stake: economy?.bondedOf(worker) ?? r.stake, endpoint: r.endpoint, at: now }))
             .pipe(Effect.mapError((e) => rejected("BadRegistration", e.message)))
         } else if (before.status === "Deregistered") {
           return yield* rejected("BadRegistration", `${worker} deregistered; register with a new key`)
