@@ -1,0 +1,190 @@
+/**
+ * Quorum certificates: a signer bitmap and one aggregate signature, checked
+ * against more than 2/3 of the committee's stake.
+ *
+ * The signature scheme is a parameter (`QuorumCrypto`). Nodes use BLS12-381
+ * (`bls.ts`): a certificate is verified with ONE pairing check of the
+ * aggregate signature against the sum of the signers' public keys, decoded
+ * once per committee. That check costs ~15–40 ms here, which is fine for a
+ * node (once per certificate, never once per vote) but would make a
+ * simulator that runs thousands of scenarios pointless. The simulator plugs
+ * in a keyed-sha256 scheme with the same bitmap and threshold logic
+ * (`test/simulation/macCrypto.ts`): it keeps every property the protocol
+ * relies on (only the key holder can sign; an aggregate verifies for exactly
+ * its signer set and message), just not public verifiability.
+ *
+ * The bitmap and threshold rules live here, once, for every scheme; checks
+ * run in a fixed order and each failure is a typed `QuorumError`, never a
+ * throw.
+ */
+import { Either, Schema } from "effect"
+import { type Committee, hasQuorum } from "./committee.js"
+import type { NodeIndex } from "./types.js"
+
+export class QuorumError extends Schema.TaggedError<QuorumError>()("QuorumError", {
+  reason: Schema.Literal(
+    "MalformedBitmap",
+    "SignerOutOfRange",
+    "DuplicateSigner",
+    "BelowThreshold",
+    "MalformedSignature",
+    "MalformedPublicKey",
+    "BadSignature"
+  ),
+  detail: Schema.String
+}) {}
+
+/** Verification bound to one committee's keys (decoded once when it is made). */
+export interface CommitteeVerifier {
+  /** One member's signature; used only to find the bad vote after an aggregate failed. */
+  readonly verifyOne: (signer: NodeIndex, digest: Uint8Array, signature: Uint8Array) => boolean
+  /** Combine signatures (order does not matter); a malformed one fails. */
+  readonly aggregate: (signatures: ReadonlyArray<Uint8Array>) => Either.Either<Uint8Array, QuorumError>
+  /** ONE check of an aggregate signature over `digest` against the signers' combined key. */
+  readonly verifyAggregate: (
+    signers: ReadonlyArray<NodeIndex>,
+    digest: Uint8Array,
+    signature: Uint8Array
+  ) => Either.Either<void, QuorumError>
+}
+
+/** A signature scheme with aggregation. */
+export interface QuorumCrypto {
+  readonly name: string
+  /** A member's signature over a vote or timeout digest. */
+  readonly sign: (secretKey: Uint8Array, digest: Uint8Array) => Uint8Array
+  /** Decode and check one committee's public keys, in member order. */
+  readonly verifierFor: (publicKeys: ReadonlyArray<Uint8Array>) => Either.Either<CommitteeVerifier, QuorumError>
+}
+
+/** The signer set and aggregate of a QC or TC. */
+export interface Certificate {
+  readonly signers: Uint8Array
+  readonly signature: Uint8Array
+}
+
+export interface PartialSignature {
+  readonly signer: NodeIndex
+  readonly signature: Uint8Array
+}
+
+// ---------------------------------------------------------------------------
+// Bitmaps
+
+export const bitmapBytes = (memberCount: number): number => Math.ceil(memberCount / 8)
+
+export const bitmapOf = (memberCount: number, signers: Iterable<NodeIndex>): Uint8Array => {
+  const out = new Uint8Array(bitmapBytes(memberCount))
+  for (const i of signers) out[i >> 3]! |= 1 << (i & 7)
+  return out
+}
+
+export const emptyBitmap = (memberCount: number): Uint8Array => new Uint8Array(bitmapBytes(memberCount))
+
+/** The signers a bitmap names, in index order, or why it is not a bitmap of this committee. */
+export const signersOf = (
+  memberCount: number,
+  bitmap: Uint8Array
+): Either.Either<ReadonlyArray<NodeIndex>, QuorumError> => {
+  if (bitmap.length !== bitmapBytes(memberCount)) {
+    return Either.left(
+      new QuorumError({
+        reason: "MalformedBitmap",
+        detail: `${bitmap.length} bytes for ${memberCount} members (want ${bitmapBytes(memberCount)})`
+      })
+    )
+  }
+  const out: Array<NodeIndex> = []
+  for (let byte = 0; byte < bitmap.length; byte++) {
+    const bits = bitmap[byte]!
+    if (bits === 0) continue
+    for (let bit = 0; bit < 8; bit++) {
+      if ((bits & (1 << bit)) === 0) continue
+      const i = byte * 8 + bit
+      if (i >= memberCount) {
+        return Either.left(new QuorumError({ reason: "SignerOutOfRange", detail: `bit ${i} of ${memberCount} members` }))
+      }
+      out.push(i)
+    }
+  }
+  return Either.right(out)
+}
+
+export const stakeOf = (committee: Committee, signers: Iterable<NodeIndex>): bigint => {
+  let stake = 0n
+  for (const i of signers) stake += committee.members[i]!.stake
+  return stake
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+const checkThreshold = (committee: Committee, signers: ReadonlyArray<NodeIndex>): Either.Either<void, QuorumError> => {
+  const stake = stakeOf(committee, signers)
+  if (hasQuorum(committee, stake)) return Either.void
+  return Either.left(
+    new QuorumError({
+      reason: "BelowThreshold",
+      detail: `${signers.length} signers with stake ${stake} of ${committee.totalStake}`
+    })
+  )
+}
+
+/**
+ * Verify a certificate over `digest`, in order: the bitmap is this
+ * committee's, its signers hold a quorum of the stake, and the aggregate
+ * signature verifies against their combined key (one check).
+ */
+export const verifyCertificate = (
+  committee: Committee,
+  verifier: CommitteeVerifier,
+  digest: Uint8Array,
+  certificate: Certificate
+): Either.Either<void, QuorumError> =>
+  Either.flatMap(signersOf(committee.members.length, certificate.signers), (signers) =>
+    Either.flatMap(checkThreshold(committee, signers), () =>
+      verifier.verifyAggregate(signers, digest, certificate.signature)
+    )
+  )
+
+/**
+ * Build a certificate from partial signatures, checking it once as a whole:
+ * signers in range and distinct, a quorum of stake, and the aggregate
+ * verifies. On `BadSignature` the caller finds the culprits with
+ * `badSigners` (one check per vote: only on that rare path).
+ */
+export const assembleCertificate = (
+  committee: Committee,
+  verifier: CommitteeVerifier,
+  digest: Uint8Array,
+  partials: ReadonlyArray<PartialSignature>
+): Either.Either<Certificate, QuorumError> => {
+  const seen = new Set<NodeIndex>()
+  for (const p of partials) {
+    if (!Number.isInteger(p.signer) || p.signer < 0 || p.signer >= committee.members.length) {
+      return Either.left(
+        new QuorumError({ reason: "SignerOutOfRange", detail: `signer ${p.signer} of ${committee.members.length}` })
+      )
+    }
+    if (seen.has(p.signer)) return Either.left(new QuorumError({ reason: "DuplicateSigner", detail: `signer ${p.signer}` }))
+    seen.add(p.signer)
+  }
+  const signers = [...seen].sort((a, b) => a - b)
+  return Either.flatMap(checkThreshold(committee, signers), () =>
+    Either.flatMap(
+      verifier.aggregate(partials.map((p) => p.signature)),
+      (signature): Either.Either<Certificate, QuorumError> =>
+        Either.map(verifier.verifyAggregate(signers, digest, signature), () => ({
+          signers: bitmapOf(committee.members.length, signers),
+          signature
+        }))
+    )
+  )
+}
+
+/** The partial signatures that do not verify on their own. */
+export const badSigners = (
+  verifier: CommitteeVerifier,
+  digest: Uint8Array,
+  partials: ReadonlyArray<PartialSignature>
+): ReadonlyArray<NodeIndex> => partials.filter((p) => !verifier.verifyOne(p.signer, digest, p.signature)).map((p) => p.signer)

@@ -1,0 +1,582 @@
+/**
+ * Chained HotStuff as a pure state machine: `step(config, state, input)`
+ * returns the next state and the outputs the driver must carry out, in
+ * order (persist, send, arm the timer, commit, fetch). Nothing here reads a
+ * clock, randomness or the network; time arrives as `TimerFired`.
+ *
+ * The protocol (HotStuff, Yin et al. 2019, §5 "Chained HotStuff", with
+ * DiemBFT's shape: a block's parent is the block its QC certifies):
+ *
+ * - Views and leaders. The leader of view v is `leaderOf(committee, v)`. It
+ *   proposes in v once it holds a QC for view v-1 (from the votes it
+ *   collected) or a TC for v-1, extending the block of its highest QC.
+ * - Voting. A node votes for a proposal of its current view v if v is above
+ *   every view it voted or timed out in (`lastVotedView`: never twice in one
+ *   view) and the block is safe: it extends the locked block, or its QC is
+ *   from a higher view than the lock (safeNode). Votes go to the leader of
+ *   v+1, who aggregates more than 2/3 of the stake into a QC.
+ * - Locking and committing. On a QC for B2 whose parent chain is
+ *   B0 ← B1 ← B2: lock on B2's QC (certifying B1: the 2-chain); if B0, B1,
+ *   B2 have consecutive views, commit B0 and its uncommitted ancestors (the
+ *   3-chain).
+ * - Pacemaker. Entering a view arms a timer of base × 2^backoff. When it
+ *   fires the node stops voting in that view and broadcasts a timeout
+ *   carrying its highest QC; the back-off doubles. More than 1/3 of the
+ *   stake timing out in a view makes the others join (one of them is
+ *   honest); more than 2/3 form a TC, and every node with the TC moves to the
+ *   next view. A QC resets the back-off.
+ * - Sync. A block whose ancestors are unknown waits in `detached` while the
+ *   node fetches them from the peer that sent it (`RequestBlock`); a peer
+ *   answers a `BlockRequest` with the block and its ancestors.
+ *
+ * Certificates are verified once: a QC is checked with one aggregate
+ * verification the first time it is seen for its block, then recognised by
+ * `certified`. Votes are never verified one by one unless an aggregate
+ * fails. Messages are assumed decoded to their types by the network layer;
+ * anything else wrong with them (wrong leader, bad hash, bad certificate,
+ * stale view) is dropped, never thrown on. Broken invariants (a commit that
+ * does not extend the committed chain) throw: they are bugs or a broken
+ * quorum assumption, and a node must stop rather than go on.
+ */
+import { Either, HashMap, HashSet, Option } from "effect"
+import { type Assert, invariantsOf } from "../assert.js"
+import type { Hash32 } from "../chain/hash.js"
+import { exceeds, hasQuorum, leaderOf, ONE_HONEST } from "./committee.js"
+import { hasValidHash, makeBlock, timeoutDigest, voteDigest } from "./digests.js"
+import { assembleCertificate, badSigners, stakeOf, verifyCertificate } from "./quorum.js"
+import type { ConsensusConfig, ConsensusState } from "./state.js"
+import type {
+  Block,
+  BlockResponse,
+  Input,
+  Message,
+  NodeIndex,
+  Output,
+  Proposal,
+  QuorumCertificate,
+  TimeoutCertificate,
+  Timeout,
+  TxId,
+  View,
+  Vote
+} from "./types.js"
+
+const assert: Assert = invariantsOf("consensus")
+
+export interface StepResult {
+  readonly state: ConsensusState
+  readonly outputs: ReadonlyArray<Output>
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** One step's working copy: `s` starts as a shallow copy of the input state, which is never mutated. */
+interface Ctx {
+  readonly config: ConsensusConfig
+  readonly s: Mutable<ConsensusState>
+  readonly out: Array<Output>
+  /** Messages this node sends to itself (its vote when it leads the next view), handled within the step. */
+  readonly self: Array<Message>
+}
+
+export const step = (config: ConsensusConfig, state: ConsensusState, input: Input): StepResult => {
+  const ctx: Ctx = { config, s: { ...state }, out: [], self: [] }
+  switch (input._tag) {
+    case "Start":
+      armTimer(ctx)
+      maybePropose(ctx)
+      break
+    case "Received":
+      if (isMember(config, input.from)) onMessage(ctx, input.from, input.message)
+      break
+    case "TimerFired":
+      onTimer(ctx, input.view)
+      break
+    case "NewPayload":
+      onPayload(ctx, input.txs)
+      break
+  }
+  for (let i = 0; i < ctx.self.length; i++) onMessage(ctx, config.self, ctx.self[i]!)
+  return { state: ctx.s, outputs: ctx.out }
+}
+
+const isMember = (config: ConsensusConfig, i: NodeIndex): boolean =>
+  Number.isInteger(i) && i >= 0 && i < config.committee.members.length
+
+const isView = (v: View): boolean => Number.isSafeInteger(v) && v >= 0
+
+const send = (ctx: Ctx, to: NodeIndex, message: Message): void => {
+  if (to === ctx.config.self) ctx.self.push(message)
+  else ctx.out.push({ _tag: "Send", to, message })
+}
+
+const onMessage = (ctx: Ctx, from: NodeIndex, message: Message): void => {
+  switch (message._tag) {
+    case "Proposal":
+      return onProposal(ctx, from, message)
+    case "Vote":
+      return onVote(ctx, from, message)
+    case "Timeout":
+      return onTimeout(ctx, from, message)
+    case "BlockRequest":
+      return onBlockRequest(ctx, from, message.blockHash)
+    case "BlockResponse":
+      return onBlockResponse(ctx, from, message)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+const qcDigest = (config: ConsensusConfig, qc: { view: View; blockHash: Hash32 }): Uint8Array =>
+  voteDigest(config.committee.shard, config.committee.epoch, qc.view, qc.blockHash)
+
+/**
+ * The verified QC for `qc`'s block and view, or undefined if `qc` is not a
+ * valid certificate. A QC already known is not checked again, and the known
+ * one is returned (a forwarded copy with a garbled signature never spreads).
+ */
+const acceptQc = (ctx: Ctx, qc: QuorumCertificate): QuorumCertificate | undefined => {
+  if (!isView(qc.view)) return undefined
+  const known = HashMap.get(ctx.s.certified, qc.blockHash)
+  if (Option.isSome(known) && known.value.view === qc.view) return known.value
+  if (qc.view === 0) return undefined // the genesis QC is known from the start; no other QC has view 0
+  const ok = verifyCertificate(ctx.config.committee, ctx.config.verifier, qcDigest(ctx.config, qc), qc)
+  if (Either.isLeft(ok)) return undefined
+  ctx.s.certified = HashMap.set(ctx.s.certified, qc.blockHash, qc)
+  return qc
+}
+
+/** Whether `tc` is a valid TC; only checked when it is news (above the last TC). */
+const acceptTc = (ctx: Ctx, tc: TimeoutCertificate): boolean => {
+  if (!isView(tc.view) || tc.view < 1) return false
+  const { committee, verifier } = ctx.config
+  const ok = verifyCertificate(committee, verifier, timeoutDigest(committee.shard, committee.epoch, tc.view), tc)
+  return Either.isRight(ok)
+}
+
+/** A verified QC: raise the high QC, lock and commit along its chain, move to the next view. */
+const processQc = (ctx: Ctx, qc: QuorumCertificate): void => {
+  const { s } = ctx
+  if (qc.view > s.highQc.view) s.highQc = qc
+  updateChain(ctx, qc)
+  if (qc.view >= s.view) enterView(ctx, qc.view + 1, "qc")
+}
+
+/** A verified TC: move to the view after it. */
+const processTc = (ctx: Ctx, tc: TimeoutCertificate): void => {
+  const { s } = ctx
+  if (s.lastTc === undefined || tc.view > s.lastTc.view) s.lastTc = tc
+  if (tc.view >= s.view) enterView(ctx, tc.view + 1, "tc")
+}
+
+const blockOf = (ctx: Ctx, hash: Hash32): Block | undefined => Option.getOrUndefined(HashMap.get(ctx.s.blocks, hash))
+
+/** The 2-chain lock and the 3-chain commit rule, for a QC on a connected block. */
+const updateChain = (ctx: Ctx, qc: QuorumCertificate): void => {
+  const { s } = ctx
+  const b2 = blockOf(ctx, qc.blockHash)
+  if (b2 === undefined || b2.height === 0) return
+  const qc1 = b2.justify
+  if (qc1.view > s.lockedQc.view) {
+    s.lockedQc = qc1
+    ctx.out.push({ _tag: "Persist", record: { _tag: "Locked", qc: qc1 } })
+  }
+  const b1 = blockOf(ctx, qc1.blockHash)
+  if (b1 === undefined || b1.height === 0) return
+  const b0 = blockOf(ctx, b1.justify.blockHash)
+  if (b0 === undefined || b0.height <= s.committedHeight) return
+  if (b2.view === b1.view + 1 && b1.view === b0.view + 1) commitUpTo(ctx, b0, b1.justify)
+}
+
+/** Commit `b0` (certified by `qc0`) and its uncommitted ancestors, oldest first. */
+const commitUpTo = (ctx: Ctx, b0: Block, qc0: QuorumCertificate): void => {
+  const { s } = ctx
+  const chain: Array<{ block: Block; qc: QuorumCertificate }> = []
+  let cursor: Block | undefined = b0
+  let certifying = qc0
+  while (cursor !== undefined && cursor.height > s.committedHeight) {
+    chain.push({ block: cursor, qc: certifying })
+    certifying = cursor.justify
+    cursor = blockOf(ctx, cursor.parentHash)
+  }
+  assert(cursor !== undefined, "a connected block's ancestors are known")
+  assert(cursor.hash === s.committedHash, `the block at height ${cursor.height} to commit extends the committed chain`)
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const { block, qc } = chain[i]!
+    assert(qc.blockHash === block.hash, "a commit's QC certifies its block")
+    ctx.out.push({ _tag: "Persist", record: { _tag: "Committed", block, qc } })
+    ctx.out.push({ _tag: "Commit", block, qc })
+    s.committedHeight = block.height
+    s.committedHash = block.hash
+    for (const tx of block.payload) s.committedTxs = HashSet.add(s.committedTxs, tx)
+  }
+  s.mempool = s.mempool.filter((tx) => !HashSet.has(s.committedTxs, tx))
+}
+
+// ---------------------------------------------------------------------------
+// Pacemaker
+
+const timeoutMsOf = (ctx: Ctx): number =>
+  ctx.config.timing.baseTimeoutMs * 2 ** Math.min(ctx.s.backoff, ctx.config.timing.backoffExponentMax)
+
+const armTimer = (ctx: Ctx): void => {
+  ctx.out.push({ _tag: "SetTimer", view: ctx.s.view, durationMs: timeoutMsOf(ctx) })
+}
+
+const enterView = (ctx: Ctx, view: View, cause: "qc" | "tc" | "join"): void => {
+  const { s } = ctx
+  if (view <= s.view) return
+  s.view = view
+  if (cause === "qc") s.backoff = 0
+  s.votes = pruned(s.votes, (key) => viewOfVoteKey(key) >= view - 1)
+  s.timeouts = pruned(s.timeouts, (v) => v >= view)
+  armTimer(ctx)
+  maybePropose(ctx)
+}
+
+const pruned = <K, V>(m: ReadonlyMap<K, V>, keep: (k: K) => boolean): ReadonlyMap<K, V> => {
+  let out: Map<K, V> | undefined
+  for (const k of m.keys()) {
+    if (keep(k)) continue
+    out ??= new Map(m)
+    out.delete(k)
+  }
+  return out ?? m
+}
+
+const onTimer = (ctx: Ctx, view: View): void => {
+  const { s } = ctx
+  if (view !== s.view) return // stale
+  s.backoff = Math.min(s.backoff + 1, ctx.config.timing.backoffExponentMax)
+  sendTimeout(ctx, view)
+  armTimer(ctx) // re-broadcast if still stuck: timeouts may be lost
+}
+
+/** Stop voting in `view` and tell everyone, with the highest QC and TC this node has. */
+const sendTimeout = (ctx: Ctx, view: View): void => {
+  const { s, config } = ctx
+  if (view > s.lastVotedView) {
+    s.lastVotedView = view
+    ctx.out.push({ _tag: "Persist", record: { _tag: "TimedOut", view } })
+  }
+  if (view > s.timeoutSentView) s.timeoutSentView = view
+  const signature = config.crypto.sign(config.secretKey, timeoutDigest(config.committee.shard, config.committee.epoch, view))
+  const timeout: Timeout = { _tag: "Timeout", view, voter: config.self, signature, highQc: s.highQc, lastTc: s.lastTc }
+  ctx.out.push({ _tag: "Broadcast", message: timeout })
+  addTimeout(ctx, view, config.self, signature)
+}
+
+const onTimeout = (ctx: Ctx, from: NodeIndex, t: Timeout): void => {
+  const { s } = ctx
+  if (t.voter !== from || !isView(t.view)) return
+  if (t.highQc.view > s.highQc.view) {
+    const qc = acceptQc(ctx, t.highQc)
+    if (qc === undefined) return
+    if (blockOf(ctx, qc.blockHash) === undefined) requestMissing(ctx, qc.blockHash, from)
+    processQc(ctx, qc)
+  }
+  if (t.lastTc !== undefined && t.lastTc.view >= s.view && acceptTc(ctx, t.lastTc)) processTc(ctx, t.lastTc)
+  if (t.view < s.view) return
+  addTimeout(ctx, t.view, from, t.signature)
+}
+
+const addTimeout = (ctx: Ctx, view: View, signer: NodeIndex, signature: Uint8Array): void => {
+  const { s, config } = ctx
+  const { committee } = config
+  const collected = s.timeouts.get(view)
+  if (collected?.has(signer)) return
+  const next = new Map(collected ?? [])
+  next.set(signer, signature)
+  const timeouts = new Map(s.timeouts)
+  timeouts.set(view, next)
+  s.timeouts = timeouts
+  const stake = stakeOf(committee, next.keys())
+  if (view >= s.view && s.timeoutSentView < view && exceeds(committee, stake, ONE_HONEST)) {
+    // More than 1/3 of the stake gave up on `view`: at least one honest node did. Join it.
+    enterView(ctx, view, "join")
+    sendTimeout(ctx, view) // adds our own timeout, which may complete the TC below
+    return
+  }
+  if (!hasQuorum(committee, stake) || (s.lastTc !== undefined && s.lastTc.view >= view)) return
+  const partials = [...next].map(([i, sig]) => ({ signer: i, signature: sig }))
+  const digest = timeoutDigest(committee.shard, committee.epoch, view)
+  const certificate = assembleCertificate(committee, config.verifier, digest, partials)
+  if (Either.isLeft(certificate)) {
+    dropBadSignatures(ctx, "timeouts", view, badSigners(config.verifier, digest, partials))
+    return
+  }
+  processTc(ctx, { view, ...certificate.right })
+}
+
+const dropBadSignatures = (
+  ctx: Ctx,
+  which: "timeouts" | "votes",
+  key: View | string,
+  bad: ReadonlyArray<NodeIndex>
+): void => {
+  if (which === "timeouts") {
+    const collected = new Map(ctx.s.timeouts.get(key as View))
+    for (const i of bad) collected.delete(i)
+    const timeouts = new Map(ctx.s.timeouts)
+    timeouts.set(key as View, collected)
+    ctx.s.timeouts = timeouts
+  } else {
+    const collected = new Map(ctx.s.votes.get(key as string))
+    for (const i of bad) collected.delete(i)
+    const votes = new Map(ctx.s.votes)
+    votes.set(key as string, collected)
+    ctx.s.votes = votes
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Proposing and voting
+
+const maybePropose = (ctx: Ctx): void => {
+  const { s, config } = ctx
+  const view = s.view
+  if (leaderOf(config.committee, view) !== config.self || view <= s.lastVotedView) return
+  const byQc = s.highQc.view === view - 1
+  const byTc = s.lastTc !== undefined && s.lastTc.view === view - 1
+  if (!byQc && !byTc) return
+  const parent = blockOf(ctx, s.highQc.blockHash)
+  if (parent === undefined) return // fetched when the QC arrived; the timer covers the wait
+  const uncommitted = walkUncommitted(ctx, parent)
+  if (uncommitted === undefined) return // the high QC is on a dead fork: nothing to build on
+  const payload: Array<TxId> = []
+  for (const tx of s.mempool) {
+    if (payload.length >= config.blockTxsMax) break
+    if (!uncommitted.has(tx) && !HashSet.has(s.committedTxs, tx)) payload.push(tx)
+  }
+  const block = makeBlock({
+    shard: config.committee.shard,
+    epoch: config.committee.epoch,
+    view,
+    height: parent.height + 1,
+    parentHash: parent.hash,
+    justify: s.highQc,
+    proposer: config.self,
+    payload
+  })
+  s.blocks = HashMap.set(s.blocks, block.hash, block)
+  castVote(ctx, block) // persists the vote first: a restarted leader never proposes twice in a view
+  ctx.out.push({ _tag: "Broadcast", message: { _tag: "Proposal", block, tc: byQc ? undefined : s.lastTc } })
+}
+
+/**
+ * The transactions of `block` and its ancestors above the committed height,
+ * or undefined if that chain does not reach the committed block (a fork
+ * below it) or repeats a transaction.
+ */
+const walkUncommitted = (ctx: Ctx, block: Block): Set<TxId> | undefined => {
+  const { s } = ctx
+  const txs = new Set<TxId>()
+  let cursor: Block | undefined = block
+  while (cursor !== undefined && cursor.height > s.committedHeight) {
+    for (const tx of cursor.payload) {
+      if (txs.has(tx) || HashSet.has(s.committedTxs, tx)) return undefined
+      txs.add(tx)
+    }
+    cursor = blockOf(ctx, cursor.parentHash)
+  }
+  if (cursor === undefined || cursor.hash !== s.committedHash) return undefined
+  return txs
+}
+
+/** safeNode: the block extends the locked block, or its QC is newer than the lock. */
+const isSafe = (ctx: Ctx, block: Block): boolean => {
+  const { lockedQc } = ctx.s
+  if (block.justify.view > lockedQc.view) return true
+  let cursor: Block | undefined = block
+  while (cursor !== undefined && cursor.view >= lockedQc.view) {
+    if (cursor.hash === lockedQc.blockHash) return true
+    if (cursor.height === 0) break
+    cursor = blockOf(ctx, cursor.parentHash)
+  }
+  return false
+}
+
+const tryVote = (ctx: Ctx, block: Block): void => {
+  const { s } = ctx
+  if (block.view !== s.view || block.view <= s.lastVotedView || !isSafe(ctx, block)) return
+  castVote(ctx, block)
+}
+
+const castVote = (ctx: Ctx, block: Block): void => {
+  const { s, config } = ctx
+  assert(block.view > s.lastVotedView, `one vote per view (view ${block.view}, last voted ${s.lastVotedView})`)
+  s.lastVotedView = block.view
+  ctx.out.push({ _tag: "Persist", record: { _tag: "Voted", view: block.view, blockHash: block.hash } })
+  const signature = config.crypto.sign(config.secretKey, qcDigest(config, { view: block.view, blockHash: block.hash }))
+  const vote: Vote = { _tag: "Vote", view: block.view, blockHash: block.hash, voter: config.self, signature }
+  send(ctx, leaderOf(config.committee, block.view + 1), vote)
+}
+
+const voteKey = (view: View, blockHash: Hash32): string => `${view}:${blockHash}`
+const viewOfVoteKey = (key: string): View => Number(key.slice(0, key.indexOf(":")))
+
+const onVote = (ctx: Ctx, from: NodeIndex, vote: Vote): void => {
+  const { s, config } = ctx
+  const { committee } = config
+  if (vote.voter !== from || !isView(vote.view) || vote.view < 1) return
+  if (leaderOf(committee, vote.view + 1) !== config.self || vote.view < s.view - 1) return
+  const known = HashMap.get(s.certified, vote.blockHash)
+  if (Option.isSome(known) && known.value.view === vote.view) return // already certified
+  const key = voteKey(vote.view, vote.blockHash)
+  const collected = s.votes.get(key)
+  if (collected?.has(from)) return
+  const next = new Map(collected ?? [])
+  next.set(from, vote.signature)
+  const votes = new Map(s.votes)
+  votes.set(key, next)
+  s.votes = votes
+  if (!hasQuorum(committee, stakeOf(committee, next.keys()))) return
+  const partials = [...next].map(([i, sig]) => ({ signer: i, signature: sig }))
+  const digest = qcDigest(config, vote)
+  const certificate = assembleCertificate(committee, config.verifier, digest, partials)
+  if (Either.isLeft(certificate)) {
+    dropBadSignatures(ctx, "votes", key, badSigners(config.verifier, digest, partials))
+    return
+  }
+  const qc: QuorumCertificate = { view: vote.view, blockHash: vote.blockHash, ...certificate.right }
+  s.certified = HashMap.set(s.certified, qc.blockHash, qc)
+  // The votes outran the proposal (or it was lost): fetch the block from a voter, who has it.
+  if (blockOf(ctx, qc.blockHash) === undefined && !s.detached.has(qc.blockHash)) requestMissing(ctx, qc.blockHash, from)
+  processQc(ctx, qc)
+}
+
+// ---------------------------------------------------------------------------
+// Blocks: proposals and sync
+
+/** What every block must satisfy on its own, before any certificate is checked. */
+const hasValidShape = (config: ConsensusConfig, b: Block): boolean =>
+  b.shard === config.committee.shard &&
+  b.epoch === config.committee.epoch &&
+  isView(b.view) &&
+  b.view >= 1 &&
+  Number.isSafeInteger(b.height) &&
+  b.height >= 1 &&
+  b.proposer === leaderOf(config.committee, b.view) &&
+  b.parentHash === b.justify.blockHash &&
+  b.view > b.justify.view &&
+  b.payload.length <= config.blockTxsMax &&
+  hasValidHash(b)
+
+const onProposal = (ctx: Ctx, from: NodeIndex, p: Proposal): void => {
+  const { s, config } = ctx
+  const b = p.block
+  if (b.proposer !== from || !hasValidShape(config, b)) return
+  const qc = acceptQc(ctx, b.justify)
+  if (qc === undefined) return
+  processQc(ctx, qc)
+  if (p.tc !== undefined && p.tc.view >= s.view && acceptTc(ctx, p.tc)) processTc(ctx, p.tc)
+  if (blockOf(ctx, b.hash) !== undefined) return
+  addDetached(ctx, { ...b, justify: qc })
+  connectDetached(ctx)
+  if (s.detached.has(b.hash)) requestMissing(ctx, b.hash, from)
+}
+
+const onBlockRequest = (ctx: Ctx, from: NodeIndex, blockHash: Hash32): void => {
+  const blocks: Array<Block> = []
+  let cursor = blockOf(ctx, blockHash)
+  while (cursor !== undefined && cursor.height > 0 && blocks.length < ctx.config.syncBlocksMax) {
+    blocks.push(cursor)
+    cursor = blockOf(ctx, cursor.parentHash)
+  }
+  if (blocks.length > 0) send(ctx, from, { _tag: "BlockResponse", blocks })
+}
+
+const onBlockResponse = (ctx: Ctx, from: NodeIndex, response: BlockResponse): void => {
+  const { config } = ctx
+  let newest: Block | undefined
+  for (const b of response.blocks.slice(0, config.syncBlocksMax)) {
+    if (blockOf(ctx, b.hash) !== undefined || ctx.s.detached.has(b.hash)) continue
+    if (!hasValidShape(config, b)) continue
+    const qc = acceptQc(ctx, b.justify)
+    if (qc === undefined) continue
+    addDetached(ctx, { ...b, justify: qc })
+    newest ??= b
+  }
+  connectDetached(ctx)
+  if (newest !== undefined && ctx.s.detached.has(newest.hash)) requestMissing(ctx, newest.hash, from)
+}
+
+const addDetached = (ctx: Ctx, block: Block): void => {
+  const detached = new Map(ctx.s.detached)
+  detached.set(block.hash, block)
+  while (detached.size > ctx.config.detachedBlocksMax) detached.delete(detached.keys().next().value!)
+  ctx.s.detached = detached
+}
+
+/** Ask `from` for the deepest ancestor of `hash` that is neither connected nor waiting. */
+const requestMissing = (ctx: Ctx, hash: Hash32, from: NodeIndex): void => {
+  let missing = hash
+  for (;;) {
+    const waiting = ctx.s.detached.get(missing)
+    if (waiting === undefined) break
+    missing = waiting.parentHash
+  }
+  if (blockOf(ctx, missing) !== undefined) return
+  ctx.out.push({ _tag: "RequestBlock", blockHash: missing, from })
+}
+
+/** Connect every waiting block whose parent is connected, then act on each: its QC, its certification, a vote. */
+const connectDetached = (ctx: Ctx): void => {
+  const { s } = ctx
+  let progress = true
+  while (progress && s.detached.size > 0) {
+    progress = false
+    for (const block of s.detached.values()) {
+      const parent = blockOf(ctx, block.parentHash)
+      if (parent === undefined) continue
+      const detached = new Map(s.detached)
+      detached.delete(block.hash)
+      s.detached = detached
+      progress = true
+      if (canConnect(ctx, block, parent)) {
+        s.blocks = HashMap.set(s.blocks, block.hash, block)
+        afterConnect(ctx, block)
+      }
+      break // the map changed: iterate afresh
+    }
+  }
+}
+
+/** A block extends its parent in height and view, its QC is of its parent's view, and it repeats no transaction. */
+const canConnect = (ctx: Ctx, block: Block, parent: Block): boolean => {
+  if (block.height !== parent.height + 1 || block.justify.view !== parent.view) return false
+  if (block.height <= ctx.s.committedHeight) return false
+  const ancestors = walkUncommitted(ctx, parent)
+  if (ancestors === undefined) return false
+  const own = new Set<TxId>()
+  for (const tx of block.payload) {
+    if (own.has(tx) || ancestors.has(tx) || HashSet.has(ctx.s.committedTxs, tx)) return false
+    own.add(tx)
+  }
+  return true
+}
+
+const afterConnect = (ctx: Ctx, block: Block): void => {
+  processQc(ctx, block.justify)
+  const qc = HashMap.get(ctx.s.certified, block.hash)
+  if (Option.isSome(qc)) updateChain(ctx, qc.value)
+  tryVote(ctx, block)
+  // A leader whose QC arrived before the block it certifies proposes once the block is here.
+  if (block.hash === ctx.s.highQc.blockHash) maybePropose(ctx)
+}
+
+// ---------------------------------------------------------------------------
+// Payload
+
+const onPayload = (ctx: Ctx, txs: ReadonlyArray<TxId>): void => {
+  const { s } = ctx
+  const pending = new Set(s.mempool)
+  const added: Array<TxId> = []
+  for (const tx of txs) {
+    if (pending.has(tx) || HashSet.has(s.committedTxs, tx)) continue
+    pending.add(tx)
+    added.push(tx)
+  }
+  if (added.length > 0) s.mempool = [...s.mempool, ...added]
+}
