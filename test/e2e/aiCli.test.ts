@@ -33,7 +33,10 @@ import { copyDataDir } from "./support/tamper.js"
 const require = createRequire(import.meta.url)
 const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
 const SILERO_FLAGS = ["--shape", "input=1,576", "--shape", "state=2,1,128", "--fixed", "sr=16000"]
-const PRICE = 25n
+/** 0.025 token a call: enough to cover the devnet's computing fee, so the model is never paused. */
+const PRICE = 25n * 10n ** 15n
+/** One token. */
+const DEPOSIT = 10n ** 18n
 /** Verification of silero in the sandbox, with the CLI's start: well under this. */
 const UPLOAD_TIMEOUT_MS = 60_000
 
@@ -186,10 +189,10 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
 
   it("escrow deposit waits for the block and shows the escrow; escrow show by --developer and by --key agree", async () => {
     const deposit = json<{ tx: string; block: string; escrow: Record<string, string> }>(
-      await runCli(["escrow", "deposit", silero.id, "1000", "--key", hexKey(DEVELOPER.key), ...rpc, "--json"])
+      await runCli(["escrow", "deposit", silero.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"])
     )
     expect(deposit.tx).toMatch(/^0x[0-9a-f]{64}$/)
-    expect(deposit.escrow).toEqual({ developer: DEVELOPER.address, model: silero.id, deposited: "1000", available: "1000", reserved: "0", captured: "0" })
+    expect(deposit.escrow).toEqual({ developer: DEVELOPER.address, model: silero.id, deposited: String(DEPOSIT), available: String(DEPOSIT), reserved: "0", captured: "0" })
     const [byAddress, byKey] = await runCliAll([
       ["escrow", "show", silero.id, "--developer", DEVELOPER.address, ...rpc, "--json"],
       ["escrow", "show", silero.id, "--key", hexKey(DEVELOPER.key), ...rpc]
@@ -197,7 +200,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
     expect(json(byAddress!)).toEqual(deposit.escrow)
     expect(byKey!.code).toBe(0)
     expect(byKey!.stdout).toBe(
-      [`escrow of ${DEVELOPER.address} for model ${silero.id}`, "  deposited  1000", "  available  1000", "  reserved   0", "  captured   0", ""].join("\n")
+      [`escrow of ${DEVELOPER.address} for model ${silero.id}`, `  deposited  ${DEPOSIT}`, `  available  ${DEPOSIT}`, "  reserved   0", "  captured   0", ""].join("\n")
     )
   })
 
@@ -254,7 +257,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
         expect(streamed!.stdout).toContain(`  outputs      written to ${outputFile}`)
         expect(JSON.parse(readFileSync(outputFile, "utf8"))).toEqual(result.outputs)
 
-        expectUserError(["infer (no escrow)"], broke!, /^error: insufficient escrow: 0 available for model 0x[0-9a-f]{64}, a call costs 25; deposit with `topai escrow deposit/)
+        expectUserError(["infer (no escrow)"], broke!, new RegExp(`^error: insufficient escrow: 0 available for model 0x[0-9a-f]{64}, a call costs ${PRICE}; deposit with \`topai escrow deposit`))
 
         const [task, escrow] = await runCliAll([
           ["task", "show", result.task, ...rpc, "--json"],
@@ -262,7 +265,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
         ])
         expect(json(task!)).toMatchObject({ id: result.task, model: silero.id, developer: DEVELOPER.address, status: "Settled", charged: true, price: String(PRICE), workers: [worker.address], fingerprint: result.fingerprint })
         // Two calls, each charged once.
-        expect(json(escrow!)).toMatchObject({ deposited: "1000", available: String(1000n - 2n * PRICE), reserved: "0", captured: String(2n * PRICE) })
+        expect(json(escrow!)).toMatchObject({ deposited: String(DEPOSIT), available: String(DEPOSIT - 2n * PRICE), reserved: "0", captured: String(2n * PRICE) })
       } finally {
         await Effect.runPromise(Scope.close(scope, Exit.void))
       }
@@ -287,7 +290,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       expect(report.ai.models).toMatchObject({ total: 3, byStatus: { Verified: 2, Rejected: 1 } })
       expect(report.ai.tasks).toMatchObject({ total: 2, byStatus: { Settled: 2 }, charged: String(2n * PRICE) })
       expect(report.ai.workers.total).toBe(1)
-      expect(report.ai.escrows).toMatchObject({ total: 1, deposited: "1000", captured: String(2n * PRICE) })
+      expect(report.ai.escrows).toMatchObject({ total: 1, deposited: String(DEPOSIT), captured: String(2n * PRICE) })
 
       const [forged, changed] = ["forged", "changed"].map((name) => {
         const dir = makeTempDir(`ai-tamper-${name}`)
