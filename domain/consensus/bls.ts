@@ -18,7 +18,8 @@
  */
 import { bls12_381 } from "@noble/curves/bls12-381.js"
 import { Either } from "effect"
-import { bytesToHex } from "../chain/hex.js"
+import { sha256 } from "../chain/hash.js"
+import { bytesToHex, concatBytes } from "../chain/hex.js"
 import type { CommitteeVerifier, QuorumCrypto } from "./quorum.js"
 import { QuorumError } from "./quorum.js"
 import type { NodeIndex } from "./types.js"
@@ -42,9 +43,13 @@ export interface BlsKeyPair {
   readonly publicKey: Uint8Array
 }
 
-/** A key pair from 32 bytes of seed (deterministic: dev keys and tests). */
+/** noble's keygen wants 48 bytes of seed material (hashed to a scalar). */
+const KEYGEN_SEED_BYTES = 48
+
+/** A key pair from a seed of any length (deterministic: dev keys and tests). */
 export const blsKeyFromSeed = (seed: Uint8Array): BlsKeyPair => {
-  const { secretKey } = bls.keygen(seed)
+  const material = concatBytes(sha256("topai/bls/keygen/0", seed), sha256("topai/bls/keygen/1", seed))
+  const { secretKey } = bls.keygen(material.slice(0, KEYGEN_SEED_BYTES))
   return { secretKey, publicKey: bls.getPublicKey(secretKey).toBytes(true) }
 }
 

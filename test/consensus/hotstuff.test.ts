@@ -1,0 +1,297 @@
+/**
+ * The chained HotStuff state machine, driven by hand: the 3-chain commit
+ * rule, the 2-chain lock and safeNode, one vote per view across a restart,
+ * the pacemaker (TCs, joining, back-off), vote aggregation and block sync.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Either } from "effect"
+import { voteDigest } from "../../domain/consensus/digests.js"
+import { signersOf, verifyCertificate } from "../../domain/consensus/quorum.js"
+import { recover, safetyOf } from "../../domain/consensus/state.js"
+import type { Block, Message, Proposal, Timeout } from "../../domain/consensus/types.js"
+import {
+  BACKOFF_EXPONENT_MAX,
+  BASE_TIMEOUT_MS,
+  blockOn,
+  commitsIn,
+  Driven,
+  fixture,
+  genesisQcOf,
+  qcOf,
+  runPerfectNetwork,
+  SHARD,
+  tcOf,
+  timersIn,
+  votesIn
+} from "./support.js"
+
+const proposal = (block: Block, tc?: Proposal["tc"]): Proposal => ({ _tag: "Proposal", block, tc })
+
+/** Eight equal members: the observer (0) leads view 8, so views 1..7 come from others. */
+const eight = () => fixture([1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n])
+
+/** B1 ← B2 ← ... on consecutive views from 1, each certified by the next one's justify. */
+const chainOf = (f: ReturnType<typeof fixture>, length: number): Array<Block> => {
+  const blocks: Array<Block> = []
+  let parent = f.genesis
+  let justify = genesisQcOf(f)
+  for (let view = 1; view <= length; view++) {
+    const block = blockOn(f, parent, justify, view, [`tx${view}`])
+    blocks.push(block)
+    parent = block
+    justify = qcOf(f, block)
+  }
+  return blocks
+}
+
+describe("happy path", () => {
+  it("four nodes on a perfect network commit one chain, every transaction once", () => {
+    const f = fixture()
+    const { commits } = runPerfectNetwork(f, { deliveriesMax: 2_000, payload: ["a", "b", "c"] })
+    const longest = commits.reduce((a, b) => (b.length > a.length ? b : a))
+    expect(longest.length).toBeGreaterThanOrEqual(20)
+    for (const mine of commits) {
+      expect(mine.length).toBeGreaterThanOrEqual(longest.length - 3)
+      expect(mine.map((b) => b.hash)).toEqual(longest.slice(0, mine.length).map((b) => b.hash))
+    }
+    expect(longest.map((b) => b.height)).toEqual(longest.map((_, i) => i + 1))
+    expect(longest.flatMap((b) => b.payload).sort()).toEqual(["a", "b", "c"])
+  })
+
+  it("a block commits when a QC forms on the third of three consecutive views (the 3-chain), and the lock follows the 2-chain", () => {
+    const f = eight()
+    const node = new Driven(f.configs[0]!)
+    const [b1, b2, b3, b4] = chainOf(f, 4) as [Block, Block, Block, Block]
+    for (const b of [b1, b2]) expect(commitsIn(node.receive(b.view, proposal(b)))).toEqual([])
+    expect(node.state.lockedQc.view).toBe(0)
+    expect(commitsIn(node.receive(3, proposal(b3)))).toEqual([]) // QC(B2) seen: lock on B1
+    expect(node.state.lockedQc.blockHash).toBe(b1.hash)
+    const outputs = node.receive(4, proposal(b4)) // QC(B3) seen: B1 ← B2 ← B3 ← QC
+    expect(commitsIn(outputs).map((b) => b.hash)).toEqual([b1.hash])
+    expect(node.state.lockedQc.blockHash).toBe(b2.hash)
+    const persisted = outputs.flatMap((o) => (o._tag === "Persist" ? [o.record._tag] : []))
+    expect(persisted.indexOf("Committed")).toBeLessThan(outputs.findIndex((o) => o._tag === "Commit") + 1)
+  })
+
+  it("a gap in the views defers the commit; the next 3-chain commits the ancestors with it", () => {
+    const f = eight()
+    const node = new Driven(f.configs[0]!)
+    const [b1, b2] = chainOf(f, 2) as [Block, Block]
+    // View 3 times out; view 4 builds on B2 with a TC for view 3.
+    const b4 = blockOn(f, b2, qcOf(f, b2), 4, ["x"])
+    const b5 = blockOn(f, b4, qcOf(f, b4), 5)
+    const b6 = blockOn(f, b5, qcOf(f, b5), 6)
+    const b7 = blockOn(f, b6, qcOf(f, b6), 7)
+    const committed: Array<string> = []
+    const feed = (b: Block, tc?: Proposal["tc"]) =>
+      committed.push(...commitsIn(node.receive(b.view % 8, proposal(b, tc))).map((c) => c.hash))
+    feed(b1)
+    feed(b2)
+    feed(b4, tcOf(f, 3))
+    feed(b5) // QC(B4): B1(1) ← B2(2) ← B4(4) is not consecutive
+    feed(b6) // QC(B5): B2(2) ← B4(4) ← B5(5) is not either
+    expect(committed).toEqual([])
+    feed(b7) // QC(B6): B4(4) ← B5(5) ← B6(6): commit B4, and B1, B2 before it
+    expect(committed).toEqual([b1.hash, b2.hash, b4.hash])
+  })
+})
+
+describe("voting rules", () => {
+  it("refuses a proposal that conflicts with its lock and carries an older QC; votes for a fork justified by a newer QC", () => {
+    const f = eight()
+    const node = new Driven(f.configs[0]!)
+    const [b1, b2, b3, b4] = chainOf(f, 4) as [Block, Block, Block, Block]
+    for (const b of [b1, b2, b3, b4]) node.receive(b.view, proposal(b))
+    expect(node.state.lockedQc.blockHash).toBe(b2.hash)
+    expect(node.state.lastVotedView).toBe(4)
+
+    // View 4 times out. The leader of 5 builds on B1 with QC(B1): older than the lock, not extending it.
+    const stale = blockOn(f, b1, qcOf(f, b1), 5, ["stale"])
+    const refused = node.receive(5, proposal(stale, tcOf(f, 4)))
+    expect(node.state.view).toBe(5) // the TC moved it on
+    expect(votesIn(refused)).toEqual([])
+    expect(node.state.lastVotedView).toBe(4)
+
+    // A fork off B1 certified in view 3 (a QC newer than the lock on view 2): safe by the second clause.
+    const fork3 = blockOn(f, b1, qcOf(f, b1), 3, ["fork"])
+    node.receive(3, proposal(fork3))
+    const fresh = blockOn(f, fork3, qcOf(f, fork3), 5, ["fresh"])
+    const accepted = node.receive(5, proposal(fresh))
+    expect(votesIn(accepted)).toHaveLength(1)
+    expect(node.state.lastVotedView).toBe(5)
+  })
+
+  // Node 3 is observed: its votes for view 1 go out to the leader of view 2.
+  it("votes once per view: a second proposal for the view gets nothing", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[3]!)
+    const a = blockOn(f, f.genesis, genesisQcOf(f), 1, ["a"])
+    const b = blockOn(f, f.genesis, genesisQcOf(f), 1, ["b"])
+    expect(votesIn(node.receive(1, proposal(a)))).toHaveLength(1)
+    expect(votesIn(node.receive(1, proposal(b)))).toEqual([])
+  })
+
+  it("never votes twice in a view after a restart from its records", () => {
+    const f = fixture()
+    const before = new Driven(f.configs[3]!)
+    const a = blockOn(f, f.genesis, genesisQcOf(f), 1, ["a"])
+    const outputs = before.receive(1, proposal(a))
+    expect(votesIn(outputs)).toHaveLength(1)
+    // The vote is persisted before it is sent.
+    const persistAt = outputs.findIndex((o) => o._tag === "Persist" && o.record._tag === "Voted")
+    const sendAt = outputs.findIndex((o) => o._tag === "Send" && o.message._tag === "Vote")
+    expect(persistAt).toBeGreaterThanOrEqual(0)
+    expect(persistAt).toBeLessThan(sendAt)
+
+    const after = new Driven(f.configs[3]!, recover(f.configs[3]!, before.log))
+    expect(safetyOf(after.state)).toEqual(safetyOf(before.state))
+    after.feed({ _tag: "Start" })
+    const twin = blockOn(f, f.genesis, genesisQcOf(f), 1, ["equivocation"])
+    expect(votesIn(after.receive(1, proposal(a)))).toEqual([])
+    expect(votesIn(after.receive(1, proposal(twin)))).toEqual([])
+    // Without its records the same node would have voted again: the records are what prevents it.
+    expect(votesIn(new Driven(f.configs[3]!).receive(1, proposal(twin)))).toHaveLength(1)
+  })
+
+  it("a leader restarted from its records does not propose a second block in its view", () => {
+    const f = fixture()
+    const leader = new Driven(f.configs[1]!)
+    leader.feed({ _tag: "NewPayload", txs: ["first"] })
+    const first = leader.feed({ _tag: "Start" }).filter((o) => o._tag === "Broadcast")
+    expect(first).toHaveLength(1)
+    const restarted = new Driven(f.configs[1]!, recover(f.configs[1]!, leader.log))
+    restarted.feed({ _tag: "NewPayload", txs: ["second"] })
+    expect(restarted.feed({ _tag: "Start" }).filter((o) => o._tag === "Broadcast")).toEqual([])
+  })
+
+  it("ignores a proposal from a node that does not lead its view", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[2]!)
+    const a = blockOn(f, f.genesis, genesisQcOf(f), 1)
+    expect(votesIn(node.receive(3, proposal(a)))).toEqual([])
+    const forged = { ...a, proposer: 3 }
+    expect(votesIn(node.receive(3, proposal(forged)))).toEqual([])
+  })
+})
+
+describe("pacemaker", () => {
+  const timeoutFrom = (f: ReturnType<typeof fixture>, voter: number, view: number): Timeout => {
+    const node = new Driven(f.configs[voter]!)
+    node.feed({ _tag: "Start" })
+    let out: ReadonlyArray<import("../../domain/consensus/types.js").Output> = []
+    for (let v = 1; v <= view; v++) out = node.feed({ _tag: "TimerFired", view: v })
+    const sent = out.flatMap((o) => (o._tag === "Broadcast" && o.message._tag === "Timeout" ? [o.message] : []))
+    return sent[0]!
+  }
+
+  it("more than 1/3 of the stake timing out makes a node join the view change", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[0]!)
+    node.feed({ _tag: "Start" })
+    expect(node.state.view).toBe(1)
+    expect(node.receive(1, timeoutFrom(f, 1, 1))).toEqual([]) // 1/4 of the stake: could be one faulty node
+    expect(node.state.lastVotedView).toBe(0)
+    const joined = node.receive(2, timeoutFrom(f, 2, 1))
+    const sent = joined.flatMap((o) => (o._tag === "Broadcast" ? [o.message] : []))
+    expect(sent.map((m: Message) => m._tag)).toEqual(["Timeout"]) // 2/4 > 1/3: it gives up on view 1 too
+    expect(node.state.lastVotedView).toBe(1) // and will not vote in it
+    expect(node.state.view).toBe(2) // its own timeout made 3 of 4: a TC
+  })
+
+  it("a timer that fires sends a timeout; a TC of more than 2/3 moves the node to the next view", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[0]!)
+    node.feed({ _tag: "Start" })
+    const fired = node.feed({ _tag: "TimerFired", view: 1 })
+    expect(fired.flatMap((o) => (o._tag === "Broadcast" ? [o.message._tag] : []))).toEqual(["Timeout"])
+    expect(fired[0]).toEqual({ _tag: "Persist", record: { _tag: "TimedOut", view: 1 } }) // persisted before it is sent
+    node.receive(1, timeoutFrom(f, 1, 1))
+    expect(node.state.view).toBe(1) // 2 of 4
+    const advanced = node.receive(3, timeoutFrom(f, 3, 1))
+    expect(node.state.view).toBe(2)
+    expect(node.state.lastTc?.view).toBe(1)
+    expect(timersIn(advanced).map((t) => t.view)).toEqual([2])
+  })
+
+  it("the timeout doubles with each one that fires, up to the cap; a TC keeps the back-off, a QC resets it", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[0]!)
+    expect(timersIn(node.feed({ _tag: "Start" }))).toEqual([{ view: 1, durationMs: BASE_TIMEOUT_MS }])
+    const durations: Array<number> = []
+    for (let i = 0; i < BACKOFF_EXPONENT_MAX + 2; i++) {
+      durations.push(...timersIn(node.feed({ _tag: "TimerFired", view: 1 })).map((t) => t.durationMs))
+    }
+    expect(durations).toEqual([200, 400, 800, 1600, 1600, 1600])
+    expect(node.feed({ _tag: "TimerFired", view: 7 })).toEqual([]) // not its view: stale
+    // A TC for view 1 moves it to view 2 with the back-off kept.
+    const b1 = blockOn(f, f.genesis, genesisQcOf(f), 1)
+    const b2 = blockOn(f, b1, qcOf(f, b1), 2)
+    const viaTc = node.receive(2, proposal(blockOn(f, f.genesis, genesisQcOf(f), 2), tcOf(f, 1)))
+    expect(timersIn(viaTc)).toEqual([{ view: 2, durationMs: 1600 }])
+    // A QC (for view 2, via view 3's proposal) resets it.
+    node.receive(1, proposal(b1))
+    node.receive(2, proposal(b2))
+    const b3 = blockOn(f, b2, qcOf(f, b2), 3)
+    expect(timersIn(node.receive(3, proposal(b3)))).toEqual([{ view: 3, durationMs: BASE_TIMEOUT_MS }])
+  })
+
+  it("a forged timeout certificate moves nobody", () => {
+    const f = fixture()
+    const node = new Driven(f.configs[0]!)
+    const tc = tcOf(f, 1)
+    const forged = { ...tc, signature: tc.signature.map((b) => b ^ 1) }
+    node.receive(2, proposal(blockOn(f, f.genesis, genesisQcOf(f), 2), forged))
+    expect(node.state.view).toBe(1)
+  })
+})
+
+describe("leader", () => {
+  it("aggregates the votes into a QC of more than 2/3 of the stake and proposes the next view on it", () => {
+    const f = fixture()
+    const leader2 = new Driven(f.configs[2]!)
+    const b1 = blockOn(f, f.genesis, genesisQcOf(f), 1, ["t"])
+    leader2.receive(1, proposal(b1)) // its own vote goes to itself (leader of view 2)
+    const voteOf = (i: number): Message => ({
+      _tag: "Vote",
+      view: 1,
+      blockHash: b1.hash,
+      voter: i,
+      signature: f.crypto.sign(f.secrets[i]!, voteDigest(SHARD, 0, 1, b1.hash))
+    })
+    // A vote with a bad signature fills the quorum by stake, spoils the aggregate, and is dropped.
+    const bad = { ...(voteOf(3) as Extract<Message, { _tag: "Vote" }>), signature: new Uint8Array(32) }
+    leader2.receive(0, voteOf(0))
+    expect(leader2.receive(3, bad).filter((o) => o._tag === "Broadcast")).toEqual([])
+    expect(leader2.state.view).toBe(1)
+    const outputs = leader2.receive(1, voteOf(1))
+    const proposals = outputs.flatMap((o) =>
+      o._tag === "Broadcast" && o.message._tag === "Proposal" ? [o.message] : []
+    )
+    expect(proposals).toHaveLength(1)
+    const qc = proposals[0]!.block.justify
+    expect(qc.blockHash).toBe(b1.hash)
+    expect(Either.getOrThrow(signersOf(4, qc.signers))).toEqual([0, 1, 2])
+    expect(Either.isRight(verifyCertificate(f.committee, f.configs[0]!.verifier, voteDigest(SHARD, 0, 1, b1.hash), qc))).toBe(true)
+  })
+})
+
+describe("block sync", () => {
+  it("fetches missing ancestors from the proposer, connects them, then votes", () => {
+    const f = eight()
+    const node = new Driven(f.configs[0]!)
+    const [b1, b2, b3] = chainOf(f, 3) as [Block, Block, Block]
+    const first = node.receive(3, proposal(b3))
+    expect(votesIn(first)).toEqual([])
+    expect(first.filter((o) => o._tag === "RequestBlock")).toEqual([{ _tag: "RequestBlock", blockHash: b2.hash, from: 3 }])
+    // The peer answers with the block and its ancestors, newest first.
+    const peer = new Driven(f.configs[3]!)
+    for (const b of [b1, b2, b3]) peer.receive(b.view, proposal(b))
+    const response = peer.receive(0, { _tag: "BlockRequest", blockHash: b2.hash }).flatMap((o) =>
+      o._tag === "Send" && o.message._tag === "BlockResponse" ? [o.message] : []
+    )
+    expect(response[0]!.blocks.map((b) => b.hash)).toEqual([b2.hash, b1.hash])
+    const after = node.receive(3, response[0]!)
+    expect(votesIn(after)).toHaveLength(1)
+    expect(node.state.lockedQc.blockHash).toBe(b1.hash)
+  })
+})
