@@ -13,10 +13,16 @@
  *    genesis supply.
  * 4. The AI shard's streams (model-*, task-*, worker-*, escrow-*) are
  *    rebuilt through their deciders' `evolve` and checked against the chain
- *    and each other (aiReplay.ts). Streams of any other prefix
- *    (snapshot-*, ...) are only hash-chain checked.
+ *    and each other (aiReplay.ts).
+ * 5. The economy (with the genesis file): the whole log folded in order as
+ *    the node folds it, every epoch the beacon ended closed again, and each
+ *    stored `reward-epoch-{n}` ledger compared with the rebuilt one field by
+ *    field (economyReplay.ts); auditing one `reward-epoch-{n}` stream still
+ *    folds the whole log, and compares that epoch only. Streams of any other
+ *    prefix (snapshot-*, ...) are only hash-chain checked.
  *
- * The first failure stops the audit and names the stream and revision.
+ * The first failure of 1–4 stops the audit and names the stream and
+ * revision; the economy lists every difference it finds.
  */
 import { Effect, Either, HashMap, Schema, Stream } from "effect"
 import { eventJson, ShardEvent } from "../../domain/chain/events.js"
@@ -31,8 +37,11 @@ import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 import { readRawRows } from "../../infra/eventstore/sqliteRaw.js"
 import { AiAuditFailed, aiKindOf, makeAiReplay } from "./aiReplay.js"
 import type { AiSummary } from "./aiReplay.js"
+import { EconomyReplayFailed, makeEconomyReplay, rewardEpochOf } from "./economyReplay.js"
+import type { EconomyAudit } from "./economyReplay.js"
 
 export type { AiSummary } from "./aiReplay.js"
+export type { EconomyAudit, LedgerDifference } from "./economyReplay.js"
 
 export interface AuditFailure {
   readonly stream: string
@@ -61,6 +70,8 @@ export interface AuditReport {
   readonly genesisSupply: bigint | undefined
   /** Models, tasks, workers and escrows rebuilt from their streams. */
   readonly ai: AiSummary
+  /** The epoch ledgers rebuilt and compared (absent without a genesis, or when auditing another stream). */
+  readonly economy: EconomyAudit | undefined
   readonly failure: AuditFailure | undefined
 }
 
@@ -167,10 +178,24 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     const checker = makeChainChecker()
     const replays = new Map<number, ShardReplay>()
     const ai = makeAiReplay()
+    const onlyEpoch = options.stream === undefined ? undefined : rewardEpochOf(options.stream)
+    const economy =
+      options.genesis !== undefined && (options.stream === undefined || onlyEpoch !== undefined)
+        ? makeEconomyReplay(options.genesis.economics, genesisSupply(options.genesis))
+        : undefined
     let events = 0
     let failure: AuditFailure | undefined
 
     const visit = (row: RawEventRow): boolean => {
+      if (economy !== undefined) {
+        try {
+          economy.add(row) // every stream: an epoch depends on shards, models, workers and tasks
+        } catch (e) {
+          if (!(e instanceof EconomyReplayFailed)) throw e
+          failure = { stream: e.row.stream, revision: e.row.revision, position: e.row.position, reason: "EconomyReplayFailed", detail: e.detail }
+          return false
+        }
+      }
       if (options.stream !== undefined && row.stream !== options.stream) return true
       events += 1
       if (options.onProgress !== undefined && events % PROGRESS_EVERY === 0) options.onProgress(events)
@@ -213,6 +238,29 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
         failure = e.failure
       }
     }
+    const economyAudit = failure === undefined && economy !== undefined ? economy.finish(onlyEpoch) : undefined
+    if (failure === undefined && economyAudit !== undefined) {
+      const first = economyAudit.differences[0]
+      if (first !== undefined) {
+        failure = {
+          stream: first.stream,
+          revision: first.index,
+          position: first.position ?? -1,
+          reason: "RewardLedgerMismatch",
+          detail: `${economyAudit.differenceCount} difference(s) between the stored epoch ledgers and their rebuild from the log`
+        }
+      } else if (onlyEpoch !== undefined && !economyAudit.epochsChecked.includes(onlyEpoch)) {
+        failure = {
+          stream: options.stream!,
+          revision: -1,
+          position: -1,
+          reason: "NoSuchLedger",
+          detail: economyAudit.notClosedYet.includes(onlyEpoch)
+            ? `epoch ${onlyEpoch} ended but the log holds no ledger for it yet (the node closes it when it runs again)`
+            : `epoch ${onlyEpoch} has not ended in this log`
+        }
+      }
+    }
     const shards = [...replays.values()].sort((a, b) => a.shard - b.shard).map(summary)
     const supply = options.genesis === undefined ? undefined : genesisSupply(options.genesis)
     if (failure === undefined && supply !== undefined && options.stream === undefined) {
@@ -238,6 +286,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       shards,
       genesisSupply: supply,
       ai: ai.summary(),
+      economy: economyAudit,
       failure
     }
   })

@@ -14,7 +14,10 @@ const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
   Options.withDefault(DEFAULT_DATA_DIR),
   Options.withDescription(`The node's data dir (default ${DEFAULT_DATA_DIR})`)
 )
-const stream = Options.text("stream").pipe(Options.optional, Options.withDescription("Audit only this stream, e.g. shard-1"))
+const stream = Options.text("stream").pipe(
+  Options.optional,
+  Options.withDescription("Audit only this stream, e.g. shard-1, or reward-epoch-N: that epoch rebuilt from the whole log and compared field by field")
+)
 
 const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
 
@@ -35,10 +38,34 @@ const aiText = (ai: AuditReport["ai"]): ReadonlyArray<string> => [
       ])
 ]
 
+/** Epochs as ranges: 0–4, 7. */
+const epochsText = (epochs: ReadonlyArray<number>): string => {
+  const parts: Array<string> = []
+  for (let i = 0; i < epochs.length; ) {
+    let j = i
+    while (j + 1 < epochs.length && epochs[j + 1] === epochs[j]! + 1) j++
+    parts.push(i === j ? String(epochs[i]) : `${epochs[i]}–${epochs[j]}`)
+    i = j + 1
+  }
+  return parts.join(", ")
+}
+
+/** The economy's lines: what was rebuilt and compared, then each difference (event index, field, stored vs rebuilt). */
+export const economyText = (e: NonNullable<AuditReport["economy"]>): ReadonlyArray<string> => [
+  `  economy: ${e.epochsEnded} epochs ended in the log, rebuilt; ` +
+    (e.epochsChecked.length === 0 ? "no ledger compared" : `ledgers of epochs ${epochsText(e.epochsChecked)} compared field by field`) +
+    (e.differenceCount === 0 ? ": identical" : `: ${e.differenceCount} difference(s)`),
+  `    rebuilt totals: minted ${e.totals.minted}, foundation paid ${e.totals.foundationPaid}, burned by slashes ${e.totals.burnedBySlashes}, protocol fees burned ${e.totals.protocolFeesBurned}`,
+  ...(e.notClosedYet.length === 0 ? [] : [`    ended, not closed yet (closed at the node's next start): epochs ${epochsText(e.notClosedYet)}`]),
+  ...e.differences.map((d) => `    ${d.stream} event ${d.index} (${d.event}) ${d.field}: stored ${d.stored}, rebuilt ${d.rebuilt}`),
+  ...(e.differenceCount > e.differences.length ? [`    … and ${e.differenceCount - e.differences.length} more`] : [])
+]
+
 const reportText = (r: AuditReport): string =>
   [
     r.ok
-      ? "audit passed: every hash chain holds, every shard re-executes to its stored events, and every model, task, worker and escrow rebuilds and agrees with the chain"
+      ? "audit passed: every hash chain holds, every shard re-executes to its stored events, every model, task, worker and escrow rebuilds and agrees with the chain" +
+        (r.economy === undefined ? "" : ", and every epoch ledger rebuilds identically")
       : "AUDIT FAILED",
     ...(r.failure === undefined
       ? []
@@ -53,6 +80,7 @@ const reportText = (r: AuditReport): string =>
     ),
     ...(r.genesisSupply === undefined ? [] : [`  genesis supply ${r.genesisSupply}`]),
     ...aiText(r.ai),
+    ...(r.economy === undefined ? [] : economyText(r.economy)),
     "  heads:",
     ...r.heads.map((h) => `    ${h.stream} @ ${h.revision}  ${h.hash}`)
   ].join("\n")
@@ -84,7 +112,7 @@ const replay = Command.make("replay", { dataDir, stream, json }, (o) =>
   )
 ).pipe(
   Command.withDescription(
-    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain; exits 1 on any difference"
+    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain, rebuild every epoch's reward ledger from the log and compare it field by field with reward-epoch-N; exits 1 on any difference"
   )
 )
 

@@ -23,22 +23,19 @@ import {
   TREASURY_ADDRESS,
   type PayoutSource
 } from "../../../domain/economics/accounts.js"
-import { closeEpoch, type EpochWindow } from "../../../domain/economics/closeEpoch.js"
 import type { EconomicsConfig } from "../../../domain/economics/config.js"
 import { CloseEpoch } from "../../../domain/economics/epochDecider.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../../domain/economics/events.js"
-import type { EconomyFact } from "../../../domain/economics/facts.js"
-import { foldFact } from "../../../domain/economics/foldFact.js"
-import { applyClosed } from "../../../domain/economics/foldLedger.js"
 import { bondedOf, isPaused, owedBy, supplyOf, unbondingOf } from "../../../domain/economics/queries.js"
-import { initialEconomy, type EconomyState } from "../../../domain/economics/state.js"
+import type { EconomyState } from "../../../domain/economics/state.js"
 import { statementOf } from "../../../domain/economics/statement.js"
 import { makeRewardActors } from "../../../actors/RewardActor.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import { ChainNode } from "../ChainNode.js"
 import { followLog } from "../followLog.js"
-import { makeFactReader, type EpochWindowFact } from "./factsOfLog.js"
+import type { EpochWindowFact } from "./factsOfLog.js"
+import { makeLogFold, type ClosedEpoch } from "../../audit/economyReplay.js"
 import { runPayoutRound } from "./Payouts.js"
 
 export interface EconomySettings {
@@ -63,9 +60,8 @@ export const makeEconomy = (settings: EconomySettings) =>
     const store = yield* EventStore
     const chain = yield* ChainNode
     const rewards = yield* makeRewardActors()
-    const fold = foldFact(economics)
-    const read = makeFactReader()
-    let state: EconomyState = initialEconomy(economics)
+    const log = makeLogFold(economics, totalSupply)
+    let state: EconomyState = log.state()
     const ledgers = new Map<number, EpochLedger>()
     let lastEnded: EpochWindowFact | null = null
     const paid = new Map<PayoutSource, Map<string, bigint>>()
@@ -79,12 +75,10 @@ export const makeEconomy = (settings: EconomySettings) =>
       paid.set(source, m.set(to, (m.get(to) ?? 0n) + BigInt(data["amount"] as string)))
     }
 
-    /** Close the epoch the beacon ended: persist its ledger (once), then fold it. */
-    const close = (ended: EpochWindowFact) =>
+    /** Persist the ledger of an epoch the log's fold closed (once: the RewardActor appends it if the stream has none). */
+    const close = (c: ClosedEpoch) =>
       Effect.gen(function* () {
-        const window: EpochWindow = { epoch: ended.epoch, startAt: ended.startAt, endAt: ended.endAt, totalSupply }
-        const before = state
-        const computed = closeEpoch(economics, before, window)
+        const { ended, window, before, ledger: computed } = c
         const actor = yield* rewards.get(rewardEpochStreamId(ended.epoch))
         const stored = yield* actor.ask(new CloseEpoch({ epoch: ended.epoch, window, economy: before, config: economics })).pipe(
           Effect.map((r) => r.state.events),
@@ -96,7 +90,6 @@ export const makeEconomy = (settings: EconomySettings) =>
           yield* Effect.logError(`reward-epoch-${ended.epoch} in the store differs from the log's; the log's figures are used`)
         }
         yield* rewards.release(rewardEpochStreamId(ended.epoch))
-        state = applyClosed(before, computed)
         ledgers.set(ended.epoch, computed)
         lastEnded = ended
         const header = computed.find((e) => e._tag === "EpochClosed")
@@ -112,15 +105,14 @@ export const makeEconomy = (settings: EconomySettings) =>
         if (e.stream.startsWith("shard-") && (e.type === "Transferred" || e.type === "CrossShardSent")) {
           notePaid(e.data as { readonly [k: string]: unknown })
         }
-        for (const f of read(e)) {
-          if (f._tag === "EpochEnded") {
-            if (f.epoch < state.epoch) continue // already folded (a replayed boundary)
-            yield* close(f)
-          } else {
-            state = fold(state, f as EconomyFact)
-          }
-        }
-      }).pipe(Effect.catchAllDefect((d) => Effect.logError(`economy: event ${e.stream}@${e.revision} not applied`, d)))
+        // The fold (facts, and each epoch's close at the beacon's EpochEnded) is the auditor's too.
+        const closed = log.apply(e)
+        state = log.state()
+        for (const c of closed) yield* close(c)
+      }).pipe(
+        Effect.catchAllDefect((d) => Effect.logError(`economy: event ${e.stream}@${e.revision} not applied`, d)),
+        Effect.ensuring(Effect.sync(() => void (state = log.state())))
+      )
 
     yield* followLog("economy", apply)
 
