@@ -1,6 +1,7 @@
 /**
  * Serves NodeRpcs over WebSocket (/ws) and HTTP (/rpc) on one port. Handlers
- * delegate to the ChainNode and EventStore services; they hold no logic.
+ * delegate to the ChainNode, EventStore, AiNode and Economy services; they
+ * hold no logic.
  */
 import { createServer } from "node:http"
 import { HttpLayerRouter } from "@effect/platform"
@@ -13,6 +14,7 @@ import { ChainNode } from "../node/ChainNode.js"
 import { ChainRpcs, EventView, InvalidRequest, NodeUnavailable } from "./NodeRpcs.js"
 import { NodeRpcs } from "./Rpcs.js"
 import { AiRpcHandlers } from "./aiHandlers.js"
+import { EconomyRpcHandlers } from "./economyHandlers.js"
 import { HTTP_PATH, WS_PATH, httpSerialization, wsSerialization } from "./transport.js"
 
 /** The most events one `events.read` returns. */
@@ -85,6 +87,6 @@ export const RpcServerLive = (options: RpcServerOptions) =>
       RpcServer.layerHttpRouter({ group: NodeRpcs, path: HTTP_PATH, protocol: "http" }).pipe(
         Layer.provide(httpSerialization)
       )
-    ).pipe(Layer.provide([ChainRpcHandlers, AiRpcHandlers])),
+    ).pipe(Layer.provide([ChainRpcHandlers, AiRpcHandlers, EconomyRpcHandlers])),
     { disableLogger: true }
   ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))

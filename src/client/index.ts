@@ -19,6 +19,7 @@ import { DEFAULT_RPC_URL, httpSerialization, wsSerialization } from "../api/tran
 
 export * from "../api/NodeRpcs.js"
 export * from "../api/AiRpcs.js"
+export * from "../api/EconomyRpcs.js"
 export { NodeRpcs } from "../api/Rpcs.js"
 export { DEFAULT_RPC_URL } from "../api/transport.js"
 
