@@ -5,11 +5,14 @@ import { Effect, Logger, LogLevel } from "effect"
 import { VERSION } from "../version.js"
 import { auditCommand } from "./commands/audit.js"
 import { escrowCommand } from "./commands/escrow.js"
+import { govCommand } from "./commands/gov.js"
 import { inferCommand, taskCommand } from "./commands/infer.js"
 import { keyCommand } from "./commands/key.js"
 import { MODEL_VERSION_OPTION, modelCommand } from "./commands/model.js"
 import { nodeCommand } from "./commands/node.js"
 import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
+import { rewardsCommand } from "./commands/rewards.js"
+import { supplyCommand } from "./commands/supply.js"
 import { transferCommand } from "./commands/transfer.js"
 import { workerCommand } from "./commands/worker.js"
 
@@ -27,6 +30,9 @@ const topai = Command.make("topai").pipe(
     inferCommand,
     taskCommand,
     workerCommand,
+    rewardsCommand,
+    supplyCommand,
+    govCommand,
     auditCommand
   ])
 )

@@ -15,8 +15,10 @@ import { PrivateKey } from "../../../domain/chain/keys.js"
 import { runComputeNode } from "../../worker/ComputeNode.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { BadInput, parseAmount, parsePrivateKey } from "../parse.js"
+import { BadInput, parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
 import { withClient } from "./query.js"
+import { APPLY_WAIT, feeOption, keyOption, parseFee, pollUntil, submitSigned, withNode } from "./aiSupport.js"
+import type { StakeView } from "../../client/index.js"
 
 export const DEFAULT_WORKER_DATA_DIR = "data/worker"
 /** The worker's key when `--key` is not given: 32 bytes of hex, made on first start. */
@@ -152,7 +154,68 @@ const list = Command.make("list", { rpcUrl, json }, ({ rpcUrl, json }) =>
   )
 ).pipe(Command.withDescription("List the compute nodes the node knows: class, devices, online, load, record"))
 
+// ---------------------------------------------------------------- stakes
+
+const stakeWorker = Options.text("worker").pipe(
+  Options.optional,
+  Options.withDescription("The worker whose stake it is (its address; default: the --key's own address)")
+)
+const stakeAmount = Options.text("amount").pipe(Options.withDescription("Amount in base units"))
+
+export const stakeText = (s: Pick<StakeView, "worker" | "bonded" | "unbonding" | "epoch">): string => `worker ${s.worker}  bonded ${s.bonded}  unbonding ${s.unbonding}  (epoch ${s.epoch} open)`
+
+/**
+ * Sign a worker.stake / worker.unbond, wait for its block, then for the
+ * economy to show it (`shows(before, after)`), and show the stake.
+ */
+const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
+  (o: { readonly worker: Option.Option<string>; readonly amount: string; readonly key: string; readonly fee: string; readonly rpcUrl: string; readonly json: boolean }) =>
+    Effect.gen(function* () {
+      const amount = yield* parseAmount(o.amount, "--amount", { positive: true })
+      const key = yield* parsePrivateKey(o.key)
+      const fee = yield* parseFee(o.fee)
+      const worker = Option.isSome(o.worker) ? yield* parseAddress(o.worker.value, "--worker") : key.publicKey.address
+      return yield* withNode(o.rpcUrl, (client) =>
+        Effect.gen(function* () {
+          const before = yield* client.stake.get({ worker })
+          if (kind === "worker.unbond" && before.bonded < amount) {
+            return yield* Effect.fail(new BadInput(`worker ${worker} has ${before.bonded} bonded; cannot unbond ${amount}`))
+          }
+          const tx = yield* submitSigned(client, key, { kind, worker, amount }, fee)
+          const target = kind === "worker.stake" ? before.bonded + amount : before.bonded - amount
+          const stake = yield* pollUntil(
+            client.stake.get({ worker }).pipe(
+              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target : s.bonded <= target) ? Option.some(s) : Option.none()))
+            ),
+            { within: APPLY_WAIT, onTimeout: () => new Error(`${kind} ${tx.hash} is in a block, but the node's economy does not show it yet`) }
+          )
+          return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, amount, worker: stake.worker, bonded: stake.bonded, unbonding: stake.unbonding, epoch: stake.epoch }
+        })
+      )
+    }).pipe(
+      Effect.flatMap((r) =>
+        printResult(o.json, r, (r) => `${kind} of ${r.amount} ${r.tx} included in block ${r.block}\n${stakeText(r)}`)
+      ),
+      reportErrors(o.json)
+    )
+
+const stakeCmd = Command.make(
+  "stake",
+  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The stake's owner"), fee: feeOption, rpcUrl, json },
+  stakeCommand("worker.stake")
+).pipe(
+  Command.withDescription("Bond --amount as a worker's stake (moved from the key's account to the stake pool); waits for the block and shows bonded/unbonding")
+)
+
+const unbondCmd = Command.make(
+  "unbond",
+  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The stake's owner"), fee: feeOption, rpcUrl, json },
+  stakeCommand("worker.unbond")
+).pipe(
+  Command.withDescription("Ask for --amount of a worker's bonded stake back (returned after the unbonding epochs); waits for the block and shows bonded/unbonding")
+)
+
 export const workerCommand = Command.make("worker").pipe(
-  Command.withDescription("Run a compute node, or list them"),
-  Command.withSubcommands([start, list])
+  Command.withDescription("Run a compute node, list them, or bond and unbond their stake"),
+  Command.withSubcommands([start, list, stakeCmd, unbondCmd])
 )
