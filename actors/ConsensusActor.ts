@@ -3,18 +3,8 @@
  * producer per shard, behind the `ShardConsensus` interface that the BFT
  * (chained HotStuff) seat will implement.
  *
- * Admission and block production share one atomic view — the ledger state
- * and the mempool in one Ref — so a transaction is always judged against a
- * state and a pool that belong together: a block that lands between the two
- * reads could otherwise let a used nonce in or turn a good one away.
- *
- * Admission checks the cheap rules first, so a bad nonce never costs a
- * signature verification, and verifies signatures in parallel. A sender's
- * transactions that are still being verified count as pending for the cheap
- * checks, and enter the pool in the order they arrived: a client may send
- * nonces n, n+1, n+2 without waiting for each reply (over one connection the
- * RPC server runs them concurrently; n+1 used to be refused as a NonceGap
- * while n was being verified).
+ * Admission (`Admission.ts`) and block production share one atomic view —
+ * the ledger state and the mempool in one Ref.
  *
  * The producer cuts a block as soon as anything waits (batching whatever
  * queued meanwhile: one append per block) and otherwise idles — except with
@@ -24,32 +14,22 @@
  * thread whatever it holds, so a block per arriving transaction would spend
  * the node's time on block overhead.
  */
-import { Clock, Deferred, Duration, Effect, Either, HashMap, HashSet, Option, Ref } from "effect"
+import { Clock, Duration, Effect, HashMap, HashSet, Ref } from "effect"
 import type { Scope } from "effect"
 import { buildBlock } from "../domain/chain/block.js"
-import { admitTransaction, precheckTransaction } from "../domain/chain/admission.js"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
-import type { Address, PrivateKey } from "../domain/chain/keys.js"
+import type { PrivateKey } from "../domain/chain/keys.js"
 import { ApplyBlock } from "../domain/chain/ledger.js"
-import { accountOf } from "../domain/chain/ledger.js"
 import type { LedgerState } from "../domain/chain/ledger.js"
-import {
-  addTransaction,
-  emptyMempool,
-  hasTransaction,
-  isFull,
-  pendingOf,
-  reconcile,
-  takeBatch,
-  BATCH_LIMITS_DEFAULT
-} from "../domain/chain/mempool.js"
+import { reconcile, takeBatch, BATCH_LIMITS_DEFAULT } from "../domain/chain/mempool.js"
 import type { BatchLimits, Mempool } from "../domain/chain/mempool.js"
 import type { CrossShardReceipt } from "../domain/chain/receipt.js"
 import type { ShardId } from "../domain/chain/sharding.js"
-import type { Hash32 } from "../domain/chain/hash.js"
 import type { Transaction } from "../domain/chain/transaction.js"
-import { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
+import type { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
 import type { ShardActor } from "./ShardActor.js"
+import { makeAdmission } from "./Admission.js"
+import type { AdmissionView } from "./Admission.js"
 
 /** What the rest of the node needs from a shard's consensus seat. */
 export interface ShardConsensus {
@@ -82,106 +62,20 @@ export interface ProducerOptions {
 
 export const BLOCK_INTERVAL_MIN_DEFAULT: Duration.DurationInput = "10 millis"
 
-/** A transaction past the cheap checks whose signature is being verified. */
-interface Verifying {
-  readonly tx: Transaction
-  /** Done once this transaction is in the pool or refused: the sender's next one may then enter. */
-  readonly settled: Deferred.Deferred<void>
-}
-
-interface View {
-  readonly ledger: LedgerState
-  readonly pool: Mempool
-  readonly receipts: HashMap.HashMap<Hash32, CrossShardReceipt>
-  /** Per sender, in arrival (so nonce) order. */
-  readonly verifying: HashMap.HashMap<Address, ReadonlyArray<Verifying>>
-}
-
-const verifyingOf = (v: View, sender: Address): ReadonlyArray<Verifying> =>
-  Option.getOrElse(HashMap.get(v.verifying, sender), () => [])
-
-const withoutVerifying = (v: View, entry: Verifying): HashMap.HashMap<Address, ReadonlyArray<Verifying>> => {
-  const rest = verifyingOf(v, entry.tx.sender).filter((e) => e !== entry)
-  return rest.length === 0 ? HashMap.remove(v.verifying, entry.tx.sender) : HashMap.set(v.verifying, entry.tx.sender, rest)
-}
-
-/**
- * The pool as it will be once the sender's transactions under verification
- * enter it (as many as would enter in order): what a new one is checked against.
- */
-const poolAhead = (v: View, sender: Address): Mempool => {
-  let pool = v.pool
-  const nonce = accountOf(v.ledger, sender).nonce
-  for (const { tx } of verifyingOf(v, sender)) {
-    if (isFull(pool) || hasTransaction(pool, tx.hash) || tx.body.nonce !== nonce + BigInt(pendingOf(pool, sender).count)) break
-    pool = addTransaction(pool, tx)
-  }
-  return pool
-}
-
-const hasWork = (v: View) => v.pool.count > 0 || HashMap.size(v.receipts) > 0
+const hasWork = (v: AdmissionView) => v.pool.count > 0 || HashMap.size(v.receipts) > 0
 
 export const makeSingleProducer = (
   options: ProducerOptions
 ): Effect.Effect<ShardConsensus, never, SignatureVerifier | Scope.Scope> =>
   Effect.gen(function* () {
     const { shard, shardActor, proposerKey } = options
-    const verifier = yield* SignatureVerifier
-    const view = yield* Ref.make<View>({
-      ledger: yield* shardActor.state,
-      pool: emptyMempool(options.mempoolCapacity),
-      receipts: HashMap.empty(),
-      verifying: HashMap.empty()
-    })
     const work = yield* Effect.makeLatch(false)
+    const { view, submit, deliverReceipt } = yield* makeAdmission({
+      ledger: yield* shardActor.state,
+      mempoolCapacity: options.mempoolCapacity,
+      onWork: work.open
+    })
     const limits = options.batchLimits ?? BATCH_LIMITS_DEFAULT
-
-    const submit = (tx: Transaction): Effect.Effect<void, AdmissionRejected> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function* () {
-          const entry: Verifying = { tx, settled: yield* Deferred.make<void>() }
-          // Cheap checks first, against the pool plus this sender's transactions still in verification.
-          const joined = yield* Ref.modify(
-            view,
-            (v): readonly [Either.Either<Option.Option<Verifying>, AdmissionRejected>, View] => {
-              const pre = precheckTransaction(v.ledger, poolAhead(v, tx.sender), tx)
-              if (Either.isLeft(pre)) return [Either.left(pre.left), v]
-              const ahead = verifyingOf(v, tx.sender)
-              return [
-                Either.right(Option.fromNullable(ahead[ahead.length - 1])),
-                { ...v, verifying: HashMap.set(v.verifying, tx.sender, [...ahead, entry]) }
-              ]
-            }
-          )
-          if (Either.isLeft(joined)) return yield* joined.left
-          // Whatever happens from here (refusal, interruption), the entry leaves and its successor may go.
-          const leave = Ref.update(view, (v) => ({ ...v, verifying: withoutVerifying(v, entry) })).pipe(
-            Effect.zipRight(Deferred.succeed(entry.settled, undefined))
-          )
-          const admit = Effect.gen(function* () {
-            const signatureValid = yield* verifier.verify(tx)
-            // The sender's earlier transaction goes first (in or refused): nonces enter in order.
-            if (Option.isSome(joined.right)) yield* Deferred.await(joined.right.value.settled)
-            const admitted = yield* Ref.modify(view, (v): readonly [Either.Either<Transaction, AdmissionRejected>, View] => {
-              const result = admitTransaction(v.ledger, v.pool, tx, signatureValid)
-              const verifying = withoutVerifying(v, entry)
-              return Either.isLeft(result)
-                ? [result, { ...v, verifying }]
-                : [result, { ...v, pool: addTransaction(v.pool, tx), verifying }]
-            })
-            if (Either.isLeft(admitted)) return yield* admitted.left
-            yield* work.open
-          })
-          yield* restore(admit).pipe(Effect.ensuring(leave))
-        })
-      )
-
-    const deliverReceipt = (receipt: CrossShardReceipt) =>
-      Ref.update(view, (v) =>
-        HashSet.has(v.ledger.receivedReceipts, receipt.receiptId)
-          ? v
-          : { ...v, receipts: HashMap.set(v.receipts, receipt.receiptId, receipt) }
-      ).pipe(Effect.zipRight(work.open))
 
     const heartbeatMillis = options.heartbeat === undefined ? undefined : Duration.toMillis(options.heartbeat)
 

@@ -8,14 +8,16 @@
  *   blockHash = keccak256(rlp([chainId, shard, height, parentHash, txRoot,
  *                              receiptRoot, eventsRoot, proposer, timestamp]))
  *
- * The proposer signs blockHash. Committee membership and quorum certificates
- * are the consensus layer's business, not checked here.
+ * A single-producer chain's proposer signs blockHash. A BFT chain's blocks
+ * carry instead the quorum certificate of the consensus block they were made
+ * from (`certificate`, checked by `certification.ts` against the committee).
  */
 import { Either, Schema } from "effect"
 import { Hash32, hashBytes, keccakHex } from "./hash.js"
 import { bytesToHex, fixedHex, hexToBytes } from "./hex.js"
 import { Address, addressBytes, PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
+import { BftCertificate } from "./bftCertificate.js"
 import { CrossShardReceipt, receiptLeaf } from "./receipt.js"
 import { encodeRlp } from "./rlp.js"
 import { ShardId } from "./sharding.js"
@@ -64,10 +66,13 @@ const headerHashes = new WeakMap<BlockHeader, Hash32>()
 
 export class Block extends Schema.Class<Block>("Block")({
   header: BlockHeader,
-  proposerPublicKey: PublicKeyHex,
-  signature: SignatureHex,
+  /** A single producer's key and signature over the header; absent on BFT blocks. */
+  proposerPublicKey: Schema.optionalWith(PublicKeyHex, { exact: true }),
+  signature: Schema.optionalWith(SignatureHex, { exact: true }),
   transactions: Schema.Array(TransactionFromHex),
-  receipts: Schema.Array(CrossShardReceipt)
+  receipts: Schema.Array(CrossShardReceipt),
+  /** A BFT block's quorum certificate; absent on single-producer blocks. */
+  certificate: Schema.optionalWith(BftCertificate, { exact: true })
 }) {
   /** Memoized per header object: producers, ledgers and indexes ask for it many times. */
   get hash(): Hash32 {
@@ -97,7 +102,10 @@ export class BlockRejected extends Schema.TaggedError<BlockRejected>()("BlockRej
     "WrongReceiptRoot",
     "ReceiptNotForThisShard",
     "ReceiptFromUnknownShard",
-    "ReceiptIdMismatch"
+    "ReceiptIdMismatch",
+    "CertificateMissing",
+    "BadCertificate",
+    "UnexpectedSignature"
   ),
   detail: Schema.String
 }) {
@@ -146,6 +154,12 @@ export const buildBlock = (p: BuildBlockParams): Block => {
 
 /** The proposer's key matches `proposer` and signed the header. */
 export const verifyBlockHeader = (block: Block): Either.Either<void, BlockRejected> => {
+  if (block.certificate !== undefined) {
+    return reject("UnexpectedSignature", `block ${block.header.height} carries a BFT certificate on a single-producer chain`)
+  }
+  if (block.proposerPublicKey === undefined || block.signature === undefined) {
+    return reject("ProposerKeyMismatch", `block ${block.header.height} carries no proposer key and signature`)
+  }
   const key = Either.flatMap(hexToBytes(block.proposerPublicKey, PUBLIC_KEY_BYTES), PublicKey.fromBytes)
   if (Either.isLeft(key) || key.right.address !== block.header.proposer) {
     return reject("ProposerKeyMismatch", `key ${block.proposerPublicKey} is not proposer ${block.header.proposer}`)
@@ -156,6 +170,38 @@ export const verifyBlockHeader = (block: Block): Either.Either<void, BlockReject
   }
   return Either.void
 }
+
+export interface BuildCertifiedBlockParams {
+  readonly chainId: bigint
+  readonly shard: ShardId
+  readonly height: number
+  readonly parentHash: Hash32
+  readonly eventsRoot: Hash32
+  readonly timestamp: number
+  readonly proposer: Address
+  readonly transactions: ReadonlyArray<Transaction>
+  readonly receipts: ReadonlyArray<CrossShardReceipt>
+  readonly certificate: BftCertificate
+}
+
+/** Assemble a BFT block: what every node builds, identically, from a committed consensus block. */
+export const buildCertifiedBlock = (p: BuildCertifiedBlockParams): Block =>
+  new Block({
+    header: new BlockHeader({
+      chainId: p.chainId,
+      shard: p.shard,
+      height: p.height,
+      parentHash: p.parentHash,
+      txRoot: txRootOf(p.transactions),
+      receiptRoot: receiptRootOf(p.receipts),
+      eventsRoot: p.eventsRoot,
+      proposer: p.proposer,
+      timestamp: p.timestamp
+    }),
+    transactions: p.transactions,
+    receipts: p.receipts,
+    certificate: p.certificate
+  })
 
 /** The body matches what the header commits to. */
 export const verifyBlockBody = (block: Block): Either.Either<void, BlockRejected> => {

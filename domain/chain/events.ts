@@ -18,6 +18,7 @@ import { CrossShardReceipt } from "./receipt.js"
 import { EpochBlocks, ShardId, TransferShardCount } from "./sharding.js"
 import { PositiveAmount, PpmValue, Uint256 } from "./transaction.js"
 import { TransactionCheckReason } from "./txRules.js"
+import { GenesisValidator } from "./validators.js"
 
 /**
  * `governance` and `epochBlocks` came with the economics: absent from older
@@ -32,7 +33,9 @@ export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("Genesi
   timestamp: TimestampMs,
   genesisHash: Hash32,
   governance: Schema.optionalWith(Address, { exact: true }),
-  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true })
+  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true }),
+  /** A BFT chain's validator set (absent: a single-producer chain). */
+  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true })
 }) {}
 
 /** A genesis allocation. */

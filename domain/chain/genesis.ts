@@ -20,6 +20,7 @@ import {
 import { defaultEconomics, EconomicsConfig } from "../economics/config.js"
 import { FOUNDATION_ADDRESS, RESERVE_ADDRESS } from "../economics/accounts.js"
 import { PositiveAmount, Uint256 } from "./transaction.js"
+import { GenesisValidator } from "./validators.js"
 
 /** Base units per token (18 decimals, as ETH's wei). */
 export const UNITS_PER_TOKEN = 10n ** 18n
@@ -49,6 +50,8 @@ export class GenesisConfig extends Schema.Class<GenesisConfig>("GenesisConfig")(
   allocations: Schema.optionalWith(Schema.Array(Allocation), { default: () => [] }),
   /** Who proposes on each transfer shard; absent shards use the dev proposer key. */
   proposers: Schema.optionalWith(Schema.Array(ShardProposer), { default: () => [] }),
+  /** A BFT chain's validators (every shard's committee); absent: each shard has one producer (`proposers`). */
+  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
   /** Fixed at genesis; the devnet's governance key is dev account 0. */
   economics: Schema.optionalWith(EconomicsConfig, { default: () => defaultEconomics(DEVNET_GOVERNANCE) })
 }) {}
@@ -97,7 +100,8 @@ export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGene
     allocations:
       shard === BEACON_SHARD ? [] : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
     governance: config.economics.governance,
-    ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {})
+    ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {}),
+    ...(config.validators === undefined ? {} : { validators: config.validators })
   })
 
 /** The proposer address of a shard: configured, or the devnet's deterministic one. */

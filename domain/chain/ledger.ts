@@ -50,6 +50,9 @@ import { encodeRlp } from "./rlp.js"
 import { BEACON_SHARD, EpochBlocks, isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
 import { PositiveAmount, Uint256, type Transaction } from "./transaction.js"
 import { checkTransaction, type ChainContext } from "./txRules.js"
+import { verifyCertifiedBlock } from "./certification.js"
+import { hexToBytes } from "./hex.js"
+import { GenesisValidator } from "./validators.js"
 
 export {
   Account,
@@ -80,7 +83,9 @@ export class ApplyGenesis extends Schema.TaggedClass<ApplyGenesis>()("ApplyGenes
   /** This shard's allocations only. */
   allocations: Schema.Array(Allocation),
   governance: Schema.optionalWith(Address, { exact: true }),
-  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true })
+  epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true }),
+  /** A BFT chain's validators, the same on every shard: its blocks carry their QCs instead of a proposer signature. */
+  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true })
 }) {}
 
 export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", { block: Block }) {}
@@ -100,9 +105,11 @@ export type LedgerError = GenesisRejected | BlockRejected
 
 /**
  * Block 1's parent: keccak256(rlp([chainId, shard, transferShards, timestamp,
- * [[address, amount], ...], governance, epochBlocks])), an absent governance
- * as empty bytes and an absent epochBlocks as 0. A genesis with neither (as
- * chains made before the economics had) hashes without the last two fields.
+ * [[address, amount], ...], governance, epochBlocks, [[address, blsPublicKey,
+ * stake], ...]])), an absent governance as empty bytes and an absent
+ * epochBlocks as 0. A genesis with neither (as chains made before the
+ * economics had) hashes without those two fields; one without validators (a
+ * single-producer chain) without the last.
  */
 export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
   keccakHex(
@@ -114,7 +121,10 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
       cmd.allocations.map((a) => [addressBytes(a.address), a.amount]),
       ...(cmd.governance === undefined && cmd.epochBlocks === undefined
         ? []
-        : [cmd.governance === undefined ? new Uint8Array(0) : addressBytes(cmd.governance), BigInt(cmd.epochBlocks ?? 0)])
+        : [cmd.governance === undefined ? new Uint8Array(0) : addressBytes(cmd.governance), BigInt(cmd.epochBlocks ?? 0)]),
+      ...(cmd.validators === undefined
+        ? []
+        : [cmd.validators.map((v) => [addressBytes(v.address), Either.getOrThrow(hexToBytes(v.blsPublicKey)), v.stake])])
     ])
   )
 
@@ -173,7 +183,8 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
         timestamp,
         genesisHash: hash,
         ...(cmd.governance === undefined ? {} : { governance: cmd.governance }),
-        ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks })
+        ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks }),
+        ...(cmd.validators === undefined ? {} : { validators: cmd.validators })
       },
       CHECKED
     )
@@ -201,7 +212,14 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   if (h.eventsRoot !== s.lastEventsRoot) {
     return rejectBlock("WrongEventsRoot", `eventsRoot ${h.eventsRoot}, expected ${s.lastEventsRoot}`)
   }
-  const header = verifyBlockHeader(block)
+  const header =
+    chain.validators === null
+      ? verifyBlockHeader(block)
+      : verifyCertifiedBlock(chain.validators, {
+          consensusHash: s.lastCertifiedHash!,
+          lastTimestamp: s.lastTimestamp,
+          isReceived: (id) => HashSet.has(s.receivedReceipts, id)
+        }, block)
   if (Either.isLeft(header)) return Either.left(header.left)
   const body = verifyBlockBody(block)
   if (Either.isLeft(body)) return Either.left(body.left)

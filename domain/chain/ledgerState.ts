@@ -13,6 +13,7 @@ import { EMPTY_ROOT } from "./merkle.js"
 import type { ShardId } from "./sharding.js"
 import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
+import { consensusGenesisHash } from "./certification.js"
 
 export const GENESIS_HEIGHT = 0
 
@@ -44,6 +45,8 @@ export interface LedgerState {
   readonly epoch: number
   /** When the epoch in progress began: genesis time, then each `EpochEnded`'s endAt. */
   readonly epochStartAt: number
+  /** A BFT chain's last certified consensus block (the consensus genesis' until block 1); null on a single-producer chain. */
+  readonly lastCertifiedHash: Hash32 | null
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -57,7 +60,8 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   receivedReceipts: HashSet.empty(),
   totals: { funded: 0n, balances: 0n, burned: 0n, sentOut: 0n, receivedIn: 0n },
   epoch: 0,
-  epochStartAt: 0
+  epochStartAt: 0,
+  lastCertifiedHash: null
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
@@ -107,15 +111,17 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
           shard: e.shard,
           transferShards: e.transferShards,
           governance: e.governance ?? null,
-          epochBlocks: e.epochBlocks ?? null
+          epochBlocks: e.epochBlocks ?? null,
+          validators: e.validators ?? null
         },
-        epochStartAt: e.timestamp
+        epochStartAt: e.timestamp,
+        lastCertifiedHash: e.validators === undefined ? null : consensusGenesisHash(e.shard)
       }
     case "AccountFunded":
       return withTotals(credit(s, e.address, e.amount), { funded: e.amount, balances: e.amount })
     case "BlockApplied":
       assert(e.block.header.height === s.height + 1, `block ${e.block.header.height} after ${s.height}`)
-      return s
+      return e.block.certificate === undefined ? s : { ...s, lastCertifiedHash: e.block.certificate.blockHash }
     case "Transferred":
       return credit(debit(s, e.from, e.amount), e.to, e.amount)
     case "FeeCharged": {

@@ -9,6 +9,7 @@
  */
 import { Either, Schema } from "effect"
 import type { Address } from "./keys.js"
+import type { GenesisValidator } from "./validators.js"
 import { shardOf, type ShardId } from "./sharding.js"
 import type { Transaction } from "./transaction.js"
 
@@ -35,6 +36,8 @@ export interface ChainContext {
   readonly governance: Address | null
   /** The beacon's blocks per epoch; null on transfer shards. */
   readonly epochBlocks: number | null
+  /** A BFT chain's validators (blocks carry QCs of their committee); null on a single-producer chain. */
+  readonly validators: ReadonlyArray<GenesisValidator> | null
 }
 
 /** What the sender has to spend: the next nonce it may use and its spendable balance. */
