@@ -186,17 +186,21 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     let events = 0
     let failure: AuditFailure | undefined
 
-    const visit = (row: RawEventRow): boolean => {
-      if (economy !== undefined) {
-        try {
-          economy.add(row) // every stream: an epoch depends on shards, models, workers and tasks
-        } catch (e) {
-          if (!(e instanceof EconomyReplayFailed)) throw e
-          failure = { stream: e.row.stream, revision: e.row.revision, position: e.row.position, reason: "EconomyReplayFailed", detail: e.detail }
-          return false
-        }
+    /** Every stream goes to the economy: an epoch depends on shards, models, workers and tasks. */
+    const economyAdd = (row: RawEventRow): boolean => {
+      if (economy === undefined) return true
+      try {
+        economy.add(row)
+        return true
+      } catch (e) {
+        if (!(e instanceof EconomyReplayFailed)) throw e
+        failure = { stream: e.row.stream, revision: e.row.revision, position: e.row.position, reason: "EconomyReplayFailed", detail: e.detail }
+        return false
       }
-      if (options.stream !== undefined && row.stream !== options.stream) return true
+    }
+
+    const visit = (row: RawEventRow): boolean => {
+      if (options.stream !== undefined && row.stream !== options.stream) return economyAdd(row)
       events += 1
       if (options.onProgress !== undefined && events % PROGRESS_EVERY === 0) options.onProgress(events)
       const broken = checker.check(row)
@@ -204,6 +208,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
         failure = { ...broken, detail: `the hash chain breaks here (${broken.reason}): a stored event was altered, removed or inserted` }
         return false
       }
+      if (!economyAdd(row)) return false
       const match = SHARD_STREAM.exec(row.stream)
       const kind = match === null ? aiKindOf(row.stream) : undefined
       if (match === null && kind === undefined) return true
