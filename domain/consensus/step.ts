@@ -63,6 +63,14 @@ import type {
 
 const assert: Assert = invariantsOf("consensus")
 
+/**
+ * How far ahead of its view a node keeps votes and timeouts. Bounds what a
+ * faulty member can make it hold (one entry per view it names); a node
+ * further behind catches up through the QCs that timeouts and proposals
+ * carry, not through these.
+ */
+const VIEWS_AHEAD_MAX = 64
+
 export interface StepResult {
   readonly state: ConsensusState
   readonly outputs: ReadonlyArray<Output>
@@ -277,7 +285,7 @@ const onTimeout = (ctx: Ctx, from: NodeIndex, t: Timeout): void => {
     processQc(ctx, qc)
   }
   if (t.lastTc !== undefined && t.lastTc.view >= s.view && acceptTc(ctx, t.lastTc)) processTc(ctx, t.lastTc)
-  if (t.view < s.view) return
+  if (t.view < s.view || t.view > s.view + VIEWS_AHEAD_MAX) return
   addTimeout(ctx, t.view, from, t.signature)
 }
 
@@ -420,7 +428,8 @@ const onVote = (ctx: Ctx, from: NodeIndex, vote: Vote): void => {
   const { s, config } = ctx
   const { committee } = config
   if (vote.voter !== from || !isView(vote.view) || vote.view < 1) return
-  if (leaderOf(committee, vote.view + 1) !== config.self || vote.view < s.view - 1) return
+  if (leaderOf(committee, vote.view + 1) !== config.self) return
+  if (vote.view < s.view - 1 || vote.view > s.view + VIEWS_AHEAD_MAX) return
   const known = HashMap.get(s.certified, vote.blockHash)
   if (Option.isSome(known) && known.value.view === vote.view) return // already certified
   const key = voteKey(vote.view, vote.blockHash)
