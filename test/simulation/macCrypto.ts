@@ -24,6 +24,8 @@ import type { CommitteeVerifier, QuorumCrypto } from "../../domain/consensus/quo
 import { QuorumError } from "../../domain/consensus/quorum.js"
 
 const MAC_BYTES = 32
+/** How many verified aggregates a committee verifier remembers. */
+const VERIFIED_CACHE_MAX = 4096
 
 export interface MacKey {
   readonly secretKey: Uint8Array
@@ -67,6 +69,7 @@ export const macQuorumCrypto = (keyring: MacKeyring): QuorumCrypto => ({
       }
       secrets.push(secret)
     }
+    const verified = new Set<string>()
     const verifier: CommitteeVerifier = {
       verifyOne: (signer, digest, signature) => {
         const secret = secrets[signer]
@@ -89,6 +92,9 @@ export const macQuorumCrypto = (keyring: MacKeyring): QuorumCrypto => ({
         const bad = malformed(signature)
         if (bad !== undefined) return Either.left(bad)
         if (signers.length === 0) return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
+        // The committee's nodes share this verifier: each certificate is recomputed once, not once per node.
+        const memo = `${signers.join(",")}|${bytesToHex(digest)}|${bytesToHex(signature)}`
+        if (verified.has(memo)) return Either.void
         const acc = new Uint8Array(MAC_BYTES)
         for (const i of signers) {
           const secret = secrets[i]
@@ -102,6 +108,8 @@ export const macQuorumCrypto = (keyring: MacKeyring): QuorumCrypto => ({
             return Either.left(new QuorumError({ reason: "BadSignature", detail: `aggregate of ${signers.length} signers` }))
           }
         }
+        if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
+        verified.add(memo)
         return Either.void
       }
     }
