@@ -24,7 +24,7 @@ describe("topai CLI without a node", () => {
       [["node", "start"], /Run a one-process devnet node/],
       [["key", "new"], /Make a new secp256k1 key/],
       [["key", "dev"], /Show deterministic dev account N/],
-      [["status"], /Show the node's chain id and each shard's height/],
+      [["status"], /Show the node's chain id, each shard's height and the beacon's epoch/],
       [["balance"], /Show an account's balance, nonce and shard/],
       [["transfer"], /Send base units to an address/],
       [["block"], /Show one block of one shard/],

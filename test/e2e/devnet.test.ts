@@ -19,6 +19,7 @@ import {
   DEVNET_CHAIN_ID,
   GENESIS_BALANCE,
   GENESIS_SUPPLY,
+  QUIET_BEACON,
   SYSTEM_SUPPLY,
   devPair,
   signTransfer,
@@ -36,11 +37,6 @@ const GRACEFUL_STOP_MS_MAX = 8_000
 /** A cross-shard receipt is credited within this after its source block. */
 const DELIVERY_TIMEOUT_MS = 10_000
 const READ_LIMIT = 10_000
-/**
- * The beacon makes a block an hour here, so the event log moves only with
- * this story's transactions (test/e2e/beacon.test.ts watches it tick).
- */
-const QUIET_BEACON = ["--beacon-interval-ms", String(60 * 60 * 1000)]
 
 let dataDir: string
 let node: NodeProcess
@@ -109,7 +105,7 @@ const expectHashLinked = (events: ReadonlyArray<EventView>) => {
 
 beforeAll(async () => {
   dataDir = makeTempDir("devnet")
-  node = await spawnNode({ dataDir, extraArgs: QUIET_BEACON })
+  node = await spawnNode({ dataDir, extraArgs: QUIET_BEACON }) // the log moves only with this story's transactions
   c = await openClient(node.url)
 })
 

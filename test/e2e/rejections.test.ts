@@ -9,7 +9,7 @@ import { Effect, Either } from "effect"
 import type { AccountInfo } from "../../src/client/index.js"
 import { MAX_TRANSACTION_BYTES } from "../../domain/chain/transaction.js"
 import { PrivateKey } from "../../domain/chain/keys.js"
-import { DEV, GENESIS_BALANCE, devPair, signTransfer } from "./support/chain.js"
+import { DEV, GENESIS_BALANCE, QUIET_BEACON, devPair, signTransfer } from "./support/chain.js"
 import type { SignedTransfer } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -64,7 +64,7 @@ const flipSignatureByte = (raw: string): string => {
 }
 
 beforeAll(async () => {
-  node = await spawnNode({ dataDir: makeTempDir("rejections") })
+  node = await spawnNode({ dataDir: makeTempDir("rejections"), extraArgs: QUIET_BEACON }) // "nothing appended" must hold
   ws = await openClient(node.url)
   http = await openClient(`http://127.0.0.1:${node.port}/rpc`)
   const first = signTransfer({ key: sender.key, to: receiver.address, amount: 1n, nonce: 0n })

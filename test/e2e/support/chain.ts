@@ -26,6 +26,13 @@ export const SYSTEM_SUPPLY = (() => {
 /** Every unit there will ever be. */
 export const GENESIS_SUPPLY = DEV_SUPPLY + SYSTEM_SUPPLY
 
+/**
+ * `topai node start` flags for a beacon that makes a block an hour: for tests
+ * that need the event log to move only with their own transactions
+ * (test/e2e/beacon.test.ts watches the beacon tick).
+ */
+export const QUIET_BEACON: ReadonlyArray<string> = ["--beacon-interval-ms", String(60 * 60 * 1000)]
+
 export interface DevAccount {
   readonly index: number
   readonly key: PrivateKey
