@@ -5,7 +5,7 @@
  * also relays cross-shard receipts), and the ChainNode operations the RPC
  * server serves.
  */
-import { Duration, Effect, Either, HashMap, Layer, Option, Schema } from "effect"
+import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from "effect"
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
 import { Block } from "../../domain/chain/block.js"
@@ -24,6 +24,9 @@ import type { Transaction } from "../../domain/chain/transaction.js"
 import { makeSingleProducer } from "../../actors/ConsensusActor.js"
 import type { ShardConsensus } from "../../actors/ConsensusActor.js"
 import { makeShardActor, shardStream } from "../../actors/ShardActor.js"
+import { makeBftSeat } from "../../actors/BftSeat.js"
+import type { BftSeat } from "../../actors/BftSeat.js"
+import type { ConsensusNetwork } from "../../infra/network/ConsensusNetwork.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
 import {
   AccountInfo,
@@ -42,8 +45,24 @@ import type { TxLocation } from "./ChainIndex.js"
 import { ChainNode } from "./ChainNode.js"
 import type { ChainNodeShape } from "./ChainNode.js"
 
+/** A validator of a BFT chain (genesis `validators`): its seat and keys, and the network to its peers. */
+export interface BftNodeOptions {
+  readonly network: ConsensusNetwork
+  /** This node's index in the genesis validator list. */
+  readonly self: number
+  readonly blsSecretKey: Uint8Array
+  /** A transfer shard's block interval while idle (default 2000 ms); the beacon's is `beaconIntervalMs`. */
+  readonly idleIntervalMs?: number | undefined
+  /** The pacemaker's first view timeout (default 3 × the longest idle interval). */
+  readonly baseTimeoutMs?: number | undefined
+}
+
+export const TRANSFER_IDLE_INTERVAL_MS_DEFAULT = 2_000
+
 export interface ChainNodeOptions {
   readonly genesis: GenesisConfig
+  /** Run each shard's BFT seat of this validator instead of a single producer (the genesis must name validators). */
+  readonly bft?: BftNodeOptions | undefined
   /** The key each shard's producer signs blocks with (default: the devnet's deterministic keys). */
   readonly proposerKey?: ((shard: ShardId) => PrivateKey) | undefined
   /** How long `tx.submit` with `wait` waits for the block before answering "pending". */
@@ -89,7 +108,10 @@ const txView = (tx: Transaction, shard: number, location: TxLocation | undefined
         })
   })
 
-export const makeChainNode = (options: ChainNodeOptions) =>
+export const makeChainNode = (options: ChainNodeOptions) => Effect.map(makeChainNodeWithSeats(options), ({ node }) => node)
+
+/** The node and, on a BFT chain, its seats by shard (tests read their stats and safety state). */
+export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
   Effect.gen(function* () {
     const { genesis } = options
     const store = yield* EventStore
@@ -97,6 +119,14 @@ export const makeChainNode = (options: ChainNodeOptions) =>
     const shards = transferShardIds(genesis)
 
     const seats = new Map<number, ShardConsensus>()
+    const bftSeats = new Map<number, BftSeat>()
+    const bft = options.bft
+    if (bft !== undefined && genesis.validators === undefined) return yield* Effect.dieMessage("a BFT node needs a genesis with validators")
+    if (bft === undefined && genesis.validators !== undefined) {
+      return yield* Effect.dieMessage("this genesis names validators: its blocks come from BFT consensus, not a single producer")
+    }
+    const beaconIntervalMs = genesis.economics.beaconIntervalMs
+    const transferIdleMs = bft?.idleIntervalMs ?? TRANSFER_IDLE_INTERVAL_MS_DEFAULT
     for (const shard of allShardIds(genesis)) {
       const actor = yield* makeShardActor(shard)
       const state = yield* actor.state
@@ -105,6 +135,21 @@ export const makeChainNode = (options: ChainNodeOptions) =>
         yield* Effect.logInfo(`shard ${shard}: genesis applied`)
       } else {
         yield* Effect.logInfo(`shard ${shard}: resumed at height ${state.height}`)
+      }
+      if (bft !== undefined) {
+        const seat = yield* makeBftSeat({
+          shard,
+          shardActor: actor,
+          network: bft.network,
+          validators: genesis.validators!,
+          self: bft.self,
+          blsSecretKey: bft.blsSecretKey,
+          idleIntervalMs: shard === BEACON_SHARD ? beaconIntervalMs : transferIdleMs,
+          baseTimeoutMs: bft.baseTimeoutMs ?? 3 * Math.max(beaconIntervalMs, transferIdleMs)
+        })
+        seats.set(shard, seat)
+        bftSeats.set(shard, seat)
+        continue
       }
       const producer = yield* makeSingleProducer({
         shard,
@@ -118,6 +163,15 @@ export const makeChainNode = (options: ChainNodeOptions) =>
     const seat = (shard: number): ShardConsensus => seats.get(shard)!
 
     const index = yield* makeChainIndex((receipt) => seat(receipt.destShard).deliverReceipt(receipt))
+    if (bft !== undefined) {
+      // Frames from peers to their shard's seat (a frame for a shard this chain lacks is dropped).
+      yield* Effect.forkScoped(
+        Queue.take(bft.network.inbound).pipe(
+          Effect.flatMap((envelope) => bftSeats.get(envelope.message.shard)?.receive(envelope) ?? Effect.void),
+          Effect.forever
+        )
+      )
+    }
 
     const parseAddress = (text: string) => {
       const address = text.toLowerCase()
@@ -242,7 +296,7 @@ export const makeChainNode = (options: ChainNodeOptions) =>
           })
         })
     }
-    return node
+    return { node, seats: bftSeats as ReadonlyMap<number, BftSeat> }
   })
 
 export const ChainNodeLive = (options: ChainNodeOptions) => Layer.scoped(ChainNode, makeChainNode(options))
