@@ -106,7 +106,7 @@ export const defaultEconomics = (governance: Address): EconomicsConfig =>
     shardShares: { ai: 500_000n, beacon: 250_000n, transfer: 250_000n },
     aiPoolShares: { onlineMining: 400_000n, taskMining: 600_000n },
     taskMiningWorkerPpm: 700_000n,
-    launchReward: 1_000n * TOKEN,
+    launchReward: TOKEN,
     subsidyPerUnitSecond: TOKEN / 100n,
     subsidyYears: 5,
     computeFeePerUnitSecond: TOKEN / 100_000n,
