@@ -29,7 +29,7 @@ import { EpochClosed, FeesRecorded, RewardCredited, Slashed, StakeReleased, type
 import { epochIssuance, subsidyActive, yearOf } from "./issuance.js"
 import { onlineMsIn } from "./online.js"
 import { addTo, byKey, minBig, ppmOf, proRata, sumOf } from "./proRata.js"
-import { offlineSlash, wrongResultSlash } from "./slashing.js"
+import { offlineSlash, splitWrongResultSlash } from "./slashing.js"
 import { bondedOf, type EconomyState } from "./state.js"
 import { invariantsOf, type Assert } from "../assert.js"
 
@@ -131,7 +131,7 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
   const out: Array<Slashed> = []
   for (const r of s.wrongResults) {
     const stakeBefore = bondOf(r.worker)
-    const x = wrongResultSlash(config, stakeBefore)
+    const x = splitWrongResultSlash(config, minBig(r.slash, stakeBefore))
     if (x.amount === 0n) continue
     bonds.set(r.worker, stakeBefore - x.amount)
     out.push(

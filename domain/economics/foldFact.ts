@@ -20,7 +20,8 @@ import type { EconomicsConfig } from "./config.js"
 import type { EconomyFact } from "./facts.js"
 import { taskFees, unitMs } from "./fees.js"
 import { minBig } from "./proRata.js"
-import { emptyFeeLine, owe, type EconomyState, type FeeLine, type WorkerRecord } from "./state.js"
+import { bondedOf, emptyFeeLine, owe, type EconomyState, type FeeLine, type WorkerRecord } from "./state.js"
+import { wrongResultSlash } from "./slashing.js"
 import { unreachable } from "../assert.js"
 
 type Of<T extends EconomyFact["_tag"]> = Extract<EconomyFact, { _tag: T }>
@@ -81,7 +82,9 @@ const unbondRequested = (config: EconomicsConfig, s: EconomyState, f: Of<"Unbond
   if (seen(s, f)) return s
   const marked = { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
   const stake = Option.getOrUndefined(HashMap.get(s.stakes, f.worker))
-  const amount = stake === undefined || f.amount <= 0n ? 0n : minBig(f.amount, stake.bonded)
+  // What pending wrong-result slashes will take stays bonded until the close takes it.
+  const free = stake === undefined ? 0n : stake.bonded - pendingSlashOf(s, f.worker)
+  const amount = stake === undefined || f.amount <= 0n || free <= 0n ? 0n : minBig(f.amount, free)
   if (stake === undefined || amount === 0n) return marked
   const releaseEpoch = s.epoch + config.unbondingEpochs - 1
   return {
@@ -129,6 +132,10 @@ const settled = (config: EconomicsConfig, s: EconomyState, f: Of<"TaskSettled">)
   }
 }
 
+/** What the worker's wrong results folded in the open epoch will slash at its close. */
+const pendingSlashOf = (s: EconomyState, worker: Address): bigint =>
+  Chunk.reduce(s.wrongResults, 0n, (sum, r) => (r.worker === worker ? sum + r.slash : sum))
+
 export const foldFact =
   (config: EconomicsConfig) =>
   (s: EconomyState, f: EconomyFact): EconomyState => {
@@ -151,7 +158,8 @@ export const foldFact =
         return settled(config, s, f)
       case "ResultProvenWrong": {
         const { taskId, worker, developer, reporter } = f
-        return { ...s, wrongResults: Chunk.append(s.wrongResults, { taskId, worker, developer, reporter }) }
+        const slash = wrongResultSlash(config, bondedOf(s, worker) - pendingSlashOf(s, worker)).amount
+        return { ...s, wrongResults: Chunk.append(s.wrongResults, { taskId, worker, developer, reporter, slash }) }
       }
       case "ShardSharesSet":
         return seen(s, f) ? s : { ...s, seenTx: HashSet.add(s.seenTx, f.txHash), pendingShares: f.shares }

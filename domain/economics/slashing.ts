@@ -22,8 +22,11 @@ export interface WrongResultSlash {
   readonly burned: bigint
 }
 
-export const wrongResultSlash = (config: EconomicsConfig, bonded: bigint): WrongResultSlash => {
-  const amount = ppmOf(bonded, config.slashing.wrongResultPpm)
+export const wrongResultSlash = (config: EconomicsConfig, bonded: bigint): WrongResultSlash =>
+  splitWrongResultSlash(config, ppmOf(bonded, config.slashing.wrongResultPpm))
+
+/** A wrong-result slash of `amount`, split: the user's share, the reporter's, the rest burned. */
+export const splitWrongResultSlash = (config: EconomicsConfig, amount: bigint): WrongResultSlash => {
   const toUser = ppmOf(amount, config.slashing.toUserPpm)
   const toReporter = minBig(ppmOf(amount, config.slashing.toReporterPpm), amount - toUser)
   return { amount, toUser, toReporter, burned: amount - toUser - toReporter }

@@ -73,6 +73,12 @@ export interface WrongResult {
   readonly worker: Address
   readonly developer: Address
   readonly reporter: Address
+  /**
+   * The slash, fixed when the proof is folded (on the bond left after the
+   * worker's earlier pending slashes): unbonding before the close cannot
+   * shrink it, and an unbond cannot take the stake it will come from.
+   */
+  readonly slash: bigint
 }
 
 export type Owed = Readonly<Record<PayoutSource, HashMap.HashMap<Address, bigint>>>

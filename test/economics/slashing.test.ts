@@ -42,6 +42,12 @@ describe("wrong results", () => {
     ).facts(EconomyFact.StakeBonded({ txHash: hash("b"), worker: W, owner: O, amount: 1_000n }), wrong("t1"))
     expect(slashes(greedy.close())).toEqual([["WrongResult", 1_000n, 100n, 80n, 20n, 0n]])
   })
+  it("a slash is fixed when the proof is folded: unbonding before the close neither shrinks it nor takes the stake it comes from", () => {
+    const sim = staked(1_000n).facts(wrong("t1"), EconomyFact.UnbondRequested({ txHash: hash("u1"), worker: W, owner: O, amount: 1_000n }))
+    expect([bondedOf(sim.state, W), unbondingOf(sim.state, W)]).toEqual([100n, 900n]) // the pending 100 stays bonded
+    expect(slashes(sim.close())).toEqual([["WrongResult", 100n, 100n, 50n, 20n, 30n]])
+    expect(bondedOf(sim.state, W)).toBe(0n)
+  })
 })
 
 describe("offline", () => {
