@@ -1,0 +1,259 @@
+/**
+ * The WebSocket consensus network on real localhost sockets: transports of
+ * one committee exchange frames in order; a peer that restarts is reached
+ * again; bad signatures, unknown keys, spoofed senders, replays, oversized,
+ * malformed and garbage frames sent by a raw client are dropped and counted
+ * while good traffic goes on; a peer that is down makes its bounded queue
+ * drop the oldest frames, counted, and gets the newest when it comes back.
+ */
+import { NodeSocket } from "@effect/platform-node"
+import { RpcClient, RpcSerialization } from "@effect/rpc"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import WebSocket from "ws"
+import { devKeyFromSeed } from "../../domain/chain/keys.js"
+import { devValidatorKeys } from "../../domain/chain/validators.js"
+import { encodeWire } from "../../infra/network/wire.js"
+import { BROADCAST, ConsensusRpcs, framePayload, signFrame } from "../../infra/network/WsConsensusNetwork.js"
+import { eventually, makeCluster, NET_CHAIN_ID, numbered, numberOf } from "./support.js"
+
+const rawClient = (url: string) =>
+  Effect.gen(function* () {
+    const protocol = RpcClient.layerProtocolSocket().pipe(Layer.provide([NodeSocket.layerWebSocket(url), RpcSerialization.layerJson]))
+    return yield* RpcClient.make(ConsensusRpcs).pipe(Effect.provide(yield* Layer.build(protocol)))
+  })
+
+describe("WsConsensusNetwork", () => {
+  it.scopedLive(
+    "four transports exchange unicast and broadcast frames, each sender's in order",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(4)
+        yield* Effect.forEach([0, 1, 2, 3], c.start, { discard: true })
+        const PER = 150
+        // Each validator i sends, interleaved: a unicast to each peer and a broadcast, numbered i*1e6 + k.
+        yield* Effect.forEach(
+          [0, 1, 2, 3],
+          (i) =>
+            Effect.forEach(
+              Array.from({ length: PER }, (_, k) => k),
+              (k) =>
+                Effect.gen(function* () {
+                  const n = i * 1_000_000 + 2 * k
+                  for (const p of c.net(i).peers) yield* c.net(i).send(p, numbered(n))
+                  yield* c.net(i).broadcast(numbered(n + 1))
+                  if (k % 10 === 0) yield* Effect.sleep("1 millis") // several frames, not one
+                }),
+              { discard: true }
+            ),
+          { discard: true, concurrency: "unbounded" }
+        )
+        for (const r of [0, 1, 2, 3]) {
+          const got = yield* c.take(r, 3 * 2 * PER)
+          for (const s of [0, 1, 2, 3].filter((s) => s !== r)) {
+            const from = got.filter((e) => e.from === s).map(numberOf)
+            expect(from).toEqual(Array.from({ length: 2 * PER }, (_, k) => s * 1_000_000 + k))
+          }
+          const stats = yield* c.net(r).stats
+          expect(Object.values(stats.dropped).every((n) => n === 0)).toBe(true)
+          expect(stats.framesReceived).toBeGreaterThan(3)
+        }
+        for (const r of [0, 1, 2, 3]) {
+          // Acknowledgements may still be on their way back.
+          yield* eventually(
+            `validator ${r}'s queues drained`,
+            Effect.map(c.net(r).stats, (s) => (s.peers.every((p) => p.connected && p.queued === 0) ? s : undefined))
+          )
+          expect((yield* c.net(r).stats).peers.every((p) => p.droppedFrames === 0)).toBe(true)
+        }
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "throughput: 20,000 small messages from one validator to another",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(2)
+        yield* Effect.forEach([0, 1], c.start, { discard: true })
+        const N = 20_000
+        yield* c.net(0).send(1, numbered(-0 + 0))
+        yield* c.take(1, 1)
+        const started = performance.now()
+        const receiving = Effect.fork(c.take(1, N, 30_000))
+        const fiber = yield* receiving
+        for (let k = 1; k <= N; k++) {
+          yield* c.net(0).send(1, numbered(k))
+          if (k % 200 === 0) yield* Effect.sleep("1 millis")
+        }
+        const got = yield* fiber.await.pipe(Effect.flatMap((exit) => exit))
+        const seconds = (performance.now() - started) / 1000
+        expect(got.map(numberOf)).toEqual(Array.from({ length: N }, (_, k) => k + 1))
+        const s = yield* c.net(0).stats
+        const frames = s.peers[0]!.framesSent - 1
+        console.log(
+          `ws consensus network: ${N} messages in ${seconds.toFixed(2)} s = ${Math.round(N / seconds)} messages/s, ` +
+            `${frames} signed frames = ${Math.round(frames / seconds)} frames/s`
+        )
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a peer that restarts is reached again: frames queued while it was down arrive, then new ones",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(3)
+        yield* Effect.forEach([0, 1, 2], c.start, { discard: true })
+        yield* c.net(0).send(1, numbered(1))
+        expect((yield* c.take(1, 1)).map(numberOf)).toEqual([1])
+        yield* c.stop(1)
+        for (let k = 2; k <= 5; k++) {
+          yield* c.net(0).send(1, numbered(k))
+          yield* c.net(0).broadcast(numbered(100 + k))
+          yield* Effect.sleep("30 millis")
+        }
+        // Validator 2 got the broadcasts meanwhile.
+        expect((yield* c.take(2, 4)).map(numberOf)).toEqual([102, 103, 104, 105])
+        yield* eventually(
+          "validator 0 sees 1 down",
+          Effect.map(c.net(0).stats, (s) => (s.peers.find((p) => p.peer === 1)!.connected ? undefined : true))
+        )
+        yield* Effect.sleep("300 millis")
+        yield* c.start(1)
+        const got = yield* c.take(1, 8)
+        expect(got.map(numberOf)).toEqual([2, 102, 3, 103, 4, 104, 5, 105])
+        yield* c.net(0).send(1, numbered(6))
+        yield* c.net(2).send(1, numbered(7))
+        expect((yield* c.take(1, 2)).map(numberOf).sort()).toEqual([6, 7])
+        const s0 = yield* c.net(0).stats
+        const p1 = s0.peers.find((p) => p.peer === 1)!
+        expect(p1.connected).toBe(true)
+        expect(p1.sendFailures).toBeGreaterThan(0)
+        expect(p1.droppedFrames).toBe(0)
+        // The restarted node has a new session: its frames are not taken for replays.
+        yield* c.net(1).broadcast(numbered(8))
+        expect((yield* c.take(0, 1)).map(numberOf)).toEqual([8])
+        expect((yield* c.net(0).stats).dropped.replayed).toBe(0)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "bad signatures, unknown keys, spoofed senders, replays, wrong chain, oversized, malformed and garbage frames are dropped and counted; good traffic goes on",
+    () =>
+      Effect.gen(function* () {
+        const MAX = 64 * 1024
+        const c = yield* makeCluster(4, () => ({ maxFrameBytes: MAX }))
+        yield* Effect.forEach([0, 1], c.start, { discard: true }) // 2 and 3 are played by the test
+        const raw = yield* rawClient(c.url(1))
+        const key2 = devValidatorKeys(2).secp
+        const payload = framePayload([encodeWire(numbered(42))])
+        const frame = (over: Partial<Parameters<typeof signFrame>[1]> = {}, key = key2) =>
+          signFrame(key, { chainId: NET_CHAIN_ID, from: 2, to: 1, session: 1_000, seq: 10, payload, ...over })
+        const send = (frames: unknown) => raw.consensus.frames(frames).pipe(Effect.timeout("5 seconds"), Effect.orDie)
+
+        // A good frame from seat 2 (played by the test) is delivered.
+        yield* send([frame()])
+        expect((yield* c.take(1, 1)).map((e) => [e.from, e.message._tag])).toEqual([[2, "TxRequest"]])
+
+        const good = frame({ seq: 40 }) // sent last: the signed frames below move the sequence on
+        const tampered = { ...good, payload: framePayload([encodeWire(numbered(43))]) }
+        yield* send([
+          tampered, // bad signature
+          frame({ seq: 12 }, devKeyFromSeed("stranger")), // a key no validator has
+          frame({ seq: 13 }, devValidatorKeys(3).secp), // seat 3's key claiming seat 2
+          frame({ seq: 10 }), // replay of the delivered frame
+          frame({ seq: 9 }), // an older sequence number
+          frame({ session: 999, seq: 50 }), // an older session
+          frame({ seq: 14, chainId: 1n }), // another chain
+          frame({ seq: 15, to: 0 }), // addressed to another validator
+          frame({ seq: 16, from: 1 }, devValidatorKeys(1).secp), // claims to be the receiver itself
+          frame({ seq: 17, from: 9 }), // no such seat
+          frame({ seq: 18, payload: "x".repeat(MAX + 1) }), // oversized payload
+          frame({ seq: 19, payload: "{not json" }), // signed, but not JSON
+          frame({ seq: 20, payload: JSON.stringify([{ _tag: "Nope" }]) }), // signed, but no WireMessage
+          { ...good, signature: "0x1234" }, // malformed fields
+          { hello: "world" },
+          42
+        ])
+        yield* send("not an array")
+        // Garbage on a raw WebSocket: not JSON, JSON that is no request of the group, a huge message.
+        yield* Effect.async<void>((resume) => {
+          const ws = new WebSocket(c.url(1))
+          ws.on("open", () => {
+            ws.send("garbage{")
+            ws.send(JSON.stringify({ _tag: "Request", id: "1", tag: "admin.shutdown", payload: {}, headers: [] }))
+            ws.send(JSON.stringify({ _tag: "Whatever" }))
+            ws.send("y".repeat(MAX + 128 * 1024))
+            setTimeout(() => {
+              ws.close()
+              resume(Effect.void)
+            }, 200)
+          })
+          ws.on("error", () => resume(Effect.void))
+        })
+
+        // Good traffic still flows, both from the raw peer and from validator 0.
+        yield* send([good])
+        yield* c.net(0).send(1, numbered(7))
+        const after = yield* c.take(1, 2)
+        expect(after.map((e) => `${e.from}:${numberOf(e)}`).sort()).toEqual(["0:7", "2:42"])
+
+        const s = yield* c.net(1).stats
+        expect(s.dropped).toEqual({
+          garbage: 3,
+          malformed: 6,
+          oversized: 2,
+          wrongChain: 1,
+          unknownSender: 2,
+          misrouted: 1,
+          unknownKey: 1,
+          spoofedSender: 1,
+          badSignature: 1,
+          replayed: 3,
+          overloaded: 0,
+          inboundFull: 0
+        })
+        // And the node still answers.
+        expect((yield* raw.network.stats().pipe(Effect.orDie)).self).toBe(1)
+        yield* send([frame({ seq: 41, to: BROADCAST })])
+        expect((yield* c.take(1, 1)).map(numberOf)).toEqual([42])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a peer that is down: its queue keeps the newest frames, counts the dropped ones and never blocks the sender",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(2, () => ({ peerQueueFrames: 8 }))
+        yield* c.start(0)
+        const started = performance.now()
+        for (let k = 1; k <= 50; k++) {
+          yield* c.net(0).send(1, numbered(k))
+          yield* Effect.sleep("2 millis") // one frame each
+        }
+        expect(performance.now() - started).toBeLessThan(5_000)
+        const s = yield* eventually(
+          "50 frames signed",
+          Effect.map(c.net(0).stats, (s) => (s.outbound.framesSigned === 50 ? s : undefined))
+        )
+        const p = s.peers[0]!
+        expect({ queued: p.queued, droppedFrames: p.droppedFrames, droppedMessages: p.droppedMessages, connected: p.connected }).toEqual({
+          queued: 8,
+          droppedFrames: 42,
+          droppedMessages: 42,
+          connected: false
+        })
+        expect(p.sendFailures).toBeGreaterThan(0)
+        yield* c.start(1)
+        expect((yield* c.take(1, 8)).map(numberOf)).toEqual([43, 44, 45, 46, 47, 48, 49, 50])
+        yield* eventually(
+          "the queue drained",
+          Effect.map(c.net(0).stats, (s) => (s.peers[0]!.queued === 0 && s.peers[0]!.connected ? true : undefined))
+        )
+      }),
+    60_000
+  )
+})
