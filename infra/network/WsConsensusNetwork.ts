@@ -279,7 +279,7 @@ export interface WsConsensusNetworkOptions {
   readonly inboundQueue?: number | undefined
   readonly verifyQueue?: number | undefined
   readonly reconnectMaxMs?: number | undefined
-  /** Log the counters this often when a drop counter moved (0: never). Default 10 s. */
+  /** Log the counters this often when a drop counter moved since the last look (0: never). Default 10 s. */
   readonly logIntervalMs?: number | undefined
 }
 
@@ -635,11 +635,16 @@ export const makeWsConsensusNetwork = (
 
     const logIntervalMs = options.logIntervalMs ?? 10_000
     if (logIntervalMs > 0) {
-      let lastDrops = ""
+      let lastDrops = JSON.stringify([0, 0, 0, 0])
       yield* Effect.forkScoped(
         Effect.gen(function* () {
           const s = yield* stats
-          const drops = JSON.stringify([s.dropped, s.outbound.overflow, s.outbound.unsendable, s.peers.map((p) => p.droppedFrames)])
+          const drops = JSON.stringify([
+            Object.values(s.dropped).reduce((a, b) => a + b, 0),
+            s.outbound.overflow,
+            s.outbound.unsendable,
+            s.peers.reduce((n, p) => n + p.droppedFrames, 0)
+          ])
           if (drops === lastDrops) return
           lastDrops = drops
           const nonzero = Object.entries(s.dropped).filter(([, n]) => n > 0)
