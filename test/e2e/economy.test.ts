@@ -20,7 +20,7 @@ import { defaultEconomics } from "../../domain/economics/config.js"
 import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
+import { cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 import { copyDataDir, forgeAmountWithChain } from "./support/tamper.js"
 
 const require = createRequire(import.meta.url)
@@ -93,10 +93,10 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
     "statements equal what each account received; shares follow the recorded weights; supply balances; audit rebuilds every ledger and catches an altered reward",
     async () => {
       // Stakes first: registration counts the stake bonded on chain.
-      for (const w of [H100, CPU]) {
-        const r = await runCli(["worker", "stake", "--worker", w.publicKey.address, "--amount", String(STAKE), "--key", hexKey(STAKER.key), ...rpc, "--json"])
-        expect(json<{ bonded: string }>(r).bonded).toBe(String(STAKE))
-      }
+      const stakes = await runCliAll(
+        [H100, CPU].map((w) => ["worker", "stake", "--worker", w.publicKey.address, "--amount", String(STAKE), "--key", hexKey(STAKER.key), ...rpc, "--json"])
+      )
+      for (const r of stakes) expect(json<{ bonded: string }>(r).bonded).toBe(String(STAKE))
       const scope = await Effect.runPromise(Scope.make())
       const providerBefore = await balance(PROVIDER.address)
       try {
@@ -126,10 +126,12 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
             sr: { type: "int64", dims: [], data: [16000] }
           })
         )
-        for (let i = 0; i < CALLS; i++) {
-          const r = json<{ charged: string; workers: ReadonlyArray<string> }>(
-            await runCli(["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"])
-          )
+        const calls = await runCliAll(
+          Array.from({ length: CALLS }, () => ["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]),
+          CALLS
+        )
+        for (const call of calls) {
+          const r = json<{ charged: string; workers: ReadonlyArray<string> }>(call)
           expect(r.charged).toBe(String(PRICE))
           expect([...r.workers].sort()).toEqual([H100.publicKey.address, CPU.publicKey.address].sort())
         }
@@ -155,8 +157,9 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       expect(BigInt(quiet.onChain["reserve"]!)).toBe(ECONOMICS.miningReserve - BigInt(quiet.minted))
       expect(BigInt(quiet.reserveRemaining)).toBe(ECONOMICS.miningReserve - BigInt(quiet.minted))
 
-      const show = async (address: string) => json<Statement>(await runCli(["rewards", "show", address, ...rpc, "--json"]))
-      const [provider, h100, cpu] = [await show(PROVIDER.address), await show(H100.publicKey.address), await show(CPU.publicKey.address)]
+      const [provider, h100, cpu] = (
+        await runCliAll([PROVIDER.address, H100.publicKey.address, CPU.publicKey.address].map((a) => ["rewards", "show", a, ...rpc, "--json"]), 3)
+      ).map((r) => json<Statement>(r)) as [Statement, Statement, Statement]
       const t = (s: Statement, k: string) => BigInt(s.total[k]!)
 
       // The provider: launch reward + task mining + service fees − computing fees, exactly what it received (less its one tx fee).
@@ -184,9 +187,12 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       expect(t(h100, "onlineMining")).toBeGreaterThan(50n * t(cpu, "onlineMining"))
 
       // Every pro-rata share in every ledger follows from the weights it records.
+      // (epoch 0 through the CLI, every epoch through the typed client: the same view)
+      const cliLedger = json<Ledger>(await runCli(["rewards", "epoch", "0", ...rpc, "--json"]))
+      expect(cliLedger.events.map((e) => e._tag)).toEqual((await c.run(c.client.rewards.epoch({ epoch: 0 }))).events.map((e) => e._tag))
       let mintedInLedgers = 0n
       for (let epoch = 0; epoch <= quiet.lastClosed!; epoch++) {
-        const ledger = json<Ledger>(await runCli(["rewards", "epoch", String(epoch), ...rpc, "--json"]))
+        const ledger = JSON.parse(JSON.stringify(await c.run(c.client.rewards.epoch({ epoch })), (_k, v) => (typeof v === "bigint" ? String(v) : v))) as Ledger
         expect(ledger.closed).toBe(true)
         const header = ledger.events[ledger.events.length - 1]!
         expect(header._tag).toBe("EpochClosed")
@@ -214,6 +220,6 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       expect(caught.code).toBe(1)
       expect(caught.stdout + caught.stderr).toContain(tampered.stream)
     },
-    240_000
+    300_000
   )
 })
