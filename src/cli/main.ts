@@ -10,6 +10,7 @@ import { inferCommand, taskCommand } from "./commands/infer.js"
 import { keyCommand } from "./commands/key.js"
 import { MODEL_VERSION_OPTION, modelCommand } from "./commands/model.js"
 import { nodeCommand } from "./commands/node.js"
+import { devnetCommand } from "./commands/devnet.js"
 import { balanceCommand, blockCommand, statusCommand } from "./commands/query.js"
 import { rewardsCommand } from "./commands/rewards.js"
 import { supplyCommand } from "./commands/supply.js"
@@ -20,6 +21,7 @@ const topai = Command.make("topai").pipe(
   Command.withDescription("TOP AI Network node and tools"),
   Command.withSubcommands([
     nodeCommand,
+    devnetCommand,
     keyCommand,
     statusCommand,
     balanceCommand,

@@ -53,7 +53,7 @@ export interface BftNodeOptions {
   readonly blsSecretKey: Uint8Array
   /** A transfer shard's block interval while idle (default 2000 ms); the beacon's is `beaconIntervalMs`. */
   readonly idleIntervalMs?: number | undefined
-  /** The pacemaker's first view timeout (default 3 × the longest idle interval). */
+  /** The pacemaker's first view timeout (default 3 × the shard's idle interval; never under 2 ×). */
   readonly baseTimeoutMs?: number | undefined
 }
 
@@ -137,6 +137,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         yield* Effect.logInfo(`shard ${shard}: resumed at height ${state.height}`)
       }
       if (bft !== undefined) {
+        const idleMs = shard === BEACON_SHARD ? beaconIntervalMs : transferIdleMs
         const seat = yield* makeBftSeat({
           shard,
           shardActor: actor,
@@ -144,8 +145,9 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
           validators: genesis.validators!,
           self: bft.self,
           blsSecretKey: bft.blsSecretKey,
-          idleIntervalMs: shard === BEACON_SHARD ? beaconIntervalMs : transferIdleMs,
-          baseTimeoutMs: bft.baseTimeoutMs ?? 3 * Math.max(beaconIntervalMs, transferIdleMs)
+          idleIntervalMs: idleMs,
+          // An idle leader holds its proposal up to the idle interval: the others must wait longer than that.
+          baseTimeoutMs: Math.max(bft.baseTimeoutMs ?? 3 * idleMs, 2 * idleMs)
         })
         seats.set(shard, seat)
         bftSeats.set(shard, seat)

@@ -12,6 +12,15 @@ import { shardOf } from "../../domain/chain/sharding.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import type { PrivateKey, Address } from "../../domain/chain/keys.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
+import { Transaction } from "../../domain/chain/transaction.js"
+import { Queue } from "effect"
+import { makeBlock } from "../../domain/consensus/digests.js"
+import { genesisBlock } from "../../domain/consensus/state.js"
+import { committeeOf } from "../../domain/chain/validators.js"
+import type { ShardId } from "../../domain/chain/sharding.js"
+import type { Hash32 } from "../../domain/chain/hash.js"
+import { encodeWire } from "../../infra/network/wire.js"
+import type { WireMessage } from "../../infra/network/wire.js"
 import { BFT_CHAIN_ID, makeHarness } from "./bftHarness.js"
 import type { Harness, RunningValidator } from "./bftHarness.js"
 
@@ -58,7 +67,7 @@ describe("BFT validators in one process", () => {
         while ((yield* v2!.node.account(alice.address)).pendingNonce !== 1n) yield* Effect.sleep("10 millis")
         const r2 = yield* v2!.node.submit(bytesToHex(t2.encoded), true)
         expect(r1.status).toBe("pending")
-        expect(r2.status).not.toBe("pending") // in a block: debited here, its receipt in flight
+        expect(r2.status).toBe("included") // debited here, its receipt in flight
         // The cross-shard credit lands on the other shard on every node.
         for (;;) {
           const balances = yield* Effect.forEach([...h.running.values()], (v) => v.node.account(otherShard.address))
@@ -87,7 +96,7 @@ describe("BFT validators in one process", () => {
     "a validator stopped and restarted catches up, never votes twice in a view, and the chain does not fork",
     () =>
       Effect.gen(function* () {
-        const h = makeHarness({ validators: 4 })
+        const h = makeHarness({ validators: 4, transferShards: 1 })
         yield* h.startAll
         yield* h.awaitHeight(1, 2)
         yield* h.stop(3)
@@ -95,10 +104,96 @@ describe("BFT validators in one process", () => {
         const v3 = yield* h.start(3)
         const before = yield* h.heights(1)
         yield* h.awaitHeight(1, Math.max(...before) + 2)
-        yield* expectSameStreams(h, [0, 1, 2])
-        for (const shard of [0, 1, 2]) expect(yield* expectOneVotePerView(h, v3, shard)).toBeGreaterThan(0)
+        yield* expectSameStreams(h, [0, 1])
+        for (const shard of [0, 1]) expect(yield* expectOneVotePerView(h, v3, shard)).toBeGreaterThan(0)
         yield* h.stopAll
       }),
+    90_000
+  )
+
+  it.live(
+    "5 validators: one stopped, the chain goes on; two stopped, it halts safely; both back, it resumes with no fork",
+    () =>
+      Effect.gen(function* () {
+        // With 4 seats and round-robin leaders, chained HotStuff's 3-chain needs 4 live leaders in a row: see the report.
+        const h = makeHarness({ validators: 5, transferShards: 1, beaconIntervalMs: 3_000, idleIntervalMs: 600, baseTimeoutMs: 1_500 })
+        yield* h.startAll
+        yield* h.awaitHeight(1, 1)
+        yield* h.stop(4)
+        const oneDown = yield* h.heights(1)
+        yield* h.awaitHeight(1, Math.max(...oneDown) + 2, 45_000)
+        yield* h.stop(3)
+        yield* Effect.sleep("2 seconds") // blocks certified before the second stop may still commit
+        const halted = yield* h.heights(1)
+        yield* Effect.sleep("5 seconds")
+        expect(yield* h.heights(1)).toEqual(halted) // no quorum: no commits
+        yield* h.start(3)
+        yield* h.start(4)
+        yield* h.awaitHeight(1, Math.max(...halted) + 2, 45_000)
+        yield* expectSameStreams(h, [0, 1])
+        for (const v of h.running.values()) for (const shard of [0, 1]) yield* expectOneVotePerView(h, v, shard)
+        yield* h.stopAll
+      }),
+    150_000
+  )
+
+  it.live(
+    "bad frames are dropped and counted: malformed, unknown sender, spoofed voter, bad QC, a badly signed transaction",
+    () =>
+      Effect.gen(function* () {
+        // The test plays seat 1 (the leader of view 1) itself.
+        const h = makeHarness({ validators: 4, absent: [1], encode: true })
+        yield* h.startAll
+        const fake = yield* h.hub.join(1)
+        const shard = 1 as ShardId
+        const alice = devAccounts(h.genesis)[0]!
+        const good = transferTx(alice.key, alice.address, 1n, 0n)
+        const signature = Uint8Array.from(good.signature)
+        signature[5]! ^= 1
+        const forged = Transaction.make(good.body, good.publicKey, signature)
+        // Seat 1 answers transaction fetches with the forged one.
+        yield* Effect.forkScoped(
+          Queue.take(fake.inbound).pipe(
+            Effect.flatMap(({ from, message }) =>
+              message._tag === "TxRequest"
+                ? fake.send(from, { _tag: "TxResponse", shard: message.shard, requestId: message.requestId, raw: [forged.encoded] })
+                : Effect.void
+            ),
+            Effect.forever
+          )
+        )
+        const committee = committeeOf(h.genesis.validators!, shard)
+        const genesis = genesisBlock(committee)
+        const block = (view: number, justify: typeof genesis.justify, payload: ReadonlyArray<string>) =>
+          makeBlock({ shard, epoch: 0, view, height: 1, parentHash: justify.blockHash, justify, proposer: 1, payload })
+        const genesisQc = { view: 0, blockHash: genesis.hash, signers: new Uint8Array(1), signature: new Uint8Array() }
+        const frame = (message: WireMessage) => encodeWire(message)
+        const toAll = (from: number, json: string) => Effect.forEach([0, 2, 3], (to) => h.hub.inject(from, to, json), { discard: true })
+
+        yield* toAll(1, "{not json")
+        yield* toAll(1, JSON.stringify({ _tag: "Consensus", shard: 1, message: { _tag: "Vote", view: "x" } }))
+        const vote = { _tag: "Vote" as const, view: 1, blockHash: genesis.hash as Hash32, voter: 2, signature: new Uint8Array(96) }
+        yield* toAll(9, frame({ _tag: "Consensus", shard, message: vote }))
+        yield* toAll(1, frame({ _tag: "Consensus", shard, message: vote }))
+        const badQc = { view: 4, blockHash: genesis.hash as Hash32, signers: Uint8Array.of(0b1101), signature: new Uint8Array(96).fill(7) }
+        yield* toAll(1, frame({ _tag: "Consensus", shard, message: { _tag: "Proposal", block: block(5, badQc, [`t:${Date.now()}`]), tc: undefined } }))
+        const withForged = block(1, genesisQc, [`t:${Date.now()}`, forged.hash])
+        yield* toAll(1, frame({ _tag: "Consensus", shard, message: { _tag: "Proposal", block: withForged, tc: undefined } }))
+
+        const expected = { UnknownSender: 1, SpoofedSender: 1, BadCertificate: 1, BadTransaction: 1 }
+        for (;;) {
+          const stats = yield* Effect.forEach([...h.running.values()], (v) => v.seats.get(shard)!.stats)
+          if (stats.every((s) => Object.entries(expected).every(([k, n]) => s.dropped[k as keyof typeof expected] >= n))) break
+          yield* Effect.sleep("50 millis")
+        }
+        expect(h.hub.malformed()).toBe(6)
+        // Nobody voted for the proposal with the forged transaction.
+        for (const v of h.running.values()) {
+          const records = yield* h.consensusRecords(v, shard)
+          expect(records.filter((r) => r.type === "Voted" && r.data.view === 1)).toEqual([])
+        }
+        yield* h.stopAll
+      }).pipe(Effect.scoped),
     60_000
   )
 })

@@ -9,6 +9,7 @@ import { Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import type { Scope } from "effect"
 import { GenesisConfig, devAccounts, genesisSupply } from "../../../domain/chain/genesis.js"
+import type { GenesisValidator } from "../../../domain/chain/validators.js"
 import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
@@ -85,11 +86,13 @@ export class NodeConfigError extends Schema.TaggedError<NodeConfigError>()("Node
 }
 
 /** The data dir's genesis, made on first start (written atomically: tmp file + rename). */
-const loadOrCreateGenesis = (
+export const loadOrCreateGenesis = (
   dir: string,
   shards: Option.Option<number>,
   devAccounts: Option.Option<number>,
-  economics: EconomicsFlags
+  economics: EconomicsFlags,
+  /** A new chain's BFT validators (the devnet's); absent: single producers. */
+  validators?: ReadonlyArray<GenesisValidator> | undefined
 ) =>
   Effect.gen(function* () {
     const file = join(dir, GENESIS_FILE)
@@ -99,6 +102,11 @@ const loadOrCreateGenesis = (
         return yield* new NodeConfigError({ detail: `${file} is not a valid genesis: ${genesis.left.message}` })
       }
       const existing = genesis.right
+      const held = existing.validators?.length
+      if (held !== validators?.length) {
+        const what = held === undefined ? "a single-producer chain (topai node start)" : `a BFT devnet of ${held} validators (topai devnet)`
+        return yield* new NodeConfigError({ detail: `${dir} holds ${what}; use that command, or a new --data-dir` })
+      }
       const mismatch = (flag: string, given: Option.Option<number>, held: number, what: string) =>
         Option.isSome(given) && given.value !== held
           ? Effect.fail(new NodeConfigError({ detail: `${dir} holds a chain with ${held} ${what}; --${flag} ${given.value} would need a new --data-dir` }))
@@ -114,6 +122,7 @@ const loadOrCreateGenesis = (
           chainId: DEVNET_CHAIN_ID,
           transferShards: Option.getOrElse(shards, () => TRANSFER_SHARDS_DEFAULT),
           ...(Option.isSome(devAccounts) ? { devAccountCount: devAccounts.value } : {}),
+          ...(validators === undefined ? {} : { validators }),
           timestamp: 0
         })
         return new GenesisConfig({
@@ -148,7 +157,7 @@ const isAlive = (pid: number): boolean => {
  * in-memory states. The lock file is created exclusively; one left by a
  * node that died (kill -9) names a pid that is gone and is taken over.
  */
-const lockDataDir = (dir: string): Effect.Effect<string, NodeConfigError, Scope.Scope> =>
+export const lockDataDir = (dir: string): Effect.Effect<string, NodeConfigError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.suspend((): Effect.Effect<string, NodeConfigError> => {
       const file = join(dir, LOCK_FILE)

@@ -159,6 +159,8 @@ export interface SpawnNodeOptions {
   readonly port?: number | undefined
   readonly extraArgs?: ReadonlyArray<string> | undefined
   readonly readyTimeoutMs?: number | undefined
+  /** The topai command that runs the node (default `node start`; `devnet` for a BFT devnet). */
+  readonly command?: ReadonlyArray<string> | undefined
 }
 
 const statusOnce = (url: string): Promise<NodeStatus> =>
@@ -179,7 +181,7 @@ const spawnOnce = async (options: SpawnNodeOptions, port: number): Promise<NodeP
   // thread they do not need); tests of the AI shard choose their workers with extraArgs.
   const extra = options.extraArgs ?? []
   const workers = extra.includes("--workers") ? [] : ["--workers", "0"]
-  const args = ["--import", "tsx", CLI_MAIN, "node", "start", "--data-dir", options.dataDir, "--port", String(port), ...workers]
+  const args = ["--import", "tsx", CLI_MAIN, ...(options.command ?? ["node", "start"]), "--data-dir", options.dataDir, "--port", String(port), ...workers]
   const child = track(
     spawn(process.execPath, [...args, ...(options.extraArgs ?? [])], {
       cwd: REPO_ROOT,

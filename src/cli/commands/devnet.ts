@@ -1,0 +1,183 @@
+/**
+ * `topai devnet --validators 4 --shards 2`: a BFT devnet in one process.
+ * Each validator is a whole chain node — its own SQLite store and genesis
+ * copy under `{data-dir}/validator-{i}`, a seat in every shard's committee,
+ * RPC on `port + i` — and they reach each other over the in-memory consensus
+ * network. Blocks come out of chained HotStuff, certified by BLS QCs.
+ *
+ * Validator 0 also runs the AI shard (model registry, tasks, in-process
+ * compute nodes) and the economy, and serves their calls: the devnet's
+ * system accounts (the AI escrow, reward payouts) are signed by that one
+ * node, since their keys are devnet keys held in one place. The others serve
+ * the chain's calls (status, accounts, transactions, blocks, events).
+ *
+ * Keys are deterministic (`devValidatorKeys`), so is the validator set; the
+ * genesis is stamped with the time of the first start and kept in the data
+ * dir. A restart on the same data dir resumes every validator from its store.
+ */
+import { copyFileSync, existsSync, mkdirSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { Command, Options } from "@effect/cli"
+import { Effect, Layer, Option } from "effect"
+import { genesisSupply } from "../../../domain/chain/genesis.js"
+import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
+import { BEACON_SHARD, TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
+import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
+import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
+import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
+import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
+import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
+import { makeMemoryNetworkHub } from "../../../infra/network/MemoryConsensusNetwork.js"
+import { ChainRpcServerLive } from "../../api/chainServer.js"
+import { RpcServerLive } from "../../api/server.js"
+import { DEFAULT_HOST, DEFAULT_PORT, HTTP_PATH, WS_PATH } from "../../api/transport.js"
+import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
+import type { AiConfig } from "../../node/ai/AiConfig.js"
+import { AiNodeLive } from "../../node/ai/AiNode.js"
+import { ChainNodeLive } from "../../node/ChainNodeLive.js"
+import { EconomyLive } from "../../node/economy/Economy.js"
+import { startComputeNode } from "../../worker/ComputeNode.js"
+import { reportErrors } from "../output.js"
+import {
+  BLOBS_DIR,
+  DEVNET_WORKER_CLASS,
+  EVENTS_FILE,
+  GENESIS_FILE,
+  loadOrCreateGenesis,
+  lockDataDir,
+  NodeConfigError
+} from "./node.js"
+import { loadOrCreateWorkerKey } from "./worker.js"
+
+export const DEFAULT_DEVNET_DIR = "data/devnet-bft"
+export const DEVNET_VALIDATORS_DEFAULT = 4
+
+const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
+  Options.withDefault(DEFAULT_DEVNET_DIR),
+  Options.withDescription(`Where the devnet keeps its genesis and each validator's store (default ${DEFAULT_DEVNET_DIR})`)
+)
+const validators = Options.integer("validators").pipe(
+  Options.withDefault(DEVNET_VALIDATORS_DEFAULT),
+  Options.withDescription("Validators in every shard's committee (≥ 4 tolerates one crash; see docs/ARCHITECTURE.md)")
+)
+const shards = Options.integer("shards").pipe(
+  Options.optional,
+  Options.withDescription(`Transfer shards of a new chain (default ${TRANSFER_SHARDS_DEFAULT})`)
+)
+const host = Options.text("host").pipe(Options.withDefault(DEFAULT_HOST), Options.withDescription("Interface to serve RPC on"))
+const port = Options.integer("port").pipe(
+  Options.withDefault(DEFAULT_PORT),
+  Options.withDescription("Validator 0's RPC port; validator i serves on port + i")
+)
+const workers = Options.integer("workers").pipe(
+  Options.withDefault(1),
+  Options.withDescription("In-process compute nodes of validator 0 (CPU class); 0 for none")
+)
+const epochBlocks = Options.integer("epoch-blocks").pipe(Options.optional, Options.withDescription("Beacon blocks per epoch of a new chain"))
+const beaconIntervalMs = Options.integer("beacon-interval-ms").pipe(
+  Options.optional,
+  Options.withDescription("Milliseconds between beacon blocks of a new chain (default 1000)")
+)
+
+export const startDevnet = (o: {
+  readonly dataDir: string
+  readonly validators: number
+  readonly shards: Option.Option<number>
+  readonly host: string
+  readonly port: number
+  readonly workers: number
+  readonly epochBlocks: Option.Option<number>
+  readonly beaconIntervalMs: Option.Option<number>
+}) =>
+  Effect.gen(function* () {
+    if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
+      return yield* new NodeConfigError({ detail: `--validators must be from 1 to 64, got ${o.validators}` })
+    }
+    if (!Number.isSafeInteger(o.workers) || o.workers < 0) {
+      return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
+    }
+    const root = resolve(o.dataDir)
+    yield* Effect.try({
+      try: () => mkdirSync(root, { recursive: true }),
+      catch: (e) => new NodeConfigError({ detail: `cannot make ${root}: ${String(e)}` })
+    })
+    yield* lockDataDir(root)
+    const genesis = yield* loadOrCreateGenesis(
+      root,
+      o.shards,
+      Option.none(),
+      { epochBlocks: o.epochBlocks, beaconIntervalMs: o.beaconIntervalMs },
+      devValidators(o.validators)
+    )
+    const hub = makeMemoryNetworkHub({ count: o.validators })
+    for (let i = 0; i < o.validators; i++) {
+      const dir = join(root, `validator-${i}`)
+      mkdirSync(dir, { recursive: true })
+      // Each validator's data dir is complete on its own: `topai audit replay --data-dir` reads its genesis there.
+      if (!existsSync(join(dir, GENESIS_FILE))) copyFileSync(join(root, GENESIS_FILE), join(dir, GENESIS_FILE))
+      const network = yield* hub.join(i)
+      const store = SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) })
+      const chain = ChainNodeLive({ genesis, bft: { network, self: i, blsSecretKey: devValidatorKeys(i).bls.secretKey } }).pipe(
+        Layer.provideMerge(SignatureVerifierLive),
+        Layer.provideMerge(store)
+      )
+      const rpc = { host: o.host, port: o.port + i }
+      const stack =
+        i === 0
+          ? (() => {
+              const ai: AiConfig = {
+                ...DEFAULT_AI_SETTINGS,
+                stakeMin: genesis.economics.minWorkerStake,
+                validatorKey: devProposerKey(BEACON_SHARD),
+                escrowKey: aiEscrowKey()
+              }
+              const economy = { economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey }
+              return RpcServerLive(rpc).pipe(
+                Layer.provideMerge(AiNodeLive(ai)),
+                Layer.provideMerge(EconomyLive(economy)),
+                Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive())),
+                Layer.provideMerge(chain)
+              )
+            })()
+          : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
+      yield* Layer.build(stack).pipe(
+        Effect.catchTag("ServeError", (e) =>
+          Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))
+        ),
+        Effect.catchTag("EventStoreError", (e) => Effect.fail(new NodeConfigError({ detail: `validator ${i}: ${e.message}` })))
+      )
+    }
+    const v0 = join(root, "validator-0")
+    for (let i = 0; i < o.workers; i++) {
+      const workerDir = join(v0, `worker-${i}`)
+      const key = yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
+      yield* startComputeNode({
+        rpc: `ws://${o.host}:${o.port}${WS_PATH}`,
+        key: key.key,
+        gpuClass: DEVNET_WORKER_CLASS,
+        devices: 1,
+        stake: 0n,
+        endpoint: "in-process",
+        dataDir: workerDir,
+        blobDir: join(v0, BLOBS_DIR)
+      }).pipe(Effect.mapError((e) => new NodeConfigError({ detail: `in-process worker: ${e.message}` })))
+    }
+    yield* Effect.logInfo(
+      [
+        `topai devnet ready: chain ${genesis.chainId}, ${o.validators} validators (BFT: chained HotStuff, BLS QCs), ${genesis.transferShards} transfer shards + beacon, data ${root}`,
+        ...Array.from(
+          { length: o.validators },
+          (_, i) => `  validator ${i}: ws://${o.host}:${o.port + i}${WS_PATH}   http://${o.host}:${o.port + i}${HTTP_PATH}${i === 0 ? "   (+ AI shard, economy)" : ""}`
+        ),
+        `  ${o.workers} in-process compute node(s) on validator 0`,
+        "  Ctrl-C stops; a restart on the same --data-dir resumes"
+      ].join("\n")
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+
+export const devnetCommand = Command.make(
+  "devnet",
+  { dataDir, validators, shards, host, port, workers, epochBlocks, beaconIntervalMs },
+  (o) => startDevnet(o).pipe(reportErrors(false))
+).pipe(Command.withDescription("Run a BFT devnet of several validators in one process until Ctrl-C"))
