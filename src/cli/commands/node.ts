@@ -264,11 +264,23 @@ export const startNode = (o: {
     return yield* Effect.never
   }).pipe(Effect.scoped)
 
+const config = Options.file("config", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription(
+    "Run one validator of a BFT chain from this JSON file (its seat and keys, data dir, RPC and consensus addresses, peers, genesis; see src/cli/commands/validator.ts); the other options are then ignored"
+  )
+)
+
 const start = Command.make(
   "start",
-  { dataDir, host, port, shards, devAccounts: devAccountCount, workers, epochBlocks, beaconIntervalMs },
-  (o) => startNode(o).pipe(reportErrors(false))
-).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC) until Ctrl-C"))
+  { dataDir, host, port, shards, devAccounts: devAccountCount, workers, epochBlocks, beaconIntervalMs, config },
+  (o) =>
+    Option.match(o.config, {
+      onNone: () => startNode(o),
+      // Loaded on demand: validator.ts imports this module.
+      onSome: (file) => Effect.flatMap(Effect.promise(() => import("./validator.js")), (validator) => validator.startValidator(file))
+    }).pipe(reportErrors(false))
+).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC), or with --config one validator of a BFT chain, until Ctrl-C"))
 
 export const nodeCommand = Command.make("node").pipe(
   Command.withDescription("Run a node"),

@@ -1,0 +1,244 @@
+/**
+ * `topai node start --config FILE`: one validator of a BFT chain as its own
+ * process, reaching its peers over the WebSocket consensus network
+ * (`infra/network/WsConsensusNetwork.ts`).
+ *
+ * FILE is JSON (relative paths are relative to FILE's directory):
+ *
+ *   {
+ *     "validator": 0,                        // this node's seat: its index in the genesis validators
+ *     "keyFile": "validator-0.key.json",     // {"secp256k1": "0x…32 bytes", "bls": "0x…32 bytes"}
+ *                                            //   or "devKeys": true (the public devnet keys; tests only)
+ *     "dataDir": "data/validator-0",
+ *     "rpc": { "host": "127.0.0.1", "port": 8645 },
+ *     "consensus": { "host": "127.0.0.1", "port": 9645 },
+ *     "peers": [ { "validator": 1, "url": "ws://127.0.0.1:9646/consensus" }, … ],
+ *     "genesis": "genesis.json",             // the chain's shared genesis, with its validators
+ *     "idleIntervalMs": 1000,                // optional: a transfer shard's idle block interval
+ *     "baseTimeoutMs": 3000                  // optional: the pacemaker's first view timeout
+ *   }
+ *
+ * The validator's secp256k1 key signs its consensus frames (its address must
+ * be its genesis entry's); its BLS key signs votes (its public key must be
+ * the genesis entry's: checked with a proof of possession). The genesis is
+ * copied into the data dir on first start (so `topai audit replay
+ * --data-dir` finds it) and must stay the same afterwards. The node serves
+ * the chain's calls (status, accounts, transactions, blocks, events) on its
+ * RPC port, and the consensus RPC (frames, `network.stats`) on its
+ * consensus port.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { dirname, isAbsolute, join, resolve } from "node:path"
+import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { GenesisConfig } from "../../../domain/chain/genesis.js"
+import { bytesToHex, hexToBytes } from "../../../domain/chain/hex.js"
+import { PrivateKey } from "../../../domain/chain/keys.js"
+import { devValidatorKeys } from "../../../domain/chain/validators.js"
+import { proofOfPossession, verifyProofOfPossession } from "../../../domain/consensus/bls.js"
+import { SignatureVerifier, SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
+import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
+import { CONSENSUS_PATH, makeWsConsensusNetwork } from "../../../infra/network/WsConsensusNetwork.js"
+import { ChainRpcServerLive } from "../../api/chainServer.js"
+import { HTTP_PATH, WS_PATH } from "../../api/transport.js"
+import { ChainNodeLive } from "../../node/ChainNodeLive.js"
+import { EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
+
+const Port = Schema.Int.pipe(Schema.between(0, 65_535))
+const Endpoint = Schema.Struct({ host: Schema.String, port: Port })
+const Seat = Schema.Int.pipe(Schema.nonNegative())
+const Ms = Schema.Int.pipe(Schema.positive())
+
+export const ValidatorConfig = Schema.Struct({
+  validator: Seat,
+  keyFile: Schema.optionalWith(Schema.String, { exact: true }),
+  devKeys: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  dataDir: Schema.String,
+  rpc: Endpoint,
+  consensus: Endpoint,
+  peers: Schema.Array(Schema.Struct({ validator: Seat, url: Schema.String.pipe(Schema.pattern(/^wss?:\/\//)) })),
+  genesis: Schema.String,
+  idleIntervalMs: Schema.optionalWith(Ms, { exact: true }),
+  baseTimeoutMs: Schema.optionalWith(Ms, { exact: true })
+})
+export type ValidatorConfig = typeof ValidatorConfig.Type
+
+const Hex32 = Schema.String.pipe(Schema.pattern(/^0x[0-9a-f]{64}$/))
+export const ValidatorKeyFile = Schema.Struct({ secp256k1: Hex32, bls: Hex32 })
+
+const decodeConfig = Schema.decodeUnknownEither(Schema.parseJson(ValidatorConfig))
+const decodeKeyFile = Schema.decodeUnknownEither(Schema.parseJson(ValidatorKeyFile))
+const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
+const encodeGenesis = Schema.encodeSync(Schema.parseJson(GenesisConfig, { space: 2 }))
+
+/** A decoding error as one line: each problem's path and message. */
+const problems = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .join("; ")
+
+const fail = (detail: string) => Effect.fail(new NodeConfigError({ detail }))
+
+const readText = (file: string, what: string) =>
+  Effect.try({
+    try: () => readFileSync(file, "utf8"),
+    catch: (e) => new NodeConfigError({ detail: `cannot read ${what} ${file}: ${e instanceof Error ? e.message : String(e)}` })
+  })
+
+/** Everything a validator process needs, read and checked. */
+export const loadValidatorConfig = (configFile: string) =>
+  Effect.gen(function* () {
+    const file = resolve(configFile)
+    const base = dirname(file)
+    const at = (p: string) => (isAbsolute(p) ? p : join(base, p))
+    const config = decodeConfig(yield* readText(file, "config"))
+    if (Either.isLeft(config)) return yield* fail(`${file} is not a validator config: ${problems(config.left)}`)
+    const c = config.right
+    const genesisFile = at(c.genesis)
+    const genesis = decodeGenesis(yield* readText(genesisFile, "genesis"))
+    if (Either.isLeft(genesis)) return yield* fail(`${genesisFile} is not a valid genesis: ${problems(genesis.left)}`)
+    const g = genesis.right
+    const validators = g.validators
+    if (validators === undefined || validators.length === 0) return yield* fail(`${genesisFile} names no validators: not a BFT chain`)
+    if (c.validator >= validators.length) {
+      return yield* fail(`validator ${c.validator} is not in the genesis (${validators.length} validators)`)
+    }
+    for (const p of c.peers) {
+      if (p.validator >= validators.length || p.validator === c.validator) {
+        return yield* fail(`peer ${p.validator} is not another validator of the genesis`)
+      }
+    }
+    // Keys.
+    let secp: PrivateKey
+    let blsSecret: Uint8Array
+    if (c.devKeys === true) {
+      const keys = devValidatorKeys(c.validator)
+      secp = keys.secp
+      blsSecret = keys.bls.secretKey
+    } else if (c.keyFile !== undefined) {
+      const keyFile = at(c.keyFile)
+      const keys = decodeKeyFile(yield* readText(keyFile, "key file"))
+      if (Either.isLeft(keys)) return yield* fail(`${keyFile} is not a validator key file: ${problems(keys.left)}`)
+      const parsed = PrivateKey.fromBytes(Either.getOrThrow(hexToBytes(keys.right.secp256k1, 32)))
+      if (Either.isLeft(parsed)) return yield* fail(`${keyFile}: ${parsed.left.message}`)
+      secp = parsed.right
+      blsSecret = Either.getOrThrow(hexToBytes(keys.right.bls, 32))
+    } else {
+      return yield* fail(`${file} names neither a keyFile nor devKeys`)
+    }
+    const entry = validators[c.validator]!
+    if (secp.publicKey.address !== entry.address) {
+      return yield* fail(`the secp256k1 key's address ${secp.publicKey.address} is not validator ${c.validator}'s (${entry.address})`)
+    }
+    const blsOk = yield* Effect.try({
+      try: () => verifyProofOfPossession(Either.getOrThrow(hexToBytes(entry.blsPublicKey, 48)), proofOfPossession(blsSecret)),
+      catch: () => new NodeConfigError({ detail: "the BLS key is not a valid secret key" })
+    })
+    if (!blsOk) return yield* fail(`the BLS key is not validator ${c.validator}'s (genesis ${entry.blsPublicKey})`)
+    return { config: c, genesis: g, genesisText: encodeGenesis(g), dataDir: resolve(at(c.dataDir)), secp, blsSecret }
+  })
+
+/** The genesis in the data dir: written on first start, and the same one ever after. */
+const pinGenesis = (dir: string, genesis: GenesisConfig, text: string) =>
+  Effect.gen(function* () {
+    const file = join(dir, GENESIS_FILE)
+    if (existsSync(file)) {
+      const held = decodeGenesis(readFileSync(file, "utf8"))
+      if (Either.isLeft(held) || encodeGenesis(held.right) !== encodeGenesis(genesis)) {
+        return yield* fail(`${dir} holds another chain's genesis than the config's; use a new dataDir`)
+      }
+      return
+    }
+    writeFileSync(`${file}.tmp`, text)
+    renameSync(`${file}.tmp`, file)
+  })
+
+export const startValidator = (configFile: string) =>
+  Effect.gen(function* () {
+    const v = yield* loadValidatorConfig(configFile)
+    const { config: c, genesis } = v
+    yield* Effect.try({
+      try: () => mkdirSync(v.dataDir, { recursive: true }),
+      catch: (e) => new NodeConfigError({ detail: `cannot make ${v.dataDir}: ${String(e)}` })
+    })
+    yield* lockDataDir(v.dataDir)
+    yield* pinGenesis(v.dataDir, genesis, v.genesisText)
+
+    const base = Layer.mergeAll(SignatureVerifierLive, SqliteEventStore.layer({ filename: join(v.dataDir, EVENTS_FILE) }))
+    const context = yield* Layer.build(base).pipe(
+      Effect.catchTag("EventStoreError", (e) => fail(`${v.dataDir}: ${e.message}`))
+    )
+    const verifier = yield* SignatureVerifier.pipe(Effect.provide(context))
+    const network = yield* makeWsConsensusNetwork({
+      chainId: genesis.chainId,
+      validators: genesis.validators!,
+      self: c.validator,
+      key: v.secp,
+      listen: c.consensus,
+      peers: c.peers.map((p) => ({ index: p.validator, url: p.url })),
+      verifier
+    }).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.detail })))
+    const chain = ChainNodeLive({
+      genesis,
+      bft: {
+        network,
+        self: c.validator,
+        blsSecretKey: v.blsSecret,
+        ...(c.idleIntervalMs === undefined ? {} : { idleIntervalMs: c.idleIntervalMs }),
+        ...(c.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: c.baseTimeoutMs })
+      }
+    })
+    yield* Layer.build(ChainRpcServerLive(c.rpc).pipe(Layer.provideMerge(chain), Layer.provide(Layer.succeedContext(context)))).pipe(
+      Effect.catchTag("ServeError", (e) => fail(`cannot serve RPC on ${c.rpc.host}:${c.rpc.port}: ${String(e.cause)}`))
+    )
+    yield* Effect.logInfo(
+      [
+        `topai validator ${c.validator} of ${genesis.validators!.length} ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon, data ${v.dataDir}`,
+        `  RPC        ws://${c.rpc.host}:${c.rpc.port}${WS_PATH}   http://${c.rpc.host}:${c.rpc.port}${HTTP_PATH}`,
+        `  consensus  ${network.url}  (peers: ${c.peers.map((p) => `${p.validator}=${p.url}`).join(", ")})`,
+        "  Ctrl-C stops; a restart with the same config resumes"
+      ].join("\n")
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+
+/**
+ * Config files for `count` validators on one machine (tests and benches):
+ * `genesis.json`, `validator-{i}.key.json` and `validator-{i}.json` in
+ * `dir`, each validator's data dir `dir/validator-{i}`. Keys are the public
+ * devnet keys (`devValidatorKeys`): never for a real chain.
+ */
+export const writeLocalValidatorConfigs = (o: {
+  readonly dir: string
+  readonly genesis: GenesisConfig
+  readonly rpcPorts: ReadonlyArray<number>
+  readonly consensusPorts: ReadonlyArray<number>
+  readonly idleIntervalMs?: number | undefined
+  readonly baseTimeoutMs?: number | undefined
+}): ReadonlyArray<string> => {
+  const count = o.genesis.validators?.length ?? 0
+  mkdirSync(o.dir, { recursive: true })
+  writeFileSync(join(o.dir, "genesis.json"), encodeGenesis(o.genesis))
+  return Array.from({ length: count }, (_, i) => {
+    const keys = devValidatorKeys(i)
+    writeFileSync(
+      join(o.dir, `validator-${i}.key.json`),
+      JSON.stringify({ secp256k1: bytesToHex(keys.secp.exportBytes()), bls: bytesToHex(keys.bls.secretKey) })
+    )
+    const config: ValidatorConfig = {
+      validator: i,
+      keyFile: `validator-${i}.key.json`,
+      dataDir: `validator-${i}`,
+      rpc: { host: "127.0.0.1", port: o.rpcPorts[i]! },
+      consensus: { host: "127.0.0.1", port: o.consensusPorts[i]! },
+      peers: Array.from({ length: count }, (_, j) => j)
+        .filter((j) => j !== i)
+        .map((j) => ({ validator: j, url: `ws://127.0.0.1:${o.consensusPorts[j]}${CONSENSUS_PATH}` })),
+      genesis: "genesis.json",
+      ...(o.idleIntervalMs === undefined ? {} : { idleIntervalMs: o.idleIntervalMs }),
+      ...(o.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: o.baseTimeoutMs })
+    }
+    const file = join(o.dir, `validator-${i}.json`)
+    writeFileSync(file, JSON.stringify(config, null, 2))
+    return file
+  })
+}
