@@ -1,8 +1,7 @@
-/** The economy's RPC handlers: each delegates to the Economy service (and the fee-burn projection for the supply). */
+/** The economy's RPC handlers: each delegates to the Economy service. */
 import { Effect } from "effect"
 import type { Address } from "../../domain/chain/keys.js"
 import { Economy } from "../node/economy/Economy.js"
-import { makeFeeBurns } from "../node/FeeBurns.js"
 import { EconomyRpcs, RewardLedgerView, StakeView, StatementEpochView, StatementLineView, StatementView, SupplyView } from "./EconomyRpcs.js"
 import { InvalidRequest, NotFound } from "./NodeRpcs.js"
 
@@ -18,7 +17,6 @@ const address = (text: string, what: string): Effect.Effect<Address, InvalidRequ
 export const EconomyRpcHandlers = EconomyRpcs.toLayer(
   Effect.gen(function* () {
     const economy = yield* Economy
-    const feeBurns = yield* makeFeeBurns()
     return {
       "rewards.epoch": ({ epoch }) =>
         Effect.gen(function* () {
@@ -44,30 +42,7 @@ export const EconomyRpcHandlers = EconomyRpcs.toLayer(
             total: new StatementLineView(s.total)
           })
         }),
-      supply: () =>
-        Effect.gen(function* () {
-          const s = yield* economy.supply
-          const chainFeesBurned = yield* feeBurns.total
-          return new SupplyView({
-            epoch: s.epoch,
-            lastClosed: s.lastClosed,
-            totalSupply: s.totalSupply,
-            reserveRemaining: s.reserveRemaining,
-            minted: s.minted,
-            foundationRemaining: s.foundationRemaining,
-            foundationPaid: economy.settings.economics.foundationFund - s.foundationRemaining,
-            stakedBonded: s.stakedBonded,
-            unbonding: s.unbonding,
-            burnedBySlashes: s.burnedBySlashes,
-            protocolFeesBurned: s.protocolFeesBurned,
-            chainFeesBurned,
-            burned: s.burnedBySlashes + s.protocolFeesBurned + chainFeesBurned,
-            circulating: s.circulating - chainFeesBurned,
-            onChain: s.onChain,
-            sources: s.sources,
-            balanced: s.balanced
-          })
-        }),
+      supply: () => economy.supply.pipe(Effect.map((s) => new SupplyView(s))),
       "stake.get": ({ worker }) =>
         Effect.gen(function* () {
           const w = yield* address(worker, "worker")

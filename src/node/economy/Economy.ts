@@ -65,6 +65,8 @@ export const makeEconomy = (settings: EconomySettings) =>
     const ledgers = new Map<number, EpochLedger>()
     let lastEnded: EpochWindowFact | null = null
     const paid = new Map<PayoutSource, Map<string, bigint>>()
+    /** Transaction fees the shards burned (every `FeeCharged`): not the economy's, but part of the supply. */
+    let chainFeesBurned = 0n
     const sourceOf = new Map<string, PayoutSource>(Object.entries(SOURCE_ADDRESS).map(([s, a]) => [a, s as PayoutSource]))
 
     const notePaid = (data: { readonly [k: string]: unknown }) => {
@@ -102,8 +104,9 @@ export const makeEconomy = (settings: EconomySettings) =>
 
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
-        if (e.stream.startsWith("shard-") && (e.type === "Transferred" || e.type === "CrossShardSent")) {
-          notePaid(e.data as { readonly [k: string]: unknown })
+        if (e.stream.startsWith("shard-")) {
+          if (e.type === "Transferred" || e.type === "CrossShardSent") notePaid(e.data as { readonly [k: string]: unknown })
+          else if (e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
         }
         // The fold (facts, and each epoch's close at the beacon's EpochEnded) is the auditor's too.
         const closed = log.apply(e)
@@ -163,6 +166,10 @@ export const makeEconomy = (settings: EconomySettings) =>
         lastClosed: lastEnded === null ? null : (lastEnded as EpochWindowFact).epoch,
         totalSupply,
         ...s,
+        chainFeesBurned,
+        burned: s.burnedBySlashes + s.protocolFeesBurned + chainFeesBurned,
+        circulating: s.circulating - chainFeesBurned,
+        foundationPaid: economics.foundationFund - s.foundationRemaining,
         onChain,
         sources,
         // Nothing leaves the reserve or the foundation but payouts, and no payout exceeds what is owed.
