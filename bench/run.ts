@@ -11,7 +11,8 @@ const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promi
   { name: "eventstore", load: () => import("./eventstore.js") },
   { name: "transfers", load: () => import("./transfers.js") },
   { name: "scheduling", load: () => import("./scheduling.js") },
-  { name: "inference", load: () => import("./inference.js") }
+  { name: "inference", load: () => import("./inference.js") },
+  { name: "consensus", load: () => import("./consensus.js") }
 ]
 
 const args = process.argv.slice(2)
