@@ -9,11 +9,11 @@
 import { NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import WebSocket from "ws"
 import { devKeyFromSeed } from "../../domain/chain/keys.js"
 import { devValidatorKeys } from "../../domain/chain/validators.js"
-import { encodeWire } from "../../infra/network/wire.js"
+import { encodeWire, WireMessage } from "../../infra/network/wire.js"
 import { BROADCAST, ConsensusRpcs, framePayload, signFrame } from "../../infra/network/WsConsensusNetwork.js"
 import { eventually, makeCluster, NET_CHAIN_ID, numbered, numberOf } from "./support.js"
 
@@ -91,9 +91,19 @@ describe("WsConsensusNetwork", () => {
         expect(got.map(numberOf)).toEqual(Array.from({ length: N }, (_, k) => k + 1))
         const s = yield* c.net(0).stats
         const frames = s.peers[0]!.framesSent - 1
+        // One message per frame, each waited for: a frame's one-way trip (sign, send, verify, deliver).
+        const trips: Array<number> = []
+        for (let k = 0; k < 100; k++) {
+          const sent = performance.now()
+          yield* c.net(0).send(1, numbered(N + 1 + k))
+          yield* c.take(1, 1)
+          trips.push(performance.now() - sent)
+        }
+        trips.sort((x, y) => x - y)
         console.log(
-          `ws consensus network: ${N} messages in ${seconds.toFixed(2)} s = ${Math.round(N / seconds)} messages/s, ` +
-            `${frames} signed frames = ${Math.round(frames / seconds)} frames/s`
+          `ws consensus network: ${N} messages in ${seconds.toFixed(2)} s = ${Math.round(N / seconds)} messages/s in ` +
+            `${frames} signed frames (${Math.round(frames / seconds)} frames/s); one frame at a time: ` +
+            `${Math.round(1000 / (trips.reduce((a, b) => a + b, 0) / trips.length))} frames/s, p50 ${trips[49]!.toFixed(2)} ms, p99 ${trips[98]!.toFixed(2)} ms`
         )
       }),
     60_000
@@ -219,6 +229,37 @@ describe("WsConsensusNetwork", () => {
         expect((yield* raw.network.stats().pipe(Effect.orDie)).self).toBe(1)
         yield* send([frame({ seq: 41, to: BROADCAST })])
         expect((yield* c.take(1, 1)).map(numberOf)).toEqual([42])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a message larger than a frame may be is not sent, and counted; a full verification queue drops, and counts",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(2, (i) =>
+          i === 0
+            ? { maxFrameBytes: 4 * 1024 }
+            : { verifyQueue: 1, verifier: { verifyDigest: () => Effect.sleep("50 millis").pipe(Effect.as(true)) } }
+        )
+        yield* Effect.forEach([0, 1], c.start, { discard: true })
+        const big = Schema.decodeUnknownSync(WireMessage)({ _tag: "Txs", shard: 1, raw: [`0x${"ab".repeat(4 * 1024)}`] })
+        yield* c.net(0).send(1, big)
+        yield* c.net(0).send(1, numbered(1))
+        expect((yield* c.take(1, 1)).map(numberOf)).toEqual([1])
+        expect((yield* c.net(0).stats).outbound.unsendable).toBe(1)
+        // A burst of frames at a receiver whose verifier is slow and whose queue holds one.
+        const raw = yield* rawClient(c.url(1))
+        const key0 = devValidatorKeys(0).secp
+        const frames = Array.from({ length: 20 }, (_, k) =>
+          signFrame(key0, { chainId: NET_CHAIN_ID, from: 0, to: 1, session: 1, seq: k + 1, payload: framePayload([encodeWire(numbered(100 + k))]) })
+        )
+        yield* raw.consensus.frames(frames).pipe(Effect.timeout("5 seconds"), Effect.orDie)
+        const s = yield* eventually(
+          "the burst counted",
+          Effect.map(c.net(1).stats, (s) => (s.dropped.overloaded > 0 ? s : undefined))
+        )
+        expect(s.dropped.overloaded).toBeGreaterThan(10)
       }),
     60_000
   )
