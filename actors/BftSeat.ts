@@ -60,8 +60,8 @@ import type { Transaction } from "../domain/chain/transaction.js"
 import type { GenesisValidator } from "../domain/chain/validators.js"
 import { committeeOf, committeeVerifierOf } from "../domain/chain/validators.js"
 import { blsQuorumCrypto } from "../domain/consensus/bls.js"
-import { timeoutDigest, voteDigest } from "../domain/consensus/digests.js"
-import { verifyCertificate } from "../domain/consensus/quorum.js"
+import { voteDigest } from "../domain/consensus/digests.js"
+import { verifyCertificate, verifyTimeoutCertificate } from "../domain/consensus/quorum.js"
 import type { ConsensusConfig, ConsensusState, SafetyState } from "../domain/consensus/state.js"
 import { genesisBlock, recover, safetyOf, SYNC_BLOCKS_MAX_DEFAULT, DETACHED_BLOCKS_MAX_DEFAULT } from "../domain/consensus/state.js"
 import { step } from "../domain/consensus/step.js"
@@ -287,7 +287,7 @@ export const makeBftSeat = (
       isGenesisQc(qc) ||
       Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
     const tcValid = (tc: C.TimeoutCertificate) =>
-      Either.isRight(verifyCertificate(committee, verifier, timeoutDigest(shard, committee.epoch, tc.view), tc))
+      Either.isRight(verifyTimeoutCertificate(committee, verifier, tc))
 
     /** "feed": hand it to the state machine; "held": re-offered later; "dropped". */
     const precheck = (input: Extract<SeatInput, { _tag: "Net" }>): Effect.Effect<"feed" | "held" | "dropped"> =>

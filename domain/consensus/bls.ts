@@ -2,8 +2,12 @@
  * BLS12-381 quorum signatures (@noble/curves 2.x, "long signatures": 48-byte
  * G1 public keys, 96-byte G2 signatures, the Ethereum layout).
  *
- * All members sign the same digest, so a certificate verifies with one
- * pairing check: e(G1, aggSig) = e(Σ pk_i, H(digest)). The committee's keys
+ * In a QC all members sign the same digest, so it verifies with one
+ * pairing check: e(G1, aggSig) = e(Σ pk_i, H(digest)). In a TC each signer
+ * signs (view, its high-QC view): the aggregate is over distinct messages and
+ * verifies with one multi-pairing, signers grouped by message:
+ * e(G1, aggSig) = Π_g e(Σ_{i∈g} pk_i, H(m_g)) — one pairing per distinct
+ * high-QC view (a handful) plus one, sharing one final exponentiation. The committee's keys
  * are decoded and subgroup-checked once (`verifierFor`); a certificate then
  * costs point additions plus one pairing check (~15–40 ms on this hardware).
  *
@@ -20,7 +24,7 @@ import { bls12_381 } from "@noble/curves/bls12-381.js"
 import { Either } from "effect"
 import { sha256 } from "../chain/hash.js"
 import { bytesToHex, concatBytes } from "../chain/hex.js"
-import type { CommitteeVerifier, QuorumCrypto } from "./quorum.js"
+import type { CommitteeVerifier, QuorumCrypto, SignerGroup } from "./quorum.js"
 import { QuorumError } from "./quorum.js"
 import type { NodeIndex } from "./types.js"
 
@@ -123,29 +127,54 @@ const makeVerifier = (keys: ReadonlyArray<G1Point>): CommitteeVerifier => {
       }
       return Either.right(bls.Signature.toBytes(sum!))
     },
-    verifyAggregate: (signers: ReadonlyArray<NodeIndex>, digest, signature) => {
-      if (signers.length === 0) return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
-      const sig = decodeSignature(signature)
-      if (Either.isLeft(sig)) return Either.left(sig.left)
-      const memo = `${signers.join(",")}|${bytesToHex(digest)}|${bytesToHex(signature)}`
-      let ok = verified.get(memo)
-      if (ok === undefined) {
+    verifyAggregate: (signers: ReadonlyArray<NodeIndex>, digest, signature) =>
+      verifyGroups([{ signers, digest }], signature),
+    verifyAggregateMulti: (groups, signature) => verifyGroups(groups, signature)
+  }
+  function verifyGroups(groups: ReadonlyArray<SignerGroup>, signature: Uint8Array): Either.Either<void, QuorumError> {
+    if (groups.length === 0 || groups.some((g) => g.signers.length === 0)) {
+      return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
+    }
+    const sig = decodeSignature(signature)
+    if (Either.isLeft(sig)) return Either.left(sig.left)
+    const memo = `${groups.map((g) => `${g.signers.join(",")}|${bytesToHex(g.digest)}`).join(";")}|${bytesToHex(signature)}`
+    let ok = verified.get(memo)
+    if (ok === undefined) {
+      const combined: Array<{ key: G1Point; digest: Uint8Array }> = []
+      for (const g of groups) {
         let aggregateKey: G1Point | undefined
-        for (const i of signers) {
+        for (const i of g.signers) {
           const key = keys[i]
           if (key === undefined) {
             return Either.left(new QuorumError({ reason: "SignerOutOfRange", detail: `signer ${i} of ${keys.length}` }))
           }
           aggregateKey = aggregateKey === undefined ? key : aggregateKey.add(key)
         }
-        ok = check(aggregateKey!, digest, sig.right)
-        if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
-        verified.set(memo, ok)
+        combined.push({ key: aggregateKey!, digest: g.digest })
       }
-      return ok
-        ? Either.void
-        : Either.left(new QuorumError({ reason: "BadSignature", detail: `aggregate of ${signers.length} signers` }))
+      ok =
+        combined.length === 1
+          ? check(combined[0]!.key, combined[0]!.digest, sig.right)
+          : checkMulti(combined, sig.right)
+      if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
+      verified.set(memo, ok)
     }
+    const signerCount = groups.reduce((n, g) => n + g.signers.length, 0)
+    return ok
+      ? Either.void
+      : Either.left(new QuorumError({ reason: "BadSignature", detail: `aggregate of ${signerCount} signers` }))
+  }
+}
+
+/** e(G1, sig) = Π e(key_g, H(digest_g)): one multi-pairing (noble's `verifyBatch`, one item per group). */
+const checkMulti = (groups: ReadonlyArray<{ key: G1Point; digest: Uint8Array }>, signature: G2Point): boolean => {
+  try {
+    return bls.verifyBatch(
+      signature,
+      groups.map((g) => ({ message: bls.hash(g.digest, BLS_SIGNATURE_DST), publicKey: g.key }))
+    )
+  } catch {
+    return false
   }
 }
 

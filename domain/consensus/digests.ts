@@ -8,7 +8,11 @@
  *                          ‖ parentHash ‖ justify.view u64 ‖ justify.blockHash ‖ proposer u32
  *                          ‖ count u32 ‖ (len u32 ‖ utf8 txId)*)
  *   voteDigest    = sha256("topai/consensus/vote/v1"    ‖ shard u32 ‖ epoch u64 ‖ view u64 ‖ blockHash)
- *   timeoutDigest = sha256("topai/consensus/timeout/v1" ‖ shard u32 ‖ epoch u64 ‖ view u64)
+ *   timeoutDigest = sha256("topai/consensus/timeout/v2" ‖ shard u32 ‖ epoch u64 ‖ view u64 ‖ highQcView u64)
+ *
+ * A timeout signs its sender's highest QC view with the view it gives up
+ * on (Jolteon / DiemBFT v4): a TC then proves, signer by signer, how high
+ * each one's QC was, and a leader cannot make those views up.
  *
  * sha256 (OpenSSL) rather than keccak: these hashes are consensus-internal
  * and computed on every message; keccak names what other chains see.
@@ -20,7 +24,7 @@ import type { Block, NodeIndex, QuorumCertificate, TxId, View } from "./types.js
 
 const BLOCK_TAG = "topai/consensus/block/v1"
 const VOTE_TAG = "topai/consensus/vote/v1"
-const TIMEOUT_TAG = "topai/consensus/timeout/v1"
+const TIMEOUT_TAG = "topai/consensus/timeout/v2"
 
 const u32 = (n: number): Uint8Array => {
   const out = new Uint8Array(4)
@@ -88,5 +92,5 @@ export const hasValidHash = (block: Block): boolean => {
 export const voteDigest = (shard: ShardId, epoch: number, view: View, blockHash: Hash32): Uint8Array =>
   sha256(VOTE_TAG, u32(shard), u64(epoch), u64(view), hashBytes(blockHash))
 
-export const timeoutDigest = (shard: ShardId, epoch: number, view: View): Uint8Array =>
-  sha256(TIMEOUT_TAG, u32(shard), u64(epoch), u64(view))
+export const timeoutDigest = (shard: ShardId, epoch: number, view: View, highQcView: View): Uint8Array =>
+  sha256(TIMEOUT_TAG, u32(shard), u64(epoch), u64(view), u64(highQcView))

@@ -19,7 +19,8 @@
  */
 import { Either, Schema } from "effect"
 import { type Committee, hasQuorum } from "./committee.js"
-import type { NodeIndex } from "./types.js"
+import { timeoutDigest } from "./digests.js"
+import type { NodeIndex, TimeoutCertificate, View } from "./types.js"
 
 export class QuorumError extends Schema.TaggedError<QuorumError>()("QuorumError", {
   reason: Schema.Literal(
@@ -46,6 +47,22 @@ export interface CommitteeVerifier {
     digest: Uint8Array,
     signature: Uint8Array
   ) => Either.Either<void, QuorumError>
+  /**
+   * An aggregate over distinct messages: group g's signers each signed
+   * `groups[g].digest`. ONE multi-pairing check (one pairing per group, plus
+   * one) against each group's combined key. Groups are disjoint, digests
+   * distinct (`verifyTimeoutCertificate` makes them so).
+   */
+  readonly verifyAggregateMulti: (
+    groups: ReadonlyArray<SignerGroup>,
+    signature: Uint8Array
+  ) => Either.Either<void, QuorumError>
+}
+
+/** Signers that all signed one digest (a part of a multi-message aggregate). */
+export interface SignerGroup {
+  readonly signers: ReadonlyArray<NodeIndex>
+  readonly digest: Uint8Array
 }
 
 /** A signature scheme with aggregation. */
@@ -188,3 +205,107 @@ export const badSigners = (
   digest: Uint8Array,
   partials: ReadonlyArray<PartialSignature>
 ): ReadonlyArray<NodeIndex> => partials.filter((p) => !verifier.verifyOne(p.signer, digest, p.signature)).map((p) => p.signer)
+
+// ---------------------------------------------------------------------------
+// Timeout certificates: one aggregate over (view, highQcView) messages
+
+const bad = (reason: QuorumError["reason"], detail: string) => Either.left(new QuorumError({ reason, detail }))
+
+/** Signers grouped by the highest-QC view they signed, or why `highQcViews` does not fit them. */
+const timeoutGroups = (
+  committee: Committee,
+  tc: Pick<TimeoutCertificate, "view" | "highQcViews">,
+  signers: ReadonlyArray<NodeIndex>
+): Either.Either<ReadonlyArray<SignerGroup>, QuorumError> => {
+  const views: unknown = tc.highQcViews
+  if (!Array.isArray(views) || views.length !== signers.length) {
+    return bad("MalformedBitmap", `${Array.isArray(views) ? views.length : "no"} high-QC views for ${signers.length} signers`)
+  }
+  const byView = new Map<View, Array<NodeIndex>>()
+  for (let k = 0; k < signers.length; k++) {
+    const v: unknown = views[k]
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v >= tc.view) {
+      return bad("MalformedSignature", `high-QC view ${String(v)} in a timeout certificate of view ${tc.view}`)
+    }
+    const group = byView.get(v)
+    if (group === undefined) byView.set(v, [signers[k]!])
+    else group.push(signers[k]!)
+  }
+  return Either.right(
+    [...byView].map(([v, members]) => ({
+      signers: members,
+      digest: timeoutDigest(committee.shard, committee.epoch, tc.view, v)
+    }))
+  )
+}
+
+/**
+ * Verify a TC, in order: the bitmap is this committee's, its signers hold a
+ * quorum of the stake, one high-QC view below `tc.view` per signer, and the
+ * aggregate verifies over each signer's (view, highQcView) message (one
+ * multi-pairing check).
+ */
+export const verifyTimeoutCertificate = (
+  committee: Committee,
+  verifier: CommitteeVerifier,
+  tc: TimeoutCertificate
+): Either.Either<void, QuorumError> => {
+  if (!Number.isSafeInteger(tc.view) || tc.view < 1) return bad("MalformedBitmap", `timeout certificate of view ${tc.view}`)
+  return Either.flatMap(signersOf(committee.members.length, tc.signers), (signers) =>
+    Either.flatMap(checkThreshold(committee, signers), () =>
+      Either.flatMap(timeoutGroups(committee, tc, signers), (groups) => verifier.verifyAggregateMulti(groups, tc.signature))
+    )
+  )
+}
+
+/** A member's timeout signature over (view, highQcView). */
+export interface TimeoutPartial extends PartialSignature {
+  readonly highQcView: View
+}
+
+/** Build a TC from timeout signatures, checked once as a whole (as `assembleCertificate`). */
+export const assembleTimeoutCertificate = (
+  committee: Committee,
+  verifier: CommitteeVerifier,
+  view: View,
+  partials: ReadonlyArray<TimeoutPartial>
+): Either.Either<TimeoutCertificate, QuorumError> => {
+  const seen = new Set<NodeIndex>()
+  for (const p of partials) {
+    if (!Number.isInteger(p.signer) || p.signer < 0 || p.signer >= committee.members.length) {
+      return bad("SignerOutOfRange", `signer ${p.signer} of ${committee.members.length}`)
+    }
+    if (seen.has(p.signer)) return bad("DuplicateSigner", `signer ${p.signer}`)
+    seen.add(p.signer)
+  }
+  const sorted = [...partials].sort((a, b) => a.signer - b.signer)
+  return Either.flatMap(verifier.aggregate(sorted.map((p) => p.signature)), (signature) => {
+    const tc: TimeoutCertificate = {
+      view,
+      signers: bitmapOf(committee.members.length, seen),
+      highQcViews: sorted.map((p) => p.highQcView),
+      signature
+    }
+    return Either.map(verifyTimeoutCertificate(committee, verifier, tc), () => tc)
+  })
+}
+
+/** The timeout signatures that do not verify on their own. */
+export const badTimeoutSigners = (
+  committee: Committee,
+  verifier: CommitteeVerifier,
+  view: View,
+  partials: ReadonlyArray<TimeoutPartial>
+): ReadonlyArray<NodeIndex> =>
+  partials
+    .filter(
+      (p) =>
+        !Number.isSafeInteger(p.highQcView) ||
+        p.highQcView < 0 ||
+        p.highQcView >= view ||
+        !verifier.verifyOne(p.signer, timeoutDigest(committee.shard, committee.epoch, view, p.highQcView), p.signature)
+    )
+    .map((p) => p.signer)
+
+/** The highest of a TC's high-QC views: a block justified by the TC must carry a QC at least this high. */
+export const maxHighQcView = (tc: TimeoutCertificate): View => Math.max(0, ...tc.highQcViews)

@@ -3,7 +3,7 @@
  * configuration, and recovery from what it persisted.
  *
  * The state splits in two:
- * - safety: `lastVotedView`, `lockedQc`, the committed head. Every change to
+ * - safety: `lastVotedView`, `lockedQc` (the highest QC), the committed head. Every change to
  *   them is emitted as a `Persist` output before any message that depends on
  *   it, and `recover(records)` rebuilds them. A node that restarts from its
  *   records never votes twice in a view and never unlocks.
@@ -22,6 +22,12 @@ import { makeBlock } from "./digests.js"
 import type { CommitteeVerifier, QuorumCrypto } from "./quorum.js"
 import { emptyBitmap } from "./quorum.js"
 import type { Block, NodeIndex, QuorumCertificate, SafetyRecord, TimeoutCertificate, TxId, View } from "./types.js"
+
+/** A collected timeout: the signature over (view, highQcView). */
+export interface TimeoutSignature {
+  readonly highQcView: View
+  readonly signature: Uint8Array
+}
 
 export interface PacemakerTiming {
   /** The first timeout of a view after progress. */
@@ -57,7 +63,11 @@ export interface ConsensusState {
   // --- safety: persisted, rebuilt by `recover`
   /** The highest view this node voted or timed out in; it never votes in a view ≤ this. */
   readonly lastVotedView: View
-  /** The 2-chain lock: vote only for blocks extending its block, or justified by a higher QC. */
+  /**
+   * The 2-chain lock: the highest QC this node has seen (persisted each time
+   * it rises). Its timeouts report at least this view, which is what makes a
+   * TC-justified block safe to vote for (see `step.ts`). Always `highQc`'s view.
+   */
   readonly lockedQc: QuorumCertificate
   readonly committedHeight: number
   readonly committedHash: Hash32
@@ -77,8 +87,8 @@ export interface ConsensusState {
   readonly detached: ReadonlyMap<Hash32, Block>
   /** Votes this node collects as leader of the next view, by `${view}:${blockHash}`. */
   readonly votes: ReadonlyMap<string, ReadonlyMap<NodeIndex, Uint8Array>>
-  /** Timeout signatures by view. */
-  readonly timeouts: ReadonlyMap<View, ReadonlyMap<NodeIndex, Uint8Array>>
+  /** Timeout signatures by view, each with the high-QC view it signed. */
+  readonly timeouts: ReadonlyMap<View, ReadonlyMap<NodeIndex, TimeoutSignature>>
   readonly mempool: ReadonlyArray<TxId>
   readonly committedTxs: HashSet.HashSet<TxId>
 }
@@ -154,6 +164,7 @@ export const recover = (config: ConsensusConfig, records: Iterable<SafetyRecord>
     }
   }
   if (lockedQc.view > highQc.view) highQc = lockedQc
+  if (highQc.view > lockedQc.view) lockedQc = highQc // records of the 3-chain protocol (locked one QC back)
   certified = HashMap.set(certified, lockedQc.blockHash, lockedQc)
   return {
     ...start,

@@ -1,24 +1,38 @@
 /**
- * Chained HotStuff as a pure state machine: `step(config, state, input)`
+ * Chained HotStuff with the 2-chain commit rule as a pure state machine: `step(config, state, input)`
  * returns the next state and the outputs the driver must carry out, in
  * order (persist, send, arm the timer, commit, fetch). Nothing here reads a
  * clock, randomness or the network; time arrives as `TimerFired`.
  *
- * The protocol (HotStuff, Yin et al. 2019, §5 "Chained HotStuff", with
- * DiemBFT's shape: a block's parent is the block its QC certifies):
+ * The protocol: chained HotStuff (Yin et al. 2019) with DiemBFT's shape (a
+ * block's parent is the block its QC certifies) and the 2-chain commit and
+ * voting rules of Jolteon / DiemBFT v4 (Gelashvili et al., "Jolteon and
+ * Ditto", FC 2022):
  *
  * - Views and leaders. The leader of view v is `leaderOf(committee, v)`. It
  *   proposes in v once it holds a QC for view v-1 (from the votes it
- *   collected) or a TC for v-1, extending the block of its highest QC.
- * - Voting. A node votes for a proposal of its current view v if v is above
+ *   collected), or a TC for v-1 and a QC at least as high as every high-QC
+ *   view in that TC; it extends the block of its highest QC.
+ * - Lock. A node's lock is the highest QC it has seen (`lockedQc` = `highQc`,
+ *   persisted each time it rises, before any vote or timeout that follows).
+ * - Voting. A node votes for a block B of its current view v if v is above
  *   every view it voted or timed out in (`lastVotedView`: never twice in one
- *   view) and the block is safe: it extends the locked block, or its QC is
- *   from a higher view than the lock (safeNode). Votes go to the leader of
- *   v+1, who aggregates more than 2/3 of the stake into a QC.
- * - Locking and committing. On a QC for B2 whose parent chain is
- *   B0 ← B1 ← B2: lock on B2's QC (certifying B1: the 2-chain); if B0, B1,
- *   B2 have consecutive views, commit B0 and its uncommitted ancestors (the
- *   3-chain).
+ *   view, never after timing out) and either B's QC is of view v-1 (a direct
+ *   extension), or it holds a TC for view v-1 and B's QC view is at least the
+ *   highest high-QC view in that TC. Votes go to the leader of v+1, who
+ *   aggregates more than 2/3 of the stake into a QC.
+ * - Committing. On a QC for B' whose parent B has view B'.view - 1 (a
+ *   2-chain with consecutive views), commit B and its uncommitted ancestors.
+ * - Why it is safe (f < n/3). Say B of view r commits: more than 2/3 voted
+ *   for B' in r+1, and each of them had seen QC(B) (B' carries it), so its
+ *   highest QC is ≥ r from then on. One vote per view makes QC(B) and
+ *   QC(B') the only QCs of views r and r+1. By induction every QC of a view
+ *   > r certifies a block extending B: a direct extension's QC is of the
+ *   view before; a TC for a view ≥ r+1 has more than 2/3 of the stake, so
+ *   an honest B'-voter signed it — after its vote, as nobody votes in a view
+ *   it timed out in — with a high-QC view ≥ r, so the block's QC is ≥ r.
+ *   The high-QC views are signed with the timeout (`timeoutDigest` binds
+ *   (view, highQcView)), so a leader cannot lower them.
  * - Pacemaker. Entering a view arms a timer of base × 2^backoff. When it
  *   fires the node stops voting in that view and broadcasts a timeout
  *   carrying its highest QC; the back-off doubles. More than 1/3 of the
@@ -43,7 +57,16 @@ import { type Assert, invariantsOf } from "../assert.js"
 import type { Hash32 } from "../chain/hash.js"
 import { exceeds, hasQuorum, leaderOf, ONE_HONEST } from "./committee.js"
 import { hasValidHash, makeBlock, timeoutDigest, voteDigest } from "./digests.js"
-import { assembleCertificate, badSigners, stakeOf, verifyCertificate } from "./quorum.js"
+import {
+  assembleCertificate,
+  assembleTimeoutCertificate,
+  badSigners,
+  badTimeoutSigners,
+  maxHighQcView,
+  stakeOf,
+  verifyCertificate,
+  verifyTimeoutCertificate
+} from "./quorum.js"
 import type { ConsensusConfig, ConsensusState } from "./state.js"
 import type {
   Block,
@@ -155,46 +178,53 @@ const acceptQc = (ctx: Ctx, qc: QuorumCertificate): QuorumCertificate | undefine
   return qc
 }
 
-/** Whether `tc` is a valid TC; only checked when it is news (above the last TC). */
-const acceptTc = (ctx: Ctx, tc: TimeoutCertificate): boolean => {
-  if (!isView(tc.view) || tc.view < 1) return false
-  const { committee, verifier } = ctx.config
-  const ok = verifyCertificate(committee, verifier, timeoutDigest(committee.shard, committee.epoch, tc.view), tc)
-  return Either.isRight(ok)
+/** Whether `tc` is a valid TC (its signers' high-QC views included); only checked when it is news (`isNewsTc`). */
+const acceptTc = (ctx: Ctx, tc: TimeoutCertificate): boolean =>
+  isView(tc.view) && tc.view >= 1 && Either.isRight(verifyTimeoutCertificate(ctx.config.committee, ctx.config.verifier, tc))
+
+/**
+ * Whether `tc` would change anything: a later view than the last TC, or the
+ * same view with a lower highest high-QC view (any valid TC for a view proves
+ * the same; the lowest one lets this node vote for more blocks).
+ */
+const isNewsTc = (ctx: Ctx, tc: TimeoutCertificate): boolean => {
+  const last = ctx.s.lastTc
+  if (!isView(tc.view) || !Array.isArray(tc.highQcViews)) return false
+  return last === undefined || tc.view > last.view || (tc.view === last.view && maxHighQcView(tc) < maxHighQcView(last))
 }
 
-/** A verified QC: raise the high QC, lock and commit along its chain, move to the next view. */
+/** A verified QC: raise the high QC (the lock, persisted), commit along its chain, move to the next view. */
 const processQc = (ctx: Ctx, qc: QuorumCertificate): void => {
   const { s } = ctx
-  if (qc.view > s.highQc.view) s.highQc = qc
+  const higher = qc.view > s.highQc.view
+  if (higher) {
+    s.highQc = qc
+    s.lockedQc = qc
+    ctx.out.push({ _tag: "Persist", record: { _tag: "Locked", qc } })
+  }
   updateChain(ctx, qc)
   if (qc.view >= s.view) enterView(ctx, qc.view + 1, "qc")
+  // A leader holding a TC may have waited for a QC as high as the TC's.
+  else if (higher) maybePropose(ctx)
 }
 
-/** A verified TC: move to the view after it. */
+/** A verified TC: keep it (see `isNewsTc`), move to the view after it. */
 const processTc = (ctx: Ctx, tc: TimeoutCertificate): void => {
   const { s } = ctx
-  if (s.lastTc === undefined || tc.view > s.lastTc.view) s.lastTc = tc
+  if (isNewsTc(ctx, tc)) s.lastTc = tc
   if (tc.view >= s.view) enterView(ctx, tc.view + 1, "tc")
 }
 
 const blockOf = (ctx: Ctx, hash: Hash32): Block | undefined => Option.getOrUndefined(HashMap.get(ctx.s.blocks, hash))
 
-/** The 2-chain lock and the 3-chain commit rule, for a QC on a connected block. */
+/** The 2-chain commit rule: a QC on B' whose parent B is of view B'.view - 1 commits B (and its ancestors). */
 const updateChain = (ctx: Ctx, qc: QuorumCertificate): void => {
   const { s } = ctx
   const b2 = blockOf(ctx, qc.blockHash)
   if (b2 === undefined || b2.height === 0) return
-  const qc1 = b2.justify
-  if (qc1.view > s.lockedQc.view) {
-    s.lockedQc = qc1
-    ctx.out.push({ _tag: "Persist", record: { _tag: "Locked", qc: qc1 } })
-  }
-  const b1 = blockOf(ctx, qc1.blockHash)
-  if (b1 === undefined || b1.height === 0) return
-  const b0 = blockOf(ctx, b1.justify.blockHash)
-  if (b0 === undefined || b0.height <= s.committedHeight) return
-  if (b2.view === b1.view + 1 && b1.view === b0.view + 1) commitUpTo(ctx, b0, b1.justify)
+  const b1 = blockOf(ctx, b2.parentHash)
+  if (b1 === undefined || b1.height <= s.committedHeight) return
+  if (b2.view === b1.view + 1) commitUpTo(ctx, b1, b2.justify)
 }
 
 /** Commit `b0` (certified by `qc0`) and its uncommitted ancestors, oldest first. */
@@ -269,33 +299,37 @@ const sendTimeout = (ctx: Ctx, view: View): void => {
     ctx.out.push({ _tag: "Persist", record: { _tag: "TimedOut", view } })
   }
   if (view > s.timeoutSentView) s.timeoutSentView = view
-  const signature = config.crypto.sign(config.secretKey, timeoutDigest(config.committee.shard, config.committee.epoch, view))
+  const highQcView = s.highQc.view
+  const digest = timeoutDigest(config.committee.shard, config.committee.epoch, view, highQcView)
+  const signature = config.crypto.sign(config.secretKey, digest)
   const timeout: Timeout = { _tag: "Timeout", view, voter: config.self, signature, highQc: s.highQc, lastTc: s.lastTc }
   ctx.out.push({ _tag: "Broadcast", message: timeout })
-  addTimeout(ctx, view, config.self, signature)
+  addTimeout(ctx, view, config.self, highQcView, signature)
 }
 
 const onTimeout = (ctx: Ctx, from: NodeIndex, t: Timeout): void => {
   const { s } = ctx
-  if (t.voter !== from || !isView(t.view)) return
+  if (t.voter !== from || !isView(t.view) || !isView(t.highQc.view) || t.highQc.view >= t.view) return
   if (t.highQc.view > s.highQc.view) {
     const qc = acceptQc(ctx, t.highQc)
     if (qc === undefined) return
     if (blockOf(ctx, qc.blockHash) === undefined) requestMissing(ctx, qc.blockHash, from)
     processQc(ctx, qc)
   }
-  if (t.lastTc !== undefined && t.lastTc.view >= s.view && acceptTc(ctx, t.lastTc)) processTc(ctx, t.lastTc)
+  if (t.lastTc !== undefined && t.lastTc.view >= s.view - 1 && isNewsTc(ctx, t.lastTc) && acceptTc(ctx, t.lastTc)) {
+    processTc(ctx, t.lastTc)
+  }
   if (t.view < s.view || t.view > s.view + VIEWS_AHEAD_MAX) return
-  addTimeout(ctx, t.view, from, t.signature)
+  addTimeout(ctx, t.view, from, t.highQc.view, t.signature)
 }
 
-const addTimeout = (ctx: Ctx, view: View, signer: NodeIndex, signature: Uint8Array): void => {
+const addTimeout = (ctx: Ctx, view: View, signer: NodeIndex, highQcView: View, signature: Uint8Array): void => {
   const { s, config } = ctx
   const { committee } = config
   const collected = s.timeouts.get(view)
   if (collected?.has(signer)) return
   const next = new Map(collected ?? [])
-  next.set(signer, signature)
+  next.set(signer, { highQcView, signature })
   const timeouts = new Map(s.timeouts)
   timeouts.set(view, next)
   s.timeouts = timeouts
@@ -307,14 +341,13 @@ const addTimeout = (ctx: Ctx, view: View, signer: NodeIndex, signature: Uint8Arr
     return
   }
   if (!hasQuorum(committee, stake) || (s.lastTc !== undefined && s.lastTc.view >= view)) return
-  const partials = [...next].map(([i, sig]) => ({ signer: i, signature: sig }))
-  const digest = timeoutDigest(committee.shard, committee.epoch, view)
-  const certificate = assembleCertificate(committee, config.verifier, digest, partials)
+  const partials = [...next].map(([i, t]) => ({ signer: i, highQcView: t.highQcView, signature: t.signature }))
+  const certificate = assembleTimeoutCertificate(committee, config.verifier, view, partials)
   if (Either.isLeft(certificate)) {
-    dropBadSignatures(ctx, "timeouts", view, badSigners(config.verifier, digest, partials))
+    dropBadSignatures(ctx, "timeouts", view, badTimeoutSigners(committee, config.verifier, view, partials))
     return
   }
-  processTc(ctx, { view, ...certificate.right })
+  processTc(ctx, certificate.right)
 }
 
 const dropBadSignatures = (
@@ -346,7 +379,8 @@ const maybePropose = (ctx: Ctx): void => {
   const view = s.view
   if (leaderOf(config.committee, view) !== config.self || view <= s.lastVotedView) return
   const byQc = s.highQc.view === view - 1
-  const byTc = s.lastTc !== undefined && s.lastTc.view === view - 1
+  // The 2-chain voting rule, for the leader's own vote too: the QC must be as high as the TC's highest.
+  const byTc = s.lastTc !== undefined && s.lastTc.view === view - 1 && s.highQc.view >= maxHighQcView(s.lastTc)
   if (!byQc && !byTc) return
   const parent = blockOf(ctx, s.highQc.blockHash)
   if (parent === undefined) return // fetched when the QC arrived; the timer covers the wait
@@ -392,17 +426,15 @@ const walkUncommitted = (ctx: Ctx, block: Block): Set<TxId> | undefined => {
   return txs
 }
 
-/** safeNode: the block extends the locked block, or its QC is newer than the lock. */
+/**
+ * The 2-chain voting rule (Jolteon's safe-to-vote): the block's QC is of the
+ * view just before it, or this node holds a TC for that view and the block's
+ * QC is at least as high as every high-QC view the TC's signers reported.
+ */
 const isSafe = (ctx: Ctx, block: Block): boolean => {
-  const { lockedQc } = ctx.s
-  if (block.justify.view > lockedQc.view) return true
-  let cursor: Block | undefined = block
-  while (cursor !== undefined && cursor.view >= lockedQc.view) {
-    if (cursor.hash === lockedQc.blockHash) return true
-    if (cursor.height === 0) break
-    cursor = blockOf(ctx, cursor.parentHash)
-  }
-  return false
+  if (block.justify.view + 1 === block.view) return true
+  const tc = ctx.s.lastTc
+  return tc !== undefined && tc.view + 1 === block.view && block.justify.view >= maxHighQcView(tc)
 }
 
 const tryVote = (ctx: Ctx, block: Block): void => {
@@ -479,7 +511,8 @@ const onProposal = (ctx: Ctx, from: NodeIndex, p: Proposal): void => {
   const qc = acceptQc(ctx, b.justify)
   if (qc === undefined) return
   processQc(ctx, qc)
-  if (p.tc !== undefined && p.tc.view >= s.view && acceptTc(ctx, p.tc)) processTc(ctx, p.tc)
+  // The TC that justifies the block's view (kept if it is news: it may let this node vote).
+  if (p.tc !== undefined && p.tc.view === b.view - 1 && isNewsTc(ctx, p.tc) && acceptTc(ctx, p.tc)) processTc(ctx, p.tc)
   if (blockOf(ctx, b.hash) !== undefined) return
   addDetached(ctx, { ...b, justify: qc })
   connectDetached(ctx)

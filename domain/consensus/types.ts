@@ -35,13 +35,20 @@ export interface QuorumCertificate {
 }
 
 /**
- * A timeout certificate: more than 2/3 of the stake signed
- * `timeoutDigest(shard, epoch, view)`: they gave up on `view`, so the
- * pacemaker moves to `view + 1`. It proves the view change, not safety.
+ * A timeout certificate: more than 2/3 of the stake gave up on `view`, each
+ * signer i signing `timeoutDigest(shard, epoch, view, highQcViews[k])` where
+ * k is i's rank among the signers (bitmap order) and `highQcViews[k]` the view
+ * of i's highest QC when it timed out. The aggregate is over these distinct
+ * messages (BLS: one multi-pairing, one pairing per distinct view plus one).
+ * It moves the pacemaker to `view + 1`, and it is what lets the next leader's
+ * block skip views: honest nodes vote for a block of view `view + 1` whose QC
+ * is at least `max(highQcViews)` (the 2-chain voting rule, see `step.ts`).
  */
 export interface TimeoutCertificate {
   readonly view: View
   readonly signers: Uint8Array
+  /** One per signer, in signer (bitmap) order; each below `view`. */
+  readonly highQcViews: ReadonlyArray<View>
   readonly signature: Uint8Array
 }
 
@@ -82,7 +89,10 @@ export interface Vote {
   readonly signature: Uint8Array
 }
 
-/** "I give up on `view`", broadcast, with the sender's highest QC (and last TC) so others catch up. */
+/**
+ * "I give up on `view`", broadcast, with the sender's highest QC (and last TC)
+ * so others catch up. `signature` is over `timeoutDigest(.., view, highQc.view)`.
+ */
 export interface Timeout {
   readonly _tag: "Timeout"
   readonly view: View
@@ -189,7 +199,7 @@ export interface TimedOut {
   readonly _tag: "TimedOut"
   readonly view: View
 }
-/** Locked on `qc` (the 2-chain rule). */
+/** The highest QC this node has seen is now `qc` (the 2-chain protocol's lock: its timeouts report at least this view). */
 export interface Locked {
   readonly _tag: "Locked"
   readonly qc: QuorumCertificate

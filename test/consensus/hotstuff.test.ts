@@ -1,14 +1,15 @@
 /**
- * The chained HotStuff state machine, driven by hand: the 3-chain commit
- * rule, the 2-chain lock and safeNode, one vote per view across a restart,
+ * The chained HotStuff state machine, driven by hand: the 2-chain commit
+ * rule, the lock on the highest QC, the 2-chain voting rule with TCs (and
+ * forged ones), one vote per view across a restart,
  * the pacemaker (TCs, joining, back-off), vote aggregation and block sync.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { voteDigest } from "../../domain/consensus/digests.js"
+import { timeoutDigest, voteDigest } from "../../domain/consensus/digests.js"
 import { signersOf, verifyCertificate } from "../../domain/consensus/quorum.js"
 import { recover, safetyOf } from "../../domain/consensus/state.js"
-import type { Block, Message, Proposal, Timeout } from "../../domain/consensus/types.js"
+import type { Block, Message, Output, Proposal, Timeout } from "../../domain/consensus/types.js"
 import {
   BACKOFF_EXPONENT_MAX,
   BASE_TIMEOUT_MS,
@@ -58,67 +59,137 @@ describe("happy path", () => {
     expect(longest.flatMap((b) => b.payload).sort()).toEqual(["a", "b", "c"])
   })
 
-  it("a block commits when a QC forms on the third of three consecutive views (the 3-chain), and the lock follows the 2-chain", () => {
+  it("a block commits when a QC forms on its child of the next view (the 2-chain); the lock is the highest QC", () => {
     const f = eight()
     const node = new Driven(f.configs[0]!)
-    const [b1, b2, b3, b4] = chainOf(f, 4) as [Block, Block, Block, Block]
-    for (const b of [b1, b2]) expect(commitsIn(node.receive(b.view, proposal(b)))).toEqual([])
+    const [b1, b2, b3] = chainOf(f, 3) as [Block, Block, Block]
+    expect(commitsIn(node.receive(1, proposal(b1)))).toEqual([])
     expect(node.state.lockedQc.view).toBe(0)
-    expect(commitsIn(node.receive(3, proposal(b3)))).toEqual([]) // QC(B2) seen: lock on B1
+    expect(commitsIn(node.receive(2, proposal(b2)))).toEqual([]) // QC(B1) seen: its parent is genesis
     expect(node.state.lockedQc.blockHash).toBe(b1.hash)
-    const outputs = node.receive(4, proposal(b4)) // QC(B3) seen: B1 ← B2 ← B3 ← QC
+    const outputs = node.receive(3, proposal(b3)) // QC(B2) seen: B1 ← B2 ← QC on views 1, 2
     expect(commitsIn(outputs).map((b) => b.hash)).toEqual([b1.hash])
     expect(node.state.lockedQc.blockHash).toBe(b2.hash)
     const persisted = outputs.flatMap((o) => (o._tag === "Persist" ? [o.record._tag] : []))
+    expect(persisted).toEqual(["Locked", "Committed", "Voted"]) // the lock before the vote that follows it
     expect(persisted.indexOf("Committed")).toBeLessThan(outputs.findIndex((o) => o._tag === "Commit") + 1)
+    expect(safetyOf(recover(f.configs[0]!, node.log))).toEqual(safetyOf(node.state))
   })
 
-  it("a gap in the views defers the commit; the next 3-chain commits the ancestors with it", () => {
+  it("a gap in the views defers the commit; the next 2-chain commits the ancestors with it", () => {
     const f = eight()
     const node = new Driven(f.configs[0]!)
-    const [b1, b2] = chainOf(f, 2) as [Block, Block]
-    // View 3 times out; view 4 builds on B2 with a TC for view 3.
-    const b4 = blockOn(f, b2, qcOf(f, b2), 4, ["x"])
+    const [b1] = chainOf(f, 1) as [Block]
+    // View 2 times out; view 3 builds on B1 with a TC for view 2 (every signer's high QC is QC(B1)).
+    const b3 = blockOn(f, b1, qcOf(f, b1), 3, ["x"])
+    const b4 = blockOn(f, b3, qcOf(f, b3), 4)
     const b5 = blockOn(f, b4, qcOf(f, b4), 5)
-    const b6 = blockOn(f, b5, qcOf(f, b5), 6)
-    const b7 = blockOn(f, b6, qcOf(f, b6), 7)
     const committed: Array<string> = []
-    const feed = (b: Block, tc?: Proposal["tc"]) =>
-      committed.push(...commitsIn(node.receive(b.view % 8, proposal(b, tc))).map((c) => c.hash))
+    const votes: Array<number> = []
+    const feed = (b: Block, tc?: Proposal["tc"]) => {
+      const out = node.receive(b.view % 8, proposal(b, tc))
+      committed.push(...commitsIn(out).map((c) => c.hash))
+      votes.push(...votesIn(out).map((v) => (v as Extract<Message, { _tag: "Vote" }>).view))
+    }
     feed(b1)
-    feed(b2)
-    feed(b4, tcOf(f, 3))
-    feed(b5) // QC(B4): B1(1) ← B2(2) ← B4(4) is not consecutive
-    feed(b6) // QC(B5): B2(2) ← B4(4) ← B5(5) is not either
+    feed(b3, tcOf(f, 2, undefined, [1, 1, 1, 1, 1, 1, 1, 1]))
+    feed(b4) // QC(B3): B1(1) ← B3(3) is not consecutive
     expect(committed).toEqual([])
-    feed(b7) // QC(B6): B4(4) ← B5(5) ← B6(6): commit B4, and B1, B2 before it
-    expect(committed).toEqual([b1.hash, b2.hash, b4.hash])
+    feed(b5) // QC(B4): B3(3) ← B4(4): commit B3, and B1 before it
+    expect(committed).toEqual([b1.hash, b3.hash])
+    expect(votes).toEqual([1, 3, 4, 5])
   })
 })
 
 describe("voting rules", () => {
-  it("refuses a proposal that conflicts with its lock and carries an older QC; votes for a fork justified by a newer QC", () => {
+  /**
+   * Node 0 of eight votes B1 ← B2 ← B3 (views 1-3); view 3 times out. Signers
+   * of the TC for view 3 report high QCs of view `hqc`; the leader of 4
+   * proposes on `parent` with `justify`.
+   */
+  const afterTimeout = (hqc: number) => {
     const f = eight()
     const node = new Driven(f.configs[0]!)
-    const [b1, b2, b3, b4] = chainOf(f, 4) as [Block, Block, Block, Block]
-    for (const b of [b1, b2, b3, b4]) node.receive(b.view, proposal(b))
-    expect(node.state.lockedQc.blockHash).toBe(b2.hash)
-    expect(node.state.lastVotedView).toBe(4)
+    const [b1, b2, b3] = chainOf(f, 3) as [Block, Block, Block]
+    for (const b of [b1, b2, b3]) node.receive(b.view, proposal(b))
+    expect(node.state.lastVotedView).toBe(3)
+    expect(node.state.view).toBe(3)
+    const tc = tcOf(f, 3, undefined, Array(8).fill(hqc))
+    return { f, node, b1, b2, b3, tc }
+  }
 
-    // View 4 times out. The leader of 5 builds on B1 with QC(B1): older than the lock, not extending it.
-    const stale = blockOn(f, b1, qcOf(f, b1), 5, ["stale"])
-    const refused = node.receive(5, proposal(stale, tcOf(f, 4)))
-    expect(node.state.view).toBe(5) // the TC moved it on
+  it("votes for a block skipping views when its QC is as high as every high QC in the TC for the view before", () => {
+    const { f, node, b2, tc } = afterTimeout(2)
+    const b4 = blockOn(f, b2, qcOf(f, b2), 4, ["fork of B3"])
+    const out = node.receive(4, proposal(b4, tc))
+    expect(node.state.view).toBe(4)
+    expect(votesIn(out)).toHaveLength(1)
+    expect(node.state.lastVotedView).toBe(4)
+  })
+
+  it("refuses a TC-justified block whose QC is below a high QC the TC's signers reported", () => {
+    const { f, node, b1, tc } = afterTimeout(2)
+    const stale = blockOn(f, b1, qcOf(f, b1), 4, ["stale"]) // QC(B1) of view 1 < 2
+    const refused = node.receive(4, proposal(stale, tc))
+    expect(node.state.view).toBe(4) // the TC moved it on
     expect(votesIn(refused)).toEqual([])
-    expect(node.state.lastVotedView).toBe(4)
+    expect(node.state.lastVotedView).toBe(3)
+    // The same block with a TC whose signers reported nothing above view 1 is safe: it gets the vote.
+    const { f: f2, node: other, b1: c1 } = afterTimeout(1)
+    const lower = tcOf(f2, 3, undefined, Array(8).fill(1))
+    expect(votesIn(other.receive(4, proposal(blockOn(f2, c1, qcOf(f2, c1), 4, ["stale"]), lower)))).toHaveLength(1)
+  })
 
-    // A fork off B1 certified in view 3 (a QC newer than the lock on view 2): safe by the second clause.
-    const fork3 = blockOn(f, b1, qcOf(f, b1), 3, ["fork"])
-    node.receive(3, proposal(fork3))
-    const fresh = blockOn(f, fork3, qcOf(f, fork3), 5, ["fresh"])
-    const accepted = node.receive(5, proposal(fresh))
-    expect(votesIn(accepted)).toHaveLength(1)
-    expect(node.state.lastVotedView).toBe(5)
+  it("refuses a block skipping views without a TC for the view before (or with one for an older view)", () => {
+    const { f, node, b2 } = afterTimeout(2)
+    node.feed({ _tag: "TimerFired", view: 3 })
+    const b5 = blockOn(f, b2, qcOf(f, b2), 5, ["gap"])
+    expect(votesIn(node.receive(5, proposal(b5, tcOf(f, 3, undefined, Array(8).fill(2)))))).toEqual([])
+    expect(node.state.lastVotedView).toBe(3)
+  })
+
+  it("refuses a TC whose high-QC views a Byzantine leader lowered: the signatures bind them", () => {
+    const { f, node, b1, tc } = afterTimeout(2)
+    const forged = { ...tc, highQcViews: tc.highQcViews.map(() => 1) }
+    const stale = blockOn(f, b1, qcOf(f, b1), 4, ["stale"])
+    expect(votesIn(node.receive(4, proposal(stale, forged)))).toEqual([])
+    expect(node.state.view).toBe(3) // a forged TC moves nobody
+    expect(node.state.lastTc).toBeUndefined()
+  })
+
+  it("no vote in a view after timing out in it", () => {
+    const f = eight()
+    const node = new Driven(f.configs[0]!)
+    const [b1] = chainOf(f, 1) as [Block]
+    node.feed({ _tag: "Start" })
+    node.feed({ _tag: "TimerFired", view: 1 })
+    expect(node.state.lastVotedView).toBe(1)
+    expect(votesIn(node.receive(1, proposal(b1)))).toEqual([])
+  })
+
+  it("a leader holding a TC whose high QCs are above its own does not propose until it has such a QC", () => {
+    const f = fixture()
+    const leader = new Driven(f.configs[3]!) // leads view 3
+    leader.feed({ _tag: "Start" })
+    const b1 = blockOn(f, f.genesis, genesisQcOf(f), 1, ["t"])
+    const tc2 = tcOf(f, 2, undefined, [1, 1, 1, 1]) // view 2 timed out at nodes holding QC(B1)
+    const timeout = (voter: number, highQc: Timeout["highQc"], lastTc: Timeout["lastTc"]): Timeout => ({
+      _tag: "Timeout",
+      view: 3,
+      voter,
+      signature: f.crypto.sign(f.secrets[voter]!, timeoutDigest(SHARD, 0, 3, highQc.view)),
+      highQc,
+      lastTc
+    })
+    const proposalsIn = (out: ReadonlyArray<Output>) =>
+      out.flatMap((o) => (o._tag === "Broadcast" && o.message._tag === "Proposal" ? [o.message] : []))
+    expect(proposalsIn(leader.receive(0, timeout(0, genesisQcOf(f), tc2)))).toEqual([])
+    expect(leader.state.view).toBe(3) // the TC moved it, but its high QC (genesis) is below the TC's (view 1)
+    leader.receive(1, proposal(b1))
+    const proposed = proposalsIn(leader.receive(1, timeout(1, qcOf(f, b1), undefined)))
+    expect(proposed).toHaveLength(1)
+    expect(proposed[0]!.block.justify.blockHash).toBe(b1.hash)
+    expect(proposed[0]!.tc?.view).toBe(2)
   })
 
   // Node 3 is observed: its votes for view 1 go out to the leader of view 2.
@@ -292,6 +363,6 @@ describe("block sync", () => {
     expect(response[0]!.blocks.map((b) => b.hash)).toEqual([b2.hash, b1.hash])
     const after = node.receive(3, response[0]!)
     expect(votesIn(after)).toHaveLength(1)
-    expect(node.state.lockedQc.blockHash).toBe(b1.hash)
+    expect(node.state.lockedQc.blockHash).toBe(b2.hash) // the highest QC seen: B3 carries QC(B2)
   })
 })

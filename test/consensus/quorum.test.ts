@@ -19,7 +19,11 @@ import { type Committee, makeCommittee } from "../../domain/consensus/committee.
 import { timeoutDigest, voteDigest } from "../../domain/consensus/digests.js"
 import {
   assembleCertificate,
+  assembleTimeoutCertificate,
   badSigners,
+  badTimeoutSigners,
+  maxHighQcView,
+  verifyTimeoutCertificate,
   bitmapOf,
   type Certificate,
   type CommitteeVerifier,
@@ -30,6 +34,7 @@ import {
 } from "../../domain/consensus/quorum.js"
 import { MacKeyring, macKeyFromSeed, macQuorumCrypto } from "../simulation/macCrypto.js"
 import { ZERO_HASH } from "../../domain/chain/hash.js"
+import type { TimeoutCertificate } from "../../domain/consensus/types.js"
 
 const SHARD = 1 as ShardId
 const seedOf = (i: number) => new Uint8Array(32).fill(i + 1)
@@ -86,7 +91,7 @@ const quorumSuite = (make: () => Scheme) => {
 
     it("refuses a certificate over another message (a vote replayed as a timeout, another view)", () => {
       expect(reasonOf(verify(good, voteDigest(SHARD, 0, 8, ZERO_HASH)))).toBe("BadSignature")
-      expect(reasonOf(verify(good, timeoutDigest(SHARD, 0, 7)))).toBe("BadSignature")
+      expect(reasonOf(verify(good, timeoutDigest(SHARD, 0, 7, 6)))).toBe("BadSignature")
       expect(reasonOf(verify(good, voteDigest(2 as ShardId, 0, 7, ZERO_HASH)))).toBe("BadSignature")
     })
 
@@ -127,6 +132,50 @@ const quorumSuite = (make: () => Scheme) => {
       const spoiled = [...partials([0, 1]), { signer: 3, signature: sig(2) }]
       expect(reasonOf(assembleCertificate(committee, verifier, digest, spoiled))).toBe("BadSignature")
       expect(badSigners(verifier, digest, spoiled)).toEqual([3])
+    })
+
+    describe("timeout certificates: one aggregate over each signer's (view, high-QC view)", () => {
+      const view = 9
+      const tPartials = (hqcs: ReadonlyArray<readonly [number, number]>) =>
+        hqcs.map(([signer, highQcView]) => ({
+          signer,
+          highQcView,
+          signature: sig(signer, timeoutDigest(SHARD, 0, view, highQcView))
+        }))
+      const tc = Either.getOrThrow(assembleTimeoutCertificate(committee, verifier, view, tPartials([[3, 5], [0, 7], [1, 5]])))
+      const verifyTc = (t: TimeoutCertificate) => verifyTimeoutCertificate(committee, verifier, t)
+
+      it("verifies with the signers' high-QC views in signer order; the highest is what a block must reach", () => {
+        expect(tc.highQcViews).toEqual([7, 5, 5])
+        expect(Either.getOrThrow(signersOf(4, tc.signers))).toEqual([0, 1, 3])
+        expect(Either.isRight(verifyTc(tc))).toBe(true)
+        expect(maxHighQcView(tc)).toBe(7)
+        const same = Either.getOrThrow(assembleTimeoutCertificate(committee, verifier, view, tPartials([[0, 4], [1, 4], [3, 4]])))
+        expect(Either.isRight(verifyTc(same))).toBe(true) // one message: the multi-pairing degenerates to one check
+      })
+
+      it("refuses a forged high-QC view (a leader lowering or raising what a signer reported)", () => {
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [5, 5, 5] }))).toBe("BadSignature")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [7, 7, 5] }))).toBe("BadSignature")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [5, 7, 5] }))).toBe("BadSignature") // swapped between signers
+        expect(reasonOf(verifyTc({ ...tc, view: 10 }))).toBe("BadSignature")
+      })
+
+      it("refuses views that do not fit its signers: too few, too many, not below the view, not numbers", () => {
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [7, 5] }))).toBe("MalformedBitmap")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [7, 5, 5, 5] }))).toBe("MalformedBitmap")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: undefined as unknown as Array<number> }))).toBe("MalformedBitmap")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [9, 5, 5] }))).toBe("MalformedSignature")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: [-1, 5, 5] }))).toBe("MalformedSignature")
+        expect(reasonOf(verifyTc({ ...tc, highQcViews: ["7", 5, 5] as unknown as Array<number> }))).toBe("MalformedSignature")
+      })
+
+      it("refuses a TC below the threshold, and finds the bad timeout after an aggregate fails", () => {
+        expect(reasonOf(verifyTc({ ...tc, signers: bitmapOf(4, [0, 1, 2]) }))).toBe("BelowThreshold")
+        const spoiled = [...tPartials([[0, 7], [1, 5]]), { signer: 3, highQcView: 5, signature: sig(3, timeoutDigest(SHARD, 0, view, 6)) }]
+        expect(reasonOf(assembleTimeoutCertificate(committee, verifier, view, spoiled))).toBe("BadSignature")
+        expect(badTimeoutSigners(committee, verifier, view, spoiled)).toEqual([3])
+      })
     })
   })
 }

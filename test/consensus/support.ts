@@ -8,7 +8,7 @@ import type { Hash32 } from "../../domain/chain/hash.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
 import { type Committee, makeCommittee } from "../../domain/consensus/committee.js"
 import { makeBlock, timeoutDigest, voteDigest } from "../../domain/consensus/digests.js"
-import { assembleCertificate, type QuorumCrypto } from "../../domain/consensus/quorum.js"
+import { assembleCertificate, assembleTimeoutCertificate, type QuorumCrypto } from "../../domain/consensus/quorum.js"
 import { type ConsensusConfig, type ConsensusState, genesisBlock, initialState } from "../../domain/consensus/state.js"
 import { step } from "../../domain/consensus/step.js"
 import type {
@@ -75,10 +75,18 @@ export const qcOf = (f: Fixture, block: Block, signers: ReadonlyArray<NodeIndex>
   return { view: block.view, blockHash: block.hash, ...cert }
 }
 
-export const tcOf = (f: Fixture, view: number, signers: ReadonlyArray<NodeIndex> = allOf(f)): TimeoutCertificate => {
-  const digest = timeoutDigest(SHARD, 0, view)
-  const partials = signers.map((i) => ({ signer: i, signature: f.crypto.sign(f.secrets[i]!, digest) }))
-  return { view, ...Either.getOrThrow(assembleCertificate(f.committee, f.configs[0]!.verifier, digest, partials)) }
+/** A TC for `view`; signer i reports `highQcViews[i]` (default 0) as the view of its highest QC. */
+export const tcOf = (
+  f: Fixture,
+  view: number,
+  signers: ReadonlyArray<NodeIndex> = allOf(f),
+  highQcViews: ReadonlyArray<number> = []
+): TimeoutCertificate => {
+  const partials = signers.map((i) => {
+    const highQcView = highQcViews[i] ?? 0
+    return { signer: i, highQcView, signature: f.crypto.sign(f.secrets[i]!, timeoutDigest(SHARD, 0, view, highQcView)) }
+  })
+  return Either.getOrThrow(assembleTimeoutCertificate(f.committee, f.configs[0]!.verifier, view, partials))
 }
 
 export const allOf = (f: Fixture): ReadonlyArray<NodeIndex> => f.committee.members.map((_, i) => i)

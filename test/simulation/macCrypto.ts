@@ -4,7 +4,8 @@
  *
  *   publicKey       = sha256("topai/sim/pk"  ‖ secret)
  *   sign(digest)    = sha256("topai/sim/sig" ‖ secret ‖ digest)
- *   aggregate(sigs) = XOR of the signatures
+ *   aggregate(sigs) = XOR of the signatures (over one digest, or over each
+ *                     signer's own digest for a TC: `verifyAggregateMulti`)
  *
  * A real BLS verification costs ~15–40 ms here; a simulated run checks
  * thousands of certificates, so BLS would cap the simulator at a handful of
@@ -20,7 +21,7 @@
 import { Either } from "effect"
 import { sha256 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
-import type { CommitteeVerifier, QuorumCrypto } from "../../domain/consensus/quorum.js"
+import type { CommitteeVerifier, QuorumCrypto, SignerGroup } from "../../domain/consensus/quorum.js"
 import { QuorumError } from "../../domain/consensus/quorum.js"
 
 const MAC_BYTES = 32
@@ -88,30 +89,38 @@ export const macQuorumCrypto = (keyring: MacKeyring): QuorumCrypto => ({
         }
         return Either.right(acc)
       },
-      verifyAggregate: (signers, digest, signature) => {
-        const bad = malformed(signature)
-        if (bad !== undefined) return Either.left(bad)
-        if (signers.length === 0) return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
-        // The committee's nodes share this verifier: each certificate is recomputed once, not once per node.
-        const memo = `${signers.join(",")}|${bytesToHex(digest)}|${bytesToHex(signature)}`
-        if (verified.has(memo)) return Either.void
-        const acc = new Uint8Array(MAC_BYTES)
-        for (const i of signers) {
+      verifyAggregate: (signers, digest, signature) => verifyGroups([{ signers, digest }], signature),
+      verifyAggregateMulti: (groups, signature) => verifyGroups(groups, signature)
+    }
+    function verifyGroups(groups: ReadonlyArray<SignerGroup>, signature: Uint8Array): Either.Either<void, QuorumError> {
+      const bad = malformed(signature)
+      if (bad !== undefined) return Either.left(bad)
+      if (groups.length === 0 || groups.some((g) => g.signers.length === 0)) {
+        return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
+      }
+      // The committee's nodes share this verifier: each certificate is recomputed once, not once per node.
+      const memo = `${groups.map((g) => `${g.signers.join(",")}|${bytesToHex(g.digest)}`).join(";")}|${bytesToHex(signature)}`
+      if (verified.has(memo)) return Either.void
+      const acc = new Uint8Array(MAC_BYTES)
+      let signerCount = 0
+      for (const g of groups) {
+        for (const i of g.signers) {
           const secret = secrets[i]
           if (secret === undefined) {
             return Either.left(new QuorumError({ reason: "SignerOutOfRange", detail: `signer ${i} of ${secrets.length}` }))
           }
-          xorInto(acc, mac(secret, digest))
+          xorInto(acc, mac(secret, g.digest))
+          signerCount++
         }
-        for (let i = 0; i < MAC_BYTES; i++) {
-          if (acc[i] !== signature[i]) {
-            return Either.left(new QuorumError({ reason: "BadSignature", detail: `aggregate of ${signers.length} signers` }))
-          }
-        }
-        if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
-        verified.add(memo)
-        return Either.void
       }
+      for (let i = 0; i < MAC_BYTES; i++) {
+        if (acc[i] !== signature[i]) {
+          return Either.left(new QuorumError({ reason: "BadSignature", detail: `aggregate of ${signerCount} signers` }))
+        }
+      }
+      if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
+      verified.add(memo)
+      return Either.void
     }
     return Either.right(verifier)
   }
