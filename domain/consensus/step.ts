@@ -315,6 +315,10 @@ const onTimeout = (ctx: Ctx, from: NodeIndex, t: Timeout): void => {
     if (qc === undefined) return
     if (blockOf(ctx, qc.blockHash) === undefined) requestMissing(ctx, qc.blockHash, from)
     processQc(ctx, qc)
+  } else if (t.highQc.view === s.highQc.view && blockOf(ctx, s.highQc.blockHash) === undefined) {
+    // Its high QC's block is still missing (a restart keeps the QC, not the block; a fetch may have been
+    // lost): ask this peer, which holds the same QC. Without it this node cannot lead (nothing to extend).
+    requestMissing(ctx, s.highQc.blockHash, from)
   }
   if (t.lastTc !== undefined && t.lastTc.view >= s.view - 1 && isNewsTc(ctx, t.lastTc) && acceptTc(ctx, t.lastTc)) {
     processTc(ctx, t.lastTc)

@@ -316,6 +316,27 @@ describe("pacemaker", () => {
   })
 })
 
+describe("recovery", () => {
+  it("a node restarted with a high QC whose block it lacks fetches it from a peer that times out on the same QC", () => {
+    const f = fixture()
+    const b1 = blockOn(f, f.genesis, genesisQcOf(f), 1, ["t"])
+    const qc1 = qcOf(f, b1)
+    const node = new Driven(f.configs[0]!, recover(f.configs[0]!, [{ _tag: "Locked", qc: qc1 }]))
+    expect(node.state.highQc.view).toBe(1)
+    const timeout: Timeout = {
+      _tag: "Timeout",
+      view: 2,
+      voter: 3,
+      signature: f.crypto.sign(f.secrets[3]!, timeoutDigest(SHARD, 0, 2, 1)),
+      highQc: qc1,
+      lastTc: undefined
+    }
+    expect(node.receive(3, timeout).filter((o) => o._tag === "RequestBlock")).toEqual([
+      { _tag: "RequestBlock", blockHash: b1.hash, from: 3 }
+    ])
+  })
+})
+
 describe("leader", () => {
   it("aggregates the votes into a QC of more than 2/3 of the stake and proposes the next view on it", () => {
     const f = fixture()
