@@ -9,6 +9,10 @@
  *   even when a broken variant runs the nodes on a weaker one.
  * - Each node's commits extend its own previous commit, height by height.
  * - Every transaction is committed at most once per shard.
+ * - No QC conflicts with a commit: a QC of view ≥ v, seen in any proposal,
+ *   certifies a block extending the block honest nodes committed last at or
+ *   below view v (the lemma the 2-chain rule's safety rests on; it breaks
+ *   before two commits conflict, so a broken voting rule shows sooner).
  * - (in the simulator) replaying a node's records gives its safety state,
  *   and honest nodes make progress after GST.
  */
@@ -21,7 +25,7 @@ import { verifyCertificate } from "../../domain/consensus/quorum.js"
 import type { Block, QuorumCertificate, TxId } from "../../domain/consensus/types.js"
 import type { SimNode, SimShard } from "./simulator.js"
 
-export type ViolationKind = "conflicting-commit" | "invalid-qc" | "commit-order" | "double-commit-tx" | "replay" | "liveness" | "assertion"
+export type ViolationKind = "conflicting-commit" | "conflicting-qc" | "invalid-qc" | "commit-order" | "double-commit-tx" | "replay" | "liveness" | "assertion"
 
 export interface Violation {
   readonly kind: ViolationKind
@@ -38,6 +42,10 @@ interface ShardHistory {
   readonly verifiedQcs: Set<string>
   /** Each node's last commit. */
   readonly heads: Map<number, { height: number; hash: Hash32 }>
+  /** Every block seen in a proposal or a commit, for ancestry. */
+  readonly seen: Map<Hash32, Block>
+  /** QCs already held to the commits: `${view}/${blockHash}`. */
+  readonly checkedQcs: Set<string>
 }
 
 export class StateChecker {
@@ -46,7 +54,15 @@ export class StateChecker {
   private readonly histories = new Map<number, ShardHistory>()
 
   addShard(shard: SimShard): void {
-    this.histories.set(shard.shard, { shard, blocks: new Map(), txs: new Map(), verifiedQcs: new Set(), heads: new Map() })
+    this.histories.set(shard.shard, {
+      shard,
+      blocks: new Map(),
+      txs: new Map(),
+      verifiedQcs: new Set(),
+      heads: new Map(),
+      seen: new Map(),
+      checkedQcs: new Set()
+    })
   }
 
   fail(kind: ViolationKind, detail: string): void {
@@ -60,6 +76,7 @@ export class StateChecker {
       return this.fail("commit-order", `${node.name} committed h${block.height} ${block.hash} on top of h${head.height} ${head.hash}`)
     }
     history.heads.set(node.id, { height: block.height, hash: block.hash })
+    history.seen.set(block.hash, block)
     if (!this.checkQc(history, node, block, qc)) return
     if (node.twin) return
     this.commitCount++
@@ -80,6 +97,39 @@ export class StateChecker {
         return this.fail("double-commit-tx", `shard ${node.shard.shard}: ${tx} committed in ${first} and again in ${block.hash} (h${block.height}) by ${node.name}`)
       }
       history.txs.set(tx, block.hash)
+    }
+  }
+
+  /** A proposal sent by `node`: remember its block, and hold its QC to the honest commits. */
+  onProposal(node: SimNode, block: Block): void {
+    const history = this.histories.get(node.shard.shard)!
+    history.seen.set(block.hash, block)
+    const qc = block.justify
+    const key = `${qc.view}/${qc.blockHash}`
+    if (qc.view === 0 || history.checkedQcs.has(key)) return
+    history.checkedQcs.add(key)
+    // The highest honest commit of view ≤ qc.view (views rise with height along the committed chain).
+    let lo = 1
+    let hi = history.blocks.size
+    let committed: Block | undefined
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const b = history.blocks.get(mid)?.block
+      if (b === undefined) break
+      if (b.view <= qc.view) {
+        committed = b
+        lo = mid + 1
+      } else hi = mid - 1
+    }
+    if (committed === undefined) return
+    let cursor = history.seen.get(qc.blockHash)
+    while (cursor !== undefined && cursor.height > committed.height) cursor = history.seen.get(cursor.parentHash)
+    if (cursor === undefined || cursor.height !== committed.height) return // ancestry unknown here
+    if (cursor.hash !== committed.hash) {
+      this.fail(
+        "conflicting-qc",
+        `shard ${node.shard.shard}: a QC of view ${qc.view} on ${qc.blockHash} (in ${node.name}'s proposal of view ${block.view}) does not extend h${committed.height} ${committed.hash} (view ${committed.view}) committed by ${history.blocks.get(committed.height)!.by}`
+      )
     }
   }
 

@@ -3,11 +3,14 @@
  * checks every invariant (see `checker.ts`); `--seed N` runs one,
  * `--verbose` prints a line per run, `--quorum 1/2` runs the nodes on a
  * deliberately broken quorum and `--too-many-twins` gives Byzantine twins
- * 3 seats of 7 (`TOO_MANY_TWINS`; the checker must catch both), `--trace N` sets
+ * 3 seats of 7 (`TOO_MANY_TWINS`), `--tc-unchecked` has nodes vote on any
+ * TC-justified block (`TC_UNCHECKED`; the checker must catch all three),
+ * `--stale-twins` runs its adversary (twins proposing on stale QCs) against
+ * the real rule (no violation allowed), `--trace N` sets
  * how many events a failure shows. Exits non-zero on any violation, after
  * printing the seed, its scenario and the trace that led there.
  */
-import { describeScenario, scenarioOf, type ScenarioOverrides, TOO_MANY_TWINS } from "./scenario.js"
+import { describeScenario, scenarioOf, type ScenarioOverrides, STALE_TWINS, TC_UNCHECKED, TOO_MANY_TWINS } from "./scenario.js"
 import { type RunResult, runScenario } from "./simulator.js"
 
 interface Args {
@@ -21,7 +24,7 @@ interface Args {
 }
 
 const usage =
-  "usage: npm run sim -- [--seeds A..B | --seed N] [--verbose] [--trace N] [--quorum NUM/DEN] [--too-many-twins]"
+  "usage: npm run sim -- [--seeds A..B | --seed N] [--verbose] [--trace N] [--quorum NUM/DEN] [--too-many-twins] [--tc-unchecked] [--stale-twins]"
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let from = 1
@@ -47,6 +50,12 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     } else if (arg === "--too-many-twins") {
       overrides = { ...overrides, ...TOO_MANY_TWINS }
       flags += " --too-many-twins"
+    } else if (arg === "--stale-twins") {
+      overrides = { ...overrides, ...STALE_TWINS }
+      flags += " --stale-twins"
+    } else if (arg === "--tc-unchecked") {
+      overrides = { ...overrides, ...TC_UNCHECKED }
+      flags += " --tc-unchecked"
     } else if (arg === "--verbose") {
       verbose = true
     } else if (arg === "--trace") {

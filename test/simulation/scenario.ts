@@ -46,8 +46,17 @@ export interface Scenario {
   readonly progressBlocksMin: number
   /** Deliberately broken variants (tests of the simulator itself): a weaker quorum for the nodes, */
   readonly quorum: Fraction | undefined
-  /** or twin seats holding 1/3 of the stake or more (the protocol's Byzantine bound broken). */
+  /** or twin seats holding 1/3 of the stake or more (the protocol's Byzantine bound broken), */
   readonly byzantineBoundIgnored: boolean
+  /**
+   * or nodes that vote for any block justified by a TC of the view before,
+   * whatever its QC (the 2-chain voting rule without its high-QC check): the
+   * network zeroes the high-QC views of proposals' TCs and the nodes'
+   * verifier waves TCs through.
+   */
+  readonly tcHighQcUnchecked: boolean
+  /** Not broken, an adversary: twins propose TC-justified blocks on a stale QC (see `simulator.ts`, `staleProposal`). */
+  readonly staleTwinProposals: boolean
   /** Probability that a partition splits the honest seats evenly (else at random). */
   readonly balancedPartitionProbability: number
 }
@@ -58,6 +67,8 @@ export interface ScenarioOverrides {
   readonly committeeSize?: number
   readonly twinSeats?: number
   readonly byzantineBoundIgnored?: boolean
+  readonly tcHighQcUnchecked?: boolean
+  readonly staleTwinProposals?: boolean
   readonly partitions?: number
   readonly partitionMsMax?: number
   readonly faultPhaseMs?: number
@@ -79,6 +90,26 @@ export const TOO_MANY_TWINS: ScenarioOverrides = {
   partitionMsMax: 2_000,
   faultPhaseMs: 4_000,
   balancedPartitionProbability: 1
+}
+
+/**
+ * An adversary the real protocol must withstand (the control for
+ * `TC_UNCHECKED`): one twin seat whose twins propose TC-justified blocks on
+ * a stale QC.
+ */
+export const STALE_TWINS: ScenarioOverrides = {
+  staleTwinProposals: true,
+  twinSeats: 1
+}
+
+/**
+ * The broken voting rule the simulator must catch: a TC lets a node vote for
+ * a block on any older QC, so a leader that missed a QC forks a committed
+ * block away. Twins (who propose on stale QCs) and partitions make it show.
+ */
+export const TC_UNCHECKED: ScenarioOverrides = {
+  tcHighQcUnchecked: true,
+  ...STALE_TWINS
 }
 
 export const scenarioOf = (seed: number, overrides: ScenarioOverrides = {}): Scenario => {
@@ -113,6 +144,8 @@ export const scenarioOf = (seed: number, overrides: ScenarioOverrides = {}): Sce
     progressBlocksMin: 3,
     quorum: overrides.quorum,
     byzantineBoundIgnored: overrides.byzantineBoundIgnored ?? false,
+    tcHighQcUnchecked: overrides.tcHighQcUnchecked ?? false,
+    staleTwinProposals: overrides.staleTwinProposals ?? false,
     balancedPartitionProbability: overrides.balancedPartitionProbability ?? 0.5
   }
 }
@@ -124,7 +157,9 @@ export const describeScenario = (s: Scenario): string =>
     `delay=${s.faults.delayMinMs}..${s.faults.delayMaxMs}ms long=${s.faults.longDelayProbability.toFixed(3)}@≤${s.faults.longDelayMaxMs}ms`,
     `partitions=${s.partitions}(≤${s.partitionMsMax}ms) crashes=${s.crashes}(≤${s.crashDownMsMax}ms) txEvery=${s.txIntervalMs}ms`,
     s.quorum === undefined ? "" : `BROKEN quorum=${s.quorum.numerator}/${s.quorum.denominator}`,
-    s.byzantineBoundIgnored ? "BROKEN twins may hold ≥ 1/3 of the stake" : ""
+    s.byzantineBoundIgnored ? "BROKEN twins may hold ≥ 1/3 of the stake" : "",
+    s.tcHighQcUnchecked ? "BROKEN votes on any TC-justified block (no high-QC check)" : "",
+    s.staleTwinProposals ? "twins propose on stale QCs" : ""
   ]
     .filter((x) => x !== "")
     .join(" ")

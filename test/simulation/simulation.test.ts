@@ -4,7 +4,7 @@
  * green run means the invariants held, not that nothing was checked).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { describeScenario, scenarioOf, TOO_MANY_TWINS } from "./scenario.js"
+import { describeScenario, scenarioOf, STALE_TWINS, TC_UNCHECKED, TOO_MANY_TWINS } from "./scenario.js"
 import { type RunResult, runScenario } from "./simulator.js"
 
 const SEEDS = 120
@@ -58,5 +58,16 @@ describe("simulation", () => {
     }
     expect(found?.violation?.kind).toBe("conflicting-commit")
     expect(found?.trace.some((line) => line.includes("COMMIT"))).toBe(true)
+  })
+
+  it("catches the 2-chain voting rule without its TC high-QC check: a QC forms on a fork of a committed block", () => {
+    let found: RunResult | undefined
+    for (let seed = 1; seed <= 100 && found?.violation?.kind !== "conflicting-qc"; seed++) found = runScenario(scenarioOf(seed, TC_UNCHECKED))
+    expect(found?.violation?.kind).toBe("conflicting-qc")
+    expect(found?.trace.length).toBeGreaterThan(0)
+  })
+
+  it("the real rule withstands the same adversary: twins proposing TC-justified blocks on stale QCs", () => {
+    for (const seed of [56, 61, 172, 213]) expect(runScenario(scenarioOf(seed, STALE_TWINS)).violation).toBeUndefined()
   })
 })

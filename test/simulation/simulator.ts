@@ -16,7 +16,7 @@
  * the last events. Nothing here reads the clock or Math.random: the same
  * seed replays the same run, which the history hash shows.
  */
-import { Either } from "effect"
+import { Either, HashMap, Option } from "effect"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { sha256 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
@@ -31,6 +31,7 @@ import {
   recover,
   safetyOf
 } from "../../domain/consensus/state.js"
+import { makeBlock } from "../../domain/consensus/digests.js"
 import { step } from "../../domain/consensus/step.js"
 import type { Input, Message, NodeIndex, Output, SafetyRecord } from "../../domain/consensus/types.js"
 import { StateChecker, type Violation } from "./checker.js"
@@ -212,6 +213,10 @@ class Simulation {
           : Either.getOrThrow(makeCommittee(shardId, 0, elected0.members, scenario.quorum))
       const honestCommittee = elected0
       const verifier = Either.getOrThrow(crypto.verifierFor(committee.members.map((m) => m.publicKey)))
+      // The broken variant `tcHighQcUnchecked`: nodes take any TC (the checker keeps the real verifier).
+      const nodeVerifier: CommitteeVerifier = scenario.tcHighQcUnchecked
+        ? { ...verifier, verifyAggregateMulti: () => Either.void }
+        : verifier
       const genesis = genesisBlock(committee)
       const twinSeats = this.pickTwinSeats(honestCommittee)
       const shard: SimShard = {
@@ -232,7 +237,7 @@ class Simulation {
             self: index,
             secretKey: keys.get(member.validator)!.secretKey,
             crypto,
-            verifier,
+            verifier: nodeVerifier,
             genesis,
             timing: { baseTimeoutMs: scenario.baseTimeoutMs, backoffExponentMax: scenario.backoffExponentMax },
             blockTxsMax: 64,
@@ -321,7 +326,7 @@ class Simulation {
         const { to, from, message } = event
         if (!to.up || this.cut(from, to)) return
         this.trace.push({ timeMs: this.now, node: to.name, what: `← ${from.name}`, message })
-        this.feed(to, { _tag: "Received", from: from.index, message })
+        this.feed(to, { _tag: "Received", from: from.index, message: this.scenario.tcHighQcUnchecked ? withoutHighQcs(message) : message })
         return
       }
       case "timer": {
@@ -372,9 +377,12 @@ class Simulation {
       case "Send":
         for (const to of node.shard.seats[output.to] ?? []) if (to !== node) this.send(node, to, output.message)
         return
-      case "Broadcast":
-        for (const to of node.shard.nodes) if (to !== node) this.send(node, to, output.message)
+      case "Broadcast": {
+        const message = this.scenario.staleTwinProposals && node.twin ? staleProposal(node, output.message) : output.message
+        if (message._tag === "Proposal") this.checker.onProposal(node, message.block)
+        for (const to of node.shard.nodes) if (to !== node) this.send(node, to, message)
         return
+      }
       case "SetTimer":
         node.timerGeneration++
         this.queue.push(this.now + output.durationMs, {
@@ -536,4 +544,42 @@ class Simulation {
     )
     return `no progress ${livenessDeadlineMs}ms after GST: ${lagging.join("; ")}`
   }
+}
+
+/** The broken variant `tcHighQcUnchecked`: every TC reaches nodes with its high-QC views zeroed. */
+const withoutHighQcs = (message: Message): Message => {
+  const zeroed = <T extends { readonly highQcViews: ReadonlyArray<number> }>(tc: T): T => ({
+    ...tc,
+    highQcViews: tc.highQcViews.map(() => 0)
+  })
+  if (message._tag === "Proposal" && message.tc !== undefined) return { ...message, tc: zeroed(message.tc) }
+  if (message._tag === "Timeout" && message.lastTc !== undefined) return { ...message, lastTc: zeroed(message.lastTc) }
+  return message
+}
+
+/**
+ * The Byzantine leader of the broken variants (`staleTwinProposals`): a twin
+ * that proposes with a TC re-makes its block one certified block further
+ * back (on its QC's block's parent, with that block's QC), trying to fork
+ * away a block that may have committed. The 2-chain voting rule refuses such
+ * a block whenever a TC signer reported a higher QC.
+ */
+const staleProposal = (node: SimNode, message: Message): Message => {
+  if (message._tag !== "Proposal" || message.tc === undefined) return message
+  const { block } = message
+  const certified = Option.getOrUndefined(HashMap.get(node.state.blocks, block.justify.blockHash))
+  if (certified === undefined || certified.height === 0) return message
+  const parent = Option.getOrUndefined(HashMap.get(node.state.blocks, certified.parentHash))
+  if (parent === undefined) return message
+  const stale = makeBlock({
+    shard: block.shard,
+    epoch: block.epoch,
+    view: block.view,
+    height: parent.height + 1,
+    parentHash: parent.hash,
+    justify: certified.justify,
+    proposer: block.proposer,
+    payload: block.payload
+  })
+  return { ...message, block: stale }
 }
