@@ -22,7 +22,13 @@ export const WIRE_ITEMS_MAX = 8192
 export const WIRE_BLOCKS_MAX = 64
 
 const QuorumCertificate = Schema.Struct({ view: Int, blockHash: Hash32, signers: BytesHex, signature: BytesHex })
-const TimeoutCertificate = Schema.Struct({ view: Int, signers: BytesHex, signature: BytesHex })
+const TimeoutCertificate = Schema.Struct({
+  view: Int,
+  signers: BytesHex,
+  /** One high-QC view per signer, in bitmap order: the 2-chain voting rule reads them. */
+  highQcViews: Schema.Array(Int).pipe(Schema.maxItems(WIRE_ITEMS_MAX)),
+  signature: BytesHex
+})
 const Block = Schema.Struct({
   hash: Hash32,
   shard: ShardId,
