@@ -1,5 +1,5 @@
 /**
- * Five validators as five processes (`topai node start --config FILE`) on
+ * Validators as processes (`topai node start --config FILE`) on
  * localhost, reaching each other over the WebSocket consensus network:
  * transfers sent with the typed client to different validators commit on
  * all; kill -9 one and the chain goes on; kill -9 a second and it halts
@@ -7,34 +7,46 @@
  * both and it resumes, every validator holding the same block at every
  * height, and `topai audit replay` passes on each one's data dir.
  */
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { GenesisConfig } from "../../domain/chain/genesis.js"
 import { devValidators } from "../../domain/chain/validators.js"
 import { DEVNET_GOVERNANCE } from "../../domain/chain/genesis.js"
 import { defaultEconomics, EconomicsConfig } from "../../domain/economics/config.js"
-import { writeLocalValidatorConfigs } from "../../src/cli/commands/validator.js"
+import { loadValidatorConfig, writeLocalValidatorConfigs } from "../../src/cli/commands/validator.js"
 import { DEV, DEVNET_CHAIN_ID, devPair, GENESIS_BALANCE, signTransfer, TRANSFER_SHARDS, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
+import { cleanup, expectUserError, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
-/**
- * Five, not four: with round-robin leaders, chained HotStuff's 3-chain
- * commit (three blocks of consecutive views, the third certified by the
- * next view's leader) needs 4 live leaders in a row, which 4 seats with
- * one down never have (the same reason test/node/bft.test.ts runs 5). Five
- * seats still halt at two down (quorum: 4 of 5).
- */
-const N = 5
+/** Four seats, quorum 3: one down goes on (the 2-chain commit needs three live leaders in a row), two down halt. */
+const N = 4
 const SHARDS = [0, ...Array.from({ length: TRANSFER_SHARDS }, (_, i) => i + 1)]
 
 afterAll(cleanup)
 
 const log = (line: string) => console.log(`[bft processes ${new Date().toISOString().slice(11, 23)}] ${line}`)
 
-describe("5 validator processes over the WebSocket consensus network", () => {
+describe("topai node configs / node start --config, offline", () => {
+  it("writes a devnet's genesis and validator configs that load; a config with another validator's key is refused in one line", async () => {
+    const dir = join(makeTempDir("bft-configs"), "net")
+    const r = await runCli(["node", "configs", "--dir", dir, "--validators", "4", "--rpc-port", "18645", "--consensus-port", "19645"])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`topai node start --config ${join(dir, "validator-3.json")}`)
+    const loaded = await Effect.runPromise(loadValidatorConfig(join(dir, "validator-2.json")))
+    expect(loaded.config.peers.map((p) => p.url)).toEqual([0, 1, 3].map((j) => `ws://127.0.0.1:${19645 + j}/consensus`))
+    expect(loaded.genesis.validators).toHaveLength(4)
+    const wrong = JSON.parse(readFileSync(join(dir, "validator-0.json"), "utf8")) as Record<string, unknown>
+    writeFileSync(join(dir, "wrong.json"), JSON.stringify({ ...wrong, keyFile: "validator-1.key.json" }))
+    const refused = await runCli(["node", "start", "--config", join(dir, "wrong.json")])
+    expectUserError(["node", "start", "--config"], refused, /^error: the secp256k1 key's address 0x[0-9a-f]{40} is not validator 0's/)
+  })
+})
+
+describe(`${N} validator processes over the WebSocket consensus network`, () => {
   it("commit transfers, survive one kill -9, halt safely at two, resume with no fork", async () => {
     const t0 = performance.now()
     const since = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`

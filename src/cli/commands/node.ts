@@ -282,7 +282,27 @@ const start = Command.make(
     }).pipe(reportErrors(false))
 ).pipe(Command.withDescription("Run a one-process devnet node (all shards, RPC), or with --config one validator of a BFT chain, until Ctrl-C"))
 
+const configs = Command.make(
+  "configs",
+  {
+    dir: Options.directory("dir", { exists: "either" }).pipe(Options.withDescription("Where to write the genesis, key files and configs")),
+    validators: Options.integer("validators").pipe(Options.withDefault(4), Options.withDescription("Validators of the new chain (default 4)")),
+    shards,
+    host,
+    rpcPort: Options.integer("rpc-port").pipe(Options.withDefault(DEFAULT_PORT), Options.withDescription("Validator 0's RPC port; validator i's is + i")),
+    consensusPort: Options.integer("consensus-port").pipe(
+      Options.withDefault(DEFAULT_PORT + 1000),
+      Options.withDescription("Validator 0's consensus port; validator i's is + i")
+    ),
+    beaconIntervalMs
+  },
+  (o) =>
+    Effect.flatMap(Effect.promise(() => import("./validator.js")), (validator) => validator.writeDevnetConfigs(o)).pipe(
+      reportErrors(false)
+    )
+).pipe(Command.withDescription("Write a new BFT devnet's genesis and one `node start --config` file per validator (dev keys)"))
+
 export const nodeCommand = Command.make("node").pipe(
   Command.withDescription("Run a node"),
-  Command.withSubcommands([start])
+  Command.withSubcommands([start, configs])
 )

@@ -29,11 +29,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { dirname, isAbsolute, join, resolve } from "node:path"
-import { Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Console, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { GenesisConfig } from "../../../domain/chain/genesis.js"
+import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
+import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { bytesToHex, hexToBytes } from "../../../domain/chain/hex.js"
 import { PrivateKey } from "../../../domain/chain/keys.js"
-import { devValidatorKeys } from "../../../domain/chain/validators.js"
+import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
 import { proofOfPossession, verifyProofOfPossession } from "../../../domain/consensus/bls.js"
 import { SignatureVerifier, SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
@@ -41,7 +43,7 @@ import { CONSENSUS_PATH, makeWsConsensusNetwork } from "../../../infra/network/W
 import { ChainRpcServerLive } from "../../api/chainServer.js"
 import { HTTP_PATH, WS_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
-import { EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
+import { DEVNET_CHAIN_ID, EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65_535))
 const Endpoint = Schema.Struct({ host: Schema.String, port: Port })
@@ -212,9 +214,11 @@ export const writeLocalValidatorConfigs = (o: {
   readonly genesis: GenesisConfig
   readonly rpcPorts: ReadonlyArray<number>
   readonly consensusPorts: ReadonlyArray<number>
+  readonly host?: string | undefined
   readonly idleIntervalMs?: number | undefined
   readonly baseTimeoutMs?: number | undefined
 }): ReadonlyArray<string> => {
+  const host = o.host ?? "127.0.0.1"
   const count = o.genesis.validators?.length ?? 0
   mkdirSync(o.dir, { recursive: true })
   writeFileSync(join(o.dir, "genesis.json"), encodeGenesis(o.genesis))
@@ -228,11 +232,11 @@ export const writeLocalValidatorConfigs = (o: {
       validator: i,
       keyFile: `validator-${i}.key.json`,
       dataDir: `validator-${i}`,
-      rpc: { host: "127.0.0.1", port: o.rpcPorts[i]! },
-      consensus: { host: "127.0.0.1", port: o.consensusPorts[i]! },
+      rpc: { host, port: o.rpcPorts[i]! },
+      consensus: { host, port: o.consensusPorts[i]! },
       peers: Array.from({ length: count }, (_, j) => j)
         .filter((j) => j !== i)
-        .map((j) => ({ validator: j, url: `ws://127.0.0.1:${o.consensusPorts[j]}${CONSENSUS_PATH}` })),
+        .map((j) => ({ validator: j, url: `ws://${host}:${o.consensusPorts[j]}${CONSENSUS_PATH}` })),
       genesis: "genesis.json",
       ...(o.idleIntervalMs === undefined ? {} : { idleIntervalMs: o.idleIntervalMs }),
       ...(o.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: o.baseTimeoutMs })
@@ -242,3 +246,57 @@ export const writeLocalValidatorConfigs = (o: {
     return file
   })
 }
+
+/**
+ * `topai node configs --dir DIR --validators N`: a new BFT devnet's genesis
+ * (the dev validators, stamped now) and one config per validator, RPC on
+ * rpc-port + i and consensus on consensus-port + i; then start each with
+ * `topai node start --config DIR/validator-{i}.json`.
+ */
+export const writeDevnetConfigs = (o: {
+  readonly dir: string
+  readonly validators: number
+  readonly shards: Option.Option<number>
+  readonly host: string
+  readonly rpcPort: number
+  readonly consensusPort: number
+  readonly beaconIntervalMs: Option.Option<number>
+}) =>
+  Effect.gen(function* () {
+    if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
+      return yield* fail(`--validators must be from 1 to 64, got ${o.validators}`)
+    }
+    const dir = resolve(o.dir)
+    if (existsSync(join(dir, "genesis.json"))) return yield* fail(`${dir} already holds a genesis; use a new --dir`)
+    const genesis = yield* Effect.try({
+      try: () => {
+        const base = new GenesisConfig({
+          chainId: DEVNET_CHAIN_ID,
+          transferShards: Option.getOrElse(o.shards, () => TRANSFER_SHARDS_DEFAULT),
+          timestamp: Date.now(),
+          validators: devValidators(o.validators)
+        })
+        return new GenesisConfig({
+          ...base,
+          economics: new EconomicsConfig({
+            ...base.economics,
+            ...(Option.isSome(o.beaconIntervalMs) ? { beaconIntervalMs: o.beaconIntervalMs.value } : {})
+          })
+        })
+      },
+      catch: (e) => new NodeConfigError({ detail: `bad genesis settings: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    const ports = (first: number) => Array.from({ length: o.validators }, (_, i) => first + i)
+    const files = yield* Effect.try({
+      try: () =>
+        writeLocalValidatorConfigs({ dir, genesis, host: o.host, rpcPorts: ports(o.rpcPort), consensusPorts: ports(o.consensusPort) }),
+      catch: (e) => new NodeConfigError({ detail: `cannot write to ${dir}: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    yield* Console.log(
+      [
+        `${o.validators} validator configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
+        ...files.map((f) => `  topai node start --config ${f}`),
+        "The keys are the public devnet keys: for a devnet only."
+      ].join("\n")
+    )
+  })
