@@ -19,23 +19,15 @@ import { copyFileSync, existsSync, mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer, Option } from "effect"
-import { genesisSupply } from "../../../domain/chain/genesis.js"
-import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
-import { BEACON_SHARD, TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
+import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
-import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
-import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
 import { makeMemoryNetworkHub } from "../../../infra/network/MemoryConsensusNetwork.js"
 import { ChainRpcServerLive } from "../../api/chainServer.js"
 import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, HTTP_PATH, WS_PATH } from "../../api/transport.js"
-import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
-import type { AiConfig } from "../../node/ai/AiConfig.js"
-import { AiNodeLive } from "../../node/ai/AiNode.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
-import { EconomyLive } from "../../node/economy/Economy.js"
 import { startComputeNode } from "../../worker/ComputeNode.js"
 import { reportErrors } from "../output.js"
 import {
@@ -45,7 +37,8 @@ import {
   GENESIS_FILE,
   loadOrCreateGenesis,
   lockDataDir,
-  NodeConfigError
+  NodeConfigError,
+  aiShardLayer
 } from "./node.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 
@@ -124,21 +117,7 @@ export const startDevnet = (o: {
       const rpc = { host: o.host, port: o.port + i }
       const stack =
         i === 0
-          ? (() => {
-              const ai: AiConfig = {
-                ...DEFAULT_AI_SETTINGS,
-                stakeMin: genesis.economics.minWorkerStake,
-                validatorKey: devProposerKey(BEACON_SHARD),
-                escrowKey: aiEscrowKey()
-              }
-              const economy = { economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey }
-              return RpcServerLive(rpc).pipe(
-                Layer.provideMerge(AiNodeLive(ai)),
-                Layer.provideMerge(EconomyLive(economy)),
-                Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive())),
-                Layer.provideMerge(chain)
-              )
-            })()
+          ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir)), Layer.provideMerge(chain))
           : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
       yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>

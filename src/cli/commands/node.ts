@@ -190,6 +190,24 @@ export const lockDataDir = (dir: string): Effect.Effect<string, NodeConfigError,
 const describeCause = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "object" && cause !== null ? JSON.stringify(cause) : String(cause)
 
+/**
+ * The AI shard and the economy of a node whose data dir is `dir`: the model
+ * registry, tasks and workers, the economy and its payouts (this node holds
+ * the devnet's system keys), the blob store and the verification sandbox.
+ */
+export const aiShardLayer = (genesis: GenesisConfig, dir: string) => {
+  const ai: AiConfig = {
+    ...DEFAULT_AI_SETTINGS,
+    stakeMin: genesis.economics.minWorkerStake,
+    validatorKey: devProposerKey(BEACON_SHARD),
+    escrowKey: aiEscrowKey()
+  }
+  return AiNodeLive(ai).pipe(
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
+    Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
+  )
+}
+
 export const startNode = (o: {
   readonly dataDir: string
   readonly host: string
@@ -214,17 +232,8 @@ export const startNode = (o: {
       epochBlocks: o.epochBlocks ?? Option.none(),
       beaconIntervalMs: o.beaconIntervalMs ?? Option.none()
     })
-    const ai: AiConfig = {
-      ...DEFAULT_AI_SETTINGS,
-      stakeMin: genesis.economics.minWorkerStake,
-      validatorKey: devProposerKey(BEACON_SHARD),
-      escrowKey: aiEscrowKey()
-    }
-    const economy = { economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey }
     const stack = RpcServerLive({ host: o.host, port: o.port }).pipe(
-      Layer.provideMerge(AiNodeLive(ai)),
-      Layer.provideMerge(EconomyLive(economy)),
-      Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive())),
+      Layer.provideMerge(aiShardLayer(genesis, dir)),
       Layer.provideMerge(ChainNodeLive({ genesis })),
       Layer.provideMerge(SignatureVerifierLive),
       Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) }))
