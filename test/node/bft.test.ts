@@ -5,7 +5,7 @@
  * restarts without voting twice in a view, and bad frames are dropped and
  * counted.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { devAccounts } from "../../domain/chain/genesis.js"
 import { shardOf } from "../../domain/chain/sharding.js"
@@ -21,7 +21,7 @@ import type { ShardId } from "../../domain/chain/sharding.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { encodeWire } from "../../infra/network/wire.js"
 import type { WireMessage } from "../../infra/network/wire.js"
-import { BFT_CHAIN_ID, makeHarness } from "./bftHarness.js"
+import { BFT_CHAIN_ID, makeHarness, stopHarnesses } from "./bftHarness.js"
 import type { Harness, RunningValidator } from "./bftHarness.js"
 
 const transferTx = (key: PrivateKey, to: Address, amount: bigint, nonce: bigint) =>
@@ -46,6 +46,9 @@ const expectOneVotePerView = (h: Harness, v: RunningValidator, shard: number) =>
     expect(new Set(voted).size).toBe(voted.length)
     return voted.length
   })
+
+
+afterAll(stopHarnesses)
 
 describe("BFT validators in one process", () => {
   it.live(

@@ -3,7 +3,7 @@
  * each with its own SQLite store: start, stop (close its scope: a crash as
  * far as the others can tell) and restart from its store.
  */
-import { mkdirSync, mkdtempSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
@@ -44,6 +44,12 @@ export interface RunningValidator {
   readonly store: EventStoreShape
   readonly scope: Scope.CloseableScope
 }
+
+/** The harnesses not stopped yet: a failed test leaves its validators running, `stopHarnesses` ends them. */
+const live = new Set<Effect.Effect<void>>()
+
+/** For `afterAll`: stop what a failed test left running and remove its temp dirs. */
+export const stopHarnesses = () => Promise.all([...live].map((stopAll) => Effect.runPromise(stopAll)))
 
 export const makeHarness = (options: HarnessOptions) => {
   const dir = mkdtempSync(join(tmpdir(), "topai-bft-"))
@@ -99,7 +105,11 @@ export const makeHarness = (options: HarnessOptions) => {
     Array.from({ length: options.validators }, (_, i) => i).filter((i) => !(options.absent ?? []).includes(i)),
     start
   )
-  const stopAll = Effect.forEach([...running.keys()], stop, { discard: true })
+  /** Stops every running validator and removes the harness's temp dir. */
+  const stopAll: Effect.Effect<void> = Effect.suspend(() => Effect.forEach([...running.keys()], stop, { discard: true })).pipe(
+    Effect.ensuring(Effect.sync(() => (live.delete(stopAll), rmSync(dir, { recursive: true, force: true }))))
+  )
+  live.add(stopAll)
 
   /** Each running validator's committed height of `shard`. */
   const heights = (shard: number) =>
