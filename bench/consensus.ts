@@ -24,15 +24,13 @@
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { Context, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
-import { DEVNET_GOVERNANCE, GenesisConfig, devAccounts } from "../domain/chain/genesis.js"
+import { DEVNET_GOVERNANCE, GenesisConfig } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
-import { TransactionBody, signTransaction } from "../domain/chain/transaction.js"
 import type { Transaction } from "../domain/chain/transaction.js"
 import { devValidatorKeys, devValidators } from "../domain/chain/validators.js"
 import { defaultEconomics, EconomicsConfig } from "../domain/economics/config.js"
@@ -47,7 +45,8 @@ import { makeChainNodeWithSeats } from "../src/node/ChainNodeLive.js"
 import { scenarioOf } from "../test/simulation/scenario.js"
 import { runScenario } from "../test/simulation/simulator.js"
 import type { BenchModule, BenchResult } from "./lib.js"
-import { compare, report } from "./lib.js"
+import { compare, makeTransfers, percentile, report } from "./lib.js"
+import { freePort } from "../test/support/freePort.js"
 
 const CHAIN_ID = 7_700n
 const VALIDATORS = 4
@@ -73,29 +72,6 @@ const makeGenesis = () => {
     validators: devValidators(VALIDATORS)
   })
   return new GenesisConfig({ ...base, economics: new EconomicsConfig({ ...defaultEconomics(DEVNET_GOVERNANCE), beaconIntervalMs: IDLE_MS }) })
-}
-
-/** Every account sends TXS_PER_ACCOUNT transfers (nonces from `nonceBase`) to the next account. */
-const makeTransfers = (genesis: GenesisConfig, nonceBase: bigint): ReadonlyArray<ReadonlyArray<Transaction>> => {
-  const accounts = devAccounts(genesis)
-  return accounts.map((from, i) =>
-    Array.from({ length: TXS_PER_ACCOUNT }, (_, k) =>
-      signTransaction(
-        new TransactionBody({
-          chainId: CHAIN_ID,
-          nonce: nonceBase + BigInt(k),
-          fee: FEE,
-          payload: { kind: "transfer", to: accounts[(i + 1) % accounts.length]!.address, amount: 1n }
-        }),
-        from.key
-      )
-    )
-  )
-}
-
-const percentile = (values: ReadonlyArray<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
 }
 
 type Submit = (validator: number, raw: string, wait: boolean) => Effect.Effect<{ readonly status: string }, unknown>
@@ -150,17 +126,17 @@ const measure = async (
   const result = await compare(
     REPEATS,
     async (repeat) => {
-      const chains = makeTransfers(genesis, BigInt((repeat + 1) * TXS_PER_ACCOUNT))
+      const chains = makeTransfers(genesis, { nonceBase: BigInt((repeat + 1) * TXS_PER_ACCOUNT), perAccount: TXS_PER_ACCOUNT, fee: FEE })
       const r = await Effect.runPromise(runWorkload(chains, submit))
       if (repeat >= 0) latencies.push(...r.latencies)
       return r.rate
     },
-    async (repeat) => verifyRate(verifier, makeTransfers(genesis, BigInt(1_000 + repeat * TXS_PER_ACCOUNT)).flat()),
+    async (repeat) => verifyRate(verifier, makeTransfers(genesis, { nonceBase: BigInt(1_000 + repeat * TXS_PER_ACCOUNT), perAccount: TXS_PER_ACCOUNT, fee: FEE }).flat()),
     { warmups: 1 }
   )
   // One transfer at a time on an idle chain: the latency floor (3-chain commit and idle pacing).
   const idle: Array<number> = []
-  const lone = makeTransfers(genesis, BigInt((REPEATS + 1) * TXS_PER_ACCOUNT))
+  const lone = makeTransfers(genesis, { nonceBase: BigInt((REPEATS + 1) * TXS_PER_ACCOUNT), perAccount: TXS_PER_ACCOUNT, fee: FEE })
   for (let i = 0; i < 5; i++) {
     const sent = performance.now()
     const r = await Effect.runPromise(submit(i % VALIDATORS, bytesToHex(lone[i]![0]!.encoded), true))
@@ -228,16 +204,6 @@ export const inProcess = async (): Promise<BenchResult> => {
 
 // ---------------------------------------------------------------- 4 validator processes
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no port"))
-      server.close(() => resolve(address.port))
-    })
-  })
 
 export const processes = async (): Promise<BenchResult> => {
   const dir = mkdtempSync(join(tmpdir(), "topai-bench-bft-processes-"))

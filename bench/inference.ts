@@ -27,7 +27,6 @@
  */
 import { createHash } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -62,7 +61,8 @@ import { ChainNodeLive } from "../src/node/ChainNodeLive.js"
 import { startComputeNode } from "../src/worker/ComputeNode.js"
 import { gemmChainModel, sileroBytes } from "../test/ai/support/models.js"
 import type { BenchModule, BenchResult } from "./lib.js"
-import { compare, median, report, RESULTS_DIR } from "./lib.js"
+import { compare, median, percentile, report, RESULTS_DIR } from "./lib.js"
+import { freePort } from "../test/support/freePort.js"
 
 const CHAIN_ID = 7_700n
 const HOST = "127.0.0.1"
@@ -92,21 +92,6 @@ export const sileroInputs = {
 }
 export const heavyInputs = { x: { type: "float32", dims: [1, HEAVY_N], data: Array.from({ length: HEAVY_N }, (_, i) => Math.fround(Math.cos(i / 5))) } }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no port from the OS"))
-      server.close(() => resolve(address.port))
-    })
-  })
-
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
-}
 
 /** Runs `count` calls of `call`, `inFlight` at a time; returns calls per second. */
 const rate = async (count: number, inFlight: number, call: () => Promise<unknown>): Promise<number> => {

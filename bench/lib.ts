@@ -7,6 +7,8 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { performance } from "node:perf_hooks"
+import { devAccounts, type GenesisConfig } from "../domain/chain/genesis.js"
+import { signTransaction, TransactionBody, type Transaction } from "../domain/chain/transaction.js"
 
 export const RESULTS_DIR = fileURLToPath(new URL("./results", import.meta.url))
 
@@ -25,6 +27,33 @@ export const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The `p`-th percentile (nearest rank) of `values`; NaN when there are none. */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+}
+
+/** Every dev account of `genesis` sends `perAccount` transfers of 1 base unit (nonces from `nonceBase`) to the next account. */
+export const makeTransfers = (
+  genesis: GenesisConfig,
+  options: { readonly nonceBase: bigint; readonly perAccount: number; readonly fee: bigint }
+): ReadonlyArray<ReadonlyArray<Transaction>> => {
+  const accounts = devAccounts(genesis)
+  return accounts.map((from, i) =>
+    Array.from({ length: options.perAccount }, (_, k) =>
+      signTransaction(
+        new TransactionBody({
+          chainId: genesis.chainId,
+          nonce: options.nonceBase + BigInt(k),
+          fee: options.fee,
+          payload: { kind: "transfer", to: accounts[(i + 1) % accounts.length]!.address, amount: 1n }
+        }),
+        from.key
+      )
+    )
+  )
 }
 
 /** Runs `measure` `repeats` times and returns the median and every sample. */

@@ -14,42 +14,21 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { GenesisConfig, devAccounts } from "../domain/chain/genesis.js"
+import { GenesisConfig } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
 import { shardOf } from "../domain/chain/sharding.js"
-import { TransactionBody, signTransaction } from "../domain/chain/transaction.js"
-import type { Transaction } from "../domain/chain/transaction.js"
 import { SignatureVerifier, SignatureVerifierLive } from "../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../infra/eventstore/SqliteEventStore.js"
 import { ChainNode } from "../src/node/ChainNode.js"
 import { ChainNodeLive } from "../src/node/ChainNodeLive.js"
 import type { BenchModule } from "./lib.js"
-import { compare, report } from "./lib.js"
+import { compare, makeTransfers, report } from "./lib.js"
 
 const CHAIN_ID = 7_700n
 const ACCOUNTS = 100
 const TXS_PER_ACCOUNT = 15
 const REPEATS = 3
 const FEE = 1_000n
-const AMOUNT = 1n
-
-/** Every account sends TXS_PER_ACCOUNT transfers (nonces from `nonceBase`) to the next account. */
-const makeTransfers = (genesis: GenesisConfig, nonceBase: bigint): ReadonlyArray<ReadonlyArray<Transaction>> => {
-  const accounts = devAccounts(genesis)
-  return accounts.map((from, i) =>
-    Array.from({ length: TXS_PER_ACCOUNT }, (_, k) =>
-      signTransaction(
-        new TransactionBody({
-          chainId: CHAIN_ID,
-          nonce: nonceBase + BigInt(k),
-          fee: FEE,
-          payload: { kind: "transfer", to: accounts[(i + 1) % accounts.length]!.address, amount: AMOUNT }
-        }),
-        from.key
-      )
-    )
-  )
-}
 
 export const run: BenchModule["run"] = async () => {
   const dir = mkdtempSync(join(tmpdir(), "topai-bench-transfers-"))
@@ -66,7 +45,7 @@ export const run: BenchModule["run"] = async () => {
     const result = await compare(
       REPEATS,
       async (repeat) => {
-        const chains = makeTransfers(genesis, BigInt(repeat * TXS_PER_ACCOUNT))
+        const chains = makeTransfers(genesis, { nonceBase: BigInt(repeat * TXS_PER_ACCOUNT), perAccount: TXS_PER_ACCOUNT, fee: FEE })
         crossShard = chains
           .flat()
           .filter((tx) => tx.body.payload.kind === "transfer" && shardOf(tx.sender, 2) !== shardOf(tx.body.payload.to, 2)).length
@@ -89,7 +68,7 @@ export const run: BenchModule["run"] = async () => {
         return (total * 1_000) / (performance.now() - start)
       },
       async (repeat) => {
-        const txs = makeTransfers(genesis, BigInt(1_000 + repeat * TXS_PER_ACCOUNT)).flat()
+        const txs = makeTransfers(genesis, { nonceBase: BigInt(1_000 + repeat * TXS_PER_ACCOUNT), perAccount: TXS_PER_ACCOUNT, fee: FEE }).flat()
         const start = performance.now()
         const valid = await runtime.runPromise(Effect.flatMap(SignatureVerifier, (v) => v.verifyBatch(txs)))
         if (valid.some((ok) => !ok)) throw new Error("a signature did not verify")

@@ -9,7 +9,6 @@
  */
 import { createHash } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -28,6 +27,7 @@ import type { NodeClient } from "../../src/client/index.js"
 import { runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
 import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
+import { freePort } from "../support/freePort.js"
 
 // ---------------------------------------------------------------- fixtures
 
@@ -63,16 +63,6 @@ const assignment = (model: "mm" | "silero", inputs: unknown, over: Partial<TaskA
     ...over
   })
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no port"))
-      server.close(() => resolve(address.port))
-    })
-  })
 
 const dirs: Array<string> = []
 const tempDir = (prefix: string) => {

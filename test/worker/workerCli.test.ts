@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -22,6 +21,7 @@ import { sileroBytes } from "../ai/support/models.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { parsePrivateKey } from "../../src/cli/parse.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode } from "./support/fakeNode.js"
+import { freePort } from "../support/freePort.js"
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const WORKER_CLI = join(REPO_ROOT, "test", "worker", "support", "workerCli.ts")
@@ -68,16 +68,6 @@ const until = async (check: () => boolean, what: string) => {
   }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no port"))
-      server.close(() => resolve(address.port))
-    })
-  })
 
 const SILERO = sileroBytes()
 

@@ -8,7 +8,6 @@
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -16,6 +15,7 @@ import { Effect } from "effect"
 import { expect } from "vitest"
 import { makeClient } from "../../../src/client/index.js"
 import type { NodeStatus } from "../../../src/client/index.js"
+import { freePort } from "../../support/freePort.js"
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url))
 export const CLI_MAIN = join(REPO_ROOT, "src", "cli", "main.ts")
@@ -66,18 +66,7 @@ const track = (child: ChildProcess): ChildProcess => {
 
 // ---------------------------------------------------------------- ports
 
-/** A port the OS says is free right now: listen on 0, read it, close. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") return reject(new Error("no port from the OS"))
-      server.close(() => resolve(address.port))
-    })
-  })
+export { freePort }
 
 export const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`
 
