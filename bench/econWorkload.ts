@@ -45,6 +45,7 @@ import { CloseEpoch } from "../domain/economics/epochDecider.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../domain/economics/events.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
 import { makeLogFold } from "../src/audit/economyReplay.js"
+import { mulberry32U32 } from "../test/support/mulberry32.js"
 
 export interface EconSimOptions {
   readonly epochs: number
@@ -94,16 +95,9 @@ export const TOTAL_COLUMNS: ReadonlyArray<keyof EpochTotals> = [
 
 // ---------------------------------------------------------------- randomness
 
-/** mulberry32: 32-bit integer arithmetic only, the same sequence everywhere. */
+/** The workload's draws, from mulberry32 (32-bit integer arithmetic: the same sequence everywhere). */
 export const makePrng = (seed: number) => {
-  let a = seed >>> 0
-  const u32 = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (t ^ (t >>> 14)) >>> 0
-  }
+  const u32 = mulberry32U32(seed)
   const int = (min: number, max: number) => min + (u32() % (max - min + 1))
   return {
     u32,

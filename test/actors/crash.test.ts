@@ -18,6 +18,7 @@ import type { BankCommand } from "./bank.js"
 import { bank, BankEvent, deposit, open, withdraw } from "./bank.js"
 import type { Fault, InstrumentOptions } from "./support.js"
 import { instrument, quickRestart, readBack } from "./support.js"
+import { mulberry32 } from "../support/mulberry32.js"
 
 const STREAM = "account-crash"
 
@@ -191,15 +192,3 @@ describe("restart back-off", () => {
     ])
   })
 })
-
-/** A small seeded PRNG, so a failing soak run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

@@ -32,6 +32,7 @@ import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
 import { cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
+import { mulberry32 } from "../support/mulberry32.js"
 
 const SEED = Number(process.env["E2E_CRASH_SEED"] ?? 20_261_127)
 const ROUNDS = 3
@@ -49,17 +50,6 @@ const CRASH_TEST_TIMEOUT_MS = 90_000
 /** Round 0 kills at the first acknowledged inclusion, or after this. */
 const FIRST_ACK_WAIT_MS_MAX = 10_000
 
-/** mulberry32: a tiny seeded PRNG, so a failing run's kill moments replay. */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Sent {
   readonly tx: SignedTransfer
@@ -75,7 +65,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
   it(
     `${ROUNDS} rounds of ${SENDERS.length * TXS_PER_SENDER} transfers: acknowledged stays, receipts credited exactly once, supply conserved, audit passes`,
     async () => {
-      const random = prng(SEED)
+      const random = mulberry32(SEED)
       const dataDir = makeTempDir("crash")
       const sent = new Map<string, Sent>()
       const acked = new Set<string>()

@@ -10,18 +10,12 @@ import { afterAll, describe, expect, it } from "vitest"
 import { waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+import { mulberry32 } from "../support/mulberry32.js"
 
 const SEED = Number(process.env["TOPAI_CRASH_SEED"] ?? 5)
 const KILLS = 3
 const ARGS = ["--workers", "1", "--epoch-blocks", "5", "--beacon-interval-ms", "200"] // 1 s epochs, one compute node
 
-/** mulberry32: the kill moments of a failing run replay from its seed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -31,7 +25,7 @@ describe(`economy under kill -9 (seed ${SEED})`, () => {
   it(
     "closes and payouts repeat without paying twice: the worker's balance is exactly its statement, every ledger once, supply balances, audit passes",
     async () => {
-      const random = prng(SEED)
+      const random = mulberry32(SEED)
       const dataDir = makeTempDir("economy-crash")
       const delays: Array<number> = []
       let node: NodeProcess = await spawnNode({ dataDir, extraArgs: ARGS })
