@@ -14,8 +14,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { Effect, Either, Exit, Scope } from "effect"
 import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -29,10 +28,8 @@ import { forgeEvent } from "./support/forge.js"
 import { cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
 import { copyDataDir } from "./support/tamper.js"
+import { SILERO_CLI_FLAGS, SILERO_PATH } from "../ai/support/models.js"
 
-const require = createRequire(import.meta.url)
-const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
-const SILERO_FLAGS = ["--shape", "input=1,576", "--shape", "state=2,1,128", "--fixed", "sr=16000"]
 /** 0.025 token a call: enough to cover the devnet's computing fee, so the model is never paused. */
 const PRICE = 25n * 10n ** 15n
 /** One token. */
@@ -84,7 +81,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
     "model upload of silero: chunked with progress, registered, verified with its fingerprint, inputs and outputs; again: upload skipped",
     async () => {
       const first = await runCli(
-        ["model", "upload", SILERO_PATH, "--name", "silero-vad", "--price", String(PRICE), "--license", "MIT", ...SILERO_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
+        ["model", "upload", SILERO_PATH, "--name", "silero-vad", "--price", String(PRICE), "--license", "MIT", ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
         { timeoutMs: UPLOAD_TIMEOUT_MS }
       )
       silero = json<ModelJson>(first)
@@ -112,7 +109,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
 
       // The same weights under another manifest: the node has them, nothing is sent again; a new model all the same.
       const again = await runCli(
-        ["model", "upload", SILERO_PATH, "--name", "silero-quorum", "--version", "5", "--price", "7", ...SILERO_FLAGS,
+        ["model", "upload", SILERO_PATH, "--name", "silero-quorum", "--version", "5", "--price", "7", ...SILERO_CLI_FLAGS,
           "--validation", "quorum:1/1", "--tolerance", "0.001", "--key", hexKey(PROVIDER.key), ...rpc],
         { timeoutMs: UPLOAD_TIMEOUT_MS }
       )
@@ -172,7 +169,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       [["model", "upload", join(dir, "missing.onnx"), "--name", "x", "--price", "1", "--key", key, ...rpc], /^error: no such file: .*missing\.onnx$/],
       [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", "--shape", "input=1,x", "--key", key, ...rpc], /^error: --shape takes NAME=D1,D2,\.\.\. with dims ≥ 1 .*got "input=1,x"$/],
       [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", "--key", key, ...rpc], /^error: input "input" has a symbolic dim 0 .*give its whole shape, e\.g\. --shape input=1,1 \(checked locally, nothing was sent\)$/],
-      [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", ...SILERO_FLAGS, "--validation", "quorum:3/2", "--key", key, ...rpc], /^error: --validation quorum:K\/N needs 1 ≤ K ≤ N/],
+      [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", ...SILERO_CLI_FLAGS, "--validation", "quorum:3/2", "--key", key, ...rpc], /^error: --validation quorum:K\/N needs 1 ≤ K ≤ N/],
       [["model", "upload", SILERO_PATH, "--name", "x", "--price", "1", "--min-gpu", "TPU", "--key", key, ...rpc], /^error: --min-gpu must be one of H100, A100, RTX4090, CPU, got "TPU"$/],
       [["model", "show", unknown, ...rpc], /^error: unknown model 0x(ab){32} \(`topai model list` shows the node's models\)$/],
       [["escrow", "deposit", unknown, "100", "--key", key, ...rpc], /^error: unknown model 0x(ab){32}/],

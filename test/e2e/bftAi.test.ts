@@ -17,9 +17,7 @@
  * Ctrl-C, `topai audit replay` passes on every validator's data dir, and
  * validator 0's rebuilds every reward ledger.
  */
-import { createRequire } from "node:module"
-import { writeFileSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { PrivateKey } from "../../domain/chain/keys.js"
 import { BURN_ADDRESS } from "../../domain/economics/accounts.js"
@@ -29,10 +27,8 @@ import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
 import { cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
+import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 
-const require = createRequire(import.meta.url)
-const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
-const SILERO_FLAGS = ["--shape", "input=1,576", "--shape", "state=2,1,128", "--fixed", "sr=16000"]
 
 const VALIDATORS = 4
 const PRICE = 10n * 10n ** 15n // 0.01 token a call
@@ -80,7 +76,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
 
       // The upload: model.register committed through HotStuff, the verdict out of the AI shard.
       const upload = await runCli(
-        ["model", "upload", SILERO_PATH, "--name", "silero-bft", "--price", String(PRICE), ...SILERO_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
+        ["model", "upload", SILERO_PATH, "--name", "silero-bft", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
         { timeoutMs: 60_000 }
       )
       const model = json<{ id: string; status: string; provider: string }>(upload)
@@ -93,15 +89,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(block.transactions).toContain(registerTx)
 
       json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]))
-      const input = join(makeTempDir("bft-ai-input"), "input.json")
-      writeFileSync(
-        input,
-        JSON.stringify({
-          input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.3 * Math.sin(i / 7))) },
-          state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, () => 0) },
-          sr: { type: "int64", dims: [], data: [16000] }
-        })
-      )
+      const input = writeSileroInput(makeTempDir("bft-ai-input"))
       const calls = (
         await runCliAll(Array.from({ length: CALLS }, () => ["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]), CALLS)
       ).map((r) => json<{ charged: string; workers: ReadonlyArray<string> }>(r))

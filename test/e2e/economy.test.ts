@@ -10,9 +10,6 @@
  * must rebuild every epoch ledger identically, then fail on a copy whose
  * reward event was altered (hash chain re-forged around it).
  */
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
-import { writeFileSync } from "node:fs"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
@@ -22,10 +19,8 @@ import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 import { copyDataDir, forgeAmountWithChain } from "./support/tamper.js"
+import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 
-const require = createRequire(import.meta.url)
-const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
-const SILERO_FLAGS = ["--shape", "input=1,576", "--shape", "state=2,1,128", "--fixed", "sr=16000"]
 
 const TOKEN = 10n ** 18n
 const PRICE = 10n * 10n ** 15n // 0.01 token a call
@@ -110,22 +105,14 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
         // Both workers run every call (quorum 2 of 2): both earn task mining and computing fees.
         const model = json<{ id: string; status: string }>(
           await runCli(
-            ["model", "upload", SILERO_PATH, "--name", "silero-econ", "--price", String(PRICE), ...SILERO_FLAGS, "--validation", "quorum:2/2",
+            ["model", "upload", SILERO_PATH, "--name", "silero-econ", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--validation", "quorum:2/2",
               "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
             { timeoutMs: 60_000 }
           )
         )
         expect(model.status).toBe("Verified")
         json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]))
-        const input = join(makeTempDir("input"), "input.json")
-        writeFileSync(
-          input,
-          JSON.stringify({
-            input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.3 * Math.sin(i / 7))) },
-            state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, () => 0) },
-            sr: { type: "int64", dims: [], data: [16000] }
-          })
-        )
+        const input = writeSileroInput(makeTempDir("input"))
         const calls = await runCliAll(
           Array.from({ length: CALLS }, () => ["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]),
           CALLS

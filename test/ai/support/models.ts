@@ -2,7 +2,7 @@
  * The models the AI tests run: small good ones, and the corpus of bad ones,
  * each bad in exactly one way.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
@@ -11,6 +11,22 @@ import { DT, floatRaw, graph as graphBytes, model, valueInfo, type GraphDef, typ
 const require = createRequire(import.meta.url)
 export const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
 export const sileroBytes = (): Uint8Array => new Uint8Array(readFileSync(SILERO_PATH))
+/** What `topai model upload` needs to know of silero besides the file: its shapes and fixed sample rate. */
+export const SILERO_CLI_FLAGS: ReadonlyArray<string> = ["--shape", "input=1,576", "--shape", "state=2,1,128", "--fixed", "sr=16000"]
+
+/** Writes `{dir}/input.json`: one silero call (a sine, zero state) for `topai infer --input`; returns its path. */
+export const writeSileroInput = (dir: string): string => {
+  const path = join(dir, "input.json")
+  writeFileSync(
+    path,
+    JSON.stringify({
+      input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.3 * Math.sin(i / 7))) },
+      state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, () => 0) },
+      sr: { type: "int64", dims: [], data: [16000] }
+    })
+  )
+  return path
+}
 
 /** silero v5 at 16 kHz: 512 new samples plus 64 of context. */
 export const SILERO_MANIFEST: ModelManifestEncoded = {
