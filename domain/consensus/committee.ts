@@ -10,12 +10,15 @@
  *
  * on the cumulative stake line of the remaining validators (sorted by id, so
  * the input order does not matter). The shuffled list is dealt out in
- * committees of `committeeSize`, one per shard in the order given. No clock,
+ * committees of `committeeSize`, one per shard in the order given; with too
+ * few validators for disjoint committees, each shard draws its own (seeded
+ * with the shard too), so committees overlap. No clock,
  * no Math.random: the same seed and validator set give the same committees
  * on every node.
  */
 import { Either, Schema } from "effect"
 import { type Hash32, hashBytes, sha256 } from "../chain/hash.js"
+import { bytesToHex } from "../chain/hex.js"
 import type { ShardId } from "../chain/sharding.js"
 import type { NodeIndex, View } from "./types.js"
 
@@ -167,18 +170,22 @@ export const electCommittees = (
     ids.add(v.validator)
   }
   const shuffled = weightedShuffle(validators, seed, epoch)
-  const needed = shards.length * committeeSize
-  if (shuffled.length < needed) {
+  if (shuffled.length < committeeSize) {
     return Either.left(
       new CommitteeError({
         reason: "NotEnoughValidators",
-        detail: `${shards.length} shards × ${committeeSize} seats need ${needed}, ${shuffled.length} have stake`
+        detail: `committees of ${committeeSize} seats, ${shuffled.length} validators have stake`
       })
     )
   }
+  // Enough validators for every shard: deal them out, disjoint. Fewer (a small
+  // network): each shard draws its own committee from all of them.
+  const disjoint = shuffled.length >= shards.length * committeeSize
   const out = new Map<ShardId, Committee>()
   for (const [k, shard] of shards.entries()) {
-    const seats = shuffled.slice(k * committeeSize, (k + 1) * committeeSize)
+    const seats = disjoint
+      ? shuffled.slice(k * committeeSize, (k + 1) * committeeSize)
+      : weightedShuffle(validators, bytesToHex(sha256(ELECTION_TAG, hashBytes(seed), String(shard))) as Hash32, epoch).slice(0, committeeSize)
     const committee = makeCommittee(shard, epoch, seats)
     if (Either.isLeft(committee)) return Either.left(committee.left)
     out.set(shard, committee.right)

@@ -38,6 +38,7 @@ export interface PacemakerTiming {
 
 export interface ConsensusConfig {
   readonly committee: Committee
+  /** This node's seat, or `OBSERVER`: it follows the committee's chain without voting. */
   readonly self: NodeIndex
   readonly secretKey: Uint8Array
   readonly crypto: QuorumCrypto
@@ -53,6 +54,9 @@ export interface ConsensusConfig {
   /** Most verified blocks held while their ancestors are fetched. */
   readonly detachedBlocksMax: number
 }
+
+/** The `self` of a node outside the committee: it checks and commits what the members certify, and never signs. */
+export const OBSERVER: NodeIndex = -1
 
 export const TIMING_DEFAULT: PacemakerTiming = { baseTimeoutMs: 1_000, backoffExponentMax: 6 }
 export const BLOCK_TXS_MAX_DEFAULT = 4096
@@ -94,13 +98,21 @@ export interface ConsensusState {
 }
 
 /** The genesis block of a committee's chain: view 0, height 0, no transactions. */
-export const genesisBlock = (committee: Committee): Block =>
+export const genesisBlock = (committee: Committee): Block => epochGenesisBlock(committee, ZERO_HASH, 0)
+
+/**
+ * Where a committee's chain starts: view 0 at `height`, no transactions. The
+ * first epoch's starts the shard (`ZERO_HASH`, height 0); a later epoch's
+ * follows the block that handed over to it, so its hash binds that block and
+ * heights go on across epochs.
+ */
+export const epochGenesisBlock = (committee: Committee, parentHash: Hash32, height: number): Block =>
   makeBlock({
     shard: committee.shard,
     epoch: committee.epoch,
     view: 0,
-    height: 0,
-    parentHash: ZERO_HASH,
+    height,
+    parentHash,
     justify: { view: 0, blockHash: ZERO_HASH, signers: emptyBitmap(committee.members.length), signature: new Uint8Array() },
     proposer: 0,
     payload: []
@@ -119,7 +131,7 @@ export const initialState = (config: ConsensusConfig): ConsensusState => {
   return {
     lastVotedView: 0,
     lockedQc: qc,
-    committedHeight: 0,
+    committedHeight: config.genesis.height,
     committedHash: config.genesis.hash,
     view: 1,
     highQc: qc,

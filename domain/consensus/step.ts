@@ -4,6 +4,10 @@
  * order (persist, send, arm the timer, commit, fetch). Nothing here reads a
  * clock, randomness or the network; time arrives as `TimerFired`.
  *
+ * A node outside the committee (`self` = `OBSERVER`) runs the same step: it
+ * checks proposals and their certificates, syncs blocks and commits by the
+ * same rule, but never votes, times out, proposes or arms a timer.
+ *
  * The protocol: chained HotStuff (Yin et al. 2019) with DiemBFT's shape (a
  * block's parent is the block its QC certifies) and the 2-chain commit and
  * voting rules of Jolteon / DiemBFT v4 (Gelashvili et al., "Jolteon and
@@ -221,7 +225,7 @@ const blockOf = (ctx: Ctx, hash: Hash32): Block | undefined => Option.getOrUndef
 const updateChain = (ctx: Ctx, qc: QuorumCertificate): void => {
   const { s } = ctx
   const b2 = blockOf(ctx, qc.blockHash)
-  if (b2 === undefined || b2.height === 0) return
+  if (b2 === undefined || b2.hash === ctx.config.genesis.hash) return
   const b1 = blockOf(ctx, b2.parentHash)
   if (b1 === undefined || b1.height <= s.committedHeight) return
   if (b2.view === b1.view + 1) commitUpTo(ctx, b1, b2.justify)
@@ -259,6 +263,7 @@ const timeoutMsOf = (ctx: Ctx): number =>
   ctx.config.timing.baseTimeoutMs * 2 ** Math.min(ctx.s.backoff, ctx.config.timing.backoffExponentMax)
 
 const armTimer = (ctx: Ctx): void => {
+  if (!isMember(ctx.config, ctx.config.self)) return
   ctx.out.push({ _tag: "SetTimer", view: ctx.s.view, durationMs: timeoutMsOf(ctx) })
 }
 
@@ -285,7 +290,7 @@ const pruned = <K, V>(m: ReadonlyMap<K, V>, keep: (k: K) => boolean): ReadonlyMa
 
 const onTimer = (ctx: Ctx, view: View): void => {
   const { s } = ctx
-  if (view !== s.view) return // stale
+  if (view !== s.view || !isMember(ctx.config, ctx.config.self)) return // stale, or an observer: it never times out
   s.backoff = Math.min(s.backoff + 1, ctx.config.timing.backoffExponentMax)
   sendTimeout(ctx, view)
   armTimer(ctx) // re-broadcast if still stuck: timeouts may be lost
@@ -329,6 +334,7 @@ const onTimeout = (ctx: Ctx, from: NodeIndex, t: Timeout): void => {
 
 const addTimeout = (ctx: Ctx, view: View, signer: NodeIndex, highQcView: View, signature: Uint8Array): void => {
   const { s, config } = ctx
+  if (!isMember(config, config.self)) return // an observer learns views from the certificates that proposals carry
   const { committee } = config
   const collected = s.timeouts.get(view)
   if (collected?.has(signer)) return
@@ -444,6 +450,7 @@ const isSafe = (ctx: Ctx, block: Block): boolean => {
 const tryVote = (ctx: Ctx, block: Block): void => {
   const { s } = ctx
   if (block.view !== s.view || block.view <= s.lastVotedView || !isSafe(ctx, block)) return
+  if (!isMember(ctx.config, ctx.config.self)) return
   castVote(ctx, block)
 }
 
@@ -524,13 +531,19 @@ const onProposal = (ctx: Ctx, from: NodeIndex, p: Proposal): void => {
 }
 
 const onBlockRequest = (ctx: Ctx, from: NodeIndex, blockHash: Hash32): void => {
-  const blocks: Array<Block> = []
-  let cursor = blockOf(ctx, blockHash)
-  while (cursor !== undefined && cursor.height > 0 && blocks.length < ctx.config.syncBlocksMax) {
-    blocks.push(cursor)
-    cursor = blockOf(ctx, cursor.parentHash)
-  }
+  const blocks = blocksFor(ctx.config, ctx.s, blockHash)
   if (blocks.length > 0) send(ctx, from, { _tag: "BlockResponse", blocks })
+}
+
+/** A block sync answer: `blockHash`'s block and its ancestors above genesis, newest first, at most `syncBlocksMax`. */
+export const blocksFor = (config: ConsensusConfig, state: ConsensusState, blockHash: Hash32): ReadonlyArray<Block> => {
+  const blocks: Array<Block> = []
+  let cursor = Option.getOrUndefined(HashMap.get(state.blocks, blockHash))
+  while (cursor !== undefined && cursor.height > config.genesis.height && blocks.length < config.syncBlocksMax) {
+    blocks.push(cursor)
+    cursor = Option.getOrUndefined(HashMap.get(state.blocks, cursor.parentHash))
+  }
+  return blocks
 }
 
 const onBlockResponse = (ctx: Ctx, from: NodeIndex, response: BlockResponse): void => {

@@ -8,7 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { timeoutDigest, voteDigest } from "../../domain/consensus/digests.js"
 import { signersOf, verifyCertificate } from "../../domain/consensus/quorum.js"
-import { recover, safetyOf } from "../../domain/consensus/state.js"
+import { epochGenesisBlock, OBSERVER, recover, safetyOf } from "../../domain/consensus/state.js"
+import { blocksFor } from "../../domain/consensus/step.js"
 import type { Block, Message, Output, Proposal, Timeout } from "../../domain/consensus/types.js"
 import {
   BACKOFF_EXPONENT_MAX,
@@ -385,5 +386,49 @@ describe("block sync", () => {
     const after = node.receive(3, response[0]!)
     expect(votesIn(after)).toHaveLength(1)
     expect(node.state.lockedQc.blockHash).toBe(b2.hash) // the highest QC seen: B3 carries QC(B2)
+  })
+})
+
+describe("observer", () => {
+  it("a node outside the committee commits the chain the members certify, and never signs or arms a timer", () => {
+    const f = fixture()
+    const observer = new Driven({ ...f.configs[0]!, self: OBSERVER })
+    const blocks = chainOf(f, 6)
+    const outputs: Array<Output> = [...observer.feed({ _tag: "Start" })]
+    // What an observer sees of a committee: the proposals (each carrying its parent's QC), from their leaders.
+    for (const b of blocks) outputs.push(...observer.receive(b.proposer, proposal(b)))
+    // B6 carries QC(B5) of view 5, on B4 of view 4: B1..B4 are committed.
+    expect(commitsIn(outputs).map((b) => b.hash)).toEqual(blocks.slice(0, 4).map((b) => b.hash))
+    expect(outputs.filter((o) => o._tag === "Send" || o._tag === "Broadcast" || o._tag === "SetTimer")).toEqual([])
+    // A timer (a driver's stale one) and a view change by timeouts make it sign nothing either.
+    expect(observer.feed({ _tag: "TimerFired", view: observer.state.view }).filter((o) => o._tag !== "Persist")).toEqual([])
+    expect(observer.state.lastVotedView).toBe(0)
+  })
+
+  it("an observer answers block sync from what it holds", () => {
+    const f = fixture()
+    const observer = new Driven({ ...f.configs[0]!, self: OBSERVER })
+    const blocks = chainOf(f, 3)
+    for (const b of blocks) observer.receive(b.proposer, proposal(b))
+    expect(blocksFor(observer.config, observer.state, blocks[2]!.hash).map((b) => b.view)).toEqual([3, 2, 1])
+  })
+})
+
+describe("epoch genesis", () => {
+  it("a later epoch's chain starts at the handover height: heights go on, commits start above it", () => {
+    const f = fixture()
+    const parent = blockOn(f, f.genesis, genesisQcOf(f), 1)
+    const committee = { ...f.committee, epoch: 1 }
+    const genesis = epochGenesisBlock(committee, parent.hash, 40)
+    expect(genesis.height).toBe(40)
+    expect(genesis.hash).not.toBe(epochGenesisBlock(committee, f.genesis.hash, 40).hash) // it binds the handover block
+    expect(genesis.hash).not.toBe(epochGenesisBlock({ ...committee, epoch: 2 }, parent.hash, 40).hash)
+    const configs = f.configs.map((c) => ({ ...c, committee, genesis }))
+    const { commits } = runPerfectNetwork({ ...f, committee, configs, genesis }, { deliveriesMax: 400, payload: ["x"] })
+    const first = commits[0]![0]!
+    expect(first.epoch).toBe(1)
+    expect(first.height).toBe(41)
+    expect(first.parentHash).toBe(genesis.hash)
+    expect(commits.flat().flatMap((b) => b.payload)).toContain("x")
   })
 })
