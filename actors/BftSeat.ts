@@ -30,6 +30,18 @@
  * On start it re-applies committed blocks the ledger lacks (a crash between
  * the two appends).
  *
+ * Epochs: the seat follows the committee its shard's ledger names
+ * (`LedgerState.committee`: the genesis validators, then each handover's).
+ * When the beacon has elected the next epoch's committee for this shard, a
+ * leader puts the handover (`c:<epoch>:<digest>`) in its proposal; members
+ * vote for it only once their own beacon elected the same committee. When the
+ * handover block is applied, the seat drops its epoch's state and starts the
+ * new committee's chain on its epoch genesis, with its own records stream
+ * (`consensus-{shard}-{node}-e{epoch}`); what the old committee committed
+ * after the handover is never applied. A node outside the committee runs
+ * the same seat as an observer (`OBSERVER`): it checks and commits what the
+ * members certify, so it can serve, and later join, the shard.
+ *
  * Pacing: the state machine proposes as soon as it can. A leader whose
  * proposal would be empty on an idle chain holds the input that made it
  * (nothing is persisted or sent) until `idleIntervalMs` after the last
@@ -42,13 +54,9 @@ import type { AdmissionRejected } from "../domain/chain/admission.js"
 import { decodeForAdmission } from "../domain/chain/admission.js"
 import { buildCertifiedBlock, MAX_BLOCK_TRANSACTIONS } from "../domain/chain/block.js"
 import { BftCertificate, CertificateQc } from "../domain/chain/bftCertificate.js"
-import {
-  consensusGenesisHash,
-  creditableReceipts,
-  parsePayload,
-  receiptEntry,
-  timestampEntry
-} from "../domain/chain/certification.js"
+import { creditableReceipts, handoverEntry, parsePayload, receiptEntry, timestampEntry } from "../domain/chain/certification.js"
+import { committeeDigest, committeeVerifier, consensusCommitteeOf, type ShardCommittee } from "../domain/chain/committees.js"
+import type { Address } from "../domain/chain/keys.js"
 import type { Hash32 } from "../domain/chain/hash.js"
 import { ApplyBlock } from "../domain/chain/ledger.js"
 import type { LedgerState } from "../domain/chain/ledger.js"
@@ -57,32 +65,40 @@ import type { BatchLimits } from "../domain/chain/mempool.js"
 import type { CrossShardReceipt } from "../domain/chain/receipt.js"
 import type { ShardId } from "../domain/chain/sharding.js"
 import type { Transaction } from "../domain/chain/transaction.js"
-import type { GenesisValidator } from "../domain/chain/validators.js"
-import { committeeOf, committeeVerifierOf } from "../domain/chain/validators.js"
 import { blsQuorumCrypto } from "../domain/consensus/bls.js"
 import { voteDigest } from "../domain/consensus/digests.js"
 import { verifyCertificate, verifyTimeoutCertificate } from "../domain/consensus/quorum.js"
 import type { ConsensusConfig, ConsensusState, SafetyState } from "../domain/consensus/state.js"
-import { genesisBlock, recover, safetyOf, SYNC_BLOCKS_MAX_DEFAULT, DETACHED_BLOCKS_MAX_DEFAULT } from "../domain/consensus/state.js"
-import { step } from "../domain/consensus/step.js"
+import {
+  DETACHED_BLOCKS_MAX_DEFAULT,
+  epochGenesisBlock,
+  OBSERVER,
+  recover,
+  safetyOf,
+  SYNC_BLOCKS_MAX_DEFAULT
+} from "../domain/consensus/state.js"
+import { blocksFor, step } from "../domain/consensus/step.js"
 import type * as C from "../domain/consensus/types.js"
 import { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
-import type { ConsensusNetwork, Envelope } from "../infra/network/ConsensusNetwork.js"
+import type { ConsensusNetwork, Envelope, PeerId } from "../infra/network/ConsensusNetwork.js"
 import { decodeRecord, encodeRecord, type WireMessage } from "../infra/network/wire.js"
 import { makeAdmission } from "./Admission.js"
 import type { ShardConsensus } from "./ConsensusActor.js"
 import type { ShardActor } from "./ShardActor.js"
 
-export const consensusStream = (shard: number, node: number): string => `consensus-${shard}-${node}`
+/** A node's safety records for one shard and epoch (epoch 0's keeps the name it had before epochs). */
+export const consensusStream = (shard: number, node: number, epoch = 0): string =>
+  epoch === 0 ? `consensus-${shard}-${node}` : `consensus-${shard}-${node}-e${epoch}`
 
 export interface BftSeatOptions {
   readonly shard: ShardId
   readonly shardActor: ShardActor
   readonly network: ConsensusNetwork
-  readonly validators: ReadonlyArray<GenesisValidator>
-  /** This node's seat: its index in `validators`. */
-  readonly self: C.NodeIndex
+  /** The validator address of each network peer id (this node's is `roster[network.self]`). */
+  readonly roster: ReadonlyArray<Address>
+  /** The committee the beacon elected for this shard in `epoch`, once it has (undefined until then). */
+  readonly elected: (epoch: number) => Effect.Effect<ShardCommittee | undefined>
   readonly blsSecretKey: Uint8Array
   /** An idle chain's block interval (the beacon's: its epoch clock). */
   readonly idleIntervalMs: number
@@ -105,7 +121,9 @@ export const DropReason = [
   "BadTransaction",
   "MissingTransactions",
   "MissingReceipts",
-  "MalformedTransaction"
+  "MalformedTransaction",
+  "StaleEpoch",
+  "BadHandover"
 ] as const
 export type DropReason = (typeof DropReason)[number]
 
@@ -115,6 +133,9 @@ export interface SeatStats {
   readonly applied: number
   readonly view: C.View
   readonly committedHeight: number
+  /** The epoch of the committee this seat follows, and whether it sits in it. */
+  readonly epoch: number
+  readonly member: boolean
 }
 
 export interface BftSeat extends ShardConsensus {
@@ -124,11 +145,31 @@ export interface BftSeat extends ShardConsensus {
   readonly safety: Effect.Effect<SafetyState>
 }
 
+type NetInput = {
+  readonly _tag: "Net"
+  readonly peer: PeerId
+  readonly epoch: number
+  readonly message: C.Message
+  readonly checked: boolean
+}
+
 type SeatInput =
   | { readonly _tag: "Start" }
-  | { readonly _tag: "Net"; readonly from: C.NodeIndex; readonly message: C.Message; readonly checked: boolean }
-  | { readonly _tag: "Timer"; readonly view: C.View }
+  | NetInput
+  | { readonly _tag: "Timer"; readonly epoch: number; readonly view: C.View }
   | { readonly _tag: "Wake" }
+  | { readonly _tag: "Handover" }
+
+/** One epoch of the seat: the committee, this node's place in it, and its records stream. */
+interface EpochSeat {
+  readonly committee: ShardCommittee
+  readonly config: ConsensusConfig
+  readonly stream: string
+  /** Seat by network peer id (members only). */
+  readonly seatOf: ReadonlyMap<PeerId, C.NodeIndex>
+  /** Network peer id by seat (undefined: a member this node has no connection to). */
+  readonly peerOf: ReadonlyArray<PeerId | undefined>
+}
 
 interface Committed {
   readonly block: C.Block
@@ -142,54 +183,76 @@ const RECEIPTS_PER_BLOCK_MAX = 512
 /** Committed transactions kept for peers that fetch them. */
 const RECENT_TXS_MAX = 50_000
 const CLOCK_DRIFT_MAX_MS_DEFAULT = 10_000
+/** Frames of the next epoch kept until this node reaches it (it may apply the handover a little later than its peers). */
+const FUTURE_FRAMES_MAX = 1_024
 
 export const makeBftSeat = (
   options: BftSeatOptions
 ): Effect.Effect<BftSeat, never, EventStore | SignatureVerifier | Scope.Scope> =>
   Effect.gen(function* () {
-    const { shard, shardActor, network, validators, self } = options
+    const { shard, shardActor, network, roster } = options
+    const self = network.self
     const store = yield* EventStore
     const signatures = yield* SignatureVerifier
     const scope = yield* Effect.scope
-    const stream = consensusStream(shard, self)
-    const committee = committeeOf(validators, shard)
-    const verifier = Either.getOrThrow(committeeVerifierOf(validators))
-    const config: ConsensusConfig = {
-      committee,
-      self,
-      secretKey: options.blsSecretKey,
-      crypto: blsQuorumCrypto,
-      verifier,
-      genesis: genesisBlock(committee),
-      timing: { baseTimeoutMs: options.baseTimeoutMs, backoffExponentMax: 4 },
-      blockTxsMax: MAX_BLOCK_TRANSACTIONS,
-      syncBlocksMax: SYNC_BLOCKS_MAX_DEFAULT,
-      detachedBlocksMax: DETACHED_BLOCKS_MAX_DEFAULT
-    }
-    if (config.genesis.hash !== consensusGenesisHash(shard)) throw new Error("the consensus genesis differs from the ledger's")
     const limits = options.batchLimits ?? BATCH_LIMITS_DEFAULT
     const blockIntervalMinMs = options.blockIntervalMinMs ?? 0
     const clockDriftMaxMs = options.clockDriftMaxMs ?? CLOCK_DRIFT_MAX_MS_DEFAULT
+    const peerByAddress = new Map<string, PeerId>(roster.map((address, peer) => [address, peer]))
 
-    // ---- recovery: the safety records, then the ledger
-    const stored = yield* store.readStream(stream).pipe(Effect.orDie)
-    const records = stored.map((e) => decodeRecord(e.data))
-    let revision = stored.length === 0 ? -1 : stored[stored.length - 1]!.revision
-    let state: ConsensusState = recover(config, records)
-    let lastCommittedTs = 0
-    const ledger0 = yield* shardActor.state
-    const toReapply: Array<Committed> = []
-    for (const r of records) {
-      if (r._tag !== "Committed") continue
-      lastCommittedTs = Math.max(lastCommittedTs, timestampOf(r.block))
-      if (r.block.height > ledger0.height) toReapply.push(r)
+    /** The epoch the ledger's committee certifies, from where that committee's chain starts. */
+    const epochOf = (ledger: LedgerState): EpochSeat => {
+      const committee = ledger.committee
+      if (committee === null || ledger.committeeStart === null) throw new Error(`shard ${shard}: a BFT seat on a ledger without a committee`)
+      const consensusCommittee = consensusCommitteeOf(committee)
+      const peerOf = committee.members.map((m) => peerByAddress.get(m.address))
+      const seatOf = new Map<PeerId, C.NodeIndex>()
+      peerOf.forEach((peer, seat) => peer !== undefined && seatOf.set(peer, seat))
+      const seat = seatOf.get(self)
+      const config: ConsensusConfig = {
+        committee: consensusCommittee,
+        self: seat ?? OBSERVER,
+        secretKey: options.blsSecretKey,
+        crypto: blsQuorumCrypto,
+        verifier: Either.getOrThrow(committeeVerifier(committee.members)),
+        genesis: epochGenesisBlock(consensusCommittee, ledger.committeeStart.parentHash, ledger.committeeStart.height),
+        timing: { baseTimeoutMs: options.baseTimeoutMs, backoffExponentMax: 4 },
+        blockTxsMax: MAX_BLOCK_TRANSACTIONS,
+        syncBlocksMax: SYNC_BLOCKS_MAX_DEFAULT,
+        detachedBlocksMax: DETACHED_BLOCKS_MAX_DEFAULT
+      }
+      return { committee, config, stream: consensusStream(shard, self, committee.epoch), seatOf, peerOf }
     }
+
+    // ---- recovery: the safety records of the ledger's epoch, then the ledger
+    const ledger0 = yield* shardActor.state
+    let current = epochOf(ledger0)
+    let revision = -1
+    let state: ConsensusState = undefined as never
+    let lastCommittedTs = ledger0.lastTimestamp
+    /** Read the epoch's records: the state to resume from, and the commits the ledger lacks. */
+    const resume = (ledger: LedgerState) =>
+      Effect.gen(function* () {
+        const stored = yield* store.readStream(current.stream).pipe(Effect.orDie)
+        const records = stored.map((e) => decodeRecord(e.data))
+        revision = stored.length === 0 ? -1 : stored[stored.length - 1]!.revision
+        state = recover(current.config, records)
+        const missing: Array<Committed> = []
+        for (const r of records) {
+          if (r._tag !== "Committed") continue
+          lastCommittedTs = Math.max(lastCommittedTs, timestampOf(r.block))
+          if (r.block.height > ledger.height) missing.push(r)
+        }
+        return missing
+      })
+    const toReapply = yield* resume(ledger0)
 
     const inbox = yield* Queue.unbounded<SeatInput>()
     const commits = yield* Queue.unbounded<Committed>()
     const wake = Queue.offer(inbox, { _tag: "Wake" }).pipe(Effect.asVoid)
     let wakeQueued = false
-    const deferred: Array<SeatInput> = []
+    /** Inputs whose proposal is not due yet (pacing), with their sender's seat. */
+    const deferred: Array<{ readonly input: NetInput; readonly from: C.NodeIndex }> = []
     const onWork = Effect.suspend(() => {
       if (deferred.length === 0 || wakeQueued) return Effect.void
       wakeQueued = true
@@ -210,8 +273,11 @@ export const makeBftSeat = (
     const knownTx = (hash: Hash32): Transaction | undefined => txs.get(hash) ?? recent.get(hash)
     const receiptBook = new Map<Hash32, CrossShardReceipt>()
 
-    const send = (to: C.NodeIndex, message: C.Message) => network.send(to, { _tag: "Consensus", shard, message })
-    const broadcast = (message: C.Message) => network.broadcast({ _tag: "Consensus", shard, message })
+    const send = (to: C.NodeIndex, message: C.Message) => {
+      const peer = current.peerOf[to]
+      return peer === undefined ? Effect.void : network.send(peer, { _tag: "Consensus", shard, epoch: current.committee.epoch, message })
+    }
+    const broadcast = (message: C.Message) => network.broadcast({ _tag: "Consensus", shard, epoch: current.committee.epoch, message })
 
     // ---- transaction fetch
     let nextRequest = 0
@@ -258,12 +324,12 @@ export const makeBftSeat = (
 
     const receive = (envelope: Envelope): Effect.Effect<void> => {
       const { from, message } = envelope
-      if (!Number.isInteger(from) || from < 0 || from >= validators.length || from === self) {
+      if (!Number.isInteger(from) || from < 0 || from >= roster.length || from === self) {
         return drop("UnknownSender", `frame from ${from}`)
       }
       switch (message._tag) {
         case "Consensus":
-          return Queue.offer(inbox, { _tag: "Net", from, message: message.message, checked: false }).pipe(Effect.asVoid)
+          return Queue.offer(inbox, { _tag: "Net", peer: from, epoch: message.epoch, message: message.message, checked: false }).pipe(Effect.asVoid)
         case "Txs":
           return Effect.forkIn(onTxGossip(message.raw), scope).pipe(Effect.asVoid)
         case "TxRequest": {
@@ -282,17 +348,26 @@ export const makeBftSeat = (
     }
 
     // ---- checks of a proposal before the state machine sees it
-    const isGenesisQc = (qc: C.QuorumCertificate) => qc.view === 0 && qc.blockHash === config.genesis.hash
-    const qcValid = (qc: C.QuorumCertificate) =>
-      isGenesisQc(qc) ||
-      Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
-    const tcValid = (tc: C.TimeoutCertificate) =>
-      Either.isRight(verifyTimeoutCertificate(committee, verifier, tc))
+    const isGenesisQc = (qc: C.QuorumCertificate) => qc.view === 0 && qc.blockHash === current.config.genesis.hash
+    const qcValid = (qc: C.QuorumCertificate) => {
+      const { committee, verifier } = current.config
+      return isGenesisQc(qc) || Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
+    }
+    const tcValid = (tc: C.TimeoutCertificate) => Either.isRight(verifyTimeoutCertificate(current.config.committee, current.config.verifier, tc))
+
+    /** The handover a proposal names is to the committee this node's beacon elected: "ok", "wait" (not elected here yet) or why not. */
+    const checkHandover = (epoch: number, digest: Hash32) =>
+      Effect.map(options.elected(epoch), (elected): "ok" | "wait" | string => {
+        if (epoch !== current.committee.epoch + 1) return `a handover to epoch ${epoch} in epoch ${current.committee.epoch}`
+        if (elected === undefined) return "wait"
+        const ours = committeeDigest(elected)
+        return ours === digest ? "ok" : `committee ${digest}, this node's beacon elected ${ours}`
+      })
 
     /** "feed": hand it to the state machine; "held": re-offered later; "dropped". */
-    const precheck = (input: Extract<SeatInput, { _tag: "Net" }>): Effect.Effect<"feed" | "held" | "dropped"> =>
+    const precheck = (input: NetInput, from: C.NodeIndex): Effect.Effect<"feed" | "held" | "dropped"> =>
       Effect.gen(function* () {
-        const { from, message } = input
+        const { message } = input
         switch (message._tag) {
           case "Vote":
             if (message.voter !== from) return yield* drop("SpoofedSender", `vote of ${message.voter} from ${from}`).pipe(Effect.as("dropped" as const))
@@ -321,17 +396,21 @@ export const makeBftSeat = (
         if (payload.right.timestamp > now + clockDriftMaxMs) {
           return yield* drop("ClockDrift", `proposal time ${payload.right.timestamp}, now ${now}`).pipe(Effect.as("dropped" as const))
         }
-        const { receiptIds, txHashes } = payload.right
+        const { handover, receiptIds, txHashes } = payload.right
+        const handoverCheck = handover === undefined ? "ok" : yield* checkHandover(handover.epoch, handover.digest)
+        if (handoverCheck !== "ok" && handoverCheck !== "wait") {
+          return yield* drop("BadHandover", `proposal of view ${block.view}: ${handoverCheck}`).pipe(Effect.as("dropped" as const))
+        }
         const unknown = txHashes.filter((h) => knownTx(h) === undefined)
         const missingReceipts = (ledger: LedgerState) =>
           receiptIds.filter((id) => !receiptBook.has(id) && !HashSet.has(ledger.receivedReceipts, id))
         const ledger = (yield* Ref.get(admission.view)).ledger
-        if (unknown.length === 0 && missingReceipts(ledger).length === 0) return "feed"
+        if (unknown.length === 0 && missingReceipts(ledger).length === 0 && handoverCheck === "ok") return "feed"
         // Fetch what is missing off the seat's fiber, then offer the proposal again.
         yield* Effect.forkIn(
           Effect.gen(function* () {
             if (unknown.length > 0) {
-              const fetched = yield* fetchTxs(from, unknown)
+              const fetched = yield* fetchTxs(input.peer, unknown)
               if (fetched === "bad") return yield* drop("BadTransaction", `proposal of view ${block.view} holds a badly signed transaction`)
               if (unknown.some((h) => knownTx(h) === undefined)) {
                 return yield* drop("MissingTransactions", `proposal of view ${block.view}: the proposer did not send them`)
@@ -341,6 +420,14 @@ export const makeBftSeat = (
             while (missingReceipts((yield* Ref.get(admission.view)).ledger).length > 0) {
               if ((yield* Clock.currentTimeMillis) > deadline) {
                 return yield* drop("MissingReceipts", `proposal of view ${block.view} credits receipts this node never saw`)
+              }
+              yield* Effect.sleep(Duration.millis(25))
+            }
+            while (handover !== undefined) {
+              const verdict = yield* checkHandover(handover.epoch, handover.digest)
+              if (verdict === "ok") break
+              if (verdict !== "wait" || (yield* Clock.currentTimeMillis) > deadline) {
+                return yield* drop("BadHandover", `proposal of view ${block.view}: ${verdict === "wait" ? "this node's beacon has not elected that committee" : verdict}`)
               }
               yield* Effect.sleep(Duration.millis(25))
             }
@@ -365,8 +452,19 @@ export const makeBftSeat = (
     let cachedPool: unknown = undefined
     let cachedReceipts: unknown = undefined
     let cachedEntries: ReadonlyArray<C.TxId> = []
+    /** The handover entry once the beacon elected the next committee (a proposal carries it until it commits). */
+    let handover: { readonly epoch: number; readonly entry: C.TxId } | undefined
+    const handoverEntries = Effect.gen(function* () {
+      const next = current.committee.epoch + 1
+      if (handover?.epoch !== next) {
+        const elected = yield* options.elected(next)
+        if (elected === undefined) return []
+        handover = { epoch: next, entry: handoverEntry(elected) }
+      }
+      return [handover.entry]
+    })
     const prepare = (s: ConsensusState, now: number): Effect.Effect<ConsensusState> =>
-      Effect.map(Ref.get(admission.view), (v) => {
+      Effect.zipWith(Ref.get(admission.view), handoverEntries, (v, handing) => {
         if (v.pool !== cachedPool || v.receipts !== cachedReceipts) {
           const receipts = Array.from(HashMap.keys(v.receipts)).slice(0, RECEIPTS_PER_BLOCK_MAX)
           const batch = takeBatch(v.pool, { ...limits, countMax: Math.min(limits.countMax, MAX_BLOCK_TRANSACTIONS - 1 - receipts.length) })
@@ -374,7 +472,7 @@ export const makeBftSeat = (
           cachedPool = v.pool
           cachedReceipts = v.receipts
         }
-        return { ...s, mempool: [timestampEntry(Math.max(now, chainTimeMax(s) + 1)), ...cachedEntries] }
+        return { ...s, mempool: [timestampEntry(Math.max(now, chainTimeMax(s) + 1)), ...handing, ...cachedEntries] }
       })
 
     // ---- pacing
@@ -390,7 +488,7 @@ export const makeBftSeat = (
     }
     const ownProposal = (outputs: ReadonlyArray<C.Output>): C.Block | undefined => {
       for (const o of outputs) {
-        if (o._tag === "Broadcast" && o.message._tag === "Proposal" && o.message.block.proposer === self) return o.message.block
+        if (o._tag === "Broadcast" && o.message._tag === "Proposal" && o.message.block.proposer === current.config.self) return o.message.block
       }
       return undefined
     }
@@ -401,18 +499,22 @@ export const makeBftSeat = (
       Effect.gen(function* () {
         if (timer !== undefined) yield* Fiber.interrupt(timer)
         timer = yield* Effect.forkIn(
-          Effect.sleep(Duration.millis(durationMs)).pipe(Effect.zipRight(Queue.offer(inbox, { _tag: "Timer", view })), Effect.asVoid),
+          Effect.sleep(Duration.millis(durationMs)).pipe(
+            Effect.zipRight(Queue.offer(inbox, { _tag: "Timer", epoch: current.committee.epoch, view })),
+            Effect.asVoid
+          ),
           scope
         )
       })
 
     const persist = (batch: ReadonlyArray<C.SafetyRecord>) =>
       Effect.gen(function* () {
+        const { stream } = current
         const events = batch.map((record, i) => ({
           id: `${stream}:${revision + 1 + i}`,
           type: record._tag,
           data: encodeRecord(record),
-          metadata: { shard, node: self }
+          metadata: { shard, node: self, epoch: current.committee.epoch }
         }))
         const result = yield* store.append(stream, events, revision < 0 ? "no_stream" : revision)
         revision = result.nextRevision
@@ -452,9 +554,10 @@ export const makeBftSeat = (
         if (records.length > 0) yield* persist(records)
       })
 
-    const toStateInput = (input: SeatInput): C.Input =>
+    type StepInput = { readonly _tag: "Start" } | { readonly _tag: "Timer"; readonly view: C.View } | { readonly _tag: "Net"; readonly input: NetInput; readonly from: C.NodeIndex }
+    const toStateInput = (input: StepInput): C.Input =>
       input._tag === "Net"
-        ? { _tag: "Received", from: input.from, message: input.message }
+        ? { _tag: "Received", from: input.from, message: input.input.message }
         : input._tag === "Timer"
           ? { _tag: "TimerFired", view: input.view }
           : { _tag: "Start" }
@@ -463,25 +566,70 @@ export const makeBftSeat = (
       Effect.forkIn(Effect.sleep(Duration.millis(Math.max(0, at - now))).pipe(Effect.zipRight(wake)), scope).pipe(Effect.asVoid)
 
     /** One input through the state machine (unless it would make a proposal that is not due yet). */
-    const run = (input: SeatInput, force: boolean) =>
+    const run = (input: StepInput) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const result = step(config, yield* prepare(state, now), toStateInput(input))
+        const result = step(current.config, yield* prepare(state, now), toStateInput(input))
         const proposal = ownProposal(result.outputs)
-        if (proposal !== undefined && !force && input._tag === "Net") {
+        if (proposal !== undefined && input._tag === "Net") {
           const v = yield* Ref.get(admission.view)
           const idle = isIdleProposal(result.state, proposal) && v.pool.count === 0 && HashMap.size(v.receipts) === 0
           const due = lastProposalAt + (idle ? options.idleIntervalMs : blockIntervalMinMs)
           if (now < due) {
-            deferred.push(input)
+            deferred.push({ input: input.input, from: input.from })
             yield* scheduleWake(due, now)
             return
           }
         }
-        if (proposal !== undefined || (input._tag === "Net" && input.message._tag === "Proposal")) lastProposalAt = now
+        if (proposal !== undefined || (input._tag === "Net" && input.input.message._tag === "Proposal")) lastProposalAt = now
         state = result.state
         yield* carryOut(result.outputs)
       })
+
+    /** Frames of the next epoch, until this node reaches it. */
+    let future: Array<NetInput> = []
+
+    /** A frame of the current epoch: to the state machine as from its sender's seat; from outside the committee, only a block request. */
+    const onNet = (input: NetInput) =>
+      Effect.gen(function* () {
+        const epoch = current.committee.epoch
+        if (input.epoch < epoch) return yield* drop("StaleEpoch", `epoch ${input.epoch} frame in epoch ${epoch}`)
+        if (input.epoch > epoch) {
+          if (future.length < FUTURE_FRAMES_MAX) future.push(input)
+          return
+        }
+        const from = current.seatOf.get(input.peer)
+        if (from === undefined) {
+          if (input.message._tag !== "BlockRequest") return yield* drop("UnknownSender", `a ${input.message._tag} from peer ${input.peer}, not in epoch ${epoch}'s committee`)
+          // Observers sync blocks too: answer from this node's tree.
+          const blocks = blocksFor(current.config, state, input.message.blockHash)
+          if (blocks.length === 0) return
+          return yield* network.send(input.peer, { _tag: "Consensus", shard, epoch, message: { _tag: "BlockResponse", blocks } })
+        }
+        const verdict = yield* precheck(input, from)
+        if (verdict === "feed") yield* run({ _tag: "Net", input, from })
+      })
+
+    /** The ledger applied a handover: leave this epoch's chain, start the new committee's. */
+    const handOver = Effect.gen(function* () {
+      const ledger = yield* shardActor.state
+      if (ledger.committee === null || ledger.committee.epoch <= current.committee.epoch) return
+      const from = current.committee.epoch
+      if (timer !== undefined) yield* Fiber.interrupt(timer)
+      timer = undefined
+      deferred.length = 0
+      current = epochOf(ledger)
+      const missing = yield* resume(ledger)
+      for (const c of missing) yield* Queue.offer(commits, c)
+      yield* Effect.logInfo(
+        `shard ${shard}: epoch ${from} → ${current.committee.epoch} at height ${ledger.height}; ` +
+          (current.config.self === OBSERVER ? "this node observes" : `this node holds seat ${current.config.self} of ${current.committee.members.length}`)
+      )
+      yield* run({ _tag: "Start" })
+      const waiting = future
+      future = []
+      for (const f of waiting) yield* onNet(f)
+    })
 
     const handle = (input: SeatInput) =>
       Effect.gen(function* () {
@@ -489,16 +637,18 @@ export const makeBftSeat = (
           case "Wake": {
             wakeQueued = false
             const again = deferred.splice(0, deferred.length)
-            for (const d of again) yield* run(d, false)
+            for (const d of again) yield* run({ _tag: "Net", ...d })
             return
           }
-          case "Net": {
-            const verdict = yield* precheck(input)
-            if (verdict === "feed") yield* run(input, false)
-            return
-          }
-          default:
-            return yield* run(input, false)
+          case "Net":
+            return yield* onNet(input)
+          case "Timer":
+            if (input.epoch !== current.committee.epoch) return
+            return yield* run({ _tag: "Timer", view: input.view })
+          case "Start":
+            return yield* run({ _tag: "Start" })
+          case "Handover":
+            return yield* handOver
         }
       })
 
@@ -513,6 +663,20 @@ export const makeBftSeat = (
           if (hashes.some((h) => knownTx(h) === undefined)) yield* Effect.sleep(Duration.millis(50))
         }
       })
+    /** The committee a committed handover names, once this node's beacon elected it (more than 2/3 of the stake checked it did). */
+    const awaitElected = (epoch: number, digest: Hash32) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const elected = yield* options.elected(epoch)
+          if (elected !== undefined) {
+            if (committeeDigest(elected) !== digest) {
+              return yield* Effect.dieMessage(`shard ${shard}: the committed handover to epoch ${epoch} names a committee this node's beacon did not elect`)
+            }
+            return elected
+          }
+          yield* Effect.sleep(Duration.millis(25))
+        }
+      })
     const awaitReceipts = (ids: ReadonlyArray<Hash32>) =>
       Effect.gen(function* () {
         while (ids.some((id) => !receiptBook.has(id))) yield* Effect.sleep(Duration.millis(25))
@@ -523,13 +687,16 @@ export const makeBftSeat = (
       Effect.gen(function* () {
         const ledger = yield* shardActor.state
         if (block.height <= ledger.height) return
+        // What an old committee committed after its handover is never applied (see certification.ts).
+        if (block.epoch !== ledger.committee!.epoch) return
         if (block.height !== ledger.height + 1) {
           return yield* Effect.dieMessage(`shard ${shard}: committed block ${block.height} after ledger height ${ledger.height}`)
         }
         const payload = parsePayload(block.payload)
         if (Either.isLeft(payload)) return yield* Effect.dieMessage(`shard ${shard}: a committed payload is malformed: ${payload.left}`)
-        const { timestamp, receiptIds, txHashes } = payload.right
+        const { timestamp, handover, receiptIds, txHashes } = payload.right
         const transactions = yield* awaitTransactions(txHashes)
+        const next = handover === undefined ? undefined : yield* awaitElected(handover.epoch, handover.digest)
         const receipts = yield* awaitReceipts(creditableReceipts(receiptIds, (id) => HashSet.has(ledger.receivedReceipts, id)))
         const certificate = new BftCertificate({
           blockHash: block.hash,
@@ -550,10 +717,11 @@ export const makeBftSeat = (
           parentHash: ledger.lastBlockHash,
           eventsRoot: ledger.lastEventsRoot,
           timestamp: Math.max(ledger.lastTimestamp, timestamp),
-          proposer: validators[block.proposer]!.address,
+          proposer: ledger.committee!.members[block.proposer]!.address,
           transactions,
           receipts,
-          certificate
+          certificate,
+          committee: next
         })
         const reply = yield* shardActor.ask(new ApplyBlock({ block: ledgerBlock })).pipe(
           Effect.catchAll((e) => Effect.dieMessage(`shard ${shard}: the ledger refused committed block ${block.height}: ${e.message}`))
@@ -571,6 +739,7 @@ export const makeBftSeat = (
           recent.set(tx.hash, tx)
         }
         while (recent.size > RECENT_TXS_MAX) recent.delete(recent.keys().next().value!)
+        if (next !== undefined) yield* Queue.offer(inbox, { _tag: "Handover" })
       })
 
     yield* Effect.forkIn(
@@ -585,7 +754,9 @@ export const makeBftSeat = (
     )
     yield* Queue.offer(inbox, { _tag: "Start" })
     yield* Effect.logInfo(
-      `shard ${shard}: BFT seat ${self} of ${validators.length}, view ${state.view}, committed height ${state.committedHeight}, ledger height ${ledger0.height}`
+      `shard ${shard}: BFT epoch ${current.committee.epoch}, ` +
+        (current.config.self === OBSERVER ? "observing" : `seat ${current.config.self} of ${current.committee.members.length}`) +
+        `, view ${state.view}, committed height ${state.committedHeight}, ledger height ${ledger0.height}`
     )
 
     const submit = (tx: Transaction): Effect.Effect<void, AdmissionRejected> =>
@@ -611,7 +782,14 @@ export const makeBftSeat = (
       ledger: Ref.get(admission.view).pipe(Effect.map((v) => v.ledger)),
       pending: Ref.get(admission.view).pipe(Effect.map((v) => v.pool)),
       receive,
-      stats: Effect.sync(() => ({ dropped: { ...dropped }, applied, view: state.view, committedHeight: state.committedHeight })),
+      stats: Effect.sync(() => ({
+        dropped: { ...dropped },
+        applied,
+        view: state.view,
+        committedHeight: state.committedHeight,
+        epoch: current.committee.epoch,
+        member: current.config.self !== OBSERVER
+      })),
       safety: Effect.sync(() => safetyOf(state))
     }
     return seat

@@ -18,6 +18,7 @@ import { bytesToHex, fixedHex, hexToBytes } from "./hex.js"
 import { Address, addressBytes, PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
 import { BftCertificate } from "./bftCertificate.js"
+import { ShardCommittee } from "./committees.js"
 import { CrossShardReceipt, receiptLeaf } from "./receipt.js"
 import { encodeRlp } from "./rlp.js"
 import { ShardId } from "./sharding.js"
@@ -72,7 +73,9 @@ export class Block extends Schema.Class<Block>("Block")({
   transactions: Schema.Array(TransactionFromHex),
   receipts: Schema.Array(CrossShardReceipt),
   /** A BFT block's quorum certificate; absent on single-producer blocks. */
-  certificate: Schema.optionalWith(BftCertificate, { exact: true })
+  certificate: Schema.optionalWith(BftCertificate, { exact: true }),
+  /** A handover block's next committee (its payload names the digest; see certification.ts). */
+  committee: Schema.optionalWith(ShardCommittee, { exact: true })
 }) {
   /** Memoized per header object: producers, ledgers and indexes ask for it many times. */
   get hash(): Hash32 {
@@ -182,6 +185,8 @@ export interface BuildCertifiedBlockParams {
   readonly transactions: ReadonlyArray<Transaction>
   readonly receipts: ReadonlyArray<CrossShardReceipt>
   readonly certificate: BftCertificate
+  /** The committee a handover block hands over to. */
+  readonly committee?: ShardCommittee | undefined
 }
 
 /** Assemble a BFT block: what every node builds, identically, from a committed consensus block. */
@@ -200,7 +205,8 @@ export const buildCertifiedBlock = (p: BuildCertifiedBlockParams): Block =>
     }),
     transactions: p.transactions,
     receipts: p.receipts,
-    certificate: p.certificate
+    certificate: p.certificate,
+    ...(p.committee === undefined ? {} : { committee: p.committee })
   })
 
 /** The body matches what the header commits to. */

@@ -61,8 +61,8 @@ export const ConsensusMessage: Schema.Schema<C.Message, unknown> = Schema.Union(
   BlockResponse
 ) as never
 
-/** A HotStuff message of one shard's committee. */
-export const ConsensusFrame = Schema.TaggedStruct("Consensus", { shard: ShardId, message: ConsensusMessage })
+/** A HotStuff message of one shard's committee of one epoch. */
+export const ConsensusFrame = Schema.TaggedStruct("Consensus", { shard: ShardId, epoch: Int, message: ConsensusMessage })
 /** Signed transactions (RLP) gossiped to the shard's committee by the node that admitted them. */
 export const TxGossip = Schema.TaggedStruct("Txs", {
   shard: ShardId,

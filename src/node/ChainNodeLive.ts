@@ -15,11 +15,13 @@ import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
 import { devProposerKey } from "../../domain/chain/keys.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { accountOf } from "../../domain/chain/ledger.js"
+import { electedCommittee } from "../../domain/chain/ledgerState.js"
 import { pendingOf } from "../../domain/chain/mempool.js"
 import type { Mempool } from "../../domain/chain/mempool.js"
 import { BEACON_SHARD, shardOf } from "../../domain/chain/sharding.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
 import { amountOf } from "../../domain/chain/transaction.js"
+import { homeShardOf } from "../../domain/chain/txRules.js"
 import type { Transaction } from "../../domain/chain/transaction.js"
 import { makeSingleProducer } from "../../actors/ConsensusActor.js"
 import type { ShardConsensus } from "../../actors/ConsensusActor.js"
@@ -45,11 +47,11 @@ import type { TxLocation } from "./ChainIndex.js"
 import { ChainNode } from "./ChainNode.js"
 import type { ChainNodeShape } from "./ChainNode.js"
 
-/** A validator of a BFT chain (genesis `validators`): its seat and keys, and the network to its peers. */
+/** A validator of a BFT chain: its keys, and the network to its peers (its seats follow the committees its ledgers name). */
 export interface BftNodeOptions {
   readonly network: ConsensusNetwork
-  /** This node's index in the genesis validator list. */
-  readonly self: number
+  /** The validator address of each network peer id (default: the genesis validators, in order). */
+  readonly roster?: ReadonlyArray<Address> | undefined
   readonly blsSecretKey: Uint8Array
   /** A transfer shard's block interval while idle (default 2000 ms); the beacon's is `beaconIntervalMs`. */
   readonly idleIntervalMs?: number | undefined
@@ -142,8 +144,13 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
           shard,
           shardActor: actor,
           network: bft.network,
-          validators: genesis.validators!,
-          self: bft.self,
+          roster: bft.roster ?? genesis.validators!.map((v) => v.address),
+          // Lazily: the beacon's own seat asks while it is being made.
+          elected: (epoch) =>
+            Effect.suspend(() => {
+              const beacon = seats.get(BEACON_SHARD)
+              return beacon === undefined ? Effect.succeed(undefined) : Effect.map(beacon.ledger, (l) => electedCommittee(l, epoch, shard))
+            }),
           blsSecretKey: bft.blsSecretKey,
           idleIntervalMs: idleMs,
           // An idle leader holds its proposal up to the idle interval: the others must wait longer than that.
@@ -244,7 +251,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
             return yield* new TransactionRejected({ reason: "Malformed", detail: `raw is not 0x-hex: ${bytes.left.detail}` })
           }
           const tx = yield* Either.mapLeft(decodeForAdmission(bytes.right), rejected)
-          const shard = shardOf(tx.sender, genesis.transferShards)
+          const shard = homeShardOf(tx, genesis.transferShards)
           yield* seat(shard).submit(tx).pipe(Effect.mapError(rejected))
           if (!wait) return new SubmitResult({ hash: tx.hash, shard, status: "pending" })
           const location = yield* index.awaitTransaction(tx.hash).pipe(

@@ -7,12 +7,13 @@ import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import { Block, buildCertifiedBlock } from "../../domain/chain/block.js"
 import { BftCertificate, CertificateQc } from "../../domain/chain/bftCertificate.js"
-import { consensusGenesisHash, timestampEntry } from "../../domain/chain/certification.js"
+import { consensusGenesisHash, epochGenesisHash, handoverEntry, timestampEntry } from "../../domain/chain/certification.js"
+import { committeeDigest, committeeVerifier, consensusCommitteeOf, genesisCommittee, ShardCommittee } from "../../domain/chain/committees.js"
 import { GenesisConfig, genesisCommand } from "../../domain/chain/genesis.js"
 import { ApplyBlock, makeLedger } from "../../domain/chain/ledger.js"
 import type { LedgerState } from "../../domain/chain/ledger.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
-import { committeeOf, committeeVerifierOf, devValidatorKeys, devValidators } from "../../domain/chain/validators.js"
+import { devValidatorKeys, devValidators } from "../../domain/chain/validators.js"
 import { blsQuorumCrypto } from "../../domain/consensus/bls.js"
 import { makeBlock, voteDigest } from "../../domain/consensus/digests.js"
 import { assembleCertificate, bitmapOf } from "../../domain/consensus/quorum.js"
@@ -28,29 +29,49 @@ const genesisState = (): LedgerState => {
   return events.reduce(ledger.evolve, ledger.initialState)
 }
 
-/** A consensus block on the genesis, certified by seats `signers`, as the ledger block every node builds. */
-const certified = (state: LedgerState, txs: ReadonlyArray<Transaction>, signers: ReadonlyArray<number> = [0, 1, 2]) => {
-  const committee = committeeOf(validators, shard)
-  const genesisHash = consensusGenesisHash(shard)
-  const payload = [timestampEntry(GENESIS_TIME + 5), ...txs.map((t) => t.hash)]
-  const justify = { view: 0, blockHash: genesisHash, signers: new Uint8Array(1), signature: new Uint8Array() }
-  const block = makeBlock({ shard, epoch: 0, view: 1, height: 1, parentHash: genesisHash, justify, proposer: 1, payload })
-  const digest = voteDigest(shard, 0, 1, block.hash)
-  const verifier = Either.getOrThrow(committeeVerifierOf(validators))
-  const partials = signers.map((i) => ({ signer: i, signature: blsQuorumCrypto.sign(devValidatorKeys(i).bls.secretKey, digest) }))
+interface CertifyOptions {
+  /** Seats that sign (default 3 of 4). */
+  readonly signers?: ReadonlyArray<number>
+  /** The committee that signs (default: the one the state expects). */
+  readonly committee?: ShardCommittee
+  /** Entries between the timestamp and the transactions (a handover). */
+  readonly extra?: ReadonlyArray<string>
+  /** The committee the block carries (a handover's). */
+  readonly next?: ShardCommittee
+}
+
+/** Dev validator keys by address, for signing as any committee's member. */
+const keysByAddress = new Map(Array.from({ length: 6 }, (_, i) => [devValidators(6)[i]!.address as string, devValidatorKeys(i)]))
+
+/** A consensus block on the state's last certified block, certified by `signers` of its committee, as the ledger block every node builds. */
+const certified = (state: LedgerState, txs: ReadonlyArray<Transaction>, options: CertifyOptions = {}) => {
+  const shardCommittee = options.committee ?? state.committee!
+  const committee = consensusCommitteeOf(shardCommittee)
+  const epoch = shardCommittee.epoch
+  const signers = options.signers ?? [0, 1, 2]
+  const parentHash = state.lastCertifiedHash!
+  const height = state.height + 1
+  const time = Math.max(state.lastTimestamp, GENESIS_TIME) + 5
+  const payload = [timestampEntry(time), ...(options.extra ?? []), ...txs.map((t) => t.hash)]
+  const justify = { view: 0, blockHash: parentHash, signers: new Uint8Array(1), signature: new Uint8Array() }
+  const block = makeBlock({ shard, epoch, view: 1, height, parentHash, justify, proposer: 1, payload })
+  const digest = voteDigest(shard, epoch, 1, block.hash)
+  const verifier = Either.getOrThrow(committeeVerifier(shardCommittee.members))
+  const secretOf = (i: number) => keysByAddress.get(shardCommittee.members[i]!.address)!.bls.secretKey
+  const partials = signers.map((i) => ({ signer: i, signature: blsQuorumCrypto.sign(secretOf(i), digest) }))
   // Below the quorum `assembleCertificate` refuses: aggregate by hand, as a forger would.
   const qc =
     signers.length >= 3
       ? Either.getOrThrow(assembleCertificate(committee, verifier, digest, partials))
-      : { signers: bitmapOf(4, signers), signature: Either.getOrThrow(verifier.aggregate(partials.map((p) => p.signature))) }
+      : { signers: bitmapOf(shardCommittee.members.length, signers), signature: Either.getOrThrow(verifier.aggregate(partials.map((p) => p.signature))) }
   const certificate = new BftCertificate({
     blockHash: block.hash,
-    epoch: 0,
+    epoch,
     view: 1,
-    height: 1,
-    parentHash: genesisHash,
+    height,
+    parentHash,
     justifyView: 0,
-    justifyHash: genesisHash,
+    justifyHash: parentHash,
     proposer: 1,
     payload,
     qc: new CertificateQc({ view: 1, signers: qc.signers, signature: qc.signature })
@@ -58,16 +79,20 @@ const certified = (state: LedgerState, txs: ReadonlyArray<Transaction>, signers:
   return buildCertifiedBlock({
     chainId: CHAIN_ID,
     shard,
-    height: 1,
+    height,
     parentHash: state.lastBlockHash,
     eventsRoot: state.lastEventsRoot,
-    timestamp: GENESIS_TIME + 5,
-    proposer: validators[1]!.address,
+    timestamp: time,
+    proposer: shardCommittee.members[1]!.address,
     transactions: txs,
     receipts: [],
-    certificate
+    certificate,
+    committee: options.next
   })
 }
+
+const apply = (state: LedgerState, block: ReturnType<typeof certified>): LedgerState =>
+  Either.getOrThrow(ledger.decide(state, new ApplyBlock({ block }))).reduce(ledger.evolve, state)
 
 const reason = (state: LedgerState, block: ReturnType<typeof certified>) => {
   const r = ledger.decide(state, new ApplyBlock({ block }))
@@ -85,7 +110,7 @@ describe("BFT blocks on the ledger", () => {
   })
 
   it("refuses a QC below the quorum, a forged QC, another payload, another proposer, a single producer's block", () => {
-    expect(reason(state, certified(state, [tx], [0, 1]))).toBe("BadCertificate")
+    expect(reason(state, certified(state, [tx], { signers: [0, 1] }))).toBe("BadCertificate")
     const sig = Uint8Array.from(good.certificate!.qc.signature)
     sig[10]! ^= 1
     const forgedQc = new BftCertificate({ ...good.certificate!, qc: new CertificateQc({ ...good.certificate!.qc, signature: sig }) })
@@ -110,4 +135,50 @@ const paramsOf = (b: ReturnType<typeof certified>) => ({
   transactions: b.transactions,
   receipts: b.receipts,
   certificate: b.certificate!
+})
+
+describe("handover to the next epoch's committee", () => {
+  const state = genesisState()
+  // Epoch 1: validator 0 left, validator 4 joined, in the election's seat order.
+  const all = devValidators(6)
+  const next = new ShardCommittee({ shard, epoch: 1, members: [all[4]!, all[2]!, all[1]!, all[3]!] })
+  const handover = certified(state, [], { extra: [handoverEntry(next)], next })
+
+  it("starts from the genesis validators, on the first epoch's consensus genesis", () => {
+    expect(state.committee).toEqual(genesisCommittee(validators, shard))
+    expect(state.lastCertifiedHash).toBe(consensusGenesisHash(genesisCommittee(validators, shard)))
+  })
+
+  it("a certified handover installs the committee; the next block is its, on its epoch genesis", () => {
+    const after = apply(state, handover)
+    expect(after.committee).toEqual(next)
+    expect(after.lastCertifiedHash).toBe(epochGenesisHash(next, handover.certificate!.blockHash, 1))
+    const block2 = certified(after, [])
+    expect(block2.certificate!.epoch).toBe(1)
+    expect(reason(after, block2)).toBe("applied")
+    // The old committee can no longer certify: its epoch is over, even with a valid QC of its own.
+    expect(reason(after, certified(after, [], { committee: state.committee! }))).toBe("BadCertificate")
+    // Nor can a QC of the old members under the new epoch's number (different keys sign the seats).
+    const oldKeys = new ShardCommittee({ ...next, members: validators as [typeof validators[0], ...typeof validators] })
+    expect(reason(after, certified(after, [], { committee: oldKeys }))).toBe("BadCertificate")
+  })
+
+  it("refuses a handover whose committee is missing, differs from the digest, skips an epoch or is another shard's", () => {
+    expect(reason(state, certified(state, [], { extra: [handoverEntry(next)] }))).toBe("BadCertificate")
+    expect(reason(state, certified(state, [], { next }))).toBe("BadCertificate")
+    const swapped = new ShardCommittee({ ...next, members: [all[2]!, all[4]!, all[1]!, all[3]!] })
+    expect(committeeDigest(swapped)).not.toBe(committeeDigest(next)) // seat order is part of the committee
+    expect(reason(state, certified(state, [], { extra: [handoverEntry(next)], next: swapped }))).toBe("BadCertificate")
+    const skip = new ShardCommittee({ ...next, epoch: 2 })
+    expect(reason(state, certified(state, [], { extra: [handoverEntry(skip)], next: skip }))).toBe("BadCertificate")
+    const otherShard = new ShardCommittee({ ...next, shard: 2 as ShardId })
+    expect(reason(state, certified(state, [], { extra: [handoverEntry(otherShard)], next: otherShard }))).toBe("BadCertificate")
+    expect(reason(state, handover)).toBe("applied")
+  })
+
+  it("a handover entry anywhere but right after the timestamp is a malformed payload", () => {
+    const tx = transfer(accountsOn(shard)[0]!.key, { to: dev[1]!.address, amount: 5n, nonce: 0n })
+    const late = certified(state, [], { extra: [`r:${tx.hash}`, handoverEntry(next)], next })
+    expect(reason(state, late)).toBe("BadCertificate")
+  })
 })

@@ -177,14 +177,14 @@ describe("BFT validators in one process", () => {
         const toAll = (from: number, json: string) => Effect.forEach([0, 2, 3], (to) => h.hub.inject(from, to, json), { discard: true })
 
         yield* toAll(1, "{not json")
-        yield* toAll(1, JSON.stringify({ _tag: "Consensus", shard: 1, message: { _tag: "Vote", view: "x" } }))
+        yield* toAll(1, JSON.stringify({ _tag: "Consensus", shard: 1, epoch: 0, message: { _tag: "Vote", view: "x" } }))
         const vote = { _tag: "Vote" as const, view: 1, blockHash: genesis.hash as Hash32, voter: 2, signature: new Uint8Array(96) }
-        yield* toAll(9, frame({ _tag: "Consensus", shard, message: vote }))
-        yield* toAll(1, frame({ _tag: "Consensus", shard, message: vote }))
+        yield* toAll(9, frame({ _tag: "Consensus", shard, epoch: 0, message: vote }))
+        yield* toAll(1, frame({ _tag: "Consensus", shard, epoch: 0, message: vote }))
         const badQc = { view: 4, blockHash: genesis.hash as Hash32, signers: Uint8Array.of(0b1101), signature: new Uint8Array(96).fill(7) }
-        yield* toAll(1, frame({ _tag: "Consensus", shard, message: { _tag: "Proposal", block: block(5, badQc, [`t:${Date.now()}`]), tc: undefined } }))
+        yield* toAll(1, frame({ _tag: "Consensus", shard, epoch: 0, message: { _tag: "Proposal", block: block(5, badQc, [`t:${Date.now()}`]), tc: undefined } }))
         const withForged = block(1, genesisQc, [`t:${Date.now()}`, forged.hash])
-        yield* toAll(1, frame({ _tag: "Consensus", shard, message: { _tag: "Proposal", block: withForged, tc: undefined } }))
+        yield* toAll(1, frame({ _tag: "Consensus", shard, epoch: 0, message: { _tag: "Proposal", block: withForged, tc: undefined } }))
 
         const expected = { UnknownSender: 1, SpoofedSender: 1, BadCertificate: 1, BadTransaction: 1 }
         for (;;) {

@@ -81,7 +81,6 @@ export const makeHarness = (options: HarnessOptions) => {
         genesis,
         bft: {
           network,
-          self: index,
           blsSecretKey: devValidatorKeys(index).bls.secretKey,
           idleIntervalMs: options.idleIntervalMs ?? 1_000,
           baseTimeoutMs: options.baseTimeoutMs ?? 2_500

@@ -110,7 +110,7 @@ export const startDevnet = (o: {
       if (!existsSync(join(dir, GENESIS_FILE))) copyFileSync(join(root, GENESIS_FILE), join(dir, GENESIS_FILE))
       const network = yield* hub.join(i)
       const store = SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) })
-      const chain = ChainNodeLive({ genesis, bft: { network, self: i, blsSecretKey: devValidatorKeys(i).bls.secretKey } }).pipe(
+      const chain = ChainNodeLive({ genesis, bft: { network, blsSecretKey: devValidatorKeys(i).bls.secretKey } }).pipe(
         Layer.provideMerge(SignatureVerifierLive),
         Layer.provideMerge(store)
       )

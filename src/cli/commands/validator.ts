@@ -183,7 +183,6 @@ export const startValidator = (configFile: string) =>
       genesis,
       bft: {
         network,
-        self: c.validator,
         blsSecretKey: v.blsSecret,
         ...(c.idleIntervalMs === undefined ? {} : { idleIntervalMs: c.idleIntervalMs }),
         ...(c.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: c.baseTimeoutMs })
