@@ -12,6 +12,7 @@ import { accountOf } from "./ledger.js"
 import { hasTransaction, isFull, pendingOf, type Mempool } from "./mempool.js"
 import { decodeTransaction, type Transaction } from "./transaction.js"
 import { checkTransaction } from "./txRules.js"
+import { checkValidatorTransaction } from "./validatorRegistry.js"
 
 export const AdmissionReason = Schema.Literal(
   "Malformed",
@@ -24,6 +25,12 @@ export const AdmissionReason = Schema.Literal(
   "NonceGap",
   "NotGovernance",
   "InsufficientBalance",
+  "NoValidatorSet",
+  "BadProofOfPossession",
+  "KeyTaken",
+  "NoStake",
+  "NotAValidator",
+  "AlreadyLeaving",
   "MempoolFull",
   "BadSignature"
 )
@@ -59,10 +66,10 @@ export const precheckTransaction = (
   if (hasTransaction(pool, tx.hash)) return reject("AlreadyPending", `${tx.hash} is already pending`, tx.hash)
   const account = accountOf(state, tx.sender)
   const pending = pendingOf(pool, tx.sender)
-  const check = checkTransaction(
-    state.chain,
-    { nextNonce: account.nonce + BigInt(pending.count), spendable: account.balance - pending.spend },
-    tx
+  const spendable = account.balance - pending.spend
+  const check = Either.flatMap(
+    checkTransaction(state.chain, { nextNonce: account.nonce + BigInt(pending.count), spendable }, tx),
+    () => checkValidatorTransaction(state, spendable, tx)
   )
   if (Either.isLeft(check)) return reject(check.left.reason, check.left.detail, tx.hash)
   if (isFull(pool)) return reject("MempoolFull", `${pool.count} transactions pending`, tx.hash)

@@ -16,7 +16,8 @@ import { Address } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
 import { CrossShardReceipt } from "./receipt.js"
 import { EpochBlocks, ShardId, TransferShardCount } from "./sharding.js"
-import { PositiveAmount, PpmValue, Uint256 } from "./transaction.js"
+import { BLS_PROOF_HEX, BLS_PUBLIC_KEY_HEX, PositiveAmount, PpmValue, Uint256, ValidatorEndpoint } from "./transaction.js"
+import { ShardCommittee } from "./committees.js"
 import { TransactionCheckReason } from "./txRules.js"
 import { GenesisValidator } from "./validators.js"
 
@@ -35,7 +36,9 @@ export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("Genesi
   governance: Schema.optionalWith(Address, { exact: true }),
   epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true }),
   /** A BFT chain's validator set (absent: a single-producer chain). */
-  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true })
+  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
+  /** The beacon's seats per elected committee, if the genesis set it (absent: the number of genesis validators). */
+  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true })
 }) {}
 
 /** A genesis allocation. */
@@ -141,6 +144,51 @@ export class UnbondRequested extends Schema.TaggedClass<UnbondRequested>()("Unbo
 }) {}
 
 /**
+ * A `validator.register` executed on the beacon: `validator` is in the
+ * registry with this key and endpoint (a re-registration replaces them).
+ */
+export class ValidatorRegistered extends Schema.TaggedClass<ValidatorRegistered>()("ValidatorRegistered", {
+  txHash: Hash32,
+  validator: Address,
+  blsPublicKey: BLS_PUBLIC_KEY_HEX,
+  proofOfPossession: BLS_PROOF_HEX,
+  endpoint: ValidatorEndpoint
+}) {}
+
+/** A `validator.unbond` executed on the beacon: `validator` leaves the registry at the next epoch end. */
+export class ValidatorLeaving extends Schema.TaggedClass<ValidatorLeaving>()("ValidatorLeaving", {
+  txHash: Hash32,
+  validator: Address
+}) {}
+
+/**
+ * At the end of `epoch` a leaving validator left the registry; its beacon
+ * balance, `paidBack`, went back to its transfer shard by the `CrossShardSent`
+ * before this (receipt of the unbond transaction `txHash`; none when 0).
+ */
+export class ValidatorLeft extends Schema.TaggedClass<ValidatorLeft>()("ValidatorLeft", {
+  txHash: Hash32,
+  validator: Address,
+  epoch: Schema.Int.pipe(Schema.nonNegative()),
+  paidBack: Uint256
+}) {}
+
+/**
+ * The beacon's election at an epoch end: the committees of every shard (the
+ * beacon, then each transfer shard) for `epoch`, elected from the registry by
+ * `electShardCommittees` seeded with `seed` (the parent hash of the block
+ * that ended the epoch before). `kept`: the election failed (`failure` says
+ * why) and these are the previous epoch's committees, re-labelled.
+ */
+export class CommitteesElected extends Schema.TaggedClass<CommitteesElected>()("CommitteesElected", {
+  epoch: Schema.Int.pipe(Schema.nonNegative()),
+  seed: Hash32,
+  kept: Schema.Boolean,
+  failure: Schema.optionalWith(Schema.String, { exact: true }),
+  committees: Schema.Array(ShardCommittee)
+}) {}
+
+/**
  * The beacon's epoch clock: in every beacon block whose height is a multiple
  * of epochBlocks, epoch `height / epochBlocks − 1` ends. It ran from `startAt`
  * (genesis time for epoch 0, else the previous epoch's `endAt`) to `endAt`,
@@ -177,7 +225,11 @@ export const ShardEvent = Schema.Union(
   ShardSharesProposed,
   StakeBonded,
   UnbondRequested,
+  ValidatorRegistered,
+  ValidatorLeaving,
   EpochEnded,
+  ValidatorLeft,
+  CommitteesElected,
   BlockExecuted
 )
 export type ShardEvent = typeof ShardEvent.Type

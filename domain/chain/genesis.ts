@@ -52,6 +52,8 @@ export class GenesisConfig extends Schema.Class<GenesisConfig>("GenesisConfig")(
   proposers: Schema.optionalWith(Schema.Array(ShardProposer), { default: () => [] }),
   /** A BFT chain's validators (every shard's committee); absent: each shard has one producer (`proposers`). */
   validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
+  /** Seats per committee the beacon elects each epoch (a BFT chain's); absent: the number of genesis validators. */
+  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
   /** Fixed at genesis; the devnet's governance key is dev account 0. */
   economics: Schema.optionalWith(EconomicsConfig, { default: () => defaultEconomics(DEVNET_GOVERNANCE) })
 }) {}
@@ -101,7 +103,10 @@ export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGene
       shard === BEACON_SHARD ? [] : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
     governance: config.economics.governance,
     ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {}),
-    ...(config.validators === undefined ? {} : { validators: config.validators })
+    ...(config.validators === undefined ? {} : { validators: config.validators }),
+    ...(shard === BEACON_SHARD && config.validators !== undefined && config.committeeSize !== undefined
+      ? { committeeSize: config.committeeSize }
+      : {})
   })
 
 /** The proposer address of a shard: configured, or the devnet's deterministic one. */

@@ -39,8 +39,13 @@ import {
   TransactionRejected,
   Transferred,
   UnbondRequested,
+  ValidatorLeaving,
+  ValidatorLeft,
+  ValidatorRegistered,
+  CommitteesElected,
   type ShardEvent
 } from "./events.js"
+import { checkValidatorTransaction, electNext, leavingOf } from "./validatorRegistry.js"
 import { STAKE_POOL_ADDRESS } from "../economics/accounts.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
@@ -59,10 +64,13 @@ export {
   accountOf,
   balanceOf,
   EMPTY_ACCOUNT,
+  electedCommittee,
   evolve,
   GENESIS_HEIGHT,
   initialLedgerState,
   nonceOf,
+  registeredValidator,
+  RegisteredValidator,
   type LedgerState,
   type LedgerTotals
 } from "./ledgerState.js"
@@ -85,7 +93,9 @@ export class ApplyGenesis extends Schema.TaggedClass<ApplyGenesis>()("ApplyGenes
   governance: Schema.optionalWith(Address, { exact: true }),
   epochBlocks: Schema.optionalWith(EpochBlocks, { exact: true }),
   /** A BFT chain's validators, the same on every shard: its blocks carry their QCs instead of a proposer signature. */
-  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true })
+  validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
+  /** The beacon's seats per elected committee (a BFT chain's beacon only; absent: every genesis validator). */
+  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true })
 }) {}
 
 export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", { block: Block }) {}
@@ -109,7 +119,8 @@ export type LedgerError = GenesisRejected | BlockRejected
  * stake], ...]])), an absent governance as empty bytes and an absent
  * epochBlocks as 0. A genesis with neither (as chains made before the
  * economics had) hashes without those two fields; one without validators (a
- * single-producer chain) without the last.
+ * single-producer chain) without the last. A beacon genesis with a
+ * `committeeSize` appends it after the validators.
  */
 export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
   keccakHex(
@@ -122,9 +133,10 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
       ...(cmd.governance === undefined && cmd.epochBlocks === undefined
         ? []
         : [cmd.governance === undefined ? new Uint8Array(0) : addressBytes(cmd.governance), BigInt(cmd.epochBlocks ?? 0)]),
-      ...(cmd.validators === undefined
+      ...(cmd.validators === undefined && cmd.committeeSize === undefined
         ? []
-        : [cmd.validators.map((v) => [addressBytes(v.address), Either.getOrThrow(hexToBytes(v.blsPublicKey)), v.stake])])
+        : [(cmd.validators ?? []).map((v) => [addressBytes(v.address), Either.getOrThrow(hexToBytes(v.blsPublicKey)), v.stake])]),
+      ...(cmd.committeeSize === undefined ? [] : [BigInt(cmd.committeeSize)])
     ])
   )
 
@@ -184,7 +196,8 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
         genesisHash: hash,
         ...(cmd.governance === undefined ? {} : { governance: cmd.governance }),
         ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks }),
-        ...(cmd.validators === undefined ? {} : { validators: cmd.validators })
+        ...(cmd.validators === undefined ? {} : { validators: cmd.validators }),
+        ...(cmd.committeeSize === undefined ? {} : { committeeSize: cmd.committeeSize })
       },
       CHECKED
     )
@@ -213,9 +226,9 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
     return rejectBlock("WrongEventsRoot", `eventsRoot ${h.eventsRoot}, expected ${s.lastEventsRoot}`)
   }
   const header =
-    chain.validators === null
+    s.committee === null
       ? verifyBlockHeader(block)
-      : verifyCertifiedBlock(chain.validators, {
+      : verifyCertifiedBlock(s.committee, {
           consensusHash: s.lastCertifiedHash!,
           lastTimestamp: s.lastTimestamp,
           isReceived: (id) => HashSet.has(s.receivedReceipts, id)
@@ -223,12 +236,17 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   if (Either.isLeft(header)) return Either.left(header.left)
   const body = verifyBlockBody(block)
   if (Either.isLeft(body)) return Either.left(body.left)
+  // Transfer shards take receipts from each other and, on a chain with
+  // validators, the beacon's stake paybacks; that beacon takes stakes sent
+  // from the transfer shards (`validator.stake`). A single-producer chain's beacon takes none.
+  const bft = chain.validators !== null
+  const takesReceipts = isTransferShard(s.shard, chain.transferShards) || (bft && s.shard === BEACON_SHARD)
   for (const r of block.receipts) {
-    // Only transfer shards hold accounts: the beacon takes no receipts.
-    if (r.destShard !== s.shard || !isTransferShard(s.shard, chain.transferShards)) {
+    if (r.destShard !== s.shard || !takesReceipts) {
       return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}, this is shard ${s.shard}`)
     }
-    if (!isTransferShard(r.sourceShard, chain.transferShards) || r.sourceShard === s.shard) {
+    const knownSource = isTransferShard(r.sourceShard, chain.transferShards) || (bft && r.sourceShard === BEACON_SHARD)
+    if (!knownSource || r.sourceShard === s.shard) {
       return rejectBlock("ReceiptFromUnknownShard", `receipt ${r.receiptId} from shard ${r.sourceShard}`)
     }
     if (r.receiptId !== receiptIdOf(r.txHash)) {
@@ -240,7 +258,9 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
 
 const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction): void => {
   const account = accountOf(out.state, tx.sender)
-  const check = checkTransaction(chain, { nextNonce: account.nonce, spendable: account.balance }, tx)
+  const check = Either.flatMap(checkTransaction(chain, { nextNonce: account.nonce, spendable: account.balance }, tx), () =>
+    checkValidatorTransaction(out.state, account.balance, tx)
+  )
   const { body } = tx
   if (Either.isLeft(check)) {
     out.emit(new TransactionRejected({ txHash: tx.hash, sender: tx.sender, nonce: body.nonce, ...check.left }, CHECKED))
@@ -273,6 +293,22 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
       return move(out, chain, txHash, from, STAKE_POOL_ADDRESS, p.amount)
     case "worker.unbond":
       return out.emit(new UnbondRequested({ txHash, owner: from, worker: p.worker, amount: p.amount }, CHECKED))
+    case "validator.stake": // to the sender's own account on the beacon (checkTransaction: a chain with validators)
+      return out.emit(
+        new CrossShardSent(
+          { receiptId: receiptIdOf(txHash), sourceShard: chain.shard, destShard: BEACON_SHARD as ShardId, from, to: from, amount: p.amount, txHash },
+          CHECKED
+        )
+      )
+    case "validator.register": // checkValidatorTransaction let it through
+      return out.emit(
+        new ValidatorRegistered(
+          { txHash, validator: from, blsPublicKey: p.blsPublicKey, proofOfPossession: p.proofOfPossession, endpoint: p.endpoint },
+          CHECKED
+        )
+      )
+    case "validator.unbond":
+      return out.emit(new ValidatorLeaving({ txHash, validator: from }, CHECKED))
     default:
       return absurd(p)
   }
@@ -287,6 +323,40 @@ const move = (out: Emitter, chain: ChainContext, txHash: Hash32, from: Address, 
     const receiptId = receiptIdOf(txHash)
     out.emit(new CrossShardSent({ receiptId, sourceShard: chain.shard, destShard, from, to, amount, txHash }, CHECKED))
   }
+}
+
+/**
+ * The registry at the end of `epoch` (a BFT chain's beacon): the leaving
+ * validators' beacon balances go back to their transfer shards and they
+ * leave; then the committees of the next epoch, seeded with `seed`.
+ */
+const endEpochOfRegistry = (out: Emitter, chain: ChainContext, epoch: number, seed: Hash32): void => {
+  for (const { validator, unbondTx, balance } of leavingOf(out.state)) {
+    if (balance > 0n) {
+      const destShard = shardOf(validator, chain.transferShards)
+      out.emit(
+        new CrossShardSent(
+          { receiptId: receiptIdOf(unbondTx), sourceShard: chain.shard, destShard, from: validator, to: validator, amount: balance, txHash: unbondTx },
+          CHECKED
+        )
+      )
+    }
+    out.emit(new ValidatorLeft({ txHash: unbondTx, validator, epoch, paidBack: balance }, CHECKED))
+  }
+  const next = epoch + 1
+  const election = electNext(out.state, next, seed)
+  out.emit(
+    new CommitteesElected(
+      {
+        epoch: next,
+        seed,
+        kept: election.kept,
+        ...(election.failure === undefined ? {} : { failure: election.failure }),
+        committees: election.committees
+      },
+      CHECKED
+    )
+  )
 }
 
 /** The AI shard's escrow account: what escrow deposits pay into. */
@@ -308,6 +378,7 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   if (chain.epochBlocks !== null && h.height % chain.epochBlocks === 0) {
     const epoch = h.height / chain.epochBlocks - 1
     out.emit(new EpochEnded({ epoch, height: h.height, startAt: out.state.epochStartAt, endAt: h.timestamp }, CHECKED))
+    if (chain.validators !== null) endEpochOfRegistry(out, chain, epoch, h.parentHash)
   }
   const sealed = { height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }
   out.emit(new BlockExecuted(sealed, CHECKED))

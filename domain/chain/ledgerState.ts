@@ -10,12 +10,38 @@ import type { ShardEvent } from "./events.js"
 import { ZERO_HASH, type Hash32 } from "./hash.js"
 import type { Address } from "./keys.js"
 import { EMPTY_ROOT } from "./merkle.js"
-import type { ShardId } from "./sharding.js"
+import { BEACON_SHARD, FIRST_TRANSFER_SHARD, type ShardId } from "./sharding.js"
+import type { GenesisValidator } from "./validators.js"
 import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
-import { consensusGenesisHash } from "./certification.js"
+import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
+import { genesisCommittee, type ShardCommittee } from "./committees.js"
+
+const firstCommittee = (committee: ShardCommittee) => ({
+  committee,
+  committeeStart: { parentHash: ZERO_HASH, height: 0 },
+  lastCertifiedHash: consensusGenesisHash(committee)
+})
 
 export const GENESIS_HEIGHT = 0
+
+/**
+ * A validator in the beacon's registry. Its stake is its beacon balance, plus
+ * the stake the genesis declared for it (a genesis validator's; 0 for one
+ * that registered on chain). `stake` is kept equal to that sum on every
+ * event that moves its beacon balance.
+ */
+export class RegisteredValidator extends Data.Class<{
+  readonly blsPublicKey: string
+  /** Where it serves (ws://host:port); null for a genesis validator that never registered one. */
+  readonly endpoint: string | null
+  readonly genesisStake: bigint
+  readonly stake: bigint
+  /** It sent `validator.unbond`: it leaves the registry at the next epoch end. */
+  readonly leaving: boolean
+  /** The unbond transaction while leaving (its hash names the payback receipt), else null. */
+  readonly unbondTx: Hash32 | null
+}> {}
 
 export class Account extends Data.Class<{ readonly balance: bigint; readonly nonce: bigint }> {}
 export const EMPTY_ACCOUNT = new Account({ balance: 0n, nonce: 0n })
@@ -47,6 +73,14 @@ export interface LedgerState {
   readonly epochStartAt: number
   /** A BFT chain's last certified consensus block (the consensus genesis' until block 1); null on a single-producer chain. */
   readonly lastCertifiedHash: Hash32 | null
+  /** A BFT chain's committee that certifies the next block (genesis validators in epoch 0, then each handover's); null on a single-producer chain. */
+  readonly committee: ShardCommittee | null
+  /** Where that committee's consensus chain starts (`epochGenesisBlock`): the handover block's consensus hash and height; null with `committee`. */
+  readonly committeeStart: { readonly parentHash: Hash32; readonly height: number } | null
+  /** The beacon's validator registry on a chain with validators; empty elsewhere. */
+  readonly registry: HashMap.HashMap<Address, RegisteredValidator>
+  /** The beacon's committees per epoch (epoch 0: the genesis validators, every shard); empty elsewhere. */
+  readonly elections: HashMap.HashMap<number, ReadonlyArray<ShardCommittee>>
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -61,7 +95,11 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   totals: { funded: 0n, balances: 0n, burned: 0n, sentOut: 0n, receivedIn: 0n },
   epoch: 0,
   epochStartAt: 0,
-  lastCertifiedHash: null
+  lastCertifiedHash: null,
+  committee: null,
+  committeeStart: null,
+  registry: HashMap.empty(),
+  elections: HashMap.empty()
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
@@ -70,7 +108,23 @@ export const accountOf = (state: LedgerState, address: Address): Account =>
 export const balanceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).balance
 export const nonceOf = (state: LedgerState, address: Address): bigint => accountOf(state, address).nonce
 
+/** The committee the beacon elected for `shard` in `epoch`, if it has (epoch 0 is genesis'). */
+export const electedCommittee = (beaconState: LedgerState, epoch: number, shard: ShardId): ShardCommittee | undefined =>
+  Option.getOrUndefined(HashMap.get(beaconState.elections, epoch))?.find((c) => c.shard === shard)
+
+/** The registry entry of `address` on the beacon, if it is a validator. */
+export const registeredValidator = (beaconState: LedgerState, address: Address): RegisteredValidator | undefined =>
+  Option.getOrUndefined(HashMap.get(beaconState.registry, address))
+
 const assert: Assert = invariantsOf("ledger")
+
+/** Keeps a registered validator's stake equal to its genesis stake plus its beacon balance. */
+const syncStake = (s: LedgerState, address: Address): LedgerState => {
+  const v = registeredValidator(s, address)
+  if (v === undefined) return s
+  const stake = v.genesisStake + balanceOf(s, address)
+  return stake === v.stake ? s : { ...s, registry: HashMap.set(s.registry, address, new RegisteredValidator({ ...v, stake })) }
+}
 
 const withAccount = (s: LedgerState, address: Address, f: (a: Account) => Account): LedgerState => ({
   ...s,
@@ -99,6 +153,32 @@ const withTotals = (s: LedgerState, delta: Partial<LedgerTotals>): LedgerState =
   return { ...s, totals }
 }
 
+/** A BFT chain's beacon at genesis: every genesis validator registered with its declared stake; epoch 0's committees. */
+const beaconGenesisOf = (
+  validators: ReadonlyArray<GenesisValidator>,
+  transferShards: number
+): Pick<LedgerState, "registry" | "elections"> => ({
+  registry: HashMap.fromIterable(
+    validators.map((v) => [
+      v.address,
+      new RegisteredValidator({
+        blsPublicKey: v.blsPublicKey,
+        endpoint: null,
+        genesisStake: v.stake,
+        stake: v.stake,
+        leaving: false,
+        unbondTx: null
+      })
+    ] as const)
+  ),
+  elections: HashMap.make([
+    0,
+    [BEACON_SHARD, ...Array.from({ length: transferShards }, (_, i) => FIRST_TRANSFER_SHARD + i)].map((shard) =>
+      genesisCommittee(validators, shard as ShardId)
+    )
+  ] as const)
+})
+
 export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
   switch (e._tag) {
     case "GenesisApplied":
@@ -112,33 +192,81 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
           transferShards: e.transferShards,
           governance: e.governance ?? null,
           epochBlocks: e.epochBlocks ?? null,
-          validators: e.validators ?? null
+          validators: e.validators ?? null,
+          committeeSize: e.validators !== undefined && e.shard === BEACON_SHARD ? (e.committeeSize ?? e.validators.length) : null
         },
         epochStartAt: e.timestamp,
-        lastCertifiedHash: e.validators === undefined ? null : consensusGenesisHash(e.shard)
+        ...(e.validators === undefined ? {} : firstCommittee(genesisCommittee(e.validators, e.shard))),
+        ...(e.validators !== undefined && e.shard === BEACON_SHARD ? beaconGenesisOf(e.validators, e.transferShards) : {})
       }
     case "AccountFunded":
       return withTotals(credit(s, e.address, e.amount), { funded: e.amount, balances: e.amount })
     case "BlockApplied":
       assert(e.block.header.height === s.height + 1, `block ${e.block.header.height} after ${s.height}`)
-      return e.block.certificate === undefined ? s : { ...s, lastCertifiedHash: e.block.certificate.blockHash }
+      if (e.block.certificate === undefined) return s
+      if (e.block.committee !== undefined) {
+        // The handover: the next block is the new committee's, on its consensus genesis.
+        const { committee } = e.block
+        const start = { parentHash: e.block.certificate.blockHash, height: e.block.header.height }
+        return { ...s, committee, committeeStart: start, lastCertifiedHash: epochGenesisHash(committee, start.parentHash, start.height) }
+      }
+      return { ...s, lastCertifiedHash: e.block.certificate.blockHash }
     case "Transferred":
-      return credit(debit(s, e.from, e.amount), e.to, e.amount)
+      return syncStake(syncStake(credit(debit(s, e.from, e.amount), e.to, e.amount), e.from), e.to)
     case "FeeCharged": {
       const payer = accountOf(s, e.payer)
       assert(payer.nonce === e.nonce, `fee for nonce ${e.nonce} of ${e.payer} at nonce ${payer.nonce}`)
       assert(payer.balance >= e.fee, `fee ${e.fee} from ${e.payer} holding ${payer.balance}`)
       const next = withAccount(s, e.payer, (a) => new Account({ balance: a.balance - e.fee, nonce: a.nonce + 1n }))
-      return withTotals(next, { balances: -e.fee, burned: e.fee })
+      return syncStake(withTotals(next, { balances: -e.fee, burned: e.fee }), e.payer)
     }
     case "CrossShardSent":
       assert(e.sourceShard === s.shard && e.destShard !== s.shard, "cross-shard send between the wrong shards")
-      return withTotals(debit(s, e.from, e.amount), { balances: -e.amount, sentOut: e.amount })
+      return syncStake(withTotals(debit(s, e.from, e.amount), { balances: -e.amount, sentOut: e.amount }), e.from)
     case "CrossShardReceived": {
       assert(e.destShard === s.shard, `receipt for shard ${e.destShard} on shard ${s.shard}`)
       assert(!HashSet.has(s.receivedReceipts, e.receiptId), `receipt ${e.receiptId} credited twice`)
       const next = { ...credit(s, e.to, e.amount), receivedReceipts: HashSet.add(s.receivedReceipts, e.receiptId) }
-      return withTotals(next, { balances: e.amount, receivedIn: e.amount })
+      return syncStake(withTotals(next, { balances: e.amount, receivedIn: e.amount }), e.to)
+    }
+    case "ValidatorRegistered": {
+      assert(s.chain?.validators != null && s.shard === BEACON_SHARD, `validator registered on shard ${s.shard}`)
+      const known = registeredValidator(s, e.validator)
+      assert(known === undefined || !known.leaving, `${e.validator} registered while leaving`)
+      for (const [address, v] of s.registry) {
+        assert(address === e.validator || v.blsPublicKey !== e.blsPublicKey, `key ${e.blsPublicKey} registered twice`)
+      }
+      const genesisStake = known?.genesisStake ?? 0n
+      const entry = new RegisteredValidator({
+        blsPublicKey: e.blsPublicKey,
+        endpoint: e.endpoint,
+        genesisStake,
+        stake: genesisStake + balanceOf(s, e.validator),
+        leaving: false,
+        unbondTx: null
+      })
+      return { ...s, registry: HashMap.set(s.registry, e.validator, entry) }
+    }
+    case "ValidatorLeaving": {
+      const known = registeredValidator(s, e.validator)
+      assert(known !== undefined && !known.leaving, `${e.validator} leaving, not a staying validator`)
+      const entry = new RegisteredValidator({ ...known!, leaving: true, unbondTx: e.txHash })
+      return { ...s, registry: HashMap.set(s.registry, e.validator, entry) }
+    }
+    case "ValidatorLeft": {
+      const known = registeredValidator(s, e.validator)
+      assert(known !== undefined && known.leaving && known.unbondTx === e.txHash, `${e.validator} left without unbonding`)
+      assert(balanceOf(s, e.validator) === 0n, `${e.validator} left holding ${balanceOf(s, e.validator)} on the beacon`)
+      return { ...s, registry: HashMap.remove(s.registry, e.validator) }
+    }
+    case "CommitteesElected": {
+      assert(s.chain?.validators != null && s.shard === BEACON_SHARD, `committees elected on shard ${s.shard}`)
+      assert(e.epoch === s.epoch && !HashMap.has(s.elections, e.epoch), `committees of epoch ${e.epoch} elected in epoch ${s.epoch}`)
+      assert(
+        e.committees.length === s.chain!.transferShards + 1 && e.committees.every((c, i) => c.shard === i && c.epoch === e.epoch),
+        `committees of epoch ${e.epoch} do not cover every shard in order`
+      )
+      return { ...s, elections: HashMap.set(s.elections, e.epoch, e.committees) }
     }
     case "TransactionRejected":
     case "EscrowDeposited": // the money moves in the Transferred/CrossShardSent beside it

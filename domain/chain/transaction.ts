@@ -14,10 +14,11 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import { Hash32, HASH_BYTES, hashBytes, keccak256, keccakHex } from "./hash.js"
-import { bytesToHex, equalBytes, HexString, hexToBytes, utf8 } from "./hex.js"
+import { bytesToHex, equalBytes, fixedHex, HexString, hexToBytes, utf8 } from "./hex.js"
 import { Address, ADDRESS_BYTES, addressBytes, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { ModelManifest } from "../ai/manifest.js"
 import { PPM } from "../economics/config.js"
+import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 
 /** Bigger transactions are refused before any decoding work. */
@@ -100,6 +101,43 @@ export const WorkerUnbondPayload = Schema.Struct({
 })
 export type WorkerUnbondPayload = typeof WorkerUnbondPayload.Type
 
+/**
+ * Send `amount` to the sender's own account on the beacon, where a
+ * validator's stake lives (its stake is its beacon balance). A transfer-shard
+ * transaction: the money crosses by a receipt to shard 0.
+ */
+export const ValidatorStakePayload = Schema.Struct({
+  kind: Schema.Literal("validator.stake"),
+  amount: PositiveAmount
+})
+export type ValidatorStakePayload = typeof ValidatorStakePayload.Type
+
+export const BLS_PUBLIC_KEY_HEX = fixedHex(BLS_PUBLIC_KEY_BYTES)
+export const BLS_PROOF_HEX = fixedHex(BLS_SIGNATURE_BYTES)
+/** A validator's endpoint (for example ws://host:port), in characters. */
+export const ENDPOINT_CHARS_MIN = 1
+export const ENDPOINT_CHARS_MAX = 200
+export const ValidatorEndpoint = Schema.String.pipe(Schema.minLength(ENDPOINT_CHARS_MIN), Schema.maxLength(ENDPOINT_CHARS_MAX))
+
+/**
+ * Join (or update) the beacon's validator registry with a BLS key, its proof
+ * of possession and an endpoint. A beacon transaction: the sender's beacon
+ * account pays the fee.
+ */
+export const ValidatorRegisterPayload = Schema.Struct({
+  kind: Schema.Literal("validator.register"),
+  blsPublicKey: BLS_PUBLIC_KEY_HEX,
+  proofOfPossession: BLS_PROOF_HEX,
+  endpoint: ValidatorEndpoint
+})
+export type ValidatorRegisterPayload = typeof ValidatorRegisterPayload.Type
+
+/** Leave the registry at the next epoch end; the beacon balance then goes back to the sender's transfer shard. */
+export const ValidatorUnbondPayload = Schema.Struct({
+  kind: Schema.Literal("validator.unbond")
+})
+export type ValidatorUnbondPayload = typeof ValidatorUnbondPayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
 export const TransactionPayload = Schema.Union(
   TransferPayload,
@@ -109,7 +147,10 @@ export const TransactionPayload = Schema.Union(
   ModelDeprecatePayload,
   GovShardSharesPayload,
   WorkerStakePayload,
-  WorkerUnbondPayload
+  WorkerUnbondPayload,
+  ValidatorStakePayload,
+  ValidatorRegisterPayload,
+  ValidatorUnbondPayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -269,6 +310,48 @@ const workerUnbondCodec: PayloadCodec<WorkerUnbondPayload> = {
   decode: (item) => Either.map(decodeWorkerAmount(item, "worker.unbond"), (f) => ({ kind: "worker.unbond" as const, ...f }))
 }
 
+const validatorStakeCodec: PayloadCodec<ValidatorStakePayload> = {
+  encode: (p) => [p.amount],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [amount] = yield* list(item, 1, "validator.stake")
+      return { kind: "validator.stake" as const, amount: yield* positive(amount!, "validator.stake.amount") }
+    })
+}
+
+const fixedBytes = (item: RlpItem, length: number, what: string): Either.Either<string, string> =>
+  item instanceof Uint8Array && item.length === length
+    ? Either.right(bytesToHex(item))
+    : Either.left(`${what} must be ${length} bytes${item instanceof Uint8Array ? `, got ${item.length}` : ", got a list"}`)
+
+const validatorRegisterCodec: PayloadCodec<ValidatorRegisterPayload> = {
+  encode: (p) => [
+    Either.getOrThrow(hexToBytes(p.blsPublicKey)),
+    Either.getOrThrow(hexToBytes(p.proofOfPossession)),
+    utf8(p.endpoint)
+  ],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [key, proof, endpoint] = yield* list(item, 3, "validator.register")
+      const blsPublicKey = yield* fixedBytes(key!, BLS_PUBLIC_KEY_BYTES, "validator.register.blsPublicKey")
+      const proofOfPossession = yield* fixedBytes(proof!, BLS_SIGNATURE_BYTES, "validator.register.proofOfPossession")
+      if (!(endpoint instanceof Uint8Array)) return yield* Either.left("validator.register.endpoint must be a string")
+      const text = yield* Either.try({ try: () => strictUtf8.decode(endpoint), catch: () => "validator.register.endpoint is not UTF-8" })
+      const chars = [...text].length
+      if (chars < ENDPOINT_CHARS_MIN || chars > ENDPOINT_CHARS_MAX) {
+        return yield* Either.left(
+          `validator.register.endpoint must be ${ENDPOINT_CHARS_MIN} to ${ENDPOINT_CHARS_MAX} characters, got ${chars}`
+        )
+      }
+      return { kind: "validator.register" as const, blsPublicKey, proofOfPossession, endpoint: text }
+    })
+}
+
+const validatorUnbondCodec: PayloadCodec<ValidatorUnbondPayload> = {
+  encode: () => [],
+  decode: (item) => Either.map(list(item, 0, "validator.unbond"), () => ({ kind: "validator.unbond" as const }))
+}
+
 const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
   transfer: transferCodec,
   "escrow.deposit": escrowDepositCodec,
@@ -277,7 +360,10 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "model.deprecate": modelDeprecateCodec,
   "gov.shard-shares": govShardSharesCodec,
   "worker.stake": workerStakeCodec,
-  "worker.unbond": workerUnbondCodec
+  "worker.unbond": workerUnbondCodec,
+  "validator.stake": validatorStakeCodec,
+  "validator.register": validatorRegisterCodec,
+  "validator.unbond": validatorUnbondCodec
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -286,7 +372,13 @@ const codecOf = (kind: TransactionKind): PayloadCodec<TransactionPayload> =>
 
 /** What a payload moves out of the sender's balance besides the fee. */
 export const amountOf = (payload: TransactionPayload): bigint =>
-  payload.kind === "transfer" || payload.kind === "escrow.deposit" || payload.kind === "worker.stake" ? payload.amount : 0n
+  payload.kind === "transfer" || payload.kind === "escrow.deposit" || payload.kind === "worker.stake" || payload.kind === "validator.stake"
+    ? payload.amount
+    : 0n
+
+/** Kinds the beacon executes (the sender's beacon account pays and counts the nonce); every other kind runs on the sender's transfer shard. */
+export const BEACON_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionKind>(["validator.register", "validator.unbond"])
+export const isBeaconKind = (kind: TransactionKind): boolean => BEACON_KINDS.has(kind)
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
 

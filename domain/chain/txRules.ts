@@ -10,8 +10,8 @@
 import { Either, Schema } from "effect"
 import type { Address } from "./keys.js"
 import type { GenesisValidator } from "./validators.js"
-import { shardOf, type ShardId } from "./sharding.js"
-import type { Transaction } from "./transaction.js"
+import { BEACON_SHARD, shardOf, type ShardId } from "./sharding.js"
+import { isBeaconKind, type Transaction } from "./transaction.js"
 
 export const TransactionCheckReason = Schema.Literal(
   "WrongChain",
@@ -19,7 +19,14 @@ export const TransactionCheckReason = Schema.Literal(
   "NonceReused",
   "NonceGap",
   "NotGovernance",
-  "InsufficientBalance"
+  "InsufficientBalance",
+  // validator.* (the beacon's registry; `domain/chain/validatorRegistry.ts`)
+  "NoValidatorSet",
+  "BadProofOfPossession",
+  "KeyTaken",
+  "NoStake",
+  "NotAValidator",
+  "AlreadyLeaving"
 )
 export type TransactionCheckReason = typeof TransactionCheckReason.Type
 
@@ -38,7 +45,13 @@ export interface ChainContext {
   readonly epochBlocks: number | null
   /** A BFT chain's validators (blocks carry QCs of their committee); null on a single-producer chain. */
   readonly validators: ReadonlyArray<GenesisValidator> | null
+  /** The beacon's seats per elected committee (genesis `committeeSize`, else the genesis validator count); null elsewhere. */
+  readonly committeeSize?: number | null
 }
+
+/** The shard that executes `tx`: the beacon for the beacon kinds (`validator.register`, `validator.unbond`), else the sender's transfer shard. */
+export const homeShardOf = (tx: Transaction, transferShards: number): ShardId =>
+  isBeaconKind(tx.body.payload.kind) ? (BEACON_SHARD as ShardId) : shardOf(tx.sender, transferShards)
 
 /** What the sender has to spend: the next nonce it may use and its spendable balance. */
 export interface SenderView {
@@ -55,12 +68,17 @@ export const checkTransaction = (
 ): Either.Either<void, TransactionCheckFailure> => {
   const { body } = tx
   if (body.chainId !== ctx.chainId) return fail("WrongChain", `chain id ${body.chainId}, expected ${ctx.chainId}`)
-  const home = shardOf(tx.sender, ctx.transferShards)
-  if (home !== ctx.shard) return fail("WrongShard", `sender ${tx.sender} lives on shard ${home}, not ${ctx.shard}`)
+  const home = homeShardOf(tx, ctx.transferShards)
+  if (home !== ctx.shard) {
+    return fail("WrongShard", `${body.payload.kind} of ${tx.sender} runs on shard ${home}, not ${ctx.shard}`)
+  }
   if (body.nonce < sender.nextNonce) return fail("NonceReused", `nonce ${body.nonce} already used, next is ${sender.nextNonce}`)
   if (body.nonce > sender.nextNonce) return fail("NonceGap", `nonce ${body.nonce} leaves a gap, next is ${sender.nextNonce}`)
   if (body.payload.kind === "gov.shard-shares" && tx.sender !== ctx.governance) {
     return fail("NotGovernance", `${body.payload.kind} from ${tx.sender}; the governance address is ${ctx.governance ?? "unset"}`)
+  }
+  if (body.payload.kind.startsWith("validator.") && ctx.validators === null) {
+    return fail("NoValidatorSet", `${body.payload.kind} on a chain without validators (a single-producer chain)`)
   }
   if (sender.spendable < tx.spend) {
     return fail("InsufficientBalance", `needs ${tx.spend} (amount + fee), spendable ${sender.spendable}`)
