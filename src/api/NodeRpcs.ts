@@ -38,6 +38,42 @@ export class AccountInfo extends Schema.Class<AccountInfo>("AccountInfo")({
   pendingNonce: Schema.BigInt
 }) {}
 
+/** One validator of the beacon's registry. */
+export class RegistryEntryView extends Schema.Class<RegistryEntryView>("RegistryEntryView")({
+  address: Schema.String,
+  blsPublicKey: Schema.String,
+  /** Absent for a genesis validator that never registered one. */
+  endpoint: Schema.optional(Schema.String),
+  /** Its genesis stake plus its beacon balance. */
+  stake: Schema.BigInt,
+  genesisStake: Schema.BigInt,
+  beaconBalance: Schema.BigInt,
+  /** It unbonded: it leaves (and is paid back) at the end of the open epoch. */
+  leaving: Schema.Boolean
+}) {}
+
+export class CommitteeMemberView extends Schema.Class<CommitteeMemberView>("CommitteeMemberView")({
+  address: Schema.String,
+  stake: Schema.BigInt
+}) {}
+
+export class CommitteeView extends Schema.Class<CommitteeView>("CommitteeView")({
+  shard: Schema.Number,
+  epoch: Schema.Number,
+  members: Schema.Array(CommitteeMemberView)
+}) {}
+
+/** `validators.list`: the registry now and the committees of one epoch (the open one unless asked). */
+export class ValidatorsView extends Schema.Class<ValidatorsView>("ValidatorsView")({
+  /** The beacon's open epoch. */
+  epoch: Schema.Number,
+  /** The epoch whose committees these are. */
+  committeesEpoch: Schema.Number,
+  registry: Schema.Array(RegistryEntryView),
+  /** Empty on a chain without validators, or for an epoch not elected yet. */
+  committees: Schema.Array(CommitteeView)
+}) {}
+
 export const TxStatusLiteral = Schema.Literal("pending", "included", "rejected")
 
 export class SubmitResult extends Schema.Class<SubmitResult>("SubmitResult")({
@@ -135,7 +171,8 @@ export class NodeUnavailable extends Schema.TaggedError<NodeUnavailable>()("Node
 export class ChainRpcs extends RpcGroup.make(
   Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
   Rpc.make("account.get", {
-    payload: { address: Schema.String },
+    /** `shard`: the account on that shard (0: the beacon, where validator stakes live); absent: the address's transfer shard. */
+    payload: { address: Schema.String, shard: Schema.optional(Schema.Number) },
     success: AccountInfo,
     error: Schema.Union(InvalidRequest, NodeUnavailable)
   }),
@@ -148,6 +185,11 @@ export class ChainRpcs extends RpcGroup.make(
     }),
     success: SubmitResult,
     error: Schema.Union(TransactionRejected, NodeUnavailable)
+  }),
+  Rpc.make("validators.list", {
+    payload: { epoch: Schema.optional(Schema.Number) },
+    success: ValidatorsView,
+    error: Schema.Union(InvalidRequest, NodeUnavailable)
   }),
   Rpc.make("tx.get", {
     payload: { hash: Schema.String },

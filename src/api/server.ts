@@ -48,7 +48,8 @@ export const ChainRpcHandlers = ChainRpcs.toLayer(
     const store = yield* EventStore
     return {
       "node.status": () => node.status,
-      "account.get": ({ address }) => node.account(address),
+      "account.get": ({ address, shard }) => node.account(address, shard),
+      "validators.list": ({ epoch }) => node.validators(epoch),
       "tx.submit": ({ raw, wait }) => node.submit(raw, wait),
       "tx.get": ({ hash }) => node.transaction(hash),
       "block.get": ({ shard, height }) => node.block(shard, height),

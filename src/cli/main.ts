@@ -16,6 +16,7 @@ import { rewardsCommand } from "./commands/rewards.js"
 import { supplyCommand } from "./commands/supply.js"
 import { transferCommand } from "./commands/transfer.js"
 import { workerCommand } from "./commands/worker.js"
+import { validatorCommand, validatorsCommand } from "./commands/validators.js"
 
 const topai = Command.make("topai").pipe(
   Command.withDescription("TOP AI Network node and tools"),
@@ -35,6 +36,8 @@ const topai = Command.make("topai").pipe(
     rewardsCommand,
     supplyCommand,
     govCommand,
+    validatorCommand,
+    validatorsCommand,
     auditCommand
   ])
 )

@@ -12,12 +12,16 @@ import type {
   NotFound,
   SubmitResult,
   TransactionRejected,
-  TxView
+  TxView,
+  ValidatorsView
 } from "../api/NodeRpcs.js"
 
 export interface ChainNodeShape {
   readonly status: Effect.Effect<NodeStatus>
-  readonly account: (address: string) => Effect.Effect<AccountInfo, InvalidRequest>
+  /** The account on `shard` (0: the beacon), else on the address's transfer shard. */
+  readonly account: (address: string, shard?: number) => Effect.Effect<AccountInfo, InvalidRequest>
+  /** The beacon's validator registry and the committees it elected for `epoch` (default: the open one). */
+  readonly validators: (epoch?: number) => Effect.Effect<ValidatorsView, InvalidRequest>
   /** Admit a signed transaction (0x-hex RLP); with `wait`, reply once its block is applied. */
   readonly submit: (raw: string, wait: boolean) => Effect.Effect<SubmitResult, TransactionRejected>
   readonly transaction: (hash: string) => Effect.Effect<TxView, NotFound | InvalidRequest>

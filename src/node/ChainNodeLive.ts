@@ -39,7 +39,11 @@ import {
   ShardStatus,
   SubmitResult,
   TransactionRejected,
-  TxView
+  TxView,
+  CommitteeMemberView,
+  CommitteeView,
+  RegistryEntryView,
+  ValidatorsView
 } from "../api/NodeRpcs.js"
 import { VERSION } from "../version.js"
 import { makeChainIndex } from "./ChainIndex.js"
@@ -228,10 +232,13 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         })
       }),
 
-      account: (text) =>
+      account: (text, on) =>
         Effect.gen(function* () {
           const address = yield* parseAddress(text)
-          const shard = shardOf(address, genesis.transferShards)
+          if (on !== undefined && !seats.has(on)) {
+            return yield* new InvalidRequest({ detail: `no shard ${on}: shards are 0 (the beacon) to ${genesis.transferShards}` })
+          }
+          const shard = on ?? shardOf(address, genesis.transferShards)
           const ledger = yield* seat(shard).ledger
           const pool = yield* seat(shard).pending
           const account = accountOf(ledger, address)
@@ -242,6 +249,42 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
             nonce: account.nonce,
             pendingNonce: account.nonce + BigInt(pendingOf(pool, address).count)
           })
+        }),
+
+      validators: (asked) =>
+        Effect.gen(function* () {
+          if (asked !== undefined && (!Number.isSafeInteger(asked) || asked < 0)) {
+            return yield* new InvalidRequest({ detail: `epoch must be a whole number ≥ 0, got ${asked}` })
+          }
+          const beacon = yield* seat(BEACON_SHARD).ledger
+          const epoch = asked ?? beacon.epoch
+          const registry = Array.from(beacon.registry)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(
+              ([address, v]) =>
+                new RegistryEntryView({
+                  address,
+                  blsPublicKey: v.blsPublicKey,
+                  ...(v.endpoint === null ? {} : { endpoint: v.endpoint }),
+                  stake: v.stake,
+                  genesisStake: v.genesisStake,
+                  beaconBalance: accountOf(beacon, address).balance,
+                  leaving: v.leaving
+                })
+            )
+          const committees = allShardIds(genesis).flatMap((shard) => {
+            const c = electedCommittee(beacon, epoch, shard)
+            return c === undefined
+              ? []
+              : [
+                  new CommitteeView({
+                    shard: c.shard,
+                    epoch: c.epoch,
+                    members: c.members.map((m) => new CommitteeMemberView({ address: m.address, stake: m.stake }))
+                  })
+                ]
+          })
+          return new ValidatorsView({ epoch: beacon.epoch, committeesEpoch: epoch, registry, committees })
         }),
 
       submit: (raw, wait) =>

@@ -10,7 +10,8 @@ import { Duration, Effect, Either, Option } from "effect"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { DEFAULT_FEE } from "../../../domain/chain/genesis.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
-import { TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
+import { isBeaconKind, TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
+import { BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import type { TransactionPayload } from "../../../domain/chain/transaction.js"
 import { makeClient } from "../../client/index.js"
 import type { EscrowView, ModelView, NodeClient, TaskView } from "../../client/index.js"
@@ -119,7 +120,11 @@ export const submitSigned = (
 ): Effect.Effect<Submitted, BadInput | Error> =>
   Effect.gen(function* () {
     const status = yield* client.node.status()
-    const account = yield* client.account.get({ address: key.publicKey.address })
+    // Beacon kinds (validator.register, validator.unbond) count the nonce of the sender's beacon account.
+    const account = yield* client.account.get({
+      address: key.publicKey.address,
+      ...(isBeaconKind(payload.kind) ? { shard: BEACON_SHARD } : {})
+    })
     const body = yield* Effect.try({
       try: () => new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce, fee, payload }),
       catch: (e) => new BadInput(`cannot build the ${payload.kind} transaction: ${e instanceof Error ? e.message : String(e)}`)
