@@ -53,6 +53,7 @@ import type { Scope } from "effect"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
 import { decodeForAdmission } from "../domain/chain/admission.js"
 import { buildCertifiedBlock, MAX_BLOCK_TRANSACTIONS } from "../domain/chain/block.js"
+import type { Block } from "../domain/chain/block.js"
 import { BftCertificate, CertificateQc } from "../domain/chain/bftCertificate.js"
 import { creditableReceipts, handoverEntry, parsePayload, receiptEntry, timestampEntry } from "../domain/chain/certification.js"
 import { committeeDigest, committeeVerifier, consensusCommitteeOf, type ShardCommittee } from "../domain/chain/committees.js"
@@ -82,7 +83,7 @@ import type * as C from "../domain/consensus/types.js"
 import { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
 import type { ConsensusNetwork, Envelope, PeerId } from "../infra/network/ConsensusNetwork.js"
-import { decodeRecord, encodeRecord, type WireMessage } from "../infra/network/wire.js"
+import { decodeRecord, encodeRecord, LEDGER_BLOCKS_PER_RESPONSE, type WireMessage } from "../infra/network/wire.js"
 import { makeAdmission } from "./Admission.js"
 import type { ShardConsensus } from "./ConsensusActor.js"
 import type { ShardActor } from "./ShardActor.js"
@@ -99,6 +100,8 @@ export interface BftSeatOptions {
   readonly roster: ReadonlyArray<Address>
   /** The committee the beacon elected for this shard in `epoch`, once it has (undefined until then). */
   readonly elected: (epoch: number) => Effect.Effect<ShardCommittee | undefined>
+  /** The ledger blocks this node applied from `fromHeight` on, at most `max` (what it serves to a peer catching up). */
+  readonly readBlocks: (fromHeight: number, max: number) => Effect.Effect<ReadonlyArray<Block>>
   readonly blsSecretKey: Uint8Array
   /** An idle chain's block interval (the beacon's: its epoch clock). */
   readonly idleIntervalMs: number
@@ -183,6 +186,8 @@ const RECEIPTS_PER_BLOCK_MAX = 512
 /** Committed transactions kept for peers that fetch them. */
 const RECENT_TXS_MAX = 50_000
 const CLOCK_DRIFT_MAX_MS_DEFAULT = 10_000
+/** How long a node that sees a later epoch's frames waits before catching up from its peers' ledgers. */
+const CATCH_UP_DELAY_MS = 1_000
 /** Frames of the next epoch kept until this node reaches it (it may apply the handover a little later than its peers). */
 const FUTURE_FRAMES_MAX = 1_024
 
@@ -339,6 +344,17 @@ export const makeBftSeat = (
             if (tx !== undefined) raw.push(tx.encoded)
           }
           return network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw })
+        }
+        case "LedgerBlocksRequest":
+          return Effect.forkIn(
+            options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE).pipe(
+              Effect.flatMap((blocks) => network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, blocks }))
+            ),
+            scope
+          ).pipe(Effect.asVoid)
+        case "LedgerBlocksResponse": {
+          const reply = ledgerRequests.get(message.requestId)
+          return reply === undefined ? Effect.void : Deferred.succeed(reply, message.blocks).pipe(Effect.asVoid)
         }
         case "TxResponse": {
           const reply = requests.get(message.requestId)
@@ -596,7 +612,7 @@ export const makeBftSeat = (
         if (input.epoch < epoch) return yield* drop("StaleEpoch", `epoch ${input.epoch} frame in epoch ${epoch}`)
         if (input.epoch > epoch) {
           if (future.length < FUTURE_FRAMES_MAX) future.push(input)
-          return
+          return yield* startCatchUp
         }
         const from = current.seatOf.get(input.peer)
         if (from === undefined) {
@@ -683,7 +699,30 @@ export const makeBftSeat = (
         return ids.map((id) => receiptBook.get(id)!)
       })
 
-    const applyCommitted = ({ block, qc }: Committed) =>
+    /** One ledger block at a time, whether committed here or fetched by the catch-up. */
+    const applying = yield* Effect.makeSemaphore(1)
+
+    /** After the ledger applied a block: the pool, the books and the fetch cache follow; a handover restarts the seat. */
+    const afterApplied = (state: LedgerState, block: Block) =>
+      Effect.gen(function* () {
+        applied++
+        yield* Ref.update(admission.view, (v) => ({
+          ...v,
+          ledger: state,
+          pool: reconcile(v.pool, state, block.transactions),
+          receipts: HashMap.filter(v.receipts, (_, id) => !HashSet.has(state.receivedReceipts, id))
+        }))
+        for (const r of block.receipts) receiptBook.delete(r.receiptId)
+        for (const tx of block.transactions) {
+          txs.delete(tx.hash)
+          recent.set(tx.hash, tx)
+        }
+        while (recent.size > RECENT_TXS_MAX) recent.delete(recent.keys().next().value!)
+        if (block.committee !== undefined) yield* Queue.offer(inbox, { _tag: "Handover" })
+      })
+
+    const applyCommitted = (committed: Committed) => applying.withPermits(1)(applyOneCommitted(committed))
+    const applyOneCommitted = ({ block, qc }: Committed) =>
       Effect.gen(function* () {
         const ledger = yield* shardActor.state
         if (block.height <= ledger.height) return
@@ -726,21 +765,82 @@ export const makeBftSeat = (
         const reply = yield* shardActor.ask(new ApplyBlock({ block: ledgerBlock })).pipe(
           Effect.catchAll((e) => Effect.dieMessage(`shard ${shard}: the ledger refused committed block ${block.height}: ${e.message}`))
         )
-        applied++
-        yield* Ref.update(admission.view, (v) => ({
-          ...v,
-          ledger: reply.state,
-          pool: reconcile(v.pool, reply.state, transactions),
-          receipts: HashMap.filter(v.receipts, (_, id) => !HashSet.has(reply.state.receivedReceipts, id))
-        }))
-        for (const r of receipts) receiptBook.delete(r.receiptId)
-        for (const tx of transactions) {
-          txs.delete(tx.hash)
-          recent.set(tx.hash, tx)
-        }
-        while (recent.size > RECENT_TXS_MAX) recent.delete(recent.keys().next().value!)
-        if (next !== undefined) yield* Queue.offer(inbox, { _tag: "Handover" })
+        yield* afterApplied(reply.state, ledgerBlock)
       })
+
+    // ---- catch-up: a node that fell an epoch behind (its peers' frames are of a later epoch) can no longer
+    // follow its old committee's chain, which its peers dropped. It applies the ledger blocks they applied
+    // instead, each one only when more than f of its peers (f: the faults the committee tolerates) sent the
+    // same block: one of them is honest, and an honest node applies only committed blocks. The ledger checks
+    // each block's certificate and handover as it would its own.
+    let nextLedgerRequest = 0
+    const ledgerRequests = new Map<number, Deferred.Deferred<ReadonlyArray<Block>>>()
+    const askBlocks = (peer: PeerId, fromHeight: number) =>
+      Effect.gen(function* () {
+        const requestId = nextLedgerRequest++
+        const reply = yield* Deferred.make<ReadonlyArray<Block>>()
+        ledgerRequests.set(requestId, reply)
+        yield* network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight })
+        return yield* Deferred.await(reply).pipe(
+          Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
+          Effect.orElseSucceed((): ReadonlyArray<Block> => []),
+          Effect.ensuring(Effect.sync(() => ledgerRequests.delete(requestId)))
+        )
+      })
+
+    /** The blocks from `fromHeight` on that more than `f` of the answers agree on, in order. */
+    const agreed = (answers: ReadonlyArray<ReadonlyArray<Block>>, f: number, fromHeight: number): ReadonlyArray<Block> => {
+      const out: Array<Block> = []
+      for (let i = 0; ; i++) {
+        const votes = new Map<string, { block: Block; count: number }>()
+        for (const a of answers) {
+          const b = a[i]
+          if (b === undefined || b.header.height !== fromHeight + i) continue
+          const entry = votes.get(b.hash) ?? { block: b, count: 0 }
+          entry.count++
+          votes.set(b.hash, entry)
+        }
+        const winner = [...votes.values()].find((v) => v.count > f)
+        if (winner === undefined) return out
+        out.push(winner.block)
+      }
+    }
+
+    let catchingUp = false
+    const catchUp = Effect.gen(function* () {
+      yield* Effect.sleep(Duration.millis(CATCH_UP_DELAY_MS)) // a node about to apply the handover itself needs no help
+      for (;;) {
+        const ledger = yield* shardActor.state
+        if (!future.some((frame) => frame.epoch > ledger.committee!.epoch)) return // it got there on its own
+        const f = Math.floor((ledger.committee!.members.length - 1) / 3)
+        const peers = network.peers
+        const answers = yield* Effect.forEach(peers, (peer) => askBlocks(peer, ledger.height + 1), { concurrency: "unbounded" })
+        const blocks = agreed(answers, f, ledger.height + 1)
+        if (blocks.length === 0) return
+        let progressed = false
+        for (const block of blocks) {
+          const ok = yield* applying.withPermits(1)(
+            Effect.gen(function* () {
+              const now = yield* shardActor.state
+              if (block.header.height !== now.height + 1) return block.header.height <= now.height
+              return yield* shardActor.ask(new ApplyBlock({ block })).pipe(
+                Effect.flatMap((reply) => Effect.as(afterApplied(reply.state, block), true)),
+                Effect.catchAll((e) => Effect.as(Effect.logWarning(`shard ${shard}: a caught-up block ${block.header.height} was refused: ${e.message}`), false))
+              )
+            })
+          )
+          if (!ok) return
+          progressed = true
+        }
+        if (!progressed) return
+        yield* Effect.logInfo(`shard ${shard}: caught up to height ${blocks[blocks.length - 1]!.header.height} from peers' ledgers`)
+      }
+    }).pipe(Effect.ensuring(Effect.sync(() => (catchingUp = false))))
+    const startCatchUp = Effect.suspend(() => {
+      if (catchingUp) return Effect.void
+      catchingUp = true
+      return Effect.forkIn(catchUp, scope).pipe(Effect.asVoid)
+    })
 
     yield* Effect.forkIn(
       Queue.take(commits).pipe(Effect.flatMap(applyCommitted), Effect.forever, Effect.tapDefect((d) => Effect.logError(`shard ${shard} seat ${self}: applier stopped`, d))),

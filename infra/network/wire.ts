@@ -1,7 +1,7 @@
 /**
  * What validators send each other, as Schemas: chained HotStuff's messages
  * (`domain/consensus/types.ts`), transaction gossip and transaction fetch,
- * each tagged with its shard. Bytes travel as 0x-hex, so every message has a
+ * ledger catch-up, each tagged with its shard. Bytes travel as 0x-hex, so every message has a
  * JSON encoding a WebSocket transport can carry; the in-memory network can
  * round-trip through it too. The same schemas encode the safety records a
  * seat persists in its `consensus-{shard}-{node}` stream.
@@ -11,6 +11,7 @@
  */
 import { Schema } from "effect"
 import { BytesHex } from "../../domain/chain/bftCertificate.js"
+import { Block as LedgerBlock } from "../../domain/chain/block.js"
 import { Hash32 } from "../../domain/chain/hash.js"
 import { ShardId } from "../../domain/chain/sharding.js"
 import type * as C from "../../domain/consensus/types.js"
@@ -81,7 +82,18 @@ export const TxResponse = Schema.TaggedStruct("TxResponse", {
   raw: Schema.Array(BytesHex).pipe(Schema.maxItems(WIRE_ITEMS_MAX))
 })
 
-export const WireMessage = Schema.Union(ConsensusFrame, TxGossip, TxRequest, TxResponse)
+/** Most ledger blocks in one catch-up response. */
+export const LEDGER_BLOCKS_PER_RESPONSE = 16
+/** Ask a peer for a shard's ledger blocks from a height on: how a node that fell an epoch behind catches up. */
+export const LedgerBlocksRequest = Schema.TaggedStruct("LedgerBlocksRequest", { shard: ShardId, requestId: Int, fromHeight: Int })
+/** The certified ledger blocks the peer applied from that height (possibly none). */
+export const LedgerBlocksResponse = Schema.TaggedStruct("LedgerBlocksResponse", {
+  shard: ShardId,
+  requestId: Int,
+  blocks: Schema.Array(LedgerBlock).pipe(Schema.maxItems(LEDGER_BLOCKS_PER_RESPONSE))
+})
+
+export const WireMessage = Schema.Union(ConsensusFrame, TxGossip, TxRequest, TxResponse, LedgerBlocksRequest, LedgerBlocksResponse)
 export type WireMessage = typeof WireMessage.Type
 
 /** A JSON frame and back: what a transport between processes carries. */

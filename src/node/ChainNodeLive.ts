@@ -47,7 +47,7 @@ import {
 } from "../api/NodeRpcs.js"
 import { VERSION } from "../version.js"
 import { makeChainIndex } from "./ChainIndex.js"
-import type { TxLocation } from "./ChainIndex.js"
+import type { ChainIndex, TxLocation } from "./ChainIndex.js"
 import { ChainNode } from "./ChainNode.js"
 import type { ChainNodeShape } from "./ChainNode.js"
 
@@ -125,6 +125,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
     const shards = transferShardIds(genesis)
 
     const seats = new Map<number, ShardConsensus>()
+    let servedIndex: ChainIndex | undefined
     const bftSeats = new Map<number, BftSeat>()
     const bft = options.bft
     if (bft !== undefined && genesis.validators === undefined) return yield* Effect.dieMessage("a BFT node needs a genesis with validators")
@@ -155,6 +156,21 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
               const beacon = seats.get(BEACON_SHARD)
               return beacon === undefined ? Effect.succeed(undefined) : Effect.map(beacon.ledger, (l) => electedCommittee(l, epoch, shard))
             }),
+          // The index is made after the seats (it delivers receipts to them): look it up when a peer asks.
+          readBlocks: (fromHeight, max) =>
+            Effect.suspend(() =>
+              servedIndex === undefined
+                ? Effect.succeed([])
+                : Effect.gen(function* () {
+                    const blocks: Array<Block> = []
+                    for (let height = fromHeight; blocks.length < max; height++) {
+                      const revision = yield* servedIndex!.block(shard, height)
+                      if (Option.isNone(revision)) break
+                      blocks.push(yield* readBlock(shard, revision.value))
+                    }
+                    return blocks
+                  })
+            ),
           blsSecretKey: bft.blsSecretKey,
           idleIntervalMs: idleMs,
           // An idle leader holds its proposal up to the idle interval: the others must wait longer than that.
@@ -176,6 +192,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
     const seat = (shard: number): ShardConsensus => seats.get(shard)!
 
     const index = yield* makeChainIndex((receipt) => seat(receipt.destShard).deliverReceipt(receipt))
+    servedIndex = index
     if (bft !== undefined) {
       // Frames from peers to their shard's seat (a frame for a shard this chain lacks is dropped).
       yield* Effect.forkScoped(

@@ -35,6 +35,12 @@ export interface HarnessOptions {
   readonly encode?: boolean
   /** Seats the test plays itself (not started as nodes). */
   readonly absent?: ReadonlyArray<number>
+  /** Nodes on the network beyond the genesis validators (ids `validators`…): they observe until elected. */
+  readonly candidates?: number
+  /** Seats per committee from epoch 1 on (genesis `committeeSize`). */
+  readonly committeeSize?: number
+  /** Beacon blocks per epoch (default: the economics default). */
+  readonly epochBlocks?: number
 }
 
 export interface RunningValidator {
@@ -58,13 +64,22 @@ export const makeHarness = (options: HarnessOptions) => {
     transferShards: options.transferShards ?? 2,
     timestamp: Date.now(),
     devAccountCount: 12,
-    validators: devValidators(options.validators)
+    validators: devValidators(options.validators),
+    ...(options.committeeSize === undefined ? {} : { committeeSize: options.committeeSize })
   })
+  const economics = defaultEconomics(DEVNET_GOVERNANCE)
   const genesis = new GenesisConfig({
     ...base,
-    economics: new EconomicsConfig({ ...defaultEconomics(DEVNET_GOVERNANCE), beaconIntervalMs: options.beaconIntervalMs ?? 2_000 })
+    economics: new EconomicsConfig({
+      ...economics,
+      beaconIntervalMs: options.beaconIntervalMs ?? 2_000,
+      epochBlocks: options.epochBlocks ?? economics.epochBlocks
+    })
   })
-  const hub: MemoryNetworkHub = makeMemoryNetworkHub({ count: options.validators, encode: options.encode ?? false })
+  const nodes = options.validators + (options.candidates ?? 0)
+  /** Every node's validator address by network id: the genesis validators, then the candidates. */
+  const roster = devValidators(nodes).map((v) => v.address)
+  const hub: MemoryNetworkHub = makeMemoryNetworkHub({ count: nodes, encode: options.encode ?? false })
   const running = new Map<number, RunningValidator>()
 
   const start = (index: number) =>
@@ -81,6 +96,7 @@ export const makeHarness = (options: HarnessOptions) => {
         genesis,
         bft: {
           network,
+          roster,
           blsSecretKey: devValidatorKeys(index).bls.secretKey,
           idleIntervalMs: options.idleIntervalMs ?? 1_000,
           baseTimeoutMs: options.baseTimeoutMs ?? 2_500
@@ -101,7 +117,7 @@ export const makeHarness = (options: HarnessOptions) => {
     })
 
   const startAll = Effect.forEach(
-    Array.from({ length: options.validators }, (_, i) => i).filter((i) => !(options.absent ?? []).includes(i)),
+    Array.from({ length: nodes }, (_, i) => i).filter((i) => !(options.absent ?? []).includes(i)),
     start
   )
   /** Stops every running validator and removes the harness's temp dir. */
@@ -130,12 +146,12 @@ export const makeHarness = (options: HarnessOptions) => {
   const hashes = (v: RunningValidator, stream: string) =>
     Effect.map(v.store.readStream(stream).pipe(Effect.orDie), (events) => events.map((e) => e.hash))
 
-  const consensusRecords = (v: RunningValidator, shard: number) =>
-    Effect.map(v.store.readStream(consensusStream(shard, v.index)).pipe(Effect.orDie), (events) =>
+  const consensusRecords = (v: RunningValidator, shard: number, epoch = 0) =>
+    Effect.map(v.store.readStream(consensusStream(shard, v.index, epoch)).pipe(Effect.orDie), (events) =>
       events.map((e) => ({ type: e.type, data: e.data as { view?: number } }))
     )
 
-  return { dir, genesis, hub, running, start, stop, startAll, stopAll, heights, awaitHeight, hashes, consensusRecords }
+  return { dir, genesis, roster, hub, running, start, stop, startAll, stopAll, heights, awaitHeight, hashes, consensusRecords }
 }
 
 export type Harness = ReturnType<typeof makeHarness>
