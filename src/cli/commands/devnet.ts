@@ -11,6 +11,11 @@
  * node, since their keys are devnet keys held in one place. The others serve
  * the chain's calls (status, accounts, transactions, blocks, events).
  *
+ * `--candidates N` adds nodes with the next dev keys that are not genesis
+ * validators: they observe every shard (checking and applying what the
+ * committees certify) until they stake and register on the beacon and an
+ * election seats them (see docs/ARCHITECTURE.md, "Epochs").
+ *
  * Keys are deterministic (`devValidatorKeys`), so is the validator set; the
  * genesis is stamped with the time of the first start and kept in the data
  * dir. A restart on the same data dir resumes every validator from its store.
@@ -53,6 +58,12 @@ const validators = Options.integer("validators").pipe(
   Options.withDefault(DEVNET_VALIDATORS_DEFAULT),
   Options.withDescription("Validators in every shard's committee (≥ 4 tolerates one crash; see docs/ARCHITECTURE.md)")
 )
+const candidates = Options.integer("candidates").pipe(
+  Options.withDefault(0),
+  Options.withDescription(
+    "Extra nodes beyond the genesis validators (dev keys, RPC after the validators'): they observe every shard until they stake and register (`topai validator stake|register`) and the beacon elects them"
+  )
+)
 const shards = Options.integer("shards").pipe(
   Options.optional,
   Options.withDescription(`Transfer shards of a new chain (default ${TRANSFER_SHARDS_DEFAULT})`)
@@ -75,6 +86,7 @@ const beaconIntervalMs = Options.integer("beacon-interval-ms").pipe(
 export const startDevnet = (o: {
   readonly dataDir: string
   readonly validators: number
+  readonly candidates: number
   readonly shards: Option.Option<number>
   readonly host: string
   readonly port: number
@@ -85,6 +97,9 @@ export const startDevnet = (o: {
   Effect.gen(function* () {
     if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
       return yield* new NodeConfigError({ detail: `--validators must be from 1 to 64, got ${o.validators}` })
+    }
+    if (!Number.isSafeInteger(o.candidates) || o.candidates < 0 || o.validators + o.candidates > 64) {
+      return yield* new NodeConfigError({ detail: `--candidates must be from 0 to ${64 - o.validators}, got ${o.candidates}` })
     }
     if (!Number.isSafeInteger(o.workers) || o.workers < 0) {
       return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
@@ -102,15 +117,17 @@ export const startDevnet = (o: {
       { epochBlocks: o.epochBlocks, beaconIntervalMs: o.beaconIntervalMs },
       devValidators(o.validators)
     )
-    const hub = makeMemoryNetworkHub({ count: o.validators })
-    for (let i = 0; i < o.validators; i++) {
+    const nodes = o.validators + o.candidates
+    const hub = makeMemoryNetworkHub({ count: nodes })
+    const roster = devValidators(nodes).map((v) => v.address)
+    for (let i = 0; i < nodes; i++) {
       const dir = join(root, `validator-${i}`)
       mkdirSync(dir, { recursive: true })
       // Each validator's data dir is complete on its own: `topai audit replay --data-dir` reads its genesis there.
       if (!existsSync(join(dir, GENESIS_FILE))) copyFileSync(join(root, GENESIS_FILE), join(dir, GENESIS_FILE))
       const network = yield* hub.join(i)
       const store = SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) })
-      const chain = ChainNodeLive({ genesis, bft: { network, blsSecretKey: devValidatorKeys(i).bls.secretKey } }).pipe(
+      const chain = ChainNodeLive({ genesis, bft: { network, roster, blsSecretKey: devValidatorKeys(i).bls.secretKey } }).pipe(
         Layer.provideMerge(SignatureVerifierLive),
         Layer.provideMerge(store)
       )
@@ -145,8 +162,9 @@ export const startDevnet = (o: {
       [
         `topai devnet ready: chain ${genesis.chainId}, ${o.validators} validators (BFT: chained HotStuff, BLS QCs), ${genesis.transferShards} transfer shards + beacon, data ${root}`,
         ...Array.from(
-          { length: o.validators },
-          (_, i) => `  validator ${i}: ws://${o.host}:${o.port + i}${WS_PATH}   http://${o.host}:${o.port + i}${HTTP_PATH}${i === 0 ? "   (+ AI shard, economy)" : ""}`
+          { length: nodes },
+          (_, i) =>
+            `  ${i < o.validators ? "validator" : "candidate"} ${i}: ws://${o.host}:${o.port + i}${WS_PATH}   http://${o.host}:${o.port + i}${HTTP_PATH}${i === 0 ? "   (+ AI shard, economy)" : ""}`
         ),
         `  ${o.workers} in-process compute node(s) on validator 0`,
         "  Ctrl-C stops; a restart on the same --data-dir resumes"
@@ -157,6 +175,6 @@ export const startDevnet = (o: {
 
 export const devnetCommand = Command.make(
   "devnet",
-  { dataDir, validators, shards, host, port, workers, epochBlocks, beaconIntervalMs },
+  { dataDir, validators, candidates, shards, host, port, workers, epochBlocks, beaconIntervalMs },
   (o) => startDevnet(o).pipe(reportErrors(false))
 ).pipe(Command.withDescription("Run a BFT devnet of several validators in one process until Ctrl-C"))
