@@ -46,8 +46,16 @@ export const committeeDigest = (c: ShardCommittee): Hash32 =>
 export const genesisCommittee = (validators: ReadonlyArray<GenesisValidator>, shard: ShardId): ShardCommittee =>
   new ShardCommittee({ shard, epoch: 0, members: validators as readonly [GenesisValidator, ...Array<GenesisValidator>] })
 
-/** The consensus view of a committee (stake and decoded keys by seat). */
-export const consensusCommitteeOf = (c: ShardCommittee): Committee =>
+const consensusCommittees = new WeakMap<ShardCommittee, Committee>()
+
+/** The consensus view of a committee (stake and decoded keys by seat); made once per committee object (the ledger asks per block). */
+export const consensusCommitteeOf = (c: ShardCommittee): Committee => {
+  let committee = consensusCommittees.get(c)
+  if (committee === undefined) consensusCommittees.set(c, (committee = decodeCommittee(c)))
+  return committee
+}
+
+const decodeCommittee = (c: ShardCommittee): Committee =>
   Either.getOrThrow(
     makeCommittee(
       c.shard,

@@ -3,24 +3,15 @@
  * validator's secp256k1 address (the `proposer` of the headers it leads),
  * its BLS12-381 public key (what its votes verify under) and its stake.
  *
- * Committees: every validator sits in every shard's committee, in genesis
- * order, for now (epoch 0 forever); electing committees per epoch on the
- * beacon (`domain/consensus/committee.ts` `electCommittees`) comes later.
- *
- * Decoding a committee's BLS keys costs milliseconds and a verifier keeps a
- * cache of the certificates it checked, so both are made once per key set
- * and shared: the consensus seats and the ledgers of one process verify a
- * block's QC once between them.
+ * Committees: the genesis validators are every shard's committee in epoch
+ * 0; from then on the beacon elects them (`committees.ts`).
  */
-import { Either, Schema } from "effect"
-import { bytesToHex, fixedHex, hexToBytes } from "./hex.js"
+import { Schema } from "effect"
+import { bytesToHex, fixedHex } from "./hex.js"
 import { sha256 } from "./hash.js"
 import { Address, devKeyFromSeed, type PrivateKey } from "./keys.js"
-import type { ShardId } from "./sharding.js"
 import { PositiveAmount } from "./transaction.js"
-import { BLS_PUBLIC_KEY_BYTES, blsKeyFromSeed, blsQuorumCrypto, type BlsKeyPair } from "../consensus/bls.js"
-import { makeCommittee, type Committee } from "../consensus/committee.js"
-import type { CommitteeVerifier } from "../consensus/quorum.js"
+import { BLS_PUBLIC_KEY_BYTES, blsKeyFromSeed, type BlsKeyPair } from "../consensus/bls.js"
 
 export const BlsPublicKeyHex = fixedHex(BLS_PUBLIC_KEY_BYTES)
 
@@ -29,39 +20,6 @@ export class GenesisValidator extends Schema.Class<GenesisValidator>("GenesisVal
   blsPublicKey: BlsPublicKeyHex,
   stake: PositiveAmount
 }) {}
-
-/** The one epoch committees have until the beacon elects them. */
-export const COMMITTEE_EPOCH = 0
-
-/** A shard's committee: every validator, in genesis order. */
-export const committeeOf = (validators: ReadonlyArray<GenesisValidator>, shard: ShardId): Committee =>
-  Either.getOrThrow(
-    makeCommittee(
-      shard,
-      COMMITTEE_EPOCH,
-      validators.map((v) => ({
-        validator: v.address,
-        stake: v.stake,
-        publicKey: Either.getOrThrow(hexToBytes(v.blsPublicKey, BLS_PUBLIC_KEY_BYTES))
-      }))
-    )
-  )
-
-const verifiers = new Map<string, Either.Either<CommitteeVerifier, string>>()
-
-/** The BLS verifier of a validator set's keys (made once per key set), or why the keys are unusable. */
-export const committeeVerifierOf = (validators: ReadonlyArray<GenesisValidator>): Either.Either<CommitteeVerifier, string> => {
-  const key = validators.map((v) => v.blsPublicKey).join(",")
-  let verifier = verifiers.get(key)
-  if (verifier === undefined) {
-    verifier = Either.mapLeft(
-      blsQuorumCrypto.verifierFor(validators.map((v) => Either.getOrThrow(hexToBytes(v.blsPublicKey, BLS_PUBLIC_KEY_BYTES)))),
-      (e) => `${e.reason}: ${e.detail}`
-    )
-    verifiers.set(key, verifier)
-  }
-  return verifier
-}
 
 // ---------------------------------------------------------------- devnet keys
 

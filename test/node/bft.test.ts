@@ -16,7 +16,7 @@ import { Transaction } from "../../domain/chain/transaction.js"
 import { Queue } from "effect"
 import { makeBlock } from "../../domain/consensus/digests.js"
 import { genesisBlock } from "../../domain/consensus/state.js"
-import { committeeOf } from "../../domain/chain/validators.js"
+import { consensusCommitteeOf, genesisCommittee } from "../../domain/chain/committees.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { encodeWire } from "../../infra/network/wire.js"
@@ -168,7 +168,7 @@ describe("BFT validators in one process", () => {
             Effect.forever
           )
         )
-        const committee = committeeOf(h.genesis.validators!, shard)
+        const committee = consensusCommitteeOf(genesisCommittee(h.genesis.validators!, shard))
         const genesis = genesisBlock(committee)
         const block = (view: number, justify: typeof genesis.justify, payload: ReadonlyArray<string>) =>
           makeBlock({ shard, epoch: 0, view, height: 1, parentHash: justify.blockHash, justify, proposer: 1, payload })
