@@ -43,7 +43,8 @@ const DEVELOPER = DEV[3]!
 
 const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
 const json = <A>(r: CliResult): A => {
-  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toMatchObject({ code: 0, timedOut: false })
+  // The whole stderr in the diff when a command fails (toMatchObject would leave it out).
+  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, timedOut: false, stderr: "" })
   return JSON.parse(r.stdout) as A
 }
 
