@@ -33,12 +33,18 @@ const log = (line: string) => console.log(`[bft processes ${new Date().toISOStri
 describe("topai node configs / node start --config, offline", () => {
   it("writes a devnet's genesis and validator configs that load; a config with another validator's key is refused in one line", async () => {
     const dir = join(makeTempDir("bft-configs"), "net")
-    const r = await runCli(["node", "configs", "--dir", dir, "--validators", "4", "--rpc-port", "18645", "--consensus-port", "19645"])
+    const r = await runCli(["node", "configs", "--dir", dir, "--validators", "4", "--candidates", "1", "--rpc-port", "18645", "--consensus-port", "19645"])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`topai node start --config ${join(dir, "validator-3.json")}`)
     const loaded = await Effect.runPromise(loadValidatorConfig(join(dir, "validator-2.json")))
-    expect(loaded.config.peers.map((p) => p.url)).toEqual([0, 1, 3].map((j) => `ws://127.0.0.1:${19645 + j}/consensus`))
+    expect(loaded.config.peers.map((p) => p.url)).toEqual([0, 1, 3, 4].map((j) => `ws://127.0.0.1:${19645 + j}/consensus`))
     expect(loaded.genesis.validators).toHaveLength(4)
+    // The candidate: not a genesis validator, on the network as node 4 of every roster.
+    const candidate = await Effect.runPromise(loadValidatorConfig(join(dir, "validator-4.json")))
+    expect(candidate.roster).toHaveLength(5)
+    expect(candidate.roster.slice(0, 4)).toEqual(candidate.genesis.validators!.map((v) => v.address))
+    expect(candidate.roster[4]).toBe(candidate.secp.publicKey.address)
+    expect(loaded.roster).toEqual(candidate.roster)
     const wrong = JSON.parse(readFileSync(join(dir, "validator-0.json"), "utf8")) as Record<string, unknown>
     writeFileSync(join(dir, "wrong.json"), JSON.stringify({ ...wrong, keyFile: "validator-1.key.json" }))
     const refused = await runCli(["node", "start", "--config", join(dir, "wrong.json")])

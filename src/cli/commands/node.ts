@@ -296,6 +296,10 @@ const configs = Command.make(
   {
     dir: Options.directory("dir", { exists: "either" }).pipe(Options.withDescription("Where to write the genesis, key files and configs")),
     validators: Options.integer("validators").pipe(Options.withDefault(4), Options.withDescription("Validators of the new chain (default 4)")),
+    candidates: Options.integer("candidates").pipe(
+      Options.withDefault(0),
+      Options.withDescription("Nodes beyond the genesis validators (the next dev keys): they observe until they stake, register and are elected")
+    ),
     shards,
     host,
     rpcPort: Options.integer("rpc-port").pipe(Options.withDefault(DEFAULT_PORT), Options.withDescription("Validator 0's RPC port; validator i's is + i")),

@@ -13,6 +13,8 @@
  *     "rpc": { "host": "127.0.0.1", "port": 8645 },
  *     "consensus": { "host": "127.0.0.1", "port": 9645 },
  *     "peers": [ { "validator": 1, "url": "ws://127.0.0.1:9646/consensus" }, … ],
+ *     "candidates": [ "0x…address" ],        // optional: nodes beyond the genesis validators, ids
+ *                                            //   from the validator count on; they observe until elected
  *     "genesis": "genesis.json",             // the chain's shared genesis, with its validators
  *     "idleIntervalMs": 1000,                // optional: a transfer shard's idle block interval
  *     "baseTimeoutMs": 3000                  // optional: the pacemaker's first view timeout
@@ -20,7 +22,9 @@
  *
  * The validator's secp256k1 key signs its consensus frames (its address must
  * be its genesis entry's); its BLS key signs votes (its public key must be
- * the genesis entry's: checked with a proof of possession). The genesis is
+ * the genesis entry's: checked with a proof of possession); a candidate's
+ * secp256k1 address must be its `candidates` entry, and its BLS key is the
+ * one it registers on the beacon (`topai validator register`). The genesis is
  * copied into the data dir on first start (so `topai audit replay
  * --data-dir` finds it) and must stay the same afterwards. The node serves
  * the chain's calls (status, accounts, transactions, blocks, events) on its
@@ -34,7 +38,7 @@ import { GenesisConfig } from "../../../domain/chain/genesis.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { bytesToHex, hexToBytes } from "../../../domain/chain/hex.js"
-import { PrivateKey } from "../../../domain/chain/keys.js"
+import { Address, PrivateKey } from "../../../domain/chain/keys.js"
 import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
 import { proofOfPossession, verifyProofOfPossession } from "../../../domain/consensus/bls.js"
 import { SignatureVerifier, SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
@@ -58,6 +62,7 @@ export const ValidatorConfig = Schema.Struct({
   rpc: Endpoint,
   consensus: Endpoint,
   peers: Schema.Array(Schema.Struct({ validator: Seat, url: Schema.String.pipe(Schema.pattern(/^wss?:\/\//)) })),
+  candidates: Schema.optionalWith(Schema.Array(Address), { exact: true }),
   genesis: Schema.String,
   idleIntervalMs: Schema.optionalWith(Ms, { exact: true }),
   baseTimeoutMs: Schema.optionalWith(Ms, { exact: true })
@@ -101,12 +106,15 @@ export const loadValidatorConfig = (configFile: string) =>
     const g = genesis.right
     const validators = g.validators
     if (validators === undefined || validators.length === 0) return yield* fail(`${genesisFile} names no validators: not a BFT chain`)
-    if (c.validator >= validators.length) {
-      return yield* fail(`validator ${c.validator} is not in the genesis (${validators.length} validators)`)
+    // The network's nodes: the genesis validators, then the candidates.
+    const roster = [...validators.map((v) => v.address), ...(c.candidates ?? [])]
+    if (new Set(roster).size !== roster.length) return yield* fail("a candidate is already a genesis validator or listed twice")
+    if (c.validator >= roster.length) {
+      return yield* fail(`validator ${c.validator} is not in the genesis (${validators.length} validators) nor a candidate (${roster.length - validators.length})`)
     }
     for (const p of c.peers) {
-      if (p.validator >= validators.length || p.validator === c.validator) {
-        return yield* fail(`peer ${p.validator} is not another validator of the genesis`)
+      if (p.validator >= roster.length || p.validator === c.validator) {
+        return yield* fail(`peer ${p.validator} is not another validator of the genesis or a candidate`)
       }
     }
     // Keys.
@@ -127,16 +135,18 @@ export const loadValidatorConfig = (configFile: string) =>
     } else {
       return yield* fail(`${file} names neither a keyFile nor devKeys`)
     }
-    const entry = validators[c.validator]!
-    if (secp.publicKey.address !== entry.address) {
-      return yield* fail(`the secp256k1 key's address ${secp.publicKey.address} is not validator ${c.validator}'s (${entry.address})`)
+    if (secp.publicKey.address !== roster[c.validator]) {
+      return yield* fail(`the secp256k1 key's address ${secp.publicKey.address} is not validator ${c.validator}'s (${roster[c.validator]})`)
     }
+    const loaded = { config: c, genesis: g, genesisText: encodeGenesis(g), dataDir: resolve(at(c.dataDir)), secp, blsSecret, roster }
+    const entry = validators[c.validator]
+    if (entry === undefined) return loaded // a candidate: its BLS key is the one it registers
     const blsOk = yield* Effect.try({
       try: () => verifyProofOfPossession(Either.getOrThrow(hexToBytes(entry.blsPublicKey, 48)), proofOfPossession(blsSecret)),
       catch: () => new NodeConfigError({ detail: "the BLS key is not a valid secret key" })
     })
     if (!blsOk) return yield* fail(`the BLS key is not validator ${c.validator}'s (genesis ${entry.blsPublicKey})`)
-    return { config: c, genesis: g, genesisText: encodeGenesis(g), dataDir: resolve(at(c.dataDir)), secp, blsSecret }
+    return loaded
   })
 
 /** The genesis in the data dir: written on first start, and the same one ever after. */
@@ -172,7 +182,7 @@ export const startValidator = (configFile: string) =>
     const verifier = yield* SignatureVerifier.pipe(Effect.provide(context))
     const network = yield* makeWsConsensusNetwork({
       chainId: genesis.chainId,
-      validators: genesis.validators!,
+      validators: v.roster.map((address) => ({ address })),
       self: c.validator,
       key: v.secp,
       listen: c.consensus,
@@ -183,6 +193,7 @@ export const startValidator = (configFile: string) =>
       genesis,
       bft: {
         network,
+        roster: v.roster,
         blsSecretKey: v.blsSecret,
         ...(c.idleIntervalMs === undefined ? {} : { idleIntervalMs: c.idleIntervalMs }),
         ...(c.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: c.baseTimeoutMs })
@@ -216,9 +227,13 @@ export const writeLocalValidatorConfigs = (o: {
   readonly host?: string | undefined
   readonly idleIntervalMs?: number | undefined
   readonly baseTimeoutMs?: number | undefined
+  /** Nodes beyond the genesis validators (the next dev keys), with configs of their own. */
+  readonly candidates?: number | undefined
 }): ReadonlyArray<string> => {
   const host = o.host ?? "127.0.0.1"
-  const count = o.genesis.validators?.length ?? 0
+  const validators = o.genesis.validators?.length ?? 0
+  const count = validators + (o.candidates ?? 0)
+  const candidates = devValidators(count).slice(validators).map((v) => v.address)
   mkdirSync(o.dir, { recursive: true })
   writeFileSync(join(o.dir, "genesis.json"), encodeGenesis(o.genesis))
   return Array.from({ length: count }, (_, i) => {
@@ -237,6 +252,7 @@ export const writeLocalValidatorConfigs = (o: {
         .filter((j) => j !== i)
         .map((j) => ({ validator: j, url: `ws://${host}:${o.consensusPorts[j]}${CONSENSUS_PATH}` })),
       genesis: "genesis.json",
+      ...(candidates.length === 0 ? {} : { candidates }),
       ...(o.idleIntervalMs === undefined ? {} : { idleIntervalMs: o.idleIntervalMs }),
       ...(o.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: o.baseTimeoutMs })
     }
@@ -255,6 +271,7 @@ export const writeLocalValidatorConfigs = (o: {
 export const writeDevnetConfigs = (o: {
   readonly dir: string
   readonly validators: number
+  readonly candidates: number
   readonly shards: Option.Option<number>
   readonly host: string
   readonly rpcPort: number
@@ -264,6 +281,9 @@ export const writeDevnetConfigs = (o: {
   Effect.gen(function* () {
     if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
       return yield* fail(`--validators must be from 1 to 64, got ${o.validators}`)
+    }
+    if (!Number.isSafeInteger(o.candidates) || o.candidates < 0 || o.validators + o.candidates > 64) {
+      return yield* fail(`--candidates must be from 0 to ${64 - o.validators}, got ${o.candidates}`)
     }
     const dir = resolve(o.dir)
     if (existsSync(join(dir, "genesis.json"))) return yield* fail(`${dir} already holds a genesis; use a new --dir`)
@@ -285,15 +305,22 @@ export const writeDevnetConfigs = (o: {
       },
       catch: (e) => new NodeConfigError({ detail: `bad genesis settings: ${e instanceof Error ? e.message : String(e)}` })
     })
-    const ports = (first: number) => Array.from({ length: o.validators }, (_, i) => first + i)
+    const ports = (first: number) => Array.from({ length: o.validators + o.candidates }, (_, i) => first + i)
     const files = yield* Effect.try({
       try: () =>
-        writeLocalValidatorConfigs({ dir, genesis, host: o.host, rpcPorts: ports(o.rpcPort), consensusPorts: ports(o.consensusPort) }),
+        writeLocalValidatorConfigs({
+          dir,
+          genesis,
+          host: o.host,
+          rpcPorts: ports(o.rpcPort),
+          consensusPorts: ports(o.consensusPort),
+          candidates: o.candidates
+        }),
       catch: (e) => new NodeConfigError({ detail: `cannot write to ${dir}: ${e instanceof Error ? e.message : String(e)}` })
     })
     yield* Console.log(
       [
-        `${o.validators} validator configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
+        `${o.validators} validator${o.candidates > 0 ? ` and ${o.candidates} candidate` : ""} configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
         ...files.map((f) => `  topai node start --config ${f}`),
         "The keys are the public devnet keys: for a devnet only."
       ].join("\n")
