@@ -144,7 +144,7 @@ describe("BFT validators in one process", () => {
   )
 
   it.live(
-    "bad frames are dropped and counted: malformed, unknown sender, spoofed voter, bad QC, a badly signed transaction",
+    "bad frames are dropped and counted: malformed, unknown sender, spoofed voter, bad QC, a badly signed transaction, a handover nobody elected",
     () =>
       Effect.gen(function* () {
         // The test plays seat 1 (the leader of view 1) itself.
@@ -186,14 +186,22 @@ describe("BFT validators in one process", () => {
         const withForged = block(1, genesisQc, [`t:${Date.now()}`, forged.hash])
         yield* toAll(1, frame({ _tag: "Consensus", shard, epoch: 0, message: { _tag: "Proposal", block: withForged, tc: undefined } }))
 
-        const expected = { UnknownSender: 1, SpoofedSender: 1, BadCertificate: 1, BadTransaction: 1 }
+        // Handovers to a committee nobody elected: to a far epoch (dropped at once), and to the next one,
+        // which the beacon has not elected (held for the beacon to catch up, then dropped).
+        const digest = `0x${"ab".repeat(32)}`
+        for (const epoch of [7, 1]) {
+          const handover = block(1, genesisQc, [`t:${Date.now()}`, `c:${epoch}:${digest}`])
+          yield* toAll(1, frame({ _tag: "Consensus", shard, epoch: 0, message: { _tag: "Proposal", block: handover, tc: undefined } }))
+        }
+
+        const expected = { UnknownSender: 1, SpoofedSender: 1, BadCertificate: 1, BadTransaction: 1, BadHandover: 2 }
         for (;;) {
           const stats = yield* Effect.forEach([...h.running.values()], (v) => v.seats.get(shard)!.stats)
           if (stats.every((s) => Object.entries(expected).every(([k, n]) => s.dropped[k as keyof typeof expected] >= n))) break
           yield* Effect.sleep("50 millis")
         }
         expect(h.hub.malformed()).toBe(6)
-        // Nobody voted for the proposal with the forged transaction.
+        // Nobody voted for the proposal with the forged transaction, nor for the handovers.
         for (const v of h.running.values()) {
           const records = yield* h.consensusRecords(v, shard)
           expect(records.filter((r) => r.type === "Voted" && r.data.view === 1)).toEqual([])
