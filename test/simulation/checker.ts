@@ -13,19 +13,66 @@
  *   certifies a block extending the block honest nodes committed last at or
  *   below view v (the lemma the 2-chain rule's safety rests on; it breaks
  *   before two commits conflict, so a broken voting rule shows sooner).
- * - (in the simulator) replaying a node's records gives its safety state,
- *   and honest nodes make progress after GST.
+ * - Epochs: the commits of a shard form one chain across epochs. A block
+ *   naming a handover names the committee the beacon elected for the next
+ *   epoch (`invalid-handover`); a node's first commit after its epoch's
+ *   handover block is the new epoch's first block, on that epoch's genesis
+ *   (`epochGenesisBlock` over the handover block: nothing the old committee
+ *   committed after the handover is applied, `post-handover-commit`), and
+ *   every block's QC verifies under the committee of its epoch, the one the
+ *   handover chain names from the genesis committee on. The simulator adds:
+ *   no node signs in an epoch whose committee it is not in
+ *   (`observer-signed`).
+ * - (in the simulator) replaying a node's records gives its safety state in
+ *   each epoch, and honest nodes make progress after GST (with epochs, past
+ *   a handover made after GST).
  */
 import { Either } from "effect"
 import { sha256 } from "../../domain/chain/hash.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
+import type { Committee } from "../../domain/consensus/committee.js"
 import { voteDigest } from "../../domain/consensus/digests.js"
-import { verifyCertificate } from "../../domain/consensus/quorum.js"
+import { type CommitteeVerifier, verifyCertificate } from "../../domain/consensus/quorum.js"
+import { epochGenesisBlock } from "../../domain/consensus/state.js"
 import type { Block, QuorumCertificate, TxId } from "../../domain/consensus/types.js"
 import type { SimNode, SimShard } from "./simulator.js"
 
-export type ViolationKind = "conflicting-commit" | "conflicting-qc" | "invalid-qc" | "commit-order" | "double-commit-tx" | "replay" | "liveness" | "assertion"
+/** The simulator's handover entry: `c:<epoch>:<digest>`, the node's format over a simulator-specific committee digest. */
+export const HANDOVER_PREFIX = "c:"
+export const isHandoverEntry = (tx: TxId): boolean => tx.startsWith(HANDOVER_PREFIX)
+
+export type ViolationKind =
+  | "conflicting-commit"
+  | "conflicting-qc"
+  | "invalid-qc"
+  | "commit-order"
+  | "double-commit-tx"
+  | "invalid-handover"
+  | "post-handover-commit"
+  | "observer-signed"
+  | "replay"
+  | "liveness"
+  | "assertion"
+
+/** One epoch of a shard's chain as the checker derives it: genesis committee, then each committed handover's. */
+interface CheckedEpoch {
+  readonly epoch: number
+  /** The committee with the real quorum. */
+  readonly committee: Committee
+  readonly verifier: CommitteeVerifier
+  readonly genesis: Block
+  /** The handover entry the beacon elected to end it. */
+  readonly nextEntry: TxId
+}
+
+interface Head {
+  readonly height: number
+  readonly hash: string
+  readonly epoch: CheckedEpoch
+  /** This block carried its epoch's handover: the node's next commit is the next epoch's first block. */
+  readonly handover: boolean
+}
 
 export interface Violation {
   readonly kind: ViolationKind
@@ -41,7 +88,12 @@ interface ShardHistory {
   /** Certificates already verified: `${blockHash}/${signers}`. */
   readonly verifiedQcs: Set<string>
   /** Each node's last commit. */
-  readonly heads: Map<number, { height: number; hash: Hash32 }>
+  readonly heads: Map<number, Head>
+  /** Epochs after the genesis one, by `${epoch}:${handover block hash}`. */
+  readonly epochs: Map<string, CheckedEpoch>
+  readonly epoch0: CheckedEpoch
+  /** The height each epoch of the honest history starts at (its genesis's). */
+  readonly epochStart: Map<number, number>
   /** Every block seen in a proposal or a commit, for ancestry. */
   readonly seen: Map<Hash32, Block>
   /** QCs already held to the commits: `${view}/${blockHash}`. */
@@ -51,18 +103,43 @@ interface ShardHistory {
 export class StateChecker {
   violation: Violation | undefined
   commitCount = 0
+  /** Handovers in the honest history. */
+  handoverCount = 0
   private readonly histories = new Map<number, ShardHistory>()
 
   addShard(shard: SimShard): void {
+    const { honestCommittee, verifier, genesis } = shard.epoch0
     this.histories.set(shard.shard, {
       shard,
       blocks: new Map(),
       txs: new Map(),
       verifiedQcs: new Set(),
       heads: new Map(),
+      epochs: new Map(),
+      epoch0: { epoch: 0, committee: honestCommittee, verifier, genesis, nextEntry: shard.beacon(1, genesis.parentHash).entry },
+      epochStart: new Map([[0, 0]]),
       seen: new Map(),
       checkedQcs: new Set()
     })
+  }
+
+  /** The epoch a handover block of `prev` starts: the committee its entry names, from its genesis. */
+  private epochAfter(history: ShardHistory, prev: CheckedEpoch, handover: { height: number; hash: string }): CheckedEpoch {
+    const key = `${prev.epoch + 1}:${handover.hash}`
+    let next = history.epochs.get(key)
+    if (next === undefined) {
+      const elected = history.shard.beacon(prev.epoch + 1, prev.genesis.parentHash)
+      const genesis = epochGenesisBlock(elected.committee, handover.hash as Hash32, handover.height)
+      next = {
+        epoch: prev.epoch + 1,
+        committee: elected.committee,
+        verifier: elected.verifier,
+        genesis,
+        nextEntry: history.shard.beacon(prev.epoch + 2, genesis.parentHash).entry
+      }
+      history.epochs.set(key, next)
+    }
+    return next
   }
 
   fail(kind: ViolationKind, detail: string): void {
@@ -71,13 +148,29 @@ export class StateChecker {
 
   onCommit(node: SimNode, block: Block, qc: QuorumCertificate): void {
     const history = this.histories.get(node.shard.shard)!
-    const head = history.heads.get(node.id) ?? { height: 0, hash: node.config.genesis.hash }
-    if (block.height !== head.height + 1 || block.parentHash !== head.hash) {
-      return this.fail("commit-order", `${node.name} committed h${block.height} ${block.hash} on top of h${head.height} ${head.hash}`)
+    const head = history.heads.get(node.id) ?? { height: 0, hash: history.epoch0.genesis.hash, epoch: history.epoch0, handover: false }
+    // The chain across epochs: after its epoch's handover a node's next block is the next epoch's first.
+    const epoch = head.handover ? this.epochAfter(history, head.epoch, head) : head.epoch
+    const parent = head.handover ? epoch.genesis.hash : head.hash
+    if (block.epoch !== epoch.epoch) {
+      return head.handover && block.epoch === head.epoch.epoch
+        ? this.fail("post-handover-commit", `${node.name} committed h${block.height} ${block.hash} of epoch ${block.epoch} after that epoch's handover at h${head.height} ${head.hash}`)
+        : this.fail("commit-order", `${node.name} committed h${block.height} ${block.hash} of epoch ${block.epoch} on top of h${head.height} ${head.hash} (epoch ${head.epoch.epoch}${head.handover ? ", a handover" : ""})`)
     }
-    history.heads.set(node.id, { height: block.height, hash: block.hash })
+    if (block.height !== head.height + 1 || block.parentHash !== parent) {
+      return this.fail("commit-order", `${node.name} committed h${block.height} ${block.hash} on top of h${head.height} ${head.hash}${head.handover ? ` (the handover: the parent must be epoch ${epoch.epoch}'s genesis ${parent})` : ""}`)
+    }
+    let handover = false
+    for (const tx of block.payload) {
+      if (!isHandoverEntry(tx)) continue
+      if (handover || tx !== epoch.nextEntry) {
+        return this.fail("invalid-handover", `${node.name} committed h${block.height} ${block.hash} of epoch ${epoch.epoch} naming ${tx}${handover ? " (a second handover)" : `, the beacon elected ${epoch.nextEntry}`}`)
+      }
+      handover = true
+    }
+    history.heads.set(node.id, { height: block.height, hash: block.hash, epoch, handover })
     history.seen.set(block.hash, block)
-    if (!this.checkQc(history, node, block, qc)) return
+    if (!this.checkQc(history, node, block, qc, epoch)) return
     if (node.twin) return
     this.commitCount++
     const earlier = history.blocks.get(block.height)
@@ -85,12 +178,14 @@ export class StateChecker {
       if (earlier.block.hash !== block.hash) {
         this.fail(
           "conflicting-commit",
-          `shard ${node.shard.shard} height ${block.height}: ${earlier.by} committed ${earlier.block.hash} (view ${earlier.block.view}), ${node.name} committed ${block.hash} (view ${block.view})`
+          `shard ${node.shard.shard} height ${block.height}: ${earlier.by} committed ${earlier.block.hash} (epoch ${earlier.block.epoch} view ${earlier.block.view}), ${node.name} committed ${block.hash} (epoch ${block.epoch} view ${block.view})`
         )
       }
       return
     }
     history.blocks.set(block.height, { block, by: node.name })
+    if (!history.epochStart.has(block.epoch)) history.epochStart.set(block.epoch, block.height - 1)
+    if (handover) this.handoverCount++
     for (const tx of block.payload) {
       const first = history.txs.get(tx)
       if (first !== undefined && first !== block.hash) {
@@ -100,23 +195,26 @@ export class StateChecker {
     }
   }
 
-  /** A proposal sent by `node`: remember its block, and hold its QC to the honest commits. */
+  /** A proposal sent by `node`: remember its block, and hold its QC to the honest commits of its epoch. */
   onProposal(node: SimNode, block: Block): void {
     const history = this.histories.get(node.shard.shard)!
     history.seen.set(block.hash, block)
     const qc = block.justify
-    const key = `${qc.view}/${qc.blockHash}`
+    const key = `${block.epoch}/${qc.view}/${qc.blockHash}`
     if (qc.view === 0 || history.checkedQcs.has(key)) return
     history.checkedQcs.add(key)
-    // The highest honest commit of view ≤ qc.view (views rise with height along the committed chain).
-    let lo = 1
+    // The highest honest commit of the block's epoch of view ≤ qc.view (views rise with height within an epoch;
+    // the epoch's blocks are a run of heights from its start, later epochs above them).
+    const start = history.epochStart.get(block.epoch)
+    if (start === undefined) return
+    let lo = start + 1
     let hi = history.blocks.size
     let committed: Block | undefined
     while (lo <= hi) {
       const mid = (lo + hi) >> 1
       const b = history.blocks.get(mid)?.block
       if (b === undefined) break
-      if (b.view <= qc.view) {
+      if (b.epoch === block.epoch && b.view <= qc.view) {
         committed = b
         lo = mid + 1
       } else hi = mid - 1
@@ -128,15 +226,15 @@ export class StateChecker {
     if (cursor.hash !== committed.hash) {
       this.fail(
         "conflicting-qc",
-        `shard ${node.shard.shard}: a QC of view ${qc.view} on ${qc.blockHash} (in ${node.name}'s proposal of view ${block.view}) does not extend h${committed.height} ${committed.hash} (view ${committed.view}) committed by ${history.blocks.get(committed.height)!.by}`
+        `shard ${node.shard.shard} epoch ${block.epoch}: a QC of view ${qc.view} on ${qc.blockHash} (in ${node.name}'s proposal of view ${block.view}) does not extend h${committed.height} ${committed.hash} (view ${committed.view}) committed by ${history.blocks.get(committed.height)!.by}`
       )
     }
   }
 
-  private checkQc(history: ShardHistory, node: SimNode, block: Block, qc: QuorumCertificate): boolean {
+  private checkQc(history: ShardHistory, node: SimNode, block: Block, qc: QuorumCertificate, epoch: CheckedEpoch): boolean {
     const key = `${block.hash}/${bytesToHex(qc.signers)}`
     if (history.verifiedQcs.has(key)) return true
-    const { honestCommittee, verifier } = history.shard
+    const { committee: honestCommittee, verifier } = epoch
     const problem =
       qc.blockHash !== block.hash
         ? `certifies ${qc.blockHash}`
@@ -152,7 +250,7 @@ export class StateChecker {
               { onLeft: (e) => `${e.reason}: ${e.detail}`, onRight: () => undefined }
             )
     if (problem !== undefined) {
-      this.fail("invalid-qc", `${node.name} committed h${block.height} ${block.hash} with a QC that ${problem}`)
+      this.fail("invalid-qc", `${node.name} committed h${block.height} ${block.hash} (epoch ${epoch.epoch}) with a QC that ${problem}`)
       return false
     }
     history.verifiedQcs.add(key)
@@ -161,7 +259,7 @@ export class StateChecker {
 
   highestHonestHeight(shard: SimShard): number {
     let height = 0
-    for (const node of shard.nodes) if (!node.twin && node.state.committedHeight > height) height = node.state.committedHeight
+    for (const node of shard.nodes) if (!node.twin && node.ledger.length > height) height = node.ledger.length
     return height
   }
 

@@ -6,11 +6,17 @@
  * 3 seats of 7 (`TOO_MANY_TWINS`), `--tc-unchecked` has nodes vote on any
  * TC-justified block (`TC_UNCHECKED`; the checker must catch all three),
  * `--stale-twins` runs its adversary (twins proposing on stale QCs) against
- * the real rule (no violation allowed), `--trace N` sets
+ * the real rule (no violation allowed), `--handover-unchecked` has nodes
+ * apply the old committee's commits after their epoch's handover
+ * (`HANDOVER_UNCHECKED`) and `--handover-certified` switch epochs on a
+ * certified, not committed, handover (`HANDOVER_CERTIFIED`; both force
+ * epochs on, and the checker must catch them on some seeds), `--epochs` and
+ * `--no-epochs` force reconfiguration on or off (else about half the seeds
+ * have it), `--trace N` sets
  * how many events a failure shows. Exits non-zero on any violation, after
  * printing the seed, its scenario and the trace that led there.
  */
-import { describeScenario, scenarioOf, type ScenarioOverrides, STALE_TWINS, TC_UNCHECKED, TOO_MANY_TWINS } from "./scenario.js"
+import { describeScenario, HANDOVER_CERTIFIED, HANDOVER_UNCHECKED, scenarioOf, type ScenarioOverrides, STALE_TWINS, TC_UNCHECKED, TOO_MANY_TWINS } from "./scenario.js"
 import { type RunResult, runScenario } from "./simulator.js"
 
 interface Args {
@@ -24,7 +30,7 @@ interface Args {
 }
 
 const usage =
-  "usage: npm run sim -- [--seeds A..B | --seed N] [--verbose] [--trace N] [--quorum NUM/DEN] [--too-many-twins] [--tc-unchecked] [--stale-twins]"
+  "usage: npm run sim -- [--seeds A..B | --seed N] [--verbose] [--trace N] [--quorum NUM/DEN] [--too-many-twins] [--tc-unchecked] [--stale-twins] [--handover-unchecked] [--handover-certified] [--epochs | --no-epochs]"
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let from = 1
@@ -56,6 +62,15 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     } else if (arg === "--tc-unchecked") {
       overrides = { ...overrides, ...TC_UNCHECKED }
       flags += " --tc-unchecked"
+    } else if (arg === "--handover-unchecked") {
+      overrides = { ...overrides, ...HANDOVER_UNCHECKED }
+      flags += " --handover-unchecked"
+    } else if (arg === "--handover-certified") {
+      overrides = { ...overrides, ...HANDOVER_CERTIFIED }
+      flags += " --handover-certified"
+    } else if (arg === "--epochs" || arg === "--no-epochs") {
+      overrides = { ...overrides, epochs: arg === "--epochs" }
+      flags += ` ${arg}`
     } else if (arg === "--verbose") {
       verbose = true
     } else if (arg === "--trace") {
@@ -75,7 +90,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
 
 const summary = (r: RunResult, ms: number): string =>
   `seed ${r.seed}: ${r.violation === undefined ? "ok" : `VIOLATION ${r.violation.kind}`} history ${r.historyHash}` +
-  ` blocks ${r.blocks} txs ${r.txs} commits ${r.commits} messages ${r.messages} events ${r.events}` +
+  ` blocks ${r.blocks} txs ${r.txs} commits ${r.commits} handovers ${r.handovers} catch-ups ${r.catchUps}` +
+  ` messages ${r.messages} events ${r.events}` +
   ` simulated ${(r.simulatedMs / 1000).toFixed(1)}s wall ${ms.toFixed(0)}ms`
 
 const main = (): number => {
@@ -85,6 +101,8 @@ const main = (): number => {
   let violations = 0
   let commits = 0
   let blocks = 0
+  let handovers = 0
+  let epochRuns = 0
   let simulatedMs = 0
   let lastProgress = started
   const failed: Array<number> = []
@@ -96,6 +114,8 @@ const main = (): number => {
     runs++
     commits += result.commits
     blocks += result.blocks
+    handovers += result.handovers
+    if (scenario.epochBlocks !== undefined) epochRuns++
     simulatedMs += result.simulatedMs
     if (args.verbose) console.log(summary(result, ms))
     if (result.violation !== undefined) {
@@ -117,7 +137,7 @@ const main = (): number => {
   console.log(
     `runs ${runs}, violations ${violations}${failed.length > 0 ? ` (seeds ${failed.slice(0, 20).join(", ")}${failed.length > 20 ? ", …" : ""})` : ""}, ` +
       `${(runs / elapsed).toFixed(1)} scenarios/s, wall ${elapsed.toFixed(1)}s, ` +
-      `committed blocks ${blocks}, honest commits ${commits}, simulated ${(simulatedMs / 1000).toFixed(0)}s`
+      `committed blocks ${blocks}, honest commits ${commits}, handovers ${handovers} (in ${epochRuns} runs with epochs), simulated ${(simulatedMs / 1000).toFixed(0)}s`
   )
   return violations === 0 ? 0 : 1
 }

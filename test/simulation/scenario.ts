@@ -59,6 +59,21 @@ export interface Scenario {
   readonly staleTwinProposals: boolean
   /** Probability that a partition splits the honest seats evenly (else at random). */
   readonly balancedPartitionProbability: number
+  /**
+   * Epochs: a shard hands over to a newly elected committee once this many
+   * blocks of the epoch are committed (undefined: one epoch, as before epochs).
+   */
+  readonly epochBlocks: number | undefined
+  /** With epochs, validators of each shard's pool outside its first committee (observers until elected). */
+  readonly spareValidators: number
+  /**
+   * Broken variant: a node switches to the next epoch as soon as it sees its
+   * handover block certified (a QC on it), applying it and its ancestors
+   * without waiting for the 2-chain commit.
+   */
+  readonly switchOnCertified: boolean
+  /** Broken variant: a node applies the blocks the step commits after its epoch's handover (before switching). */
+  readonly oldBlocksApplied: boolean
 }
 
 export interface ScenarioOverrides {
@@ -73,6 +88,10 @@ export interface ScenarioOverrides {
   readonly partitionMsMax?: number
   readonly faultPhaseMs?: number
   readonly balancedPartitionProbability?: number
+  /** Force epochs on (K from the seed) or off. */
+  readonly epochs?: boolean
+  readonly switchOnCertified?: boolean
+  readonly oldBlocksApplied?: boolean
 }
 
 /**
@@ -112,7 +131,37 @@ export const TC_UNCHECKED: ScenarioOverrides = {
   ...STALE_TWINS
 }
 
+/**
+ * The broken handover the simulator must catch: a node that commits its
+ * epoch's handover also applies what the same step committed after it (the
+ * old committee's blocks past the handover), then switches.
+ */
+export const HANDOVER_UNCHECKED: ScenarioOverrides = {
+  epochs: true,
+  oldBlocksApplied: true
+}
+
+/**
+ * A subtler broken handover: nodes switch epochs on a certified, not
+ * committed, handover block. It shows only when a certified handover is
+ * forked away, so long uneven partitions: a node that switched on it then
+ * holds a block the others never commit.
+ */
+export const HANDOVER_CERTIFIED: ScenarioOverrides = {
+  epochs: true,
+  switchOnCertified: true,
+  partitions: 4,
+  partitionMsMax: 1_500,
+  balancedPartitionProbability: 0,
+  faultPhaseMs: 4_000
+}
+
 export const scenarioOf = (seed: number, overrides: ScenarioOverrides = {}): Scenario => {
+  // Epoch settings draw from their own stream, so the settings above stay what they were before epochs.
+  const epochRng = new Prng(seed ^ 0x0e90c4a1)
+  const epochsOn = overrides.epochs ?? epochRng.chance(0.5)
+  const epochBlocks = epochRng.int(5, 15)
+  const spareValidators = epochRng.int(1, 3)
   const rng = new Prng(seed ^ 0x5ce7a410)
   const committeeSize = overrides.committeeSize ?? rng.pick([4, 4, 7])
   const shards = overrides.shards ?? rng.int(2, 3)
@@ -146,7 +195,11 @@ export const scenarioOf = (seed: number, overrides: ScenarioOverrides = {}): Sce
     byzantineBoundIgnored: overrides.byzantineBoundIgnored ?? false,
     tcHighQcUnchecked: overrides.tcHighQcUnchecked ?? false,
     staleTwinProposals: overrides.staleTwinProposals ?? false,
-    balancedPartitionProbability: overrides.balancedPartitionProbability ?? 0.5
+    balancedPartitionProbability: overrides.balancedPartitionProbability ?? 0.5,
+    epochBlocks: epochsOn ? epochBlocks : undefined,
+    spareValidators: epochsOn ? spareValidators : 0,
+    switchOnCertified: overrides.switchOnCertified ?? false,
+    oldBlocksApplied: overrides.oldBlocksApplied ?? false
   }
 }
 
@@ -159,7 +212,10 @@ export const describeScenario = (s: Scenario): string =>
     s.quorum === undefined ? "" : `BROKEN quorum=${s.quorum.numerator}/${s.quorum.denominator}`,
     s.byzantineBoundIgnored ? "BROKEN twins may hold ≥ 1/3 of the stake" : "",
     s.tcHighQcUnchecked ? "BROKEN votes on any TC-justified block (no high-QC check)" : "",
-    s.staleTwinProposals ? "twins propose on stale QCs" : ""
+    s.staleTwinProposals ? "twins propose on stale QCs" : "",
+    s.epochBlocks === undefined ? "" : `epochs every ${s.epochBlocks} blocks, ${s.spareValidators} spare validators per shard`,
+    s.switchOnCertified ? "BROKEN switches epochs on a certified (not committed) handover" : "",
+    s.oldBlocksApplied ? "BROKEN applies the old committee's commits after the handover" : ""
   ]
     .filter((x) => x !== "")
     .join(" ")
