@@ -67,7 +67,7 @@ import type { CrossShardReceipt } from "../domain/chain/receipt.js"
 import type { ShardId } from "../domain/chain/sharding.js"
 import type { Transaction } from "../domain/chain/transaction.js"
 import { blsQuorumCrypto } from "../domain/consensus/bls.js"
-import { voteDigest } from "../domain/consensus/digests.js"
+import { timeoutDigest, voteDigest } from "../domain/consensus/digests.js"
 import { verifyCertificate, verifyTimeoutCertificate } from "../domain/consensus/quorum.js"
 import type { ConsensusConfig, ConsensusState, SafetyState } from "../domain/consensus/state.js"
 import {
@@ -609,7 +609,10 @@ export const makeBftSeat = (
     const onNet = (input: NetInput) =>
       Effect.gen(function* () {
         const epoch = current.committee.epoch
-        if (input.epoch < epoch) return yield* drop("StaleEpoch", `epoch ${input.epoch} frame in epoch ${epoch}`)
+        if (input.epoch < epoch) {
+          if (previous !== undefined && input.epoch === previous.epoch.committee.epoch) yield* answerStraggler(input)
+          return yield* drop("StaleEpoch", `epoch ${input.epoch} frame in epoch ${epoch}`)
+        }
         if (input.epoch > epoch) {
           if (future.length < FUTURE_FRAMES_MAX) future.push(input)
           return yield* startCatchUp
@@ -626,11 +629,44 @@ export const makeBftSeat = (
         if (verdict === "feed") yield* run({ _tag: "Net", input, from })
       })
 
+    /**
+     * The epoch this node left, as it left it. The QC that commits a handover may form at one node only (the
+     * next leader), which commits and moves on; if its next proposal is lost, the rest of the old committee
+     * has no quorum left and too few peers past the handover to catch up from. So a node answers a straggler
+     * of its last epoch: a block request from its final tree, a timeout with a timeout of its own carrying
+     * its final high QC (which commits the handover there). Signing a timeout in an epoch it never votes in
+     * again is safe.
+     */
+    let previous: { readonly epoch: EpochSeat; readonly state: ConsensusState; readonly answered: Set<string> } | undefined
+    const STRAGGLER_ANSWERS_MAX = 4_096
+    const answerStraggler = (input: NetInput) =>
+      Effect.gen(function* () {
+        const { epoch: old, state: last, answered } = previous!
+        const seat = old.seatOf.get(input.peer)
+        const oldSeat = old.config.self
+        if (seat === undefined || oldSeat === OBSERVER) return
+        const { message } = input
+        const key = message._tag === "Timeout" ? `${input.peer}:${message.view}` : undefined
+        if (message._tag === "BlockRequest") {
+          const blocks = blocksFor(old.config, last, message.blockHash)
+          if (blocks.length === 0) return
+          return yield* network.send(input.peer, { _tag: "Consensus", shard, epoch: old.committee.epoch, message: { _tag: "BlockResponse", blocks } })
+        }
+        if (message._tag !== "Timeout" || key === undefined || answered.has(key) || answered.size >= STRAGGLER_ANSWERS_MAX) return
+        if (message.highQc.view >= last.highQc.view) return // it knows as much as this node: nothing to tell
+        answered.add(key)
+        const { committee, crypto, secretKey } = old.config
+        const signature = crypto.sign(secretKey, timeoutDigest(shard, committee.epoch, message.view, last.highQc.view))
+        const timeout: C.Timeout = { _tag: "Timeout", view: message.view, voter: oldSeat, signature, highQc: last.highQc, lastTc: last.lastTc }
+        yield* network.send(input.peer, { _tag: "Consensus", shard, epoch: committee.epoch, message: timeout })
+      })
+
     /** The ledger applied a handover: leave this epoch's chain, start the new committee's. */
     const handOver = Effect.gen(function* () {
       const ledger = yield* shardActor.state
       if (ledger.committee === null || ledger.committee.epoch <= current.committee.epoch) return
       const from = current.committee.epoch
+      previous = { epoch: current, state, answered: new Set() }
       if (timer !== undefined) yield* Fiber.interrupt(timer)
       timer = undefined
       deferred.length = 0

@@ -65,13 +65,19 @@ describe("BFT epochs", () => {
         const funder = accounts[0]!
         yield* n0!.node.submit(bytesToHex(sign(funder.key, 0n, { kind: "transfer", to: joiner.secp.publicKey.address, amount: 100_000n }).encoded), false)
         yield* n0!.node.submit(bytesToHex(sign(funder.key, 1n, { kind: "transfer", to: leaver.secp.publicKey.address, amount: 1_000n }).encoded), false)
-        yield* eventually("both funded", Effect.all([n0!.node.account(joiner.secp.publicKey.address), n0!.node.account(leaver.secp.publicKey.address)]), ([j, l]) => j.balance === 100_000n && l.balance === 1_000n)
+        const balancesEverywhere = (address: Address) => Effect.forEach(nodes, (v) => Effect.map(v.node.account(address), (a) => a.balance))
+        yield* eventually("both funded on every node", Effect.all([balancesEverywhere(joiner.secp.publicKey.address), balancesEverywhere(leaver.secp.publicKey.address)]), ([j, l]) =>
+          j.every((b) => b === 100_000n) && l.every((b) => b === 1_000n)
+        )
 
         // Stakes to the beacon (the joiner's outweighs any genesis validator's), then the beacon transactions.
         yield* n4!.node.submit(bytesToHex(sign(joiner.secp, 0n, { kind: "validator.stake", amount: 50_000n }).encoded), false)
         yield* n0!.node.submit(bytesToHex(sign(leaver.secp, 0n, { kind: "validator.stake", amount: 500n }).encoded), false)
-        const beaconBalance = (key: PrivateKey) => Effect.map(n0!.seats.get(BEACON_SHARD)!.ledger, (l) => accountOf(l, key.publicKey.address).balance)
-        yield* eventually("stakes on the beacon", Effect.all([beaconBalance(joiner.secp), beaconBalance(leaver.secp)]), ([j, l]) => j === 50_000n && l === 500n)
+        const beaconBalance = (key: PrivateKey) =>
+          Effect.forEach(nodes, (v) => Effect.map(v.seats.get(BEACON_SHARD)!.ledger, (l) => accountOf(l, key.publicKey.address).balance))
+        yield* eventually("stakes on every node's beacon", Effect.all([beaconBalance(joiner.secp), beaconBalance(leaver.secp)]), ([j, l]) =>
+          j.every((b) => b === 50_000n) && l.every((b) => b === 500n)
+        )
         const register = sign(joiner.secp, 0n, {
           kind: "validator.register",
           blsPublicKey: bytesToHex(joiner.bls.publicKey),
