@@ -18,6 +18,8 @@ import { signTransaction, TransactionBody } from "../../domain/chain/transaction
 import type { TransactionBody as Body } from "../../domain/chain/transaction.js"
 import { devValidatorKeys } from "../../domain/chain/validators.js"
 import { proofOfPossession } from "../../domain/consensus/bls.js"
+import { join } from "node:path"
+import { auditEventLog } from "../../src/audit/auditEventLog.js"
 import { BFT_CHAIN_ID, makeHarness, stopHarnesses } from "./bftHarness.js"
 import type { Harness } from "./bftHarness.js"
 
@@ -137,6 +139,13 @@ describe("BFT epochs", () => {
           const common = Math.min(...all.map((a) => a.length))
           expect(common).toBeGreaterThan(4)
           for (const hashes of all) expect(hashes.slice(0, common)).toEqual(all[0]!.slice(0, common))
+        }
+        // The auditor re-executes each node's log: every block's certificate checked against the committee
+        // of its epoch, the handovers against their digests, the registry and the money across shards.
+        for (const v of running) {
+          const report = yield* auditEventLog(join(h.dir, `validator-${v.index}`, "events.db"), { genesis: h.genesis }).pipe(Effect.orDie)
+          expect(report.failure).toBeUndefined()
+          expect(report.ok).toBe(true)
         }
         yield* h.stopAll
       }),
