@@ -18,8 +18,14 @@
  * against the rate that runs 1000 seeds in 5 minutes.
  *
  * Keep in mind when reading the ratio: every validator verifies every
- * transaction's signature once (on admission, or on gossip), so 4
- * validators on the same cores do at least 4× the baseline's signature work.
+ * transaction's signature once (on admission, or on gossip). In one process
+ * the seats share the verifier's memo of checked signatures, so the process
+ * verifies each once; 4 processes on the same cores do 4× the baseline's
+ * signature work. The baseline runs on a verifier of its own without a memo
+ * (its transactions are fresh anyway): the raw verification rate.
+ *
+ * `npm run bench -- consensus` runs every case; BENCH_CONSENSUS_CASES
+ * (comma-separated: in-process, processes, simulator) picks some.
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
@@ -34,7 +40,7 @@ import { bytesToHex } from "../domain/chain/hex.js"
 import type { Transaction } from "../domain/chain/transaction.js"
 import { devValidatorKeys, devValidators } from "../domain/chain/validators.js"
 import { defaultEconomics, EconomicsConfig } from "../domain/economics/config.js"
-import { SignatureVerifier, SignatureVerifierLive } from "../infra/crypto/SignatureVerifier.js"
+import { SignatureVerifier, SignatureVerifierWorkers } from "../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../infra/eventstore/SqliteEventStore.js"
 import { makeMemoryNetworkHub } from "../infra/network/MemoryConsensusNetwork.js"
 import { makeClient } from "../src/client/index.js"
@@ -166,10 +172,13 @@ const measure = async (
 export const inProcess = async (): Promise<BenchResult> => {
   const dir = mkdtempSync(join(tmpdir(), "topai-bench-bft-"))
   const genesis = makeGenesis()
-  const verifier = ManagedRuntime.make(SignatureVerifierLive)
+  // The nodes' verifier: what SignatureVerifierLive is (worker threads, one memo for the process's
+  // seats), with a memo of its own so that earlier benchmarks of this process cannot warm it.
+  const nodesVerifier = ManagedRuntime.make(SignatureVerifierWorkers({ cache: "own" }))
+  const verifier = ManagedRuntime.make(SignatureVerifierWorkers({ cache: "none" }))
   const scope = Effect.runSync(Scope.make())
   try {
-    const shared = await verifier.runtime()
+    const shared = await nodesVerifier.runtime()
     const hub = makeMemoryNetworkHub({ count: VALIDATORS })
     const nodes: Array<ChainNodeShape> = []
     for (let i = 0; i < VALIDATORS; i++) {
@@ -180,7 +189,7 @@ export const inProcess = async (): Promise<BenchResult> => {
           const network = yield* hub.join(i)
           const { node } = yield* makeChainNodeWithSeats({
             genesis,
-            bft: { network, self: i, blsSecretKey: devValidatorKeys(i).bls.secretKey, idleIntervalMs: IDLE_MS, baseTimeoutMs: BASE_TIMEOUT_MS },
+            bft: { network, blsSecretKey: devValidatorKeys(i).bls.secretKey, idleIntervalMs: IDLE_MS, baseTimeoutMs: BASE_TIMEOUT_MS },
             inclusionWait: "60 seconds"
           }).pipe(Effect.provide(Context.merge(shared.context, store)))
           return node
@@ -197,6 +206,7 @@ export const inProcess = async (): Promise<BenchResult> => {
     )
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
+    await nodesVerifier.dispose()
     await verifier.dispose()
     rmSync(dir, { recursive: true, force: true })
   }
@@ -222,7 +232,7 @@ export const processes = async (): Promise<BenchResult> => {
       stdio: ["ignore", "ignore", "inherit"]
     })
   )
-  const verifier = ManagedRuntime.make(SignatureVerifierLive)
+  const verifier = ManagedRuntime.make(SignatureVerifierWorkers({ cache: "none" }))
   const scope = Effect.runSync(Scope.make())
   try {
     const clients: Array<NodeClient> = []
@@ -294,10 +304,13 @@ export const simulator = async (): Promise<BenchResult> => {
   })
 }
 
+const CASES = { "in-process": inProcess, processes, simulator } as const
+
 export const run: BenchModule["run"] = async () => {
+  const wanted = (process.env.BENCH_CONSENSUS_CASES ?? Object.keys(CASES).join(",")).split(",").map((c) => c.trim())
+  const unknown = wanted.filter((c) => !(c in CASES))
+  if (unknown.length > 0) throw new Error(`BENCH_CONSENSUS_CASES: unknown ${unknown.join(", ")}; known: ${Object.keys(CASES).join(", ")}`)
   const results: Array<BenchResult> = []
-  results.push(await inProcess())
-  results.push(await processes())
-  results.push(await simulator())
+  for (const [name, runCase] of Object.entries(CASES)) if (wanted.includes(name)) results.push(await runCase())
   return results
 }
