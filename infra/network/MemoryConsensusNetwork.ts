@@ -6,6 +6,13 @@
  * back, as between processes, and a frame that does not decode is dropped
  * and counted. `inject` delivers raw JSON as from any sender, for tests of
  * what a node does with garbage or strangers.
+ *
+ * Frames arrive on a later turn of the event loop (one `setImmediate` per
+ * burst, in send order), as from a socket. Delivering within the sender's
+ * turn would let the validators' fibers hand work to each other in one
+ * endless chain of microtasks (Effect's scheduler yields to the event loop
+ * only every 2048 rounds, and a round here holds BLS work of tens of ms):
+ * timers, worker-thread replies and I/O would then wait for seconds.
  */
 import { Effect, Either, Queue } from "effect"
 import type { Scope } from "effect"
@@ -29,22 +36,38 @@ export const makeMemoryNetworkHub = (options: { readonly count: number; readonly
   const sent: Record<string, number> = {}
   const all = Array.from({ length: options.count }, (_, i) => i)
 
-  const deliverJson = (from: PeerId, to: PeerId, json: string): Effect.Effect<void> => {
-    const inbox = inboxes.get(to)
-    if (inbox === undefined) return Effect.void
-    const decoded = decodeWire(json)
-    if (Either.isLeft(decoded)) {
-      malformed++
-      return Effect.void
+  // Frames in flight, in send order, handed over on the next turn of the event loop.
+  let inFlight: Array<{ readonly to: PeerId; readonly envelope: Envelope }> = []
+  const arrive = () => {
+    const batch = inFlight
+    inFlight = []
+    for (const { to, envelope } of batch) {
+      const inbox = inboxes.get(to) // looked up on arrival: a validator gone meanwhile misses it
+      if (inbox !== undefined) Queue.unsafeOffer(inbox, envelope)
     }
-    return Queue.offer(inbox, { from, message: decoded.right })
   }
+  const post = (to: PeerId, envelope: Envelope) => {
+    if (inFlight.length === 0) setImmediate(arrive)
+    inFlight.push({ to, envelope })
+  }
+
+  const deliverJson = (from: PeerId, to: PeerId, json: string): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (!inboxes.has(to)) return
+      const decoded = decodeWire(json)
+      if (Either.isLeft(decoded)) {
+        malformed++
+        return
+      }
+      post(to, { from, message: decoded.right })
+    })
 
   const deliver = (from: PeerId, to: PeerId, message: WireMessage): Effect.Effect<void> => {
     sent[message._tag] = (sent[message._tag] ?? 0) + 1
     if (options.encode === true) return deliverJson(from, to, encodeWire(message))
-    const inbox = inboxes.get(to)
-    return inbox === undefined ? Effect.void : Queue.offer(inbox, { from, message })
+    return Effect.sync(() => {
+      if (inboxes.has(to)) post(to, { from, message })
+    })
   }
 
   const join = (self: PeerId) =>
