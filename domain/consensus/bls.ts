@@ -19,6 +19,14 @@
  *
  * Nothing here throws on bad bytes: noble's decoding errors become
  * `QuorumError`s.
+ *
+ * Memos, process-wide and bounded, each keyed by exact bytes (so a hit is the
+ * very same input): the hash of a message to G2 (every member signs the same
+ * vote digest and every verifier hashes it again: ~6 ms each), signatures
+ * decoded and subgroup-checked (a point this module made — a signature, an
+ * aggregate — is known valid without the check), and the outcome of
+ * aggregate checks, keyed by the committee's keys too (the seats of one
+ * process check each certificate once).
  */
 import { bls12_381 } from "@noble/curves/bls12-381.js"
 import { Either } from "effect"
@@ -39,8 +47,30 @@ export const BLS_SECRET_KEY_BYTES = 32
 export const BLS_PUBLIC_KEY_BYTES = 48
 export const BLS_SIGNATURE_BYTES = 96
 
-/** How many verified (or refused) aggregates a committee verifier remembers. */
+/** How many verified (or refused) aggregates the process remembers. */
 const VERIFIED_CACHE_MAX = 1024
+/** How many messages hashed to G2, and signatures decoded, the process remembers. */
+const HASHED_CACHE_MAX = 256
+const DECODED_CACHE_MAX = 1024
+
+/** A bounded map that forgets its least recently used entry. */
+class Lru<V> {
+  readonly #entries = new Map<string, V>()
+  constructor(readonly max: number) {}
+  get(key: string): V | undefined {
+    const value = this.#entries.get(key)
+    if (value !== undefined) {
+      this.#entries.delete(key)
+      this.#entries.set(key, value)
+    }
+    return value
+  }
+  set(key: string, value: V): void {
+    this.#entries.delete(key)
+    if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value!)
+    this.#entries.set(key, value)
+  }
+}
 
 export interface BlsKeyPair {
   readonly secretKey: Uint8Array
@@ -74,18 +104,47 @@ export const verifyProofOfPossession = (publicKey: Uint8Array, proof: Uint8Array
 type G1Point = ReturnType<typeof G1.fromBytes>
 type G2Point = ReturnType<typeof bls.Signature.fromBytes>
 
+/** H(digest) on G2 under the signature tag, memoized by digest (the same digest, the same point). */
+const hashedMessages = new Lru<G2Point>(HASHED_CACHE_MAX)
+const hashMessage = (digest: Uint8Array): G2Point => {
+  const key = bytesToHex(digest)
+  let point = hashedMessages.get(key)
+  if (point === undefined) {
+    point = bls.hash(digest, BLS_SIGNATURE_DST)
+    hashedMessages.set(key, point)
+  }
+  return point
+}
+
+/** Valid G2 points (on the curve, in the subgroup, not the identity) by their exact encoding. */
+const decodedSignatures = new Lru<G2Point>(DECODED_CACHE_MAX)
+
+/** Encode a point known to be a valid signature (made here) and remember it decoded. */
+const encodeSignature = (point: G2Point): Uint8Array => {
+  const bytes = bls.Signature.toBytes(point) // checks validity again (cheap next to making it)
+  decodedSignatures.set(bytesToHex(bytes), point)
+  return bytes
+}
+
 const decodeSignature = (bytes: Uint8Array): Either.Either<G2Point, QuorumError> => {
   if (bytes.length !== BLS_SIGNATURE_BYTES) {
     return Either.left(new QuorumError({ reason: "MalformedSignature", detail: `${bytes.length} bytes` }))
   }
+  const key = bytesToHex(bytes)
+  const known = decodedSignatures.get(key)
+  if (known !== undefined) return Either.right(known)
   try {
+    // fromBytes checks the point: on the curve and in the G2 subgroup (noble's assertValidity).
     const point = bls.Signature.fromBytes(bytes)
-    point.assertValidity()
+    decodedSignatures.set(key, point)
     return Either.right(point)
   } catch (e) {
     return Either.left(new QuorumError({ reason: "MalformedSignature", detail: String(e) }))
   }
 }
+
+/** Outcomes of aggregate checks: committee keys, signer groups, digests and signature, as exact bytes. */
+const verifiedAggregates = new Lru<boolean>(VERIFIED_CACHE_MAX)
 
 const decodePublicKey = (bytes: Uint8Array, index: number): Either.Either<G1Point, QuorumError> => {
   if (bytes.length !== BLS_PUBLIC_KEY_BYTES) {
@@ -101,11 +160,10 @@ const decodePublicKey = (bytes: Uint8Array, index: number): Either.Either<G1Poin
   }
 }
 
-const makeVerifier = (keys: ReadonlyArray<G1Point>): CommitteeVerifier => {
-  const verified = new Map<string, boolean>()
+const makeVerifier = (keys: ReadonlyArray<G1Point>, committeeId: string): CommitteeVerifier => {
   const check = (publicKey: G1Point, digest: Uint8Array, signature: G2Point): boolean => {
     try {
-      return bls.verify(signature, bls.hash(digest, BLS_SIGNATURE_DST), publicKey)
+      return bls.verify(signature, hashMessage(digest), publicKey)
     } catch {
       return false
     }
@@ -125,7 +183,7 @@ const makeVerifier = (keys: ReadonlyArray<G1Point>): CommitteeVerifier => {
         if (Either.isLeft(sig)) return Either.left(sig.left)
         sum = sum === undefined ? sig.right : sum.add(sig.right)
       }
-      return Either.right(bls.Signature.toBytes(sum!))
+      return Either.right(encodeSignature(sum!)) // a sum of valid points is one
     },
     verifyAggregate: (signers: ReadonlyArray<NodeIndex>, digest, signature) =>
       verifyGroups([{ signers, digest }], signature),
@@ -135,11 +193,11 @@ const makeVerifier = (keys: ReadonlyArray<G1Point>): CommitteeVerifier => {
     if (groups.length === 0 || groups.some((g) => g.signers.length === 0)) {
       return Either.left(new QuorumError({ reason: "BelowThreshold", detail: "no signers" }))
     }
-    const sig = decodeSignature(signature)
-    if (Either.isLeft(sig)) return Either.left(sig.left)
-    const memo = `${groups.map((g) => `${g.signers.join(",")}|${bytesToHex(g.digest)}`).join(";")}|${bytesToHex(signature)}`
-    let ok = verified.get(memo)
+    const memo = `${committeeId}|${groups.map((g) => `${g.signers.join(",")}|${bytesToHex(g.digest)}`).join(";")}|${bytesToHex(signature)}`
+    let ok = verifiedAggregates.get(memo)
     if (ok === undefined) {
+      const sig = decodeSignature(signature)
+      if (Either.isLeft(sig)) return Either.left(sig.left)
       const combined: Array<{ key: G1Point; digest: Uint8Array }> = []
       for (const g of groups) {
         let aggregateKey: G1Point | undefined
@@ -156,8 +214,7 @@ const makeVerifier = (keys: ReadonlyArray<G1Point>): CommitteeVerifier => {
         combined.length === 1
           ? check(combined[0]!.key, combined[0]!.digest, sig.right)
           : checkMulti(combined, sig.right)
-      if (verified.size >= VERIFIED_CACHE_MAX) verified.clear()
-      verified.set(memo, ok)
+      verifiedAggregates.set(memo, ok)
     }
     const signerCount = groups.reduce((n, g) => n + g.signers.length, 0)
     return ok
@@ -171,7 +228,7 @@ const checkMulti = (groups: ReadonlyArray<{ key: G1Point; digest: Uint8Array }>,
   try {
     return bls.verifyBatch(
       signature,
-      groups.map((g) => ({ message: bls.hash(g.digest, BLS_SIGNATURE_DST), publicKey: g.key }))
+      groups.map((g) => ({ message: hashMessage(g.digest), publicKey: g.key }))
     )
   } catch {
     return false
@@ -180,7 +237,7 @@ const checkMulti = (groups: ReadonlyArray<{ key: G1Point; digest: Uint8Array }>,
 
 export const blsQuorumCrypto: QuorumCrypto = {
   name: "bls12-381",
-  sign: (secretKey, digest) => bls.Signature.toBytes(bls.sign(bls.hash(digest, BLS_SIGNATURE_DST), secretKey)),
+  sign: (secretKey, digest) => encodeSignature(bls.sign(hashMessage(digest), secretKey)),
   verifierFor: (publicKeys) => {
     const keys: Array<G1Point> = []
     for (const [i, bytes] of publicKeys.entries()) {
@@ -188,6 +245,6 @@ export const blsQuorumCrypto: QuorumCrypto = {
       if (Either.isLeft(key)) return Either.left(key.left)
       keys.push(key.right)
     }
-    return Either.right(makeVerifier(keys))
+    return Either.right(makeVerifier(keys, bytesToHex(concatBytes(...publicKeys))))
   }
 }
