@@ -7,17 +7,15 @@ import { describe, expect, it } from "vitest"
 import { Either } from "effect"
 import { Block, buildCertifiedBlock } from "../../domain/chain/block.js"
 import { BftCertificate, CertificateQc } from "../../domain/chain/bftCertificate.js"
-import { consensusGenesisHash, epochGenesisHash, handoverEntry, timestampEntry } from "../../domain/chain/certification.js"
-import { committeeDigest, committeeVerifier, consensusCommitteeOf, genesisCommittee, ShardCommittee } from "../../domain/chain/committees.js"
+import { consensusGenesisHash, epochGenesisHash, handoverEntry } from "../../domain/chain/certification.js"
+import { committeeDigest, genesisCommittee, ShardCommittee } from "../../domain/chain/committees.js"
 import { GenesisConfig, genesisCommand } from "../../domain/chain/genesis.js"
 import { ApplyBlock, makeLedger } from "../../domain/chain/ledger.js"
 import type { LedgerState } from "../../domain/chain/ledger.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
-import { devValidatorKeys, devValidators } from "../../domain/chain/validators.js"
-import { blsQuorumCrypto } from "../../domain/consensus/bls.js"
-import { makeBlock, voteDigest } from "../../domain/consensus/digests.js"
-import { assembleCertificate, bitmapOf } from "../../domain/consensus/quorum.js"
+import { devValidators } from "../../domain/chain/validators.js"
 import type { Transaction } from "../../domain/chain/transaction.js"
+import { certifiedBlock, type CertifyOptions } from "./certify.js"
 import { accountsOn, CHAIN_ID, dev, GENESIS_TIME, nextBlock, transfer } from "./helpers.js"
 
 const validators = devValidators(4)
@@ -29,67 +27,9 @@ const genesisState = (): LedgerState => {
   return events.reduce(ledger.evolve, ledger.initialState)
 }
 
-interface CertifyOptions {
-  /** Seats that sign (default 3 of 4). */
-  readonly signers?: ReadonlyArray<number>
-  /** The committee that signs (default: the one the state expects). */
-  readonly committee?: ShardCommittee
-  /** Entries between the timestamp and the transactions (a handover). */
-  readonly extra?: ReadonlyArray<string>
-  /** The committee the block carries (a handover's). */
-  readonly next?: ShardCommittee
-}
-
-/** Dev validator keys by address, for signing as any committee's member. */
-const keysByAddress = new Map(Array.from({ length: 6 }, (_, i) => [devValidators(6)[i]!.address as string, devValidatorKeys(i)]))
-
-/** A consensus block on the state's last certified block, certified by `signers` of its committee, as the ledger block every node builds. */
-const certified = (state: LedgerState, txs: ReadonlyArray<Transaction>, options: CertifyOptions = {}) => {
-  const shardCommittee = options.committee ?? state.committee!
-  const committee = consensusCommitteeOf(shardCommittee)
-  const epoch = shardCommittee.epoch
-  const signers = options.signers ?? [0, 1, 2]
-  const parentHash = state.lastCertifiedHash!
-  const height = state.height + 1
-  const time = Math.max(state.lastTimestamp, GENESIS_TIME) + 5
-  const payload = [timestampEntry(time), ...(options.extra ?? []), ...txs.map((t) => t.hash)]
-  const justify = { view: 0, blockHash: parentHash, signers: new Uint8Array(1), signature: new Uint8Array() }
-  const block = makeBlock({ shard, epoch, view: 1, height, parentHash, justify, proposer: 1, payload })
-  const digest = voteDigest(shard, epoch, 1, block.hash)
-  const verifier = Either.getOrThrow(committeeVerifier(shardCommittee.members))
-  const secretOf = (i: number) => keysByAddress.get(shardCommittee.members[i]!.address)!.bls.secretKey
-  const partials = signers.map((i) => ({ signer: i, signature: blsQuorumCrypto.sign(secretOf(i), digest) }))
-  // Below the quorum `assembleCertificate` refuses: aggregate by hand, as a forger would.
-  const qc =
-    signers.length >= 3
-      ? Either.getOrThrow(assembleCertificate(committee, verifier, digest, partials))
-      : { signers: bitmapOf(shardCommittee.members.length, signers), signature: Either.getOrThrow(verifier.aggregate(partials.map((p) => p.signature))) }
-  const certificate = new BftCertificate({
-    blockHash: block.hash,
-    epoch,
-    view: 1,
-    height,
-    parentHash,
-    justifyView: 0,
-    justifyHash: parentHash,
-    proposer: 1,
-    payload,
-    qc: new CertificateQc({ view: 1, signers: qc.signers, signature: qc.signature })
-  })
-  return buildCertifiedBlock({
-    chainId: CHAIN_ID,
-    shard,
-    height,
-    parentHash: state.lastBlockHash,
-    eventsRoot: state.lastEventsRoot,
-    timestamp: time,
-    proposer: shardCommittee.members[1]!.address,
-    transactions: txs,
-    receipts: [],
-    certificate,
-    committee: options.next
-  })
-}
+/** Certified by 3 of 4 unless told otherwise, led by seat 1. */
+const certified = (state: LedgerState, txs: ReadonlyArray<Transaction>, options: CertifyOptions = {}) =>
+  certifiedBlock(state, txs, { signers: [0, 1, 2], proposer: 1, ...options })
 
 const apply = (state: LedgerState, block: ReturnType<typeof certified>): LedgerState =>
   Either.getOrThrow(ledger.decide(state, new ApplyBlock({ block }))).reduce(ledger.evolve, state)

@@ -12,10 +12,8 @@ import { describe, expect, it } from "vitest"
 import { Either, HashMap } from "effect"
 import fc from "fast-check"
 import { fold } from "../../domain/Decider.js"
-import { buildCertifiedBlock, type Block } from "../../domain/chain/block.js"
-import { BftCertificate, CertificateQc } from "../../domain/chain/bftCertificate.js"
-import { receiptEntry, timestampEntry } from "../../domain/chain/certification.js"
-import { committeeVerifier, electShardCommittees, type ShardCommittee } from "../../domain/chain/committees.js"
+import type { Block } from "../../domain/chain/block.js"
+import { electShardCommittees, type ShardCommittee } from "../../domain/chain/committees.js"
 import { precheckTransaction } from "../../domain/chain/admission.js"
 import { CommitteesElected, CrossShardSent, type ShardEvent } from "../../domain/chain/events.js"
 import { GenesisConfig, genesisCommand } from "../../domain/chain/genesis.js"
@@ -45,10 +43,9 @@ import {
 import { homeShardOf } from "../../domain/chain/txRules.js"
 import { candidatesOf } from "../../domain/chain/validatorRegistry.js"
 import { devValidatorKeys, devValidators } from "../../domain/chain/validators.js"
-import { blsKeyFromSeed, blsQuorumCrypto, proofOfPossession } from "../../domain/consensus/bls.js"
-import { makeBlock, voteDigest } from "../../domain/consensus/digests.js"
-import { bitmapOf } from "../../domain/consensus/quorum.js"
+import { blsKeyFromSeed, proofOfPossession } from "../../domain/consensus/bls.js"
 import { EconomicsConfig } from "../../domain/economics/config.js"
+import { certifiedBlock } from "./certify.js"
 import { CHAIN_ID, GENESIS_TIME } from "./helpers.js"
 
 const BEACON = BEACON_SHARD as ShardId
@@ -87,49 +84,9 @@ const registerTx = (p: (typeof people)[number], nonce: bigint, fee = FEE, over: 
   )
 const unbondTx = (key: PrivateKey, nonce: bigint, fee = FEE) => sign(key, { kind: "validator.unbond" }, nonce, fee)
 
-// ---------------------------------------------------------------- certified blocks (every member signs)
-
-const keysOf = new Map(validators.map((v, i) => [v.address as string, devValidatorKeys(i).bls.secretKey]))
-
 /** The next block of `state`'s shard, certified by its whole committee, as every node would build it. */
-const certified = (state: LedgerState, txs: ReadonlyArray<Transaction> = [], receipts: ReadonlyArray<CrossShardReceipt> = []): Block => {
-  const committee = state.committee!
-  const shard = state.shard
-  const height = state.height + 1
-  const view = height
-  const timestamp = state.lastTimestamp + 1_000
-  const parentHash = state.lastCertifiedHash!
-  const payload = [timestampEntry(timestamp), ...receipts.map((r) => receiptEntry(r.receiptId)), ...txs.map((t) => t.hash)]
-  const justify = { view: view - 1, blockHash: parentHash, signers: new Uint8Array(), signature: new Uint8Array() }
-  const block = makeBlock({ shard, epoch: committee.epoch, view, height, parentHash, justify, proposer: 0, payload })
-  const digest = voteDigest(shard, committee.epoch, view, block.hash)
-  const signatures = committee.members.map((m) => blsQuorumCrypto.sign(keysOf.get(m.address)!, digest))
-  const signature = Either.getOrThrow(Either.getOrThrow(committeeVerifier(committee.members)).aggregate(signatures))
-  const certificate = new BftCertificate({
-    blockHash: block.hash,
-    epoch: committee.epoch,
-    view,
-    height,
-    parentHash,
-    justifyView: view - 1,
-    justifyHash: parentHash,
-    proposer: 0,
-    payload,
-    qc: new CertificateQc({ view, signers: bitmapOf(committee.members.length, committee.members.map((_, i) => i)), signature })
-  })
-  return buildCertifiedBlock({
-    chainId: CHAIN_ID,
-    shard,
-    height,
-    parentHash: state.lastBlockHash,
-    eventsRoot: state.lastEventsRoot,
-    timestamp,
-    proposer: committee.members[0]!.address,
-    transactions: txs,
-    receipts,
-    certificate
-  })
-}
+const certified = (state: LedgerState, txs: ReadonlyArray<Transaction> = [], receipts: ReadonlyArray<CrossShardReceipt> = []): Block =>
+  certifiedBlock(state, txs, { receipts })
 
 // ---------------------------------------------------------------- a chain of three ledgers with a relay
 
