@@ -6,8 +6,10 @@
  * the same transactions' signatures alone (the node's verifier, worker
  * threads; the baseline of bench/transfers.ts). Target ≥ 0.7×.
  *
- * Workload: ACCOUNTS dev accounts each send a chain of TXS_PER_ACCOUNT
- * transfers in nonce order, to validator (account mod 4), all accounts at
+ * Workload: ACCOUNTS (200) dev accounts each send a chain of TXS_PER_ACCOUNT
+ * (10) transfers in nonce order (2,000 a run: enough that the rate measures
+ * throughput, not the few commit latencies a small run spans; 60 × 5 measured
+ * 193 tx/s where 200 × 10 measured 371–382 on the same build), to validator (account mod 4), all accounts at
  * once, waiting only on each chain's last transfer (blocks keep a sender's
  * nonce order, so the last included means all were). A transfer counts once
  * the validator it was sent to has committed and applied it. Latency is
@@ -24,8 +26,12 @@
  * signature work. The baseline runs on a verifier of its own without a memo
  * (its transactions are fresh anyway): the raw verification rate.
  *
+ * And all the rest is 4 whole nodes' work on the same cores: each applies
+ * every block to its own ledger and store, and signs its votes (BLS).
+ *
  * `npm run bench -- consensus` runs every case; BENCH_CONSENSUS_CASES
- * (comma-separated: in-process, processes, simulator) picks some.
+ * (comma-separated: in-process, processes, simulator) picks some, and
+ * BENCH_ACCOUNTS / BENCH_TXS change the workload.
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
@@ -57,8 +63,8 @@ import { freePort } from "../test/support/freePort.js"
 const CHAIN_ID = 7_700n
 const VALIDATORS = 4
 const TRANSFER_SHARDS = 2
-const ACCOUNTS = 60
-const TXS_PER_ACCOUNT = 5
+const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 200)
+const TXS_PER_ACCOUNT = Number(process.env.BENCH_TXS ?? 10)
 const REPEATS = 3
 const FEE = 1_000n
 const IDLE_MS = 1_000
