@@ -165,12 +165,20 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 class PortTaken extends Error {}
 
+/**
+ * The node the end-to-end tests run: `node start` (one producer a shard), or
+ * with TOPAI_E2E_NODE=devnet the 4-validator BFT devnet (validator 0 serves
+ * the same RPC on the same port): the earlier issues' stories on consensus.
+ */
+const DEFAULT_NODE_COMMAND: ReadonlyArray<string> =
+  process.env.TOPAI_E2E_NODE === "devnet" ? ["devnet", "--validators", "4"] : ["node", "start"]
+
 const spawnOnce = async (options: SpawnNodeOptions, port: number): Promise<NodeProcess> => {
   // Chain tests run the node without its in-process compute node (a worker-* stream and an inference
   // thread they do not need); tests of the AI shard choose their workers with extraArgs.
   const extra = options.extraArgs ?? []
   const workers = extra.includes("--workers") ? [] : ["--workers", "0"]
-  const args = ["--import", "tsx", CLI_MAIN, ...(options.command ?? ["node", "start"]), "--data-dir", options.dataDir, "--port", String(port), ...workers]
+  const args = ["--import", "tsx", CLI_MAIN, ...(options.command ?? DEFAULT_NODE_COMMAND), "--data-dir", options.dataDir, "--port", String(port), ...workers]
   const child = track(
     spawn(process.execPath, [...args, ...(options.extraArgs ?? [])], {
       cwd: REPO_ROOT,
