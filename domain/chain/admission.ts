@@ -11,26 +11,16 @@ import type { LedgerState } from "./ledger.js"
 import { accountOf } from "./ledger.js"
 import { hasTransaction, isFull, pendingOf, type Mempool } from "./mempool.js"
 import { decodeTransaction, type Transaction } from "./transaction.js"
-import { checkTransaction } from "./txRules.js"
+import { checkTransaction, TransactionCheckReason } from "./txRules.js"
 import { checkValidatorTransaction } from "./validatorRegistry.js"
 
+/** Admission refuses for the ledger's own reasons (`TransactionCheckReason`: the same check) and its own. */
 export const AdmissionReason = Schema.Literal(
   "Malformed",
   "Oversized",
   "ShardNotReady",
   "AlreadyPending",
-  "WrongChain",
-  "WrongShard",
-  "NonceReused",
-  "NonceGap",
-  "NotGovernance",
-  "InsufficientBalance",
-  "NoValidatorSet",
-  "BadProofOfPossession",
-  "KeyTaken",
-  "NoStake",
-  "NotAValidator",
-  "AlreadyLeaving",
+  ...TransactionCheckReason.literals,
   "MempoolFull",
   "BadSignature"
 )
