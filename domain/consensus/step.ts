@@ -119,6 +119,9 @@ export const step = (config: ConsensusConfig, state: ConsensusState, input: Inpu
   switch (input._tag) {
     case "Start":
       armTimer(ctx)
+      // A node restarted in a view it already voted or timed out in can do nothing more there (its own
+      // proposal, if it led, may be lost with the crash): it gives the view up now, not a timeout later.
+      if (isMember(config, config.self) && ctx.s.view >= 1 && ctx.s.lastVotedView >= ctx.s.view) sendTimeout(ctx, ctx.s.view)
       maybePropose(ctx)
       break
     case "Received":

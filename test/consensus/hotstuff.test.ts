@@ -233,6 +233,17 @@ describe("voting rules", () => {
     expect(first).toHaveLength(1)
     const restarted = new Driven(f.configs[1]!, recover(f.configs[1]!, leader.log))
     restarted.feed({ _tag: "NewPayload", txs: ["second"] })
+    const broadcast = restarted.feed({ _tag: "Start" }).flatMap((o) => (o._tag === "Broadcast" ? [o.message] : []))
+    // No second proposal; it gives the view up at once instead (its first proposal may have died with it).
+    expect(broadcast.map((m) => m._tag)).toEqual(["Timeout"])
+    expect(broadcast[0]).toMatchObject({ _tag: "Timeout", view: 1, voter: 1 })
+  })
+
+  it("a node restarted in a view it has not voted in waits for the view's proposal (no timeout at once)", () => {
+    const f = fixture()
+    const follower = new Driven(f.configs[2]!)
+    follower.feed({ _tag: "Start" })
+    const restarted = new Driven(f.configs[2]!, recover(f.configs[2]!, follower.log))
     expect(restarted.feed({ _tag: "Start" }).filter((o) => o._tag === "Broadcast")).toEqual([])
   })
 
