@@ -156,9 +156,13 @@ export const initialState = (config: ConsensusConfig): ConsensusState => {
 export const recover = (config: ConsensusConfig, records: Iterable<SafetyRecord>): ConsensusState => {
   const start = initialState(config)
   let { lastVotedView, lockedQc, committedHeight, committedHash, blocks, certified, committedTxs, highQc } = start
+  const voted: Array<Block> = []
   for (const r of records) {
     switch (r._tag) {
       case "Voted":
+        if (r.block !== undefined) voted.push(r.block)
+        if (r.view > lastVotedView) lastVotedView = r.view
+        break
       case "TimedOut":
         if (r.view > lastVotedView) lastVotedView = r.view
         break
@@ -178,6 +182,17 @@ export const recover = (config: ConsensusConfig, records: Iterable<SafetyRecord>
   if (lockedQc.view > highQc.view) highQc = lockedQc
   if (highQc.view > lockedQc.view) lockedQc = highQc // records of the 3-chain protocol (locked one QC back)
   certified = HashMap.set(certified, lockedQc.blockHash, lockedQc)
+  // The blocks it voted for above the committed head, back in the tree where their parents are (oldest
+  // first); the others wait, detached, for the ancestors block sync brings. Their QCs were checked when
+  // they first arrived; each one's parent certificate is its own justify.
+  const detached = new Map<Hash32, Block>()
+  for (const b of voted.sort((x, y) => x.height - y.height)) {
+    if (b.height <= committedHeight || HashMap.has(blocks, b.hash)) continue
+    if (HashMap.has(blocks, b.parentHash)) {
+      blocks = HashMap.set(blocks, b.hash, b)
+      certified = HashMap.set(certified, b.justify.blockHash, b.justify)
+    } else if (detached.size < config.detachedBlocksMax) detached.set(b.hash, b)
+  }
   return {
     ...start,
     lastVotedView,
@@ -188,6 +203,7 @@ export const recover = (config: ConsensusConfig, records: Iterable<SafetyRecord>
     highQc,
     blocks,
     certified,
+    detached,
     committedTxs
   }
 }

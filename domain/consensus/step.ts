@@ -461,7 +461,7 @@ const castVote = (ctx: Ctx, block: Block): void => {
   const { s, config } = ctx
   assert(block.view > s.lastVotedView, `one vote per view (view ${block.view}, last voted ${s.lastVotedView})`)
   s.lastVotedView = block.view
-  ctx.out.push({ _tag: "Persist", record: { _tag: "Voted", view: block.view, blockHash: block.hash } })
+  ctx.out.push({ _tag: "Persist", record: { _tag: "Voted", view: block.view, blockHash: block.hash, block } })
   const signature = config.crypto.sign(config.secretKey, qcDigest(config, { view: block.view, blockHash: block.hash }))
   const vote: Vote = { _tag: "Vote", view: block.view, blockHash: block.hash, voter: config.self, signature }
   send(ctx, leaderOf(config.committee, block.view + 1), vote)

@@ -188,11 +188,18 @@ export type Output = Persist | Send | Broadcast | SetTimer | Commit | RequestBlo
 // ---------------------------------------------------------------------------
 // What a node persists (its `consensus-{shard}-{node}` stream)
 
-/** Voted in `view` (a proposer's own proposal counts as its vote). */
+/**
+ * Voted in `view` (a proposer's own proposal counts as its vote), for
+ * `block`. The block is kept because nobody else may keep it: until it
+ * commits it lives only in memory, and if every node restarts, the block
+ * their locks point at must still be somewhere (more than 2/3 voted for it).
+ */
 export interface Voted {
   readonly _tag: "Voted"
   readonly view: View
   readonly blockHash: Hash32
+  /** Absent in records written before blocks were kept. */
+  readonly block?: Block | undefined
 }
 /** Timed out in `view`: no vote in it from now on. */
 export interface TimedOut {

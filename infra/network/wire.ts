@@ -103,7 +103,7 @@ export const decodeWire = Schema.decodeUnknownEither(WireJson)
 
 // ---------------------------------------------------------------- the consensus stream's records
 
-const Voted = Schema.TaggedStruct("Voted", { view: Int, blockHash: Hash32 })
+const Voted = Schema.TaggedStruct("Voted", { view: Int, blockHash: Hash32, block: Schema.optional(Block) })
 const TimedOut = Schema.TaggedStruct("TimedOut", { view: Int })
 const Locked = Schema.TaggedStruct("Locked", { qc: QuorumCertificate })
 const Committed = Schema.TaggedStruct("Committed", { block: Block, qc: QuorumCertificate })

@@ -5,7 +5,7 @@
  * the pacemaker (TCs, joining, back-off), vote aggregation and block sync.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { Either, HashMap } from "effect"
 import { timeoutDigest, voteDigest } from "../../domain/consensus/digests.js"
 import { signersOf, verifyCertificate } from "../../domain/consensus/quorum.js"
 import { epochGenesisBlock, OBSERVER, recover, safetyOf } from "../../domain/consensus/state.js"
@@ -237,6 +237,23 @@ describe("voting rules", () => {
     // No second proposal; it gives the view up at once instead (its first proposal may have died with it).
     expect(broadcast.map((m) => m._tag)).toEqual(["Timeout"])
     expect(broadcast[0]).toMatchObject({ _tag: "Timeout", view: 1, voter: 1 })
+  })
+
+  it("a restart keeps the blocks it voted for: a leader whose lock points above the committed head can still extend it", () => {
+    const f = fixture()
+    const blocks = chainOf(f, 3)
+    // Node 0 voted for B1..B3 (each arriving with its parent's QC); its lock is QC(B2), B1 is not committed.
+    const node = new Driven(f.configs[0]!)
+    node.feed({ _tag: "Start" })
+    for (const b of blocks) node.receive(b.proposer, proposal(b))
+    expect(node.log.filter((r) => r._tag === "Voted")).toHaveLength(3)
+    const restarted = new Driven(f.configs[0]!, recover(f.configs[0]!, node.log))
+    for (const b of blocks) expect(HashMap.has(restarted.state.blocks, b.hash)).toBe(true)
+    // Leader of view 4 once QC(B3) forms: it proposes on B3, which only its records still hold.
+    const qc3 = qcOf(f, blocks[2]!)
+    const out = restarted.receive(1, { _tag: "Timeout", view: 4, voter: 1, signature: new Uint8Array(), highQc: qc3, lastTc: undefined })
+    const next = out.flatMap((o) => (o._tag === "Broadcast" && o.message._tag === "Proposal" ? [o.message.block] : []))
+    expect(next.map((b) => [b.view, b.parentHash])).toEqual([[4, blocks[2]!.hash]])
   })
 
   it("a node restarted in a view it has not voted in waits for the view's proposal (no timeout at once)", () => {
