@@ -58,6 +58,7 @@ import { BftCertificate, CertificateQc } from "../domain/chain/bftCertificate.js
 import { creditableReceipts, handoverEntry, parsePayload, receiptEntry, timestampEntry } from "../domain/chain/certification.js"
 import { committeeDigest, committeeVerifier, consensusCommitteeOf, type ShardCommittee } from "../domain/chain/committees.js"
 import type { Address } from "../domain/chain/keys.js"
+import { bytesToHex, hexToBytes } from "../domain/chain/hex.js"
 import type { Hash32 } from "../domain/chain/hash.js"
 import { ApplyBlock } from "../domain/chain/ledger.js"
 import type { LedgerState } from "../domain/chain/ledger.js"
@@ -102,6 +103,8 @@ export interface BftSeatOptions {
   readonly elected: (epoch: number) => Effect.Effect<ShardCommittee | undefined>
   /** The ledger blocks this node applied from `fromHeight` on, at most `max` (what it serves to a peer catching up). */
   readonly readBlocks: (fromHeight: number, max: number) => Effect.Effect<ReadonlyArray<Block>>
+  /** Transactions this node applied, by hash (those it has): what it serves when its memory no longer holds them (after a restart). */
+  readonly readTransactions: (hashes: ReadonlyArray<Hash32>) => Effect.Effect<ReadonlyArray<Transaction>>
   readonly blsSecretKey: Uint8Array
   /** An idle chain's block interval (the beacon's: its epoch clock). */
   readonly idleIntervalMs: number
@@ -248,9 +251,22 @@ export const makeBftSeat = (
           lastCommittedTs = Math.max(lastCommittedTs, timestampOf(r.block))
           if (r.block.height > ledger.height) missing.push(r)
         }
-        return missing
+        // The transactions of the blocks it voted for, kept with the votes (`persist`): once they commit,
+        // the ledger needs their bytes, and after a restart of every node no memory holds them.
+        const voted: Array<Transaction> = []
+        for (const e of stored) {
+          const raw = (e.data as { readonly txs?: unknown }).txs
+          if (e.type !== "Voted" || !Array.isArray(raw)) continue
+          for (const hex of raw) {
+            const bytes = typeof hex === "string" ? hexToBytes(hex) : undefined
+            const tx = bytes === undefined || Either.isLeft(bytes) ? undefined : decodeForAdmission(bytes.right)
+            if (tx !== undefined && Either.isRight(tx)) voted.push(tx.right)
+          }
+        }
+        return { missing, voted }
       })
-    const toReapply = yield* resume(ledger0)
+    const resumed = yield* resume(ledger0)
+    const toReapply = resumed.missing
 
     const inbox = yield* Queue.unbounded<SeatInput>()
     const commits = yield* Queue.unbounded<Committed>()
@@ -273,7 +289,7 @@ export const makeBftSeat = (
     let applied = 0
 
     // ---- transactions this node knows to be validly signed, and receipts relayed to it
-    const txs = new Map<Hash32, Transaction>()
+    const txs = new Map<Hash32, Transaction>(resumed.voted.map((tx) => [tx.hash, tx]))
     const recent = new Map<Hash32, Transaction>()
     const knownTx = (hash: Hash32): Transaction | undefined => txs.get(hash) ?? recent.get(hash)
     const receiptBook = new Map<Hash32, CrossShardReceipt>()
@@ -339,11 +355,22 @@ export const makeBftSeat = (
           return Effect.forkIn(onTxGossip(message.raw), scope).pipe(Effect.asVoid)
         case "TxRequest": {
           const raw: Array<Uint8Array> = []
+          const applied: Array<Hash32> = []
           for (const id of message.ids) {
             const tx = knownTx(id)
             if (tx !== undefined) raw.push(tx.encoded)
+            else applied.push(id)
           }
-          return network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw })
+          if (applied.length === 0) return network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw })
+          // Not in memory (a restart empties it): from the blocks this node applied, off the receiving fiber.
+          return Effect.forkIn(
+            options.readTransactions(applied).pipe(
+              Effect.flatMap((stored) =>
+                network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw: [...raw, ...stored.map((tx) => tx.encoded)] })
+              )
+            ),
+            scope
+          ).pipe(Effect.asVoid)
         }
         case "LedgerBlocksRequest":
           return Effect.forkIn(
@@ -523,13 +550,26 @@ export const makeBftSeat = (
         )
       })
 
+    /** A vote's record keeps the bytes of its block's transactions (this node checked them before voting). */
+    const withVotedTransactions = (record: C.SafetyRecord, encoded: unknown): unknown => {
+      if (record._tag !== "Voted" || record.block === undefined) return encoded
+      const payload = parsePayload(record.block.payload)
+      if (Either.isLeft(payload) || payload.right.txHashes.length === 0) return encoded
+      const raw: Array<string> = []
+      for (const hash of payload.right.txHashes) {
+        const tx = knownTx(hash)
+        if (tx !== undefined) raw.push(bytesToHex(tx.encoded))
+      }
+      return { ...(encoded as object), txs: raw }
+    }
+
     const persist = (batch: ReadonlyArray<C.SafetyRecord>) =>
       Effect.gen(function* () {
         const { stream } = current
         const events = batch.map((record, i) => ({
           id: `${stream}:${revision + 1 + i}`,
           type: record._tag,
-          data: encodeRecord(record),
+          data: withVotedTransactions(record, encodeRecord(record)),
           metadata: { shard, node: self, epoch: current.committee.epoch }
         }))
         const result = yield* store.append(stream, events, revision < 0 ? "no_stream" : revision)
@@ -671,7 +711,8 @@ export const makeBftSeat = (
       timer = undefined
       deferred.length = 0
       current = epochOf(ledger)
-      const missing = yield* resume(ledger)
+      const { missing, voted } = yield* resume(ledger)
+      for (const tx of voted) txs.set(tx.hash, tx)
       for (const c of missing) yield* Queue.offer(commits, c)
       yield* Effect.logInfo(
         `shard ${shard}: epoch ${from} → ${current.committee.epoch} at height ${ledger.height}; ` +

@@ -171,6 +171,18 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
                     return blocks
                   })
             ),
+          readTransactions: (hashes) =>
+            Effect.suspend(() =>
+              servedIndex === undefined
+                ? Effect.succeed([])
+                : Effect.forEach(hashes, (hash) =>
+                    Effect.flatMap(servedIndex!.transaction(hash), (location) =>
+                      Option.isNone(location) || location.value.shard !== shard
+                        ? Effect.succeed([])
+                        : Effect.map(readBlock(shard, location.value.blockRevision), (b) => b.transactions.filter((tx) => tx.hash === hash))
+                    )
+                  ).pipe(Effect.map((found) => found.flat()))
+            ),
           blsSecretKey: bft.blsSecretKey,
           idleIntervalMs: idleMs,
           // An idle leader holds its proposal up to the idle interval: the others must wait longer than that.
