@@ -175,19 +175,9 @@ export const assembleCertificate = (
   verifier: CommitteeVerifier,
   digest: Uint8Array,
   partials: ReadonlyArray<PartialSignature>
-): Either.Either<Certificate, QuorumError> => {
-  const seen = new Set<NodeIndex>()
-  for (const p of partials) {
-    if (!Number.isInteger(p.signer) || p.signer < 0 || p.signer >= committee.members.length) {
-      return Either.left(
-        new QuorumError({ reason: "SignerOutOfRange", detail: `signer ${p.signer} of ${committee.members.length}` })
-      )
-    }
-    if (seen.has(p.signer)) return Either.left(new QuorumError({ reason: "DuplicateSigner", detail: `signer ${p.signer}` }))
-    seen.add(p.signer)
-  }
-  const signers = [...seen].sort((a, b) => a - b)
-  return Either.flatMap(checkThreshold(committee, signers), () =>
+): Either.Either<Certificate, QuorumError> =>
+  Either.flatMap(distinctSigners(committee, partials), (signers) =>
+    Either.flatMap(checkThreshold(committee, signers), () =>
     Either.flatMap(
       verifier.aggregate(partials.map((p) => p.signature)),
       (signature): Either.Either<Certificate, QuorumError> =>
@@ -196,7 +186,22 @@ export const assembleCertificate = (
           signature
         }))
     )
-  )
+  ))
+
+/** The partials' signers, in order, each in the committee and there once; or why not. */
+const distinctSigners = (
+  committee: Committee,
+  partials: ReadonlyArray<PartialSignature>
+): Either.Either<ReadonlyArray<NodeIndex>, QuorumError> => {
+  const seen = new Set<NodeIndex>()
+  for (const p of partials) {
+    if (!Number.isInteger(p.signer) || p.signer < 0 || p.signer >= committee.members.length) {
+      return Either.left(new QuorumError({ reason: "SignerOutOfRange", detail: `signer ${p.signer} of ${committee.members.length}` }))
+    }
+    if (seen.has(p.signer)) return Either.left(new QuorumError({ reason: "DuplicateSigner", detail: `signer ${p.signer}` }))
+    seen.add(p.signer)
+  }
+  return Either.right([...seen].sort((a, b) => a - b))
 }
 
 /** The partial signatures that do not verify on their own. */
@@ -269,26 +274,19 @@ export const assembleTimeoutCertificate = (
   verifier: CommitteeVerifier,
   view: View,
   partials: ReadonlyArray<TimeoutPartial>
-): Either.Either<TimeoutCertificate, QuorumError> => {
-  const seen = new Set<NodeIndex>()
-  for (const p of partials) {
-    if (!Number.isInteger(p.signer) || p.signer < 0 || p.signer >= committee.members.length) {
-      return bad("SignerOutOfRange", `signer ${p.signer} of ${committee.members.length}`)
-    }
-    if (seen.has(p.signer)) return bad("DuplicateSigner", `signer ${p.signer}`)
-    seen.add(p.signer)
-  }
-  const sorted = [...partials].sort((a, b) => a.signer - b.signer)
-  return Either.flatMap(verifier.aggregate(sorted.map((p) => p.signature)), (signature) => {
-    const tc: TimeoutCertificate = {
-      view,
-      signers: bitmapOf(committee.members.length, seen),
-      highQcViews: sorted.map((p) => p.highQcView),
-      signature
-    }
-    return Either.map(verifyTimeoutCertificate(committee, verifier, tc), () => tc)
+): Either.Either<TimeoutCertificate, QuorumError> =>
+  Either.flatMap(distinctSigners(committee, partials), (signers) => {
+    const sorted = [...partials].sort((a, b) => a.signer - b.signer)
+    return Either.flatMap(verifier.aggregate(sorted.map((p) => p.signature)), (signature) => {
+      const tc: TimeoutCertificate = {
+        view,
+        signers: bitmapOf(committee.members.length, signers),
+        highQcViews: sorted.map((p) => p.highQcView),
+        signature
+      }
+      return Either.map(verifyTimeoutCertificate(committee, verifier, tc), () => tc)
+    })
   })
-}
 
 /** The timeout signatures that do not verify on their own. */
 export const badTimeoutSigners = (
