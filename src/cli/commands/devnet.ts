@@ -43,7 +43,9 @@ import {
   loadOrCreateGenesis,
   lockDataDir,
   NodeConfigError,
-  aiShardLayer
+  aiShardLayer,
+  candidatesOption,
+  checkNodeCounts
 } from "./node.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 
@@ -57,12 +59,6 @@ const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
 const validators = Options.integer("validators").pipe(
   Options.withDefault(DEVNET_VALIDATORS_DEFAULT),
   Options.withDescription("Validators in every shard's committee (≥ 4 tolerates one crash; see docs/ARCHITECTURE.md)")
-)
-const candidates = Options.integer("candidates").pipe(
-  Options.withDefault(0),
-  Options.withDescription(
-    "Extra nodes beyond the genesis validators (dev keys, RPC after the validators'): they observe every shard until they stake and register (`topai validator stake|register`) and the beacon elects them"
-  )
 )
 const shards = Options.integer("shards").pipe(
   Options.optional,
@@ -95,12 +91,7 @@ export const startDevnet = (o: {
   readonly beaconIntervalMs: Option.Option<number>
 }) =>
   Effect.gen(function* () {
-    if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
-      return yield* new NodeConfigError({ detail: `--validators must be from 1 to 64, got ${o.validators}` })
-    }
-    if (!Number.isSafeInteger(o.candidates) || o.candidates < 0 || o.validators + o.candidates > 64) {
-      return yield* new NodeConfigError({ detail: `--candidates must be from 0 to ${64 - o.validators}, got ${o.candidates}` })
-    }
+    yield* checkNodeCounts(o.validators, o.candidates)
     if (!Number.isSafeInteger(o.workers) || o.workers < 0) {
       return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
     }
@@ -175,6 +166,6 @@ export const startDevnet = (o: {
 
 export const devnetCommand = Command.make(
   "devnet",
-  { dataDir, validators, candidates, shards, host, port, workers, epochBlocks, beaconIntervalMs },
+  { dataDir, validators, candidates: candidatesOption, shards, host, port, workers, epochBlocks, beaconIntervalMs },
   (o) => startDevnet(o).pipe(reportErrors(false))
 ).pipe(Command.withDescription("Run a BFT devnet of several validators in one process until Ctrl-C"))

@@ -85,6 +85,25 @@ export class NodeConfigError extends Schema.TaggedError<NodeConfigError>()("Node
   }
 }
 
+/** `--candidates`: devnet nodes beyond the genesis validators (the next dev keys). */
+export const candidatesOption = Options.integer("candidates").pipe(
+  Options.withDefault(0),
+  Options.withDescription(
+    "Nodes beyond the genesis validators (the next dev keys): they observe every shard until they stake and register (`topai validator stake|register`) and the beacon elects them"
+  )
+)
+
+/** A devnet's node counts: 1 to 64 validators, and candidates up to 64 nodes in all. */
+export const checkNodeCounts = (validators: number, candidates: number): Effect.Effect<void, NodeConfigError> => {
+  if (!Number.isSafeInteger(validators) || validators < 1 || validators > 64) {
+    return Effect.fail(new NodeConfigError({ detail: `--validators must be from 1 to 64, got ${validators}` }))
+  }
+  if (!Number.isSafeInteger(candidates) || candidates < 0 || validators + candidates > 64) {
+    return Effect.fail(new NodeConfigError({ detail: `--candidates must be from 0 to ${64 - validators}, got ${candidates}` }))
+  }
+  return Effect.void
+}
+
 /** The data dir's genesis, made on first start (written atomically: tmp file + rename). */
 export const loadOrCreateGenesis = (
   dir: string,
@@ -296,10 +315,7 @@ const configs = Command.make(
   {
     dir: Options.directory("dir", { exists: "either" }).pipe(Options.withDescription("Where to write the genesis, key files and configs")),
     validators: Options.integer("validators").pipe(Options.withDefault(4), Options.withDescription("Validators of the new chain (default 4)")),
-    candidates: Options.integer("candidates").pipe(
-      Options.withDefault(0),
-      Options.withDescription("Nodes beyond the genesis validators (the next dev keys): they observe until they stake, register and are elected")
-    ),
+    candidates: candidatesOption,
     shards,
     host,
     rpcPort: Options.integer("rpc-port").pipe(Options.withDefault(DEFAULT_PORT), Options.withDescription("Validator 0's RPC port; validator i's is + i")),

@@ -47,7 +47,7 @@ import { CONSENSUS_PATH, makeWsConsensusNetwork } from "../../../infra/network/W
 import { ChainRpcServerLive } from "../../api/chainServer.js"
 import { HTTP_PATH, WS_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
-import { DEVNET_CHAIN_ID, EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
+import { checkNodeCounts, DEVNET_CHAIN_ID, EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65_535))
 const Endpoint = Schema.Struct({ host: Schema.String, port: Port })
@@ -279,12 +279,7 @@ export const writeDevnetConfigs = (o: {
   readonly beaconIntervalMs: Option.Option<number>
 }) =>
   Effect.gen(function* () {
-    if (!Number.isSafeInteger(o.validators) || o.validators < 1 || o.validators > 64) {
-      return yield* fail(`--validators must be from 1 to 64, got ${o.validators}`)
-    }
-    if (!Number.isSafeInteger(o.candidates) || o.candidates < 0 || o.validators + o.candidates > 64) {
-      return yield* fail(`--candidates must be from 0 to ${64 - o.validators}, got ${o.candidates}`)
-    }
+    yield* checkNodeCounts(o.validators, o.candidates)
     const dir = resolve(o.dir)
     if (existsSync(join(dir, "genesis.json"))) return yield* fail(`${dir} already holds a genesis; use a new --dir`)
     const genesis = yield* Effect.try({
