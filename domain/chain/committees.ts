@@ -13,7 +13,7 @@
  * validators and the chain.
  */
 import { Either, Schema } from "effect"
-import { type Hash32, hashBytes, keccakHex } from "./hash.js"
+import { type Hash32, keccakHex } from "./hash.js"
 import { hexToBytes } from "./hex.js"
 import { addressBytes } from "./keys.js"
 import { encodeRlp } from "./rlp.js"
@@ -113,7 +113,7 @@ export const electShardCommittees = (params: {
     validators: params.candidates.map((c) => ({
       validator: c.address,
       stake: c.stake,
-      publicKey: hashBytes(params.seed) // unused by the election; the registry's key is copied below
+      publicKey: Either.getOrThrow(hexToBytes(c.blsPublicKey, BLS_PUBLIC_KEY_BYTES))
     })),
     shards: params.shards,
     committeeSize: Math.min(params.committeeSize, params.candidates.filter((c) => c.stake > 0n).length),
