@@ -189,6 +189,8 @@ const RECEIPTS_PER_BLOCK_MAX = 512
 /** Committed transactions kept for peers that fetch them. */
 const RECENT_TXS_MAX = 50_000
 const CLOCK_DRIFT_MAX_MS_DEFAULT = 10_000
+/** Most timeouts a node answers for the stragglers of the epoch it left. */
+const STRAGGLER_ANSWERS_MAX = 4_096
 /** How long a node that sees a later epoch's frames waits before catching up from its peers' ledgers. */
 const CATCH_UP_DELAY_MS = 1_000
 /** Frames of the next epoch kept until this node reaches it (it may apply the handover a little later than its peers). */
@@ -301,20 +303,11 @@ export const makeBftSeat = (
     const broadcast = (message: C.Message) => network.broadcast({ _tag: "Consensus", shard, epoch: current.committee.epoch, message })
 
     // ---- transaction fetch
-    let nextRequest = 0
-    const requests = new Map<number, Deferred.Deferred<ReadonlyArray<Uint8Array>>>()
+    const txRequests = makeRequests<ReadonlyArray<Uint8Array>>([])
     /** Ask `peer` for `ids`; the ones that come back validly signed join `txs`. Bad signatures: "bad". */
     const fetchTxs = (peer: C.NodeIndex, ids: ReadonlyArray<Hash32>) =>
       Effect.gen(function* () {
-        const requestId = nextRequest++
-        const reply = yield* Deferred.make<ReadonlyArray<Uint8Array>>()
-        requests.set(requestId, reply)
-        yield* network.send(peer, { _tag: "TxRequest", shard, requestId, ids })
-        const raw = yield* Deferred.await(reply).pipe(
-          Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
-          Effect.orElseSucceed((): ReadonlyArray<Uint8Array> => []),
-          Effect.ensuring(Effect.sync(() => requests.delete(requestId)))
-        )
+        const raw = yield* txRequests.ask((requestId) => network.send(peer, { _tag: "TxRequest", shard, requestId, ids }))
         const wanted = new Set(ids)
         const got: Array<Transaction> = []
         for (const bytes of raw) {
@@ -379,14 +372,10 @@ export const makeBftSeat = (
             ),
             scope
           ).pipe(Effect.asVoid)
-        case "LedgerBlocksResponse": {
-          const reply = ledgerRequests.get(message.requestId)
-          return reply === undefined ? Effect.void : Deferred.succeed(reply, message.blocks).pipe(Effect.asVoid)
-        }
-        case "TxResponse": {
-          const reply = requests.get(message.requestId)
-          return reply === undefined ? Effect.void : Deferred.succeed(reply, message.raw).pipe(Effect.asVoid)
-        }
+        case "LedgerBlocksResponse":
+          return ledgerRequests.answer(message.requestId, message.blocks)
+        case "TxResponse":
+          return txRequests.answer(message.requestId, message.raw)
       }
     }
 
@@ -642,6 +631,14 @@ export const makeBftSeat = (
         yield* carryOut(result.outputs)
       })
 
+    /** A block request answered from an epoch's tree, outside the state machine (the asker is not a member of it now). */
+    const answerBlockRequest = (peer: PeerId, epoch: EpochSeat, tree: ConsensusState, blockHash: Hash32) => {
+      const blocks = blocksFor(epoch.config, tree, blockHash)
+      return blocks.length === 0
+        ? Effect.void
+        : network.send(peer, { _tag: "Consensus", shard, epoch: epoch.committee.epoch, message: { _tag: "BlockResponse", blocks } })
+    }
+
     /** Frames of the next epoch, until this node reaches it. */
     let future: Array<NetInput> = []
 
@@ -661,9 +658,7 @@ export const makeBftSeat = (
         if (from === undefined) {
           if (input.message._tag !== "BlockRequest") return yield* drop("UnknownSender", `a ${input.message._tag} from peer ${input.peer}, not in epoch ${epoch}'s committee`)
           // Observers sync blocks too: answer from this node's tree.
-          const blocks = blocksFor(current.config, state, input.message.blockHash)
-          if (blocks.length === 0) return
-          return yield* network.send(input.peer, { _tag: "Consensus", shard, epoch, message: { _tag: "BlockResponse", blocks } })
+          return yield* answerBlockRequest(input.peer, current, state, input.message.blockHash)
         }
         const verdict = yield* precheck(input, from)
         if (verdict === "feed") yield* run({ _tag: "Net", input, from })
@@ -678,7 +673,6 @@ export const makeBftSeat = (
      * again is safe.
      */
     let previous: { readonly epoch: EpochSeat; readonly state: ConsensusState; readonly answered: Set<string> } | undefined
-    const STRAGGLER_ANSWERS_MAX = 4_096
     const answerStraggler = (input: NetInput) =>
       Effect.gen(function* () {
         const { epoch: old, state: last, answered } = previous!
@@ -687,11 +681,7 @@ export const makeBftSeat = (
         if (seat === undefined || oldSeat === OBSERVER) return
         const { message } = input
         const key = message._tag === "Timeout" ? `${input.peer}:${message.view}` : undefined
-        if (message._tag === "BlockRequest") {
-          const blocks = blocksFor(old.config, last, message.blockHash)
-          if (blocks.length === 0) return
-          return yield* network.send(input.peer, { _tag: "Consensus", shard, epoch: old.committee.epoch, message: { _tag: "BlockResponse", blocks } })
-        }
+        if (message._tag === "BlockRequest") return yield* answerBlockRequest(input.peer, old, last, message.blockHash)
         if (message._tag !== "Timeout" || key === undefined || answered.has(key) || answered.size >= STRAGGLER_ANSWERS_MAX) return
         if (message.highQc.view >= last.highQc.view) return // it knows as much as this node: nothing to tell
         answered.add(key)
@@ -850,20 +840,9 @@ export const makeBftSeat = (
     // instead, each one only when more than f of its peers (f: the faults the committee tolerates) sent the
     // same block: one of them is honest, and an honest node applies only committed blocks. The ledger checks
     // each block's certificate and handover as it would its own.
-    let nextLedgerRequest = 0
-    const ledgerRequests = new Map<number, Deferred.Deferred<ReadonlyArray<Block>>>()
+    const ledgerRequests = makeRequests<ReadonlyArray<Block>>([])
     const askBlocks = (peer: PeerId, fromHeight: number) =>
-      Effect.gen(function* () {
-        const requestId = nextLedgerRequest++
-        const reply = yield* Deferred.make<ReadonlyArray<Block>>()
-        ledgerRequests.set(requestId, reply)
-        yield* network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight })
-        return yield* Deferred.await(reply).pipe(
-          Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
-          Effect.orElseSucceed((): ReadonlyArray<Block> => []),
-          Effect.ensuring(Effect.sync(() => ledgerRequests.delete(requestId)))
-        )
-      })
+      ledgerRequests.ask((requestId) => network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight }))
 
     /** The blocks from `fromHeight` on that more than `f` of the answers agree on, in order. */
     const agreed = (answers: ReadonlyArray<ReadonlyArray<Block>>, f: number, fromHeight: number): ReadonlyArray<Block> => {
@@ -971,6 +950,33 @@ export const makeBftSeat = (
     }
     return seat
   })
+
+/**
+ * Requests to peers, answered by request id. An answer that does not come
+ * within the fetch timeout counts as `none` (the peer is down or has nothing).
+ */
+const makeRequests = <A>(none: A) => {
+  let next = 0
+  const pending = new Map<number, Deferred.Deferred<A>>()
+  return {
+    ask: (send: (requestId: number) => Effect.Effect<void>): Effect.Effect<A> =>
+      Effect.gen(function* () {
+        const requestId = next++
+        const reply = yield* Deferred.make<A>()
+        pending.set(requestId, reply)
+        yield* send(requestId)
+        return yield* Deferred.await(reply).pipe(
+          Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
+          Effect.orElseSucceed(() => none),
+          Effect.ensuring(Effect.sync(() => pending.delete(requestId)))
+        )
+      }),
+    answer: (requestId: number, value: A): Effect.Effect<void> => {
+      const reply = pending.get(requestId)
+      return reply === undefined ? Effect.void : Deferred.succeed(reply, value).pipe(Effect.asVoid)
+    }
+  }
+}
 
 /** A consensus block's proposal time (its payload's first entry); 0 for genesis. */
 const timestampOf = (block: C.Block): number => {
