@@ -171,18 +171,22 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
                     return blocks
                   })
             ),
+          // Each block read once, however many of the hashes it holds (a fetch names a whole block's).
           readTransactions: (hashes) =>
-            Effect.suspend(() =>
-              servedIndex === undefined
-                ? Effect.succeed([])
-                : Effect.forEach(hashes, (hash) =>
-                    Effect.flatMap(servedIndex!.transaction(hash), (location) =>
-                      Option.isNone(location) || location.value.shard !== shard
-                        ? Effect.succeed([])
-                        : Effect.map(readBlock(shard, location.value.blockRevision), (b) => b.transactions.filter((tx) => tx.hash === hash))
-                    )
-                  ).pipe(Effect.map((found) => found.flat()))
-            ),
+            Effect.suspend(() => {
+              const index = servedIndex
+              if (index === undefined) return Effect.succeed([])
+              return Effect.gen(function* () {
+                const wanted = new Set<string>(hashes)
+                const revisions = new Set<number>()
+                for (const hash of hashes) {
+                  const location = yield* index.transaction(hash)
+                  if (Option.isSome(location) && location.value.shard === shard) revisions.add(location.value.blockRevision)
+                }
+                const blocks = yield* Effect.forEach([...revisions], (revision) => readBlock(shard, revision))
+                return blocks.flatMap((b) => b.transactions.filter((tx) => wanted.has(tx.hash)))
+              })
+            }),
           blsSecretKey: bft.blsSecretKey,
           idleIntervalMs: idleMs,
           // An idle leader holds its proposal up to the idle interval: the others must wait longer than that.
