@@ -8,7 +8,8 @@
  *   TooLarge            the file is within `modelBytesMax`
  *   NotOnnx             it parses as an ONNX ModelProto
  *   UnsupportedVersion  ir_version and the default-domain opset are in range
- *   CustomDomain        every node is in the default domain ("" or "ai.onnx"); no model-local functions
+ *   CustomDomain        the only opset imported is the default domain's ("" or "ai.onnx"), once;
+ *                       every node is in it; no model-local functions
  *   OperatorNotAllowed  every op is on ALLOWED_OPERATORS
  *   ExternalData        no tensor keeps its data outside the file
  *   TensorTooLarge      no stored or declared tensor exceeds `tensorElementsMax`
@@ -93,8 +94,12 @@ const checkVersions = (model: OnnxModel, limits: StaticLimits): Either.Either<vo
   if (model.irVersion < limits.irVersionMin || model.irVersion > limits.irVersionMax) {
     return fail("UnsupportedVersion", `ir_version ${model.irVersion} is outside the supported ${limits.irVersionMin}..${limits.irVersionMax}`)
   }
-  const opset = model.opsetImports.find((o) => isDefaultDomain(o.domain))
+  const defaults = model.opsetImports.filter((o) => isDefaultDomain(o.domain))
+  const opset = defaults[0]
   if (opset === undefined) return fail("UnsupportedVersion", `the model imports no default-domain ("ai.onnx") opset`)
+  if (defaults.length > 1) {
+    return fail("UnsupportedVersion", `the model imports the default-domain opset ${defaults.length} times (${defaults.map((o) => `"${o.domain}" ${o.version}`).join(", ")}); import it once`)
+  }
   if (opset.version < limits.opsetMin || opset.version > limits.opsetMax) {
     return fail("UnsupportedVersion", `opset ${opset.version} is outside the supported ${limits.opsetMin}..${limits.opsetMax}`)
   }
@@ -110,6 +115,11 @@ const checkDomainsAndOps = (model: OnnxModel): Either.Either<void, StaticCheckFa
   const fn = model.functions[0]
   if (fn !== undefined) {
     return fail("CustomDomain", `the model defines its own function "${fn.name}" in domain "${fn.domain}"; only standard ONNX operators are allowed`)
+  }
+  // An imported domain is an operator set onnxruntime may resolve ops from; only the standard one is allowed.
+  const imported = model.opsetImports.find((o) => !isDefaultDomain(o.domain))
+  if (imported !== undefined) {
+    return fail("CustomDomain", `the model imports the opset of domain "${imported.domain}"; only the standard ONNX domain ("" or "ai.onnx") is allowed`)
   }
   const banned = nodes.find((n) => !ALLOWED_OPERATORS.has(n.opType))
   if (banned !== undefined) {

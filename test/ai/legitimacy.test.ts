@@ -13,6 +13,7 @@ import {
   hugeTensorModel,
   manifest,
   randomModel,
+  repeatedGraphModel,
   SILERO_MANIFEST,
   sileroBytes,
   symbolicModel,
@@ -81,6 +82,15 @@ describe("checkModelStatic", () => {
     )
   })
 
+  it("NotOnnx: a second graph field (a RandomNormal, then an Add) is refused, not read as the Add alone", () => {
+    expect(failure(repeatedGraphModel())).toEqual({
+      reason: "NotOnnx",
+      message: expect.stringMatching(
+        /^the file is not an ONNX model \(a field that holds one value holds several: RepeatedField at byte \d+: singular field 7 of ModelProto appears more than once\)$/
+      )
+    })
+  })
+
   it("UnsupportedVersion: silero with its ir_version byte changed from 8 to 2", () => {
     expect([...SILERO.subarray(0, 2)]).toEqual([0x08, 0x08]) // field 1 (ir_version), varint 8
     const bytes = SILERO.slice()
@@ -93,6 +103,17 @@ describe("checkModelStatic", () => {
     expect(failure(addModel({ opsets: [["", 99]] })).message).toBe("opset 99 is outside the supported 7..24")
     expect(failure(addModel({ opsets: [["ai.onnx.ml", 3]] })).message).toBe(`the model imports no default-domain ("ai.onnx") opset`)
     expect(Either.isRight(check(addModel({ opsets: [["ai.onnx", 17]] })))).toBe(true)
+    expect(failure(addModel({ opsets: [["", 17], ["ai.onnx", 11]] }))).toEqual({
+      reason: "UnsupportedVersion",
+      message: `the model imports the default-domain opset 2 times ("" 17, "ai.onnx" 11); import it once`
+    })
+  })
+
+  it("CustomDomain: an opset import of another domain, even when every node is standard", () => {
+    expect(failure(addModel({ opsets: [["", 17], ["ai.onnx.ml", 3]] }))).toEqual({
+      reason: "CustomDomain",
+      message: `the model imports the opset of domain "ai.onnx.ml"; only the standard ONNX domain ("" or "ai.onnx") is allowed`
+    })
   })
 
   it("CustomDomain: a custom-op node, at top level or in a Loop body, and model-local functions", () => {

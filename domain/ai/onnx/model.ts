@@ -8,11 +8,14 @@
  *
  * Field numbers are onnx.proto's, named beside each reader. Unknown fields
  * are skipped, as protobuf requires; a known field with the wrong wire type
- * is an error. Subgraphs nest at most `GRAPH_DEPTH_MAX` deep, so a hostile
+ * is an error, and so is a singular field (or a second member of a oneof)
+ * that appears twice: protobuf would keep the last scalar and merge the
+ * messages, so this reader refuses rather than check another model than the
+ * one onnxruntime runs. Subgraphs nest at most `GRAPH_DEPTH_MAX` deep, so a hostile
  * file cannot exhaust the stack.
  */
 import { Either, Schema } from "effect"
-import { WireReader, WireType } from "./wire.js"
+import { SingularFields, WireReader, WireType } from "./wire.js"
 
 /** A shape dimension: a number (`dim_value`), or a name (`dim_param`, "" when the dim has neither). */
 export type OnnxDim = number | string
@@ -75,7 +78,7 @@ export interface OnnxModel {
 }
 
 export class OnnxParseError extends Schema.TaggedError<OnnxParseError>()("OnnxParseError", {
-  reason: Schema.Literal("Protobuf", "Empty", "NoIrVersion", "NoGraph", "NoOpsetImport"),
+  reason: Schema.Literal("Protobuf", "RepeatedField", "Empty", "NoIrVersion", "NoGraph", "NoOpsetImport"),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -132,6 +135,10 @@ const FUNCTION = { name: 1, node: 7, domain: 10 } as const
 
 // ------------------------------------------------------------ readers
 
+/** A singular field of `message`: the expected wire type, and not seen before in this message. */
+const single = (r: WireReader, seen: SingularFields, message: string, wire: WireType): boolean =>
+  r.expect(wire) && r.once(seen, message)
+
 /** Reads a repeated int64 field, packed (wire type 2) or not (wire type 0), into `out`. */
 const readRepeatedInt64 = (r: WireReader, out: Array<number>): void => {
   if (r.wire === WireType.LengthDelimited) {
@@ -151,10 +158,11 @@ const skipRepeatedScalar = (r: WireReader): number => {
 const readEntry = (r: WireReader): { key: string; value: string } => {
   let key = ""
   let value = ""
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === ENTRY.key && r.expect(WireType.LengthDelimited)) key = r.string()
-    else if (r.field === ENTRY.value && r.expect(WireType.LengthDelimited)) value = r.string()
+    if (r.field === ENTRY.key && single(r, seen, "StringStringEntryProto", WireType.LengthDelimited)) key = r.string()
+    else if (r.field === ENTRY.value && single(r, seen, "StringStringEntryProto", WireType.LengthDelimited)) value = r.string()
     else r.skip()
   }
   r.leave(outer)
@@ -168,6 +176,7 @@ const readTensor = (r: WireReader): OnnxTensorInfo => {
   let dataLocation = 0
   const externalData: Array<{ key: string; value: string }> = []
   let dataBytes = 0
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
@@ -175,18 +184,20 @@ const readTensor = (r: WireReader): OnnxTensorInfo => {
         readRepeatedInt64(r, dims)
         break
       case TENSOR.dataType:
-        if (r.expect(WireType.Varint)) dataType = r.int32()
+        if (single(r, seen, "TensorProto", WireType.Varint)) dataType = r.int32()
         break
       case TENSOR.name:
-        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        if (single(r, seen, "TensorProto", WireType.LengthDelimited)) name = r.string()
         break
       case TENSOR.externalData:
         if (r.expect(WireType.LengthDelimited)) externalData.push(readEntry(r))
         break
       case TENSOR.dataLocation:
-        if (r.expect(WireType.Varint)) dataLocation = r.int32()
+        if (single(r, seen, "TensorProto", WireType.Varint)) dataLocation = r.int32()
         break
       case TENSOR.rawData:
+        if (r.once(seen, "TensorProto")) dataBytes += skipRepeatedScalar(r)
+        break
       case TENSOR.floatData:
       case TENSOR.int32Data:
       case TENSOR.stringData:
@@ -206,9 +217,10 @@ const readTensor = (r: WireReader): OnnxTensorInfo => {
 const readSparseTensor = (r: WireReader): { dims: Array<number>; tensors: Array<OnnxTensorInfo> } => {
   const dims: Array<number> = []
   const tensors: Array<OnnxTensorInfo> = []
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if ((r.field === SPARSE_TENSOR.values || r.field === SPARSE_TENSOR.indices) && r.expect(WireType.LengthDelimited)) {
+    if ((r.field === SPARSE_TENSOR.values || r.field === SPARSE_TENSOR.indices) && single(r, seen, "SparseTensorProto", WireType.LengthDelimited)) {
       tensors.push(readTensor(r))
     } else if (r.field === SPARSE_TENSOR.dims) readRepeatedInt64(r, dims)
     else r.skip()
@@ -217,12 +229,23 @@ const readSparseTensor = (r: WireReader): { dims: Array<number>; tensors: Array<
   return { dims, tensors }
 }
 
+/** A member of a oneof whose members are counted under `slot`: the first member seen, once. */
+const oneof = (r: WireReader, seen: SingularFields, message: string, slot: number): boolean => {
+  const field = r.field
+  r.field = slot
+  const first = r.once(seen, `${message} (its oneof, field ${field})`)
+  r.field = field
+  return first
+}
+
 const readDim = (r: WireReader): OnnxDim => {
   let dim: OnnxDim = ""
+  // dim_value and dim_param are a oneof: one of them, once.
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === DIM.dimValue && r.expect(WireType.Varint)) dim = r.int64Number()
-    else if (r.field === DIM.dimParam && r.expect(WireType.LengthDelimited)) dim = r.string()
+    if (r.field === DIM.dimValue && r.expect(WireType.Varint) && oneof(r, seen, "TensorShapeProto.Dimension", DIM.dimValue)) dim = r.int64Number()
+    else if (r.field === DIM.dimParam && r.expect(WireType.LengthDelimited) && oneof(r, seen, "TensorShapeProto.Dimension", DIM.dimValue)) dim = r.string()
     else r.skip()
   }
   r.leave(outer)
@@ -243,10 +266,11 @@ const readShape = (r: WireReader): Array<OnnxDim> => {
 const readTensorType = (r: WireReader): OnnxType => {
   let elemType = 0
   let shape: Array<OnnxDim> | undefined = undefined
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === TYPE_TENSOR.elemType && r.expect(WireType.Varint)) elemType = r.int32()
-    else if (r.field === TYPE_TENSOR.shape && r.expect(WireType.LengthDelimited)) shape = readShape(r)
+    if (r.field === TYPE_TENSOR.elemType && single(r, seen, "TypeProto.Tensor", WireType.Varint)) elemType = r.int32()
+    else if (r.field === TYPE_TENSOR.shape && single(r, seen, "TypeProto.Tensor", WireType.LengthDelimited)) shape = readShape(r)
     else r.skip()
   }
   r.leave(outer)
@@ -255,26 +279,29 @@ const readTensorType = (r: WireReader): OnnxType => {
 
 const readType = (r: WireReader): OnnxType => {
   let type: OnnxType = { kind: "missing" }
+  // The value kinds are a oneof: one of them, once.
+  const seen = new SingularFields()
+  const member = () => r.expect(WireType.LengthDelimited) && oneof(r, seen, "TypeProto", TYPE.tensorType)
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
       case TYPE.tensorType:
-        if (r.expect(WireType.LengthDelimited)) type = readTensorType(r)
+        if (member()) type = readTensorType(r)
         break
       case TYPE.sequenceType:
-        type = { kind: "sequence" }
+        if (member()) type = { kind: "sequence" }
         r.skip()
         break
       case TYPE.mapType:
-        type = { kind: "map" }
+        if (member()) type = { kind: "map" }
         r.skip()
         break
       case TYPE.sparseTensorType:
-        type = { kind: "sparseTensor" }
+        if (member()) type = { kind: "sparseTensor" }
         r.skip()
         break
       case TYPE.optionalType:
-        type = { kind: "optional" }
+        if (member()) type = { kind: "optional" }
         r.skip()
         break
       default:
@@ -288,10 +315,11 @@ const readType = (r: WireReader): OnnxType => {
 const readValueInfo = (r: WireReader): OnnxValueInfo => {
   let name = ""
   let type: OnnxType = { kind: "missing" }
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === VALUE_INFO.name && r.expect(WireType.LengthDelimited)) name = r.string()
-    else if (r.field === VALUE_INFO.type && r.expect(WireType.LengthDelimited)) type = readType(r)
+    if (r.field === VALUE_INFO.name && single(r, seen, "ValueInfoProto", WireType.LengthDelimited)) name = r.string()
+    else if (r.field === VALUE_INFO.type && single(r, seen, "ValueInfoProto", WireType.LengthDelimited)) type = readType(r)
     else r.skip()
   }
   r.leave(outer)
@@ -299,18 +327,25 @@ const readValueInfo = (r: WireReader): OnnxValueInfo => {
 }
 
 const readAttribute = (r: WireReader, depth: number, subgraphs: Array<OnnxGraph>, tensors: Array<OnnxTensorInfo>): void => {
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
       case ATTRIBUTE.g:
+        if (single(r, seen, "AttributeProto", WireType.LengthDelimited)) subgraphs.push(readGraph(r, depth + 1))
+        break
       case ATTRIBUTE.graphs:
         if (r.expect(WireType.LengthDelimited)) subgraphs.push(readGraph(r, depth + 1))
         break
       case ATTRIBUTE.t:
+        if (single(r, seen, "AttributeProto", WireType.LengthDelimited)) tensors.push(readTensor(r))
+        break
       case ATTRIBUTE.tensors:
         if (r.expect(WireType.LengthDelimited)) tensors.push(readTensor(r))
         break
       case ATTRIBUTE.sparseTensor:
+        if (single(r, seen, "AttributeProto", WireType.LengthDelimited)) tensors.push(...readSparseTensor(r).tensors)
+        break
       case ATTRIBUTE.sparseTensors:
         if (r.expect(WireType.LengthDelimited)) tensors.push(...readSparseTensor(r).tensors)
         break
@@ -327,17 +362,18 @@ const readNode = (r: WireReader, depth: number): OnnxNode => {
   let domain = ""
   const subgraphs: Array<OnnxGraph> = []
   const tensors: Array<OnnxTensorInfo> = []
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
       case NODE.name:
-        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        if (single(r, seen, "NodeProto", WireType.LengthDelimited)) name = r.string()
         break
       case NODE.opType:
-        if (r.expect(WireType.LengthDelimited)) opType = r.string()
+        if (single(r, seen, "NodeProto", WireType.LengthDelimited)) opType = r.string()
         break
       case NODE.domain:
-        if (r.expect(WireType.LengthDelimited)) domain = r.string()
+        if (single(r, seen, "NodeProto", WireType.LengthDelimited)) domain = r.string()
         break
       case NODE.attribute:
         if (r.expect(WireType.LengthDelimited)) readAttribute(r, depth, subgraphs, tensors)
@@ -372,6 +408,7 @@ function readGraph(r: WireReader, depth: number): OnnxGraph {
   const inputs: Array<OnnxValueInfo> = []
   const outputs: Array<OnnxValueInfo> = []
   const valueInfo: Array<OnnxValueInfo> = []
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
@@ -379,7 +416,7 @@ function readGraph(r: WireReader, depth: number): OnnxGraph {
         if (r.expect(WireType.LengthDelimited)) nodes.push(readNode(r, depth))
         break
       case GRAPH.name:
-        if (r.expect(WireType.LengthDelimited)) name = r.string()
+        if (single(r, seen, "GraphProto", WireType.LengthDelimited)) name = r.string()
         break
       case GRAPH.initializer:
         if (r.expect(WireType.LengthDelimited)) initializers.push(readTensor(r))
@@ -407,10 +444,11 @@ function readGraph(r: WireReader, depth: number): OnnxGraph {
 const readOpset = (r: WireReader): OnnxOpsetImport => {
   let domain = ""
   let version = 0
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === OPSET.domain && r.expect(WireType.LengthDelimited)) domain = r.string()
-    else if (r.field === OPSET.version && r.expect(WireType.Varint)) version = r.int64Number()
+    if (r.field === OPSET.domain && single(r, seen, "OperatorSetIdProto", WireType.LengthDelimited)) domain = r.string()
+    else if (r.field === OPSET.version && single(r, seen, "OperatorSetIdProto", WireType.Varint)) version = r.int64Number()
     else r.skip()
   }
   r.leave(outer)
@@ -421,10 +459,11 @@ const readFunction = (r: WireReader): { domain: string; name: string; nodes: Arr
   let domain = ""
   let name = ""
   const nodes: Array<OnnxNode> = []
+  const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
-    if (r.field === FUNCTION.name && r.expect(WireType.LengthDelimited)) name = r.string()
-    else if (r.field === FUNCTION.domain && r.expect(WireType.LengthDelimited)) domain = r.string()
+    if (r.field === FUNCTION.name && single(r, seen, "FunctionProto", WireType.LengthDelimited)) name = r.string()
+    else if (r.field === FUNCTION.domain && single(r, seen, "FunctionProto", WireType.LengthDelimited)) domain = r.string()
     else if (r.field === FUNCTION.node && r.expect(WireType.LengthDelimited)) nodes.push(readNode(r, 1))
     else r.skip()
   }
@@ -448,19 +487,20 @@ export const parseOnnxModel = (bytes: Uint8Array): Either.Either<OnnxModel, Onnx
   let graph: OnnxGraph | undefined = undefined
   const opsetImports: Array<OnnxOpsetImport> = []
   const functions: Array<{ domain: string; name: string; nodes: Array<OnnxNode> }> = []
+  const seen = new SingularFields()
   while (r.more() && r.tag()) {
     switch (r.field) {
       case MODEL.irVersion:
-        if (r.expect(WireType.Varint)) irVersion = r.int64Number()
+        if (single(r, seen, "ModelProto", WireType.Varint)) irVersion = r.int64Number()
         break
       case MODEL.producerName:
-        if (r.expect(WireType.LengthDelimited)) producerName = r.string()
+        if (single(r, seen, "ModelProto", WireType.LengthDelimited)) producerName = r.string()
         break
       case MODEL.producerVersion:
-        if (r.expect(WireType.LengthDelimited)) producerVersion = r.string()
+        if (single(r, seen, "ModelProto", WireType.LengthDelimited)) producerVersion = r.string()
         break
       case MODEL.graph:
-        if (r.expect(WireType.LengthDelimited)) graph = readGraph(r, 0)
+        if (single(r, seen, "ModelProto", WireType.LengthDelimited)) graph = readGraph(r, 0)
         break
       case MODEL.opsetImport:
         if (r.expect(WireType.LengthDelimited)) opsetImports.push(readOpset(r))
@@ -472,6 +512,7 @@ export const parseOnnxModel = (bytes: Uint8Array): Either.Either<OnnxModel, Onnx
         r.skip()
     }
   }
+  if (r.error?.reason === "RepeatedField") return parseError("RepeatedField", `a field that holds one value holds several: ${r.error.message}`)
   if (r.error !== undefined) return parseError("Protobuf", `not a valid protobuf message: ${r.error.message}`)
   if (irVersion <= 0) return parseError("NoIrVersion", "not an ONNX model: no ir_version")
   if (graph === undefined) return parseError("NoGraph", "not an ONNX model: no graph")

@@ -41,7 +41,8 @@ export class ProtobufError extends Schema.TaggedError<ProtobufError>()("Protobuf
     "BadWireType",
     "BadFieldNumber",
     "UnexpectedWireType",
-    "TooDeep"
+    "TooDeep",
+    "RepeatedField"
   ),
   offset: Schema.Number,
   detail: Schema.String
@@ -53,6 +54,11 @@ export class ProtobufError extends Schema.TaggedError<ProtobufError>()("Protobuf
 
 const TWO_POW_32 = 4294967296
 const utf8Decoder = new TextDecoder("utf-8")
+
+/** The singular fields of one message seen so far (field numbers below 53, as bits of a number). */
+export class SingularFields {
+  mask = 0
+}
 
 export class WireReader {
   /** Next byte to read. */
@@ -262,6 +268,23 @@ export class WireReader {
     if (this.error === undefined) this.pos = this.limit
     this.limit = outer
     if (this.error !== undefined) this.pos = this.limit
+  }
+
+  /**
+   * Fails (RepeatedField) unless the last tag's field is new in `seen`, the
+   * singular fields of the message being read so far. Protobuf keeps the last
+   * of a repeated scalar and merges a repeated message; a reader that did
+   * otherwise would check one model while onnxruntime runs another, so a
+   * singular field seen twice is refused instead.
+   */
+  once(seen: SingularFields, message: string): boolean {
+    const bit = 2 ** this.field
+    if (Math.floor(seen.mask / bit) % 2 === 1) {
+      this.fail("RepeatedField", `singular field ${this.field} of ${message} appears more than once`)
+      return false
+    }
+    seen.mask += bit
+    return true
   }
 
   /** Skips the value of the last tag's field. */

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
-import { DT, floatRaw, graph as graphBytes, model, valueInfo, type GraphDef, type ModelDef } from "./onnxBuilder.js"
+import { DT, floatRaw, graph as graphBytes, model, ProtoWriter, valueInfo, type GraphDef, type ModelDef } from "./onnxBuilder.js"
 
 const require = createRequire(import.meta.url)
 export const SILERO_PATH = join(dirname(require.resolve("@livekit/agents-plugin-silero")), "silero_vad.onnx")
@@ -216,6 +216,102 @@ export const randomModel = (): Uint8Array =>
     inputs: [valueInfo("x", DT.FLOAT, [3])],
     outputs: [valueInfo("y", DT.FLOAT, [3])]
   })
+
+/**
+ * Two `graph` fields in one ModelProto: a RandomNormal first, an Add second.
+ * A reader that keeps the last would see only the Add; protobuf (and so
+ * onnxruntime) merges the two into one graph that holds both nodes.
+ */
+export const repeatedGraphModel = (): Uint8Array => {
+  const random = graphBytes({
+    nodes: [{ opType: "RandomNormal", inputs: [], outputs: ["n"], attributes: [{ name: "shape", ints: [3] }] }],
+    inputs: [],
+    outputs: []
+  })
+  const add = graphBytes({
+    nodes: [{ opType: "Add", inputs: ["a", "b"], outputs: ["y"] }],
+    inputs: [valueInfo("a", DT.FLOAT, [3]), valueInfo("b", DT.FLOAT, [3])],
+    outputs: [valueInfo("y", DT.FLOAT, [3])]
+  })
+  return new ProtoWriter()
+    .int(1, 8)
+    .bytes(7, random)
+    .bytes(7, add)
+    .bytes(8, new ProtoWriter().string(1, "").int(2, 17).finish())
+    .finish()
+}
+
+/**
+ * y = Identity(x) for x int64[16384, 16384]: under 200 bytes, but its seeded
+ * input is 2 GiB. Verified in the node, it blocked the event loop for
+ * seconds and took gigabytes; the node only ever sees the verdict now.
+ */
+export const hugeInputModel = (): Uint8Array =>
+  build({
+    nodes: [{ opType: "Identity", inputs: ["x"], outputs: ["y"] }],
+    inputs: [valueInfo("x", DT.INT64, [16384, 16384])],
+    outputs: [valueInfo("y", DT.INT64, [16384, 16384])]
+  })
+
+/** Expand of a 1-element input to `elements` floats: a tiny file, a huge output. */
+export const hugeOutputModel = (elements: number): Uint8Array =>
+  build({
+    nodes: [{ opType: "Expand", inputs: ["x", "shape"], outputs: ["y"] }],
+    initializers: [{ name: "shape", dataType: DT.INT64, dims: [1], int64s: [elements] }],
+    inputs: [valueInfo("x", DT.FLOAT, [1])],
+    outputs: [valueInfo("y", DT.FLOAT, [elements])]
+  })
+
+/** `count` Identity nodes in a chain: a file of many tiny nodes (about 30 bytes each). */
+export const manyNodesModel = (count: number): Uint8Array =>
+  build({
+    nodes: Array.from({ length: count }, (_, i) => ({ opType: "Identity", inputs: [i === 0 ? "x" : `v${i}`], outputs: [i === count - 1 ? "y" : `v${i + 1}`] })),
+    inputs: [valueInfo("x", DT.FLOAT, [1])],
+    outputs: [valueInfo("y", DT.FLOAT, [1])]
+  })
+
+/** A Loop whose trip count is the int64 input M (seeded: small), carrying v = x. */
+export const inputTripCountLoopModel = (): Uint8Array =>
+  build({
+    nodes: [
+      {
+        opType: "Loop",
+        inputs: ["M", "", "x"],
+        outputs: ["y"],
+        name: "loop",
+        attributes: [
+          {
+            name: "body",
+            g: graphBytes({
+              nodes: [
+                { opType: "Identity", inputs: ["c"], outputs: ["c_out"] },
+                { opType: "Identity", inputs: ["v"], outputs: ["v_out"] }
+              ],
+              inputs: [valueInfo("i", DT.INT64, []), valueInfo("c", DT.BOOL, []), valueInfo("v", DT.FLOAT, [1])],
+              outputs: [valueInfo("c_out", DT.BOOL, []), valueInfo("v_out", DT.FLOAT, [1])]
+            })
+          }
+        ]
+      }
+    ],
+    inputs: [valueInfo("M", DT.INT64, []), valueInfo("x", DT.FLOAT, [1])],
+    outputs: [valueInfo("y", DT.FLOAT, [1])]
+  })
+
+/** Dropout with training_mode true: allowed operators, a different mask on every run. */
+export const trainingDropoutModel = (): Uint8Array =>
+  build(
+    {
+      nodes: [{ opType: "Dropout", inputs: ["x", "ratio", "training"], outputs: ["y"] }],
+      initializers: [
+        { name: "ratio", dataType: DT.FLOAT, dims: [], floats: [0.5] },
+        { name: "training", dataType: DT.BOOL, dims: [], raw: Uint8Array.of(1) }
+      ],
+      inputs: [valueInfo("x", DT.FLOAT, [64])],
+      outputs: [valueInfo("y", DT.FLOAT, [64])]
+    },
+    { opsets: [["", 13]] }
+  )
 
 export const TEXT_FILE = new TextEncoder().encode("# My model\n\nThis is not an ONNX file, just a README someone uploaded.\n")
 
