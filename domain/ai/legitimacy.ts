@@ -13,10 +13,13 @@
  *   OperatorNotAllowed  every op is on ALLOWED_OPERATORS
  *   ExternalData        no tensor keeps its data outside the file
  *   TensorTooLarge      no stored or declared tensor exceeds `tensorElementsMax`
+ *   UnboundedLoop       every Loop's trip count is a constant (an initializer, a
+ *                       Constant's output, or an input the manifest fixes)
  *   MissingShape        every input with a symbolic dim has a shape in the manifest
  *   BadManifest         the manifest's shapes and fixed inputs fit the model
  *   UnsupportedType     every input and output is a tensor the JSON door carries
  *   BadManifest         (again) the fixed input values suit their inputs' types
+ *   TensorTooLarge      (again) the inputs at their shapes total at most `inputBytesMax`
  *
  * Hash, denylist and the sandboxed smoke run are the other checks
  * (infra/inference/verifyModel.ts).
@@ -28,7 +31,7 @@ import { allGraphs, allNodes, allStoredTensors, parseOnnxModel, type OnnxDim, ty
 import { ALLOWED_OPERATORS, EXCLUDED_OPERATORS, isDefaultDomain } from "./onnx/operators.js"
 import { isFreeDim, requiredInputs, signatureOf, type ModelSignature, type TensorSpec } from "./signature.js"
 import { seededInputs } from "./seededInputs.js"
-import { elementCount, type TensorMap } from "./tensor.js"
+import { ELEM_BYTES, elementCount, type TensorMap } from "./tensor.js"
 
 export interface StaticLimits {
   readonly modelBytesMax: number
@@ -39,6 +42,8 @@ export interface StaticLimits {
   readonly opsetMax: number
   /** Elements of any one tensor: stored, declared, or an input at its manifest shape. */
   readonly tensorElementsMax: number
+  /** Bytes of all inputs together at their shapes (the seeded inputs the smoke run builds). */
+  readonly inputBytesMax: number
 }
 
 export const DEFAULT_STATIC_LIMITS: StaticLimits = {
@@ -50,7 +55,8 @@ export const DEFAULT_STATIC_LIMITS: StaticLimits = {
   irVersionMax: 12,
   opsetMin: 7,
   opsetMax: 24,
-  tensorElementsMax: 2 ** 28
+  tensorElementsMax: 2 ** 28,
+  inputBytesMax: 256 * 1024 * 1024
 }
 
 export const StaticCheck = Schema.Literal(
@@ -61,6 +67,7 @@ export const StaticCheck = Schema.Literal(
   "OperatorNotAllowed",
   "ExternalData",
   "TensorTooLarge",
+  "UnboundedLoop",
   "MissingShape",
   "BadManifest",
   "UnsupportedType"
@@ -175,6 +182,42 @@ const checkTensorSizes = (
   return Either.right(undefined)
 }
 
+/**
+ * A Loop runs its trip count M times (or while its condition holds, when M
+ * is left out). A caller who chooses M chooses how long a task runs, at a
+ * fixed price; so M must be fixed when the model is verified: an
+ * initializer, a Constant node's output, or an input the manifest fixes.
+ */
+const checkLoops = (model: OnnxModel, manifest: ManifestShapes): Either.Either<void, StaticCheckFailure> => {
+  const constants = new Set<string>(Object.keys(manifest.fixedInputs))
+  for (const g of allGraphs(model.graph)) {
+    for (const t of g.initializers) constants.add(t.name)
+    for (const n of g.nodes) if (n.opType === "Constant") for (const o of n.outputs) constants.add(o)
+  }
+  const loop = allNodes(model.graph).find((n) => n.opType === "Loop" && !constants.has(n.inputs[0] ?? ""))
+  if (loop === undefined) return Either.right(undefined)
+  const m = loop.inputs[0] ?? ""
+  return fail(
+    "UnboundedLoop",
+    m === ""
+      ? `${nodeLabel(loop)} has no trip count (it loops while a condition holds); give it a constant trip count`
+      : `${nodeLabel(loop)} takes its trip count from "${m}", which is not a constant; ` +
+          `make it an initializer or a Constant, or fix the input in the manifest (--fixed ${m}=N)`
+  )
+}
+
+/** The inputs at their shapes, in bytes, against `inputBytesMax`. */
+const checkInputBytes = (signature: ModelSignature, shapes: ReadonlyMap<string, ReadonlyArray<number>>, limits: StaticLimits): Either.Either<void, StaticCheckFailure> => {
+  let total = 0
+  for (const spec of signature.inputs) {
+    const dims = shapes.get(spec.name)
+    if (dims !== undefined) total += elementCount(dims) * ELEM_BYTES[spec.type]
+  }
+  return total > limits.inputBytesMax
+    ? fail("TensorTooLarge", `the inputs at their shapes take ${mib(total)}, over the ${mib(limits.inputBytesMax)} limit`)
+    : Either.right(undefined)
+}
+
 /** The declared inputs as specs, whatever their element type (types are checked last). */
 const declaredInputSpecs = (model: OnnxModel): ReadonlyArray<TensorSpec> =>
   requiredInputs(model).map((v) => ({
@@ -186,6 +229,12 @@ const declaredInputSpecs = (model: OnnxModel): ReadonlyArray<TensorSpec> =>
         : null
   }))
 
+/** The first check, on the size alone (the node runs it before it hands the file to the sandbox). */
+export const checkFileSize = (sizeBytes: number, limits: StaticLimits): Either.Either<void, StaticCheckFailure> =>
+  sizeBytes > limits.modelBytesMax
+    ? fail("TooLarge", `the file is ${mib(sizeBytes)}, over the ${mib(limits.modelBytesMax)} limit`)
+    : Either.right(undefined)
+
 /**
  * The static checks, in the order of the module doc, on the file's bytes
  * or on a model already parsed from them.
@@ -196,7 +245,8 @@ export const checkModelStatic = (
   limits: StaticLimits = DEFAULT_STATIC_LIMITS
 ): Either.Either<StaticCheckPassed, StaticCheckFailure> => {
   const size = input instanceof Uint8Array ? input.length : input.sizeBytes
-  if (size > limits.modelBytesMax) return fail("TooLarge", `the file is ${mib(size)}, over the ${mib(limits.modelBytesMax)} limit`)
+  const sized = checkFileSize(size, limits)
+  if (Either.isLeft(sized)) return Either.left(sized.left)
   let model: OnnxModel
   if (input instanceof Uint8Array) {
     const parsed = parseOnnxModel(input)
@@ -207,7 +257,8 @@ export const checkModelStatic = (
     () => checkVersions(model, limits),
     () => checkDomainsAndOps(model),
     () => checkExternalData(model),
-    () => checkTensorSizes(model, manifest, limits)
+    () => checkTensorSizes(model, manifest, limits),
+    () => checkLoops(model, manifest)
   ]
   for (const step of steps) {
     const r = step()
@@ -223,6 +274,8 @@ export const checkModelStatic = (
   }
   const inputShapes = resolveInputShapes(signature.right.inputs, manifest)
   if (Either.isLeft(inputShapes)) return fail(inputShapes.left.reason, inputShapes.left.message)
+  const inputBytes = checkInputBytes(signature.right, inputShapes.right, limits)
+  if (Either.isLeft(inputBytes)) return Either.left(inputBytes.left)
   return Either.right({ model, signature: signature.right, inputShapes: inputShapes.right })
 }
 

@@ -41,7 +41,9 @@ export const SmokeFailureReason = Schema.Literal(
   "NonFiniteOutput",
   "OutputTooLarge",
   "BadOutput",
-  "Crashed"
+  "Crashed",
+  /** Two runs on the same inputs gave outputs that differ, bit for bit. */
+  "Nondeterministic"
 )
 export type SmokeFailureReason = typeof SmokeFailureReason.Type
 
@@ -56,7 +58,8 @@ export const SmokeVerdict = Schema.Union(SmokePassed, SmokeFailed)
 export type SmokeVerdict = typeof SmokeVerdict.Type
 
 export const RejectionCheck = Schema.Union(
-  Schema.Literal("HashMismatch", "Denylisted", "VerifierFailed"),
+  /** VerificationCrashed: this validator's verification never finished, attempt after attempt (model/decide.ts). */
+  Schema.Literal("HashMismatch", "Denylisted", "VerifierFailed", "VerificationCrashed"),
   StaticCheck,
   SmokeFailureReason
 )

@@ -1,42 +1,60 @@
 /**
- * SandboxedSmokeRun: runs an untrusted model once, on given inputs, in a
- * child process the node can kill — because a model can loop for ever
- * (Loop with a huge trip count) or allocate gigabytes (ConstantOfShape,
- * Expand), and both happen inside onnxruntime's native code, where no
- * JavaScript timeout reaches.
+ * SandboxedSmokeRun: checks and runs an untrusted model in a child process
+ * the node can kill — because a model can loop for ever (Loop with a huge
+ * trip count) or allocate gigabytes (ConstantOfShape, Expand, a huge
+ * declared input), and both happen inside onnxruntime's native code, where
+ * no JavaScript timeout reaches — and because everything that scales with
+ * the file or its shapes must not happen in the node.
  *
- * The child is plain node on `smokeWorker.mjs` (no compiler, so it starts in
- * about a tenth of a second). It gets the model path and the inputs on
- * stdin and answers on stdout. The parent watches it:
+ * The child is node on `smokeWorker.mjs`, which loads `smokeCheck.ts`: it
+ * parses the file and runs the static checks, builds the seeded inputs,
+ * loads the model and runs it twice (see smokeCheck.ts). It gets the model
+ * path, hash, manifest shapes and limits on stdin (one JSON line) and
+ * answers with JSON lines on stdout:
  *
- * - time: `loadTimeoutMillis` from spawn until the session exists (node and
- *   onnxruntime startup included), then `runTimeoutMillis` for the run;
+ *   {"event":"refused","check":StaticCheck,"detail":"..."}    a static check failed
+ *   {"event":"loaded","millis":n}                              session created
+ *   {"event":"ran","millis":n}                                 first run done
+ *   {"event":"done","millis":n,"fingerprint":"0x…","outputs":[summary],"signature":{…}}
+ *   {"event":"failed","reason":SmokeFailureReason,"detail":"..."}
+ *
+ * The node holds at most `REPLY_BYTES_MAX` of them (a longer reply is
+ * BadOutput) and the last `STDERR_TAIL_CHARS` of stderr, decodes each line
+ * with a schema, and never throws: every callback catches and turns what it
+ * caught into a `SmokeFailed`. The parent watches the child:
+ *
+ * - time: `loadTimeoutMillis` from spawn until the session exists (node,
+ *   the static checks and onnxruntime startup included), then
+ *   `runTimeoutMillis` for each of the two runs;
  * - memory: the child's VmRSS from /proc/PID/status every `pollMillis`,
  *   and `--max-old-space-size` for the JavaScript heap; a model's native
  *   allocations overshoot the bound by at most what it touches in one poll;
- * - output size: `outputBytesMax`, in the child and on the pipe;
+ * - output size: `outputBytesMax`, in the child (OutputTooLarge);
  *
  * and kills it with SIGKILL on any breach. Should this process die first,
  * the child kills itself (a watchdog thread in it watches its parent pid
- * and a deadline), so a model looping in native code never outlives the node. The verdict is data, never an
- * error: `SmokePassed` (fingerprint, output summary, timings, peak RSS) or
- * `SmokeFailed` with a reason and a detail. Outputs must be finite.
+ * and a deadline), so a model looping in native code never outlives the
+ * node. The verdict is data, never an error: `SandboxPassed` (the smoke
+ * verdict and the signature), `StaticRefused` (a static check's reason), or
+ * `SmokeFailed` with a reason and a detail.
  *
  * Off Linux there is no /proc: only the heap flag bounds memory there.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Either, Layer } from "effect"
-import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { decodeTensorMapJson, nonFiniteCount, type TensorMap } from "../../domain/ai/tensor.js"
-import { SmokeFailed, SmokePassed, summarizeOutputs, type SmokeFailureReason, type SmokeVerdict } from "../../domain/ai/verdict.js"
-import type { Hash32 } from "../../domain/chain/hash.js"
+import { Context, Effect, Either, Layer, Schema } from "effect"
+import { DEFAULT_STATIC_LIMITS, StaticCheck, type StaticLimits } from "../../domain/ai/legitimacy.js"
+import type { ModelManifest } from "../../domain/ai/manifest.js"
+import { ModelSignature } from "../../domain/ai/signature.js"
+import { ElemType } from "../../domain/ai/tensor.js"
+import { SmokeFailed, SmokeFailureReason, SmokePassed } from "../../domain/ai/verdict.js"
+import { Hash32 } from "../../domain/chain/hash.js"
 
 export interface SmokeLimits {
   /** From spawn until the session is created. */
   readonly loadTimeoutMillis: number
-  /** The one run. */
+  /** Each of the two runs. */
   readonly runTimeoutMillis: number
   /** The child's resident set. */
   readonly memoryBytesMax: number
@@ -58,13 +76,31 @@ export const DEFAULT_SMOKE_LIMITS: SmokeLimits = {
 
 export interface SmokeRequest {
   readonly modelPath: string
-  readonly inputs: TensorMap
-  /** The model's output tolerance, for the fingerprint. */
-  readonly tolerance: number
+  /** sha256 of the file (0x + hex): the seed of the inputs. */
+  readonly modelHash: string
+  /** The shapes and fixed inputs of the seeded inputs, and the tolerance of the fingerprint. */
+  readonly manifest: Pick<ModelManifest, "shapes" | "fixedInputs" | "outputTolerance">
+  readonly staticLimits?: StaticLimits
 }
 
+/** The model passed the static checks and the smoke run. */
+export interface SandboxPassed {
+  readonly _tag: "SandboxPassed"
+  readonly smoke: SmokePassed
+  readonly signature: ModelSignature
+}
+
+/** A static check failed (in the child, where the file is parsed). */
+export interface StaticRefused {
+  readonly _tag: "StaticRefused"
+  readonly check: StaticCheck
+  readonly detail: string
+}
+
+export type SandboxVerdict = SandboxPassed | StaticRefused | SmokeFailed
+
 export interface SandboxedSmokeRunService {
-  readonly run: (request: SmokeRequest, limits?: Partial<SmokeLimits>) => Effect.Effect<SmokeVerdict>
+  readonly run: (request: SmokeRequest, limits?: Partial<SmokeLimits>) => Effect.Effect<SandboxVerdict>
 }
 
 export class SandboxedSmokeRun extends Context.Tag("topai/SandboxedSmokeRun")<SandboxedSmokeRun, SandboxedSmokeRunService>() {}
@@ -73,9 +109,14 @@ export const SMOKE_WORKER_PATH = fileURLToPath(new URL("./smokeWorker.mjs", impo
 
 const MIB = 1024 * 1024
 const mib = (bytes: number): string => `${(bytes / MIB).toFixed(0)} MiB`
-/** Base64 is 4/3 of the bytes; the JSON around it is small. */
-const PIPE_BYTES_SLACK = 1 * MIB
-const STDERR_TAIL_CHARS = 2000
+/**
+ * All the child's replies together: a few hundred bytes plus one summary
+ * (about 150 bytes) per output and one spec per input and output. A model
+ * with thousands of outputs may need more; it is refused (BadOutput), the
+ * node never buffers more than this.
+ */
+export const REPLY_BYTES_MAX = 1 * MIB
+export const STDERR_TAIL_CHARS = 2000
 const DETAIL_CHARS_MAX = 1000
 const CHILD_DEADLINE_SLACK_MILLIS = 1000
 const REAP_WAIT_MILLIS_MAX = 5000
@@ -100,25 +141,29 @@ const readProcStatus = (pid: number): ProcStatus | undefined => {
   }
 }
 
-const toWire = (inputs: TensorMap) =>
-  Object.fromEntries(
-    Object.entries(inputs).map(([name, t]) => [
-      name,
-      { type: t.type, dims: t.dims, dataBase64: Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString("base64") }
-    ])
-  )
+/** A summary's min, max and mean come as null when NaN (an output with no elements): JSON has no NaN. */
+const NumberOrNaN = Schema.transform(Schema.NullOr(Schema.Number), Schema.Number, {
+  strict: true,
+  decode: (x) => (x === null ? NaN : x),
+  encode: (x) => (Number.isNaN(x) ? null : x)
+})
 
-type WorkerMessage =
-  | { readonly event: "loaded"; readonly millis: number }
-  | { readonly event: "done"; readonly millis: number; readonly outputs: unknown }
-  | { readonly event: "error"; readonly stage: string; readonly message: string }
-
-const STAGE_REASON: Readonly<Record<string, SmokeFailureReason>> = {
-  input: "Crashed",
-  load: "LoadFailed",
-  run: "RunFailed",
-  output: "OutputTooLarge"
-}
+/** One line from the child, as smokeCheck.ts writes it. */
+const ChildMessage = Schema.Union(
+  Schema.Struct({ event: Schema.Literal("refused"), check: StaticCheck, detail: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("loaded", "ran"), millis: Schema.Number }),
+  Schema.Struct({
+    event: Schema.Literal("done"),
+    millis: Schema.Number,
+    fingerprint: Hash32,
+    outputs: Schema.Array(
+      Schema.Struct({ name: Schema.String, type: ElemType, dims: Schema.Array(Schema.Int), min: NumberOrNaN, max: NumberOrNaN, mean: NumberOrNaN })
+    ),
+    signature: ModelSignature
+  }),
+  Schema.Struct({ event: Schema.Literal("failed"), reason: SmokeFailureReason, detail: Schema.String })
+)
+const decodeChildMessage = Schema.decodeUnknownEither(Schema.parseJson(ChildMessage))
 
 export interface SandboxOptions {
   /** The node binary (default: the one running this process). */
@@ -127,8 +172,8 @@ export interface SandboxOptions {
   readonly workerPath?: string
 }
 
-const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: SmokeLimits): Effect.Effect<SmokeVerdict> =>
-  Effect.async<SmokeVerdict>((resume) => {
+const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: SmokeLimits): Effect.Effect<SandboxVerdict> =>
+  Effect.async<SandboxVerdict>((resume) => {
     const started = performance.now()
     const elapsed = () => performance.now() - started
     let child: ChildProcessWithoutNullStreams | undefined = undefined
@@ -137,6 +182,7 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     let phase: "load" | "run" = "load"
     let loadMillis = 0
     let stdout = ""
+    let replyBytes = 0
     let stderrTail = ""
     const timers: Array<ReturnType<typeof setTimeout>> = []
     let poll: ReturnType<typeof setInterval> | undefined = undefined
@@ -157,7 +203,7 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     const exited = new Promise<void>((resolve) => {
       markExited = resolve
     })
-    const finish = (verdict: SmokeVerdict): void => {
+    const finish = (verdict: SandboxVerdict): void => {
       if (finished) return
       stop()
       if (child === undefined) return resume(Effect.succeed(verdict))
@@ -169,61 +215,53 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
       })
     }
     // The temp path differs between validators; their reasons should not.
+    const clean = (detail: string): string => detail.replaceAll(request.modelPath, "model.onnx").slice(0, DETAIL_CHARS_MAX)
     const failed = (reason: SmokeFailureReason, detail: string): void =>
-      finish(
-        new SmokeFailed({
-          reason,
-          detail: detail.replaceAll(request.modelPath, "model.onnx").slice(0, DETAIL_CHARS_MAX),
-          totalMillis: elapsed(),
-          peakRssBytes: peak
-        })
-      )
-
-    const onDone = (millis: number, outputsJson: unknown): void => {
-      observe()
-      const decoded = decodeTensorMapJson(outputsJson, { elementsMax: Number.MAX_SAFE_INTEGER })
-      if (Either.isLeft(decoded)) return failed("BadOutput", `the outputs did not decode: ${decoded.left.message}`)
-      const outputs = decoded.right
-      for (const name of Object.keys(outputs).sort()) {
-        const bad = nonFiniteCount(outputs[name]!)
-        if (bad > 0) {
-          return failed("NonFiniteOutput", `output "${name}" has ${bad} of ${outputs[name]!.data.length} values NaN or infinite on the seeded input`)
+      finish(new SmokeFailed({ reason, detail: clean(detail), totalMillis: elapsed(), peakRssBytes: peak }))
+    /** Runs a callback's body; whatever it throws ends the run as `reason`, never the node. */
+    const guarded =
+      <A extends ReadonlyArray<unknown>>(what: string, body: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          body(...args)
+        } catch (e) {
+          failed("Crashed", `the sandbox's ${what} handler failed: ${e instanceof Error ? e.message : String(e)}`)
         }
       }
-      finish(
-        new SmokePassed({
-          fingerprint: outputFingerprint(outputs, request.tolerance) as Hash32,
-          outputs: summarizeOutputs(outputs),
-          loadMillis,
-          runMillis: millis,
-          totalMillis: elapsed(),
-          peakRssBytes: peak
-        })
-      )
+    const startRunTimer = (): void => {
+      for (const t of timers.splice(0)) clearTimeout(t)
+      timers.push(setTimeout(() => failed("Timeout", `the run did not finish within ${limits.runTimeoutMillis} ms`), limits.runTimeoutMillis))
     }
 
     const onMessage = (line: string): void => {
-      let message: WorkerMessage
-      try {
-        message = JSON.parse(line) as WorkerMessage
-      } catch {
-        return failed("BadOutput", `the child wrote a line that is not JSON: ${line.slice(0, 200)}`)
-      }
+      const decoded = decodeChildMessage(line)
+      if (Either.isLeft(decoded)) return failed("BadOutput", `the child wrote a line that is not a message: ${line.slice(0, 200)}`)
+      const message = decoded.right
       switch (message.event) {
+        case "refused":
+          return finish({ _tag: "StaticRefused", check: message.check, detail: clean(message.detail) })
         case "loaded":
           phase = "run"
           loadMillis = message.millis
-          for (const t of timers.splice(0)) clearTimeout(t)
-          timers.push(
-            setTimeout(() => failed("Timeout", `the run did not finish within ${limits.runTimeoutMillis} ms`), limits.runTimeoutMillis)
-          )
-          return
+          return startRunTimer()
+        case "ran":
+          return startRunTimer()
+        case "failed":
+          return failed(message.reason, message.detail)
         case "done":
-          return onDone(message.millis, message.outputs)
-        case "error":
-          return failed(STAGE_REASON[message.stage] ?? "Crashed", `${message.stage}: ${message.message}`)
-        default:
-          return failed("BadOutput", `unexpected message from the child: ${line.slice(0, 200)}`)
+          observe()
+          return finish({
+            _tag: "SandboxPassed",
+            signature: message.signature,
+            smoke: new SmokePassed({
+              fingerprint: message.fingerprint,
+              outputs: message.outputs,
+              loadMillis,
+              runMillis: message.millis,
+              totalMillis: elapsed(),
+              peakRssBytes: peak
+            })
+          })
       }
     }
 
@@ -237,61 +275,84 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
       failed("SpawnFailed", `could not start the sandbox process: ${e instanceof Error ? e.message : String(e)}`)
       return
     }
-    child.on("exit", () => markExited())
-    child.on("error", (e) => {
-      if (child.pid === undefined) markExited() // never started: no exit event comes
-      failed("SpawnFailed", `the sandbox process failed: ${e.message}`)
-    })
-    child.stdin.on("error", () => undefined) // EPIPE when the child is gone; 'close' reports it
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => {
-      if (finished) return
-      stdout += chunk
-      if (stdout.length > (limits.outputBytesMax * 4) / 3 + PIPE_BYTES_SLACK) {
-        return failed("OutputTooLarge", `the child wrote more than ${mib(limits.outputBytesMax)} of outputs`)
-      }
-      let newline: number
-      while (!finished && (newline = stdout.indexOf("\n")) >= 0) {
-        const line = stdout.slice(0, newline)
-        stdout = stdout.slice(newline + 1)
-        onMessage(line)
-      }
-    })
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (chunk: string) => {
-      stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_CHARS)
-    })
-    child.on("close", (code, signal) => {
-      if (finished) return
-      if (/heap out of memory|Allocation failed/i.test(stderrTail)) {
-        return failed("MemoryLimit", `the JavaScript heap ran out during ${phase}`)
-      }
-      const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
-      failed("Crashed", `the sandbox process ${how} during ${phase}${stderrTail === "" ? "" : `: ${stderrTail.trim().slice(-500)}`}`)
-    })
+    const spawned = child
+    spawned.on("exit", () => markExited())
+    spawned.on(
+      "error",
+      guarded("error", (e: Error) => {
+        if (spawned.pid === undefined) markExited() // never started: no exit event comes
+        failed("SpawnFailed", `the sandbox process failed: ${e.message}`)
+      })
+    )
+    spawned.stdin.on("error", () => undefined) // EPIPE when the child is gone; 'close' reports it
+    spawned.stdout.setEncoding("utf8")
+    spawned.stdout.on(
+      "data",
+      guarded("stdout", (chunk: string) => {
+        if (finished) return
+        replyBytes += chunk.length
+        if (replyBytes > REPLY_BYTES_MAX) {
+          return failed("BadOutput", `the child wrote more than ${mib(REPLY_BYTES_MAX)} of replies; a summary of the outputs is far less`)
+        }
+        stdout += chunk
+        let newline: number
+        while (!finished && (newline = stdout.indexOf("\n")) >= 0) {
+          const line = stdout.slice(0, newline)
+          stdout = stdout.slice(newline + 1)
+          onMessage(line)
+        }
+      })
+    )
+    spawned.stderr.setEncoding("utf8")
+    spawned.stderr.on(
+      "data",
+      guarded("stderr", (chunk: string) => {
+        stderrTail = (stderrTail + chunk.slice(-STDERR_TAIL_CHARS)).slice(-STDERR_TAIL_CHARS)
+      })
+    )
+    spawned.on(
+      "close",
+      guarded("close", (code: number | null, signal: NodeJS.Signals | null) => {
+        if (finished) return
+        if (/heap out of memory|Allocation failed/i.test(stderrTail)) {
+          return failed("MemoryLimit", `the JavaScript heap ran out during ${phase}`)
+        }
+        const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
+        failed("Crashed", `the sandbox process ${how} during ${phase}${stderrTail === "" ? "" : `: ${stderrTail.trim().slice(-500)}`}`)
+      })
+    )
 
     timers.push(
       setTimeout(
-        () => failed("Timeout", `the model did not load within ${limits.loadTimeoutMillis} ms (process start included)`),
+        () => failed("Timeout", `the model did not load within ${limits.loadTimeoutMillis} ms (process start and static checks included)`),
         limits.loadTimeoutMillis
       )
     )
-    poll = setInterval(() => {
-      const s = observe()
-      if (s !== undefined && s.rssBytes > limits.memoryBytesMax) {
-        failed("MemoryLimit", `the process reached ${mib(s.rssBytes)} during ${phase}, over the ${mib(limits.memoryBytesMax)} limit`)
-      }
-    }, limits.pollMillis)
+    poll = setInterval(
+      guarded("memory poll", () => {
+        const s = observe()
+        if (s !== undefined && s.rssBytes > limits.memoryBytesMax) {
+          failed("MemoryLimit", `the process reached ${mib(s.rssBytes)} during ${phase}, over the ${mib(limits.memoryBytesMax)} limit`)
+        }
+      }),
+      limits.pollMillis
+    )
 
     const payload = {
       modelPath: request.modelPath,
-      inputs: toWire(request.inputs),
+      modelHash: request.modelHash,
+      manifest: { shapes: request.manifest.shapes, fixedInputs: request.manifest.fixedInputs, outputTolerance: request.manifest.outputTolerance },
+      staticLimits: request.staticLimits ?? DEFAULT_STATIC_LIMITS,
       intraOpNumThreads: limits.intraOpNumThreads,
       outputBytesMax: limits.outputBytesMax,
       // The child's own backstop, should this process die while the child runs.
-      deadlineMillis: limits.loadTimeoutMillis + limits.runTimeoutMillis + CHILD_DEADLINE_SLACK_MILLIS
+      deadlineMillis: limits.loadTimeoutMillis + 2 * limits.runTimeoutMillis + CHILD_DEADLINE_SLACK_MILLIS
     }
-    child.stdin.write(JSON.stringify(payload) + "\n")
+    try {
+      spawned.stdin.write(JSON.stringify(payload) + "\n")
+    } catch (e) {
+      failed("SpawnFailed", `could not write to the sandbox process: ${e instanceof Error ? e.message : String(e)}`)
+    }
     // stdin stays open: its end tells the child that this process is gone.
 
     return Effect.suspend(() => {

@@ -1,10 +1,8 @@
 // The smoke-run child process (see SandboxedSmokeRun.ts). Plain JavaScript so
-// that node starts it without a compiler. It reads one JSON request line on
-// stdin — {modelPath, inputs: {name: {type, dims, dataBase64}}, intraOpNumThreads,
-// outputBytesMax, deadlineMillis} — and writes JSON lines on stdout:
-//   {"event":"loaded","millis":n}                          session created
-//   {"event":"done","millis":n,"outputs":{name: {type, dims, dataBase64}}}
-//   {"event":"error","stage":"input"|"load"|"run"|"output","message":"..."}
+// that node starts it as is: it reads one JSON request line on stdin, starts
+// its watchdog, and only then registers tsx and loads smokeCheck.ts, which
+// does the work (static checks, seeded inputs, two runs, fingerprint) and
+// writes JSON lines on stdout; the protocol is in SandboxedSmokeRun.ts.
 // The parent keeps stdin open while it waits; when stdin ends, the parent is
 // gone, and the child exits rather than run on unwatched.
 //
@@ -15,7 +13,6 @@
 // when the request's deadline passes, so a model that loops for ever cannot
 // outlive a node that died while it ran.
 import { Worker } from "node:worker_threads"
-import ort from "onnxruntime-node"
 
 const WATCHDOG = `
 const { workerData } = require("node:worker_threads")
@@ -28,74 +25,15 @@ const PARENT_PID = process.ppid
 const startWatchdog = (deadlineMillis) =>
   new Worker(WATCHDOG, { eval: true, workerData: { parent: PARENT_PID, deadlineMillis, pollMillis: 100 } }).unref()
 
-const send = (message, then) => process.stdout.write(JSON.stringify(message) + "\n", then)
-const fail = (stage, error) => send({ event: "error", stage, message: String(error?.message ?? error).slice(0, 2000) }, () => process.exit(0))
-
-const ARRAYS = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  bool: Uint8Array
-}
-
-const decode = ({ type, dims, dataBase64 }) => {
-  const Ctor = ARRAYS[type]
-  const raw = Buffer.from(dataBase64, "base64")
-  const data = new Ctor(raw.length / Ctor.BYTES_PER_ELEMENT)
-  new Uint8Array(data.buffer).set(raw)
-  return new ort.Tensor(type, data, dims)
-}
-
-const encode = (tensor) => {
-  const data = tensor.data
-  if (!ArrayBuffer.isView(data)) throw new Error(`a ${tensor.type} output is not a typed array`)
-  return {
-    type: tensor.type,
-    dims: Array.from(tensor.dims),
-    dataBase64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
-  }
-}
+const send = (message) => new Promise((resolve) => process.stdout.write(JSON.stringify(message) + "\n", () => resolve()))
+const fail = (detail) => send({ event: "failed", reason: "Crashed", detail: String(detail?.message ?? detail).slice(0, 2000) }).then(() => process.exit(0))
 
 const serve = async (request) => {
-  let feeds
-  try {
-    feeds = Object.fromEntries(Object.entries(request.inputs).map(([name, t]) => [name, decode(t)]))
-  } catch (e) {
-    return fail("input", e)
-  }
-  let session
-  const loadStart = performance.now()
-  try {
-    session = await ort.InferenceSession.create(request.modelPath, {
-      executionProviders: ["cpu"],
-      intraOpNumThreads: request.intraOpNumThreads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3
-    })
-  } catch (e) {
-    return fail("load", e)
-  }
-  send({ event: "loaded", millis: performance.now() - loadStart })
-  let outputs
-  const runStart = performance.now()
-  try {
-    outputs = await session.run(feeds)
-  } catch (e) {
-    return fail("run", e)
-  }
-  const millis = performance.now() - runStart
-  try {
-    let bytes = 0
-    for (const value of Object.values(outputs)) bytes += value.data?.byteLength ?? 0
-    if (bytes > request.outputBytesMax) return fail("output", `outputs are ${bytes} bytes, over the ${request.outputBytesMax} limit`)
-    const encoded = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, encode(t)]))
-    send({ event: "done", millis, outputs: encoded }, () => process.exit(0))
-  } catch (e) {
-    fail("output", e)
-  }
+  const { register } = await import("tsx/esm/api")
+  register()
+  const { smokeCheck } = await import("./smokeCheck.ts")
+  await smokeCheck(request, send)
+  process.exit(0)
 }
 
 let buffered = ""
@@ -111,11 +49,11 @@ process.stdin.on("data", (chunk) => {
   try {
     request = JSON.parse(buffered.slice(0, newline))
   } catch (e) {
-    fail("input", e)
+    fail(`input: ${e?.message ?? e}`)
     return
   }
   buffered = ""
   startWatchdog(request.deadlineMillis)
-  serve(request)
+  serve(request).catch((e) => fail(`input: ${e?.message ?? e}`))
 })
 process.stdin.on("end", () => process.exit(0))

@@ -3,12 +3,20 @@
  * stage 2), in order, stopping at the first failure:
  *
  *   1. the declared hash is sha256 of the bytes (node:crypto);
- *   2. the static checks (`checkModelStatic`: size, ONNX, versions, domains,
- *      operators, external data, tensor sizes, shapes, types);
+ *   2. the file is within `modelBytesMax` (TooLarge);
  *   3. the hash is not on the denylist;
- *   4. the sandboxed smoke run on the seeded inputs (seed: the model hash)
- *      loads the model, runs within the time and memory bounds and gives
- *      finite outputs, whose fingerprint becomes the reference fingerprint.
+ *   4. in the sandbox child (SandboxedSmokeRun, smokeCheck.ts): the static
+ *      checks (`checkModelStatic`: ONNX, versions, domains, operators,
+ *      external data, tensor sizes, shapes, types), then the smoke run on
+ *      the seeded inputs (seed: the model hash), twice, within the time and
+ *      memory bounds, with finite, bounded outputs identical on both runs,
+ *      whose fingerprint becomes the reference fingerprint.
+ *
+ * The node itself does only 1–3 and reads the child's verdict: its memory
+ * per verification is the file's bytes (which the caller holds anyway, at
+ * most `modelBytesMax`) plus `REPLY_BYTES_MAX` of replies and
+ * `STDERR_TAIL_CHARS` of stderr — nothing that grows with the model's
+ * nodes, declared shapes or outputs.
  *
  * The result is always a `ModelVerdict`, never an error: every bad file ends
  * as `ModelRejected` with a reason a provider can act on. A failure of the
@@ -20,7 +28,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Either } from "effect"
-import { checkModelStatic, DEFAULT_STATIC_LIMITS, referenceInputs, type StaticLimits } from "../../domain/ai/legitimacy.js"
+import { checkFileSize, DEFAULT_STATIC_LIMITS, type StaticLimits } from "../../domain/ai/legitimacy.js"
 import type { ModelManifest } from "../../domain/ai/manifest.js"
 import { ModelAccepted, ModelRejected, type ModelVerdict, type RejectionCheck } from "../../domain/ai/verdict.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
@@ -73,24 +81,29 @@ export const verifyModel = (
     if (normalizeHash(declaredHash) !== actual.slice(2)) {
       return reject(declaredHash, "HashMismatch", `the file's sha256 is ${actual}, not the declared ${declaredHash}`)
     }
-    const passed = checkModelStatic(bytes, manifest, config.limits)
-    if (Either.isLeft(passed)) return reject(declaredHash, passed.left.reason, passed.left.message)
+    const sized = checkFileSize(bytes.length, config.limits)
+    if (Either.isLeft(sized)) return reject(declaredHash, sized.left.reason, sized.left.message)
     if (config.denylist.has(actual) || config.denylist.has(actual.slice(2))) {
       return reject(declaredHash, "Denylisted", `model ${actual} is on the denylist`)
     }
-    const inputs = referenceInputs(passed.right, manifest, actual)
     const sandbox = yield* SandboxedSmokeRun
-    const smoke = yield* withModelFile(bytes, config.tmpDir ?? tmpdir(), (modelPath) =>
-      sandbox.run({ modelPath, inputs, tolerance: manifest.outputTolerance }, config.smoke)
+    const verdict = yield* withModelFile(bytes, config.tmpDir ?? tmpdir(), (modelPath) =>
+      sandbox.run({ modelPath, modelHash: actual, manifest, staticLimits: config.limits }, config.smoke)
     )
-    if (smoke._tag === "SmokeFailed") return reject(declaredHash, smoke.reason, `smoke run: ${smoke.detail}`)
-    return new ModelAccepted({
-      modelHash: actual,
-      sizeBytes: bytes.length,
-      signature: passed.right.signature,
-      referenceFingerprint: smoke.fingerprint,
-      smoke
-    })
+    switch (verdict._tag) {
+      case "StaticRefused":
+        return reject(declaredHash, verdict.check, verdict.detail)
+      case "SmokeFailed":
+        return reject(declaredHash, verdict.reason, `smoke run: ${verdict.detail}`)
+      case "SandboxPassed":
+        return new ModelAccepted({
+          modelHash: actual,
+          sizeBytes: bytes.length,
+          signature: verdict.signature,
+          referenceFingerprint: verdict.smoke.fingerprint,
+          smoke: verdict.smoke
+        })
+    }
   }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.succeed(reject(declaredHash, "VerifierFailed", `the verifier failed, not the model: ${Cause.pretty(cause).slice(0, 500)}`))

@@ -10,7 +10,10 @@ import {
   customDomainModel,
   customOpInSubgraphModel,
   externalDataModel,
+  hugeInputModel,
   hugeTensorModel,
+  inputTripCountLoopModel,
+  loopForeverModel,
   manifest,
   randomModel,
   repeatedGraphModel,
@@ -150,6 +153,27 @@ describe("checkModelStatic", () => {
     expect(failure(symbolicModel(), manifest({ shapes: { x: [100_000_000, 4] } })).message).toBe(
       `input "x" at its manifest shape has shape [100000000, 4], more than ${2 ** 28} elements`
     )
+  })
+
+  it("UnboundedLoop: a Loop whose trip count is an input; a constant trip count, or a fixed input, passes", () => {
+    expect(failure(inputTripCountLoopModel())).toEqual({
+      reason: "UnboundedLoop",
+      message: `node "loop" (Loop) takes its trip count from "M", which is not a constant; make it an initializer or a Constant, or fix the input in the manifest (--fixed M=N)`
+    })
+    expect(Either.isRight(check(inputTripCountLoopModel(), manifest({ fixedInputs: { M: [3] } })))).toBe(true)
+    expect(Either.isRight(check(loopForeverModel()))).toBe(true) // 10^15, but a constant: the smoke run times it out
+    const whileLoop = model({
+      graph: {
+        nodes: [{ opType: "Loop", name: "w", inputs: ["", "c", "x"], outputs: ["y"], attributes: [{ name: "body", g: new Uint8Array(0) }] }],
+        inputs: [valueInfo("c", DT.BOOL, []), valueInfo("x", DT.FLOAT, [1])],
+        outputs: [valueInfo("y", DT.FLOAT, [1])]
+      }
+    })
+    expect(failure(whileLoop).message).toBe(`node "w" (Loop) has no trip count (it loops while a condition holds); give it a constant trip count`)
+  })
+
+  it("TensorTooLarge: inputs whose seeded values would take more than inputBytesMax (an int64[16384, 16384] in a tiny file)", () => {
+    expect(failure(hugeInputModel())).toEqual({ reason: "TensorTooLarge", message: "the inputs at their shapes take 2048.0 MiB, over the 256.0 MiB limit" })
   })
 
   it("MissingShape: silero without shapes names the input, the dim and the CLI form", () => {

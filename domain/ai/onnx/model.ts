@@ -49,6 +49,9 @@ export interface OnnxNode {
   readonly name: string
   readonly opType: string
   readonly domain: string
+  /** Names of its inputs ("" for an optional input left out) and outputs. */
+  readonly inputs: ReadonlyArray<string>
+  readonly outputs: ReadonlyArray<string>
   /** Graphs held by attributes (If's branches, Loop's and Scan's bodies). */
   readonly subgraphs: ReadonlyArray<OnnxGraph>
   /** Tensors held by attributes (Constant's value, ...), sparse ones as their values and indices. */
@@ -98,7 +101,7 @@ const OPSET = { domain: 1, version: 2 } as const
 /** message GraphProto */
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, valueInfo: 13, sparseInitializer: 15 } as const
 /** message NodeProto */
-const NODE = { name: 3, opType: 4, attribute: 5, domain: 7 } as const
+const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const
 /** message AttributeProto */
 const ATTRIBUTE = { t: 5, g: 6, tensors: 10, graphs: 11, sparseTensor: 22, sparseTensors: 23 } as const
 /** message TensorProto */
@@ -362,10 +365,18 @@ const readNode = (r: WireReader, depth: number): OnnxNode => {
   let domain = ""
   const subgraphs: Array<OnnxGraph> = []
   const tensors: Array<OnnxTensorInfo> = []
+  const inputs: Array<string> = []
+  const outputs: Array<string> = []
   const seen = new SingularFields()
   const outer = r.enter()
   while (r.more() && r.tag()) {
     switch (r.field) {
+      case NODE.input:
+        if (r.expect(WireType.LengthDelimited)) inputs.push(r.string())
+        break
+      case NODE.output:
+        if (r.expect(WireType.LengthDelimited)) outputs.push(r.string())
+        break
       case NODE.name:
         if (single(r, seen, "NodeProto", WireType.LengthDelimited)) name = r.string()
         break
@@ -383,7 +394,7 @@ const readNode = (r: WireReader, depth: number): OnnxNode => {
     }
   }
   r.leave(outer)
-  return { name, opType, domain, subgraphs, tensors }
+  return { name, opType, domain, inputs, outputs, subgraphs, tensors }
 }
 
 const EMPTY_GRAPH: OnnxGraph = {

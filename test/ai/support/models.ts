@@ -262,10 +262,10 @@ export const hugeOutputModel = (elements: number): Uint8Array =>
     outputs: [valueInfo("y", DT.FLOAT, [elements])]
   })
 
-/** `count` Identity nodes in a chain: a file of many tiny nodes (about 30 bytes each). */
-export const manyNodesModel = (count: number): Uint8Array =>
+/** `count` nodes of `opType` in a chain: a file of many tiny nodes (about 30 bytes each). */
+export const manyNodesModel = (count: number, opType = "Identity"): Uint8Array =>
   build({
-    nodes: Array.from({ length: count }, (_, i) => ({ opType: "Identity", inputs: [i === 0 ? "x" : `v${i}`], outputs: [i === count - 1 ? "y" : `v${i + 1}`] })),
+    nodes: Array.from({ length: count }, (_, i) => ({ opType, inputs: [i === 0 ? "x" : `v${i}`], outputs: [i === count - 1 ? "y" : `v${i + 1}`] })),
     inputs: [valueInfo("x", DT.FLOAT, [1])],
     outputs: [valueInfo("y", DT.FLOAT, [1])]
   })

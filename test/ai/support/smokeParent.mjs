@@ -5,8 +5,16 @@ import { spawn } from "node:child_process"
 
 const [worker, modelPath] = process.argv.slice(2)
 const child = spawn(process.execPath, [worker], { stdio: ["pipe", "pipe", "inherit"] })
-const input = { type: "float32", dims: [1], dataBase64: Buffer.from(Float32Array.of(0).buffer).toString("base64") }
 child.stdout.on("data", (d) => {
   if (d.toString().includes("loaded")) process.stdout.write(`${child.pid}\n`)
 })
-child.stdin.write(JSON.stringify({ modelPath, inputs: { x: input }, intraOpNumThreads: 1, outputBytesMax: 1000, deadlineMillis: 60_000 }) + "\n")
+const request = {
+  modelPath,
+  modelHash: "0x00",
+  manifest: { shapes: {}, fixedInputs: {}, outputTolerance: 1e-4 },
+  staticLimits: { modelBytesMax: 1 << 20, irVersionMin: 3, irVersionMax: 12, opsetMin: 7, opsetMax: 24, tensorElementsMax: 1 << 20 },
+  intraOpNumThreads: 1,
+  outputBytesMax: 1000,
+  deadlineMillis: 60_000
+}
+child.stdin.write(JSON.stringify(request) + "\n")
