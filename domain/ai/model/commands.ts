@@ -46,6 +46,12 @@ export class AttestModel extends Schema.TaggedClass<AttestModel>()("AttestModel"
   at: TimestampMs
 }) {}
 
+/** A validator is about to verify the file: records the attempt, or ends the attempts (see decide.ts). */
+export class BeginVerification extends Schema.TaggedClass<BeginVerification>()("BeginVerification", {
+  validator: Address,
+  at: TimestampMs
+}) {}
+
 export class UpdatePrice extends Schema.TaggedClass<UpdatePrice>()("UpdatePrice", {
   provider: Address,
   price: Uint256
@@ -60,7 +66,7 @@ export class ExpireVerification extends Schema.TaggedClass<ExpireVerification>()
   at: TimestampMs
 }) {}
 
-export type ModelCommand = UploadModel | AttestModel | UpdatePrice | DeprecateModel | ExpireVerification
+export type ModelCommand = UploadModel | BeginVerification | AttestModel | UpdatePrice | DeprecateModel | ExpireVerification
 
 // ---------------------------------------------------------------- errors
 

@@ -13,6 +13,13 @@
  *        (Nondeterministic when accepted fingerprints differ, else NoQuorum)
  *   4. otherwise the model stays Pending.
  *
+ * Verification attempts. A validator records `BeginVerification` before it
+ * runs the sandbox. Should the verification kill the node, the node starts
+ * again, replays the Pending model and would verify it again — and die
+ * again. So after `VERIFICATION_ATTEMPTS_MAX` recorded attempts without an
+ * attestation, `BeginVerification` attests for the validator instead: a
+ * rejection, check VerificationCrashed, reason "verification crashed ...".
+ *
  * So a model never stays Pending once all validators have attested: with
  * none outstanding, rule 3 holds whenever 1 and 2 do not. And it never stays
  * Pending past its deadline: `ExpireVerification` rejects it (TimedOut).
@@ -39,6 +46,7 @@ import {
   PriceUpdateRejected,
   UploadRejected,
   type AttestModel,
+  type BeginVerification,
   type DeprecateModel,
   type ExpireVerification,
   type ModelCommand,
@@ -54,8 +62,10 @@ import {
   ModelRejected,
   ModelUploaded,
   ModelVerified,
+  VerificationAttempted,
   type ModelEvent
 } from "./events.js"
+import { ModelRejected as RejectedVerdict } from "../verdict.js"
 import { evolve, hasAttested, initialModelState, type ModelState } from "./state.js"
 import { invariantsOf, type Assert, unreachable } from "../../assert.js"
 
@@ -169,23 +179,54 @@ const decideUpload = (rules: ModelRules, s: ModelState, cmd: UploadModel): Decis
   ])
 }
 
-const decideAttest = (s: ModelState, cmd: AttestModel): Decision<AttestationRejected> => {
-  const reject = (reason: AttestationRejected["reason"], detail: string) =>
-    Either.left(new AttestationRejected({ reason, detail }))
+/** Verification attempts a validator records before its next one attests "verification crashed" instead. */
+export const VERIFICATION_ATTEMPTS_MAX = 3
+
+/** Why `validator` may not attest (or begin to verify) now, if it may not. */
+const attestationRefusal = (s: ModelState, validator: Address, at: number): AttestationRejected | undefined => {
+  const reject = (reason: AttestationRejected["reason"], detail: string) => new AttestationRejected({ reason, detail })
   const upload = s.upload
   if (upload === null) return reject("ModelAbsent", "no model was uploaded on this stream")
   if (s.status !== "Pending") return reject("NotPending", `model ${upload.modelId} is already ${s.status}`)
-  if (!upload.validators.includes(cmd.validator)) return reject("NotAValidator", `${cmd.validator} is not a validator of this model`)
-  if (hasAttested(s, cmd.validator)) return reject("AlreadyAttested", `${cmd.validator} has attested already`)
+  if (!upload.validators.includes(validator)) return reject("NotAValidator", `${validator} is not a validator of this model`)
+  if (hasAttested(s, validator)) return reject("AlreadyAttested", `${validator} has attested already`)
+  if (at >= upload.verificationDeadline) return reject("DeadlinePassed", `attested at ${at}, the deadline was ${upload.verificationDeadline}`)
+  return undefined
+}
+
+/** An attestation and, if it decides the tally, the model's end. */
+const attestation = (s: ModelState, attested: ModelAttested, at: number): ReadonlyArray<ModelEvent> => {
+  const verdict = verdictOf(evolve(s, attested), at)
+  return verdict === null ? [attested] : [attested, verdict]
+}
+
+const decideBegin = (s: ModelState, cmd: BeginVerification): Decision<AttestationRejected> => {
+  const refusal = attestationRefusal(s, cmd.validator, cmd.at)
+  if (refusal !== undefined) return Either.left(refusal)
+  const upload = s.upload!
+  const attempts = s.attempts.get(cmd.validator) ?? 0
+  if (attempts < VERIFICATION_ATTEMPTS_MAX) {
+    return Either.right([new VerificationAttempted({ validator: cmd.validator, attempt: attempts + 1, at: cmd.at })])
+  }
+  const verdict = new RejectedVerdict({
+    modelHash: upload.weightsHash,
+    check: "VerificationCrashed",
+    reason: `verification crashed: ${attempts} attempts by this validator began and never finished`
+  })
+  return Either.right(attestation(s, new ModelAttested({ validator: cmd.validator, verdict, at: cmd.at }), cmd.at))
+}
+
+const decideAttest = (s: ModelState, cmd: AttestModel): Decision<AttestationRejected> => {
+  const reject = (reason: AttestationRejected["reason"], detail: string) =>
+    Either.left(new AttestationRejected({ reason, detail }))
+  const refusal = attestationRefusal(s, cmd.validator, cmd.at)
+  if (refusal !== undefined && refusal.reason !== "DeadlinePassed") return Either.left(refusal)
+  const upload = s.upload!
   if (cmd.verdict.modelHash !== upload.weightsHash) {
     return reject("WrongModel", `the verdict is on ${cmd.verdict.modelHash}, the model's weights are ${upload.weightsHash}`)
   }
-  if (cmd.at >= upload.verificationDeadline) {
-    return reject("DeadlinePassed", `attested at ${cmd.at}, the deadline was ${upload.verificationDeadline}`)
-  }
-  const attested = new ModelAttested({ validator: cmd.validator, verdict: cmd.verdict, at: cmd.at })
-  const verdict = verdictOf(evolve(s, attested), cmd.at)
-  return Either.right(verdict === null ? [attested] : [attested, verdict])
+  if (refusal !== undefined) return Either.left(refusal)
+  return Either.right(attestation(s, new ModelAttested({ validator: cmd.validator, verdict: cmd.verdict, at: cmd.at }), cmd.at))
 }
 
 const decideUpdatePrice = (s: ModelState, cmd: UpdatePrice): Decision<PriceUpdateRejected> => {
@@ -230,6 +271,8 @@ export const decide = (rules: ModelRules, s: ModelState, cmd: ModelCommand): Dec
   switch (cmd._tag) {
     case "UploadModel":
       return decideUpload(rules, s, cmd)
+    case "BeginVerification":
+      return decideBegin(s, cmd)
     case "AttestModel":
       return decideAttest(s, cmd)
     case "UpdatePrice":

@@ -45,6 +45,18 @@ export class ModelAttested extends Schema.TaggedClass<ModelAttested>()("ModelAtt
   at: TimestampMs
 }) {}
 
+/**
+ * A validator starts verifying the file: recorded before the sandbox runs,
+ * so that a verification that kills the node is counted when the node
+ * starts again (see `VERIFICATION_ATTEMPTS_MAX` in decide.ts).
+ */
+export class VerificationAttempted extends Schema.TaggedClass<VerificationAttempted>()("VerificationAttempted", {
+  validator: Address,
+  /** 1 for the validator's first attempt. */
+  attempt: PositiveInt,
+  at: TimestampMs
+}) {}
+
 export class ModelVerified extends Schema.TaggedClass<ModelVerified>()("ModelVerified", {
   /** The fingerprint of the outputs on the seeded inputs that k validators agree on. */
   referenceFingerprint: Hash32,
@@ -87,6 +99,7 @@ export class ModelDeprecated extends Schema.TaggedClass<ModelDeprecated>()("Mode
 
 export const ModelEvent = Schema.Union(
   ModelUploaded,
+  VerificationAttempted,
   ModelAttested,
   ModelVerified,
   ModelRejected,

@@ -20,6 +20,8 @@ export interface ModelState {
   readonly price: bigint
   /** In arrival order; at most one per validator. */
   readonly attestations: ReadonlyArray<ModelAttested>
+  /** Verification attempts recorded per validator (VerificationAttempted). */
+  readonly attempts: ReadonlyMap<Address, number>
   /** Set by `ModelVerified`. */
   readonly referenceFingerprint: Hash32 | null
   /** Set by `ModelRejected`. */
@@ -32,6 +34,7 @@ export const initialModelState: ModelState = {
   upload: null,
   price: 0n,
   attestations: [],
+  attempts: new Map(),
   referenceFingerprint: null,
   rejection: null,
   deprecated: false
@@ -53,6 +56,13 @@ export const evolve = (s: ModelState, e: ModelEvent): ModelState => {
       assert(e.attestationQuorum <= e.validators.length, `quorum ${e.attestationQuorum} of ${e.validators.length} validators`)
       assert(new Set(e.validators).size === e.validators.length, "a validator listed twice")
       return { ...s, status: "Pending", upload: e, price: e.manifest.pricePerCall }
+    case "VerificationAttempted": {
+      assert(s.status === "Pending" && s.upload !== null, `verification attempt on a ${s.status} model`)
+      assert(s.upload.validators.includes(e.validator), `verification attempt by ${e.validator}, not a validator`)
+      assert(!hasAttested(s, e.validator), `${e.validator} attempts after attesting`)
+      assert(e.attempt === (s.attempts.get(e.validator) ?? 0) + 1, `attempt ${e.attempt} out of order`)
+      return { ...s, attempts: new Map([...s.attempts, [e.validator, e.attempt]]) }
+    }
     case "ModelAttested": {
       assert(s.status === "Pending" && s.upload !== null, `attestation on a ${s.status} model`)
       assert(s.upload.validators.includes(e.validator), `attestation by ${e.validator}, not a validator`)

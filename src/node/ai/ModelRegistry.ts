@@ -4,11 +4,16 @@
  * its weights; once they are in the blob store the node verifies them in a
  * sandbox and attests; the decider turns attestations (or the deadline) into
  * ModelVerified or ModelRejected — never a model stuck Pending.
+ *
+ * Each verification is recorded (BeginVerification) before the sandbox
+ * starts, so a verification that took the node down counts when it starts
+ * again; after VERIFICATION_ATTEMPTS_MAX of them the decider attests a
+ * rejection, "verification crashed", instead of letting it run once more.
  */
 import { Clock, Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { ModelManifest } from "../../../domain/ai/manifest.js"
-import { AttestModel, DeprecateModel, ExpireVerification, UpdatePrice, UploadModel } from "../../../domain/ai/model/commands.js"
+import { AttestModel, BeginVerification, DeprecateModel, ExpireVerification, UpdatePrice, UploadModel } from "../../../domain/ai/model/commands.js"
 import type { ModelCommand, ModelRules } from "../../../domain/ai/model/commands.js"
 import type { ModelState } from "../../../domain/ai/model/decide.js"
 import type { ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
@@ -63,14 +68,22 @@ export const makeModelRegistry = (config: AiConfig) =>
         if (s.attestations.some((a) => a.validator === validator)) return
         const upload = s.upload
         if (!(yield* blobs.has(upload.weightsHash).pipe(Effect.orElseSucceed(() => false)))) return
-        const verdict = yield* verifying.withPermits(1)(
-          blobs.get(upload.weightsHash).pipe(
-            Effect.flatMap((bytes) => verifyModel(bytes, upload.manifest, upload.weightsHash, verifyConfig)),
-            Effect.provideService(SandboxedSmokeRun, sandbox)
-          )
+        const reply = yield* verifying.withPermits(1)(
+          Effect.gen(function* () {
+            // Another fiber may have verified it while this one waited for the permit.
+            const now = yield* state(modelId)
+            if (now.status !== "Pending" || now.attestations.some((a) => a.validator === validator)) return null
+            // Recorded before the sandbox starts; after too many, the decider attests "verification crashed".
+            const begun = yield* ask(modelId, new BeginVerification({ validator, at: yield* Clock.currentTimeMillis }))
+            if (begun.events.some((e) => e._tag === "ModelAttested")) return begun
+            const verdict = yield* blobs.get(upload.weightsHash).pipe(
+              Effect.flatMap((bytes) => verifyModel(bytes, upload.manifest, upload.weightsHash, verifyConfig)),
+              Effect.provideService(SandboxedSmokeRun, sandbox)
+            )
+            return yield* ask(modelId, new AttestModel({ validator, verdict, at: yield* Clock.currentTimeMillis }))
+          })
         )
-        const at = yield* Clock.currentTimeMillis
-        const reply = yield* ask(modelId, new AttestModel({ validator, verdict, at }))
+        if (reply === null) return
         const end = reply.events.find((e) => e._tag === "ModelVerified" || e._tag === "ModelRejected")
         if (end !== undefined) {
           yield* Effect.logInfo(

@@ -7,14 +7,15 @@ import { ModelManifest } from "../../../domain/ai/manifest.js"
 import * as Verdict from "../../../domain/ai/verdict.js"
 import {
   AttestModel,
+  BeginVerification,
   DeprecateModel,
   ExpireVerification,
   UpdatePrice,
   UploadModel,
   type ModelRules
 } from "../../../domain/ai/model/commands.js"
-import { isServable, makeModelDecider, type ModelState } from "../../../domain/ai/model/decide.js"
-import { ModelEvent, ModelRejected, ModelVerified, type ModelUploaded } from "../../../domain/ai/model/events.js"
+import { isServable, makeModelDecider, VERIFICATION_ATTEMPTS_MAX, type ModelState } from "../../../domain/ai/model/decide.js"
+import { ModelAttested, ModelEvent, ModelRejected, ModelVerified, VerificationAttempted, type ModelUploaded } from "../../../domain/ai/model/events.js"
 import { DEFAULT_GPU_CLASSES } from "../../../domain/ai/worker/gpuClass.js"
 import { address, deciderSpec, hash, run, runAll, T0, tags, throughJson } from "./support.js"
 
@@ -160,6 +161,67 @@ describe("AttestModel: the quorum", () => {
   })
 })
 
+describe("BeginVerification: attempts are recorded before the sandbox runs", () => {
+  const begin = (validator = V1!, at = T0 + 500) => new BeginVerification({ validator, at })
+  const begins = (n: number, validator = V1!) => Array.from({ length: n }, () => begin(validator))
+
+  it("each begin records the validator's next attempt; an attestation after it counts as usual", () => {
+    spec.given(uploaded).when(begin()).then((events, s) => {
+      expect(events).toEqual([new VerificationAttempted({ validator: V1!, attempt: 1, at: T0 + 500 })])
+      expect([s.status, s.attempts.get(V1!)]).toEqual(["Pending", 1])
+    })
+    const { state } = runAll(models, [upload(), ...begins(2), attest(V1), begin(V2), attest(V2)])
+    expect([state.status, state.attempts.get(V1!), state.attempts.get(V2!)]).toEqual(["Verified", 2, 1])
+  })
+
+  it(`after ${VERIFICATION_ATTEMPTS_MAX} attempts that never attested (each crashed the node), the next begin attests "verification crashed"`, () => {
+    const devnet = makeModelDecider(rules([V1!], 1))
+    const { state, events } = runAll(devnet, [upload(), ...begins(VERIFICATION_ATTEMPTS_MAX + 1)])
+    expect(tags(events)).toEqual(["ModelUploaded", ...Array<string>(VERIFICATION_ATTEMPTS_MAX).fill("VerificationAttempted"), "ModelAttested", "ModelRejected"])
+    const attested = events.at(-2) as ModelAttested
+    expect(attested.verdict).toEqual(
+      new Verdict.ModelRejected({ modelHash: WEIGHTS, check: "VerificationCrashed", reason: `verification crashed: ${VERIFICATION_ATTEMPTS_MAX} attempts by this validator began and never finished` })
+    )
+    expect([state.status, state.rejection?.cause, state.rejection?.check]).toEqual(["Rejected", "Attested", "VerificationCrashed"])
+    expect(state.rejection?.reason).toBe(
+      `rejected by 1 of 1 validators: VerificationCrashed: verification crashed: ${VERIFICATION_ATTEMPTS_MAX} attempts by this validator began and never finished`
+    )
+    // and it is over: no attempt after it
+    expect(Either.isLeft(devnet.decide(state, begin()))).toBe(true)
+  })
+
+  it("with three validators, one validator's crashes are one rejection: the other two still decide", () => {
+    const { state } = runAll(models, [upload(), ...begins(VERIFICATION_ATTEMPTS_MAX + 1, V1!), attest(V2), attest(V3)])
+    expect(state.status).toBe("Verified")
+    expect(state.attestations.map((a) => a.verdict._tag)).toEqual(["ModelRejected", "ModelAccepted", "ModelAccepted"])
+  })
+
+  describe("negative", () => {
+    it("no model: ModelAbsent", () => spec.given([]).when(begin()).thenRejects("AttestationRejected", "ModelAbsent"))
+    it("already verified: NotPending", () => spec.given(verifiedEvents).when(begin(V3)).thenRejects("AttestationRejected", "NotPending"))
+    it("from outside the validator set: NotAValidator", () => spec.given(uploaded).when(begin(STRANGER)).thenRejects("AttestationRejected", "NotAValidator"))
+    it("after the validator attested: AlreadyAttested", () => spec.given(verified).when(begin(V1)).thenRejects("AttestationRejected", "AlreadyAttested"))
+    it("at the deadline: DeadlinePassed", () => spec.given(uploaded).when(begin(V1, DEADLINE)).thenRejects("AttestationRejected", "DeadlinePassed"))
+  })
+
+  it("property: whatever the number of begins, a lone validator's model is Pending up to the limit and Rejected (VerificationCrashed) past it", () => {
+    const devnet = makeModelDecider(rules([V1!], 1))
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3 * VERIFICATION_ATTEMPTS_MAX }), (n) => {
+        let s = run(devnet, devnet.initialState, upload()).state
+        for (let i = 0; i < n; i++) {
+          const r = devnet.decide(s, begin())
+          if (s.status === "Pending") s = fold(devnet.evolve, s, Either.getOrThrow(r))
+          else expect(Either.isLeft(r) && r.left.reason).toBe("NotPending")
+        }
+        if (n <= VERIFICATION_ATTEMPTS_MAX) expect([s.status, s.attempts.get(V1!) ?? 0]).toEqual(["Pending", n])
+        else expect([s.status, s.rejection?.check]).toEqual(["Rejected", "VerificationCrashed"])
+      }),
+      { numRuns: 100 }
+    )
+  })
+})
+
 describe("UpdatePrice and DeprecateModel", () => {
   it("the provider changes the price", () => {
     spec.given(verifiedEvents).when(new UpdatePrice({ provider: PROVIDER, price: 40n })).then((events, s) => {
@@ -212,7 +274,8 @@ describe("replay", () => {
   it("the decided events, through their JSON encoding, fold to the decided state", () => {
     for (const commands of [
       [upload(), attest(V1), attest(V2, accepted(FP_B)), attest(V3), new UpdatePrice({ provider: PROVIDER, price: 7n }), new DeprecateModel({ provider: PROVIDER })],
-      [upload(), attest(V1, rejected()), new ExpireVerification({ at: DEADLINE + 5 })]
+      [upload(), attest(V1, rejected()), new ExpireVerification({ at: DEADLINE + 5 })],
+      [upload(), new BeginVerification({ validator: V1!, at: T0 + 1 }), new BeginVerification({ validator: V1!, at: T0 + 2 }), attest(V1)]
     ]) {
       const { state, events } = runAll(models, commands)
       expect(fold(models.evolve, models.initialState, throughJson(ModelEvent, events))).toEqual(state)
