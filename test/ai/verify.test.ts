@@ -13,6 +13,7 @@ import type { ModelVerdict, RejectionCheck } from "../../domain/ai/verdict.js"
 import { makeOnnxSessionPool, DEFAULT_POOL_CONFIG } from "../../infra/inference/OnnxSessionPool.js"
 import { makeSandboxedSmokeRun, SandboxedSmokeRun, SandboxedSmokeRunLive, SMOKE_WORKER_PATH, type SmokeLimits } from "../../infra/inference/SandboxedSmokeRun.js"
 import { DEFAULT_VERIFY_CONFIG, modelHashOf, verifyModel, type VerifyConfig } from "../../infra/inference/verifyModel.js"
+import { DEFAULT_AI_SETTINGS } from "../../src/node/ai/AiConfig.js"
 import {
   addModel,
   customDomainModel,
@@ -22,6 +23,7 @@ import {
   hugeTensorModel,
   inputTripCountLoopModel,
   loopForeverModel,
+  manyNodesFile,
   manyNodesModel,
   randomModel,
   repeatedGraphModel,
@@ -288,7 +290,7 @@ describe("the hostile corpus: each model gets its typed refusal, and the node li
     })
   )
 
-  it.live("a model of many tiny nodes at the upload limit (300k nodes): parsed in the child, OperatorNotAllowed", () =>
+  it.live("a model of 300k tiny nodes at a configured upload limit of its size (9 MiB): parsed in the child, OperatorNotAllowed", () =>
     Effect.gen(function* () {
       const bytes = manyNodesModel(300_000, "Exfiltrate")
       const limits = { ...DEFAULT_VERIFY_CONFIG.limits, modelBytesMax: bytes.length }
@@ -301,6 +303,17 @@ describe("the hostile corpus: each model gets its typed refusal, and the node li
         check: "TooLarge",
         reason: `the file is ${(bytes.length / MIB).toFixed(1)} MiB, over the ${((bytes.length - 1) / MIB).toFixed(1)} MiB limit`
       })
+    })
+  )
+
+  // 15M node objects: parsed in one process this took 4.7 GB and died of a full heap after 108 s.
+  it.live("a model of tiny nodes filling the node's upload limit (256 MiB, 15M nodes): MemoryLimit in the child", () =>
+    Effect.gen(function* () {
+      const bytes = manyNodesFile(DEFAULT_AI_SETTINGS.modelBytesMax)
+      const limits = { ...DEFAULT_VERIFY_CONFIG.limits, modelBytesMax: DEFAULT_AI_SETTINGS.modelBytesMax }
+      const r = yield* refused(bytes, manifest(), { limits, smoke: { memoryBytesMax: 512 * MIB } })
+      expect(r.check).toBe("MemoryLimit")
+      expect(r.reason).toMatch(/^smoke run: (the process reached \d+ MiB during load, over the 512 MiB limit|the JavaScript heap ran out during load)$/)
     })
   )
 

@@ -270,6 +270,40 @@ export const manyNodesModel = (count: number, opType = "Identity"): Uint8Array =
     outputs: [valueInfo("y", DT.FLOAT, [1])]
   })
 
+/**
+ * A model of exactly `sizeBytes` (a little over 2 MiB to 256 MiB) whose graph is tiny
+ * Identity nodes (x → x) back to back, written by repeating their bytes
+ * (so a 256 MiB file costs 256 MiB here, not millions of objects).
+ * Parsing it makes one node object per 18 bytes of file.
+ */
+export const manyNodesFile = (sizeBytes: number): Uint8Array => {
+  const nodeField = new ProtoWriter().bytes(1, new ProtoWriter().string(1, "x").string(2, "x").string(4, "Identity").finish()).finish()
+  const tail = new ProtoWriter().bytes(11, valueInfo("x", DT.FLOAT, [1])).bytes(12, valueInfo("x", DT.FLOAT, [1])).finish()
+  const opset = new ProtoWriter().bytes(8, new ProtoWriter().string(1, "").int(2, 17).finish()).finish()
+  const head = (graphLength: number) => new ProtoWriter().int(1, 8).tag(7, 2).varint(graphLength).finish()
+  // The graph's length prefix is 4 bytes for any graph of 2^21..2^28 bytes; a graph name pads to the exact size.
+  const fixed = head(2 ** 21).length + opset.length + tail.length
+  const count = Math.floor((sizeBytes - fixed - 16) / nodeField.length)
+  const name = new ProtoWriter().string(2, "g".repeat(sizeBytes - fixed - count * nodeField.length - 2)).finish()
+  const nodesLength = count * nodeField.length
+  const h = head(nodesLength + name.length + tail.length)
+  const out = new Uint8Array(sizeBytes)
+  out.set(h, 0)
+  out.set(nodeField, h.length)
+  for (let filled = nodeField.length; filled < nodesLength; ) {
+    const n = Math.min(filled, nodesLength - filled)
+    out.copyWithin(h.length + filled, h.length, h.length + n)
+    filled += n
+  }
+  let at = h.length + nodesLength
+  for (const part of [name, tail, opset]) {
+    out.set(part, at)
+    at += part.length
+  }
+  if (at !== sizeBytes || h.length !== head(2 ** 21).length) throw new Error(`manyNodesFile: wrote ${at} of ${sizeBytes} bytes`)
+  return out
+}
+
 /** A Loop whose trip count is the int64 input M (seeded: small), carrying v = x. */
 export const inputTripCountLoopModel = (): Uint8Array =>
   build({
