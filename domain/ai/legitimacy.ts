@@ -133,6 +133,14 @@ const checkDomainsAndOps = (model: OnnxModel): Either.Either<void, StaticCheckFa
     const why = EXCLUDED_OPERATORS.get(banned.opType) ?? "it is not a standard ONNX operator"
     return fail("OperatorNotAllowed", `${nodeLabel(banned)} uses operator "${banned.opType}", which is not allowed: ${why}`)
   }
+  // Dropout is the identity at inference, unless its training_mode input (opset 12+) is given: then it drops at random.
+  const training = nodes.find((n) => n.opType === "Dropout" && (n.inputs[2] ?? "") !== "")
+  if (training !== undefined) {
+    return fail(
+      "OperatorNotAllowed",
+      `${nodeLabel(training)} has a training_mode input ("${training.inputs[2]}"); Dropout in training mode drops values at random, so its outputs cannot be cross-checked`
+    )
+  }
   return Either.right(undefined)
 }
 

@@ -39,7 +39,7 @@ export interface SmokeCheckRequest {
   readonly outputBytesMax: number
 }
 
-type Send = (message: Record<string, unknown>) => Promise<void>
+export type Send = (message: Record<string, unknown>) => Promise<void>
 
 const errorText = (e: unknown): string => String((e as { message?: unknown } | null)?.message ?? e).slice(0, 2000)
 
@@ -86,19 +86,20 @@ export const smokeCheck = async (request: SmokeCheckRequest, send: Send): Promis
     const inputs = referenceInputs(passed.right, request.manifest, request.modelHash)
     feeds = Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)]))
     // The signature goes with `done`; the parsed model is dropped before the session loads.
-    return await load(request, feeds, passed.right.signature, send, failed)
+    return await loadAndRunTwice(request, feeds, passed.right.signature, send)
   } catch (e) {
     return await failed("Crashed", `input: ${errorText(e)}`)
   }
 }
 
-const load = async (
-  request: SmokeCheckRequest,
+/** Steps 3–6 of the module doc, on inputs already built (exported for the test of the second run). */
+export const loadAndRunTwice = async (
+  request: Pick<SmokeCheckRequest, "modelPath" | "manifest" | "intraOpNumThreads" | "outputBytesMax">,
   feeds: Record<string, ort.Tensor>,
   signature: unknown,
-  send: Send,
-  failed: (reason: SmokeFailureReason, detail: string) => Promise<void>
+  send: Send
 ): Promise<void> => {
+  const failed = (reason: SmokeFailureReason, detail: string) => send({ event: "failed", reason, detail })
   let session: ort.InferenceSession
   const loadStart = performance.now()
   try {

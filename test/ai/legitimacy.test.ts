@@ -20,7 +20,8 @@ import {
   SILERO_MANIFEST,
   sileroBytes,
   symbolicModel,
-  TEXT_FILE
+  TEXT_FILE,
+  trainingDropoutModel
 } from "./support/models.js"
 
 const SILERO = sileroBytes()
@@ -136,6 +137,12 @@ describe("checkModelStatic", () => {
       message: `node "n1" (Exfiltrate) uses operator "Exfiltrate", which is not allowed: it is not a standard ONNX operator`
     })
     expect(failure(randomModel()).message).toMatch(/operator "RandomNormal", which is not allowed: random outputs cannot be cross-checked/)
+    expect(failure(trainingDropoutModel())).toEqual({
+      reason: "OperatorNotAllowed",
+      message: `a Dropout node has a training_mode input ("training"); Dropout in training mode drops values at random, so its outputs cannot be cross-checked`
+    })
+    const inference = model({ graph: { nodes: [{ opType: "Dropout", inputs: ["x"], outputs: ["y"] }], inputs: [valueInfo("x", DT.FLOAT, [3])], outputs: [valueInfo("y", DT.FLOAT, [3])] } })
+    expect(Either.isRight(check(inference))).toBe(true)
   })
 
   it("ExternalData: an initializer stored in another file", () => {

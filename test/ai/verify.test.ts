@@ -14,6 +14,8 @@ import { makeOnnxSessionPool, DEFAULT_POOL_CONFIG } from "../../infra/inference/
 import { makeSandboxedSmokeRun, SandboxedSmokeRun, SandboxedSmokeRunLive, SMOKE_WORKER_PATH, type SmokeLimits } from "../../infra/inference/SandboxedSmokeRun.js"
 import { DEFAULT_VERIFY_CONFIG, modelHashOf, verifyModel, type VerifyConfig } from "../../infra/inference/verifyModel.js"
 import { DEFAULT_AI_SETTINGS } from "../../src/node/ai/AiConfig.js"
+import { loadAndRunTwice } from "../../infra/inference/smokeCheck.js"
+import ort from "onnxruntime-node"
 import {
   addModel,
   customDomainModel,
@@ -326,11 +328,40 @@ describe("the hostile corpus: each model gets its typed refusal, and the node li
     })
   )
 
-  it.live("allowed operators whose two runs differ (Dropout in training mode): Nondeterministic", () =>
+  it.live("Dropout in training mode: OperatorNotAllowed (it drops at random)", () =>
     Effect.gen(function* () {
-      const r = yield* refused(trainingDropoutModel())
-      expect(r.check).toBe("Nondeterministic")
-      expect(r.reason).toMatch(/^smoke run: output "y" differs in \d+ of 64 values between two runs on the same inputs; honest workers would disagree on its outputs$/)
+      expect(yield* refused(trainingDropoutModel())).toEqual({
+        check: "OperatorNotAllowed",
+        reason: `a Dropout node has a training_mode input ("training"); Dropout in training mode drops values at random, so its outputs cannot be cross-checked`
+      })
+    })
+  )
+
+  // The static checks refuse every random operator we know of; the second run is for the ones we do not.
+  // So this runs the child's load-and-run step itself, past the static gate, on a real random model.
+  it.live("the smoke run's second run: outputs that differ bit for bit are Nondeterministic, identical ones pass", () =>
+    Effect.promise(async () => {
+      const dir = mkdtempSync(join(tmpdir(), "topai-twice-"))
+      try {
+        const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
+          const path = join(dir, "model.onnx")
+          writeFileSync(path, bytes)
+          const sent: Array<Record<string, unknown>> = []
+          const request = { modelPath: path, manifest: decodeManifest(manifest()), intraOpNumThreads: 1, outputBytesMax: 1 << 20 }
+          await loadAndRunTwice(request, feeds, {}, async (m) => void sent.push(m))
+          return sent.at(-1)!
+        }
+        const x = { x: new ort.Tensor("float32", Float32Array.from({ length: 64 }, (_, i) => i + 1), [64]) }
+        const random = await run(trainingDropoutModel(), x)
+        expect(random["event"]).toBe("failed")
+        expect(random["reason"]).toBe("Nondeterministic")
+        expect(random["detail"]).toMatch(/^output "y" differs in \d+ of 64 values between two runs on the same inputs; honest workers would disagree on its outputs$/)
+        const a = new ort.Tensor("float32", Float32Array.of(1, 2, 3), [3])
+        const same = await run(addModel(), { a, b: a })
+        expect(same["event"]).toBe("done")
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
   )
 })

@@ -5,7 +5,9 @@
  *
  * - randomness (Bernoulli, Multinomial, RandomNormal, RandomNormalLike,
  *   RandomUniform, RandomUniformLike): two honest workers would return
- *   different outputs, so fingerprints could never agree;
+ *   different outputs, so fingerprints could never agree (Dropout is
+ *   listed: it is the identity at inference, and legitimacy.ts refuses one
+ *   given a training_mode input; the smoke run's second run catches the rest);
  * - ImageDecoder: it runs image codecs on untrusted bytes inside the worker;
  * - the training-only ops (Gradient, Momentum, Adagrad, Adam, in
  *   ai.onnx.preview.training, a non-default domain anyway).
