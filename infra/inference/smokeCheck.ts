@@ -78,17 +78,22 @@ const firstDifference = (a: TensorMap, b: TensorMap): string | undefined => {
 }
 
 export const smokeCheck = async (request: SmokeCheckRequest, send: Send): Promise<void> => {
-  const failed = (reason: SmokeFailureReason, detail: string) => send({ event: "failed", reason, detail })
   let feeds: Record<string, ort.Tensor>
+  let signature: unknown
   try {
     const passed = checkModelStatic(new Uint8Array(readFileSync(request.modelPath)), request.manifest, request.staticLimits)
     if (Either.isLeft(passed)) return await send({ event: "refused", check: passed.left.reason, detail: passed.left.message })
     const inputs = referenceInputs(passed.right, request.manifest, request.modelHash)
     feeds = Object.fromEntries(Object.entries(inputs).map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)]))
-    // The signature goes with `done`; the parsed model is dropped before the session loads.
-    return await loadAndRunTwice(request, feeds, passed.right.signature, send)
+    // Only the signature goes on; the parsed model is garbage before the session loads.
+    signature = passed.right.signature
   } catch (e) {
-    return await failed("Crashed", `input: ${errorText(e)}`)
+    return await send({ event: "failed", reason: "Crashed", detail: `input: ${errorText(e)}` })
+  }
+  try {
+    await loadAndRunTwice(request, feeds, signature, send)
+  } catch (e) {
+    await send({ event: "failed", reason: "Crashed", detail: `run: ${errorText(e)}` })
   }
 }
 
