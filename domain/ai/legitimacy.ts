@@ -6,11 +6,11 @@
  * tells the provider what to change:
  *
  *   TooLarge            the file is within `modelBytesMax`
- *   NotOnnx             it parses as an ONNX ModelProto
- *   UnsupportedVersion  ir_version and the default-domain opset are in range
- *   CustomDomain        the only opset imported is the default domain's ("" or "ai.onnx"), once;
- *                       every node is in it; no model-local functions
- *   OperatorNotAllowed  every op is on ALLOWED_OPERATORS
+ *   NotOnnx             it parses as an ONNX ModelProto (no singular field twice)
+ *   UnsupportedVersion  ir_version and the default-domain opset are in range, imported once
+ *   CustomDomain        every node is in the default domain ("" or "ai.onnx"); no
+ *                       model-local functions; no opset imported from another domain
+ *   OperatorNotAllowed  every op is on ALLOWED_OPERATORS; no Dropout in training mode
  *   ExternalData        no tensor keeps its data outside the file
  *   TensorTooLarge      no stored or declared tensor exceeds `tensorElementsMax`
  *   UnboundedLoop       every Loop's trip count is a constant (an initializer, a
@@ -22,7 +22,9 @@
  *   TensorTooLarge      (again) the inputs at their shapes total at most `inputBytesMax`
  *
  * Hash, denylist and the sandboxed smoke run are the other checks
- * (infra/inference/verifyModel.ts).
+ * (infra/inference/verifyModel.ts). A validator runs these in the sandbox
+ * child (infra/inference/smokeCheck.ts), never in the node: parsing makes
+ * an object per node, ~20 times the file's size in heap.
  */
 import { Either, Schema } from "effect"
 import type { ManifestShapes } from "./manifest.js"
