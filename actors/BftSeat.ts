@@ -48,13 +48,13 @@
  * proposal, or until work arrives; under load, until `blockIntervalMinMs`.
  * The pacemaker's timeout must exceed the idle interval.
  */
-import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, HashSet, Option, Queue, Ref } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, HashSet, Option, Queue, Random, Ref } from "effect"
 import type { Scope } from "effect"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
 import { decodeForAdmission } from "../domain/chain/admission.js"
 import { buildCertifiedBlock, MAX_BLOCK_TRANSACTIONS } from "../domain/chain/block.js"
 import type { Block } from "../domain/chain/block.js"
-import { BftCertificate, CertificateQc } from "../domain/chain/bftCertificate.js"
+import { CatchUpRefused, certificateOf, commitProofs, provableAnswer, verifyCatchUp, type CommitProof } from "../domain/chain/catchUp.js"
 import { creditableReceipts, handoverEntry, parsePayload, receiptEntry, timestampEntry } from "../domain/chain/certification.js"
 import { committeeDigest, committeeVerifier, consensusCommitteeOf, type ShardCommittee } from "../domain/chain/committees.js"
 import type { Address } from "../domain/chain/keys.js"
@@ -129,12 +129,20 @@ export const DropReason = [
   "MissingReceipts",
   "MalformedTransaction",
   "StaleEpoch",
-  "BadHandover"
+  "BadHandover",
+  /** A fetch or catch-up answer from a peer that was not asked, or with an id that was not its request's. */
+  "UnsolicitedAnswer",
+  /** A catch-up answer without a valid commit proof (`catchUpRefused` says why). */
+  "UnprovenCatchUp",
+  /** A consensus frame while the seat's inbox held `SEAT_INBOX_MAX` of them. */
+  "InboxFull"
 ] as const
 export type DropReason = (typeof DropReason)[number]
 
 export interface SeatStats {
   readonly dropped: Readonly<Record<DropReason, number>>
+  /** Catch-up answers refused, by reason. */
+  readonly catchUpRefused: Readonly<Record<CatchUpRefused["reason"], number>>
   /** Ledger blocks this seat applied. */
   readonly applied: number
   readonly view: C.View
@@ -195,6 +203,11 @@ const STRAGGLER_ANSWERS_MAX = 4_096
 const CATCH_UP_DELAY_MS = 1_000
 /** Frames of the next epoch kept until this node reaches it (it may apply the handover a little later than its peers). */
 const FUTURE_FRAMES_MAX = 1_024
+/** Consensus frames waiting in the seat's inbox: beyond, frames are dropped and counted (the seat's own inputs never are). */
+export const SEAT_INBOX_MAX = 8_192
+/** Commit proofs kept for peers catching up: of the latest commits, and of handovers (see `catchUp.ts`). */
+const PROOFS_KEPT_MAX = 256
+const HANDOVER_PROOFS_MAX = 1_024
 
 export const makeBftSeat = (
   options: BftSeatOptions
@@ -240,6 +253,23 @@ export const makeBftSeat = (
     let revision = -1
     let state: ConsensusState = undefined as never
     let lastCommittedTs = ledger0.lastTimestamp
+    /** Commit proofs this node can give a peer catching up, by consensus block hash. */
+    const proofs = new Map<Hash32, CommitProof>()
+    const handoverProofs = new Map<Hash32, CommitProof>()
+    const keepProof = (blockHash: Hash32, handover: boolean, proof: CommitProof) => {
+      const kept = handover ? handoverProofs : proofs
+      kept.delete(blockHash)
+      kept.set(blockHash, proof)
+      while (kept.size > (handover ? HANDOVER_PROOFS_MAX : PROOFS_KEPT_MAX)) kept.delete(kept.keys().next().value!)
+    }
+    /** The blocks of the state machine's commit under way (its last one carries the proof). */
+    let commitBatch: Array<{ readonly block: C.Block; readonly qc: C.QuorumCertificate }> = []
+    const onCommitted = (block: C.Block, qc: C.QuorumCertificate, proof: C.CommitProof | undefined) => {
+      commitBatch.push({ block, qc })
+      if (proof === undefined) return
+      for (const p of commitProofs(commitBatch, proof)) keepProof(p.blockHash, p.handover, p.proof)
+      commitBatch = []
+    }
     /** Read the epoch's records: the state to resume from, and the commits the ledger lacks. */
     const resume = (ledger: LedgerState) =>
       Effect.gen(function* () {
@@ -250,6 +280,7 @@ export const makeBftSeat = (
         const missing: Array<Committed> = []
         for (const r of records) {
           if (r._tag !== "Committed") continue
+          onCommitted(r.block, r.qc, r.proof)
           lastCommittedTs = Math.max(lastCommittedTs, timestampOf(r.block))
           if (r.block.height > ledger.height) missing.push(r)
         }
@@ -271,6 +302,8 @@ export const makeBftSeat = (
     const toReapply = resumed.missing
 
     const inbox = yield* Queue.unbounded<SeatInput>()
+    /** Consensus frames in the inbox (bounded by SEAT_INBOX_MAX; the seat's own inputs are not counted). */
+    let netQueued = 0
     const commits = yield* Queue.unbounded<Committed>()
     const wake = Queue.offer(inbox, { _tag: "Wake" }).pipe(Effect.asVoid)
     let wakeQueued = false
@@ -284,6 +317,7 @@ export const makeBftSeat = (
     const admission = yield* makeAdmission({ ledger: ledger0, mempoolCapacity: options.mempoolCapacity, onWork })
 
     const dropped: Record<DropReason, number> = Object.fromEntries(DropReason.map((r) => [r, 0])) as Record<DropReason, number>
+    const catchUpRefused = Object.fromEntries(CatchUpRefused.fields.reason.literals.map((r) => [r, 0])) as Record<CatchUpRefused["reason"], number>
     const drop = (reason: DropReason, detail: string) =>
       Effect.sync(() => {
         dropped[reason]++
@@ -307,7 +341,7 @@ export const makeBftSeat = (
     /** Ask `peer` for `ids`; the ones that come back validly signed join `txs`. Bad signatures: "bad". */
     const fetchTxs = (peer: C.NodeIndex, ids: ReadonlyArray<Hash32>) =>
       Effect.gen(function* () {
-        const raw = yield* txRequests.ask((requestId) => network.send(peer, { _tag: "TxRequest", shard, requestId, ids }))
+        const raw = yield* txRequests.ask(peer, (requestId) => network.send(peer, { _tag: "TxRequest", shard, requestId, ids }))
         const wanted = new Set(ids)
         const got: Array<Transaction> = []
         for (const bytes of raw) {
@@ -343,6 +377,8 @@ export const makeBftSeat = (
       }
       switch (message._tag) {
         case "Consensus":
+          if (netQueued >= SEAT_INBOX_MAX) return drop("InboxFull", `a ${message.message._tag} from peer ${from}`)
+          netQueued++
           return Queue.offer(inbox, { _tag: "Net", peer: from, epoch: message.epoch, message: message.message, checked: false }).pipe(Effect.asVoid)
         case "Txs":
           return Effect.forkIn(onTxGossip(message.raw), scope).pipe(Effect.asVoid)
@@ -366,16 +402,24 @@ export const makeBftSeat = (
           ).pipe(Effect.asVoid)
         }
         case "LedgerBlocksRequest":
+          // One block beyond the answer: it may prove the answer's last one committed (`provableAnswer`).
           return Effect.forkIn(
-            options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE).pipe(
-              Effect.flatMap((blocks) => network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, blocks }))
+            options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE + 1).pipe(
+              Effect.flatMap((read) => {
+                const answer = provableAnswer(read, LEDGER_BLOCKS_PER_RESPONSE, (h) => handoverProofs.get(h) ?? proofs.get(h))
+                return network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, ...answer })
+              })
             ),
             scope
           ).pipe(Effect.asVoid)
         case "LedgerBlocksResponse":
-          return ledgerRequests.answer(message.requestId, message.blocks)
+          return Effect.flatMap(ledgerRequests.answer(from, message.requestId, { blocks: message.blocks, proof: message.proof }), (matched) =>
+            matched ? Effect.void : drop("UnsolicitedAnswer", `a LedgerBlocksResponse from peer ${from}, request ${message.requestId}`)
+          )
         case "TxResponse":
-          return txRequests.answer(message.requestId, message.raw)
+          return Effect.flatMap(txRequests.answer(from, message.requestId, message.raw), (matched) =>
+            matched ? Effect.void : drop("UnsolicitedAnswer", `a TxResponse from peer ${from}, request ${message.requestId}`)
+          )
       }
     }
 
@@ -589,6 +633,7 @@ export const makeBftSeat = (
               break
             case "Commit":
               lastCommittedTs = Math.max(lastCommittedTs, timestampOf(o.block))
+              onCommitted(o.block, o.qc, o.proof)
               yield* Queue.offer(commits, { block: o.block, qc: o.qc })
               break
             case "RequestBlock":
@@ -724,6 +769,7 @@ export const makeBftSeat = (
             return
           }
           case "Net":
+            if (!input.checked) netQueued--
             return yield* onNet(input)
           case "Timer":
             if (input.epoch !== current.committee.epoch) return
@@ -804,18 +850,7 @@ export const makeBftSeat = (
         const transactions = yield* awaitTransactions(txHashes)
         const next = handover === undefined ? undefined : yield* awaitElected(handover.epoch, handover.digest)
         const receipts = yield* awaitReceipts(creditableReceipts(receiptIds, (id) => HashSet.has(ledger.receivedReceipts, id)))
-        const certificate = new BftCertificate({
-          blockHash: block.hash,
-          epoch: block.epoch,
-          view: block.view,
-          height: block.height,
-          parentHash: block.parentHash,
-          justifyView: block.justify.view,
-          justifyHash: block.justify.blockHash,
-          proposer: block.proposer,
-          payload: block.payload,
-          qc: new CertificateQc({ view: qc.view, signers: qc.signers, signature: qc.signature })
-        })
+        const certificate = certificateOf(block, qc)
         const ledgerBlock = buildCertifiedBlock({
           chainId: ledger.chain!.chainId,
           shard,
@@ -837,30 +872,14 @@ export const makeBftSeat = (
 
     // ---- catch-up: a node that fell an epoch behind (its peers' frames are of a later epoch) can no longer
     // follow its old committee's chain, which its peers dropped. It applies the ledger blocks they applied
-    // instead, each one only when more than f of its peers (f: the faults the committee tolerates) sent the
-    // same block: one of them is honest, and an honest node applies only committed blocks. The ledger checks
-    // each block's certificate and handover as it would its own.
-    const ledgerRequests = makeRequests<ReadonlyArray<Block>>([])
+    // instead, each answer only on its commit proof (`domain/chain/catchUp.ts`: the certified child of the
+    // next view, checked against the committee this node's ledger holds), never on a count of answers: one
+    // honest peer with a proof is enough, and a peer without one is refused. Each answer is bound to the peer
+    // asked and a random request id. The ledger checks each block's certificate and handover as it would its own.
+    type LedgerAnswer = { readonly blocks: ReadonlyArray<Block>; readonly proof: CommitProof }
+    const ledgerRequests = makeRequests<LedgerAnswer>({ blocks: [], proof: [] })
     const askBlocks = (peer: PeerId, fromHeight: number) =>
-      ledgerRequests.ask((requestId) => network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight }))
-
-    /** The blocks from `fromHeight` on that more than `f` of the answers agree on, in order. */
-    const agreed = (answers: ReadonlyArray<ReadonlyArray<Block>>, f: number, fromHeight: number): ReadonlyArray<Block> => {
-      const out: Array<Block> = []
-      for (let i = 0; ; i++) {
-        const votes = new Map<string, { block: Block; count: number }>()
-        for (const a of answers) {
-          const b = a[i]
-          if (b === undefined || b.header.height !== fromHeight + i) continue
-          const entry = votes.get(b.hash) ?? { block: b, count: 0 }
-          entry.count++
-          votes.set(b.hash, entry)
-        }
-        const winner = [...votes.values()].find((v) => v.count > f)
-        if (winner === undefined) return out
-        out.push(winner.block)
-      }
-    }
+      ledgerRequests.ask(peer, (requestId) => network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight }))
 
     let catchingUp = false
     const catchUp = Effect.gen(function* () {
@@ -868,13 +887,28 @@ export const makeBftSeat = (
       for (;;) {
         const ledger = yield* shardActor.state
         if (!future.some((frame) => frame.epoch > ledger.committee!.epoch)) return // it got there on its own
-        const f = Math.floor((ledger.committee!.members.length - 1) / 3)
-        const peers = network.peers
-        const answers = yield* Effect.forEach(peers, (peer) => askBlocks(peer, ledger.height + 1), { concurrency: "unbounded" })
-        const blocks = agreed(answers, f, ledger.height + 1)
-        if (blocks.length === 0) return
+        const fromHeight = ledger.height + 1
+        const answers = yield* Effect.forEach(network.peers, (peer) => Effect.map(askBlocks(peer, fromHeight), (a) => ({ peer, ...a })), {
+          concurrency: "unbounded"
+        })
+        // The longest proven answer; how many distinct peers sent the same last block is only logged.
+        let best: { readonly blocks: ReadonlyArray<Block>; readonly proof: CommitProof } | undefined
+        const agreeing = new Map<string, Set<PeerId>>()
+        for (const a of answers) {
+          const checked = verifyCatchUp(ledger.committee!, shard, fromHeight, a.blocks, a.proof)
+          if (Either.isLeft(checked)) {
+            catchUpRefused[checked.left.reason]++
+            yield* drop("UnprovenCatchUp", `peer ${a.peer}: ${checked.left.message}`)
+            continue
+          }
+          if (a.blocks.length === 0) continue
+          const tip = a.blocks[a.blocks.length - 1]!.hash
+          agreeing.set(tip, (agreeing.get(tip) ?? new Set()).add(a.peer))
+          if (best === undefined || a.blocks.length > best.blocks.length) best = a
+        }
+        if (best === undefined) return
         let progressed = false
-        for (const block of blocks) {
+        for (const block of best.blocks) {
           const ok = yield* applying.withPermits(1)(
             Effect.gen(function* () {
               const now = yield* shardActor.state
@@ -889,7 +923,11 @@ export const makeBftSeat = (
           progressed = true
         }
         if (!progressed) return
-        yield* Effect.logInfo(`shard ${shard}: caught up to height ${blocks[blocks.length - 1]!.header.height} from peers' ledgers`)
+        // This node can now prove the last block to a peer behind it, as its peer proved it here.
+        const last = best.blocks[best.blocks.length - 1]!
+        keepProof(last.certificate!.blockHash, last.committee !== undefined, best.proof)
+        const peers = agreeing.get(last.hash)?.size ?? 0
+        yield* Effect.logInfo(`shard ${shard}: caught up to height ${last.header.height} from peers' ledgers (proven; ${peers} peer(s) sent it)`)
       }
     }).pipe(Effect.ensuring(Effect.sync(() => (catchingUp = false))))
     const startCatchUp = Effect.suspend(() => {
@@ -940,6 +978,7 @@ export const makeBftSeat = (
       receive,
       stats: Effect.sync(() => ({
         dropped: { ...dropped },
+        catchUpRefused: { ...catchUpRefused },
         applied,
         view: state.view,
         committedHeight: state.committedHeight,
@@ -952,28 +991,31 @@ export const makeBftSeat = (
   })
 
 /**
- * Requests to peers, answered by request id. An answer that does not come
+ * Requests to peers, each answered only by the peer asked with the request's
+ * id (random: a peer cannot guess another's). An answer that does not come
  * within the fetch timeout counts as `none` (the peer is down or has nothing).
  */
 const makeRequests = <A>(none: A) => {
-  let next = 0
-  const pending = new Map<number, Deferred.Deferred<A>>()
+  const pending = new Map<string, Deferred.Deferred<A>>()
+  const keyOf = (peer: PeerId, requestId: number) => `${peer}:${requestId}`
   return {
-    ask: (send: (requestId: number) => Effect.Effect<void>): Effect.Effect<A> =>
+    ask: (peer: PeerId, send: (requestId: number) => Effect.Effect<void>): Effect.Effect<A> =>
       Effect.gen(function* () {
-        const requestId = next++
+        const requestId = (yield* Random.nextIntBetween(0, 2 ** 21)) * 2 ** 32 + (yield* Random.nextIntBetween(0, 2 ** 32))
+        const key = keyOf(peer, requestId)
         const reply = yield* Deferred.make<A>()
-        pending.set(requestId, reply)
+        pending.set(key, reply)
         yield* send(requestId)
         return yield* Deferred.await(reply).pipe(
           Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
           Effect.orElseSucceed(() => none),
-          Effect.ensuring(Effect.sync(() => pending.delete(requestId)))
+          Effect.ensuring(Effect.sync(() => pending.delete(key)))
         )
       }),
-    answer: (requestId: number, value: A): Effect.Effect<void> => {
-      const reply = pending.get(requestId)
-      return reply === undefined ? Effect.void : Deferred.succeed(reply, value).pipe(Effect.asVoid)
+    /** Whether `peer` was asked with `requestId` and the request still waits. */
+    answer: (peer: PeerId, requestId: number, value: A): Effect.Effect<boolean> => {
+      const reply = pending.get(keyOf(peer, requestId))
+      return reply === undefined ? Effect.succeed(false) : Deferred.succeed(reply, value)
     }
   }
 }
