@@ -5,7 +5,8 @@
  * `ShardConsensus` interface as the single producer.
  *
  * One fiber owns the consensus state. It takes inputs one at a time from its
- * inbox (frames from peers, its timer, wake-ups) and carries out the step's
+ * inbox (frames from peers, at most `SEAT_INBOX_MAX` waiting: beyond, dropped
+ * and counted; its timer and wake-ups, never dropped) and carries out the step's
  * outputs in order: `Persist` appends to `consensus-{shard}-{node}` before
  * any later output goes out, so a restarted seat — rebuilt from that stream
  * by `recover` — never votes twice in a view; `Send`/`Broadcast` go to the

@@ -5,7 +5,24 @@
  * Serving. Each validator serves `ConsensusRpcs` on its own consensus
  * address (`ws://host:port/consensus`, apart from the node's client RPC):
  * `consensus.frames` takes a batch of signed frames, `network.stats` returns
- * this node's counters. Dialling. It dials every peer as an RPC client; the
+ * this node's counters.
+ *
+ * Connections. A connection carries frames only once its peer proved its
+ * validator key on it: `consensus.hello` gives the connection a fresh random
+ * nonce, `consensus.auth` takes the peer's seat, public key and signature
+ * over `sha256("topai/consensus-auth/v1\n" ‖ JSON[chainId, serverSeat, peerSeat, nonce])`
+ * and binds the connection to that seat (a refusal is a typed `AuthRefused`,
+ * counted `authFailed`). Frames on a connection that proved nothing are
+ * refused (`authenticated: false`, counted `unauthenticated`; the dialler
+ * proves its key again and resends), and a frame whose `from` is not the
+ * connection's seat is dropped (`wrongConnection`). Frames stay signed one
+ * by one: the signature and sequence still bind each frame to its sender.
+ *
+ * Fairness. Each peer has a token bucket (`rateLimited` past it), its own
+ * verification queue and fiber (`overloaded` when full) and its own share of
+ * the messages waiting for the consumer (`inboundFull`); a pump hands the
+ * peers' messages over in turn, so a peer that floods loses its own frames
+ * (counted per peer: `peers[i].droppedInbound`) and the others' go on. Dialling. It dials every peer as an RPC client; the
  * socket protocol reconnects by itself with capped exponential back-off
  * (`reconnectMaxMs`), and the per-peer sender retries with the same cap.
  *
@@ -16,10 +33,10 @@
  * `payload` is the JSON array of the WireMessages it carries, and the
  * signature is compact low-s ECDSA over
  * `sha256("topai/consensus-frame/v1\n" ‖ JSON[chainId, from, to, session, seq] ‖ "\n" ‖ payload)`.
- * The receiver checks, in this order: the frame decodes (else `malformed`),
+ * The receiver checks, in this order: the peer's rate, the frame decodes (else `malformed`),
  * its payload is at most `maxFrameBytes` (`oversized`), the chain id
  * (`wrongChain`), that `from` is another committee seat (`unknownSender`),
- * that it is addressed to this node or to all (`misrouted`), that the public
+ * that it is the connection's seat (`wrongConnection`), that it is addressed to this node or to all (`misrouted`), that the public
  * key's address is a committee member's (`unknownKey`) and `from`'s
  * (`spoofedSender`), the signature (`badSignature`, checked by the injected
  * verifier: the node's worker threads), then freshness: `session` is the
@@ -41,9 +58,7 @@
  * bounded ring of frames, which drops its oldest frame when full
  * (`peers[i].droppedFrames`: a peer that is down); one sender fiber per
  * peer sends its ring in batches, one call in flight, removing frames only
- * once the peer acknowledged them. Inbound, frames wait for verification in
- * a bounded queue (`overloaded` when full) and verified messages go to a
- * bounded `inbound` queue (`inboundFull` when full).
+ * once the peer acknowledged them. Inbound, see Fairness above.
  *
  * Limits of this design, for the record: a receiver that restarts forgets
  * the last sequence numbers, so a frame recorded earlier in the sender's
