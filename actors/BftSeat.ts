@@ -81,6 +81,7 @@ import {
   SYNC_BLOCKS_MAX_DEFAULT
 } from "../domain/consensus/state.js"
 import { blocksFor, step } from "../domain/consensus/step.js"
+import { cheapRefusal } from "../domain/consensus/cheapChecks.js"
 import type * as C from "../domain/consensus/types.js"
 import { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
@@ -136,7 +137,12 @@ export const DropReason = [
   /** A catch-up answer without a valid commit proof (`catchUpRefused` says why). */
   "UnprovenCatchUp",
   /** A consensus frame while the seat's inbox held `SEAT_INBOX_MAX` of them. */
-  "InboxFull"
+  "InboxFull",
+  /** A proposal not from its view's leader, or a message out of form (before any pairing: `cheapChecks.ts`). */
+  "WrongLeader",
+  "BadShape",
+  /** A timeout this node already holds from that member for that view. */
+  "Duplicate"
 ] as const
 export type DropReason = (typeof DropReason)[number]
 
@@ -426,11 +432,26 @@ export const makeBftSeat = (
 
     // ---- checks of a proposal before the state machine sees it
     const isGenesisQc = (qc: C.QuorumCertificate) => qc.view === 0 && qc.blockHash === current.config.genesis.hash
+    /** A QC the state machine already accepted costs no pairing. */
+    const isKnownQc = (qc: C.QuorumCertificate) => {
+      const known = HashMap.get(state.certified, qc.blockHash)
+      return Option.isSome(known) && known.value.view === qc.view
+    }
     const qcValid = (qc: C.QuorumCertificate) => {
       const { committee, verifier } = current.config
-      return isGenesisQc(qc) || Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
+      return (
+        isGenesisQc(qc) ||
+        isKnownQc(qc) ||
+        Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
+      )
     }
-    const tcValid = (tc: C.TimeoutCertificate) => Either.isRight(verifyTimeoutCertificate(current.config.committee, current.config.verifier, tc))
+    /** A TC no later (and no lower) than the one this node holds changes nothing: the state machine ignores it, unchecked. */
+    const tcValid = (tc: C.TimeoutCertificate) => {
+      const last = state.lastTc
+      const highest = (t: C.TimeoutCertificate) => Math.max(-1, ...t.highQcViews)
+      const news = last === undefined || tc.view > last.view || (tc.view === last.view && highest(tc) < highest(last))
+      return !news || Either.isRight(verifyTimeoutCertificate(current.config.committee, current.config.verifier, tc))
+    }
 
     /** The handover a proposal names is to the committee this node's beacon elected: "ok", "wait" (not elected here yet) or why not. */
     const checkHandover = (epoch: number, digest: Hash32) =>
@@ -445,12 +466,13 @@ export const makeBftSeat = (
     const precheck = (input: NetInput, from: C.NodeIndex): Effect.Effect<"feed" | "held" | "dropped"> =>
       Effect.gen(function* () {
         const { message } = input
+        // Cheap checks first: nothing that fails them costs a pairing.
+        const refused = cheapRefusal(current.config, state, from, message)
+        if (refused !== undefined) return yield* drop(refused, `a ${message._tag} from seat ${from}`).pipe(Effect.as("dropped" as const))
         switch (message._tag) {
           case "Vote":
-            if (message.voter !== from) return yield* drop("SpoofedSender", `vote of ${message.voter} from ${from}`).pipe(Effect.as("dropped" as const))
             return "feed"
           case "Timeout":
-            if (message.voter !== from) return yield* drop("SpoofedSender", `timeout of ${message.voter} from ${from}`).pipe(Effect.as("dropped" as const))
             if (!qcValid(message.highQc) || (message.lastTc !== undefined && !tcValid(message.lastTc))) {
               return yield* drop("BadCertificate", `timeout of view ${message.view} from ${from}`).pipe(Effect.as("dropped" as const))
             }
@@ -462,8 +484,7 @@ export const makeBftSeat = (
             break
         }
         const block = message.block
-        if (block.proposer !== from) return yield* drop("SpoofedSender", `proposal of ${block.proposer} from ${from}`).pipe(Effect.as("dropped" as const))
-        if (input.checked) return "feed"
+        if (input.checked || HashMap.has(state.blocks, block.hash)) return "feed" // checked already (here, or as part of the tree)
         if (!qcValid(block.justify) || (message.tc !== undefined && !tcValid(message.tc))) {
           return yield* drop("BadCertificate", `proposal of view ${block.view} from ${from}`).pipe(Effect.as("dropped" as const))
         }

@@ -142,7 +142,7 @@ export const step = (config: ConsensusConfig, state: ConsensusState, input: Inpu
 const isMember = (config: ConsensusConfig, i: NodeIndex): boolean =>
   Number.isInteger(i) && i >= 0 && i < config.committee.members.length
 
-const isView = (v: View): boolean => Number.isSafeInteger(v) && v >= 0
+export const isView = (v: View): boolean => Number.isSafeInteger(v) && v >= 0
 
 const send = (ctx: Ctx, to: NodeIndex, message: Message): void => {
   if (to === ctx.config.self) ctx.self.push(message)
@@ -510,7 +510,8 @@ const onVote = (ctx: Ctx, from: NodeIndex, vote: Vote): void => {
 // Blocks: proposals and sync
 
 /** What every block must satisfy on its own, before any certificate is checked. */
-const hasValidShape = (config: ConsensusConfig, b: Block): boolean =>
+/** A block's form, its leader and its hash: checked before its QC (no pairing for a block that fails these). */
+export const hasValidShape = (config: ConsensusConfig, b: Block): boolean =>
   b.shard === config.committee.shard &&
   b.epoch === config.committee.epoch &&
   isView(b.view) &&
