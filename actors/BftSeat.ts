@@ -142,7 +142,9 @@ export const DropReason = [
   "WrongLeader",
   "BadShape",
   /** A timeout this node already holds from that member for that view. */
-  "Duplicate"
+  "Duplicate",
+  /** Gossip or a request from a peer while `BACKGROUND_MAX` of them were being handled. */
+  "Busy"
 ] as const
 export type DropReason = (typeof DropReason)[number]
 
@@ -212,6 +214,8 @@ const CATCH_UP_DELAY_MS = 1_000
 const FUTURE_FRAMES_MAX = 1_024
 /** Consensus frames waiting in the seat's inbox: beyond, frames are dropped and counted (the seat's own inputs never are). */
 export const SEAT_INBOX_MAX = 8_192
+/** Peers' gossip batches and requests handled at once, off the seat's fiber (beyond: dropped, `Busy`). */
+export const BACKGROUND_MAX = 1_024
 /** Commit proofs kept for peers catching up: of the latest commits, and of handovers (see `catchUp.ts`). */
 const PROOFS_KEPT_MAX = 256
 const HANDOVER_PROOFS_MAX = 1_024
@@ -377,6 +381,14 @@ export const makeBftSeat = (
         { concurrency: "unbounded", discard: true }
       )
 
+    /** Work a peer's frame asks for, off the receiving fiber, at most BACKGROUND_MAX at once. */
+    let inBackground = 0
+    const background = (from: PeerId, what: string, work: Effect.Effect<void>): Effect.Effect<void> => {
+      if (inBackground >= BACKGROUND_MAX) return drop("Busy", `a ${what} from peer ${from}`)
+      inBackground++
+      return Effect.forkIn(work.pipe(Effect.ensuring(Effect.sync(() => inBackground--))), scope).pipe(Effect.asVoid)
+    }
+
     const receive = (envelope: Envelope): Effect.Effect<void> => {
       const { from, message } = envelope
       if (!Number.isInteger(from) || from < 0 || from >= roster.length || from === self) {
@@ -388,7 +400,7 @@ export const makeBftSeat = (
           netQueued++
           return Queue.offer(inbox, { _tag: "Net", peer: from, epoch: message.epoch, message: message.message, checked: false }).pipe(Effect.asVoid)
         case "Txs":
-          return Effect.forkIn(onTxGossip(message.raw), scope).pipe(Effect.asVoid)
+          return background(from, "Txs", onTxGossip(message.raw))
         case "TxRequest": {
           const raw: Array<Uint8Array> = []
           const applied: Array<Hash32> = []
@@ -399,26 +411,28 @@ export const makeBftSeat = (
           }
           if (applied.length === 0) return network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw })
           // Not in memory (a restart empties it): from the blocks this node applied, off the receiving fiber.
-          return Effect.forkIn(
+          return background(
+            from,
+            "TxRequest",
             options.readTransactions(applied).pipe(
               Effect.flatMap((stored) =>
                 network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw: [...raw, ...stored.map((tx) => tx.encoded)] })
               )
-            ),
-            scope
-          ).pipe(Effect.asVoid)
+            )
+          )
         }
         case "LedgerBlocksRequest":
           // One block beyond the answer: it may prove the answer's last one committed (`provableAnswer`).
-          return Effect.forkIn(
+          return background(
+            from,
+            "LedgerBlocksRequest",
             options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE + 1).pipe(
               Effect.flatMap((read) => {
                 const answer = provableAnswer(read, LEDGER_BLOCKS_PER_RESPONSE, (h) => handoverProofs.get(h) ?? proofs.get(h))
                 return network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, ...answer })
               })
-            ),
-            scope
-          ).pipe(Effect.asVoid)
+            )
+          )
         case "LedgerBlocksResponse":
           return Effect.flatMap(ledgerRequests.answer(from, message.requestId, { blocks: message.blocks, proof: message.proof }), (matched) =>
             matched ? Effect.void : drop("UnsolicitedAnswer", `a LedgerBlocksResponse from peer ${from}, request ${message.requestId}`)
