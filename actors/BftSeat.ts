@@ -286,6 +286,7 @@ export const makeBftSeat = (
       Effect.gen(function* () {
         const stored = yield* store.readStream(current.stream).pipe(Effect.orDie)
         const records = stored.map((e) => decodeRecord(e.data))
+        commitBatch = []
         revision = stored.length === 0 ? -1 : stored[stored.length - 1]!.revision
         state = recover(current.config, records)
         const missing: Array<Committed> = []
@@ -310,6 +311,20 @@ export const makeBftSeat = (
         return { missing, voted }
       })
     const resumed = yield* resume(ledger0)
+    // The proof of the handover that started this epoch is in the last epoch's records: a peer one epoch
+    // behind needs it to catch up, and after a restart no memory holds it.
+    if (current.committee.epoch > 0) {
+      const last = yield* store.readStream(consensusStream(shard, self, current.committee.epoch - 1)).pipe(Effect.orDie)
+      let batch: Array<{ readonly block: C.Block; readonly qc: C.QuorumCertificate }> = []
+      for (const e of last) {
+        const r = decodeRecord(e.data)
+        if (r._tag !== "Committed") continue
+        batch.push({ block: r.block, qc: r.qc })
+        if (r.proof === undefined) continue
+        for (const p of commitProofs(batch, r.proof)) if (p.handover) keepProof(p.blockHash, true, p.proof)
+        batch = []
+      }
+    }
     const toReapply = resumed.missing
 
     const inbox = yield* Queue.unbounded<SeatInput>()
