@@ -5,7 +5,8 @@
  * `ShardConsensus` interface as the single producer.
  *
  * One fiber owns the consensus state. It takes inputs one at a time from its
- * inbox (frames from peers, its timer, wake-ups) and carries out the step's
+ * inbox (frames from peers, at most `SEAT_INBOX_MAX` waiting: beyond, dropped
+ * and counted; its timer and wake-ups, never dropped) and carries out the step's
  * outputs in order: `Persist` appends to `consensus-{shard}-{node}` before
  * any later output goes out, so a restarted seat — rebuilt from that stream
  * by `recover` — never votes twice in a view; `Send`/`Broadcast` go to the
@@ -48,13 +49,13 @@
  * proposal, or until work arrives; under load, until `blockIntervalMinMs`.
  * The pacemaker's timeout must exceed the idle interval.
  */
-import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, HashSet, Option, Queue, Ref } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, HashSet, Option, Queue, Random, Ref } from "effect"
 import type { Scope } from "effect"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
 import { decodeForAdmission } from "../domain/chain/admission.js"
 import { buildCertifiedBlock, MAX_BLOCK_TRANSACTIONS } from "../domain/chain/block.js"
 import type { Block } from "../domain/chain/block.js"
-import { BftCertificate, CertificateQc } from "../domain/chain/bftCertificate.js"
+import { CatchUpRefused, certificateOf, commitProofs, provableAnswer, verifyCatchUp, type CommitProof } from "../domain/chain/catchUp.js"
 import { creditableReceipts, handoverEntry, parsePayload, receiptEntry, timestampEntry } from "../domain/chain/certification.js"
 import { committeeDigest, committeeVerifier, consensusCommitteeOf, type ShardCommittee } from "../domain/chain/committees.js"
 import type { Address } from "../domain/chain/keys.js"
@@ -80,6 +81,7 @@ import {
   SYNC_BLOCKS_MAX_DEFAULT
 } from "../domain/consensus/state.js"
 import { blocksFor, step } from "../domain/consensus/step.js"
+import { cheapRefusal } from "../domain/consensus/cheapChecks.js"
 import type * as C from "../domain/consensus/types.js"
 import { SignatureVerifier } from "../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
@@ -129,12 +131,27 @@ export const DropReason = [
   "MissingReceipts",
   "MalformedTransaction",
   "StaleEpoch",
-  "BadHandover"
+  "BadHandover",
+  /** A fetch or catch-up answer from a peer that was not asked, or with an id that was not its request's. */
+  "UnsolicitedAnswer",
+  /** A catch-up answer without a valid commit proof (`catchUpRefused` says why). */
+  "UnprovenCatchUp",
+  /** A consensus frame while the seat's inbox held `SEAT_INBOX_MAX` of them. */
+  "InboxFull",
+  /** A proposal not from its view's leader, or a message out of form (before any pairing: `cheapChecks.ts`). */
+  "WrongLeader",
+  "BadShape",
+  /** A timeout this node already holds from that member for that view. */
+  "Duplicate",
+  /** Gossip or a request from a peer while `BACKGROUND_MAX` of them were being handled. */
+  "Busy"
 ] as const
 export type DropReason = (typeof DropReason)[number]
 
 export interface SeatStats {
   readonly dropped: Readonly<Record<DropReason, number>>
+  /** Catch-up answers refused, by reason. */
+  readonly catchUpRefused: Readonly<Record<CatchUpRefused["reason"], number>>
   /** Ledger blocks this seat applied. */
   readonly applied: number
   readonly view: C.View
@@ -195,6 +212,13 @@ const STRAGGLER_ANSWERS_MAX = 4_096
 const CATCH_UP_DELAY_MS = 1_000
 /** Frames of the next epoch kept until this node reaches it (it may apply the handover a little later than its peers). */
 const FUTURE_FRAMES_MAX = 1_024
+/** Consensus frames waiting in the seat's inbox: beyond, frames are dropped and counted (the seat's own inputs never are). */
+export const SEAT_INBOX_MAX = 8_192
+/** Peers' gossip batches and requests handled at once, off the seat's fiber (beyond: dropped, `Busy`). */
+export const BACKGROUND_MAX = 1_024
+/** Commit proofs kept for peers catching up: of the latest commits, and of handovers (see `catchUp.ts`). */
+const PROOFS_KEPT_MAX = 256
+const HANDOVER_PROOFS_MAX = 1_024
 
 export const makeBftSeat = (
   options: BftSeatOptions
@@ -240,16 +264,35 @@ export const makeBftSeat = (
     let revision = -1
     let state: ConsensusState = undefined as never
     let lastCommittedTs = ledger0.lastTimestamp
+    /** Commit proofs this node can give a peer catching up, by consensus block hash. */
+    const proofs = new Map<Hash32, CommitProof>()
+    const handoverProofs = new Map<Hash32, CommitProof>()
+    const keepProof = (blockHash: Hash32, handover: boolean, proof: CommitProof) => {
+      const kept = handover ? handoverProofs : proofs
+      kept.delete(blockHash)
+      kept.set(blockHash, proof)
+      while (kept.size > (handover ? HANDOVER_PROOFS_MAX : PROOFS_KEPT_MAX)) kept.delete(kept.keys().next().value!)
+    }
+    /** The blocks of the state machine's commit under way (its last one carries the proof). */
+    let commitBatch: Array<{ readonly block: C.Block; readonly qc: C.QuorumCertificate }> = []
+    const onCommitted = (block: C.Block, qc: C.QuorumCertificate, proof: C.CommitProof | undefined) => {
+      commitBatch.push({ block, qc })
+      if (proof === undefined) return
+      for (const p of commitProofs(commitBatch, proof)) keepProof(p.blockHash, p.handover, p.proof)
+      commitBatch = []
+    }
     /** Read the epoch's records: the state to resume from, and the commits the ledger lacks. */
     const resume = (ledger: LedgerState) =>
       Effect.gen(function* () {
         const stored = yield* store.readStream(current.stream).pipe(Effect.orDie)
         const records = stored.map((e) => decodeRecord(e.data))
+        commitBatch = []
         revision = stored.length === 0 ? -1 : stored[stored.length - 1]!.revision
         state = recover(current.config, records)
         const missing: Array<Committed> = []
         for (const r of records) {
           if (r._tag !== "Committed") continue
+          onCommitted(r.block, r.qc, r.proof)
           lastCommittedTs = Math.max(lastCommittedTs, timestampOf(r.block))
           if (r.block.height > ledger.height) missing.push(r)
         }
@@ -268,9 +311,25 @@ export const makeBftSeat = (
         return { missing, voted }
       })
     const resumed = yield* resume(ledger0)
+    // The proof of the handover that started this epoch is in the last epoch's records: a peer one epoch
+    // behind needs it to catch up, and after a restart no memory holds it.
+    if (current.committee.epoch > 0) {
+      const last = yield* store.readStream(consensusStream(shard, self, current.committee.epoch - 1)).pipe(Effect.orDie)
+      let batch: Array<{ readonly block: C.Block; readonly qc: C.QuorumCertificate }> = []
+      for (const e of last) {
+        const r = decodeRecord(e.data)
+        if (r._tag !== "Committed") continue
+        batch.push({ block: r.block, qc: r.qc })
+        if (r.proof === undefined) continue
+        for (const p of commitProofs(batch, r.proof)) if (p.handover) keepProof(p.blockHash, true, p.proof)
+        batch = []
+      }
+    }
     const toReapply = resumed.missing
 
     const inbox = yield* Queue.unbounded<SeatInput>()
+    /** Consensus frames in the inbox (bounded by SEAT_INBOX_MAX; the seat's own inputs are not counted). */
+    let netQueued = 0
     const commits = yield* Queue.unbounded<Committed>()
     const wake = Queue.offer(inbox, { _tag: "Wake" }).pipe(Effect.asVoid)
     let wakeQueued = false
@@ -284,6 +343,7 @@ export const makeBftSeat = (
     const admission = yield* makeAdmission({ ledger: ledger0, mempoolCapacity: options.mempoolCapacity, onWork })
 
     const dropped: Record<DropReason, number> = Object.fromEntries(DropReason.map((r) => [r, 0])) as Record<DropReason, number>
+    const catchUpRefused = Object.fromEntries(CatchUpRefused.fields.reason.literals.map((r) => [r, 0])) as Record<CatchUpRefused["reason"], number>
     const drop = (reason: DropReason, detail: string) =>
       Effect.sync(() => {
         dropped[reason]++
@@ -307,7 +367,7 @@ export const makeBftSeat = (
     /** Ask `peer` for `ids`; the ones that come back validly signed join `txs`. Bad signatures: "bad". */
     const fetchTxs = (peer: C.NodeIndex, ids: ReadonlyArray<Hash32>) =>
       Effect.gen(function* () {
-        const raw = yield* txRequests.ask((requestId) => network.send(peer, { _tag: "TxRequest", shard, requestId, ids }))
+        const raw = yield* txRequests.ask(peer, (requestId) => network.send(peer, { _tag: "TxRequest", shard, requestId, ids }))
         const wanted = new Set(ids)
         const got: Array<Transaction> = []
         for (const bytes of raw) {
@@ -336,6 +396,14 @@ export const makeBftSeat = (
         { concurrency: "unbounded", discard: true }
       )
 
+    /** Work a peer's frame asks for, off the receiving fiber, at most BACKGROUND_MAX at once. */
+    let inBackground = 0
+    const background = (from: PeerId, what: string, work: Effect.Effect<void>): Effect.Effect<void> => {
+      if (inBackground >= BACKGROUND_MAX) return drop("Busy", `a ${what} from peer ${from}`)
+      inBackground++
+      return Effect.forkIn(work.pipe(Effect.ensuring(Effect.sync(() => inBackground--))), scope).pipe(Effect.asVoid)
+    }
+
     const receive = (envelope: Envelope): Effect.Effect<void> => {
       const { from, message } = envelope
       if (!Number.isInteger(from) || from < 0 || from >= roster.length || from === self) {
@@ -343,9 +411,11 @@ export const makeBftSeat = (
       }
       switch (message._tag) {
         case "Consensus":
+          if (netQueued >= SEAT_INBOX_MAX) return drop("InboxFull", `a ${message.message._tag} from peer ${from}`)
+          netQueued++
           return Queue.offer(inbox, { _tag: "Net", peer: from, epoch: message.epoch, message: message.message, checked: false }).pipe(Effect.asVoid)
         case "Txs":
-          return Effect.forkIn(onTxGossip(message.raw), scope).pipe(Effect.asVoid)
+          return background(from, "Txs", onTxGossip(message.raw))
         case "TxRequest": {
           const raw: Array<Uint8Array> = []
           const applied: Array<Hash32> = []
@@ -356,36 +426,61 @@ export const makeBftSeat = (
           }
           if (applied.length === 0) return network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw })
           // Not in memory (a restart empties it): from the blocks this node applied, off the receiving fiber.
-          return Effect.forkIn(
+          return background(
+            from,
+            "TxRequest",
             options.readTransactions(applied).pipe(
               Effect.flatMap((stored) =>
                 network.send(from, { _tag: "TxResponse", shard, requestId: message.requestId, raw: [...raw, ...stored.map((tx) => tx.encoded)] })
               )
-            ),
-            scope
-          ).pipe(Effect.asVoid)
+            )
+          )
         }
         case "LedgerBlocksRequest":
-          return Effect.forkIn(
-            options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE).pipe(
-              Effect.flatMap((blocks) => network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, blocks }))
-            ),
-            scope
-          ).pipe(Effect.asVoid)
+          // One block beyond the answer: it may prove the answer's last one committed (`provableAnswer`).
+          return background(
+            from,
+            "LedgerBlocksRequest",
+            options.readBlocks(message.fromHeight, LEDGER_BLOCKS_PER_RESPONSE + 1).pipe(
+              Effect.flatMap((read) => {
+                const answer = provableAnswer(read, LEDGER_BLOCKS_PER_RESPONSE, (h) => handoverProofs.get(h) ?? proofs.get(h))
+                return network.send(from, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, ...answer })
+              })
+            )
+          )
         case "LedgerBlocksResponse":
-          return ledgerRequests.answer(message.requestId, message.blocks)
+          return Effect.flatMap(ledgerRequests.answer(from, message.requestId, { blocks: message.blocks, proof: message.proof }), (matched) =>
+            matched ? Effect.void : drop("UnsolicitedAnswer", `a LedgerBlocksResponse from peer ${from}, request ${message.requestId}`)
+          )
         case "TxResponse":
-          return txRequests.answer(message.requestId, message.raw)
+          return Effect.flatMap(txRequests.answer(from, message.requestId, message.raw), (matched) =>
+            matched ? Effect.void : drop("UnsolicitedAnswer", `a TxResponse from peer ${from}, request ${message.requestId}`)
+          )
       }
     }
 
     // ---- checks of a proposal before the state machine sees it
     const isGenesisQc = (qc: C.QuorumCertificate) => qc.view === 0 && qc.blockHash === current.config.genesis.hash
+    /** A QC the state machine already accepted costs no pairing. */
+    const isKnownQc = (qc: C.QuorumCertificate) => {
+      const known = HashMap.get(state.certified, qc.blockHash)
+      return Option.isSome(known) && known.value.view === qc.view
+    }
     const qcValid = (qc: C.QuorumCertificate) => {
       const { committee, verifier } = current.config
-      return isGenesisQc(qc) || Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
+      return (
+        isGenesisQc(qc) ||
+        isKnownQc(qc) ||
+        Either.isRight(verifyCertificate(committee, verifier, voteDigest(shard, committee.epoch, qc.view, qc.blockHash), qc))
+      )
     }
-    const tcValid = (tc: C.TimeoutCertificate) => Either.isRight(verifyTimeoutCertificate(current.config.committee, current.config.verifier, tc))
+    /** A TC no later (and no lower) than the one this node holds changes nothing: the state machine ignores it, unchecked. */
+    const tcValid = (tc: C.TimeoutCertificate) => {
+      const last = state.lastTc
+      const highest = (t: C.TimeoutCertificate) => Math.max(-1, ...t.highQcViews)
+      const news = last === undefined || tc.view > last.view || (tc.view === last.view && highest(tc) < highest(last))
+      return !news || Either.isRight(verifyTimeoutCertificate(current.config.committee, current.config.verifier, tc))
+    }
 
     /** The handover a proposal names is to the committee this node's beacon elected: "ok", "wait" (not elected here yet) or why not. */
     const checkHandover = (epoch: number, digest: Hash32) =>
@@ -400,12 +495,13 @@ export const makeBftSeat = (
     const precheck = (input: NetInput, from: C.NodeIndex): Effect.Effect<"feed" | "held" | "dropped"> =>
       Effect.gen(function* () {
         const { message } = input
+        // Cheap checks first: nothing that fails them costs a pairing.
+        const refused = cheapRefusal(current.config, state, from, message)
+        if (refused !== undefined) return yield* drop(refused, `a ${message._tag} from seat ${from}`).pipe(Effect.as("dropped" as const))
         switch (message._tag) {
           case "Vote":
-            if (message.voter !== from) return yield* drop("SpoofedSender", `vote of ${message.voter} from ${from}`).pipe(Effect.as("dropped" as const))
             return "feed"
           case "Timeout":
-            if (message.voter !== from) return yield* drop("SpoofedSender", `timeout of ${message.voter} from ${from}`).pipe(Effect.as("dropped" as const))
             if (!qcValid(message.highQc) || (message.lastTc !== undefined && !tcValid(message.lastTc))) {
               return yield* drop("BadCertificate", `timeout of view ${message.view} from ${from}`).pipe(Effect.as("dropped" as const))
             }
@@ -417,8 +513,7 @@ export const makeBftSeat = (
             break
         }
         const block = message.block
-        if (block.proposer !== from) return yield* drop("SpoofedSender", `proposal of ${block.proposer} from ${from}`).pipe(Effect.as("dropped" as const))
-        if (input.checked) return "feed"
+        if (input.checked || HashMap.has(state.blocks, block.hash)) return "feed" // checked already (here, or as part of the tree)
         if (!qcValid(block.justify) || (message.tc !== undefined && !tcValid(message.tc))) {
           return yield* drop("BadCertificate", `proposal of view ${block.view} from ${from}`).pipe(Effect.as("dropped" as const))
         }
@@ -589,6 +684,7 @@ export const makeBftSeat = (
               break
             case "Commit":
               lastCommittedTs = Math.max(lastCommittedTs, timestampOf(o.block))
+              onCommitted(o.block, o.qc, o.proof)
               yield* Queue.offer(commits, { block: o.block, qc: o.qc })
               break
             case "RequestBlock":
@@ -724,6 +820,7 @@ export const makeBftSeat = (
             return
           }
           case "Net":
+            if (!input.checked) netQueued--
             return yield* onNet(input)
           case "Timer":
             if (input.epoch !== current.committee.epoch) return
@@ -804,18 +901,7 @@ export const makeBftSeat = (
         const transactions = yield* awaitTransactions(txHashes)
         const next = handover === undefined ? undefined : yield* awaitElected(handover.epoch, handover.digest)
         const receipts = yield* awaitReceipts(creditableReceipts(receiptIds, (id) => HashSet.has(ledger.receivedReceipts, id)))
-        const certificate = new BftCertificate({
-          blockHash: block.hash,
-          epoch: block.epoch,
-          view: block.view,
-          height: block.height,
-          parentHash: block.parentHash,
-          justifyView: block.justify.view,
-          justifyHash: block.justify.blockHash,
-          proposer: block.proposer,
-          payload: block.payload,
-          qc: new CertificateQc({ view: qc.view, signers: qc.signers, signature: qc.signature })
-        })
+        const certificate = certificateOf(block, qc)
         const ledgerBlock = buildCertifiedBlock({
           chainId: ledger.chain!.chainId,
           shard,
@@ -837,30 +923,14 @@ export const makeBftSeat = (
 
     // ---- catch-up: a node that fell an epoch behind (its peers' frames are of a later epoch) can no longer
     // follow its old committee's chain, which its peers dropped. It applies the ledger blocks they applied
-    // instead, each one only when more than f of its peers (f: the faults the committee tolerates) sent the
-    // same block: one of them is honest, and an honest node applies only committed blocks. The ledger checks
-    // each block's certificate and handover as it would its own.
-    const ledgerRequests = makeRequests<ReadonlyArray<Block>>([])
+    // instead, each answer only on its commit proof (`domain/chain/catchUp.ts`: the certified child of the
+    // next view, checked against the committee this node's ledger holds), never on a count of answers: one
+    // honest peer with a proof is enough, and a peer without one is refused. Each answer is bound to the peer
+    // asked and a random request id. The ledger checks each block's certificate and handover as it would its own.
+    type LedgerAnswer = { readonly blocks: ReadonlyArray<Block>; readonly proof: CommitProof }
+    const ledgerRequests = makeRequests<LedgerAnswer>({ blocks: [], proof: [] })
     const askBlocks = (peer: PeerId, fromHeight: number) =>
-      ledgerRequests.ask((requestId) => network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight }))
-
-    /** The blocks from `fromHeight` on that more than `f` of the answers agree on, in order. */
-    const agreed = (answers: ReadonlyArray<ReadonlyArray<Block>>, f: number, fromHeight: number): ReadonlyArray<Block> => {
-      const out: Array<Block> = []
-      for (let i = 0; ; i++) {
-        const votes = new Map<string, { block: Block; count: number }>()
-        for (const a of answers) {
-          const b = a[i]
-          if (b === undefined || b.header.height !== fromHeight + i) continue
-          const entry = votes.get(b.hash) ?? { block: b, count: 0 }
-          entry.count++
-          votes.set(b.hash, entry)
-        }
-        const winner = [...votes.values()].find((v) => v.count > f)
-        if (winner === undefined) return out
-        out.push(winner.block)
-      }
-    }
+      ledgerRequests.ask(peer, (requestId) => network.send(peer, { _tag: "LedgerBlocksRequest", shard, requestId, fromHeight }))
 
     let catchingUp = false
     const catchUp = Effect.gen(function* () {
@@ -868,13 +938,28 @@ export const makeBftSeat = (
       for (;;) {
         const ledger = yield* shardActor.state
         if (!future.some((frame) => frame.epoch > ledger.committee!.epoch)) return // it got there on its own
-        const f = Math.floor((ledger.committee!.members.length - 1) / 3)
-        const peers = network.peers
-        const answers = yield* Effect.forEach(peers, (peer) => askBlocks(peer, ledger.height + 1), { concurrency: "unbounded" })
-        const blocks = agreed(answers, f, ledger.height + 1)
-        if (blocks.length === 0) return
+        const fromHeight = ledger.height + 1
+        const answers = yield* Effect.forEach(network.peers, (peer) => Effect.map(askBlocks(peer, fromHeight), (a) => ({ peer, ...a })), {
+          concurrency: "unbounded"
+        })
+        // The longest proven answer; how many distinct peers sent the same last block is only logged.
+        let best: { readonly blocks: ReadonlyArray<Block>; readonly proof: CommitProof } | undefined
+        const agreeing = new Map<string, Set<PeerId>>()
+        for (const a of answers) {
+          const checked = verifyCatchUp(ledger.committee!, shard, fromHeight, a.blocks, a.proof)
+          if (Either.isLeft(checked)) {
+            catchUpRefused[checked.left.reason]++
+            yield* drop("UnprovenCatchUp", `peer ${a.peer}: ${checked.left.message}`)
+            continue
+          }
+          if (a.blocks.length === 0) continue
+          const tip = a.blocks[a.blocks.length - 1]!.hash
+          agreeing.set(tip, (agreeing.get(tip) ?? new Set()).add(a.peer))
+          if (best === undefined || a.blocks.length > best.blocks.length) best = a
+        }
+        if (best === undefined) return
         let progressed = false
-        for (const block of blocks) {
+        for (const block of best.blocks) {
           const ok = yield* applying.withPermits(1)(
             Effect.gen(function* () {
               const now = yield* shardActor.state
@@ -889,7 +974,11 @@ export const makeBftSeat = (
           progressed = true
         }
         if (!progressed) return
-        yield* Effect.logInfo(`shard ${shard}: caught up to height ${blocks[blocks.length - 1]!.header.height} from peers' ledgers`)
+        // This node can now prove the last block to a peer behind it, as its peer proved it here.
+        const last = best.blocks[best.blocks.length - 1]!
+        keepProof(last.certificate!.blockHash, last.committee !== undefined, best.proof)
+        const peers = agreeing.get(last.hash)?.size ?? 0
+        yield* Effect.logInfo(`shard ${shard}: caught up to height ${last.header.height} from peers' ledgers (proven; ${peers} peer(s) sent it)`)
       }
     }).pipe(Effect.ensuring(Effect.sync(() => (catchingUp = false))))
     const startCatchUp = Effect.suspend(() => {
@@ -940,6 +1029,7 @@ export const makeBftSeat = (
       receive,
       stats: Effect.sync(() => ({
         dropped: { ...dropped },
+        catchUpRefused: { ...catchUpRefused },
         applied,
         view: state.view,
         committedHeight: state.committedHeight,
@@ -952,28 +1042,31 @@ export const makeBftSeat = (
   })
 
 /**
- * Requests to peers, answered by request id. An answer that does not come
+ * Requests to peers, each answered only by the peer asked with the request's
+ * id (random: a peer cannot guess another's). An answer that does not come
  * within the fetch timeout counts as `none` (the peer is down or has nothing).
  */
 const makeRequests = <A>(none: A) => {
-  let next = 0
-  const pending = new Map<number, Deferred.Deferred<A>>()
+  const pending = new Map<string, Deferred.Deferred<A>>()
+  const keyOf = (peer: PeerId, requestId: number) => `${peer}:${requestId}`
   return {
-    ask: (send: (requestId: number) => Effect.Effect<void>): Effect.Effect<A> =>
+    ask: (peer: PeerId, send: (requestId: number) => Effect.Effect<void>): Effect.Effect<A> =>
       Effect.gen(function* () {
-        const requestId = next++
+        const requestId = (yield* Random.nextIntBetween(0, 2 ** 21)) * 2 ** 32 + (yield* Random.nextIntBetween(0, 2 ** 32))
+        const key = keyOf(peer, requestId)
         const reply = yield* Deferred.make<A>()
-        pending.set(requestId, reply)
+        pending.set(key, reply)
         yield* send(requestId)
         return yield* Deferred.await(reply).pipe(
           Effect.timeout(Duration.millis(TX_FETCH_TIMEOUT_MS)),
           Effect.orElseSucceed(() => none),
-          Effect.ensuring(Effect.sync(() => pending.delete(requestId)))
+          Effect.ensuring(Effect.sync(() => pending.delete(key)))
         )
       }),
-    answer: (requestId: number, value: A): Effect.Effect<void> => {
-      const reply = pending.get(requestId)
-      return reply === undefined ? Effect.void : Deferred.succeed(reply, value).pipe(Effect.asVoid)
+    /** Whether `peer` was asked with `requestId` and the request still waits. */
+    answer: (peer: PeerId, requestId: number, value: A): Effect.Effect<boolean> => {
+      const reply = pending.get(keyOf(peer, requestId))
+      return reply === undefined ? Effect.succeed(false) : Deferred.succeed(reply, value)
     }
   }
 }

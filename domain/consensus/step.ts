@@ -75,6 +75,7 @@ import type { ConsensusConfig, ConsensusState } from "./state.js"
 import type {
   Block,
   BlockResponse,
+  CommitProof,
   Input,
   Message,
   NodeIndex,
@@ -141,7 +142,7 @@ export const step = (config: ConsensusConfig, state: ConsensusState, input: Inpu
 const isMember = (config: ConsensusConfig, i: NodeIndex): boolean =>
   Number.isInteger(i) && i >= 0 && i < config.committee.members.length
 
-const isView = (v: View): boolean => Number.isSafeInteger(v) && v >= 0
+export const isView = (v: View): boolean => Number.isSafeInteger(v) && v >= 0
 
 const send = (ctx: Ctx, to: NodeIndex, message: Message): void => {
   if (to === ctx.config.self) ctx.self.push(message)
@@ -231,11 +232,14 @@ const updateChain = (ctx: Ctx, qc: QuorumCertificate): void => {
   if (b2 === undefined || b2.hash === ctx.config.genesis.hash) return
   const b1 = blockOf(ctx, b2.parentHash)
   if (b1 === undefined || b1.height <= s.committedHeight) return
-  if (b2.view === b1.view + 1) commitUpTo(ctx, b1, b2.justify)
+  if (b2.view === b1.view + 1) commitUpTo(ctx, b1, b2.justify, { child: b2, qc })
 }
 
-/** Commit `b0` (certified by `qc0`) and its uncommitted ancestors, oldest first. */
-const commitUpTo = (ctx: Ctx, b0: Block, qc0: QuorumCertificate): void => {
+/**
+ * Commit `b0` (certified by `qc0`) and its uncommitted ancestors, oldest first. `b0` carries its commit
+ * proof (its child of the next view and that child's QC): what a peer catching up checks (`catchUp.ts`).
+ */
+const commitUpTo = (ctx: Ctx, b0: Block, qc0: QuorumCertificate, proof: CommitProof): void => {
   const { s } = ctx
   const chain: Array<{ block: Block; qc: QuorumCertificate }> = []
   let cursor: Block | undefined = b0
@@ -250,8 +254,9 @@ const commitUpTo = (ctx: Ctx, b0: Block, qc0: QuorumCertificate): void => {
   for (let i = chain.length - 1; i >= 0; i--) {
     const { block, qc } = chain[i]!
     assert(qc.blockHash === block.hash, "a commit's QC certifies its block")
-    ctx.out.push({ _tag: "Persist", record: { _tag: "Committed", block, qc } })
-    ctx.out.push({ _tag: "Commit", block, qc })
+    const withProof = i === 0 ? { proof } : {}
+    ctx.out.push({ _tag: "Persist", record: { _tag: "Committed", block, qc, ...withProof } })
+    ctx.out.push({ _tag: "Commit", block, qc, ...withProof })
     s.committedHeight = block.height
     s.committedHash = block.hash
     for (const tx of block.payload) s.committedTxs = HashSet.add(s.committedTxs, tx)
@@ -505,7 +510,8 @@ const onVote = (ctx: Ctx, from: NodeIndex, vote: Vote): void => {
 // Blocks: proposals and sync
 
 /** What every block must satisfy on its own, before any certificate is checked. */
-const hasValidShape = (config: ConsensusConfig, b: Block): boolean =>
+/** A block's form, its leader and its hash: checked before its QC (no pairing for a block that fails these). */
+export const hasValidShape = (config: ConsensusConfig, b: Block): boolean =>
   b.shard === config.committee.shard &&
   b.epoch === config.committee.epoch &&
   isView(b.view) &&

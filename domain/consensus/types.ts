@@ -175,6 +175,14 @@ export interface Commit {
   readonly _tag: "Commit"
   readonly block: Block
   readonly qc: QuorumCertificate
+  /** On the last block of a commit: what proves it committed (its ancestors follow by their hash chain). */
+  readonly proof?: CommitProof | undefined
+}
+
+/** Why a block is committed (the 2-chain rule): its child of the next view, certified by `qc`. */
+export interface CommitProof {
+  readonly child: Block
+  readonly qc: QuorumCertificate
 }
 /** Block sync: fetch `blockHash` (the driver sends a `BlockRequest` to `from`, or to any peer). */
 export interface RequestBlock {
@@ -216,6 +224,8 @@ export interface Committed {
   readonly _tag: "Committed"
   readonly block: Block
   readonly qc: QuorumCertificate
+  /** The commit proof, on the last block of a commit (absent in records written before proofs were kept). */
+  readonly proof?: CommitProof | undefined
 }
 
 export type SafetyRecord = Voted | TimedOut | Locked | Committed

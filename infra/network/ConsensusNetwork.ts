@@ -3,7 +3,7 @@
  * peer, to all of them, and take what arrives. Peers are named by their
  * index in the genesis validator list (their committee seat). The transport
  * authenticates `from` (the in-memory one by construction; a WebSocket one
- * by a signature on every frame) and hands over only frames that decoded: anything
+ * by the key the peer proved when it connected and a signature on every frame) and hands over only frames that decoded: anything
  * malformed, oversized or from an unknown peer is dropped and counted there.
  *
  * Implementations: `MemoryConsensusNetwork.ts` (validators in one process,

@@ -5,7 +5,24 @@
  * Serving. Each validator serves `ConsensusRpcs` on its own consensus
  * address (`ws://host:port/consensus`, apart from the node's client RPC):
  * `consensus.frames` takes a batch of signed frames, `network.stats` returns
- * this node's counters. Dialling. It dials every peer as an RPC client; the
+ * this node's counters.
+ *
+ * Connections. A connection carries frames only once its peer proved its
+ * validator key on it: `consensus.hello` gives the connection a fresh random
+ * nonce, `consensus.auth` takes the peer's seat, public key and signature
+ * over `sha256("topai/consensus-auth/v1\n" ‖ JSON[chainId, serverSeat, peerSeat, nonce])`
+ * and binds the connection to that seat (a refusal is a typed `AuthRefused`,
+ * counted `authFailed`). Frames on a connection that proved nothing are
+ * refused (`authenticated: false`, counted `unauthenticated`; the dialler
+ * proves its key again and resends), and a frame whose `from` is not the
+ * connection's seat is dropped (`wrongConnection`). Frames stay signed one
+ * by one: the signature and sequence still bind each frame to its sender.
+ *
+ * Fairness. Each peer has a token bucket (`rateLimited` past it), its own
+ * verification queue and fiber (`overloaded` when full) and its own share of
+ * the messages waiting for the consumer (`inboundFull`); a pump hands the
+ * peers' messages over in turn, so a peer that floods loses its own frames
+ * (counted per peer: `peers[i].droppedInbound`) and the others' go on. Dialling. It dials every peer as an RPC client; the
  * socket protocol reconnects by itself with capped exponential back-off
  * (`reconnectMaxMs`), and the per-peer sender retries with the same cap.
  *
@@ -16,10 +33,10 @@
  * `payload` is the JSON array of the WireMessages it carries, and the
  * signature is compact low-s ECDSA over
  * `sha256("topai/consensus-frame/v1\n" ‖ JSON[chainId, from, to, session, seq] ‖ "\n" ‖ payload)`.
- * The receiver checks, in this order: the frame decodes (else `malformed`),
+ * The receiver checks, in this order: the peer's rate, the frame decodes (else `malformed`),
  * its payload is at most `maxFrameBytes` (`oversized`), the chain id
  * (`wrongChain`), that `from` is another committee seat (`unknownSender`),
- * that it is addressed to this node or to all (`misrouted`), that the public
+ * that it is the connection's seat (`wrongConnection`), that it is addressed to this node or to all (`misrouted`), that the public
  * key's address is a committee member's (`unknownKey`) and `from`'s
  * (`spoofedSender`), the signature (`badSignature`, checked by the injected
  * verifier: the node's worker threads), then freshness: `session` is the
@@ -41,9 +58,7 @@
  * bounded ring of frames, which drops its oldest frame when full
  * (`peers[i].droppedFrames`: a peer that is down); one sender fiber per
  * peer sends its ring in batches, one call in flight, removing frames only
- * once the peer acknowledged them. Inbound, frames wait for verification in
- * a bounded queue (`overloaded` when full) and verified messages go to a
- * bounded `inbound` queue (`inboundFull` when full).
+ * once the peer acknowledged them. Inbound, see Fairness above.
  *
  * Limits of this design, for the record: a receiver that restarts forgets
  * the last sequence numbers, so a frame recorded earlier in the sender's
@@ -51,6 +66,7 @@
  * idempotent and individually signed by BLS where it matters); sessions
  * assume the sender's clock does not go back across its restarts.
  */
+import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer, NodeSocket } from "@effect/platform-node"
@@ -76,7 +92,14 @@ export const MESSAGES_PER_FRAME_MAX = 1024
 export const PEER_QUEUE_FRAMES_DEFAULT = 1024
 export const OUTBOUND_QUEUE_DEFAULT = 8192
 export const INBOUND_QUEUE_DEFAULT = 16_384
-export const VERIFY_QUEUE_DEFAULT = 4096
+/** Frames of one peer waiting for verification. */
+export const VERIFY_QUEUE_DEFAULT = 1024
+/** Frames one peer may send per second, and in one burst (a token bucket): beyond, dropped (`rateLimited`). */
+export const PEER_FRAMES_PER_SECOND_DEFAULT = 2_000
+export const PEER_FRAMES_BURST_DEFAULT = 4_096
+/** Connections that asked for a challenge and have not answered it yet (the oldest is forgotten). */
+const CHALLENGES_MAX = 256
+const AUTH_NONCE_BYTES = 32
 export const RECONNECT_MAX_MS_DEFAULT = 1_000
 const RECONNECT_MIN_MS = 50
 const CALL_TIMEOUT_MS = 10_000
@@ -84,6 +107,7 @@ const CALL_TIMEOUT_MS = 10_000
 const CALL_BYTES_SOFT_MAX = 1024 * 1024
 
 const FRAME_DOMAIN = "topai/consensus-frame/v1\n"
+const AUTH_DOMAIN = "topai/consensus-auth/v1\n"
 
 // ---------------------------------------------------------------- the frame
 
@@ -131,9 +155,31 @@ export const signFrame = (
 /** The payload of a frame carrying `messages` (each already JSON). */
 export const framePayload = (jsons: ReadonlyArray<string>): string => `[${jsons.join(",")}]`
 
+/**
+ * What a peer signs to prove its key on a connection: the server's fresh
+ * nonce, bound to the chain, the server's seat and the seat it claims.
+ */
+export const authDigest = (a: { readonly chainId: string; readonly server: number; readonly from: number; readonly nonce: string }): Uint8Array =>
+  sha256(AUTH_DOMAIN, JSON.stringify([a.chainId, a.server, a.from, a.nonce]))
+
+/** The answer to a challenge (exported for tests that play a raw or hostile peer). */
+export const signAuth = (key: PrivateKey, a: { readonly chainId: bigint; readonly server: number; readonly from: number; readonly nonce: string }) => ({
+  from: a.from,
+  publicKey: key.publicKey.hex,
+  signature: bytesToHex(key.signDigest(authDigest({ ...a, chainId: a.chainId.toString() })))
+})
+
 // ---------------------------------------------------------------- the RPC group
 
 export const InboundDrop = [
+  /** Frames on a connection whose peer has not proven its key (`consensus.auth`). */
+  "unauthenticated",
+  /** Challenge answers that did not prove a committee member's key. */
+  "authFailed",
+  /** Frames whose `from` is not the seat the connection proved. */
+  "wrongConnection",
+  /** Frames beyond the peer's rate. */
+  "rateLimited",
   "garbage",
   "malformed",
   "oversized",
@@ -163,7 +209,11 @@ export const PeerStats = Schema.Struct({
   droppedFrames: Count,
   droppedMessages: Count,
   /** Calls that failed (peer down, timeout); their frames stay queued. */
-  sendFailures: Count
+  sendFailures: Count,
+  /** Frames from this peer accepted for verification. */
+  framesReceived: Count,
+  /** Frames from this peer dropped at its own limits: its rate, its verification queue, its share of the inbound queue. */
+  droppedInbound: Count
 })
 export type PeerStats = typeof PeerStats.Type
 
@@ -185,13 +235,33 @@ export const NetworkStats = Schema.Struct({
 })
 export type NetworkStats = typeof NetworkStats.Type
 
+export const AuthChallenge = Schema.Struct({ chainId: Schema.String, server: Count, nonce: Schema.String })
+export const AuthAnswer = Schema.Struct({ from: Int, publicKey: Hex(PUBLIC_KEY_BYTES), signature: Hex(SIGNATURE_BYTES) })
+const decodeAuth = Schema.decodeUnknownEither(AuthAnswer)
+
+export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused", {
+  reason: Schema.Literal("NoChallenge", "Malformed", "UnknownSeat", "WrongKey", "BadSignature"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `consensus connection not authenticated (${this.reason}): ${this.detail}`
+  }
+}
+
 export class ConsensusRpcs extends RpcGroup.make(
-  /** Signed frames from a peer; acknowledged once queued (nothing tells a sender what was dropped). */
-  Rpc.make("consensus.frames", { payload: Schema.Unknown }),
+  /** A fresh nonce for this connection: the peer signs it with its validator key (`consensus.auth`). */
+  Rpc.make("consensus.hello", { success: AuthChallenge }),
+  /** Proves the connection's peer: from then on it carries that seat's frames only. */
+  Rpc.make("consensus.auth", { payload: Schema.Unknown, success: Schema.Struct({ seat: Count }), error: AuthRefused }),
+  /**
+   * Signed frames from a peer; acknowledged once queued (nothing tells a sender what was dropped), or
+   * `authenticated: false` (none taken): the connection has not proven its peer, the sender authenticates and resends.
+   */
+  Rpc.make("consensus.frames", { payload: Schema.Unknown, success: Schema.Struct({ authenticated: Schema.Boolean }) }),
   Rpc.make("network.stats", { success: NetworkStats })
 ) {}
 
-const RPC_TAGS = new Set<string>(["consensus.frames", "network.stats"])
+const RPC_TAGS = new Set<string>(["consensus.hello", "consensus.auth", "consensus.frames", "network.stats"])
 const CLIENT_MESSAGE_TAGS = new Set<string>(["Request", "Ping", "Eof", "Ack", "Interrupt"])
 
 /**
@@ -276,8 +346,12 @@ export interface WsConsensusNetworkOptions {
   readonly maxFrameBytes?: number | undefined
   readonly peerQueueFrames?: number | undefined
   readonly outboundQueue?: number | undefined
+  /** Messages waiting for the consumer; each peer may hold its share (`inboundQueue / peers`) of them. */
   readonly inboundQueue?: number | undefined
+  /** Frames of one peer waiting for verification. */
   readonly verifyQueue?: number | undefined
+  readonly peerFramesPerSecond?: number | undefined
+  readonly peerFramesBurst?: number | undefined
   readonly reconnectMaxMs?: number | undefined
   /** Log the counters this often when a drop counter moved since the last look (0: never). Default 10 s. */
   readonly logIntervalMs?: number | undefined
@@ -388,85 +462,218 @@ export const makeWsConsensusNetwork = (
     const outbound = { framesSigned: 0, messagesQueued: 0, overflow: 0, unsendable: 0 }
 
     // ------------------------------------------------------------ inbound
-    const inbound = yield* Queue.dropping<Envelope>(options.inboundQueue ?? INBOUND_QUEUE_DEFAULT)
+    // Each peer has its own rate (a token bucket), its own verification queue and fiber, and its own share of
+    // the messages waiting for the consumer; a pump hands the peers' messages over in turn, so one peer that
+    // floods fills only its own queues, counted, while the others' frames go on.
+    const clock = yield* Effect.clock
+    const inboundCapacity = options.inboundQueue ?? INBOUND_QUEUE_DEFAULT
+    const inbound = yield* Queue.bounded<Envelope>(Math.max(1, Math.min(1024, inboundCapacity)))
+    const peerShare = Math.max(1, Math.floor(inboundCapacity / Math.max(1, count - 1)))
+    const rate = options.peerFramesPerSecond ?? PEER_FRAMES_PER_SECOND_DEFAULT
+    const burst = options.peerFramesBurst ?? PEER_FRAMES_BURST_DEFAULT
     type Pending = { readonly frame: SignedFrame; readonly publicKey: PublicKey; readonly signature: Uint8Array }
-    const verifyQueue = yield* Queue.dropping<Pending>(options.verifyQueue ?? VERIFY_QUEUE_DEFAULT)
+    interface PeerInbound {
+      readonly verify: Queue.Queue<Pending>
+      /** Verified messages waiting for the pump (at most `peerShare`). */
+      messages: Array<Envelope>
+      tokens: number
+      refilledAt: number
+      framesReceived: number
+      droppedInbound: number
+    }
+    const inboundOf = new Map<number, PeerInbound>()
+    for (let seat = 0; seat < count; seat++) {
+      if (seat === self) continue
+      inboundOf.set(seat, {
+        verify: yield* Queue.dropping<Pending>(options.verifyQueue ?? VERIFY_QUEUE_DEFAULT),
+        messages: [],
+        tokens: burst,
+        refilledAt: clock.unsafeCurrentTimeMillis(),
+        framesReceived: 0,
+        droppedInbound: 0
+      })
+    }
     const lastSeen = new Map<number, { session: number; seq: number }>()
+    const ready = Effect.unsafeMakeLatch(false)
 
-    /** The cheap checks, synchronously in the handler (so frames queue in arrival order). */
-    const admit = (raw: unknown) => {
+    /** Whether `peer` may send one more frame now (its bucket refills at `rate` a second, up to `burst`). */
+    const takeToken = (peer: PeerInbound): boolean => {
+      const now = clock.unsafeCurrentTimeMillis()
+      peer.tokens = Math.min(burst, peer.tokens + ((now - peer.refilledAt) * rate) / 1000)
+      peer.refilledAt = now
+      if (peer.tokens < 1) return false
+      peer.tokens -= 1
+      return true
+    }
+
+    /** The cheap checks, synchronously in the handler (so frames queue in arrival order), for a connection proven to be `seat`'s. */
+    const admit = (raw: unknown, seat: number) => {
+      const peer = inboundOf.get(seat)!
+      if (!takeToken(peer)) {
+        peer.droppedInbound++
+        return drop("rateLimited")
+      }
       const decoded = decodeFrame(raw)
       if (Either.isLeft(decoded)) return drop("malformed")
       const frame = decoded.right
       if (frame.payload.length > maxFrameBytes) return drop("oversized")
       if (frame.chainId !== chainId) return drop("wrongChain")
       if (frame.from >= count || frame.from === self) return drop("unknownSender")
+      if (frame.from !== seat) return drop("wrongConnection")
       if (frame.to !== BROADCAST && frame.to !== self) return drop("misrouted")
       const publicKey = PublicKey.fromBytes(Either.getOrThrow(hexToBytes(frame.publicKey)))
       if (Either.isLeft(publicKey)) return drop("unknownKey")
-      const seat = seatOf.get(publicKey.right.address)
-      if (seat === undefined) return drop("unknownKey")
-      if (seat !== frame.from) return drop("spoofedSender")
-      const ok = verifyQueue.unsafeOffer({ frame, publicKey: publicKey.right, signature: Either.getOrThrow(hexToBytes(frame.signature)) })
-      if (!ok) drop("overloaded")
+      const keySeat = seatOf.get(publicKey.right.address)
+      if (keySeat === undefined) return drop("unknownKey")
+      if (keySeat !== frame.from) return drop("spoofedSender")
+      const ok = peer.verify.unsafeOffer({ frame, publicKey: publicKey.right, signature: Either.getOrThrow(hexToBytes(frame.signature)) })
+      if (!ok) {
+        peer.droppedInbound++
+        return drop("overloaded")
+      }
+      peer.framesReceived++
     }
 
-    const ingest = (payload: unknown) =>
+    const ingest = (payload: unknown, seat: number) =>
       Effect.sync(() => {
         if (!Array.isArray(payload) || payload.length > FRAMES_PER_CALL_MAX) return drop("malformed")
-        for (const raw of payload) admit(raw)
+        for (const raw of payload) admit(raw, seat)
       })
 
-    /** After the signature: freshness, then the payload's messages, in order. */
-    const deliver = (p: Pending, valid: boolean): Effect.Effect<void> => {
-      if (!valid) return Effect.sync(() => drop("badSignature"))
+    /** After the signature: freshness, then the payload's messages, in order, into the sender's share. */
+    const deliver = (p: Pending, valid: boolean): void => {
+      if (!valid) return drop("badSignature")
       const { frame } = p
       const last = lastSeen.get(frame.from)
       if (last !== undefined && (frame.session < last.session || (frame.session === last.session && frame.seq <= last.seq))) {
-        return Effect.sync(() => drop("replayed"))
+        return drop("replayed")
       }
       lastSeen.set(frame.from, { session: frame.session, seq: frame.seq })
       let items: unknown
       try {
         items = JSON.parse(frame.payload)
       } catch {
-        return Effect.sync(() => drop("malformed"))
+        return drop("malformed")
       }
-      if (!Array.isArray(items) || items.length > MESSAGES_PER_FRAME_MAX) return Effect.sync(() => drop("malformed"))
+      if (!Array.isArray(items) || items.length > MESSAGES_PER_FRAME_MAX) return drop("malformed")
       const messages: Array<WireMessage> = []
       for (const item of items) {
         const m = decodeMessage(item)
-        if (Either.isLeft(m)) return Effect.sync(() => drop("malformed"))
+        if (Either.isLeft(m)) return drop("malformed")
         messages.push(m.right)
       }
       framesReceived++
-      return Effect.forEach(
-        messages,
-        (message) =>
-          Effect.map(Queue.offer(inbound, { from: frame.from, message }), (accepted) => {
-            if (accepted) messagesReceived++
-            else drop("inboundFull")
+      const peer = inboundOf.get(frame.from)!
+      for (const message of messages) {
+        if (peer.messages.length >= peerShare) {
+          peer.droppedInbound++
+          drop("inboundFull")
+          continue
+        }
+        peer.messages.push({ from: frame.from, message })
+        messagesReceived++
+      }
+      ready.unsafeOpen()
+    }
+
+    for (const peer of inboundOf.values()) {
+      yield* Effect.forkScoped(
+        Queue.takeBetween(peer.verify, 1, 64).pipe(
+          Effect.flatMap((chunk) => {
+            const pending = [...chunk]
+            return Effect.forEach(
+              pending,
+              (p) =>
+                verifier
+                  .verifyDigest({ digest: frameDigest(p.frame), publicKey: p.publicKey, signature: p.signature })
+                  .pipe(Effect.catchAllCause(() => Effect.succeed(false))),
+              { concurrency: "unbounded" }
+            ).pipe(Effect.flatMap((valid) => Effect.sync(() => pending.forEach((p, i) => deliver(p, valid[i]!)))))
           }),
-        { discard: true }
+          Effect.forever
+        )
       )
     }
 
+    // The pump: up to 64 messages of each peer in turn into the consumer's queue (waiting while it is full).
+    const sources = [...inboundOf.values()]
+    let turn = 0
     yield* Effect.forkScoped(
-      Queue.takeBetween(verifyQueue, 1, 64).pipe(
-        Effect.flatMap((chunk) => {
-          const pending = [...chunk]
-          return Effect.forEach(
-            pending,
-            (p) =>
-              verifier
-                .verifyDigest({ digest: frameDigest(p.frame), publicKey: p.publicKey, signature: p.signature })
-                .pipe(Effect.catchAllCause(() => Effect.succeed(false))),
-            { concurrency: "unbounded" }
-          ).pipe(Effect.flatMap((valid) => Effect.forEach(pending, (p, i) => deliver(p, valid[i]!), { discard: true })))
-        }),
-        Effect.forever
-      )
+      Effect.gen(function* () {
+        for (;;) {
+          let moved = false
+          for (let k = 0; k < sources.length; k++) {
+            const peer = sources[(turn + k) % sources.length]!
+            if (peer.messages.length === 0) continue
+            yield* Queue.offerAll(inbound, peer.messages.splice(0, 64))
+            moved = true
+          }
+          turn++
+          if (moved) continue
+          ready.unsafeClose()
+          if (sources.every((p) => p.messages.length === 0)) yield* ready.await
+        }
+      })
     )
+
+    // ------------------------------------------------------------ connections: the peer proves its key
+    const challenges = new Map<number, string>()
+    const seatOfClient = new Map<number, number>()
+    const clientsOfSeat = new Map<number, Array<number>>()
+    /** Connections a seat may hold at once (a reconnect opens a new one before the old one is known closed). */
+    const CONNECTIONS_PER_SEAT = 4
+
+    const hello = (clientId: number) =>
+      Effect.sync(() => {
+        const nonce = bytesToHex(randomBytes(AUTH_NONCE_BYTES))
+        challenges.delete(clientId)
+        challenges.set(clientId, nonce)
+        while (challenges.size > CHALLENGES_MAX) challenges.delete(challenges.keys().next().value!)
+        return { chainId, server: self, nonce }
+      })
+
+    const authenticate = (payload: unknown, clientId: number): Effect.Effect<{ readonly seat: number }, AuthRefused> =>
+      Effect.gen(function* () {
+        const refuse = (reason: AuthRefused["reason"], detail: string) =>
+          Effect.zipRight(
+            Effect.sync(() => drop("authFailed")),
+            Effect.fail(new AuthRefused({ reason, detail }))
+          )
+        const nonce = challenges.get(clientId)
+        if (nonce === undefined) return yield* refuse("NoChallenge", "ask for a challenge (consensus.hello) on this connection first")
+        challenges.delete(clientId) // one answer per challenge
+        const answer = decodeAuth(payload)
+        if (Either.isLeft(answer)) return yield* refuse("Malformed", "not an answer to a challenge")
+        const { from } = answer.right
+        if (from >= count || from === self) return yield* refuse("UnknownSeat", `seat ${from} is not another member of this ${count}-seat committee`)
+        const publicKey = PublicKey.fromBytes(Either.getOrThrow(hexToBytes(answer.right.publicKey)))
+        if (Either.isLeft(publicKey) || publicKey.right.address !== validators[from]!.address) {
+          return yield* refuse("WrongKey", `the key is not seat ${from}'s`)
+        }
+        const digest = authDigest({ chainId, server: self, from, nonce })
+        const signature = Either.getOrThrow(hexToBytes(answer.right.signature))
+        const valid = yield* verifier
+          .verifyDigest({ digest, publicKey: publicKey.right, signature })
+          .pipe(Effect.catchAllCause(() => Effect.succeed(false)))
+        if (!valid) return yield* refuse("BadSignature", `the signature does not prove seat ${from}'s key over this connection's challenge`)
+        const held = clientsOfSeat.get(from) ?? []
+        held.push(clientId)
+        while (held.length > CONNECTIONS_PER_SEAT) seatOfClient.delete(held.shift()!)
+        clientsOfSeat.set(from, held)
+        seatOfClient.set(clientId, from)
+        return { seat: from }
+      })
+
+    const frames = (payload: unknown, clientId: number) => {
+      const seat = seatOfClient.get(clientId)
+      if (seat === undefined) {
+        return Effect.sync(() => {
+          drop("unauthenticated", Array.isArray(payload) ? Math.max(1, payload.length) : 1)
+          return { authenticated: false }
+        })
+      }
+      return Effect.as(ingest(payload, seat), { authenticated: true })
+    }
 
     // ------------------------------------------------------------ outbound
     const outQueue = yield* Queue.dropping<Outgoing>(options.outboundQueue ?? OUTBOUND_QUEUE_DEFAULT)
@@ -543,7 +750,9 @@ export const makeWsConsensusNetwork = (
     const serverDrop = (reason: InboundDrop) => drop(reason)
     const serialization = guardedJson(maxFrameBytes + 64 * 1024, serverDrop)
     const handlers = ConsensusRpcs.toLayer({
-      "consensus.frames": (payload) => ingest(payload),
+      "consensus.hello": (_, { clientId }) => hello(clientId),
+      "consensus.auth": (payload, { clientId }) => authenticate(payload, clientId),
+      "consensus.frames": (payload, { clientId }) => frames(payload, clientId),
       "network.stats": () => stats
     })
     const server = HttpLayerRouter.serve(
@@ -580,14 +789,28 @@ export const makeWsConsensusNetwork = (
       }).pipe(Layer.provide([NodeSocket.layerWebSocket(url), clientSerialization]))
       const client = yield* RpcClient.make(ConsensusRpcs).pipe(Effect.provide(yield* Layer.build(protocol)))
       let backoff = RECONNECT_MIN_MS
+      /** Whether this connection proved this node's key to the peer (after any failure, prove it again). */
+      let authenticated = false
+      const authenticate = client.consensus.hello().pipe(
+        Effect.flatMap((challenge) =>
+          client.consensus.auth(signAuth(key, { chainId: options.chainId, server: peer, from: self, nonce: challenge.nonce }))
+        ),
+        Effect.tap(() => Effect.sync(() => (authenticated = true)))
+      )
       const sendOnce = Effect.suspend(() => {
         const { batch, end } = ring.peek(FRAMES_PER_CALL_MAX, CALL_BYTES_SOFT_MAX)
         if (batch.length === 0) return Effect.void
-        return client.consensus.frames(batch.map((q) => q.frame)).pipe(
+        return Effect.suspend(() => (authenticated ? Effect.void : authenticate)).pipe(
+          Effect.zipRight(client.consensus.frames(batch.map((q) => q.frame))),
           Effect.timeout(Duration.millis(CALL_TIMEOUT_MS)),
           Effect.matchCauseEffect({
-            onSuccess: () =>
+            onSuccess: ({ authenticated: taken }) =>
               Effect.sync(() => {
+                if (!taken) {
+                  // A new connection (the socket reconnected): prove the key on it, then send again.
+                  authenticated = false
+                  return
+                }
                 ring.ack(end)
                 counters.framesSent += batch.length
                 counters.messagesSent += batch.reduce((n, q) => n + q.messages, 0)
@@ -596,6 +819,7 @@ export const makeWsConsensusNetwork = (
               }),
             onFailure: () =>
               Effect.suspend(() => {
+                authenticated = false
                 counters.sendFailures++
                 connected.set(peer, false)
                 const wait = backoff
@@ -628,7 +852,9 @@ export const makeWsConsensusNetwork = (
           queued: ring.size,
           droppedFrames: ring.droppedFrames,
           droppedMessages: ring.droppedMessages,
-          sendFailures: c.sendFailures
+          sendFailures: c.sendFailures,
+          framesReceived: inboundOf.get(peer)!.framesReceived,
+          droppedInbound: inboundOf.get(peer)!.droppedInbound
         }
       })
     }))

@@ -11,7 +11,9 @@
  */
 import { Schema } from "effect"
 import { BytesHex } from "../../domain/chain/bftCertificate.js"
+import { BftCertificate } from "../../domain/chain/bftCertificate.js"
 import { Block as LedgerBlock } from "../../domain/chain/block.js"
+import { COMMIT_PROOF_MAX } from "../../domain/chain/catchUp.js"
 import { Hash32 } from "../../domain/chain/hash.js"
 import { ShardId } from "../../domain/chain/sharding.js"
 import type * as C from "../../domain/consensus/types.js"
@@ -86,11 +88,15 @@ export const TxResponse = Schema.TaggedStruct("TxResponse", {
 export const LEDGER_BLOCKS_PER_RESPONSE = 16
 /** Ask a peer for a shard's ledger blocks from a height on: how a node that fell an epoch behind catches up. */
 export const LedgerBlocksRequest = Schema.TaggedStruct("LedgerBlocksRequest", { shard: ShardId, requestId: Int, fromHeight: Int })
-/** The certified ledger blocks the peer applied from that height (possibly none). */
+/**
+ * The certified ledger blocks the peer applied from that height (possibly none), up to one it can prove
+ * committed, and that proof (`domain/chain/catchUp.ts`: the certificates from its child to a direct child of the next view).
+ */
 export const LedgerBlocksResponse = Schema.TaggedStruct("LedgerBlocksResponse", {
   shard: ShardId,
   requestId: Int,
-  blocks: Schema.Array(LedgerBlock).pipe(Schema.maxItems(LEDGER_BLOCKS_PER_RESPONSE))
+  blocks: Schema.Array(LedgerBlock).pipe(Schema.maxItems(LEDGER_BLOCKS_PER_RESPONSE)),
+  proof: Schema.Array(BftCertificate).pipe(Schema.maxItems(COMMIT_PROOF_MAX))
 })
 
 export const WireMessage = Schema.Union(ConsensusFrame, TxGossip, TxRequest, TxResponse, LedgerBlocksRequest, LedgerBlocksResponse)
@@ -106,7 +112,8 @@ export const decodeWire = Schema.decodeUnknownEither(WireJson)
 const Voted = Schema.TaggedStruct("Voted", { view: Int, blockHash: Hash32, block: Schema.optional(Block) })
 const TimedOut = Schema.TaggedStruct("TimedOut", { view: Int })
 const Locked = Schema.TaggedStruct("Locked", { qc: QuorumCertificate })
-const Committed = Schema.TaggedStruct("Committed", { block: Block, qc: QuorumCertificate })
+const CommitProof = Schema.Struct({ child: Block, qc: QuorumCertificate })
+const Committed = Schema.TaggedStruct("Committed", { block: Block, qc: QuorumCertificate, proof: Schema.optional(CommitProof) })
 
 export const SafetyRecord: Schema.Schema<C.SafetyRecord, unknown> = Schema.Union(Voted, TimedOut, Locked, Committed) as never
 export const encodeRecord = Schema.encodeSync(SafetyRecord)

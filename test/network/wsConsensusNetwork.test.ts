@@ -9,18 +9,28 @@
 import { NodeSocket } from "@effect/platform-node"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Queue, Schema } from "effect"
 import WebSocket from "ws"
 import { devKeyFromSeed } from "../../domain/chain/keys.js"
 import { devValidatorKeys } from "../../domain/chain/validators.js"
 import { encodeWire, WireMessage } from "../../infra/network/wire.js"
-import { BROADCAST, ConsensusRpcs, framePayload, signFrame } from "../../infra/network/WsConsensusNetwork.js"
+import type { PrivateKey } from "../../domain/chain/keys.js"
+import { BROADCAST, ConsensusRpcs, framePayload, signAuth, signFrame } from "../../infra/network/WsConsensusNetwork.js"
 import { eventually, makeCluster, NET_CHAIN_ID, numbered, numberOf } from "./support.js"
 
 const rawClient = (url: string) =>
   Effect.gen(function* () {
     const protocol = RpcClient.layerProtocolSocket().pipe(Layer.provide([NodeSocket.layerWebSocket(url), RpcSerialization.layerJson]))
     return yield* RpcClient.make(ConsensusRpcs).pipe(Effect.provide(yield* Layer.build(protocol)))
+  })
+
+/** A raw client that proved `seat`'s key to the node at `url` (seat `server`). */
+const authedClient = (url: string, server: number, seat: number, key: PrivateKey) =>
+  Effect.gen(function* () {
+    const raw = yield* rawClient(url)
+    const challenge = yield* raw.consensus.hello().pipe(Effect.orDie)
+    yield* raw.consensus.auth(signAuth(key, { chainId: NET_CHAIN_ID, server, from: seat, nonce: challenge.nonce })).pipe(Effect.orDie)
+    return raw
   })
 
 describe("WsConsensusNetwork", () => {
@@ -156,7 +166,7 @@ describe("WsConsensusNetwork", () => {
         const MAX = 64 * 1024
         const c = yield* makeCluster(4, () => ({ maxFrameBytes: MAX }))
         yield* Effect.forEach([0, 1], c.start, { discard: true }) // 2 and 3 are played by the test
-        const raw = yield* rawClient(c.url(1))
+        const raw = yield* authedClient(c.url(1), 1, 2, devValidatorKeys(2).secp)
         const key2 = devValidatorKeys(2).secp
         const payload = framePayload([encodeWire(numbered(42))])
         const frame = (over: Partial<Parameters<typeof signFrame>[1]> = {}, key = key2) =>
@@ -173,6 +183,7 @@ describe("WsConsensusNetwork", () => {
           tampered, // bad signature
           frame({ seq: 12 }, devKeyFromSeed("stranger")), // a key no validator has
           frame({ seq: 13 }, devValidatorKeys(3).secp), // seat 3's key claiming seat 2
+          frame({ seq: 13, from: 3 }, devValidatorKeys(3).secp), // seat 3's own frame, on seat 2's connection
           frame({ seq: 10 }), // replay of the delivered frame
           frame({ seq: 9 }), // an older sequence number
           frame({ session: 999, seq: 50 }), // an older session
@@ -212,6 +223,10 @@ describe("WsConsensusNetwork", () => {
 
         const s = yield* c.net(1).stats
         expect(s.dropped).toEqual({
+          unauthenticated: 0,
+          authFailed: 0,
+          wrongConnection: 1,
+          rateLimited: 0,
           garbage: 3,
           malformed: 6,
           oversized: 2,
@@ -249,8 +264,8 @@ describe("WsConsensusNetwork", () => {
         expect((yield* c.take(1, 1)).map(numberOf)).toEqual([1])
         expect((yield* c.net(0).stats).outbound.unsendable).toBe(1)
         // A burst of frames at a receiver whose verifier is slow and whose queue holds one.
-        const raw = yield* rawClient(c.url(1))
         const key0 = devValidatorKeys(0).secp
+        const raw = yield* authedClient(c.url(1), 1, 0, key0)
         const frames = Array.from({ length: 20 }, (_, k) =>
           signFrame(key0, { chainId: NET_CHAIN_ID, from: 0, to: 1, session: 1, seq: k + 1, payload: framePayload([encodeWire(numbered(100 + k))]) })
         )
@@ -294,6 +309,95 @@ describe("WsConsensusNetwork", () => {
           "the queue drained",
           Effect.map(c.net(0).stats, (s) => (s.peers[0]!.queued === 0 && s.peers[0]!.connected ? true : undefined))
         )
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a connection carries frames only once its peer proved its key on it: unauthenticated frames and bad proofs are refused, counted",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(4)
+        yield* Effect.forEach([0, 1], c.start, { discard: true }) // 2 and 3 are played by the test
+        const key2 = devValidatorKeys(2).secp
+        let seq = 0
+        const frame = () => signFrame(key2, { chainId: NET_CHAIN_ID, from: 2, to: 1, session: 5, seq: ++seq, payload: framePayload([encodeWire(numbered(seq))]) })
+        const raw = yield* rawClient(c.url(1))
+        // A validly signed frame on a connection that proved nothing: refused, not delivered.
+        expect(yield* raw.consensus.frames([frame(), frame()]).pipe(Effect.orDie)).toEqual({ authenticated: false })
+        const refusal = (answer: unknown) =>
+          raw.consensus.auth(answer).pipe(
+            Effect.flip,
+            Effect.map((e) => e.reason),
+            Effect.orDie
+          )
+        // An answer before any challenge; then, each to a fresh challenge: another seat's key, a signature over
+        // another nonce, another server's, another seat's, a stranger seat, garbage.
+        expect(yield* refusal(signAuth(key2, { chainId: NET_CHAIN_ID, server: 1, from: 2, nonce: "0x00" }))).toBe("NoChallenge")
+        const challenged = (answer: (nonce: string) => unknown) =>
+          Effect.flatMap(raw.consensus.hello().pipe(Effect.orDie), (ch) => refusal(answer(ch.nonce)))
+        expect(yield* challenged((nonce) => signAuth(devValidatorKeys(3).secp, { chainId: NET_CHAIN_ID, server: 1, from: 2, nonce }))).toBe("WrongKey")
+        expect(yield* challenged(() => signAuth(key2, { chainId: NET_CHAIN_ID, server: 1, from: 2, nonce: "0x1234" }))).toBe("BadSignature")
+        expect(yield* challenged((nonce) => signAuth(key2, { chainId: NET_CHAIN_ID, server: 0, from: 2, nonce }))).toBe("BadSignature")
+        expect(yield* challenged((nonce) => signAuth(key2, { chainId: 1n, server: 1, from: 2, nonce }))).toBe("BadSignature")
+        expect(yield* challenged((nonce) => signAuth(key2, { chainId: NET_CHAIN_ID, server: 1, from: 9, nonce }))).toBe("UnknownSeat")
+        expect(yield* challenged(() => ({ hello: "world" }))).toBe("Malformed")
+        // A challenge answered on another connection (a relay) proves nothing there.
+        const other = yield* rawClient(c.url(1))
+        const ch = yield* raw.consensus.hello().pipe(Effect.orDie)
+        const relayed = yield* other.consensus.auth(signAuth(key2, { chainId: NET_CHAIN_ID, server: 1, from: 2, nonce: ch.nonce })).pipe(Effect.flip, Effect.orDie)
+        expect(relayed.reason).toBe("NoChallenge")
+        // The same frames, once the connection proved seat 2's key: delivered.
+        expect(yield* raw.consensus.auth(signAuth(key2, { chainId: NET_CHAIN_ID, server: 1, from: 2, nonce: ch.nonce })).pipe(Effect.orDie)).toEqual({ seat: 2 })
+        expect(yield* raw.consensus.frames([frame()]).pipe(Effect.orDie)).toEqual({ authenticated: true })
+        expect((yield* c.take(1, 1)).map((e) => [e.from, numberOf(e)])).toEqual([[2, 3]])
+        const s = yield* c.net(1).stats
+        expect({ unauthenticated: s.dropped.unauthenticated, authFailed: s.dropped.authFailed }).toEqual({ unauthenticated: 2, authFailed: 8 })
+        // The other validator's own connection is unaffected.
+        yield* c.net(0).send(1, numbered(77))
+        expect((yield* c.take(1, 1)).map(numberOf)).toEqual([77])
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a peer that floods is held to its rate and its own queues: another peer's frames all arrive",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* makeCluster(3, (i) => (i === 1 ? { peerFramesPerSecond: 1_000, peerFramesBurst: 200, inboundQueue: 512 } : {}))
+        yield* Effect.forEach([0, 1], c.start, { discard: true }) // 2 is played by the test
+        const key2 = devValidatorKeys(2).secp
+        const flood = Array.from({ length: 1_024 }, (_, k) =>
+          signFrame(key2, { chainId: NET_CHAIN_ID, from: 2, to: 1, session: 1, seq: k + 1, payload: framePayload([encodeWire(numbered(500_000 + k))]) })
+        )
+        const raw = yield* authedClient(c.url(1), 1, 2, key2)
+        const flooding = yield* Effect.fork(
+          Effect.forEach(
+            Array.from({ length: flood.length / 256 }, (_, k) => flood.slice(k * 256, (k + 1) * 256)),
+            (batch) => raw.consensus.frames(batch).pipe(Effect.orDie),
+            { discard: true }
+          )
+        )
+        const N = 100
+        for (let k = 1; k <= N; k++) {
+          yield* c.net(0).send(1, numbered(k))
+          if (k % 10 === 0) yield* Effect.sleep("5 millis")
+        }
+        yield* flooding.await
+        // Validator 0's messages all arrive, in order, among whatever of the flood got through.
+        const fromZero: Array<number> = []
+        yield* Effect.gen(function* () {
+          while (fromZero.length < N) {
+            for (const e of yield* Queue.takeBetween(c.net(1).inbound, 1, 1024)) if (e.from === 0) fromZero.push(numberOf(e))
+          }
+        }).pipe(Effect.timeoutFail({ duration: 20_000, onTimeout: () => new Error(`only ${fromZero.length} of validator 0's ${N} messages arrived`) }), Effect.orDie)
+        expect(fromZero).toEqual(Array.from({ length: N }, (_, k) => k + 1))
+        const s = yield* c.net(1).stats
+        const [p0, p2] = [s.peers.find((p) => p.peer === 0)!, s.peers.find((p) => p.peer === 2)!]
+        expect(s.dropped.rateLimited).toBeGreaterThan(0)
+        expect(p2.droppedInbound).toBeGreaterThanOrEqual(s.dropped.rateLimited)
+        expect(p2.framesReceived).toBeLessThan(flood.length)
+        expect(p0.droppedInbound).toBe(0)
       }),
     60_000
   )

@@ -21,6 +21,10 @@ import type { ShardId } from "../../domain/chain/sharding.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { encodeWire } from "../../infra/network/wire.js"
 import type { WireMessage } from "../../infra/network/wire.js"
+import { Either } from "effect"
+import type { Block } from "../../domain/chain/block.js"
+import { ApplyBlock, makeLedger } from "../../domain/chain/ledger.js"
+import { certifiedBlock } from "../chain/certify.js"
 import { BFT_CHAIN_ID, makeHarness, stopHarnesses } from "./bftHarness.js"
 import type { Harness, RunningValidator } from "./bftHarness.js"
 
@@ -243,5 +247,85 @@ describe("BFT validators in one process", () => {
         yield* h.stopAll
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "a forged catch-up answer from one peer is refused (BadCommitProof), nothing of it applied; answers from a peer not asked or with another id are dropped; the chain goes on and a restart works",
+    () =>
+      Effect.gen(function* () {
+        // The test plays seat 1: it makes node 0 believe it fell an epoch behind (a frame of epoch 1), then answers
+        // its catch-up request with a block certified by 3 of 4 (certified, never committed) and, as the proof of
+        // its commit, a child only seat 1 signed.
+        const h = makeHarness({ validators: 4, absent: [1], encode: true, transferShards: 1 })
+        yield* h.startAll
+        const fake = yield* h.hub.join(1)
+        const shard = 1 as ShardId
+        const seat0 = h.running.get(0)!.seats.get(shard)!
+        yield* h.awaitHeight(shard, 2)
+        const ledger = makeLedger(shard)
+        const forged: Array<Block> = []
+        let forgedRequestId: number | undefined
+        yield* Effect.forkScoped(
+          Queue.take(fake.inbound).pipe(
+            Effect.flatMap(({ from, message }) =>
+              Effect.gen(function* () {
+                if (message._tag !== "LedgerBlocksRequest" || from !== 0) return
+                const state = yield* seat0.ledger
+                if (message.fromHeight !== state.height + 1) return
+                const block = certifiedBlock(state, [], { signers: [0, 1, 2], proposer: 1 })
+                const after = Either.getOrThrow(ledger.decide(state, new ApplyBlock({ block }))).reduce(ledger.evolve, state)
+                const child = certifiedBlock(after, [], { signers: [1], proposer: 1 })
+                forged.push(block)
+                forgedRequestId = message.requestId
+                yield* fake.send(0, { _tag: "LedgerBlocksResponse", shard, requestId: message.requestId, blocks: [block], proof: [child.certificate!] })
+              })
+            ),
+            Effect.forever
+          )
+        )
+        const committee = consensusCommitteeOf(genesisCommittee(h.genesis.validators!, shard))
+        const vote = { _tag: "Vote" as const, view: 1, blockHash: genesisBlock(committee).hash as Hash32, voter: 1, signature: new Uint8Array(96) }
+        yield* fake.send(0, { _tag: "Consensus", shard, epoch: 1, message: vote })
+
+        for (let deadline = Date.now() + 30_000; ; ) {
+          const s = yield* seat0.stats
+          if (s.catchUpRefused.BadCommitProof >= 1 && forgedRequestId !== undefined) break
+          if (Date.now() > deadline) return yield* Effect.dieMessage(`node 0 never refused the forged answer: ${JSON.stringify(s)}`)
+          yield* Effect.sleep("50 millis")
+        }
+        const stats0 = yield* seat0.stats
+        expect(stats0.dropped.UnprovenCatchUp).toBe(stats0.catchUpRefused.BadCommitProof + stats0.catchUpRefused.NoCommitProof + stats0.catchUpRefused.Unlinked + stats0.catchUpRefused.WrongHeight)
+        expect(stats0.catchUpRefused.NoCommitProof + stats0.catchUpRefused.Unlinked + stats0.catchUpRefused.WrongHeight).toBe(0)
+
+        // The id of node 0's request to seat 1, answered as from seat 3 (not asked with it); an id nobody sent, from seat 1.
+        const answer = (requestId: number) => encodeWire({ _tag: "LedgerBlocksResponse", shard, requestId, blocks: [], proof: [] })
+        yield* h.hub.inject(3, 0, answer(forgedRequestId!))
+        yield* h.hub.inject(1, 0, answer(forgedRequestId! + 1))
+        yield* h.hub.inject(1, 0, encodeWire({ _tag: "TxResponse", shard, requestId: 12345, raw: [] }))
+        for (let deadline = Date.now() + 10_000; (yield* seat0.stats).dropped.UnsolicitedAnswer < 3; ) {
+          if (Date.now() > deadline) return yield* Effect.dieMessage(`unsolicited answers not dropped: ${JSON.stringify((yield* seat0.stats).dropped)}`)
+          yield* Effect.sleep("50 millis")
+        }
+
+        // The chain goes on, node 0 with it, and none of the forged blocks is in any ledger.
+        const before = Math.max(...(yield* h.heights(shard)))
+        yield* h.awaitHeight(shard, before + 2, 30_000)
+        const forgedHashes = new Set(forged.map((b) => b.certificate!.blockHash)) // in every BlockApplied event of a ledger that applied it
+        expect(forgedHashes.size).toBeGreaterThan(0)
+        const applied = (v: RunningValidator) =>
+          Effect.map(v.store.readStream(`shard-${shard}`).pipe(Effect.orDie), (events) => JSON.stringify(events.map((e) => e.data)))
+        for (const v of h.running.values()) {
+          const log = yield* applied(v)
+          for (const hash of forgedHashes) expect(log.includes(hash)).toBe(false)
+        }
+        // A restart of node 0 works: it resumes and commits with the others.
+        yield* h.stop(0)
+        yield* h.start(0)
+        const after = Math.max(...(yield* h.heights(shard)))
+        yield* h.awaitHeight(shard, after + 2, 30_000)
+        yield* expectSameStreams(h, [shard])
+        yield* h.stopAll
+      }).pipe(Effect.scoped),
+    90_000
   )
 })
