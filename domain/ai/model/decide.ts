@@ -56,6 +56,7 @@ import {
   ModelVerified,
   type ModelEvent
 } from "./events.js"
+import { decideOverrun } from "./overruns.js"
 import { evolve, hasAttested, initialModelState, type ModelState } from "./state.js"
 import { invariantsOf, type Assert, unreachable } from "../../assert.js"
 
@@ -238,6 +239,8 @@ export const decide = (rules: ModelRules, s: ModelState, cmd: ModelCommand): Dec
       return decideDeprecate(s, cmd)
     case "ExpireVerification":
       return decideExpire(s, cmd)
+    case "RecordOverrun":
+      return decideOverrun(s, cmd)
     default:
       return unreachable(cmd, "model command")
   }
