@@ -5,6 +5,7 @@
  * sandbox and attests; the decider turns attestations (or the deadline) into
  * ModelVerified or ModelRejected — never a model stuck Pending.
  */
+import type { RecordOverrun } from "../../../domain/ai/model/overruns.js"
 import { Clock, Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { ModelManifest } from "../../../domain/ai/manifest.js"
@@ -157,6 +158,8 @@ export const makeModelRegistry = (config: AiConfig) =>
       onPriceRequested,
       onDeprecationRequested,
       onWeightsStored,
+      /** A task on the model overran its limits (serving, TaskRunner): counted, and the model suspended at the threshold. */
+      recordOverrun: (modelId: string, command: RecordOverrun) => ask(modelId, command),
       validator: validator as Address
     }
   })
