@@ -97,7 +97,12 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         }
         const model = yield* models.state(session.model)
         if (!isServable(model) || model.upload === null) {
-          return yield* reject("ModelNotServable", `model ${session.model} is ${model.deprecated ? "deprecated" : model.status}`)
+          const why = model.deprecated
+            ? "deprecated"
+            : model.suspended
+              ? `suspended: ${model.overranTasks.length} calls overran their limits (deadline or memory)`
+              : model.status
+          return yield* reject("ModelNotServable", `model ${session.model} is ${why}`)
         }
         if (economy?.isPaused(session.model) === true) {
           return yield* reject("ModelNotServable", `model ${session.model} is paused: its price no longer covers the computing fee (the provider must reprice it)`)
