@@ -452,8 +452,17 @@ export const makeInferenceEngine = (
       child.stderr?.on("data", (chunk: string) => {
         slot.stderrTail = (slot.stderrTail + chunk).slice(-STDERR_TAIL_CHARS)
       })
-      child.on("message", (reply: ThreadReply) => {
+      child.on("message", (message: unknown) => {
         if (slot.child !== child) return
+        // The child's words are data: one that is not a reply we know ends that child, never this process.
+        try {
+          onReply(message as ThreadReply)
+        } catch (e) {
+          child.kill("SIGKILL")
+          died(slot, child, `the child sent a message that is not a reply: ${errorText(e)}`)
+        }
+      })
+      const onReply = (reply: ThreadReply): void => {
         switch (reply.kind) {
           case "ready": {
             clearTimeout(startTimer)
@@ -508,7 +517,7 @@ export const makeInferenceEngine = (
             pump()
           }
         }
-      })
+      }
       child.on("error", (e) => {
         slot.stderrTail = (slot.stderrTail + `\n${errorText(e)}`).slice(-STDERR_TAIL_CHARS)
         if (child.pid === undefined) died(slot, child, `could not start: ${errorText(e)}`)

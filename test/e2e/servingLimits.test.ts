@@ -14,7 +14,9 @@
  *     maxShapes; its fixed sample rate changed): `InputsOutOfBounds`, before
  *     any work, nothing charged
  *
- * and after all of it the node and its compute node still serve silero.
+ * and after all of it the node and its compute node still serve silero, and
+ * `topai audit replay` rebuilds every task (overran ones included) and finds
+ * each charge in its escrow.
  */
 import { createHash } from "node:crypto"
 import { Effect, Either } from "effect"
@@ -31,7 +33,7 @@ import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, spawnNode, type NodeProcess } from "./support/processes.js"
+import { cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
 
 const MILLI = 10n ** 15n
 const PRICE = 5n * MILLI
@@ -169,4 +171,21 @@ describe("serving limits through a node", () => {
     expect(ok.charged).toBe(PRICE)
     expect((await c.run(c.client.node.status())).chainId).toBeGreaterThan(0n)
   }, 120_000)
+
+  it("audit replay: the overran tasks replay, settled and charged, and every charge is in its escrow", async () => {
+    await c.close()
+    expect((await node.stop("SIGINT")).code).toBe(0)
+    const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+    expect(audit.code, audit.stderr + audit.stdout).toBe(0)
+    const report = JSON.parse(audit.stdout) as {
+      ok: boolean
+      ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
+    }
+    expect(report.ok).toBe(true)
+    // 3 loop overruns, 1 allocation overrun, 1 small allocation, 1 silero call: all settled at the price.
+    const settled = OVERRUNS_TO_SUSPEND + 3
+    expect(report.ai.tasks).toMatchObject({ total: settled, charged: String(BigInt(settled) * PRICE) })
+    expect(report.ai.tasks.byStatus).toMatchObject({ Settled: settled })
+    expect(report.ai.escrows.captured).toBe(String(BigInt(settled) * PRICE))
+  }, 60_000)
 })
