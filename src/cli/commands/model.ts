@@ -132,7 +132,7 @@ export const manifestFromFlags = (o: UploadFlags): Either.Either<{ readonly mani
       return yield* Either.left(`--min-gpu must be one of ${Object.keys(DEFAULT_GPU_CLASSES).join(", ")}, got "${o.minGpu}"`)
     }
     const shapes = yield* collect(o.shape, parseShapeFlag, "--shape")
-    const maxShapes = yield* collect(o.maxShape ?? [], parseShapeFlag, "--max-shape")
+    const maxShapes = yield* collect(o.maxShape ?? [], (f) => Either.mapLeft(parseShapeFlag(f), (m) => m.replaceAll("--shape", "--max-shape")), "--max-shape")
     const inputBytesMax = o.inputBytesMax !== undefined && Option.isSome(o.inputBytesMax) ? o.inputBytesMax.value : undefined
     const fixedInputs = yield* collect(o.fixed, parseFixedFlag, "--fixed")
     const validation = Option.isSome(o.validation) ? yield* parseValidation(o.validation.value) : undefined
