@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
+import fc from "fast-check"
 import { ModelManifest, resolveInputShapes } from "../../domain/ai/manifest.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../domain/ai/runDeadline.js"
 import { checkServingInputs, servingBounds, type InputOutOfBounds, type ServingBounds } from "../../domain/ai/servingBounds.js"
@@ -100,5 +101,30 @@ describe("runDeadlineMillis", () => {
     expect(runDeadlineMillis(5_000, 1_000, 1_000)).toBe(30_000) // the cap
     expect(runDeadlineMillis(Number.POSITIVE_INFINITY, 1, 1)).toBe(30_000)
     expect(runDeadlineMillis(10, 0, 100)).toBe(1_000)
+  })
+})
+
+describe("checkServingInputs, property", () => {
+  it("any shape within the max passes, any dim over it is DimOverBound; the bytes bound is exact", () => {
+    const b = boundsOf(NEW)
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8192 }), (sequence) => {
+        const r = checkServingInputs(request(sequence), b)
+        if (sequence <= 4096) expect(Either.isRight(r)).toBe(true)
+        else expect(Either.isLeft(r) && r.left.reason).toBe("DimOverBound")
+      }),
+      { numRuns: 300, seed: 5 }
+    )
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 20_000 }), (sequence, bytesMax) => {
+        const bounded = boundsOf(
+          manifestOf({ shapes: { input: [1, 576], state: [2, 1, 128] }, maxShapes: { input: [1, 4096] }, fixedInputs: { sr: [16000] }, inputBytesMax: bytesMax })
+        )
+        const bytes = sequence * 4 + 256 * 4 + 8
+        const r = checkServingInputs(request(sequence), bounded)
+        expect(Either.isRight(r)).toBe(bytes <= Math.min(bytesMax, 4096 * 4 + 256 * 4 + 8))
+      }),
+      { numRuns: 300, seed: 6 }
+    )
   })
 })
