@@ -239,36 +239,26 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `dispute: re-executing on ${refereePick.right[0]!.id}` }))
               yield* launch(refereePick.right[0]!.id, true)
             }
-          } else if (outcome.kind === "overrun" && !referee) {
-            const o = outcome.overrun
-            const charged = yield* t.ask(new ChargeOverrun({ worker: worker as never, kind: o.kind, millis: o.millis, limit: o.limit, at })).pipe(Effect.either)
-            if (Either.isRight(charged) && charged.right.state.status === "Overran") {
-              // The time was burned on these inputs: charged like a result, and counted against the model.
-              const overran = charged.right.state.overrun!
-              const batch = openBatch
-              yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
-              yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
-              yield* models
-                .recordOverrun(session.model, new RecordOverrun({ taskId: taskId as Hash32, kind: o.kind, millis: o.millis, at }))
-                .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)
-              const detail = `${describeOverrun(overran)} on ${worker}; charged ${price}`
-              yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
-              yield* finished
-              return yield* reject("Overran", detail)
-            }
-            // Refused (another worker ran these inputs within the limits): a failed worker, replaced as usual.
-            lastReport = `${worker}: ${outcome.detail}`
-            const current = yield* t.state
-            const replacement = yield* pick(1, involved(current))
-            const next = Either.isRight(replacement) ? replacement.right[0]!.id : null
-            const reply = yield* t.ask(new WorkerFailed({ worker: worker as never, reason: "died", replacement: next as never, at })).pipe(Effect.either)
-            if (Either.isLeft(reply)) continue
-            state = reply.right.state
-            if (state.status !== "Failed" && next !== null) {
-              yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} overran where another did not; now ${next}` }))
-              yield* launch(next, referee)
-            }
           } else {
+            if (outcome.kind === "overrun" && !referee) {
+              const o = outcome.overrun
+              const charged = yield* t.ask(new ChargeOverrun({ worker: worker as never, kind: o.kind, millis: o.millis, limit: o.limit, at })).pipe(Effect.either)
+              if (Either.isRight(charged) && charged.right.state.status === "Overran") {
+                // The time was burned on these inputs: charged like a result, and counted against the model.
+                const overran = charged.right.state.overrun!
+                const batch = openBatch
+                yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
+                yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+                yield* models
+                  .recordOverrun(session.model, new RecordOverrun({ taskId: taskId as Hash32, kind: o.kind, millis: o.millis, at }))
+                  .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)
+                const detail = `${describeOverrun(overran)} on ${worker}; charged ${price}`
+                yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
+                yield* finished
+                return yield* reject("Overran", detail)
+              }
+              // Refused (another worker ran these inputs within the limits): a failed worker, replaced as usual.
+            }
             const reason = outcome.kind === "failed" ? outcome.reason : "died"
             lastReport = `${worker}: ${outcome.detail}`
             const current = yield* t.state
