@@ -243,6 +243,16 @@ const BOOT_PATH = fileURLToPath(new URL("./inferenceThread.mjs", import.meta.url
 /** onnxruntime's words for an allocation that failed (under RLIMIT_DATA: an error, not a crash). */
 const ALLOCATION_FAILED = /Failed to allocate memory|bad_alloc|Cannot allocate memory|heap out of memory|Allocation failed/i
 
+/**
+ * The child's environment: this process's (the CUDA provider needs its library paths), without
+ * NODE_OPTIONS (a test runner's or a loader's flags are not the child's), plus its config.
+ */
+const childEnv = (config: ThreadConfig): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) }
+  delete env["NODE_OPTIONS"]
+  return env
+}
+
 /** util-linux' prlimit on the PATH (or in /usr/bin), to set the child's RLIMIT_DATA. */
 export const findPrlimit = (): string | undefined => {
   const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/bin", "/bin"]
@@ -432,7 +442,7 @@ export const makeInferenceEngine = (
         child = spawn(command, args, {
           stdio: ["ignore", "ignore", "pipe", "ipc"],
           serialization: "advanced",
-          env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", [CHILD_CONFIG_ENV]: JSON.stringify(data) }
+          env: childEnv(data)
         })
       } catch (e) {
         slot.pid = -1
