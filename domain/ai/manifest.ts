@@ -8,6 +8,13 @@
  * CLI). `fixedInputs` pins the values of inputs that are settings rather than
  * data (silero's `sr`, the sample rate: 16000), which a random input would
  * make the model reject.
+ *
+ * At serving time a request may not feed more than what the provider
+ * declared: `maxShapes` bounds each symbolic dim (an input without an entry
+ * must come at its smoke shape, which keeps manifests written before the
+ * field meaning what they were verified with), fixed inputs keep their
+ * values, and `inputBytesMax` (default: the bytes at the max shapes) bounds
+ * all inputs together (see `servingBounds.ts`).
  */
 import { Either, Schema } from "effect"
 import type { ElemType } from "./tensor.js"
@@ -35,6 +42,15 @@ export const ModelManifest = Schema.Struct({
   shapes: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Array(PositiveDim) }), {
     default: () => ({})
   }),
+  /**
+   * The largest shape each input with a symbolic dim may have at serving time
+   * (same rank as `shapes`, each dim ≥ the smoke shape's). Absent: the smoke shape.
+   */
+  maxShapes: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Array(PositiveDim) }), {
+    default: () => ({})
+  }),
+  /** All inputs of one request together, in bytes; absent: the bytes at `maxShapes`. */
+  inputBytesMax: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
   /** Fixed values for inputs that are settings: one value (repeated) or one per element. */
   fixedInputs: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Number) }), {
     default: () => ({})
@@ -59,7 +75,7 @@ export type ModelManifest = typeof ModelManifest.Type
 export type ModelManifestEncoded = typeof ModelManifest.Encoded
 
 /** The part of a manifest that decides how a model is fed. */
-export type ManifestShapes = Pick<ModelManifest, "shapes" | "fixedInputs">
+export type ManifestShapes = Pick<ModelManifest, "shapes" | "fixedInputs"> & Partial<Pick<ModelManifest, "maxShapes">>
 
 /** Parses the CLI form `NAME=1,512` of `--shape` into an entry of `shapes`. */
 export const parseShapeFlag = (flag: string): Either.Either<readonly [string, ReadonlyArray<number>], string> => {
@@ -162,6 +178,27 @@ export const resolveInputShapes = (
     }
     const bad = values.findIndex((x) => !isInteger[spec.type](x))
     if (bad >= 0) return fail("BadManifest", name, `the manifest fixes "${name}" to ${values[bad]}, which is not a valid ${spec.type} value`)
+  }
+  const maxShapes = manifest.maxShapes ?? {}
+  for (const name of Object.keys(maxShapes)) {
+    const smoke = shapes.get(name)
+    const spec = inputs.find((s) => s.name === name)
+    const max = maxShapes[name]!
+    if (smoke === undefined || spec === undefined) {
+      return fail("BadManifest", name, `the manifest gives a max shape for "${name}", which is not an input of the model`)
+    }
+    if (max.length !== smoke.length) {
+      return fail("BadManifest", name, `the manifest's max shape of "${name}" has rank ${max.length}, its shape [${smoke.join(", ")}] rank ${smoke.length}`)
+    }
+    for (let i = 0; i < max.length; i++) {
+      const declared = spec.dims === null ? undefined : spec.dims[i]
+      if (typeof declared === "number" && max[i] !== declared) {
+        return fail("BadManifest", name, `the manifest's max shape of "${name}" gives dim ${i} = ${max[i]}, the model fixes it at ${declared}`)
+      }
+      if (max[i]! < smoke[i]!) {
+        return fail("BadManifest", name, `the manifest's max shape of "${name}" gives dim ${i} = ${max[i]}, below its smoke shape's ${smoke[i]}`)
+      }
+    }
   }
   return Either.right(shapes)
 }

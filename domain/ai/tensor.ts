@@ -11,6 +11,14 @@
  * `dataBase64` holds the little-endian bytes of the typed array, for large
  * tensors. Decoding is hand-written rather than a Schema decode: requests
  * carry thousands of numbers and this runs on every one of them.
+ *
+ * Every check here is one linear pass without recursion and never throws:
+ * a request is anyone's input. (A regular expression over a many-megabyte
+ * base64 string overflows V8's backtracking stack and throws a RangeError;
+ * `JSON.stringify` of a deeply nested value, quoted in an error message,
+ * overflows the call stack.) Typed arrays are allocated only after the
+ * sizes are checked, and an allocation the process cannot make is the
+ * typed `TooLarge`.
  */
 import { Buffer } from "node:buffer"
 import { Either, Schema } from "effect"
@@ -124,7 +132,38 @@ const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
 const INT32_MIN = -(2 ** 31)
 const INT32_MAX = 2 ** 31 - 1
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** Standard padded base64 (RFC 4648 §4), in one pass over the characters. */
+export const isStandardBase64 = (s: string): boolean => {
+  const n = s.length
+  if (n % 4 !== 0) return false
+  let pad = 0
+  if (n > 0 && s.charCodeAt(n - 1) === 61) pad = n > 1 && s.charCodeAt(n - 2) === 61 ? 2 : 1
+  for (let i = 0; i < n - pad; i++) {
+    const c = s.charCodeAt(i)
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47
+    if (!ok) return false
+  }
+  return true
+}
+
+/** A short description of any JSON value for an error message: bounded, never recursive. */
+export const describeJson = (u: unknown): string => {
+  if (u === undefined) return "nothing"
+  if (u === null || typeof u === "number" || typeof u === "boolean") return String(u)
+  if (typeof u === "string") return u.length <= 40 ? JSON.stringify(u) : `${JSON.stringify(u.slice(0, 40))}… (${u.length} characters)`
+  if (Array.isArray(u)) return `an array of ${u.length}`
+  return typeof u === "object" ? "an object" : typeof u
+}
+
+/** Allocates after the size checks; a process out of memory answers `undefined`, not a throw. */
+const tryAllocate = (type: ElemType, length: number): TensorArrays[ElemType] | undefined => {
+  try {
+    return allocate(type, length)
+  } catch {
+    return undefined
+  }
+}
 
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
@@ -218,7 +257,7 @@ const decodeOne = (
   if (!isRecord(json)) return fail("NotAnObject", `expected {"type", "dims", "data" | "dataBase64"}, got ${typeName(json)}`)
   const type = json["type"]
   if (typeof type !== "string" || !(ELEM_TYPES as ReadonlyArray<string>).includes(type)) {
-    return fail("BadType", `"type" must be one of ${ELEM_TYPES.join(", ")}, got ${JSON.stringify(type) ?? "nothing"}`)
+    return fail("BadType", `"type" must be one of ${ELEM_TYPES.join(", ")}, got ${describeJson(type)}`)
   }
   const elemType = type as ElemType
   const dims = json["dims"]
@@ -227,7 +266,7 @@ const decodeOne = (
   }
   for (const d of dims) {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
-      return fail("BadDims", `"dims" must hold non-negative integers, got ${JSON.stringify(d)}`)
+      return fail("BadDims", `"dims" must hold non-negative integers, got ${describeJson(d)}`)
     }
   }
   const count = elementCount(dims as ReadonlyArray<number>, limits.elementsMax)
@@ -242,23 +281,30 @@ const decodeOne = (
     if (data.length !== count) {
       return fail("DataLength", `dims [${dims.join(", ")}] need ${count} values, "data" has ${data.length}`)
     }
-    const out = allocate(elemType, count)
+    const out = tryAllocate(elemType, count)
+    if (out === undefined) return fail("TooLarge", `cannot allocate ${count} ${elemType} elements now`)
     const bad = fillFromJson(elemType, data, out)
     if (bad >= 0) {
-      return fail("BadData", `data[${bad}] = ${JSON.stringify(data[bad]) ?? "undefined"} is not ${expectedValue[elemType]}`)
+      return fail("BadData", `data[${bad}] = ${describeJson(data[bad])} is not ${expectedValue[elemType]}`)
     }
     return Either.right({ type: elemType, dims: dims as ReadonlyArray<number>, data: out } as Tensor)
   }
-  if (typeof base64 !== "string" || base64.length % 4 !== 0 || !BASE64.test(base64)) {
+  if (typeof base64 !== "string" || !isStandardBase64(base64)) {
     return fail("BadBase64", `"dataBase64" must be standard padded base64`)
   }
-  const raw = Buffer.from(base64, "base64")
   const bytes = count * ELEM_BYTES[elemType]
+  // The length says the byte count before anything is decoded: 4 characters per 3 bytes, padded.
+  const encodedBytes = (base64.length / 4) * 3 - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0)
+  if (encodedBytes !== bytes) {
+    return fail("DataLength", `dims [${dims.join(", ")}] need ${bytes} bytes of ${elemType}, "dataBase64" has ${encodedBytes}`)
+  }
+  const raw = Buffer.from(base64, "base64")
   if (raw.length !== bytes) {
     return fail("DataLength", `dims [${dims.join(", ")}] need ${bytes} bytes of ${elemType}, "dataBase64" has ${raw.length}`)
   }
   if (!LITTLE_ENDIAN) return fail("BadBase64", "this machine is big-endian; dataBase64 is little-endian")
-  const out = allocate(elemType, count)
+  const out = tryAllocate(elemType, count)
+  if (out === undefined) return fail("TooLarge", `cannot allocate ${count} ${elemType} elements now`)
   new Uint8Array(out.buffer).set(raw)
   if (elemType === "bool") {
     for (let i = 0; i < out.length; i++) {

@@ -1,18 +1,61 @@
 /**
- * One InferenceEngine thread: an OnnxSessionPool driven by messages (the
- * protocol is in InferenceThread.ts). Runs execute one at a time — each
- * `session.run` holds this thread until it ends — in arrival order.
- * Outputs go back transferred, without a copy.
+ * One InferenceEngine child process: an OnnxSessionPool driven by messages
+ * over the IPC channel (the protocol is in InferenceThread.ts). Runs execute
+ * one at a time, in arrival order; just before a run starts (its model
+ * loaded) the child says `started`, so the parent's deadline measures the
+ * run itself, not the wait behind the previous one nor the first load.
+ *
+ * onnxruntime's run is synchronous on this thread, so while a model runs the
+ * IPC channel is not read. A watchdog thread, whose event loop stays free,
+ * kills this process when its parent is gone (the ppid changes): a model
+ * looping in native code never outlives the node that started it.
+ *
+ * The same program still runs as a worker thread (`parentPort`), for code
+ * that hosts it in-process.
  */
-import { parentPort, workerData } from "node:worker_threads"
+import { parentPort, Worker, workerData } from "node:worker_threads"
 import { Cause, Effect, Exit, Scope } from "effect"
 import type { ErrorData, ThreadConfig, ThreadReply, ThreadRequest } from "./InferenceThread.js"
-import { buffersOf, fromWire, toWire } from "./InferenceThread.js"
+import { buffersOf, CHILD_CONFIG_ENV, fromWire, toWire } from "./InferenceThread.js"
 import { InferenceError, makeOnnxSessionPool } from "./OnnxSessionPool.js"
 
-const port = parentPort
-if (port === null) throw new Error("inferenceThreadWorker runs in a worker thread")
-const config = workerData as ThreadConfig
+interface Channel {
+  readonly config: ThreadConfig
+  readonly send: (reply: ThreadReply, transfer?: Array<ArrayBuffer>) => void
+  readonly onMessage: (handler: (m: ThreadRequest) => void) => void
+}
+
+const WATCHDOG = `
+const { workerData } = require("node:worker_threads")
+setInterval(() => { if (process.ppid !== workerData.parent) process.kill(process.pid, "SIGKILL") }, workerData.pollMillis)
+`
+
+const channelOf = (): Channel => {
+  if (parentPort !== null) {
+    const port = parentPort
+    return {
+      config: workerData as ThreadConfig,
+      send: (reply, transfer = []) => port.postMessage(reply, transfer),
+      onMessage: (handler) => port.on("message", handler)
+    }
+  }
+  const send = process.send?.bind(process)
+  const raw = process.env[CHILD_CONFIG_ENV]
+  if (send === undefined || raw === undefined) throw new Error("inferenceThreadWorker runs in a worker thread or an IPC child of the InferenceEngine")
+  new Worker(WATCHDOG, { eval: true, workerData: { parent: process.ppid, pollMillis: 100 } }).unref()
+  // The channel closing means the parent is gone (or let us go): nothing more to serve.
+  process.on("disconnect", () => process.exit(0))
+  return {
+    config: JSON.parse(raw) as ThreadConfig,
+    send: (reply) => {
+      send(reply)
+    },
+    onMessage: (handler) => process.on("message", (m) => handler(m as ThreadRequest))
+  }
+}
+
+const channel = channelOf()
+const config = channel.config
 const paths = new Map<string, string>()
 
 const errorData = (cause: Cause.Cause<unknown>, modelHash: string): ErrorData => {
@@ -22,8 +65,6 @@ const errorData = (cause: Cause.Cause<unknown>, modelHash: string): ErrorData =>
   }
   return { reason: "RunFailed", modelHash, detail: Cause.pretty(cause).slice(0, 2000) }
 }
-
-const send = (reply: ThreadReply, transfer: Array<ArrayBuffer> = []) => port.postMessage(reply, transfer)
 
 const scope = Effect.runSync(Scope.make())
 const started = await Effect.runPromiseExit(
@@ -41,46 +82,60 @@ const started = await Effect.runPromiseExit(
 )
 
 if (Exit.isFailure(started)) {
-  send({ kind: "init-failed", error: errorData(started.cause, "") })
-  port.on("message", (m: ThreadRequest) => {
+  channel.send({ kind: "init-failed", error: errorData(started.cause, "") })
+  channel.onMessage((m) => {
     if (m.kind === "close") process.exit(0)
   })
 } else {
   const pool = started.value
-  port.on("message", (m: ThreadRequest) => {
+  /** Runs one after another, so `started` is said when a run really starts. */
+  let previous: Promise<unknown> = Promise.resolve()
+  const serially = (effect: Effect.Effect<void>) => {
+    previous = previous.then(() => Effect.runPromise(effect))
+  }
+  channel.onMessage((m) => {
     switch (m.kind) {
       case "run": {
         paths.set(m.hash, m.path)
-        Effect.runCallback(pool.run(m.hash, fromWire(m.inputs)), {
-          onExit: (exit) => {
-            if (Exit.isSuccess(exit)) {
-              const outputs = toWire(exit.value)
-              send({ kind: "ran", id: m.id, outputs }, buffersOf(outputs))
-            } else send({ kind: "failed", id: m.id, error: errorData(exit.cause, m.hash) })
-          }
-        })
+        serially(
+          pool.warm(m.hash).pipe(
+            Effect.tap(() => Effect.sync(() => channel.send({ kind: "started", id: m.id }))),
+            Effect.zipRight(pool.run(m.hash, fromWire(m.inputs))),
+            Effect.exit,
+            Effect.map((exit) => {
+              if (Exit.isSuccess(exit)) {
+                const outputs = toWire(exit.value)
+                channel.send({ kind: "ran", id: m.id, outputs }, buffersOf(outputs))
+              } else channel.send({ kind: "failed", id: m.id, error: errorData(exit.cause, m.hash) })
+            })
+          )
+        )
         return
       }
       case "close": {
-        // Between runs (this thread runs them synchronously): safe to release the sessions and end.
-        Effect.runCallback(Scope.close(scope, Exit.void), { onExit: () => process.exit(0) })
+        // After the runs already sent (this process runs them in order): release the sessions and end.
+        serially(Scope.close(scope, Exit.void).pipe(Effect.zipRight(Effect.sync(() => process.exit(0)))))
         return
       }
       case "crash":
         throw new Error("crash requested by the engine (test hook)")
       case "warm": {
         paths.set(m.hash, m.path)
-        Effect.runCallback(pool.warm(m.hash), {
-          onExit: (exit) =>
-            send(
-              Exit.isSuccess(exit)
-                ? { kind: "warmed", id: m.id, info: { inputNames: [...exit.value.inputNames], outputNames: [...exit.value.outputNames] } }
-                : { kind: "failed", id: m.id, error: errorData(exit.cause, m.hash) }
+        serially(
+          pool.warm(m.hash).pipe(
+            Effect.exit,
+            Effect.map((exit) =>
+              channel.send(
+                Exit.isSuccess(exit)
+                  ? { kind: "warmed", id: m.id, info: { inputNames: [...exit.value.inputNames], outputNames: [...exit.value.outputNames] } }
+                  : { kind: "failed", id: m.id, error: errorData(exit.cause, m.hash) }
+              )
             )
-        })
+          )
+        )
         return
       }
     }
   })
-  send({ kind: "ready" })
+  channel.send({ kind: "ready" })
 }

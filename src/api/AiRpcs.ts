@@ -95,8 +95,18 @@ export class TaskAssignment extends Schema.Class<TaskAssignment>("TaskAssignment
   outputTolerance: Schema.Number,
   inputs: Schema.Unknown,
   /** The node gives up on this worker for this task after this many ms. */
-  deadlineMs: Schema.Number
+  deadlineMs: Schema.Number,
+  /** The run itself is killed after this many ms (from the model's verified cost; see domain/ai/runDeadline.ts). */
+  runDeadlineMs: Schema.optional(Schema.Number)
 }) {}
+
+/** A worker's engine stopped the task's run at a limit: the call is charged (domain/ai/task/overrun.ts). */
+export const WorkerOverrun = Schema.Struct({
+  kind: Schema.Literal("Deadline", "LoadDeadline", "Memory"),
+  millis: Schema.NonNegativeInt,
+  limit: Schema.NonNegativeInt
+})
+export type WorkerOverrun = typeof WorkerOverrun.Type
 
 // ---- errors ----
 
@@ -106,7 +116,9 @@ export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("
     "ModelNotServable",
     "InsufficientEscrow",
     "BadInputs",
+    "InputsOutOfBounds",
     "NoWorkerAvailable",
+    "Overran",
     "TaskFailed",
     "TimedOut"
   ),
@@ -215,7 +227,7 @@ export class AiRpcs extends RpcGroup.make(
     error: Schema.Union(WorkerRejected, Common)
   }),
   Rpc.make("worker.failed", {
-    payload: { session: Schema.String, task: Schema.String, detail: Schema.String },
+    payload: { session: Schema.String, task: Schema.String, detail: Schema.String, overrun: Schema.optional(WorkerOverrun) },
     success: Schema.Struct({ accepted: Schema.Boolean }),
     error: Schema.Union(WorkerRejected, Common)
   }),

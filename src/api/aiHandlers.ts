@@ -20,7 +20,7 @@ export const AiRpcHandlers = AiRpcs.toLayer(
       "worker.heartbeat": ({ session }) => ai.heartbeat(session),
       "worker.tasks": ({ session }) => ai.tasks(session),
       "worker.result": (r) => ai.result(r),
-      "worker.failed": ({ session, task, detail }) => ai.failed(session, task, detail),
+      "worker.failed": ({ session, task, detail, overrun }) => ai.failed(session, task, detail, overrun),
       "blob.get": ({ hash, offset, length }) => ai.blob(hash, offset, length)
     }
   })

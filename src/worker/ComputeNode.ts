@@ -10,8 +10,11 @@
  *            BLOB_CHUNK_BYTES chunks and are stored only if they hash to
  *            the assignment's sha256; cached ones are re-hashed once per
  *            process before first use
- *   run      on the InferenceEngine (worker threads: the event loop that
- *            answers the node never runs a model)
+ *   run      on the InferenceEngine (child processes under a memory limit:
+ *            the event loop that answers the node never runs a model), killed
+ *            at the assignment's `runDeadlineMs` (the model's verified cost);
+ *            a run stopped at a limit is reported with `overrun`, and the
+ *            node charges the call
  *   answer   `worker.result` with the outputs (tensor JSON), their
  *            fingerprint at the model's tolerance and the worker's
  *            signature over `resultDigest(task, fingerprint)`; or
@@ -41,7 +44,7 @@ import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineError, type InferenceEngineService } from "../../infra/inference/InferenceThread.js"
-import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerRejected } from "../api/AiRpcs.js"
+import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRejected } from "../api/AiRpcs.js"
 import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
 import { protocolLayer } from "../client/index.js"
 
@@ -140,8 +143,10 @@ export class SessionLost extends Schema.TaggedError<SessionLost>()("SessionLost"
 
 /** Why one task could not be run; sent to the node as `worker.failed`. */
 export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure", {
-  reason: Schema.Literal("WeightsUnavailable", "WeightsMismatch", "BadInputs", "BadAssignment", "InferenceFailed", "TimedOut"),
-  detail: Schema.String
+  reason: Schema.Literal("WeightsUnavailable", "WeightsMismatch", "BadInputs", "BadAssignment", "InferenceFailed", "TimedOut", "Overran"),
+  detail: Schema.String,
+  /** With `Overran`: which limit stopped the run, and when. */
+  overrun: Schema.optional(WorkerOverrun)
 }) {
   override get message() {
     return `${this.reason}: ${this.detail}`
@@ -367,9 +372,18 @@ export const startComputeNode = (
         const inputs = decodeTensorMapJson(a.inputs)
         if (Either.isLeft(inputs)) return yield* new TaskFailure({ reason: "BadInputs", detail: inputs.left.message })
         const started = performance.now()
-        const ran = yield* engine
-          .run(a.weightsHash, path, inputs.right, { transferInputs: true })
-          .pipe(Effect.mapError((e) => new TaskFailure({ reason: "InferenceFailed", detail: e.message })))
+        const options = a.runDeadlineMs === undefined ? { transferInputs: true } : { transferInputs: true, deadlineMillis: a.runDeadlineMs }
+        const ran = yield* engine.run(a.weightsHash, path, inputs.right, options).pipe(
+          Effect.mapError((e) =>
+            e._tag === "InferenceLimitExceeded"
+              ? new TaskFailure({
+                  reason: "Overran",
+                  detail: e.message,
+                  overrun: { kind: e.reason, millis: Math.max(0, Math.round(e.millis)), limit: Math.max(0, Math.round(e.limit)) }
+                })
+              : new TaskFailure({ reason: "InferenceFailed", detail: e.message })
+          )
+        )
         const millis = Math.max(0, Math.round((performance.now() - started) * 1000) / 1000)
         const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran
         const fingerprint = outputFingerprint(outputs, a.outputTolerance)
@@ -402,7 +416,8 @@ export const startComputeNode = (
           stats.tasksFailed++
           const failure = outcome.left
           yield* Effect.logWarning(`task ${short(a.task)} (model ${short(a.model)}): failed after ${total} ms: ${failure.message}`)
-          const reply = yield* call("worker.failed", client.worker.failed({ session, task: a.task, detail: failure.message })).pipe(Effect.either)
+          const report = failure.overrun === undefined ? { session, task: a.task, detail: failure.message } : { session, task: a.task, detail: failure.message, overrun: failure.overrun }
+          const reply = yield* call("worker.failed", client.worker.failed(report)).pipe(Effect.either)
           if (Either.isLeft(reply)) yield* Effect.logWarning(`task ${short(a.task)}: the failure could not be reported: ${errorText(reply.left)}`)
         }
       }).pipe((body) =>

@@ -3,6 +3,7 @@
  * error each command fails with. Every error carries a `reason` literal (what
  * a caller branches on) and a human-readable `detail`.
  */
+import type { OverrunRejected, RecordOverrun } from "./overruns.js"
 import { Schema } from "effect"
 import { TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
@@ -66,7 +67,7 @@ export class ExpireVerification extends Schema.TaggedClass<ExpireVerification>()
   at: TimestampMs
 }) {}
 
-export type ModelCommand = UploadModel | BeginVerification | AttestModel | UpdatePrice | DeprecateModel | ExpireVerification
+export type ModelCommand = UploadModel | BeginVerification | AttestModel | UpdatePrice | DeprecateModel | ExpireVerification | RecordOverrun
 
 // ---------------------------------------------------------------- errors
 
@@ -115,4 +116,4 @@ export class ExpiryRejected extends Schema.TaggedError<ExpiryRejected>()("Expiry
   }
 }
 
-export type ModelError = UploadRejected | AttestationRejected | PriceUpdateRejected | DeprecationRejected | ExpiryRejected
+export type ModelError = UploadRejected | AttestationRejected | PriceUpdateRejected | DeprecationRejected | ExpiryRejected | OverrunRejected

@@ -66,6 +66,7 @@ import {
   type ModelEvent
 } from "./events.js"
 import { ModelRejected as RejectedVerdict } from "../verdict.js"
+import { decideOverrun } from "./overruns.js"
 import { evolve, hasAttested, initialModelState, type ModelState } from "./state.js"
 import { invariantsOf, type Assert, unreachable } from "../../assert.js"
 
@@ -281,6 +282,8 @@ export const decide = (rules: ModelRules, s: ModelState, cmd: ModelCommand): Dec
       return decideDeprecate(s, cmd)
     case "ExpireVerification":
       return decideExpire(s, cmd)
+    case "RecordOverrun":
+      return decideOverrun(s, cmd)
     default:
       return unreachable(cmd, "model command")
   }

@@ -7,6 +7,7 @@
  * validator set, the quorum, the deadline), so a replay never depends on
  * today's configuration.
  */
+import { ModelOverran, ModelSuspended } from "./overruns.js"
 import { Schema } from "effect"
 import { TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
@@ -98,6 +99,8 @@ export class ModelPriceUpdated extends Schema.TaggedClass<ModelPriceUpdated>()("
 export class ModelDeprecated extends Schema.TaggedClass<ModelDeprecated>()("ModelDeprecated", {}) {}
 
 export const ModelEvent = Schema.Union(
+  ModelOverran,
+  ModelSuspended,
   ModelUploaded,
   VerificationAttempted,
   ModelAttested,

@@ -8,6 +8,7 @@
 import type { Hash32 } from "../../chain/hash.js"
 import type { Address } from "../../chain/keys.js"
 import type { ModelAttested, ModelEvent, ModelRejected, ModelUploaded } from "./events.js"
+import { evolveOverrun } from "./overruns.js"
 import { invariantsOf, type Assert } from "../../assert.js"
 
 export type ModelStatus = "Absent" | "Pending" | "Verified" | "Rejected"
@@ -27,6 +28,10 @@ export interface ModelState {
   /** Set by `ModelRejected`. */
   readonly rejection: ModelRejected | null
   readonly deprecated: boolean
+  /** Tasks stopped by a compute node's limits (overruns.ts), in order. */
+  readonly overranTasks: ReadonlyArray<Hash32>
+  /** Set by `ModelSuspended`: no new tasks. */
+  readonly suspended: boolean
 }
 
 export const initialModelState: ModelState = {
@@ -37,11 +42,13 @@ export const initialModelState: ModelState = {
   attempts: new Map(),
   referenceFingerprint: null,
   rejection: null,
-  deprecated: false
+  deprecated: false,
+  overranTasks: [],
+  suspended: false
 }
 
-/** A model developers can call: verified and not deprecated. */
-export const isServable = (s: ModelState): boolean => s.status === "Verified" && !s.deprecated
+/** A model developers can call: verified, not deprecated, not suspended. */
+export const isServable = (s: ModelState): boolean => s.status === "Verified" && !s.deprecated && !s.suspended
 
 export const hasAttested = (s: ModelState, validator: Address): boolean =>
   s.attestations.some((a) => a.validator === validator)
@@ -84,5 +91,8 @@ export const evolve = (s: ModelState, e: ModelEvent): ModelState => {
       assert(s.status === "Verified", `deprecation of a ${s.status} model`)
       assert(!s.deprecated, "deprecated twice")
       return { ...s, deprecated: true }
+    case "ModelOverran":
+    case "ModelSuspended":
+      return evolveOverrun(s, e, assert)
   }
 }

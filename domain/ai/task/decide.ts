@@ -30,6 +30,7 @@
  * retries a settlement learns it had already happened and the receipt batch
  * it went into (`state.settlement`).
  */
+import { decideChargeOverrun } from "./overrun.js"
 import { Either } from "effect"
 import type { Decider } from "../../Decider.js"
 import type { WorkerId } from "../worker/events.js"
@@ -191,6 +192,8 @@ const decideAbandon = (s: TaskState, cmd: AbandonTask): Decision<AbandonRejected
     case "Validated":
     case "Settled":
       return reject("AlreadyValidated", `the task is ${s.status}: its result was delivered`)
+    case "Overran":
+      return reject("AlreadyValidated", "the task overran its limits and is charged")
     case "Failed":
       return reject("AlreadyFailed", `the task failed already (${s.failure?.cause})`)
     case "Requested":
@@ -207,7 +210,7 @@ const decideSettle = (s: TaskState, cmd: SettleTask): Decision<SettlementRejecte
   const request = s.request
   if (s.status === "Settled") return reject("AlreadySettled", `settled in receipt batch ${s.settlement?.receiptBatchId}`)
   if (s.status === "Failed") return reject("TaskFailed", `a failed task is never charged (${s.failure?.cause})`)
-  if (s.status !== "Validated" || request === null) return reject("NotValidated", `the task is ${s.status}`)
+  if ((s.status !== "Validated" && s.status !== "Overran") || request === null) return reject("NotValidated", `the task is ${s.status}`)
   const { developer, modelId, price } = request
   return Either.right([
     new TaskSettled({ receiptBatchId: cmd.receiptBatchId, developer, modelId, amount: price, at: cmd.at }, CHECKED)
@@ -230,6 +233,8 @@ export const decide = (rules: TaskRules, s: TaskState, cmd: TaskCommand): Decisi
       return decideAbandon(s, cmd)
     case "SettleTask":
       return decideSettle(s, cmd)
+    case "ChargeOverrun":
+      return decideChargeOverrun(s, cmd)
     default:
       return unreachable(cmd, "task command")
   }

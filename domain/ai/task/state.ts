@@ -4,19 +4,21 @@
  *   Idle → Requested → Running ──────────────→ Validated → Settled
  *                         │  └→ Disputed ─────↗
  *                         └──────┴──→ Failed   (from Requested too)
+ *                         └→ Overran → Settled  (a run stopped at its limits: overrun.ts)
  *
  * The charge: `charged` is 0 until `TaskSettled` sets it to the price, which
- * evolve allows only on a Validated task that was never charged; `TaskFailed`
+ * evolve allows only on a Validated (or Overran) task that was never charged; `TaskFailed`
  * is allowed only on a task that was never validated nor charged. So a
  * developer pays at most once, and never for a failed task — a stream that
  * says otherwise stops the replay.
  */
 import type { Hash32 } from "../../chain/hash.js"
 import type { WorkerId } from "../worker/events.js"
+import type { TaskOverran } from "./overrun.js"
 import type { TaskEvent, TaskFailed, TaskRequested, TaskResultSubmitted, TaskSettled, TaskValidated } from "./events.js"
 import { invariantsOf, type Assert } from "../../assert.js"
 
-export type TaskStatus = "Idle" | "Requested" | "Running" | "Disputed" | "Validated" | "Settled" | "Failed"
+export type TaskStatus = "Idle" | "Requested" | "Running" | "Disputed" | "Validated" | "Overran" | "Settled" | "Failed"
 
 export interface TaskState {
   readonly status: TaskStatus
@@ -32,6 +34,8 @@ export interface TaskState {
   readonly retries: number
   readonly validation: TaskValidated | null
   readonly failure: TaskFailed | null
+  /** Set by `TaskOverran`: the run that was stopped at its limits (charged all the same). */
+  readonly overrun: TaskOverran | null
   readonly settlement: TaskSettled | null
   /** What the developer was charged: 0 until settled, then the price. */
   readonly charged: bigint
@@ -47,6 +51,7 @@ export const initialTaskState: TaskState = {
   retries: 0,
   validation: null,
   failure: null,
+  overrun: null,
   settlement: null,
   charged: 0n
 }
@@ -111,9 +116,13 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
       assert(s.status === "Requested" || s.status === "Running" || s.status === "Disputed", `failure of a ${s.status} task`)
       assert(s.validation === null && s.charged === 0n, "failure of a validated or charged task")
       return { ...s, status: "Failed", failure: e }
+    case "TaskOverran":
+      assert(s.status === "Running", `overrun of a ${s.status} task`)
+      assert(s.assignees.includes(e.worker) && s.submissions.length === 0, "overrun by a worker not running it, or after a result")
+      return { ...s, status: "Overran", overrun: e }
     case "TaskSettled": {
       const request = s.request
-      assert(s.status === "Validated" && request !== null, `settlement of a ${s.status} task`)
+      assert((s.status === "Validated" || s.status === "Overran") && request !== null, `settlement of a ${s.status} task`)
       assert(s.settlement === null && s.charged === 0n, "a second charge")
       assert(e.amount === request.price, `charged ${e.amount}, the price is ${request.price}`)
       assert(e.developer === request.developer && e.modelId === request.modelId, "charge to another developer or model")

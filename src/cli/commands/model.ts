@@ -114,6 +114,10 @@ interface UploadFlags {
   readonly license: string
   readonly description: string
   readonly shape: ReadonlyArray<string>
+  /** `--max-shape NAME=D1,...`: the largest shape a request may give an input (default: its --shape). */
+  readonly maxShape?: ReadonlyArray<string> | undefined
+  /** `--input-bytes-max N`: all inputs of one request together (default: their bytes at the max shapes). */
+  readonly inputBytesMax?: Option.Option<number> | undefined
   readonly fixed: ReadonlyArray<string>
   readonly validation: Option.Option<string>
   readonly tolerance: Option.Option<string>
@@ -128,6 +132,8 @@ export const manifestFromFlags = (o: UploadFlags): Either.Either<{ readonly mani
       return yield* Either.left(`--min-gpu must be one of ${Object.keys(DEFAULT_GPU_CLASSES).join(", ")}, got "${o.minGpu}"`)
     }
     const shapes = yield* collect(o.shape, parseShapeFlag, "--shape")
+    const maxShapes = yield* collect(o.maxShape ?? [], (f) => Either.mapLeft(parseShapeFlag(f), (m) => m.replaceAll("--shape", "--max-shape")), "--max-shape")
+    const inputBytesMax = o.inputBytesMax !== undefined && Option.isSome(o.inputBytesMax) ? o.inputBytesMax.value : undefined
     const fixedInputs = yield* collect(o.fixed, parseFixedFlag, "--fixed")
     const validation = Option.isSome(o.validation) ? yield* parseValidation(o.validation.value) : undefined
     let outputTolerance: number | undefined
@@ -145,6 +151,8 @@ export const manifestFromFlags = (o: UploadFlags): Either.Either<{ readonly mani
       license: o.license,
       description: o.description,
       shapes,
+      ...(Object.keys(maxShapes).length === 0 ? {} : { maxShapes }),
+      ...(inputBytesMax === undefined ? {} : { inputBytesMax }),
       fixedInputs,
       ...(validation === undefined ? {} : { validation }),
       ...(outputTolerance === undefined ? {} : { outputTolerance })
@@ -254,6 +262,16 @@ const shape = Options.text("shape").pipe(
   Options.repeated,
   Options.withDescription("The whole shape of an input with symbolic dims, NAME=D1,D2,... (repeatable), e.g. --shape input=1,576")
 )
+const maxShape = Options.text("max-shape").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "The largest shape a request may give an input with symbolic dims, NAME=D1,D2,... (repeatable; default: its --shape), e.g. --max-shape input=1,4096"
+  )
+)
+const inputBytesMax = Options.integer("input-bytes-max").pipe(
+  Options.optional,
+  Options.withDescription("The most bytes all inputs of one request may hold together (default: their bytes at the max shapes)")
+)
 const fixed = Options.text("fixed").pipe(
   Options.repeated,
   Options.withDescription("A fixed value for a settings input, NAME=V or NAME=V1,V2,... (repeatable), e.g. --fixed sr=16000")
@@ -299,7 +317,7 @@ const checkShapesLocally = (bytes: Uint8Array, manifest: ModelManifest): Effect.
 
 const upload = Command.make(
   "upload",
-  { file, name, price, version, minGpu, license, description, shape, fixed, validation, tolerance, key: keyOption("The provider"), fee: feeOption, timeout: waitSeconds, rpcUrl, json },
+  { file, name, price, version, minGpu, license, description, shape, maxShape, inputBytesMax, fixed, validation, tolerance, key: keyOption("The provider"), fee: feeOption, timeout: waitSeconds, rpcUrl, json },
   (o) =>
     Effect.gen(function* () {
       const key = yield* parsePrivateKey(o.key)

@@ -3,6 +3,7 @@ import type { Duration } from "effect"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { DEFAULT_GPU_CLASSES } from "../../../domain/ai/worker/gpuClass.js"
 import type { GpuClassTable } from "../../../domain/ai/worker/gpuClass.js"
+import type { RunDeadlineRules } from "../../../domain/ai/runDeadline.js"
 import type { VerifyConfig } from "../../../infra/inference/verifyModel.js"
 
 export interface AiConfig {
@@ -25,6 +26,8 @@ export interface AiConfig {
   /** The largest model file accepted. */
   readonly modelBytesMax: number
   readonly verify?: Partial<VerifyConfig> | undefined
+  /** The per-run deadline from a model's verified cost (default DEFAULT_RUN_DEADLINE_RULES). */
+  readonly runDeadline?: RunDeadlineRules | undefined
 }
 
 /**

@@ -10,6 +10,7 @@
  * again; after VERIFICATION_ATTEMPTS_MAX of them the decider attests a
  * rejection, "verification crashed", instead of letting it run once more.
  */
+import type { RecordOverrun } from "../../../domain/ai/model/overruns.js"
 import { Clock, Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { ModelManifest } from "../../../domain/ai/manifest.js"
@@ -170,6 +171,8 @@ export const makeModelRegistry = (config: AiConfig) =>
       onPriceRequested,
       onDeprecationRequested,
       onWeightsStored,
+      /** A task on the model overran its limits (serving, TaskRunner): counted, and the model suspended at the threshold. */
+      recordOverrun: (modelId: string, command: RecordOverrun) => ask(modelId, command),
       validator: validator as Address
     }
   })

@@ -6,10 +6,22 @@
  * A validated task is captured from escrow at once and settled in the open
  * receipt batch; a failed one releases its reservation — the developer pays
  * exactly once, never for a failure.
+ *
+ * Serving is bounded by the manifest: inputs over the model's max shapes,
+ * fixed inputs changed, or too many bytes are refused (`InputsOutOfBounds`)
+ * before anything is reserved, and each run gets a deadline from the
+ * model's verified cost (`runDeadlineMillis`). A run the worker's engine
+ * stopped at its limits (deadline or memory) is charged — the time was
+ * burned — and refused to the developer as `Overran`; it counts towards the
+ * model's suspension.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
+import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
+import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
+import { RecordOverrun } from "../../../domain/ai/model/overruns.js"
+import { ChargeOverrun, describeOverrun } from "../../../domain/ai/task/overrun.js"
 import { Capture, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
 import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
 import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed } from "../../../domain/ai/task/commands.js"
@@ -37,6 +49,9 @@ interface Session {
 }
 
 const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
+
+/** A worker's deadline over its run's: weights to fetch, inputs to decode, the answer to send. */
+const RUN_DEADLINE_SLACK_MS = 2_000
 
 const reject = (reason: InferenceRejected["reason"], detail: string) => new InferenceRejected({ reason, detail })
 
@@ -82,7 +97,12 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         }
         const model = yield* models.state(session.model)
         if (!isServable(model) || model.upload === null) {
-          return yield* reject("ModelNotServable", `model ${session.model} is ${model.deprecated ? "deprecated" : model.status}`)
+          const why = model.deprecated
+            ? "deprecated"
+            : model.suspended
+              ? `suspended: ${model.overranTasks.length} calls overran their limits (deadline or memory)`
+              : model.status
+          return yield* reject("ModelNotServable", `model ${session.model} is ${why}`)
         }
         if (economy?.isPaused(session.model) === true) {
           return yield* reject("ModelNotServable", `model ${session.model} is paused: its price no longer covers the computing fee (the provider must reprice it)`)
@@ -91,8 +111,21 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (accepted === undefined || accepted._tag !== "ModelAccepted") {
           return yield* reject("ModelNotServable", `model ${session.model} has no accepted attestation`)
         }
-        const inputs = decodeRequestInputs(inputsJson, accepted.signature)
-        if (Either.isLeft(inputs)) return yield* reject("BadInputs", inputs.left.message)
+        const manifest = model.upload.manifest
+        const bounds = servingBounds(accepted.signature, manifest)
+        if (Either.isLeft(bounds)) return yield* reject("ModelNotServable", `model ${session.model}'s manifest does not bound its inputs: ${bounds.left.message}`)
+        // Decoding stops at the bound's element count: a request over it is refused before it is allocated.
+        const inputs = decodeRequestInputs(inputsJson, accepted.signature, { elementsMax: Math.max(1, bounds.right.elementsMax) })
+        if (Either.isLeft(inputs)) {
+          return yield* inputs.left._tag === "TensorJsonError" && inputs.left.reason === "TooLarge"
+            ? reject("InputsOutOfBounds", `${inputs.left.message} (the model's max shapes allow at most ${bounds.right.elementsMax} elements in one input)`)
+            : reject("BadInputs", inputs.left.message)
+        }
+        const inBounds = checkServingInputs(inputs.right, bounds.right)
+        if (Either.isLeft(inBounds)) return yield* reject("InputsOutOfBounds", inBounds.left.message)
+        let requestBytes = 0
+        for (const name of Object.keys(inputs.right)) requestBytes += inputs.right[name]!.data.byteLength
+        const runDeadlineMs = runDeadlineMillis(accepted.smoke.runMillis, bounds.right.smokeBytes, requestBytes, config.runDeadline ?? DEFAULT_RUN_DEADLINE_RULES)
         const inputText = JSON.stringify(inputsJson)
         const inputHash = sha256Hex(inputText)
         const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
@@ -121,7 +154,9 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           sizeBytes: model.upload.sizeBytes,
           outputTolerance: model.upload.manifest.outputTolerance,
           inputs: inputsJson,
-          deadlineMs: config.workerDeadlineMs
+          // The worker gets its run's deadline plus time for weights and the round trip.
+          deadlineMs: Math.max(config.workerDeadlineMs, runDeadlineMs + RUN_DEADLINE_SLACK_MS),
+          runDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
         /** Each submitter's outputs, with the JSON text their hash is over (stored as the output blob). */
@@ -205,17 +240,37 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               yield* launch(refereePick.right[0]!.id, true)
             }
           } else {
+            if (outcome.kind === "overrun" && !referee) {
+              const o = outcome.overrun
+              const charged = yield* t.ask(new ChargeOverrun({ worker: worker as never, kind: o.kind, millis: o.millis, limit: o.limit, at })).pipe(Effect.either)
+              if (Either.isRight(charged) && charged.right.state.status === "Overran") {
+                // The time was burned on these inputs: charged like a result, and counted against the model.
+                const overran = charged.right.state.overrun!
+                const batch = openBatch
+                yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
+                yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+                yield* models
+                  .recordOverrun(session.model, new RecordOverrun({ taskId: taskId as Hash32, kind: o.kind, millis: o.millis, at }))
+                  .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)
+                const detail = `${describeOverrun(overran)} on ${worker}; charged ${price}`
+                yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
+                yield* finished
+                return yield* reject("Overran", detail)
+              }
+              // Refused (another worker ran these inputs within the limits): a failed worker, replaced as usual.
+            }
+            const reason = outcome.kind === "failed" ? outcome.reason : "died"
             lastReport = `${worker}: ${outcome.detail}`
             const current = yield* t.state
             const replacement = yield* pick(1, involved(current))
             const next = Either.isRight(replacement) ? replacement.right[0]!.id : null
             const reply = yield* t
-              .ask(new WorkerFailed({ worker: worker as never, reason: outcome.reason, replacement: next as never, at }))
+              .ask(new WorkerFailed({ worker: worker as never, reason, replacement: next as never, at }))
               .pipe(Effect.either)
             if (Either.isLeft(reply)) continue
             state = reply.right.state
             if (state.status !== "Failed" && next !== null) {
-              yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} ${outcome.reason}: ${outcome.detail}; now ${next}` }))
+              yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} ${reason}: ${outcome.detail}; now ${next}` }))
               yield* launch(next, referee)
             }
           }

@@ -16,7 +16,7 @@ import { resultDigest, verifyMessage, workerRegistrationDigest } from "../../../
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
-import { TaskAssignment, WorkerRejected, WorkerView } from "../../api/AiRpcs.js"
+import { TaskAssignment, WorkerRejected, WorkerView, type WorkerOverrun } from "../../api/AiRpcs.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
 import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
@@ -26,6 +26,8 @@ import type { AiConfig, AiEconomy } from "./AiConfig.js"
 export type WorkerOutcome =
   | { readonly kind: "result"; readonly outputs: unknown; readonly fingerprint: string; readonly signature: string; readonly millis: number }
   | { readonly kind: "failed"; readonly reason: "died" | "timeout"; readonly detail: string }
+  /** The worker's engine stopped the run at a limit (its claim; the task decides whether it stands). */
+  | { readonly kind: "overrun"; readonly overrun: WorkerOverrun; readonly detail: string }
 
 interface Connection {
   readonly worker: WorkerId
@@ -220,13 +222,16 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         return { accepted: true }
       })
 
-    const failed = (session: string, task: string, detail: string) =>
+    const failed = (session: string, task: string, detail: string, overrun?: WorkerOverrun) =>
       Effect.gen(function* () {
         const c = yield* connectionOf(session)
         const waiting = pending.get(key(task, c.worker))
         if (waiting === undefined) return { accepted: false }
         pending.delete(key(task, c.worker))
-        yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` })
+        yield* Deferred.succeed(
+          waiting.done,
+          overrun === undefined ? { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` } : { kind: "overrun", overrun, detail }
+        )
         return { accepted: true }
       })
 

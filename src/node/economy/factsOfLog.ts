@@ -142,6 +142,13 @@ export const makeFactReader = () => {
           ? []
           : wrong.map((worker) => fact({ _tag: "ResultProvenWrong", taskId, worker, developer: t.developer, reporter, at: num(d, "at") }))
       }
+      case "TaskOverran": {
+        // A run stopped at its limits is settled like a result: its worker burned `millis` and is paid for them.
+        const worker = str(d, "worker")
+        t.correct = [worker]
+        t.execMs.set(worker, num(d, "millis"))
+        return []
+      }
       case "TaskFailed":
         tasks.delete(taskId)
         return []

@@ -271,8 +271,8 @@ describe("replay", () => {
 
 describe("properties", () => {
   it("any sequence of task commands: charged at most once, only after validation, never after failing; errors are typed; replay agrees", () => {
-    const ends: Record<TaskState["status"] | "resolved" | "reassigned", number> = {
-      Idle: 0, Requested: 0, Running: 0, Disputed: 0, Validated: 0, Settled: 0, Failed: 0, resolved: 0, reassigned: 0
+    const ends: Record<TaskState["status"] | "resolved" | "reassigned" | "overran", number> = {
+      Idle: 0, Requested: 0, Running: 0, Disputed: 0, Validated: 0, Overran: 0, Settled: 0, Failed: 0, resolved: 0, reassigned: 0, overran: 0
     }
     fc.assert(
       fc.property(policyArb, fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.array(stepArb, { minLength: 4, maxLength: 40 }), (policy, price, steps) => {
@@ -286,13 +286,18 @@ describe("properties", () => {
         ends[s.status]++
         if (events.some((e) => e._tag === "DisputeResolved")) ends.resolved++
         if (events.some((e) => e._tag === "TaskReassigned")) ends.reassigned++
+        const overranAt = events.findIndex((e) => e._tag === "TaskOverran")
+        if (overranAt >= 0) ends.overran++
         const charges = events.filter((e) => e._tag === "TaskSettled")
         const failedAt = events.findIndex((e) => e._tag === "TaskFailed")
         const validatedAt = events.findIndex((e) => e._tag === "TaskValidated")
         expect(charges.length).toBeLessThanOrEqual(1)
-        if (failedAt >= 0) expect([charges.length, validatedAt, s.charged]).toEqual([0, -1, 0n])
+        if (failedAt >= 0) expect([charges.length, validatedAt, overranAt, s.charged]).toEqual([0, -1, -1, 0n])
+        // A task is validated or overran, never both; an overrun comes before any result.
+        expect(validatedAt < 0 || overranAt < 0).toBe(true)
+        if (overranAt >= 0) expect(events.slice(0, overranAt).some((e) => e._tag === "TaskResultSubmitted")).toBe(false)
         if (charges.length === 1) {
-          expect(validatedAt).toBeGreaterThanOrEqual(0)
+          expect(Math.max(validatedAt, overranAt)).toBeGreaterThanOrEqual(0)
           expect(s.charged).toBe(price)
         } else {
           expect(s.charged).toBe(0n)
@@ -305,6 +310,6 @@ describe("properties", () => {
     )
     // The random lives reach every end, not just refusals.
     expect(Math.min(ends.Settled, ends.Failed, ends.Validated, ends.Running)).toBeGreaterThan(50)
-    expect(Math.min(ends.reassigned, ends.resolved)).toBeGreaterThan(0)
+    expect(Math.min(ends.reassigned, ends.resolved, ends.overran)).toBeGreaterThan(0)
   })
 })

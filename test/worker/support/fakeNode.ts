@@ -50,6 +50,8 @@ export interface FailureRecord {
   readonly session: string
   readonly task: string
   readonly detail: string
+  /** Set when the worker's engine stopped the run at a limit. */
+  readonly overrun?: { readonly kind: string; readonly millis: number; readonly limit: number } | undefined
 }
 
 export interface FakeNodeState {

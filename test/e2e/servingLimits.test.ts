@@ -1,0 +1,191 @@
+/**
+ * Hostile models at serving time, end to end: a node (`topai node start`,
+ * one in-process compute node) and the typed client. The models pass
+ * verification — their smoke inputs are small — and misbehave on what a
+ * request sends:
+ *
+ *   - a Loop whose count is an input: each call is killed at its run
+ *     deadline (from the verified smoke time), refused to the developer as
+ *     `Overran` and charged its price once (TaskOverran, TaskSettled); the
+ *     third overrun suspends the model (`ModelNotServable`, nothing charged)
+ *   - a ConstantOfShape whose size is an input (4 GB asked, 2 GiB allowed):
+ *     `Overran` (Memory), charged
+ *   - inputs over the manifest (silero's sequence past its smoke shape with no
+ *     maxShapes; its fixed sample rate changed): `InputsOutOfBounds`, before
+ *     any work, nothing charged
+ *
+ * and after all of it the node and its compute node still serve silero, and
+ * `topai audit replay` rebuilds every task (overran ones included) and finds
+ * each charge in its escrow.
+ */
+import { createHash } from "node:crypto"
+import { Effect, Either } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
+import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
+import { sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { bytesToHex } from "../../domain/chain/hex.js"
+import type { PrivateKey } from "../../domain/chain/keys.js"
+import { signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
+import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
+import type { InferenceRejected, ModelView } from "../../src/client/index.js"
+import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
+import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { openClient, type TestClient } from "./support/client.js"
+import { cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+
+const MILLI = 10n ** 15n
+const PRICE = 5n * MILLI
+const PROVIDER = DEV[1]!
+const DEVELOPER = DEV[2]!
+
+let node: NodeProcess
+let c: TestClient
+let loop: ModelView
+let bomb: ModelView
+let silero: ModelView
+
+const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
+
+const submit = async (key: PrivateKey, payload: TransactionPayload) => {
+  const status = await c.run(c.client.node.status())
+  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
+  const tx = signTransaction(new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload }), key)
+  const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
+  expect(r.status).toBe("included")
+  return tx.hash
+}
+
+const register = async (bytes: Uint8Array, manifest: ModelManifestEncoded): Promise<ModelView> => {
+  const hash = sha256(bytes)
+  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
+    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
+    await c.run(c.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
+  }
+  const id = await submit(PROVIDER.key, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
+  return waitFor(
+    `the verdict on model ${id}`,
+    async () => {
+      const m = await Effect.runPromise(Effect.either(c.client.model.get({ model: id })))
+      return Either.isRight(m) && m.right.status !== "Pending" ? m.right : undefined
+    },
+    { timeoutMs: 45_000, intervalMs: 100 }
+  )
+}
+
+const sessionFor = async (modelId: string) => {
+  await submit(DEVELOPER.key, { kind: "escrow.deposit", model: modelId as never, amount: 10n * PRICE })
+  await waitFor(`the deposit for ${modelId}`, async () => {
+    const e = await escrowOf(modelId)
+    return e.deposited >= 10n * PRICE ? e : undefined
+  })
+  const status = await c.run(c.client.node.status())
+  const expiresAt = Date.now() + 3_600_000
+  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, model: modelId, expiresAt }), DEVELOPER.key)
+  return (await c.run(c.client.session.open({ publicKey: DEVELOPER.key.publicKey.hex, model: modelId, expiresAt, signature }))).session
+}
+
+const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))
+const refusal = async (session: string, inputs: unknown) => (await c.fail(c.client.infer({ session, inputs }), 60_000)) as InferenceRejected
+const manifest = (name: string): ModelManifestEncoded => ({
+  name,
+  version: "1",
+  pricePerCall: String(PRICE),
+  minGpuClass: "CPU",
+  license: "MIT",
+  description: "a serving-time hostile model",
+  validation: { kind: "single", sampleRatePerMillion: 0 }
+})
+const sileroInput = (sequence: number, sr = 16000) => ({
+  input: { type: "float32", dims: [1, sequence], data: Array.from({ length: sequence }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
+  state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, () => 0) },
+  sr: { type: "int64", dims: [], data: [sr] }
+})
+
+beforeAll(async () => {
+  node = await spawnNode({ dataDir: makeTempDir("serving-limits"), extraArgs: ["--workers", "1"] })
+  c = await openClient(node.url)
+  loop = await register(valueLoopModel(), manifest("loop-by-input"))
+  bomb = await register(valueBombModel(), manifest("alloc-by-input"))
+  silero = await register(sileroBytes(), { ...SILERO_MANIFEST, pricePerCall: String(PRICE), validation: { kind: "single", sampleRatePerMillion: 0 } })
+  await waitFor("the in-process compute node online", async () => ((await c.run(c.client.worker.list())).some((w) => w.online) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 200
+  })
+}, 150_000)
+
+afterAll(async () => {
+  await c?.close()
+  await cleanup()
+})
+
+describe("serving limits through a node", () => {
+  it("the hostile models pass verification on their small smoke inputs", () => {
+    expect([loop.status, bomb.status, silero.status]).toEqual(["Verified", "Verified", "Verified"])
+  })
+
+  it(`a loop count from the input: killed at its deadline, Overran, charged once per call; suspended at the ${OVERRUNS_TO_SUSPEND}rd overrun`, async () => {
+    const session = await sessionFor(loop.id)
+    const huge = { m: { type: "int64", dims: [], data: ["1000000000000000"] }, x: { type: "float32", dims: [1], data: [0] } }
+    for (let i = 1; i <= OVERRUNS_TO_SUSPEND; i++) {
+      const r = await refusal(session, huge)
+      expect(r.reason).toBe("Overran")
+      expect(r.detail).toMatch(new RegExp(`^the run went past its deadline of \\d+ ms \\(stopped after \\d+ ms\\) on 0x[0-9a-f]{40}; charged ${PRICE}$`))
+      expect(await escrowOf(loop.id)).toMatchObject({ captured: BigInt(i) * PRICE, reserved: 0n })
+    }
+    const events = await c.run(c.client.events.read({ stream: `model-${loop.id}`, from: 0, limit: 100 }))
+    expect(events.map((e) => e.type).filter((t) => t === "ModelOverran" || t === "ModelSuspended")).toEqual([
+      ...Array.from({ length: OVERRUNS_TO_SUSPEND }, () => "ModelOverran"),
+      "ModelSuspended"
+    ])
+    const small = { m: { type: "int64", dims: [], data: [3] }, x: { type: "float32", dims: [1], data: [0] } }
+    const suspended = await refusal(session, small)
+    expect(suspended.reason).toBe("ModelNotServable")
+    expect(suspended.detail).toBe(`model ${loop.id} is suspended: ${OVERRUNS_TO_SUSPEND} calls overran their limits (deadline or memory)`)
+    expect((await escrowOf(loop.id)).captured).toBe(BigInt(OVERRUNS_TO_SUSPEND) * PRICE)
+  }, 120_000)
+
+  it("an allocation sized by the input (4 GB under the worker's 2 GiB): Overran (memory), charged once", async () => {
+    const session = await sessionFor(bomb.id)
+    const r = await refusal(session, { n: { type: "int64", dims: [1], data: [1_000_000_000] } })
+    expect(r.reason).toBe("Overran")
+    expect(r.detail).toMatch(new RegExp(`^the run needed more than the 2048 MiB the worker allows \\(stopped after \\d+ ms\\) on 0x[0-9a-f]{40}; charged ${PRICE}$`))
+    expect(await escrowOf(bomb.id)).toMatchObject({ captured: PRICE, reserved: 0n })
+    const ok = await c.run(c.client.infer({ session, inputs: { n: { type: "int64", dims: [1], data: [12] } } }), 60_000)
+    expect(ok.charged).toBe(PRICE)
+  }, 120_000)
+
+  it("inputs over the manifest: InputsOutOfBounds before any work, nothing charged; silero still served after everything", async () => {
+    const session = await sessionFor(silero.id)
+    const before = await escrowOf(silero.id)
+    const long = await refusal(session, sileroInput(577))
+    expect([long.reason, long.detail]).toEqual([
+      "InputsOutOfBounds",
+      `input "input": dims [1, 577] exceed 576 elements (the model's max shapes allow at most 576 elements in one input)`
+    ])
+    const sr = await refusal(session, sileroInput(576, 8000))
+    expect([sr.reason, sr.detail]).toEqual(["InputsOutOfBounds", `input "sr": element 0 is 8000, the manifest fixes it to 16000`])
+    expect(await escrowOf(silero.id)).toEqual(before)
+    const ok = await c.run(c.client.infer({ session, inputs: sileroInput(576) }), 60_000)
+    expect(ok.charged).toBe(PRICE)
+    expect((await c.run(c.client.node.status())).chainId).toBeGreaterThan(0n)
+  }, 120_000)
+
+  it("audit replay: the overran tasks replay, settled and charged, and every charge is in its escrow", async () => {
+    await c.close()
+    expect((await node.stop("SIGINT")).code).toBe(0)
+    const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+    expect(audit.code, audit.stderr + audit.stdout).toBe(0)
+    const report = JSON.parse(audit.stdout) as {
+      ok: boolean
+      ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
+    }
+    expect(report.ok).toBe(true)
+    // 3 loop overruns, 1 allocation overrun, 1 small allocation, 1 silero call: all settled at the price.
+    const settled = OVERRUNS_TO_SUSPEND + 3
+    expect(report.ai.tasks).toMatchObject({ total: settled, charged: String(BigInt(settled) * PRICE) })
+    expect(report.ai.tasks.byStatus).toMatchObject({ Settled: settled })
+    expect(report.ai.escrows.captured).toBe(String(BigInt(settled) * PRICE))
+  }, 60_000)
+})
