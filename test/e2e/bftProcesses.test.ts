@@ -7,7 +7,7 @@
  * both and it resumes, every validator holding the same block at every
  * height, and `topai audit replay` passes on each one's data dir.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
@@ -49,6 +49,11 @@ describe("topai node configs / node start --config, offline", () => {
     writeFileSync(join(dir, "wrong.json"), JSON.stringify({ ...wrong, keyFile: "validator-1.key.json" }))
     const refused = await runCli(["node", "start", "--config", join(dir, "wrong.json")])
     expectUserError(["node", "start", "--config"], refused, /^error: the secp256k1 key's address 0x[0-9a-f]{40} is not validator 0's/)
+    // Key files are 0600, and refused once group or others can read them.
+    for (let i = 0; i < 5; i++) expect(statSync(join(dir, `validator-${i}.key.json`)).mode & 0o777).toBe(0o600)
+    chmodSync(join(dir, "validator-3.key.json"), 0o644)
+    const shared = await runCli(["node", "start", "--config", join(dir, "validator-3.json")])
+    expectUserError(["node", "start", "--config"], shared, /^error: key file \S+validator-3\.key\.json has mode 0644: group or others can use it; run `chmod 600/)
   })
 })
 

@@ -7,7 +7,7 @@
  *
  *   {
  *     "validator": 0,                        // this node's seat: its index in the genesis validators
- *     "keyFile": "validator-0.key.json",     // {"secp256k1": "0x…32 bytes", "bls": "0x…32 bytes"}
+ *     "keyFile": "validator-0.key.json",     // {"secp256k1": "0x…32 bytes", "bls": "0x…32 bytes"}, mode 0600 (refused if group or others can use it)
  *                                            //   or "devKeys": true (the public devnet keys; tests only)
  *     "dataDir": "data/validator-0",
  *     "rpc": { "host": "127.0.0.1", "port": 8645 },
@@ -32,6 +32,7 @@
  * consensus port.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import { Console, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { GenesisConfig } from "../../../domain/chain/genesis.js"
@@ -126,7 +127,8 @@ export const loadValidatorConfig = (configFile: string) =>
       blsSecret = keys.bls.secretKey
     } else if (c.keyFile !== undefined) {
       const keyFile = at(c.keyFile)
-      const keys = decodeKeyFile(yield* readText(keyFile, "key file"))
+      const keyText = yield* readSecretFile(keyFile, "key file").pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
+      const keys = decodeKeyFile(keyText)
       if (Either.isLeft(keys)) return yield* fail(`${keyFile} is not a validator key file: ${problems(keys.left)}`)
       const parsed = PrivateKey.fromBytes(Either.getOrThrow(hexToBytes(keys.right.secp256k1, 32)))
       if (Either.isLeft(parsed)) return yield* fail(`${keyFile}: ${parsed.left.message}`)
@@ -238,7 +240,7 @@ export const writeLocalValidatorConfigs = (o: {
   writeFileSync(join(o.dir, "genesis.json"), encodeGenesis(o.genesis))
   return Array.from({ length: count }, (_, i) => {
     const keys = devValidatorKeys(i)
-    writeFileSync(
+    writeSecretFileSync(
       join(o.dir, `validator-${i}.key.json`),
       JSON.stringify({ secp256k1: bytesToHex(keys.secp.exportBytes()), bls: bytesToHex(keys.bls.secretKey) })
     )
