@@ -25,7 +25,7 @@ import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { DEV } from "./support/chain.js"
 import { forgeEvent } from "./support/forge.js"
-import { cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
 import { copyDataDir } from "./support/tamper.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH } from "../ai/support/models.js"
@@ -282,7 +282,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
           workers: { total: number }
           escrows: { total: number; deposited: string; captured: string }
         }
-      }>(await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"]))
+      }>(await runCli([...auditArgs(node.dataDir), "--json"]))
       expect(report.ok).toBe(true)
       expect(report.ai.models).toMatchObject({ total: 3, byStatus: { Verified: 2, Rejected: 1 } })
       expect(report.ai.tasks).toMatchObject({ total: 2, byStatus: { Settled: 2 }, charged: String(2n * PRICE) })
@@ -299,8 +299,8 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       // The verdict's fingerprint changed in place, hashes left alone: the hash chain breaks at that event.
       const byte = forgeEvent(changed, "model-", "ModelVerified", (d) => ({ ...d, referenceFingerprint: `0x${"22".repeat(32)}` }), { rehash: false })
       const [r1, r2] = await runCliAll([
-        ["audit", "replay", "--data-dir", forged, "--json"],
-        ["audit", "replay", "--data-dir", changed]
+        [...auditArgs(forged, node.dataDir), "--json"],
+        auditArgs(changed, node.dataDir)
       ])
       expect(r1!.code).toBe(1)
       const failed = JSON.parse(r1!.stdout) as { ok: boolean; failure: { stream: string; revision: number; reason: string; detail: string } }

@@ -19,7 +19,7 @@ import { loadValidatorConfig, writeLocalValidatorConfigs } from "../../src/cli/c
 import { DEV, DEVNET_CHAIN_ID, devPair, GENESIS_BALANCE, signTransfer, TRANSFER_SHARDS, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, expectUserError, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 /** Four seats, quorum 3: one down goes on (the 2-chain commit needs three live leaders in a row), two down halt. */
@@ -216,7 +216,7 @@ describe(`${N} validator processes over the WebSocket consensus network`, () => 
     for (let i = 0; i < N; i += 2) {
       audits.push(
         ...(await Promise.all(
-          [i, i + 1].filter((k) => k < N).map((k) => runCli(["audit", "replay", "--data-dir", dataDir(k)], { timeoutMs: 60_000 }))
+          [i, i + 1].filter((k) => k < N).map((k) => runCli(auditArgs(dataDir(k)), { timeoutMs: 60_000 }))
         ))
       )
     }

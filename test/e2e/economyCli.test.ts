@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEV } from "./support/chain.js"
-import { cleanup, expectUserError, freePort, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, freePort, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 
 const EPOCH_FLAGS = ["--epoch-blocks", "3", "--beacon-interval-ms", "200"]
 const hexKey = (i: number) => "0x" + Buffer.from(DEV[i]!.key.exportBytes()).toString("hex")
@@ -158,8 +158,8 @@ describe("economy commands on a node (epochs of 3 × 200 ms)", () => {
     // Stopped, the audit rebuilds every ledger from the log and finds them identical.
     expect((await node.stop("SIGINT")).code).toBe(0)
     const [audit, one] = await runCliAll([
-      ["audit", "replay", "--data-dir", node.dataDir],
-      ["audit", "replay", "--data-dir", node.dataDir, "--stream", "reward-epoch-0"]
+      auditArgs(node.dataDir),
+      [...auditArgs(node.dataDir), "--stream", "reward-epoch-0"]
     ])
     expect(audit!.code, audit!.stderr + audit!.stdout).toBe(0)
     expect(audit!.stdout).toMatch(/every epoch ledger rebuilds identically/)
