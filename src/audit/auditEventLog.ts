@@ -225,7 +225,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       const match = SHARD_STREAM.exec(row.stream)
       const kind = match === null ? aiKindOf(row.stream) : undefined
       try {
-        if (kind !== undefined) ai.add(row, kind)
+        if (kind !== undefined) ai.add(row, kind, data.right)
         else if (match !== null) {
           const shard = Number(match[1]) as ShardId
           let replay = replays.get(shard)

@@ -378,9 +378,9 @@ describe("one-process devnet, end to end", () => {
     const forgery = forgeAmountWithChain(forged, "Transferred")
 
     const [r1, r2, r3] = await Promise.all([
-      runCli(auditArgs(changed, dataDir)),
-      runCli([...auditArgs(deleted, dataDir), "--json"]),
-      runCli([...auditArgs(forged, dataDir), "--json"])
+      runCli(auditArgs(changed, dataDir), { timeoutMs: 60_000 }),
+      runCli([...auditArgs(deleted, dataDir), "--json"], { timeoutMs: 60_000 }),
+      runCli([...auditArgs(forged, dataDir), "--json"], { timeoutMs: 60_000 })
     ])
 
     // One byte of a CrossShardSent amount: the hash chain breaks at that very event.

@@ -184,12 +184,26 @@ const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
           }
           const tx = yield* submitSigned(client, key, { kind, worker, amount }, fee)
           const target = kind === "worker.stake" ? before.bonded + amount : before.bonded - amount
+          // A bond to a worker whose stake another account owns goes back to its sender (unbonding), never into the stake.
+          const returned = (s: StakeView) => kind === "worker.stake" && s.bonded < target && s.unbonding >= before.unbonding + amount
           const stake = yield* pollUntil(
             client.stake.get({ worker }).pipe(
-              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target : s.bonded <= target) ? Option.some(s) : Option.none()))
+              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target || returned(s) : s.bonded <= target) ? Option.some(s) : Option.none()))
             ),
-            { within: APPLY_WAIT, onTimeout: () => new Error(`${kind} ${tx.hash} is in a block, but the node's economy does not show it yet`) }
+            {
+              within: APPLY_WAIT,
+              onTimeout: () =>
+                new Error(
+                  `${kind} ${tx.hash} is in a block, but the node's economy does not show it yet` +
+                    (kind === "worker.unbond" ? " (only the stake's owner, the first account that bonded to it, can unbond it)" : "")
+                )
+            }
           )
+          if (returned(stake)) {
+            return yield* Effect.fail(
+              new BadInput(`worker ${worker}'s stake is owned by another account: your bond of ${amount} (${tx.hash}) goes back to you at the close of epoch ${stake.epoch}`)
+            )
+          }
           return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, amount, worker: stake.worker, bonded: stake.bonded, unbonding: stake.unbonding, epoch: stake.epoch }
         })
       )
