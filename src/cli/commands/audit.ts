@@ -166,7 +166,7 @@ const replay = Command.make("replay", { dataDir, stream, genesis: genesisOption,
   )
 ).pipe(
   Command.withDescription(
-    "Offline, from the operator's genesis (--genesis FILE or --genesis-hash HASH): check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain, rebuild every epoch's reward ledger from the log and compare it field by field with reward-epoch-N; exits 1 on any difference"
+    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain, rebuild every epoch's reward ledger from the log and compare it field by field with reward-epoch-N; exits 1 on any difference. The genesis comes from you: --genesis FILE or --genesis-hash HASH, never from the data dir"
   )
 )
 
