@@ -11,7 +11,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { GenesisConfig } from "../../domain/chain/genesis.js"
+import { GenesisConfig, genesisConfigHash } from "../../domain/chain/genesis.js"
 import { devValidators } from "../../domain/chain/validators.js"
 import { DEVNET_GOVERNANCE } from "../../domain/chain/genesis.js"
 import { defaultEconomics, EconomicsConfig } from "../../domain/economics/config.js"
@@ -37,6 +37,8 @@ describe("topai node configs / node start --config, offline", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`topai node start --config ${join(dir, "validator-3.json")}`)
     const loaded = await Effect.runPromise(loadValidatorConfig(join(dir, "validator-2.json")))
+    const pinned = genesisConfigHash(loaded.genesis)
+    expect(r.stdout).toContain(`Genesis hash ${pinned}: audit a node's data dir with \`topai audit replay --data-dir D --genesis-hash ${pinned}\``)
     expect(loaded.config.peers.map((p) => p.url)).toEqual([0, 1, 3, 4].map((j) => `ws://127.0.0.1:${19645 + j}/consensus`))
     expect(loaded.genesis.validators).toHaveLength(4)
     // The candidate: not a genesis validator, on the network as node 4 of every roster.

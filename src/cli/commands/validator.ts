@@ -35,7 +35,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import { Console, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
-import { GenesisConfig } from "../../../domain/chain/genesis.js"
+import { GenesisConfig, genesisConfigHash } from "../../../domain/chain/genesis.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { bytesToHex, hexToBytes } from "../../../domain/chain/hex.js"
@@ -319,7 +319,8 @@ export const writeDevnetConfigs = (o: {
       [
         `${o.validators} validator${o.candidates > 0 ? ` and ${o.candidates} candidate` : ""} configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
         ...files.map((f) => `  topai node start --config ${f}`),
-        "The keys are the public devnet keys: for a devnet only."
+        "The keys are the public devnet keys: for a devnet only.",
+        `Genesis hash ${genesisConfigHash(genesis)}: audit a node's data dir with \`topai audit replay --data-dir D --genesis-hash ${genesisConfigHash(genesis)}\``
       ].join("\n")
     )
   })
