@@ -174,7 +174,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       [["model", "show", unknown, ...rpc], /^error: unknown model 0x(ab){32} \(`topai model list` shows the node's models\)$/],
       [["escrow", "deposit", unknown, "100", "--key", key, ...rpc], /^error: unknown model 0x(ab){32}/],
       [["escrow", "deposit", junk.id, "100", "--key", key, ...rpc], /^error: model 0x[0-9a-f]{64} was rejected \(.*NotOnnx.*\): it serves no calls$/],
-      [["escrow", "show", silero.id, ...rpc], /^error: give the developer: --developer ADDRESS or --key HEX$/],
+      [["escrow", "show", silero.id, ...rpc], /^error: give the developer: --developer ADDRESS, or its key \(--key-file PATH, TOPAI_KEY or --key HEX\)$/],
       [["infer", silero.id, "--input", notJson, "--key", key, ...rpc], /^error: .*not\.json is not JSON: /],
       [["infer", silero.id, "--input", notTensors, "--key", key, ...rpc], /^error: .*scalar\.json: input "input": expected \{"type", "dims", "data" \| "dataBase64"\}, got number$/],
       [["model", "price", silero.id, "5", "--key", hexKey(DEVELOPER.key), ...rpc], /^error: only the provider 0x[0-9a-f]{40} can reprice model/],
