@@ -16,7 +16,7 @@ import type { ShardId } from "../../domain/chain/sharding.js"
 import { EconomyFact } from "../../domain/economics/facts.js"
 import { owedBy } from "../../domain/economics/queries.js"
 import { accountsOn, applyBlock, CHAIN_ID, FEE, genesisState, nextBlock, SHARDS } from "../chain/helpers.js"
-import { Sim, testConfig } from "./support.js"
+import { address, hash, Sim, testConfig } from "./support.js"
 
 // Two accounts on each of two shards: bonds to one worker come from several shards.
 const OWNERS = [...accountsOn(SHARDS[0]!).slice(0, 2), ...accountsOn(SHARDS[1]!).slice(0, 2)]
@@ -104,5 +104,29 @@ describe("stake ownership over random sequences", () => {
     )
     // The workloads reached the rules this test is about.
     expect([...seen].sort()).toEqual(expect.arrayContaining(["NotStakeOwner", "released", "second bonder"]))
+  })
+})
+
+describe("stake ownership, case by case", () => {
+  const W = address("worker")
+  const [A, B] = [address("a"), address("b")]
+  const bond = (tx: string, owner: typeof A, amount: bigint) => EconomyFact.StakeBonded({ txHash: hash(tx), worker: W, owner, amount })
+  const unbond = (tx: string, owner: typeof A, amount: bigint) => EconomyFact.UnbondRequested({ txHash: hash(tx), worker: W, owner, amount })
+
+  it("a second account's bond never changes the owner and goes back to it at the close; its unbond of the stake changes nothing", () => {
+    const sim = new Sim(testConfig({ unbondingEpochs: 2 })).facts(bond("1", A, 100n), bond("2", B, 40n), unbond("3", B, 100n))
+    expect(Option.getOrThrow(HashMap.get(sim.state.stakes, W))).toEqual({ owner: A, bonded: 100n })
+    const released = sim.close().filter((e) => e._tag === "StakeReleased")
+    expect(released).toMatchObject([{ worker: W, owner: B, amount: 40n }])
+    expect(owedBy(sim.state, "stakePool")).toEqual(new Map([[B, 40n]]))
+  })
+
+  it("the owner's unbond is released to the owner; once nothing is bonded, the next bonder owns the stake", () => {
+    const sim = new Sim(testConfig({ unbondingEpochs: 1 })).facts(bond("1", A, 100n), unbond("2", A, 100n), bond("3", B, 30n))
+    expect(Option.getOrThrow(HashMap.get(sim.state.stakes, W))).toEqual({ owner: B, bonded: 30n })
+    sim.close()
+    expect(owedBy(sim.state, "stakePool")).toEqual(new Map([[A, 100n]]))
+    sim.facts(unbond("4", A, 30n))
+    expect(Option.getOrThrow(HashMap.get(sim.state.stakes, W)).bonded).toBe(30n)
   })
 })
