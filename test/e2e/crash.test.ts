@@ -211,7 +211,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
         }
 
         // The auditor may look at a data dir whose node was just killed.
-        const afterKill = await runCli([...auditArgs(dataDir), "--json"])
+        const afterKill = await runCli([...auditArgs(dataDir), "--json"], { timeoutMs: 60_000 })
         expect(afterKill.code, afterKill.stderr).toBe(0)
         expect((JSON.parse(afterKill.stdout) as { ok: boolean }).ok).toBe(true)
 
@@ -223,7 +223,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
 
         await client.close()
         expect((await node!.stop("SIGINT")).code).toBe(0)
-        const audit = await runCli([...auditArgs(dataDir), "--json"])
+        const audit = await runCli([...auditArgs(dataDir), "--json"], { timeoutMs: 60_000 })
         expect(audit.code, audit.stderr).toBe(0)
         const report = JSON.parse(audit.stdout) as { ok: boolean; shards: Array<{ burned: string; sentOut: string; receivedIn: string }> }
         expect(report.ok).toBe(true)
