@@ -13,6 +13,7 @@ import { hasTransaction, isFull, pendingOf, type Mempool } from "./mempool.js"
 import { decodeTransaction, type Transaction } from "./transaction.js"
 import { checkTransaction, TransactionCheckReason } from "./txRules.js"
 import { checkValidatorTransaction } from "./validatorRegistry.js"
+import { checkStakeTransaction } from "./stakeBonds.js"
 
 /** Admission refuses for the ledger's own reasons (`TransactionCheckReason`: the same check) and its own. */
 export const AdmissionReason = Schema.Literal(
@@ -59,7 +60,7 @@ export const precheckTransaction = (
   const spendable = account.balance - pending.spend
   const check = Either.flatMap(
     checkTransaction(state.chain, { nextNonce: account.nonce + BigInt(pending.count), spendable }, tx),
-    () => checkValidatorTransaction(state, spendable, tx)
+    () => Either.flatMap(checkValidatorTransaction(state, spendable, tx), () => checkStakeTransaction(state, tx))
   )
   if (Either.isLeft(check)) return reject(check.left.reason, check.left.detail, tx.hash)
   if (isFull(pool)) return reject("MempoolFull", `${pool.count} transactions pending`, tx.hash)

@@ -7,6 +7,8 @@
  */
 import { Schema } from "effect"
 import { TimestampMs } from "./block.js"
+import { keccakHex, type Hash32 } from "./hash.js"
+import { utf8 } from "./hex.js"
 import { Address, devKey, devProposerKey, type PrivateKey } from "./keys.js"
 import { Allocation, ApplyGenesis } from "./ledger.js"
 import {
@@ -80,6 +82,13 @@ export const genesisAllocations = (config: GenesisConfig): ReadonlyArray<Allocat
     ...config.allocations
   ]
 }
+
+/**
+ * The network's genesis as one hash, for operators to compare (`topai audit
+ * replay --genesis-hash`): keccak-256 of its schema encoding as compact JSON.
+ */
+export const genesisConfigHash = (config: GenesisConfig): Hash32 =>
+  keccakHex(utf8(JSON.stringify(Schema.encodeSync(GenesisConfig)(config))))
 
 export const genesisSupply = (config: GenesisConfig): bigint =>
   genesisAllocations(config).reduce((sum, a) => sum + a.amount, 0n)

@@ -46,6 +46,7 @@ import {
   type ShardEvent
 } from "./events.js"
 import { checkValidatorTransaction, electNext, leavingOf } from "./validatorRegistry.js"
+import { checkStakeTransaction } from "./stakeBonds.js"
 import { STAKE_POOL_ADDRESS } from "../economics/accounts.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
@@ -259,7 +260,7 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
 const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction): void => {
   const account = accountOf(out.state, tx.sender)
   const check = Either.flatMap(checkTransaction(chain, { nextNonce: account.nonce, spendable: account.balance }, tx), () =>
-    checkValidatorTransaction(out.state, account.balance, tx)
+    Either.flatMap(checkValidatorTransaction(out.state, account.balance, tx), () => checkStakeTransaction(out.state, tx))
   )
   const { body } = tx
   if (Either.isLeft(check)) {

@@ -16,6 +16,7 @@ import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
 import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
 import { genesisCommittee, type ShardCommittee } from "./committees.js"
+import { stakeBondKey } from "./stakeBonds.js"
 
 const firstCommittee = (committee: ShardCommittee) => ({
   committee,
@@ -81,6 +82,8 @@ export interface LedgerState {
   readonly registry: HashMap.HashMap<Address, RegisteredValidator>
   /** The beacon's committees per epoch (epoch 0: the genesis validators, every shard); empty elsewhere. */
   readonly elections: HashMap.HashMap<number, ReadonlyArray<ShardCommittee>>
+  /** (owner, worker) pairs of the `worker.stake`s executed here (`stakeBonds.ts`): who may unbond. */
+  readonly stakeBonds: HashSet.HashSet<string>
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -99,7 +102,8 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   committee: null,
   committeeStart: null,
   registry: HashMap.empty(),
-  elections: HashMap.empty()
+  elections: HashMap.empty(),
+  stakeBonds: HashSet.empty()
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
@@ -274,9 +278,10 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     case "ModelPriceRequested":
     case "ModelDeprecationRequested":
     case "ShardSharesProposed":
-    case "StakeBonded": // the money moves in the Transferred/CrossShardSent beside it
     case "UnbondRequested":
       return s
+    case "StakeBonded": // the money moves in the Transferred/CrossShardSent beside it
+      return { ...s, stakeBonds: HashSet.add(s.stakeBonds, stakeBondKey(e.owner, e.worker)) }
     case "EpochEnded": {
       const epochBlocks = s.chain?.epochBlocks ?? null
       assert(epochBlocks !== null, `epoch ended on shard ${s.shard}, which is not the beacon`)

@@ -20,6 +20,8 @@ export const TransactionCheckReason = Schema.Literal(
   "NonceGap",
   "NotGovernance",
   "InsufficientBalance",
+  // worker.unbond of a stake the sender did not bond (`domain/chain/stakeBonds.ts`)
+  "NotStakeOwner",
   // validator.* (the beacon's registry; `domain/chain/validatorRegistry.ts`)
   "NoValidatorSet",
   "BadProofOfPossession",

@@ -4,7 +4,8 @@
  * no sense here (a heartbeat from an unknown worker) changes nothing.
  *
  *   workers     online intervals and outages, from joins, heartbeats, leaves
- *   stakes      bonds add; an unbond is clamped to the bond and starts
+ *   stakes      the first bonder owns a worker's stake; its bonds add, anyone
+ *               else's go back to them; the owner's unbond is clamped to the bond and starts
  *               unbonding, released at the close of epoch
  *               `e + unbondingEpochs − 1` (e = the epoch it is folded in):
  *               the owner has it back `unbondingEpochs` closes later, counting
@@ -70,27 +71,40 @@ const left = (s: EconomyState, f: Of<"WorkerLeft">): EconomyState => {
 /** Stake and governance transactions count once, whatever delivers them again. */
 const seen = (s: EconomyState, f: { readonly txHash: Hash32 }): boolean => HashSet.has(s.seenTx, f.txHash)
 
+/**
+ * The first account to bond to a worker owns its stake; a second bond never
+ * changes the owner. A bond from anyone else (the chain cannot refuse it: bonds
+ * come from every shard) never becomes the worker's stake: it goes back to
+ * its bonder at this epoch's close, like an unbond that is never slashable.
+ * Once nothing is bonded, the next bonder owns the stake.
+ */
 const bonded = (s: EconomyState, f: Of<"StakeBonded">): EconomyState => {
   if (seen(s, f)) return s
-  if (f.amount <= 0n) return { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
+  const marked = { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
+  if (f.amount <= 0n) return marked
   const before = Option.getOrUndefined(HashMap.get(s.stakes, f.worker))
-  const stake = { owner: f.owner, bonded: (before?.bonded ?? 0n) + f.amount }
-  return { ...s, seenTx: HashSet.add(s.seenTx, f.txHash), stakes: HashMap.set(s.stakes, f.worker, stake) }
+  if (before !== undefined && before.bonded > 0n && before.owner !== f.owner) {
+    return { ...marked, unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: f.owner, amount: f.amount, releaseEpoch: s.epoch }] }
+  }
+  const stake = { owner: before !== undefined && before.bonded > 0n ? before.owner : f.owner, bonded: (before?.bonded ?? 0n) + f.amount }
+  return { ...marked, stakes: HashMap.set(s.stakes, f.worker, stake) }
 }
 
+/** Only the stake's owner unbonds it (the chain refuses an account that never bonded to the worker; this refuses a refunded bonder too). */
 const unbondRequested = (config: EconomicsConfig, s: EconomyState, f: Of<"UnbondRequested">): EconomyState => {
   if (seen(s, f)) return s
   const marked = { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
   const stake = Option.getOrUndefined(HashMap.get(s.stakes, f.worker))
+  if (stake === undefined || stake.owner !== f.owner) return marked
   // What pending wrong-result slashes will take stays bonded until the close takes it.
-  const free = stake === undefined ? 0n : stake.bonded - pendingSlashOf(s, f.worker)
-  const amount = stake === undefined || f.amount <= 0n || free <= 0n ? 0n : minBig(f.amount, free)
-  if (stake === undefined || amount === 0n) return marked
+  const free = stake.bonded - pendingSlashOf(s, f.worker)
+  const amount = f.amount <= 0n || free <= 0n ? 0n : minBig(f.amount, free)
+  if (amount === 0n) return marked
   const releaseEpoch = s.epoch + config.unbondingEpochs - 1
   return {
     ...marked,
     stakes: HashMap.set(s.stakes, f.worker, { ...stake, bonded: stake.bonded - amount }),
-    unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: f.owner, amount, releaseEpoch }]
+    unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: stake.owner, amount, releaseEpoch }]
   }
 }
 

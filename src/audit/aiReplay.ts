@@ -140,13 +140,9 @@ export const makeAiReplay = () => {
   }
 
   /** One stored event of an AI stream (in position order, after its hash chain checked out). */
-  const add = (row: RawEventRow, kind: Kind): void => {
-    let data: unknown
-    try {
-      data = { ...(JSON.parse(row.dataJson) as object), _tag: row.type }
-    } catch (e) {
-      return fail(row, "UndecodableEvent", `not JSON: ${e instanceof Error ? e.message : String(e)}`)
-    }
+  /** `stored`: the row's data, already checked to be a JSON object (`storedEvent.ts`). */
+  const add = (row: RawEventRow, kind: Kind, stored: Record<string, unknown>): void => {
+    const data = { ...stored, _tag: row.type }
     const decoded: Either.Either<unknown, { readonly message: string }> = decoders[kind](data)
     if (Either.isLeft(decoded)) return fail(row, "UndecodableEvent", `${row.type}: ${decoded.left.message}`)
     const e = decoded.right

@@ -26,7 +26,7 @@
  */
 import { Effect, Either, HashMap, Schema, Stream } from "effect"
 import { eventJson, ShardEvent } from "../../domain/chain/events.js"
-import { genesisCommand, genesisSupply } from "../../domain/chain/genesis.js"
+import { genesisCommand, genesisConfigHash, genesisSupply } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { ApplyBlock, ApplyGenesis, Allocation, decide, evolve, initialLedgerState } from "../../domain/chain/ledger.js"
 import type { LedgerCommand, LedgerState } from "../../domain/chain/ledger.js"
@@ -39,6 +39,7 @@ import { AiAuditFailed, aiKindOf, makeAiReplay } from "./aiReplay.js"
 import type { AiSummary } from "./aiReplay.js"
 import { EconomyReplayFailed, makeEconomyReplay, rewardEpochOf } from "./economyReplay.js"
 import type { EconomyAudit } from "./economyReplay.js"
+import { storedData } from "./storedEvent.js"
 
 export type { AiSummary } from "./aiReplay.js"
 export type { EconomyAudit, LedgerDifference } from "./economyReplay.js"
@@ -68,6 +69,8 @@ export interface AuditReport {
   readonly heads: ReadonlyArray<{ readonly stream: string; readonly revision: number; readonly hash: string }>
   readonly shards: ReadonlyArray<ShardSummary>
   readonly genesisSupply: bigint | undefined
+  /** `genesisConfigHash` of the genesis replayed from (absent without one). */
+  readonly genesisHash: string | undefined
   /** Models, tasks, workers and escrows rebuilt from their streams. */
   readonly ai: AiSummary
   /** The epoch ledgers rebuilt and compared (absent without a genesis, or when auditing another stream). */
@@ -128,8 +131,9 @@ class ShardReplay {
     })
   }
 
-  add(row: RawEventRow): void {
-    const decoded = decodeEvent({ ...(JSON.parse(row.dataJson) as object), _tag: row.type })
+  /** `data`: the row's data, already checked to be a JSON object (`storedData`). */
+  add(row: RawEventRow, data: Record<string, unknown>): void {
+    const decoded = decodeEvent({ ...data, _tag: row.type })
     if (Either.isLeft(decoded)) return this.fail(row, "UndecodableEvent", decoded.left.message)
     this.unit.push({ event: decoded.right, row })
     this.onEvent(decoded.right)
@@ -186,14 +190,21 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     let events = 0
     let failure: AuditFailure | undefined
 
+    const malformed = (row: RawEventRow, reason: string, detail: string): false => {
+      failure = { stream: row.stream, revision: row.revision, position: row.position, reason, detail: `${row.type}: ${detail}` }
+      return false
+    }
+
     /** Every stream goes to the economy: an epoch depends on shards, models, workers and tasks. */
     const economyAdd = (row: RawEventRow): boolean => {
       if (economy === undefined) return true
+      const data = storedData(row)
+      if (Either.isLeft(data)) return malformed(row, "MalformedEvent", data.left)
       try {
         economy.add(row)
         return true
       } catch (e) {
-        if (!(e instanceof EconomyReplayFailed)) throw e
+        if (!(e instanceof EconomyReplayFailed)) return malformed(row, "MalformedEvent", e instanceof Error ? e.message : String(e))
         failure = { stream: e.row.stream, revision: e.row.revision, position: e.row.position, reason: "EconomyReplayFailed", detail: e.detail }
         return false
       }
@@ -208,27 +219,28 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
         failure = { ...broken, detail: `the hash chain breaks here (${broken.reason}): a stored event was altered, removed or inserted` }
         return false
       }
-      if (!economyAdd(row)) return false
+      const data = storedData(row)
+      if (Either.isLeft(data)) return malformed(row, "MalformedEvent", data.left)
+      // Shards and AI streams decode their events by schema before the economy reads a field of them.
       const match = SHARD_STREAM.exec(row.stream)
       const kind = match === null ? aiKindOf(row.stream) : undefined
-      if (match === null && kind === undefined) return true
       try {
-        if (kind !== undefined) {
-          ai.add(row, kind)
-          return true
+        if (kind !== undefined) ai.add(row, kind, data.right)
+        else if (match !== null) {
+          const shard = Number(match[1]) as ShardId
+          let replay = replays.get(shard)
+          if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis, ai.chainEvent)))
+          replay.add(row, data.right)
         }
-        const shard = Number(match![1]) as ShardId
-        let replay = replays.get(shard)
-        if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis, ai.chainEvent)))
-        replay.add(row)
       } catch (e) {
         if (e instanceof AuditFailed || e instanceof AiAuditFailed) {
           failure = e.failure
           return false
         }
-        throw e
+        // Whatever else a stored event makes a replay throw, it fails the audit there.
+        return malformed(row, "MalformedEvent", e instanceof Error ? e.message : String(e))
       }
-      return true
+      return economyAdd(row)
     }
 
     yield* readRawRows(filename).pipe(Stream.takeWhile(visit), Stream.runDrain)
@@ -290,6 +302,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       heads,
       shards,
       genesisSupply: supply,
+      genesisHash: options.genesis === undefined ? undefined : genesisConfigHash(options.genesis),
       ai: ai.summary(),
       economy: economyAudit,
       failure

@@ -281,6 +281,35 @@ describe("worker.stake and worker.unbond", () => {
     expect(balanceOf(state, owner.address)).toBe(balanceOf(g.state, owner.address) - 4_000n - 2n * FEE)
   })
 
+  it("an unbond of someone else's stake: refused NotStakeOwner at admission; in a block, rejected with nothing charged and nothing moved", () => {
+    const g = genesisState(POOL_SHARD)
+    const [owner, thief] = accountsOn(POOL_SHARD)
+    const bonded = applyBlock(g.state, nextBlock(g.state, [sign(owner!.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n })]))
+    const theft = sign(thief!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n })
+    const refused = precheckTransaction(bonded.state, emptyMempool(), theft)
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({
+      _tag: "AdmissionRejected",
+      reason: "NotStakeOwner",
+      txHash: theft.hash,
+      detail: `${thief!.address} has bonded no stake to worker ${WORKER}; only its bonder can unbond it`
+    })
+    const { state, events } = applyBlock(bonded.state, nextBlock(bonded.state, [theft]))
+    expect(tags(events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
+    expect(events[1]).toMatchObject({ txHash: theft.hash, sender: thief!.address, reason: "NotStakeOwner" })
+    expect(accountOf(state, thief!.address)).toEqual(accountOf(bonded.state, thief!.address))
+    expect(balanceOf(state, STAKE_POOL_ADDRESS)).toBe(4_000n)
+    expect(snapshot(state).totals).toEqual(snapshot(bonded.state).totals)
+    // The owner itself is admitted.
+    const own = sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n }, 1n)
+    expect(Either.isRight(precheckTransaction(bonded.state, emptyMempool(), own))).toBe(true)
+  })
+
+  it("an unbond of a worker nobody bonded to: NotStakeOwner", () => {
+    const g = genesisState(POOL_SHARD)
+    const refused = precheckTransaction(g.state, emptyMempool(), sign(governor.key, { kind: "worker.unbond", worker: WORKER, amount: 1n }))
+    expect(Either.isLeft(refused) && refused.left.reason).toBe("NotStakeOwner")
+  })
+
   it("replaying the events rebuilds the state", () => {
     const { g, state, events } = stakeFrom(POOL_SHARD)
     const ledger = makeLedger(POOL_SHARD)

@@ -25,7 +25,7 @@ import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { DEV } from "./support/chain.js"
 import { forgeEvent } from "./support/forge.js"
-import { cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
 import { copyDataDir } from "./support/tamper.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH } from "../ai/support/models.js"
@@ -174,7 +174,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       [["model", "show", unknown, ...rpc], /^error: unknown model 0x(ab){32} \(`topai model list` shows the node's models\)$/],
       [["escrow", "deposit", unknown, "100", "--key", key, ...rpc], /^error: unknown model 0x(ab){32}/],
       [["escrow", "deposit", junk.id, "100", "--key", key, ...rpc], /^error: model 0x[0-9a-f]{64} was rejected \(.*NotOnnx.*\): it serves no calls$/],
-      [["escrow", "show", silero.id, ...rpc], /^error: give the developer: --developer ADDRESS or --key HEX$/],
+      [["escrow", "show", silero.id, ...rpc], /^error: give the developer: --developer ADDRESS, or its key \(--key-file PATH, TOPAI_KEY or --key HEX\)$/],
       [["infer", silero.id, "--input", notJson, "--key", key, ...rpc], /^error: .*not\.json is not JSON: /],
       [["infer", silero.id, "--input", notTensors, "--key", key, ...rpc], /^error: .*scalar\.json: input "input": expected \{"type", "dims", "data" \| "dataBase64"\}, got number$/],
       [["model", "price", silero.id, "5", "--key", hexKey(DEVELOPER.key), ...rpc], /^error: only the provider 0x[0-9a-f]{40} can reprice model/],
@@ -282,7 +282,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
           workers: { total: number }
           escrows: { total: number; deposited: string; captured: string }
         }
-      }>(await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"]))
+      }>(await runCli([...auditArgs(node.dataDir), "--json"]))
       expect(report.ok).toBe(true)
       expect(report.ai.models).toMatchObject({ total: 3, byStatus: { Verified: 2, Rejected: 1 } })
       expect(report.ai.tasks).toMatchObject({ total: 2, byStatus: { Settled: 2 }, charged: String(2n * PRICE) })
@@ -299,8 +299,8 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       // The verdict's fingerprint changed in place, hashes left alone: the hash chain breaks at that event.
       const byte = forgeEvent(changed, "model-", "ModelVerified", (d) => ({ ...d, referenceFingerprint: `0x${"22".repeat(32)}` }), { rehash: false })
       const [r1, r2] = await runCliAll([
-        ["audit", "replay", "--data-dir", forged, "--json"],
-        ["audit", "replay", "--data-dir", changed]
+        [...auditArgs(forged, node.dataDir), "--json"],
+        auditArgs(changed, node.dataDir)
       ])
       expect(r1!.code).toBe(1)
       const failed = JSON.parse(r1!.stdout) as { ok: boolean; failure: { stream: string; revision: number; reason: string; detail: string } }

@@ -51,7 +51,7 @@ import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/mode
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, runCli, spawnNode } from "./support/processes.js"
+import { auditArgs, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 // ---------------------------------------------------------------- models
@@ -604,7 +604,7 @@ describe("paid inference through a node and worker processes", () => {
       await c.close()
       await killWorkers()
       expect((await node.stop("SIGINT")).code).toBe(0)
-      const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+      const audit = await runCli([...auditArgs(node.dataDir), "--json"])
       expect(audit.code, audit.stderr + audit.stdout).toBe(0)
       const report = JSON.parse(audit.stdout) as {
         ok: boolean

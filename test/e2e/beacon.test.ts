@@ -14,7 +14,7 @@ import type { EventView } from "../../src/client/index.js"
 import { devPair, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 const EPOCH_BLOCKS = 2
@@ -125,7 +125,7 @@ describe("the beacon: the chain's epoch clock", () => {
     await c.close()
     expect((await node.stop("SIGINT")).code).toBe(0)
     const events = await (async () => {
-      const json = await runCli(["audit", "replay", "--data-dir", dataDir, "--json"])
+      const json = await runCli([...auditArgs(dataDir), "--json"])
       expect(json.code).toBe(0)
       return JSON.parse(json.stdout) as { ok: boolean; shards: Array<{ shard: number; height: number; accounts: number }> }
     })()

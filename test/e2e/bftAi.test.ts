@@ -25,7 +25,7 @@ import { defaultEconomics } from "../../domain/economics/config.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 
@@ -168,7 +168,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(stopped).toMatchObject({ code: 0, forced: false })
 
       // Two at a time (each re-executes its validator's whole log and checks every QC).
-      const audit = (i: number) => runCli(["audit", "replay", "--data-dir", join(dataDir, `validator-${i}`), "--json"], { timeoutMs: 90_000 })
+      const audit = (i: number) => runCli([...auditArgs(join(dataDir, `validator-${i}`)), "--json"], { timeoutMs: 90_000 })
       const audits = [...(await Promise.all([audit(0), audit(1)])), ...(await Promise.all([audit(2), audit(3)]))]
       const reports = audits.map((a) => {
         expect(a.code, a.stdout + a.stderr).toBe(0)

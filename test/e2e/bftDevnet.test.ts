@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { devPair, GENESIS_BALANCE, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
 
 const VALIDATORS = 4
 
@@ -62,7 +62,7 @@ describe("topai devnet (4 BFT validators in one process)", () => {
     }
     const audits = await Promise.all(
       Array.from({ length: VALIDATORS }, (_, i) =>
-        runCli(["audit", "replay", "--data-dir", join(dataDir, `validator-${i}`)], { timeoutMs: 120_000 })
+        runCli(auditArgs(join(dataDir, `validator-${i}`)), { timeoutMs: 120_000 })
       )
     )
     for (const audit of audits) expect(audit.code, audit.stdout + audit.stderr).toBe(0)

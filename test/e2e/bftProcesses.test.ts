@@ -7,11 +7,11 @@
  * both and it resumes, every validator holding the same block at every
  * height, and `topai audit replay` passes on each one's data dir.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { GenesisConfig } from "../../domain/chain/genesis.js"
+import { GenesisConfig, genesisConfigHash } from "../../domain/chain/genesis.js"
 import { devValidators } from "../../domain/chain/validators.js"
 import { DEVNET_GOVERNANCE } from "../../domain/chain/genesis.js"
 import { defaultEconomics, EconomicsConfig } from "../../domain/economics/config.js"
@@ -19,7 +19,7 @@ import { loadValidatorConfig, writeLocalValidatorConfigs } from "../../src/cli/c
 import { DEV, DEVNET_CHAIN_ID, devPair, GENESIS_BALANCE, signTransfer, TRANSFER_SHARDS, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, expectUserError, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, freePort, makeTempDir, runCli, spawnNode, wsUrl } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 /** Four seats, quorum 3: one down goes on (the 2-chain commit needs three live leaders in a row), two down halt. */
@@ -37,6 +37,8 @@ describe("topai node configs / node start --config, offline", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`topai node start --config ${join(dir, "validator-3.json")}`)
     const loaded = await Effect.runPromise(loadValidatorConfig(join(dir, "validator-2.json")))
+    const pinned = genesisConfigHash(loaded.genesis)
+    expect(r.stdout).toContain(`Genesis hash ${pinned}: audit a node's data dir with \`topai audit replay --data-dir D --genesis-hash ${pinned}\``)
     expect(loaded.config.peers.map((p) => p.url)).toEqual([0, 1, 3, 4].map((j) => `ws://127.0.0.1:${19645 + j}/consensus`))
     expect(loaded.genesis.validators).toHaveLength(4)
     // The candidate: not a genesis validator, on the network as node 4 of every roster.
@@ -49,6 +51,11 @@ describe("topai node configs / node start --config, offline", () => {
     writeFileSync(join(dir, "wrong.json"), JSON.stringify({ ...wrong, keyFile: "validator-1.key.json" }))
     const refused = await runCli(["node", "start", "--config", join(dir, "wrong.json")])
     expectUserError(["node", "start", "--config"], refused, /^error: the secp256k1 key's address 0x[0-9a-f]{40} is not validator 0's/)
+    // Key files are 0600, and refused once group or others can read them.
+    for (let i = 0; i < 5; i++) expect(statSync(join(dir, `validator-${i}.key.json`)).mode & 0o777).toBe(0o600)
+    chmodSync(join(dir, "validator-3.key.json"), 0o644)
+    const shared = await runCli(["node", "start", "--config", join(dir, "validator-3.json")])
+    expectUserError(["node", "start", "--config"], shared, /^error: key file \S+validator-3\.key\.json has mode 0644: group or others can use it; run `chmod 600/)
   })
 })
 
@@ -211,7 +218,7 @@ describe(`${N} validator processes over the WebSocket consensus network`, () => 
     for (let i = 0; i < N; i += 2) {
       audits.push(
         ...(await Promise.all(
-          [i, i + 1].filter((k) => k < N).map((k) => runCli(["audit", "replay", "--data-dir", dataDir(k)], { timeoutMs: 60_000 }))
+          [i, i + 1].filter((k) => k < N).map((k) => runCli(auditArgs(dataDir(k)), { timeoutMs: 60_000 }))
         ))
       )
     }

@@ -30,7 +30,7 @@ import { DEFAULT_FEE, DEV, DEV_SUPPLY, GENESIS_BALANCE, signTransfer, waitFor } 
 import type { DevAccount, SignedTransfer } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 import { mulberry32 } from "../support/mulberry32.js"
 
@@ -211,7 +211,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
         }
 
         // The auditor may look at a data dir whose node was just killed.
-        const afterKill = await runCli(["audit", "replay", "--data-dir", dataDir, "--json"])
+        const afterKill = await runCli([...auditArgs(dataDir), "--json"], { timeoutMs: 60_000 })
         expect(afterKill.code, afterKill.stderr).toBe(0)
         expect((JSON.parse(afterKill.stdout) as { ok: boolean }).ok).toBe(true)
 
@@ -223,7 +223,7 @@ describe(`crash: kill -9 during cross-shard bursts (seed ${SEED})`, () => {
 
         await client.close()
         expect((await node!.stop("SIGINT")).code).toBe(0)
-        const audit = await runCli(["audit", "replay", "--data-dir", dataDir, "--json"])
+        const audit = await runCli([...auditArgs(dataDir), "--json"], { timeoutMs: 60_000 })
         expect(audit.code, audit.stderr).toBe(0)
         const report = JSON.parse(audit.stdout) as { ok: boolean; shards: Array<{ burned: string; sentOut: string; receivedIn: string }> }
         expect(report.ok).toBe(true)

@@ -28,7 +28,7 @@ import {
 import type { DevAccount, SignedTransfer } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, freePort, makeTempDir, runCli, spawnNode } from "./support/processes.js"
+import { auditArgs, cleanup, freePort, makeTempDir, runCli, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 import { changeAmountDigit, copyDataDir, deleteEvent, forgeAmountWithChain, middleEvent } from "./support/tamper.js"
 
@@ -335,7 +335,7 @@ describe("one-process devnet, end to end", () => {
   })
 
   it("topai audit replay passes on the live node's data dir (read-only beside the writer) and after a stop", async () => {
-    const text = await runCli(["audit", "replay", "--data-dir", dataDir])
+    const text = await runCli(auditArgs(dataDir))
     expect(text.stderr).toBe("")
     expect(text.code).toBe(0)
     expect(text.stdout).toContain("audit passed")
@@ -344,7 +344,7 @@ describe("one-process devnet, end to end", () => {
     await c.close()
     expect((await node.stop("SIGINT")).code).toBe(0)
 
-    const json = await runCli(["audit", "replay", "--data-dir", dataDir, "--json"])
+    const json = await runCli([...auditArgs(dataDir), "--json"])
     expect(json.code).toBe(0)
     const report = JSON.parse(json.stdout) as {
       ok: boolean
@@ -378,9 +378,9 @@ describe("one-process devnet, end to end", () => {
     const forgery = forgeAmountWithChain(forged, "Transferred")
 
     const [r1, r2, r3] = await Promise.all([
-      runCli(["audit", "replay", "--data-dir", changed]),
-      runCli(["audit", "replay", "--data-dir", deleted, "--json"]),
-      runCli(["audit", "replay", "--data-dir", forged, "--json"])
+      runCli(auditArgs(changed, dataDir), { timeoutMs: 60_000 }),
+      runCli([...auditArgs(deleted, dataDir), "--json"], { timeoutMs: 60_000 }),
+      runCli([...auditArgs(forged, dataDir), "--json"], { timeoutMs: 60_000 })
     ])
 
     // One byte of a CrossShardSent amount: the hash chain breaks at that very event.

@@ -17,7 +17,7 @@ import { defaultEconomics } from "../../domain/economics/config.js"
 import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 import { copyDataDir, forgeAmountWithChain } from "./support/tamper.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 
@@ -205,16 +205,16 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
 
       // The auditor rebuilds every epoch ledger from the events it depends on.
       expect((await node.stop("SIGINT")).code).toBe(0)
-      const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+      const audit = await runCli([...auditArgs(node.dataDir), "--json"])
       expect(audit.code, audit.stderr + audit.stdout).toBe(0)
-      const one = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--stream", "reward-epoch-0"])
+      const one = await runCli([...auditArgs(node.dataDir), "--stream", "reward-epoch-0"])
       expect(one.code, one.stderr + one.stdout).toBe(0)
 
       // ... and fails on a copy with one reward amount altered and the hash chain re-forged around it.
       const forged = makeTempDir("economy-forged")
       copyDataDir(node.dataDir, forged)
       const tampered = forgeAmountWithChain(forged, "RewardCredited")
-      const caught = await runCli(["audit", "replay", "--data-dir", forged, "--stream", tampered.stream])
+      const caught = await runCli([...auditArgs(forged, node.dataDir), "--stream", tampered.stream])
       expect(caught.code).toBe(1)
       expect(caught.stdout + caught.stderr).toContain(tampered.stream)
     },

@@ -14,9 +14,11 @@
  *
  * Each CLI process costs ~2–4 s of CPU to start: ~25 of them, two at a time.
  */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEV } from "./support/chain.js"
-import { cleanup, expectUserError, freePort, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, freePort, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 
 const EPOCH_FLAGS = ["--epoch-blocks", "3", "--beacon-interval-ms", "200"]
 const hexKey = (i: number) => "0x" + Buffer.from(DEV[i]!.key.exportBytes()).toString("hex")
@@ -155,11 +157,24 @@ describe("economy commands on a node (epochs of 3 × 200 ms)", () => {
     const tooMuch = await runCli(["worker", "unbond", "--worker", worker, "--amount", "600001", "--key", hexKey(6), ...rpc])
     expectUserError(["unbond too much"], tooMuch, new RegExp(`^error: worker ${worker} has 600000 bonded; cannot unbond 600001$`))
 
+    // Someone else's stake, with a key from a 0600 file: an unbond is refused at admission (nothing moves);
+    // a bond to it goes back to its sender and never joins the stake.
+    const otherKey = join(makeTempDir("other-key"), "other.key")
+    writeFileSync(otherKey, `${hexKey(9)}\n`, { mode: 0o600 })
+    const theft = await runCli(["worker", "unbond", "--worker", worker, "--amount", "1", "--key-file", otherKey, ...rpc])
+    expectUserError(
+      ["unbond someone else's stake"],
+      theft,
+      new RegExp(`^error: transaction rejected \\(NotStakeOwner\\): ${DEV[9]!.address} has bonded no stake to worker ${worker}; only its bonder can unbond it$`)
+    )
+    const gift = await runCli(["worker", "stake", "--worker", worker, "--amount", "7", "--key-file", otherKey, ...rpc])
+    expectUserError(["bond to someone else's stake"], gift, new RegExp(`^error: worker ${worker}'s stake is owned by another account: your bond of 7 \\(0x[0-9a-f]{64}\\) goes back to you at the close of epoch \\d+$`))
+
     // Stopped, the audit rebuilds every ledger from the log and finds them identical.
     expect((await node.stop("SIGINT")).code).toBe(0)
     const [audit, one] = await runCliAll([
-      ["audit", "replay", "--data-dir", node.dataDir],
-      ["audit", "replay", "--data-dir", node.dataDir, "--stream", "reward-epoch-0"]
+      auditArgs(node.dataDir),
+      [...auditArgs(node.dataDir), "--stream", "reward-epoch-0"]
     ])
     expect(audit!.code, audit!.stderr + audit!.stdout).toBe(0)
     expect(audit!.stdout).toMatch(/every epoch ledger rebuilds identically/)

@@ -9,7 +9,7 @@
 import { afterAll, describe, expect, it } from "vitest"
 import { waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
 import { mulberry32 } from "../support/mulberry32.js"
 
 const SEED = Number(process.env["TOPAI_CRASH_SEED"] ?? 5)
@@ -67,7 +67,7 @@ describe(`economy under kill -9 (seed ${SEED})`, () => {
         await c.close()
       }
       await node.stop("SIGKILL")
-      const audit = await runCli(["audit", "replay", "--data-dir", dataDir, "--json"])
+      const audit = await runCli([...auditArgs(dataDir), "--json"])
       expect(audit.code, audit.stderr + audit.stdout).toBe(0)
     },
     150_000

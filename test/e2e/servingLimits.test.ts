@@ -33,7 +33,7 @@ import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
 
 const MILLI = 10n ** 15n
 const PRICE = 5n * MILLI
@@ -175,7 +175,7 @@ describe("serving limits through a node", () => {
   it("audit replay: the overran tasks replay, settled and charged, and every charge is in its escrow", async () => {
     await c.close()
     expect((await node.stop("SIGINT")).code).toBe(0)
-    const audit = await runCli(["audit", "replay", "--data-dir", node.dataDir, "--json"])
+    const audit = await runCli([...auditArgs(node.dataDir), "--json"])
     expect(audit.code, audit.stderr + audit.stdout).toBe(0)
     const report = JSON.parse(audit.stdout) as {
       ok: boolean

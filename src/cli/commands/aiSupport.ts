@@ -62,7 +62,8 @@ export const withNode = <A, E>(
 
 // ---------------------------------------------------------------- options and arguments
 
-export const keyOption = (who: string) => Options.text("key").pipe(Options.withDescription(`${who}'s private key (32 bytes hex)`))
+/** `--key HEX | --key-file PATH | TOPAI_KEY` (`../keySource.ts`). */
+export { keyOption, loadKey } from "../keySource.js"
 
 export const feeOption = Options.text("fee").pipe(
   Options.withDefault(String(DEFAULT_FEE)),

@@ -1,9 +1,14 @@
-/** `topai audit replay`: prove a data dir's history untampered, offline. */
+/**
+ * `topai audit replay`: prove a data dir's history untampered, offline. The
+ * genesis comes from the operator (`--genesis FILE`, or `--genesis-hash H`
+ * that the data dir's pinned genesis must match), never from the data dir
+ * alone: whoever can rewrite the store can rewrite its genesis file too.
+ */
 import { existsSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Effect, Option, Schema } from "effect"
-import { GenesisConfig } from "../../../domain/chain/genesis.js"
+import { GenesisConfig, genesisConfigHash } from "../../../domain/chain/genesis.js"
 import { auditEventLog } from "../../audit/auditEventLog.js"
 import type { AuditReport } from "../../audit/auditEventLog.js"
 import { json } from "../options.js"
@@ -19,7 +24,61 @@ const stream = Options.text("stream").pipe(
   Options.withDescription("Audit only this stream, e.g. shard-1, or reward-epoch-N: that epoch rebuilt from the whole log and compared field by field")
 )
 
+const genesisOption = Options.text("genesis").pipe(
+  Options.optional,
+  Options.withDescription("The network's genesis file, as the operator holds it; the data dir's pinned genesis must be the same")
+)
+const genesisHashOption = Options.text("genesis-hash").pipe(
+  Options.optional,
+  Options.withDescription("Or the network's genesis hash (0x + 64 hex, as an audit prints it); the data dir's pinned genesis must hash to it")
+)
+
 const decodeGenesis = Schema.decodeUnknownEither(Schema.parseJson(GenesisConfig))
+const HASH = /^0x[0-9a-f]{64}$/
+
+const readGenesis = (file: string, what: string) =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (e) => new NodeConfigError({ detail: `cannot read ${what} ${file}: ${e instanceof Error ? e.message : String(e)}` })
+    })
+    const decoded = decodeGenesis(text)
+    if (decoded._tag === "Left") return yield* new NodeConfigError({ detail: `${what} ${file} is not a genesis: ${decoded.left.message}` })
+    return decoded.right
+  })
+
+/**
+ * The genesis the audit replays from: the operator's (`--genesis FILE`), or
+ * the data dir's when it hashes to the operator's `--genesis-hash`. The data
+ * dir's pinned genesis must agree with the operator's in both cases.
+ */
+const operatorGenesis = (dir: string, file: Option.Option<string>, hash: Option.Option<string>) =>
+  Effect.gen(function* () {
+    if (Option.isSome(file) === Option.isSome(hash)) {
+      return yield* new NodeConfigError({
+        detail: "give the network's genesis: --genesis FILE or --genesis-hash HASH (exactly one); the auditor does not take it from the data dir it audits"
+      })
+    }
+    const pinnedFile = join(dir, GENESIS_FILE)
+    const pinned = existsSync(pinnedFile) ? yield* readGenesis(pinnedFile, "the data dir's genesis") : undefined
+    if (Option.isSome(file)) {
+      const given = yield* readGenesis(resolve(file.value), "--genesis")
+      if (pinned !== undefined && genesisConfigHash(pinned) !== genesisConfigHash(given)) {
+        return yield* new NodeConfigError({
+          detail: `the data dir's genesis (${pinnedFile}, hash ${genesisConfigHash(pinned)}) is not the given one (hash ${genesisConfigHash(given)}): this is another chain's history`
+        })
+      }
+      return given
+    }
+    const want = Option.getOrThrow(hash).trim().toLowerCase()
+    if (!HASH.test(want)) return yield* new NodeConfigError({ detail: `--genesis-hash must be 0x followed by 64 hex digits, got "${Option.getOrThrow(hash)}"` })
+    if (pinned === undefined) return yield* new NodeConfigError({ detail: `${pinnedFile} is missing: give the genesis itself with --genesis FILE` })
+    const held = genesisConfigHash(pinned)
+    if (held !== want) {
+      return yield* new NodeConfigError({ detail: `the data dir's genesis (${pinnedFile}) hashes to ${held}, not ${want}: this is another chain's history` })
+    }
+    return pinned
+  })
 
 const byStatus = (counts: Readonly<Record<string, number>>): string => {
   const entries = Object.entries(counts)
@@ -79,24 +138,19 @@ const reportText = (r: AuditReport): string =>
         `  shard ${s.shard}: height ${s.height}, ${s.accounts} accounts, balances ${s.balances}, burned ${s.burned}, sent ${s.sentOut}, received ${s.receivedIn}`
     ),
     ...(r.genesisSupply === undefined ? [] : [`  genesis supply ${r.genesisSupply}`]),
+    ...(r.genesisHash === undefined ? [] : [`  genesis hash ${r.genesisHash} (the operator's)`]),
     ...aiText(r.ai),
     ...(r.economy === undefined ? [] : economyText(r.economy)),
     "  heads:",
     ...r.heads.map((h) => `    ${h.stream} @ ${h.revision}  ${h.hash}`)
   ].join("\n")
 
-const replay = Command.make("replay", { dataDir, stream, json }, (o) =>
+const replay = Command.make("replay", { dataDir, stream, genesis: genesisOption, genesisHash: genesisHashOption, json }, (o) =>
   Effect.gen(function* () {
     const dir = resolve(o.dataDir)
     const file = join(dir, EVENTS_FILE)
     if (!existsSync(file)) return yield* new NodeConfigError({ detail: `no event store at ${file}` })
-    const genesisFile = join(dir, GENESIS_FILE)
-    let genesis: GenesisConfig | undefined
-    if (existsSync(genesisFile)) {
-      const decoded = decodeGenesis(readFileSync(genesisFile, "utf8"))
-      if (decoded._tag === "Left") return yield* new NodeConfigError({ detail: `${genesisFile}: ${decoded.left.message}` })
-      genesis = decoded.right
-    }
+    const genesis = yield* operatorGenesis(dir, o.genesis, o.genesisHash)
     return yield* auditEventLog(file, {
       stream: Option.getOrUndefined(o.stream),
       genesis,
@@ -112,7 +166,7 @@ const replay = Command.make("replay", { dataDir, stream, json }, (o) =>
   )
 ).pipe(
   Command.withDescription(
-    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain, rebuild every epoch's reward ledger from the log and compare it field by field with reward-epoch-N; exits 1 on any difference"
+    "Offline: check every hash chain, re-execute every shard from its events, check money is conserved, rebuild every model, task, worker and escrow and check them against the chain, rebuild every epoch's reward ledger from the log and compare it field by field with reward-epoch-N; exits 1 on any difference. The genesis comes from you: --genesis FILE or --genesis-hash HASH, never from the data dir"
   )
 )
 

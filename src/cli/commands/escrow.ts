@@ -8,8 +8,9 @@ import { Effect, Option } from "effect"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
-import { APPLY_WAIT, bad, escrowText, feeOption, getModel, keyOption, parseFee, parseModelId, pollUntil, submitSigned, withNode } from "./aiSupport.js"
+import { parseAddress, parseAmount } from "../parse.js"
+import { loadOptionalKey } from "../keySource.js"
+import { APPLY_WAIT, bad, escrowText, feeOption, getModel, keyOption, loadKey, parseFee, parseModelId, pollUntil, submitSigned, withNode } from "./aiSupport.js"
 
 const modelArg = Args.text({ name: "MODEL" }).pipe(Args.withDescription("The model id the deposit pays for"))
 const amountArg = Args.text({ name: "AMOUNT" }).pipe(Args.withDescription("Amount in base units"))
@@ -21,7 +22,7 @@ const deposit = Command.make(
     Effect.gen(function* () {
       const id = yield* parseModelId(o.model)
       const amount = yield* parseAmount(o.amount, "AMOUNT", { positive: true })
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       const developer = key.publicKey.address
       return yield* withNode(o.rpcUrl, (client) =>
@@ -48,16 +49,22 @@ const deposit = Command.make(
 ).pipe(Command.withDescription("Pay AMOUNT into escrow for MODEL's calls (signed); waits for the block and shows the escrow"))
 
 const developerOption = Options.text("developer").pipe(Options.optional, Options.withDescription("The developer's address"))
-const keyForShow = Options.text("key").pipe(Options.optional, Options.withDescription("Or the developer's private key (32 bytes hex): its address"))
+/** Or the developer's key: its address. */
+const keyForShow = keyOption("The developer")
 
 const show = Command.make("show", { model: modelArg, developer: developerOption, key: keyForShow, rpcUrl, json }, (o) =>
   Effect.gen(function* () {
     const id = yield* parseModelId(o.model)
     const developer = Option.isSome(o.developer)
       ? yield* parseAddress(o.developer.value, "--developer")
-      : Option.isSome(o.key)
-        ? (yield* parsePrivateKey(o.key.value)).publicKey.address
-        : yield* bad("give the developer: --developer ADDRESS or --key HEX")
+      : yield* loadOptionalKey(o.key).pipe(
+          Effect.flatMap(
+            Option.match({
+              onSome: (key) => Effect.succeed(key.publicKey.address),
+              onNone: () => bad("give the developer: --developer ADDRESS, or its key (--key-file PATH, TOPAI_KEY or --key HEX)")
+            })
+          )
+        )
     return yield* withNode(o.rpcUrl, (client) =>
       getModel(client, id).pipe(Effect.zipRight(client.escrow.get({ developer, model: id })))
     )

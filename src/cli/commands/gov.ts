@@ -10,8 +10,8 @@ import { Effect } from "effect"
 import { PPM } from "../../../domain/economics/config.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { BadInput, parsePrivateKey } from "../parse.js"
-import { feeOption, keyOption, parseFee, submitSigned, withNode } from "./aiSupport.js"
+import { BadInput } from "../parse.js"
+import { feeOption, keyOption, loadKey, parseFee, submitSigned, withNode } from "./aiSupport.js"
 
 const PPM_TEXT = /^[0-9][0-9_]*$/
 /** Up to four decimals: 0.0001 % is 1 ppm. */
@@ -57,7 +57,7 @@ const setShardShares = Command.make(
           new BadInput(`the shares must sum to ${PPM} ppm (100%), got ${ai} + ${beacon} + ${transfer} = ${sum} ppm (${pctText(sum)})`)
         )
       }
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       return yield* withNode(o.rpcUrl, (client) =>
         Effect.gen(function* () {

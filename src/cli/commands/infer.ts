@@ -15,8 +15,8 @@ import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import type { InferResult } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { BadInput, parsePrivateKey } from "../parse.js"
-import { bad, getModel, keyOption, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
+import { BadInput } from "../parse.js"
+import { bad, getModel, keyOption, loadKey, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
 
 /** A session grant is valid this long. */
 export const SESSION_TTL_MS = 60 * 60 * 1000
@@ -68,7 +68,7 @@ const inferCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const id = yield* parseModelId(o.model)
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       if (o.timeout <= 0) return yield* bad(`--timeout must be a positive number of seconds, got ${o.timeout}`)
       const inputs = yield* readInputs(o.input)
       const result = yield* withNode(

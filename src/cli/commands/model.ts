@@ -27,7 +27,7 @@ import { BLOB_CHUNK_BYTES } from "../../api/AiRpcs.js"
 import type { ModelView } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { CommandFailed, printResult, reportErrors } from "../output.js"
-import { BadInput, parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
+import { BadInput, parseAddress, parseAmount } from "../parse.js"
 import {
   APPLY_WAIT,
   bad,
@@ -37,6 +37,7 @@ import {
   findModel,
   getModel,
   keyOption,
+  loadKey,
   modelListText,
   modelText,
   parseFee,
@@ -320,7 +321,7 @@ const upload = Command.make(
   { file, name, price, version, minGpu, license, description, shape, maxShape, inputBytesMax, fixed, validation, tolerance, key: keyOption("The provider"), fee: feeOption, timeout: waitSeconds, rpcUrl, json },
   (o) =>
     Effect.gen(function* () {
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       const { manifest, text } = yield* Either.match(manifestFromFlags(o), {
         onLeft: (e) => Effect.fail(new BadInput(e)),
@@ -414,7 +415,7 @@ const priceCommand = Command.make(
     Effect.gen(function* () {
       const id = yield* parseModelId(o.model)
       const value = yield* parseAmount(o.price, "PRICE")
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       return yield* withNode(o.rpcUrl, (client) =>
         Effect.gen(function* () {
@@ -436,7 +437,7 @@ const priceCommand = Command.make(
 const deprecate = Command.make("deprecate", { model: modelArg, key: keyOption("The provider"), fee: feeOption, rpcUrl, json }, (o) =>
   Effect.gen(function* () {
     const id = yield* parseModelId(o.model)
-    const key = yield* parsePrivateKey(o.key)
+    const key = yield* loadKey(o.key)
     const fee = yield* parseFee(o.fee)
     return yield* withNode(o.rpcUrl, (client) =>
       Effect.gen(function* () {

@@ -6,10 +6,11 @@ import { TransactionBody, signTransaction } from "../../../domain/chain/transact
 import { DEFAULT_FEE } from "../../../domain/chain/genesis.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
+import { parseAddress, parseAmount } from "../parse.js"
+import { keyOption, loadKey } from "../keySource.js"
 import { withClient } from "./query.js"
 
-const key = Options.text("key").pipe(Options.withDescription("The sender's private key (32 bytes hex)"))
+const key = keyOption("The sender")
 const to = Options.text("to").pipe(Options.withDescription("The recipient's address"))
 const amount = Options.text("amount").pipe(Options.withDescription("Amount in base units"))
 const fee = Options.text("fee").pipe(
@@ -27,7 +28,7 @@ export const transferCommand = Command.make(
   { key, to, amount, fee, nonce, noWait, rpcUrl, json },
   (o) =>
     Effect.gen(function* () {
-      const sender = yield* parsePrivateKey(o.key)
+      const sender = yield* loadKey(o.key)
       const recipient = yield* parseAddress(o.to, "--to")
       const value = yield* parseAmount(o.amount, "--amount", { positive: true })
       const feeValue = yield* parseAmount(o.fee, "--fee")

@@ -7,7 +7,7 @@
  *
  *   {
  *     "validator": 0,                        // this node's seat: its index in the genesis validators
- *     "keyFile": "validator-0.key.json",     // {"secp256k1": "0x…32 bytes", "bls": "0x…32 bytes"}
+ *     "keyFile": "validator-0.key.json",     // {"secp256k1": "0x…32 bytes", "bls": "0x…32 bytes"}, mode 0600 (refused if group or others can use it)
  *                                            //   or "devKeys": true (the public devnet keys; tests only)
  *     "dataDir": "data/validator-0",
  *     "rpc": { "host": "127.0.0.1", "port": 8645 },
@@ -32,9 +32,10 @@
  * consensus port.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import { Console, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
-import { GenesisConfig } from "../../../domain/chain/genesis.js"
+import { GenesisConfig, genesisConfigHash } from "../../../domain/chain/genesis.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { bytesToHex, hexToBytes } from "../../../domain/chain/hex.js"
@@ -126,7 +127,8 @@ export const loadValidatorConfig = (configFile: string) =>
       blsSecret = keys.bls.secretKey
     } else if (c.keyFile !== undefined) {
       const keyFile = at(c.keyFile)
-      const keys = decodeKeyFile(yield* readText(keyFile, "key file"))
+      const keyText = yield* readSecretFile(keyFile, "key file").pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
+      const keys = decodeKeyFile(keyText)
       if (Either.isLeft(keys)) return yield* fail(`${keyFile} is not a validator key file: ${problems(keys.left)}`)
       const parsed = PrivateKey.fromBytes(Either.getOrThrow(hexToBytes(keys.right.secp256k1, 32)))
       if (Either.isLeft(parsed)) return yield* fail(`${keyFile}: ${parsed.left.message}`)
@@ -238,7 +240,7 @@ export const writeLocalValidatorConfigs = (o: {
   writeFileSync(join(o.dir, "genesis.json"), encodeGenesis(o.genesis))
   return Array.from({ length: count }, (_, i) => {
     const keys = devValidatorKeys(i)
-    writeFileSync(
+    writeSecretFileSync(
       join(o.dir, `validator-${i}.key.json`),
       JSON.stringify({ secp256k1: bytesToHex(keys.secp.exportBytes()), bls: bytesToHex(keys.bls.secretKey) })
     )
@@ -317,7 +319,8 @@ export const writeDevnetConfigs = (o: {
       [
         `${o.validators} validator${o.candidates > 0 ? ` and ${o.candidates} candidate` : ""} configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
         ...files.map((f) => `  topai node start --config ${f}`),
-        "The keys are the public devnet keys: for a devnet only."
+        "The keys are the public devnet keys: for a devnet only.",
+        `Genesis hash ${genesisConfigHash(genesis)}: audit a node's data dir with \`topai audit replay --data-dir D --genesis-hash ${genesisConfigHash(genesis)}\``
       ].join("\n")
     )
   })

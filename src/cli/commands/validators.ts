@@ -20,9 +20,10 @@ import { devValidatorKeys } from "../../../domain/chain/validators.js"
 import { blsKeyFromSeed, proofOfPossession } from "../../../domain/consensus/bls.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
-import { BadInput, parseAmount, parsePrivateKey } from "../parse.js"
+import { BadInput, parseAmount } from "../parse.js"
+import { loadOptionalKey } from "../keySource.js"
 import { fields, table } from "../table.js"
-import { feeOption, keyOption, parseFee, submitSigned, withNode } from "./aiSupport.js"
+import { feeOption, keyOption, loadKey, parseFee, submitSigned, withNode } from "./aiSupport.js"
 
 const DEV_INDEX_MAX = 10_000
 
@@ -38,7 +39,7 @@ const stake = Command.make(
   (o) =>
     Effect.gen(function* () {
       const amount = yield* parseAmount(o.amount, "--amount", { positive: true })
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       return yield* withNode(o.rpcUrl, (client) =>
         Effect.gen(function* () {
@@ -63,7 +64,7 @@ const register = Command.make(
       Options.withDescription("Use devnet validator I's deterministic keys (BLS, and the account unless --key)")
     ),
     endpoint: Options.text("endpoint").pipe(Options.withDescription(`Where the validator serves, e.g. ws://host:port (1 to ${ENDPOINT_CHARS_MAX} characters)`)),
-    key: keyOption("The validator account").pipe(Options.optional),
+    key: keyOption("The validator account"),
     fee: feeOption,
     rpcUrl,
     json
@@ -83,11 +84,12 @@ const register = Command.make(
       }
       const dev = devIndex === undefined ? undefined : devValidatorKeys(devIndex)
       const bls = dev?.bls ?? blsKeyFromSeed(utf8(Option.getOrThrow(o.blsSeed)))
-      const key = Option.isSome(o.key)
-        ? yield* parsePrivateKey(o.key.value)
+      const given = yield* loadOptionalKey(o.key)
+      const key = Option.isSome(given)
+        ? given.value
         : dev !== undefined
           ? dev.secp
-          : yield* Effect.fail(new BadInput("--key is required (unless --dev-index gives the account)"))
+          : yield* Effect.fail(new BadInput("no key: give --key-file PATH, set TOPAI_KEY or give --key HEX (unless --dev-index gives the account)"))
       const fee = yield* parseFee(o.fee)
       const payload = {
         kind: "validator.register" as const,
@@ -115,7 +117,7 @@ const register = Command.make(
 
 const unbond = Command.make("unbond", { key: keyOption("The validator account"), fee: feeOption, rpcUrl, json }, (o) =>
   Effect.gen(function* () {
-    const key = yield* parsePrivateKey(o.key)
+    const key = yield* loadKey(o.key)
     const fee = yield* parseFee(o.fee)
     return yield* withNode(o.rpcUrl, (client) =>
       Effect.gen(function* () {

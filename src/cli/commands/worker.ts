@@ -5,7 +5,7 @@
  * `topai worker list`: the compute nodes a node knows.
  */
 import { randomBytes } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync } from "node:fs"
 import { hostname } from "node:os"
 import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
@@ -16,8 +16,10 @@ import { runComputeNode } from "../../worker/ComputeNode.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
 import { BadInput, parseAddress, parseAmount, parsePrivateKey } from "../parse.js"
+import { loadOptionalKey, type KeySource } from "../keySource.js"
+import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
 import { withClient } from "./query.js"
-import { APPLY_WAIT, feeOption, keyOption, parseFee, pollUntil, submitSigned, withNode } from "./aiSupport.js"
+import { APPLY_WAIT, feeOption, keyOption, loadKey, parseFee, pollUntil, submitSigned, withNode } from "./aiSupport.js"
 import type { StakeView } from "../../client/index.js"
 
 export const DEFAULT_WORKER_DATA_DIR = "data/worker"
@@ -34,10 +36,8 @@ const devices = Options.integer("devices").pipe(
   Options.withDescription("Devices offered: tasks run this many at a time, one inference thread each (default 1)")
 )
 const stake = Options.text("stake").pipe(Options.withDefault("0"), Options.withDescription("Stake in base units (default 0)"))
-const key = Options.text("key").pipe(
-  Options.optional,
-  Options.withDescription(`The worker's private key, 32 bytes hex (default: the key in the data dir's ${WORKER_KEY_FILE}, made on first start)`)
-)
+/** The worker's own key (not TOPAI_KEY, which names a sender): default the data dir's key file. */
+const key = keyOption(`The worker (default: the key in the data dir's ${WORKER_KEY_FILE}, made 0600 on first start)`)
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
   Options.withDefault(DEFAULT_WORKER_DATA_DIR),
   Options.withDescription(`Where the worker keeps its key and its cache of model weights (default ${DEFAULT_WORKER_DATA_DIR})`)
@@ -58,12 +58,13 @@ const faultLie = Options.boolean("fault-lie").pipe(
   Options.withDescription("FOR TESTS ONLY: perturb every output so its fingerprint disagrees with honest workers' (a lying worker, for quorum tests)")
 )
 
-/** The data dir's worker key, made (0600, written atomically) on first start. */
+/** The data dir's worker key, made (0600, written atomically) on first start; refused if group or others can read it. */
 export const loadOrCreateWorkerKey = (dir: string): Effect.Effect<{ readonly key: PrivateKey; readonly created: boolean }, BadInput> =>
   Effect.gen(function* () {
     const file = join(dir, WORKER_KEY_FILE)
     if (existsSync(file)) {
-      const key = yield* parsePrivateKey(readFileSync(file, "utf8")).pipe(
+      const text = yield* readSecretFile(file, "worker key file")
+      const key = yield* parsePrivateKey(text).pipe(
         Effect.mapError((e) => new BadInput(`${file} does not hold a key: ${e.message}`))
       )
       return { key, created: false }
@@ -74,8 +75,7 @@ export const loadOrCreateWorkerKey = (dir: string): Effect.Effect<{ readonly key
       yield* Effect.try({
         try: () => {
           mkdirSync(dir, { recursive: true })
-          writeFileSync(`${file}.tmp`, `${bytesToHex(key.right.exportBytes())}\n`, { mode: 0o600 })
-          renameSync(`${file}.tmp`, file)
+          writeSecretFileSync(file, `${bytesToHex(key.right.exportBytes())}\n`)
         },
         catch: (e) => new BadInput(`cannot write ${file}: ${e instanceof Error ? e.message : String(e)}`)
       })
@@ -100,8 +100,9 @@ const start = Command.make(
       }
       const stakeValue = yield* parseAmount(o.stake, "--stake")
       const dir = resolve(o.dataDir)
-      const key = Option.isSome(o.key)
-        ? yield* parsePrivateKey(o.key.value)
+      const given = yield* loadOptionalKey(o.key, { env: false })
+      const key = Option.isSome(given)
+        ? given.value
         : yield* loadOrCreateWorkerKey(dir).pipe(
             Effect.tap(({ key, created }) =>
               created ? Effect.logInfo(`made a new worker key in ${join(dir, WORKER_KEY_FILE)} (address ${key.publicKey.address})`) : Effect.void
@@ -169,10 +170,10 @@ export const stakeText = (s: Pick<StakeView, "worker" | "bonded" | "unbonding" |
  * economy to show it (`shows(before, after)`), and show the stake.
  */
 const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
-  (o: { readonly worker: Option.Option<string>; readonly amount: string; readonly key: string; readonly fee: string; readonly rpcUrl: string; readonly json: boolean }) =>
+  (o: { readonly worker: Option.Option<string>; readonly amount: string; readonly key: KeySource; readonly fee: string; readonly rpcUrl: string; readonly json: boolean }) =>
     Effect.gen(function* () {
       const amount = yield* parseAmount(o.amount, "--amount", { positive: true })
-      const key = yield* parsePrivateKey(o.key)
+      const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
       const worker = Option.isSome(o.worker) ? yield* parseAddress(o.worker.value, "--worker") : key.publicKey.address
       return yield* withNode(o.rpcUrl, (client) =>
@@ -183,12 +184,26 @@ const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
           }
           const tx = yield* submitSigned(client, key, { kind, worker, amount }, fee)
           const target = kind === "worker.stake" ? before.bonded + amount : before.bonded - amount
+          // A bond to a worker whose stake another account owns goes back to its sender (unbonding), never into the stake.
+          const returned = (s: StakeView) => kind === "worker.stake" && s.bonded < target && s.unbonding >= before.unbonding + amount
           const stake = yield* pollUntil(
             client.stake.get({ worker }).pipe(
-              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target : s.bonded <= target) ? Option.some(s) : Option.none()))
+              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target || returned(s) : s.bonded <= target) ? Option.some(s) : Option.none()))
             ),
-            { within: APPLY_WAIT, onTimeout: () => new Error(`${kind} ${tx.hash} is in a block, but the node's economy does not show it yet`) }
+            {
+              within: APPLY_WAIT,
+              onTimeout: () =>
+                new Error(
+                  `${kind} ${tx.hash} is in a block, but the node's economy does not show it yet` +
+                    (kind === "worker.unbond" ? " (only the stake's owner, the first account that bonded to it, can unbond it)" : "")
+                )
+            }
           )
+          if (returned(stake)) {
+            return yield* Effect.fail(
+              new BadInput(`worker ${worker}'s stake is owned by another account: your bond of ${amount} (${tx.hash}) goes back to you at the close of epoch ${stake.epoch}`)
+            )
+          }
           return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, amount, worker: stake.worker, bonded: stake.bonded, unbonding: stake.unbonding, epoch: stake.epoch }
         })
       )

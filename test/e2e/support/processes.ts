@@ -115,6 +115,20 @@ export const runCli = (args: ReadonlyArray<string>, options: { readonly timeoutM
     })
   })
 
+/**
+ * `topai audit replay` of `dataDir` with the genesis the operator holds: the
+ * node's own genesis file, from `genesisDir` (the untouched original when
+ * `dataDir` is a tampered copy).
+ */
+export const auditArgs = (dataDir: string, genesisDir: string = dataDir): Array<string> => [
+  "audit",
+  "replay",
+  "--data-dir",
+  dataDir,
+  "--genesis",
+  join(genesisDir, "genesis.json")
+]
+
 /** `runCli` that expects exit 0 and parses stdout as JSON. */
 export const runCliJson = async <A = unknown>(args: ReadonlyArray<string>): Promise<A> => {
   const r = await runCli(args)
