@@ -29,6 +29,7 @@
  * interrupted (the CLI).
  */
 import { Buffer } from "node:buffer"
+import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
@@ -439,11 +440,13 @@ export const startComputeNode = (
       const client = yield* connect
       const status = yield* call("node.status", client.node.status())
       const at = yield* Clock.currentTimeMillis
-      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at }
+      // A fresh nonce each time: the node refuses a registration it has seen (a replay).
+      const nonce = `0x${randomBytes(16).toString("hex")}`
+      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at, nonce }
       const signature = signMessage(workerRegistrationDigest(offer), key)
       const reg = yield* call(
         "worker.register",
-        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, signature })
+        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, nonce, signature })
       )
       registrations++
       stats.registrations = registrations

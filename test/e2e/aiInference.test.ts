@@ -27,14 +27,14 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either, Stream } from "effect"
 import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
-import { resultDigest, sessionGrantDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
@@ -153,19 +153,25 @@ const submit = async (key: PrivateKey, payload: TransactionPayload, nonceOffset 
 
 const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
 
-const upload = async (bytes: Uint8Array) => {
+/** Uploads a registered model's weights in chunks signed by its provider (asks again until the node has applied the registration). */
+const upload = async (key: PrivateKey, bytes: Uint8Array) => {
   const hash = sha256(bytes)
+  const status = await c.run(c.client.node.status())
   for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
-    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
-    await c.run(c.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
+    const chunk = signWeightsChunk(key, status.chainId, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
+    await waitFor(`the node to take ${hash} at ${offset}`, async () => {
+      const r = await Effect.runPromise(Effect.either(c.client.model.upload(chunk)))
+      if (Either.isRight(r)) return r.right
+      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
+      throw new Error(`upload refused: ${r.left.message}`)
+    })
   }
   return hash
 }
 
-/** Registers uploaded weights under a manifest (one tx per model, nonces in order) and waits for every verdict. */
+/** Registers weights under a manifest (one tx per model, nonces in order), uploads them, and waits for every verdict. */
 const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes: Uint8Array; readonly manifest: ModelManifestEncoded }>) => {
-  const hashes: Array<string> = []
-  for (const m of models) hashes.push(await upload(m.bytes))
+  const hashes = models.map((m) => sha256(m.bytes))
   const status = await c.run(c.client.node.status())
   const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
   const txs = models.map((m, i) =>
@@ -180,6 +186,7 @@ const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes:
     )
   )
   for (const [i, tx] of txs.entries()) await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: i === txs.length - 1 }))
+  for (const m of models) await upload(key, m.bytes)
   return Promise.all(
     txs.map((tx) =>
       waitFor(
@@ -204,9 +211,9 @@ const deposit = async (developer: PrivateKey, modelId: string, amount: bigint) =
 
 const openSession = async (developer: PrivateKey, modelId: string) => {
   const status = await c.run(c.client.node.status())
-  const expiresAt = Date.now() + 3_600_000
-  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, model: modelId, expiresAt }), developer)
-  return (await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, model: modelId, expiresAt, signature }))).session
+  const grant = { model: modelId, expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 15n, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer)
+  return (await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))).session
 }
 
 const escrowOf = (developer: PrivateKey, modelId: string) =>
@@ -226,10 +233,9 @@ const standInWorker = async (
   const client = await openClient(url)
   const key = devKey(nextWorkerKey++)
   const status = await client.run(client.client.node.status())
-  const offer = { chainId: status.chainId, gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now() }
-  const { session } = await client.run(
-    client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest(offer), key) })
-  )
+  const offer = { gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now(), nonce: `0x${randomBytes(16).toString("hex")}` }
+  const signature = signMessage(workerRegistrationDigest({ chainId: status.chainId, ...offer }), key)
+  const { session } = await client.run(client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature }))
   const replies: Array<unknown> = []
   void Effect.runPromiseExit(
     client.client.worker.tasks({ session }).pipe(

@@ -21,7 +21,7 @@ import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
-import { sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
+import { NONCE_PATTERN, sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
@@ -34,7 +34,21 @@ interface Session {
   readonly developer: Address
   readonly model: string
   readonly expiresAt: number
+  /** The most this session may commit; `committed` counts tasks admitted and not failed. */
+  readonly spendMax: bigint
+  committed: bigint
 }
+
+/**
+ * The longest a session grant may live. A session id is a bearer credential
+ * for its whole life: a day bounds what a leaked one can do, and how long
+ * its grant's nonce must be remembered to refuse a replay.
+ */
+export const SESSION_LIFETIME_MAX_MS = 24 * 60 * 60_000
+
+/** How often expired sessions and the nonces of expired grants are forgotten. */
+export const SESSION_PRUNE_EVERY = "1 minute"
+
 
 const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
@@ -51,19 +65,39 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
     const escrows = yield* makeEscrowActors()
     const blobs = yield* BlobStore
     const sessions = new Map<string, Session>()
+    /** `${developer}:${nonce}` of every grant opened, until it expires: a grant opens one session. */
+    const grantNonces = new Map<string, number>()
     /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
     let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
 
-    const openSession = (publicKey: string, model: string, expiresAt: number, signature: string) =>
+    const openSession = (publicKey: string, model: string, expiresAt: number, spendMax: bigint, nonce: string, signature: string) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        if (expiresAt <= now) return yield* reject("BadSession", `the grant expired at ${new Date(expiresAt).toISOString()}`)
-        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt }), publicKey, signature)
+        if (!Number.isSafeInteger(expiresAt) || expiresAt <= now) {
+          return yield* reject("BadSession", `the grant expired at ${Number.isSafeInteger(expiresAt) ? new Date(expiresAt).toISOString() : expiresAt}`)
+        }
+        if (expiresAt - now > SESSION_LIFETIME_MAX_MS) {
+          return yield* reject("BadSession", `the grant lives ${expiresAt - now} ms; a session lives at most ${SESSION_LIFETIME_MAX_MS} ms`)
+        }
+        if (spendMax <= 0n) return yield* reject("BadSession", `the grant's spending cap must be > 0, got ${spendMax}`)
+        if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
+        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt, spendMax, nonce }), publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
+        const grant = `${signer.right.address}:${nonce}`
+        if (grantNonces.has(grant)) return yield* reject("ReplayedGrant", `the grant with nonce ${nonce} opened a session already: sign a new one`)
+        grantNonces.set(grant, expiresAt)
         const session = randomBytes(16).toString("hex")
-        sessions.set(session, { developer: signer.right.address, model: model.toLowerCase(), expiresAt })
+        sessions.set(session, { developer: signer.right.address, model: model.toLowerCase(), expiresAt, spendMax, committed: 0n })
         return { session, developer: signer.right.address }
       })
+
+    /** Expired sessions go, and the nonces of grants that can no longer be opened. */
+    const prune = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [id, s] of sessions) if (s.expiresAt <= now) sessions.delete(id)
+      for (const [grant, expiresAt] of grantNonces) if (expiresAt <= now) grantNonces.delete(grant)
+    })
+    yield* prune.pipe(Effect.zipRight(Effect.sleep(SESSION_PRUNE_EVERY)), Effect.forever, Effect.forkScoped)
 
     const escrow = (developer: string, model: string) => escrows.get(escrowStream(developer as Address, model as Hash32))
     const task = (id: string) => tasks.get(taskStream(id))
@@ -72,8 +106,10 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
      * `listener` hears each stage (infer.stream); a plain `infer` has none, and then no TaskProgress is
      * built at all (a Schema class validates its fields on construction: ~0.2 ms a request for nothing).
      */
-    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) =>
-      Effect.gen(function* () {
+    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) => {
+      /** What this task holds of its session's spending cap; given back if it fails. */
+      let held: { readonly session: Session; readonly price: bigint } | undefined
+      return Effect.gen(function* () {
         const progress = (make: () => TaskProgress) => (listener === undefined ? Effect.void : listener(make()))
         const started = yield* Clock.currentTimeMillis
         const session = sessions.get(sessionId)
@@ -97,6 +133,14 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         const inputHash = sha256Hex(inputText)
         const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
         const price = model.price
+        if (session.committed + price > session.spendMax) {
+          return yield* reject(
+            "SessionSpendExceeded",
+            `the session has committed ${session.committed} of its ${session.spendMax}; a call costs ${price}: open a new session`
+          )
+        }
+        session.committed += price
+        held = { session, price }
         yield* (yield* escrow(session.developer, session.model)).ask(new Reserve({ taskId, price })).pipe(
           Effect.catchAll((e) =>
             Effect.fail(
@@ -259,7 +303,11 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             return inferResult
           }
         }
-      })
+      }).pipe(
+        // A task that failed cost nothing: what it held of the session's cap is free again.
+        Effect.tapError(() => Effect.sync(() => held !== undefined && (held.session.committed -= held.price)))
+      )
+    }
 
     /**
      * A task runs on its own fiber, not the caller's: a client that goes away

@@ -12,7 +12,7 @@ import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
 import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
-import { resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
@@ -45,6 +45,7 @@ export interface RegisterRequest {
   readonly stake: bigint
   readonly endpoint: string
   readonly at: number
+  readonly nonce: string
   readonly signature: string
 }
 
@@ -72,6 +73,17 @@ const resultProblem = (r: ResultRequest, tolerance: number): string | undefined 
 
 /** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
 export const HEARTBEAT_RECORD_EVERY_MS = 60_000
+
+/**
+ * A registration is accepted only if its signed `at` is this close to the
+ * node's clock (either side): room for clock skew and transit, and the
+ * longest a captured registration could be replayed, were it not for its
+ * nonce (nonces are remembered for as long).
+ */
+export const REGISTRATION_WINDOW_MS = 60_000
+
+/** The longest endpoint a worker may declare: a URL, stored in its stream and shown by `worker.list`. */
+export const ENDPOINT_CHARS_MAX = 256
 
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
@@ -108,16 +120,34 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         { discard: true }
       )
 
+    /** Nonces of registrations accepted within the window, with their `at`: a replay is refused. */
+    const registrationNonces = new Map<string, number>()
+
     const register = (r: RegisterRequest) =>
       Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        if (r.endpoint.length > ENDPOINT_CHARS_MAX) {
+          return yield* rejected("BadRegistration", `the endpoint is ${r.endpoint.length} characters; at most ${ENDPOINT_CHARS_MAX}`)
+        }
+        if (!NONCE_PATTERN.test(r.nonce)) return yield* rejected("BadRegistration", "the nonce must be 0x + 32 lowercase hex digits")
+        if (!Number.isSafeInteger(r.at) || Math.abs(now - r.at) > REGISTRATION_WINDOW_MS) {
+          return yield* rejected(
+            "StaleRegistration",
+            `signed at ${r.at}, the node's clock says ${now}: a registration must be signed within ${REGISTRATION_WINDOW_MS} ms of it`
+          )
+        }
         const signer = verifyMessage(
-          workerRegistrationDigest({ chainId, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: r.at }),
+          workerRegistrationDigest({ chainId, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: r.at, nonce: r.nonce }),
           r.publicKey,
           r.signature
         )
         if (Either.isLeft(signer)) return yield* rejected("BadSignature", `registration: ${signer.left}`)
+        for (const [nonce, at] of registrationNonces) if (now - at > REGISTRATION_WINDOW_MS) registrationNonces.delete(nonce)
+        if (registrationNonces.has(r.nonce)) {
+          return yield* rejected("ReplayedRegistration", `a registration with nonce ${r.nonce} was already accepted: sign a new one`)
+        }
+        registrationNonces.set(r.nonce, r.at)
         const worker = signer.right.address
-        const now = yield* Clock.currentTimeMillis
         const a = yield* actor(worker)
         const before = yield* a.state
         if (before.status === "Unregistered") {

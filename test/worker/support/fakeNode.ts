@@ -91,7 +91,7 @@ const handlers = (state: FakeNodeState) =>
     "node.status": () => Effect.succeed(new NodeStatus({ chainId: FAKE_CHAIN_ID, version: "test", shards: [], eventsPosition: 0 })),
     "worker.register": (p) =>
       Effect.suspend(() => {
-        const digest = workerRegistrationDigest({ chainId: FAKE_CHAIN_ID, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, at: p.at })
+        const digest = workerRegistrationDigest({ chainId: FAKE_CHAIN_ID, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, at: p.at, nonce: p.nonce })
         const key = verifyMessage(digest, p.publicKey, p.signature)
         if (Either.isLeft(key)) return Effect.fail(new WorkerRejected({ reason: "BadSignature", detail: key.left }))
         if (!state.gpuClasses.has(p.gpuClass)) return Effect.fail(new WorkerRejected({ reason: "BadRegistration", detail: `unknown GPU class ${p.gpuClass}` }))
