@@ -45,6 +45,7 @@ import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineEr
 import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerRejected } from "../api/AiRpcs.js"
 import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
 import { protocolLayer } from "../client/index.js"
+import { RequestLimits } from "../api/requestLimits.js"
 
 // ---------------------------------------------------------------- the client
 
@@ -53,7 +54,9 @@ import { protocolLayer } from "../client/index.js"
  * A client of the node's whole group (NodeRpcs, once it holds AiRpcs) has
  * these and more, so it can be passed where a ComputeNodeClient is asked.
  */
-export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable })).merge(AiRpcs) {}
+export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }))
+  .merge(AiRpcs)
+  .middleware(RequestLimits) {}
 
 export type ComputeNodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof ComputeNodeRpcs>, RpcClientError>
 

@@ -23,6 +23,7 @@ import type { BlobStoreShape } from "../../../infra/blobstore/BlobStore.js"
 import { TaskAssignment, WorkerRejected, WorkerView } from "../../../src/api/AiRpcs.js"
 import { NodeStatus, NotFound } from "../../../src/api/NodeRpcs.js"
 import { WS_PATH, wsSerialization } from "../../../src/api/transport.js"
+import { requestLimitsLayer } from "../../../src/api/requestLimits.js"
 import { ComputeNodeRpcs } from "../../../src/worker/ComputeNode.js"
 
 export const FAKE_CHAIN_ID = 7_700n
@@ -167,7 +168,7 @@ const serverLayer = (state: FakeNodeState, port: number) =>
   HttpLayerRouter.serve(
     RpcServer.layerHttpRouter({ group: ComputeNodeRpcs, path: WS_PATH, protocol: "websocket" }).pipe(
       Layer.provide(wsSerialization),
-      Layer.provide(handlers(state))
+      Layer.provide([handlers(state), requestLimitsLayer()])
     ),
     { disableLogger: true, disableListenLog: true }
   ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })))
