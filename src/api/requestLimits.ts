@@ -46,8 +46,13 @@ export const REQUEST_BYTES_MAX: Readonly<Record<string, number>> = {
   "tx.submit": 16 * 1024
 }
 
-/** The largest frame parsed at all: the largest method's limit. Checked on raw bytes, before JSON.parse. */
-export const FRAME_BYTES_MAX = Math.max(REQUEST_BYTES_DEFAULT, ...Object.values(REQUEST_BYTES_MAX))
+/**
+ * The largest frame parsed at all, checked on raw bytes before JSON.parse:
+ * the largest method's limit and a margin, so a request a little over any
+ * method's limit still gets its typed refusal; a frame beyond is refused
+ * unread (the WebSocket closed with 1009). Under the HTTP server's 10 MiB body cap.
+ */
+export const FRAME_BYTES_MAX = Math.max(REQUEST_BYTES_DEFAULT, ...Object.values(REQUEST_BYTES_MAX)) + 1024 * 1024
 
 /**
  * Streams (`events.subscribe`, `infer.stream`, `worker.tasks`) one
