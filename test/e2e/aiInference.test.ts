@@ -209,12 +209,15 @@ const deposit = async (developer: PrivateKey, modelId: string, amount: bigint) =
   })
 }
 
-const openSession = async (developer: PrivateKey, modelId: string) => {
+/** A signed session grant: an hour, a fresh nonce, `spendMax` (ample unless a test caps it). */
+const grantFor = async (developer: PrivateKey, modelId: string, spendMax = 10n ** 24n) => {
   const status = await c.run(c.client.node.status())
-  const grant = { model: modelId, expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 15n, nonce: `0x${randomBytes(16).toString("hex")}` }
-  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer)
-  return (await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))).session
+  const grant = { model: modelId, expiresAt: Date.now() + 3_600_000, spendMax, nonce: `0x${randomBytes(16).toString("hex")}` }
+  return { publicKey: developer.publicKey.hex, ...grant, signature: signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer) }
 }
+
+const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint) =>
+  (await c.run(c.client.session.open(await grantFor(developer, modelId, spendMax)))).session
 
 const escrowOf = (developer: PrivateKey, modelId: string) =>
   c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
@@ -460,7 +463,7 @@ describe("paid inference through a node and worker processes", () => {
     await liar.exited
   })
 
-  it("refused before any work, nothing charged: not enough escrow, wrong dims, an unknown model, a deprecated model", async () => {
+  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, an unknown model, a deprecated model", async () => {
     const reason = (e: unknown) => (e as InferenceRejected).reason
 
     await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
@@ -468,6 +471,16 @@ describe("paid inference through a node and worker processes", () => {
     const broke = await c.fail(c.client.infer({ session: poor, inputs: sileroInput }))
     expect(reason(broke)).toBe("InsufficientEscrow")
     expect(await escrowOf(POOR.key, silero.id)).toMatchObject({ deposited: SILERO_PRICE - 1n, available: SILERO_PRICE - 1n, reserved: 0n, captured: 0n })
+    // A refused call gives its share of the session's spending cap back: the next is refused for the escrow again, not the cap.
+    const poorCapped = await openSession(POOR.key, silero.id, SILERO_PRICE)
+    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer({ session: poorCapped, inputs: sileroInput })))).toBe("InsufficientEscrow")
+
+    // A session capped at one call's price: one call, then SessionSpendExceeded, nothing more reserved or charged.
+    const capped = await openSession(DEVELOPER.key, silero.id, SILERO_PRICE)
+    expect((await c.run(c.client.infer({ session: capped, inputs: sileroInput }))).charged).toBe(SILERO_PRICE)
+    const afterOne = await escrowOf(DEVELOPER.key, silero.id)
+    expect(reason(await c.fail(c.client.infer({ session: capped, inputs: sileroInput })))).toBe("SessionSpendExceeded")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(afterOne)
 
     const before = await escrowOf(DEVELOPER.key, silero.id)
     const session = await openSession(DEVELOPER.key, silero.id)
@@ -478,8 +491,8 @@ describe("paid inference through a node and worker processes", () => {
     expect((bad as InferenceRejected).detail).toMatch(/input/)
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
 
-    const unknown = await openSession(DEVELOPER.key, `0x${"ab".repeat(32)}`)
-    expect(reason(await c.fail(c.client.infer({ session: unknown, inputs: sileroInput })))).toBe("ModelNotServable")
+    // No session without an escrow for the model (an unknown model has none).
+    expect(reason(await c.fail(c.client.session.open(await grantFor(DEVELOPER.key, `0x${"ab".repeat(32)}`))))).toBe("InsufficientEscrow")
 
     const quorumSession = await openSession(QUORUM_DEVELOPER.key, quorum.id)
     const quorumBefore = await escrowOf(QUORUM_DEVELOPER.key, quorum.id)

@@ -20,7 +20,7 @@ import { signTransaction, TransactionBody } from "../../domain/chain/transaction
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { FRAME_BYTES_MAX, REQUEST_BYTES_DEFAULT, REQUEST_BYTES_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX } from "../../src/api/requestLimits.js"
-import { SESSION_LIFETIME_MAX_MS } from "../../src/node/ai/TaskRunner.js"
+import { SESSION_LIFETIME_MAX_MS, SESSIONS_PER_DEVELOPER_MAX } from "../../src/node/ai/TaskRunner.js"
 import { ENDPOINT_CHARS_MAX, REGISTRATION_WINDOW_MS } from "../../src/node/ai/WorkerHub.js"
 import { UPLOADS_PER_PROVIDER_MAX } from "../../src/node/ai/AiNode.js"
 import { SILERO_MANIFEST } from "../ai/support/models.js"
@@ -246,24 +246,37 @@ describe("worker registration: signed, fresh, once", () => {
   })
 })
 
-describe("session grants: a nonce, a lifetime cap, a spending cap", () => {
+describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", () => {
   const developer = DEV[3]!.key
-  const grant = (o: { readonly expiresAt?: number; readonly spendMax?: bigint; readonly nonce?: string } = {}) => {
-    const g = { model: HASH, expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? nonce() }
+  const grant = (model: string, o: { readonly expiresAt?: number; readonly spendMax?: bigint; readonly nonce?: string } = {}) => {
+    const g = { model, expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? nonce() }
     return { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
   }
 
-  it("a replayed grant is ReplayedGrant; a grant past the lifetime cap or with no spending cap is BadSession; nothing changes", async () => {
-    const g = grant()
+  it("a replayed grant is ReplayedGrant; past the lifetime cap, with no spending cap, or one too many BadSession; no escrow InsufficientEscrow; nothing changes", async () => {
+    const model = await registerModel(PROVIDER.key, Uint8Array.from({ length: 64 }, (_, i) => i), "doors-session")
+    await expectRefused(c.client.session.open(grant(model)), "InferenceRejected", "InsufficientEscrow")
+    await submit(developer, { kind: "escrow.deposit", model: model as never, amount: 1_000n })
+    await waitFor("the deposit", async () => ((await c.run(c.client.escrow.get({ developer: developer.publicKey.address, model }))).deposited > 0n ? true : undefined))
+
+    const g = grant(model)
     const opened = await c.run(c.client.session.open(g))
     expect(opened.developer).toBe(developer.publicKey.address)
     await expectRefused(c.client.session.open(g), "InferenceRejected", "ReplayedGrant")
-    await expectRefused(c.client.session.open(grant({ expiresAt: Date.now() + SESSION_LIFETIME_MAX_MS + 60_000 })), "InferenceRejected", "BadSession")
-    await expectRefused(c.client.session.open(grant({ spendMax: 0n })), "InferenceRejected", "BadSession")
-    await expectRefused(c.client.session.open(grant({ expiresAt: Date.now() - 1 })), "InferenceRejected", "BadSession")
-    await expectRefused(c.client.session.open({ ...g, spendMax: 10n ** 30n }), "InferenceRejected", "BadSession") // the cap is signed
-    // The node goes on opening fresh grants.
-    expect((await c.run(c.client.session.open(grant()))).session).not.toBe(opened.session)
+    await expectRefused(c.client.session.open(grant(model, { expiresAt: Date.now() + SESSION_LIFETIME_MAX_MS + 60_000 })), "InferenceRejected", "BadSession")
+    await expectRefused(c.client.session.open(grant(model, { spendMax: 0n })), "InferenceRejected", "BadSession")
+    await expectRefused(c.client.session.open(grant(model, { expiresAt: Date.now() - 1 })), "InferenceRejected", "BadSession")
+    await expectRefused(c.client.session.open({ ...g, spendMax: 10n ** 30n, nonce: nonce() }), "InferenceRejected", "BadSession") // cap and nonce are signed
+    // At most SESSIONS_PER_DEVELOPER_MAX open at once.
+    for (let i = 1; i < SESSIONS_PER_DEVELOPER_MAX; i++) await c.run(c.client.session.open(grant(model)))
+    await expectRefused(c.client.session.open(grant(model)), "InferenceRejected", "BadSession")
+    // Another developer is not held up.
+    const other = DEV[4]!.key
+    await submit(other, { kind: "escrow.deposit", model: model as never, amount: 1_000n })
+    await waitFor("the other deposit", async () => ((await c.run(c.client.escrow.get({ developer: other.publicKey.address, model }))).deposited > 0n ? true : undefined))
+    const og = { model, expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
+    const os = await c.run(c.client.session.open({ publicKey: other.publicKey.hex, ...og, signature: signMessage(sessionGrantDigest({ chainId, ...og }), other) }))
+    expect(os.developer).toBe(other.publicKey.address)
   })
 })
 

@@ -25,6 +25,7 @@ import { NONCE_PATTERN, sessionGrantDigest, verifyMessage } from "../../../domai
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
+import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
@@ -46,9 +47,18 @@ interface Session {
  */
 export const SESSION_LIFETIME_MAX_MS = 24 * 60 * 60_000
 
+/**
+ * Open sessions per developer. A session opens only against an escrow (a
+ * deposit, a fee paid on chain), and each holds a little memory until it
+ * expires: this bounds what one funded developer can make the node hold.
+ */
+export const SESSIONS_PER_DEVELOPER_MAX = 64
+
 /** How often expired sessions and the nonces of expired grants are forgotten. */
 export const SESSION_PRUNE_EVERY = "1 minute"
 
+
+const MODEL_ID = /^0x[0-9a-f]{64}$/
 
 const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
@@ -67,6 +77,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
     const sessions = new Map<string, Session>()
     /** `${developer}:${nonce}` of every grant opened, until it expires: a grant opens one session. */
     const grantNonces = new Map<string, number>()
+    const sessionsOf = new Map<string, number>()
+    const store = yield* EventStore
     /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
     let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
 
@@ -83,18 +95,37 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
         const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt, spendMax, nonce }), publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
-        const grant = `${signer.right.address}:${nonce}`
+        const developer = signer.right.address
+        const grant = `${developer}:${nonce}`
         if (grantNonces.has(grant)) return yield* reject("ReplayedGrant", `the grant with nonce ${nonce} opened a session already: sign a new one`)
+        const modelId = model.toLowerCase()
+        if (!MODEL_ID.test(modelId)) return yield* reject("BadSession", `the model must be 0x + 64 hex digits, got ${JSON.stringify(model.slice(0, 80))}`)
+        // No escrow, no session: nothing to spend, and the deposit's fee is what an open session costs its developer.
+        const funded = (yield* store.head(escrowStream(developer, modelId as Hash32)).pipe(Effect.orElseSucceed(() => undefined))) !== undefined
+        if (!funded) {
+          return yield* reject("InsufficientEscrow", `${developer} has no escrow for model ${modelId}: deposit with \`topai escrow deposit ${modelId} AMOUNT\` first`)
+        }
+        const open = sessionsOf.get(developer) ?? 0
+        if (open >= SESSIONS_PER_DEVELOPER_MAX) {
+          return yield* reject("BadSession", `${developer} has ${open} sessions open, the most one developer may: let one expire`)
+        }
         grantNonces.set(grant, expiresAt)
+        sessionsOf.set(developer, open + 1)
         const session = randomBytes(16).toString("hex")
-        sessions.set(session, { developer: signer.right.address, model: model.toLowerCase(), expiresAt, spendMax, committed: 0n })
+        sessions.set(session, { developer, model: modelId, expiresAt, spendMax, committed: 0n })
         return { session, developer: signer.right.address }
       })
 
     /** Expired sessions go, and the nonces of grants that can no longer be opened. */
     const prune = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const [id, s] of sessions) if (s.expiresAt <= now) sessions.delete(id)
+      for (const [id, s] of sessions) {
+        if (s.expiresAt > now) continue
+        sessions.delete(id)
+        const left = (sessionsOf.get(s.developer) ?? 1) - 1
+        if (left <= 0) sessionsOf.delete(s.developer)
+        else sessionsOf.set(s.developer, left)
+      }
       for (const [grant, expiresAt] of grantNonces) if (expiresAt <= now) grantNonces.delete(grant)
     })
     yield* prune.pipe(Effect.zipRight(Effect.sleep(SESSION_PRUNE_EVERY)), Effect.forever, Effect.forkScoped)

@@ -85,6 +85,9 @@ export const REGISTRATION_WINDOW_MS = 60_000
 /** The longest endpoint a worker may declare: a URL, stored in its stream and shown by `worker.list`. */
 export const ENDPOINT_CHARS_MAX = 256
 
+/** What of a worker's own words on a failure is passed on (into the task's failure, to the developer). */
+export const WORKER_DETAIL_CHARS_MAX = 500
+
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
 
@@ -256,7 +259,8 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         const waiting = pending.get(key(task, c.worker))
         if (waiting === undefined) return { accepted: false }
         pending.delete(key(task, c.worker))
-        yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` })
+        const said = detail.length > WORKER_DETAIL_CHARS_MAX ? `${detail.slice(0, WORKER_DETAIL_CHARS_MAX)}…` : detail
+        yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `the worker reported: ${said}` })
         return { accepted: true }
       })
 
