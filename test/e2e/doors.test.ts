@@ -312,6 +312,7 @@ describe("weights upload: a registered model's, by its provider, kept only when 
     // blob.get serves weights only, and a chunk at most a call.
     expect((await c.fail(c.client.blob.get({ hash: sha256(weights(300, 3)), offset: 0, length: 10 })))._tag).toBe("NotFound")
     expect((await c.fail(c.client.blob.get({ hash, offset: 0, length: BLOB_CHUNK_BYTES + 1 })))._tag).toBe("InvalidRequest")
+    await expectRefused(upload(PROVIDER.key, hash, bytes.length, 100, bytes.subarray(100)), "UploadRejected", "BadChunk") // not started at 0
     // The provider's own bytes are taken.
     expect(await c.run(upload(PROVIDER.key, hash, bytes.length, 0, bytes))).toEqual({ received: bytes.length, complete: true })
     expect(blobFiles()).toBe(files + 1)

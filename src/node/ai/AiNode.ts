@@ -164,6 +164,7 @@ export const makeAiNode = (config: AiConfig) =>
         const now = yield* Clock.currentTimeMillis
         const key = `${provider}:${hash}`
         let u = uploads.get(key)
+        if (u === undefined && r.offset !== 0) return yield* bad("BadChunk", `no upload of ${hash} in progress: start at offset 0`)
         // A chunk at offset 0 starts the upload afresh: an uploader that died half-way must not block the next one.
         if (u === undefined || r.offset === 0) {
           for (const [k, other] of uploads) if (now - other.touchedAt > UPLOAD_IDLE_MS) uploads.delete(k)
