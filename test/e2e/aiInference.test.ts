@@ -417,10 +417,10 @@ describe("paid inference through a node and worker processes", () => {
     expect(quorum).toMatchObject({ status: "Verified", price: QUORUM_PRICE })
     const fresh = spawnWorker(node.url)
     const liar = spawnWorker(node.url, { faultLie: true })
-    const [, , session] = await Promise.all([
+    // A session opens against an escrow: the deposit first.
+    const [, session] = await Promise.all([
       waitOnline([fresh, liar]),
-      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n * MILLI),
-      openSession(QUORUM_DEVELOPER.key, quorum.id)
+      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n * MILLI).then(() => openSession(QUORUM_DEVELOPER.key, quorum.id))
     ])
     const honestNow = [honest[0]!, honest[1]!, fresh].filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => w.address)
     expect(honestNow).toHaveLength(2)

@@ -57,7 +57,6 @@ export const SESSIONS_PER_DEVELOPER_MAX = 64
 /** How often expired sessions and the nonces of expired grants are forgotten. */
 export const SESSION_PRUNE_EVERY = "1 minute"
 
-
 const MODEL_ID = /^0x[0-9a-f]{64}$/
 
 const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
