@@ -189,7 +189,7 @@ export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifes
     const e = await d.call(d.client.escrow.get({ developer: developer.publicKey.address, model: id }))
     return e.deposited > 0n ? e : undefined
   })
-  const grant = { model: id, expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 12n, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 12n, nonce: `0x${randomBytes(16).toString("hex")}` }
   const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, ...grant }), developer)
   const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))
   return session

@@ -15,6 +15,8 @@ export interface SessionGrant {
   readonly model: string
   /** ms since the epoch. */
   readonly expiresAt: number
+  /** ms since the epoch, when it was signed: the node opens only a fresh grant signed since it started. */
+  readonly issuedAt: number
   /** The most the session may spend (base units); the node refuses a task past it. */
   readonly spendMax: bigint
   /** Fresh per grant (0x + 32 hex): a grant is opened once; a replay is refused. */
@@ -44,7 +46,7 @@ export interface WeightsChunk {
 }
 
 export const sessionGrantDigest = (g: SessionGrant): Uint8Array =>
-  keccak256(utf8(`topai-session\n${g.chainId}\n${g.model}\n${g.expiresAt}\n${g.spendMax}\n${g.nonce}`))
+  keccak256(utf8(`topai-session\n${g.chainId}\n${g.model}\n${g.issuedAt}\n${g.expiresAt}\n${g.spendMax}\n${g.nonce}`))
 
 export const workerRegistrationDigest = (r: WorkerRegistration): Uint8Array =>
   keccak256(utf8(`topai-worker\n${r.chainId}\n${r.gpuClass}\n${r.devices}\n${r.stake}\n${r.endpoint}\n${r.at}\n${r.nonce}`))

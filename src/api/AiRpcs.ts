@@ -103,6 +103,7 @@ export class TaskAssignment extends Schema.Class<TaskAssignment>("TaskAssignment
 export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("InferenceRejected", {
   reason: Schema.Literal(
     "BadSession",
+    "StaleGrant",
     "ReplayedGrant",
     "SessionSpendExceeded",
     "ModelNotServable",
@@ -189,6 +190,8 @@ export class AiRpcs extends RpcGroup.make(
     payload: {
       publicKey: Schema.String,
       model: Schema.String,
+      /** ms since the epoch, signed: within SESSION_GRANT_WINDOW_MS of the node's clock, and since it started. */
+      issuedAt: Schema.Number,
       /** ms since the epoch; at most SESSION_LIFETIME_MAX_MS ahead. */
       expiresAt: Schema.Number,
       /** The most the session may spend, in base units. */

@@ -11,8 +11,7 @@ export const AiRpcHandlers = AiRpcs.toLayer(
       "model.get": ({ model }) => ai.model(model),
       "model.list": ({ provider }) => ai.list(provider),
       "escrow.get": ({ developer, model }) => ai.escrow(developer, model),
-      "session.open": ({ publicKey, model, expiresAt, spendMax, nonce, signature }) =>
-        ai.openSession(publicKey, model, expiresAt, spendMax, nonce, signature),
+      "session.open": (g) => ai.openSession(g),
       infer: ({ session, inputs }) => ai.infer(session, inputs),
       "infer.stream": ({ session, inputs }) => ai.inferStream(session, inputs),
       "task.get": ({ task }) => ai.task(task),

@@ -212,7 +212,7 @@ const deposit = async (developer: PrivateKey, modelId: string, amount: bigint) =
 /** A signed session grant: an hour, a fresh nonce, `spendMax` (ample unless a test caps it). */
 const grantFor = async (developer: PrivateKey, modelId: string, spendMax = 10n ** 24n) => {
   const status = await c.run(c.client.node.status())
-  const grant = { model: modelId, expiresAt: Date.now() + 3_600_000, spendMax, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const grant = { model: modelId, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax, nonce: `0x${randomBytes(16).toString("hex")}` }
   return { publicKey: developer.publicKey.hex, ...grant, signature: signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer) }
 }
 

@@ -20,7 +20,7 @@ import { signTransaction, TransactionBody } from "../../domain/chain/transaction
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { FRAME_BYTES_MAX, REQUEST_BYTES_DEFAULT, REQUEST_BYTES_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX } from "../../src/api/requestLimits.js"
-import { SESSION_LIFETIME_MAX_MS, SESSIONS_PER_DEVELOPER_MAX } from "../../src/node/ai/TaskRunner.js"
+import { SESSION_GRANT_WINDOW_MS, SESSION_LIFETIME_MAX_MS, SESSIONS_PER_DEVELOPER_MAX } from "../../src/node/ai/TaskRunner.js"
 import { ENDPOINT_CHARS_MAX, REGISTRATION_WINDOW_MS } from "../../src/node/ai/WorkerHub.js"
 import { UPLOADS_PER_PROVIDER_MAX } from "../../src/node/ai/AiNode.js"
 import { SILERO_MANIFEST } from "../ai/support/models.js"
@@ -248,8 +248,8 @@ describe("worker registration: signed, fresh, once", () => {
 
 describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", () => {
   const developer = DEV[3]!.key
-  const grant = (model: string, o: { readonly expiresAt?: number; readonly spendMax?: bigint; readonly nonce?: string } = {}) => {
-    const g = { model, expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? nonce() }
+  const grant = (model: string, o: { readonly issuedAt?: number; readonly expiresAt?: number; readonly spendMax?: bigint; readonly nonce?: string } = {}) => {
+    const g = { model, issuedAt: o.issuedAt ?? Date.now(), expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? nonce() }
     return { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
   }
 
@@ -265,6 +265,9 @@ describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", (
     await expectRefused(c.client.session.open(g), "InferenceRejected", "ReplayedGrant")
     await expectRefused(c.client.session.open(grant(model, { expiresAt: Date.now() + SESSION_LIFETIME_MAX_MS + 60_000 })), "InferenceRejected", "BadSession")
     await expectRefused(c.client.session.open(grant(model, { spendMax: 0n })), "InferenceRejected", "BadSession")
+    // A grant signed outside the window around the node's clock (or before the node started) is stale.
+    await expectRefused(c.client.session.open(grant(model, { issuedAt: Date.now() - 2 * SESSION_GRANT_WINDOW_MS })), "InferenceRejected", "StaleGrant")
+    await expectRefused(c.client.session.open(grant(model, { issuedAt: Date.now() + 2 * SESSION_GRANT_WINDOW_MS })), "InferenceRejected", "StaleGrant")
     await expectRefused(c.client.session.open(grant(model, { expiresAt: Date.now() - 1 })), "InferenceRejected", "BadSession")
     await expectRefused(c.client.session.open({ ...g, spendMax: 10n ** 30n, nonce: nonce() }), "InferenceRejected", "BadSession") // cap and nonce are signed
     // At most SESSIONS_PER_DEVELOPER_MAX open at once.
@@ -274,7 +277,7 @@ describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", (
     const other = DEV[4]!.key
     await submit(other, { kind: "escrow.deposit", model: model as never, amount: 1_000n })
     await waitFor("the other deposit", async () => ((await c.run(c.client.escrow.get({ developer: other.publicKey.address, model }))).deposited > 0n ? true : undefined))
-    const og = { model, expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
+    const og = { model, issuedAt: Date.now(), expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
     const os = await c.run(c.client.session.open({ publicKey: other.publicKey.hex, ...og, signature: signMessage(sessionGrantDigest({ chainId, ...og }), other) }))
     expect(os.developer).toBe(other.publicKey.address)
   })
@@ -342,5 +345,31 @@ describe("weights upload: a registered model's, by its provider, kept only when 
 describe("after all that", () => {
   it("the node still includes a good transaction", async () => {
     await submit(DEV[4]!.key, { kind: "transfer", to: DEV[5]!.address as never, amount: 1n } as TransactionPayload)
+  })
+
+  it("a registration and a grant accepted before a restart are refused after it (StaleRegistration, StaleGrant), though the node forgot their nonces", async () => {
+    const worker = devKey(61)
+    const offer = { gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "http://worker.example", at: Date.now(), nonce: nonce() }
+    const registration = { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
+    await c.run(c.client.worker.register(registration))
+    const developer = DEV[4]!.key // has an escrow for doors-session, and one session open
+    const escrowed = (await c.run(c.client.model.list({}))).find((m) => m.name === "doors-session")!
+    const g = { model: escrowed.id, issuedAt: Date.now(), expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
+    const grant = { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
+    await c.run(c.client.session.open(grant))
+
+    await c.close()
+    expect((await node.stop("SIGINT")).code).toBe(0)
+    node = await spawnNode({ dataDir: node.dataDir, extraArgs: [...QUIET_BEACON, "--workers", "0"] })
+    c = await openClient(node.url)
+
+    await expectRefused(c.client.worker.register(registration), "WorkerRejected", "StaleRegistration")
+    await expectRefused(c.client.session.open(grant), "InferenceRejected", "StaleGrant")
+    // Freshly signed, both are taken.
+    const again = { ...offer, at: Date.now(), nonce: nonce() }
+    expect((await c.run(c.client.worker.register({ publicKey: worker.publicKey.hex, ...again, signature: signMessage(workerRegistrationDigest({ chainId, ...again }), worker) }))).worker).toBe(worker.publicKey.address)
+    const fresh = { ...g, issuedAt: Date.now(), nonce: nonce() }
+    const opened = await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, ...fresh, signature: signMessage(sessionGrantDigest({ chainId, ...fresh }), developer) }))
+    expect(opened.developer).toBe(developer.publicKey.address)
   })
 })

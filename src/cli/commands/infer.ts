@@ -90,13 +90,15 @@ const inferCommand = Command.make(
               )
             }
             const { chainId } = yield* client.node.status()
-            const expiresAt = (yield* Clock.currentTimeMillis) + SESSION_TTL_MS
+            const issuedAt = yield* Clock.currentTimeMillis
+            const expiresAt = issuedAt + SESSION_TTL_MS
             // One call per command: the session may spend one call's price, and its grant is used once.
-            const grant = { chainId, model: id, expiresAt, spendMax: m.price, nonce: `0x${randomBytes(16).toString("hex")}` }
+            const grant = { chainId, model: id, issuedAt, expiresAt, spendMax: m.price, nonce: `0x${randomBytes(16).toString("hex")}` }
             const signature = signMessage(sessionGrantDigest(grant), key)
             const { session } = yield* client.session.open({
               publicKey: key.publicKey.hex,
               model: id,
+              issuedAt,
               expiresAt,
               spendMax: grant.spendMax,
               nonce: grant.nonce,

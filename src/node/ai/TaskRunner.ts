@@ -54,6 +54,25 @@ export const SESSION_LIFETIME_MAX_MS = 24 * 60 * 60_000
  */
 export const SESSIONS_PER_DEVELOPER_MAX = 64
 
+/**
+ * A grant opens a session only if signed this close to the node's clock
+ * (either side) and not before the node started: its nonce is remembered
+ * for as long, so a replay is refused even across a restart (the memory of
+ * nonces is lost, but grants signed before the start are refused).
+ */
+export const SESSION_GRANT_WINDOW_MS = 60_000
+
+/** `session.open`: a developer's signed grant. */
+export interface SessionGrantRequest {
+  readonly publicKey: string
+  readonly model: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly spendMax: bigint
+  readonly nonce: string
+  readonly signature: string
+}
+
 /** How often expired sessions and the nonces of expired grants are forgotten. */
 export const SESSION_PRUNE_EVERY = "1 minute"
 
@@ -74,16 +93,23 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
     const escrows = yield* makeEscrowActors()
     const blobs = yield* BlobStore
     const sessions = new Map<string, Session>()
-    /** `${developer}:${nonce}` of every grant opened, until it expires: a grant opens one session. */
+    /** `${developer}:${nonce}` of every grant opened, with its issuedAt, for the window: a grant opens one session. */
     const grantNonces = new Map<string, number>()
+    const startedAt = yield* Clock.currentTimeMillis
     const sessionsOf = new Map<string, number>()
     const store = yield* EventStore
     /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
     let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
 
-    const openSession = (publicKey: string, model: string, expiresAt: number, spendMax: bigint, nonce: string, signature: string) =>
+    const openSession = ({ expiresAt, issuedAt, model, nonce, publicKey, signature, spendMax }: SessionGrantRequest) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        if (!Number.isSafeInteger(issuedAt) || Math.abs(now - issuedAt) > SESSION_GRANT_WINDOW_MS || issuedAt < startedAt) {
+          return yield* reject(
+            "StaleGrant",
+            `signed at ${issuedAt}, the node's clock says ${now} (started ${startedAt}): a grant must be signed within ${SESSION_GRANT_WINDOW_MS} ms of it, since the node started`
+          )
+        }
         if (!Number.isSafeInteger(expiresAt) || expiresAt <= now) {
           return yield* reject("BadSession", `the grant expired at ${Number.isSafeInteger(expiresAt) ? new Date(expiresAt).toISOString() : expiresAt}`)
         }
@@ -92,7 +118,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         }
         if (spendMax <= 0n) return yield* reject("BadSession", `the grant's spending cap must be > 0, got ${spendMax}`)
         if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
-        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt, spendMax, nonce }), publicKey, signature)
+        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce }), publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
         const developer = signer.right.address
         const grant = `${developer}:${nonce}`
@@ -108,7 +134,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (open >= SESSIONS_PER_DEVELOPER_MAX) {
           return yield* reject("BadSession", `${developer} has ${open} sessions open, the most one developer may: let one expire`)
         }
-        grantNonces.set(grant, expiresAt)
+        grantNonces.set(grant, issuedAt)
         sessionsOf.set(developer, open + 1)
         const session = randomBytes(16).toString("hex")
         sessions.set(session, { developer, model: modelId, expiresAt, spendMax, committed: 0n })
@@ -125,7 +151,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (left <= 0) sessionsOf.delete(s.developer)
         else sessionsOf.set(s.developer, left)
       }
-      for (const [grant, expiresAt] of grantNonces) if (expiresAt <= now) grantNonces.delete(grant)
+      for (const [grant, issuedAt] of grantNonces) if (now - issuedAt > SESSION_GRANT_WINDOW_MS) grantNonces.delete(grant)
     })
     yield* prune.pipe(Effect.zipRight(Effect.sleep(SESSION_PRUNE_EVERY)), Effect.forever, Effect.forkScoped)
 

@@ -123,8 +123,12 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         { discard: true }
       )
 
-    /** Nonces of registrations accepted within the window, with their `at`: a replay is refused. */
+    /**
+     * Nonces of registrations accepted within the window, with their `at`: a replay is refused.
+     * They are lost on a restart, so a registration signed before this node started is refused too.
+     */
     const registrationNonces = new Map<string, number>()
+    const startedAt = yield* Clock.currentTimeMillis
 
     const register = (r: RegisterRequest) =>
       Effect.gen(function* () {
@@ -133,10 +137,10 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
           return yield* rejected("BadRegistration", `the endpoint is ${r.endpoint.length} characters; at most ${ENDPOINT_CHARS_MAX}`)
         }
         if (!NONCE_PATTERN.test(r.nonce)) return yield* rejected("BadRegistration", "the nonce must be 0x + 32 lowercase hex digits")
-        if (!Number.isSafeInteger(r.at) || Math.abs(now - r.at) > REGISTRATION_WINDOW_MS) {
+        if (!Number.isSafeInteger(r.at) || Math.abs(now - r.at) > REGISTRATION_WINDOW_MS || r.at < startedAt) {
           return yield* rejected(
             "StaleRegistration",
-            `signed at ${r.at}, the node's clock says ${now}: a registration must be signed within ${REGISTRATION_WINDOW_MS} ms of it`
+            `signed at ${r.at}, the node's clock says ${now} (started ${startedAt}): a registration must be signed within ${REGISTRATION_WINDOW_MS} ms of it, since the node started`
           )
         }
         const signer = verifyMessage(
