@@ -25,7 +25,7 @@
  * The node logs at Warning (a line per task would time the terminal); the
  * models are `single` with no sampling, so one worker runs each task.
  */
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -33,7 +33,7 @@ import { performance } from "node:perf_hooks"
 import { Effect, Either, Exit, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect"
 import ort from "onnxruntime-node"
 import type { ModelManifestEncoded } from "../domain/ai/manifest.js"
-import { sessionGrantDigest, signMessage } from "../domain/ai/signedMessages.js"
+import { sessionGrantDigest, signMessage, signWeightsChunk } from "../domain/ai/signedMessages.js"
 import { decodeTensorMapJson } from "../domain/ai/tensor.js"
 import { GenesisConfig, genesisSupply } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
@@ -168,11 +168,17 @@ const until = async <A>(what: string, probe: () => Promise<A | undefined>): Prom
 /** Upload, register, wait for Verified, deposit, open a session: what a provider and a developer do. */
 export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifestEncoded, provider: PrivateKey, developer: PrivateKey) => {
   const hash = `0x${createHash("sha256").update(bytes).digest("hex")}`
-  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
-    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
-    await d.call(d.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
-  }
+  // Registered first: the node takes weights only for a model on chain, in chunks its provider signed.
   const id = await submit(d, provider, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
+  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
+    const chunk = signWeightsChunk(provider, CHAIN_ID, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
+    await until(`the node to take ${manifest.name} at ${offset}`, async () => {
+      const r = await d.call(Effect.either(d.client.model.upload(chunk)))
+      if (Either.isRight(r)) return r.right
+      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
+      throw new Error(`upload refused: ${r.left.message}`)
+    })
+  }
   const m = await until(`the verdict on ${manifest.name}`, async () => {
     const v = await d.call(Effect.either(d.client.model.get({ model: id })))
     return Either.isRight(v) && v.right.status !== "Pending" ? v.right : undefined
@@ -183,9 +189,9 @@ export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifes
     const e = await d.call(d.client.escrow.get({ developer: developer.publicKey.address, model: id }))
     return e.deposited > 0n ? e : undefined
   })
-  const expiresAt = Date.now() + 3_600_000
-  const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, model: id, expiresAt }), developer)
-  const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, model: id, expiresAt, signature }))
+  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 12n, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, ...grant }), developer)
+  const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))
   return session
 }
 

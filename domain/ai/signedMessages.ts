@@ -3,8 +3,9 @@
  * Each digest is keccak256 of a domain-separated text, so a signature made
  * for one purpose (or one chain) can never pass for another.
  */
+import { Buffer } from "node:buffer"
 import { Either } from "effect"
-import { keccak256 } from "../chain/hash.js"
+import { keccak256, sha256 } from "../chain/hash.js"
 import { bytesToHex, hexToBytes, utf8 } from "../chain/hex.js"
 import { PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest } from "../chain/keys.js"
 import type { PrivateKey } from "../chain/keys.js"
@@ -14,6 +15,12 @@ export interface SessionGrant {
   readonly model: string
   /** ms since the epoch. */
   readonly expiresAt: number
+  /** ms since the epoch, when it was signed: the node opens only a fresh grant signed since it started. */
+  readonly issuedAt: number
+  /** The most the session may spend (base units); the node refuses a task past it. */
+  readonly spendMax: bigint
+  /** Fresh per grant (0x + 32 hex): a grant is opened once; a replay is refused. */
+  readonly nonce: string
 }
 
 export interface WorkerRegistration {
@@ -22,14 +29,50 @@ export interface WorkerRegistration {
   readonly devices: number
   readonly stake: bigint
   readonly endpoint: string
+  /** ms since the epoch; the node refuses a registration outside its window around its own clock. */
   readonly at: number
+  /** Fresh per registration (0x + 32 hex): a replay within the window is refused. */
+  readonly nonce: string
+}
+
+/** A model provider's upload of one chunk of a registered model's weights. */
+export interface WeightsChunk {
+  readonly chainId: bigint
+  readonly weightsHash: string
+  readonly sizeBytes: number
+  readonly offset: number
+  /** sha256 of the chunk's bytes, 0x-hex: the signature covers the bytes, not only where they go. */
+  readonly chunkHash: string
 }
 
 export const sessionGrantDigest = (g: SessionGrant): Uint8Array =>
-  keccak256(utf8(`topai-session\n${g.chainId}\n${g.model}\n${g.expiresAt}`))
+  keccak256(utf8(`topai-session\n${g.chainId}\n${g.model}\n${g.issuedAt}\n${g.expiresAt}\n${g.spendMax}\n${g.nonce}`))
 
 export const workerRegistrationDigest = (r: WorkerRegistration): Uint8Array =>
-  keccak256(utf8(`topai-worker\n${r.chainId}\n${r.gpuClass}\n${r.devices}\n${r.stake}\n${r.endpoint}\n${r.at}`))
+  keccak256(utf8(`topai-worker\n${r.chainId}\n${r.gpuClass}\n${r.devices}\n${r.stake}\n${r.endpoint}\n${r.at}\n${r.nonce}`))
+
+export const weightsChunkDigest = (c: WeightsChunk): Uint8Array =>
+  keccak256(utf8(`topai-weights\n${c.chainId}\n${c.weightsHash}\n${c.sizeBytes}\n${c.offset}\n${c.chunkHash}`))
+
+/** The signed request that carries one chunk of weights: what `model.upload` takes. */
+export const signWeightsChunk = (
+  key: PrivateKey,
+  chainId: bigint,
+  weightsHash: string,
+  sizeBytes: number,
+  offset: number,
+  chunk: Uint8Array
+): { readonly weightsHash: string; readonly sizeBytes: number; readonly offset: number; readonly data: string; readonly publicKey: string; readonly signature: string } => ({
+  weightsHash,
+  sizeBytes,
+  offset,
+  data: Buffer.from(chunk).toString("base64"),
+  publicKey: key.publicKey.hex,
+  signature: signMessage(weightsChunkDigest({ chainId, weightsHash, sizeBytes, offset, chunkHash: bytesToHex(sha256(chunk)) }), key)
+})
+
+/** A message nonce: 0x + 32 lowercase hex (16 random bytes). */
+export const NONCE_PATTERN = /^0x[0-9a-f]{32}$/
 
 export const resultDigest = (task: string, fingerprint: string): Uint8Array =>
   keccak256(utf8(`topai-result\n${task}\n${fingerprint}`))

@@ -113,6 +113,9 @@ export type WorkerOverrun = typeof WorkerOverrun.Type
 export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("InferenceRejected", {
   reason: Schema.Literal(
     "BadSession",
+    "StaleGrant",
+    "ReplayedGrant",
+    "SessionSpendExceeded",
     "ModelNotServable",
     "InsufficientEscrow",
     "BadInputs",
@@ -130,7 +133,16 @@ export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("
 }
 
 export class UploadRejected extends Schema.TaggedError<UploadRejected>()("UploadRejected", {
-  reason: Schema.Literal("UnknownModel", "HashMismatch", "TooLarge", "BadChunk", "AlreadyStored"),
+  reason: Schema.Literal(
+    "UnknownModel",
+    "NotProvider",
+    "BadSignature",
+    "TooManyUploads",
+    "HashMismatch",
+    "TooLarge",
+    "BadChunk",
+    "AlreadyStored"
+  ),
   detail: Schema.String
 }) {
   override get message() {
@@ -139,7 +151,15 @@ export class UploadRejected extends Schema.TaggedError<UploadRejected>()("Upload
 }
 
 export class WorkerRejected extends Schema.TaggedError<WorkerRejected>()("WorkerRejected", {
-  reason: Schema.Literal("BadSignature", "BadRegistration", "UnknownWorker", "UnknownTask", "BadResult"),
+  reason: Schema.Literal(
+    "BadSignature",
+    "BadRegistration",
+    "StaleRegistration",
+    "ReplayedRegistration",
+    "UnknownWorker",
+    "UnknownTask",
+    "BadResult"
+  ),
   detail: Schema.String
 }) {
   override get message() {
@@ -154,7 +174,15 @@ const Common = Schema.Union(InvalidRequest, NodeUnavailable)
 export class AiRpcs extends RpcGroup.make(
   // weights: chunked, each chunk at its offset; the last one commits if the whole hashes right
   Rpc.make("model.upload", {
-    payload: { weightsHash: Schema.String, sizeBytes: Schema.Number, offset: Schema.Number, data: Schema.String },
+    payload: {
+      weightsHash: Schema.String,
+      sizeBytes: Schema.Number,
+      offset: Schema.Number,
+      data: Schema.String,
+      /** The registering provider's key; the signature covers chain, hash, size, offset and the chunk's sha256. */
+      publicKey: Schema.String,
+      signature: Schema.String
+    },
     success: Schema.Struct({ received: Schema.Number, complete: Schema.Boolean }),
     error: Schema.Union(UploadRejected, Common)
   }),
@@ -171,7 +199,19 @@ export class AiRpcs extends RpcGroup.make(
   }),
   // a developer authenticates once per session: one ECDSA check, then requests ride on the session id
   Rpc.make("session.open", {
-    payload: { publicKey: Schema.String, model: Schema.String, expiresAt: Schema.Number, signature: Schema.String },
+    payload: {
+      publicKey: Schema.String,
+      model: Schema.String,
+      /** ms since the epoch, signed: within SESSION_GRANT_WINDOW_MS of the node's clock, and since it started. */
+      issuedAt: Schema.Number,
+      /** ms since the epoch; at most SESSION_LIFETIME_MAX_MS ahead. */
+      expiresAt: Schema.Number,
+      /** The most the session may spend, in base units. */
+      spendMax: Schema.BigInt,
+      /** 0x + 32 hex, fresh per grant: a grant opens one session. */
+      nonce: Schema.String,
+      signature: Schema.String
+    },
     success: Schema.Struct({ session: Schema.String, developer: Schema.String }),
     error: Schema.Union(InferenceRejected, Common)
   }),
@@ -196,7 +236,10 @@ export class AiRpcs extends RpcGroup.make(
       devices: Schema.Number,
       stake: Schema.BigInt,
       endpoint: Schema.String,
+      /** ms since the epoch, signed: the node refuses one outside its window. */
       at: Schema.Number,
+      /** 0x + 32 hex, fresh per registration, signed: a replay is refused. */
+      nonce: Schema.String,
       signature: Schema.String
     },
     success: Schema.Struct({ worker: Schema.String, session: Schema.String }),
@@ -231,6 +274,7 @@ export class AiRpcs extends RpcGroup.make(
     success: Schema.Struct({ accepted: Schema.Boolean }),
     error: Schema.Union(WorkerRejected, Common)
   }),
+  // model weights only, at most BLOB_CHUNK_BYTES a call
   Rpc.make("blob.get", {
     payload: { hash: Schema.String, offset: Schema.Number, length: Schema.Number },
     success: Schema.Struct({ data: Schema.String, size: Schema.Number }),

@@ -2,5 +2,7 @@
 import { AiRpcs } from "./AiRpcs.js"
 import { EconomyRpcs } from "./EconomyRpcs.js"
 import { ChainRpcs } from "./NodeRpcs.js"
+import { RefusedRpcs, RequestLimits } from "./requestLimits.js"
 
-export class NodeRpcs extends ChainRpcs.merge(AiRpcs, EconomyRpcs) {}
+/** Every method may answer `RequestRefused` (too large, too many streams): see requestLimits.ts. */
+export class NodeRpcs extends ChainRpcs.merge(AiRpcs, EconomyRpcs, RefusedRpcs).middleware(RequestLimits) {}

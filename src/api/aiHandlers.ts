@@ -7,11 +7,11 @@ export const AiRpcHandlers = AiRpcs.toLayer(
   Effect.gen(function* () {
     const ai = yield* AiNode
     return {
-      "model.upload": ({ weightsHash, sizeBytes, offset, data }) => ai.upload(weightsHash, sizeBytes, offset, data),
+      "model.upload": (r) => ai.upload(r),
       "model.get": ({ model }) => ai.model(model),
       "model.list": ({ provider }) => ai.list(provider),
       "escrow.get": ({ developer, model }) => ai.escrow(developer, model),
-      "session.open": ({ publicKey, model, expiresAt, signature }) => ai.openSession(publicKey, model, expiresAt, signature),
+      "session.open": (g) => ai.openSession(g),
       infer: ({ session, inputs }) => ai.infer(session, inputs),
       "infer.stream": ({ session, inputs }) => ai.inferStream(session, inputs),
       "task.get": ({ task }) => ai.task(task),

@@ -3,7 +3,6 @@
  * delegate to the ChainNode, EventStore, AiNode and Economy services; they
  * hold no logic.
  */
-import { createServer } from "node:http"
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { RpcServer } from "@effect/rpc"
@@ -15,7 +14,9 @@ import { ChainRpcs, EventView, InvalidRequest, NodeUnavailable } from "./NodeRpc
 import { NodeRpcs } from "./Rpcs.js"
 import { AiRpcHandlers } from "./aiHandlers.js"
 import { EconomyRpcHandlers } from "./economyHandlers.js"
-import { HTTP_PATH, WS_PATH, httpSerialization, wsSerialization } from "./transport.js"
+import { createLimitedServer } from "./idleConnections.js"
+import { RefusedRpcHandlers, requestLimitsLayer } from "./requestLimits.js"
+import { HTTP_PATH, WS_PATH, httpServerSerialization, wsServerSerialization } from "./transport.js"
 
 /** The most events one `events.read` returns. */
 export const MAX_EVENTS_PER_READ = 10_000
@@ -76,18 +77,25 @@ export const ChainRpcHandlers = ChainRpcs.toLayer(
 export interface RpcServerOptions {
   readonly host: string
   readonly port: number
+  /** A WebSocket client silent this long is disconnected (default WS_IDLE_MS). */
+  readonly idleMs?: number | undefined
 }
 
-/** The HTTP server with both transports; fails to build if the port is taken. */
+/**
+ * The HTTP server with both transports; fails to build if the port is taken.
+ * Each transport gets its own request limits (sizes, streams per connection).
+ */
 export const RpcServerLive = (options: RpcServerOptions) =>
   HttpLayerRouter.serve(
     Layer.mergeAll(
       RpcServer.layerHttpRouter({ group: NodeRpcs, path: WS_PATH, protocol: "websocket" }).pipe(
-        Layer.provide(wsSerialization)
+        Layer.provide([wsServerSerialization, requestLimitsLayer()])
       ),
       RpcServer.layerHttpRouter({ group: NodeRpcs, path: HTTP_PATH, protocol: "http" }).pipe(
-        Layer.provide(httpSerialization)
+        Layer.provide([httpServerSerialization, requestLimitsLayer()])
       )
-    ).pipe(Layer.provide([ChainRpcHandlers, AiRpcHandlers, EconomyRpcHandlers])),
+    ).pipe(Layer.provide([ChainRpcHandlers, AiRpcHandlers, EconomyRpcHandlers, RefusedRpcHandlers])),
     { disableLogger: true }
-  ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })))
+  ).pipe(
+    Layer.provide(NodeHttpServer.layer(() => createLimitedServer({ idleMs: options.idleMs }), { port: options.port, host: options.host }))
+  )

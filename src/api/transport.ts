@@ -2,7 +2,9 @@
  * Where the RPC group is served and how it is framed. Server and client both
  * take their framing from here: a mismatch makes calls hang without an error.
  */
+import { Layer } from "effect"
 import { RpcSerialization } from "@effect/rpc"
+import { withRequestLimits } from "./requestLimits.js"
 
 /** WebSocket: one JSON message per frame. The fast path (~0.5 ms a call here). */
 export const WS_PATH = "/ws"
@@ -15,3 +17,7 @@ export const DEFAULT_RPC_URL = `ws://${DEFAULT_HOST}:${DEFAULT_PORT}${WS_PATH}`
 
 export const wsSerialization = RpcSerialization.layerJson
 export const httpSerialization = RpcSerialization.layerNdjson
+
+/** The server's side of the same framings: request sizes are checked before decoding (requestLimits.ts). */
+export const wsServerSerialization = Layer.succeed(RpcSerialization.RpcSerialization, withRequestLimits(RpcSerialization.json))
+export const httpServerSerialization = Layer.succeed(RpcSerialization.RpcSerialization, withRequestLimits(RpcSerialization.ndjson))

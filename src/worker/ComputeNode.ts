@@ -32,6 +32,7 @@
  * interrupted (the CLI).
  */
 import { Buffer } from "node:buffer"
+import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
@@ -47,6 +48,7 @@ import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineEr
 import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRejected } from "../api/AiRpcs.js"
 import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
 import { protocolLayer } from "../client/index.js"
+import { RequestLimits } from "../api/requestLimits.js"
 
 // ---------------------------------------------------------------- the client
 
@@ -55,7 +57,9 @@ import { protocolLayer } from "../client/index.js"
  * A client of the node's whole group (NodeRpcs, once it holds AiRpcs) has
  * these and more, so it can be passed where a ComputeNodeClient is asked.
  */
-export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable })).merge(AiRpcs) {}
+export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }))
+  .merge(AiRpcs)
+  .middleware(RequestLimits) {}
 
 export type ComputeNodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof ComputeNodeRpcs>, RpcClientError>
 
@@ -454,11 +458,13 @@ export const startComputeNode = (
       const client = yield* connect
       const status = yield* call("node.status", client.node.status())
       const at = yield* Clock.currentTimeMillis
-      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at }
+      // A fresh nonce each time: the node refuses a registration it has seen (a replay).
+      const nonce = `0x${randomBytes(16).toString("hex")}`
+      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at, nonce }
       const signature = signMessage(workerRegistrationDigest(offer), key)
       const reg = yield* call(
         "worker.register",
-        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, signature })
+        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, nonce, signature })
       )
       registrations++
       stats.registrations = registrations

@@ -105,7 +105,8 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       // Progress on stderr: 2.2 MiB in 1 MiB chunks.
       expect(first.stderr).toMatch(/uploading\s+45%\s+1048576 \/ 2327524 bytes/)
       expect(first.stderr).toMatch(/uploading 100%\s+2327524 \/ 2327524 bytes/)
-      expect(first.stderr).toMatch(new RegExp(`model\\.register ${silero.id} included in block \\d+/\\d+; waiting for the verdict`))
+      // Registered on chain first: the node takes weights only for a model registered by their provider.
+      expect(first.stderr).toMatch(new RegExp(`model\\.register ${silero.id} included in block \\d+/\\d+\n(.*\n)*  uploading 100%(.*\n)*  waiting for the verdict`))
 
       // The same weights under another manifest: the node has them, nothing is sent again; a new model all the same.
       const again = await runCli(

@@ -27,14 +27,14 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either, Stream } from "effect"
 import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
-import { resultDigest, sessionGrantDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
@@ -153,19 +153,25 @@ const submit = async (key: PrivateKey, payload: TransactionPayload, nonceOffset 
 
 const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
 
-const upload = async (bytes: Uint8Array) => {
+/** Uploads a registered model's weights in chunks signed by its provider (asks again until the node has applied the registration). */
+const upload = async (key: PrivateKey, bytes: Uint8Array) => {
   const hash = sha256(bytes)
+  const status = await c.run(c.client.node.status())
   for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
-    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
-    await c.run(c.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
+    const chunk = signWeightsChunk(key, status.chainId, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
+    await waitFor(`the node to take ${hash} at ${offset}`, async () => {
+      const r = await Effect.runPromise(Effect.either(c.client.model.upload(chunk)))
+      if (Either.isRight(r)) return r.right
+      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
+      throw new Error(`upload refused: ${r.left.message}`)
+    })
   }
   return hash
 }
 
-/** Registers uploaded weights under a manifest (one tx per model, nonces in order) and waits for every verdict. */
+/** Registers weights under a manifest (one tx per model, nonces in order), uploads them, and waits for every verdict. */
 const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes: Uint8Array; readonly manifest: ModelManifestEncoded }>) => {
-  const hashes: Array<string> = []
-  for (const m of models) hashes.push(await upload(m.bytes))
+  const hashes = models.map((m) => sha256(m.bytes))
   const status = await c.run(c.client.node.status())
   const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
   const txs = models.map((m, i) =>
@@ -180,6 +186,7 @@ const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes:
     )
   )
   for (const [i, tx] of txs.entries()) await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: i === txs.length - 1 }))
+  for (const m of models) await upload(key, m.bytes)
   return Promise.all(
     txs.map((tx) =>
       waitFor(
@@ -202,12 +209,15 @@ const deposit = async (developer: PrivateKey, modelId: string, amount: bigint) =
   })
 }
 
-const openSession = async (developer: PrivateKey, modelId: string) => {
+/** A signed session grant: an hour, a fresh nonce, `spendMax` (ample unless a test caps it). */
+const grantFor = async (developer: PrivateKey, modelId: string, spendMax = 10n ** 24n) => {
   const status = await c.run(c.client.node.status())
-  const expiresAt = Date.now() + 3_600_000
-  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, model: modelId, expiresAt }), developer)
-  return (await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, model: modelId, expiresAt, signature }))).session
+  const grant = { model: modelId, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax, nonce: `0x${randomBytes(16).toString("hex")}` }
+  return { publicKey: developer.publicKey.hex, ...grant, signature: signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer) }
 }
+
+const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint) =>
+  (await c.run(c.client.session.open(await grantFor(developer, modelId, spendMax)))).session
 
 const escrowOf = (developer: PrivateKey, modelId: string) =>
   c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
@@ -226,10 +236,9 @@ const standInWorker = async (
   const client = await openClient(url)
   const key = devKey(nextWorkerKey++)
   const status = await client.run(client.client.node.status())
-  const offer = { chainId: status.chainId, gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now() }
-  const { session } = await client.run(
-    client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest(offer), key) })
-  )
+  const offer = { gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now(), nonce: `0x${randomBytes(16).toString("hex")}` }
+  const signature = signMessage(workerRegistrationDigest({ chainId: status.chainId, ...offer }), key)
+  const { session } = await client.run(client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature }))
   const replies: Array<unknown> = []
   void Effect.runPromiseExit(
     client.client.worker.tasks({ session }).pipe(
@@ -408,10 +417,10 @@ describe("paid inference through a node and worker processes", () => {
     expect(quorum).toMatchObject({ status: "Verified", price: QUORUM_PRICE })
     const fresh = spawnWorker(node.url)
     const liar = spawnWorker(node.url, { faultLie: true })
-    const [, , session] = await Promise.all([
+    // A session opens against an escrow: the deposit first.
+    const [, session] = await Promise.all([
       waitOnline([fresh, liar]),
-      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n * MILLI),
-      openSession(QUORUM_DEVELOPER.key, quorum.id)
+      deposit(QUORUM_DEVELOPER.key, quorum.id, 100n * MILLI).then(() => openSession(QUORUM_DEVELOPER.key, quorum.id))
     ])
     const honestNow = [honest[0]!, honest[1]!, fresh].filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => w.address)
     expect(honestNow).toHaveLength(2)
@@ -454,7 +463,7 @@ describe("paid inference through a node and worker processes", () => {
     await liar.exited
   })
 
-  it("refused before any work, nothing charged: not enough escrow, wrong dims, an unknown model, a deprecated model", async () => {
+  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, an unknown model, a deprecated model", async () => {
     const reason = (e: unknown) => (e as InferenceRejected).reason
 
     await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
@@ -462,6 +471,16 @@ describe("paid inference through a node and worker processes", () => {
     const broke = await c.fail(c.client.infer({ session: poor, inputs: sileroInput }))
     expect(reason(broke)).toBe("InsufficientEscrow")
     expect(await escrowOf(POOR.key, silero.id)).toMatchObject({ deposited: SILERO_PRICE - 1n, available: SILERO_PRICE - 1n, reserved: 0n, captured: 0n })
+    // A refused call gives its share of the session's spending cap back: the next is refused for the escrow again, not the cap.
+    const poorCapped = await openSession(POOR.key, silero.id, SILERO_PRICE)
+    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer({ session: poorCapped, inputs: sileroInput })))).toBe("InsufficientEscrow")
+
+    // A session capped at one call's price: one call, then SessionSpendExceeded, nothing more reserved or charged.
+    const capped = await openSession(DEVELOPER.key, silero.id, SILERO_PRICE)
+    expect((await c.run(c.client.infer({ session: capped, inputs: sileroInput }))).charged).toBe(SILERO_PRICE)
+    const afterOne = await escrowOf(DEVELOPER.key, silero.id)
+    expect(reason(await c.fail(c.client.infer({ session: capped, inputs: sileroInput })))).toBe("SessionSpendExceeded")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(afterOne)
 
     const before = await escrowOf(DEVELOPER.key, silero.id)
     const session = await openSession(DEVELOPER.key, silero.id)
@@ -472,8 +491,8 @@ describe("paid inference through a node and worker processes", () => {
     expect((bad as InferenceRejected).detail).toMatch(/input/)
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
 
-    const unknown = await openSession(DEVELOPER.key, `0x${"ab".repeat(32)}`)
-    expect(reason(await c.fail(c.client.infer({ session: unknown, inputs: sileroInput })))).toBe("ModelNotServable")
+    // No session without an escrow for the model (an unknown model has none).
+    expect(reason(await c.fail(c.client.session.open(await grantFor(DEVELOPER.key, `0x${"ab".repeat(32)}`))))).toBe("InsufficientEscrow")
 
     const quorumSession = await openSession(QUORUM_DEVELOPER.key, quorum.id)
     const quorumBefore = await escrowOf(QUORUM_DEVELOPER.key, quorum.id)
@@ -611,9 +630,10 @@ describe("paid inference through a node and worker processes", () => {
         ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
       }
       expect(report.ok).toBe(true)
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3, Settled: 6 })
-      const charged = SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 9, charged: String(charged) })
+      // Silero twice: the first call, and the one call of the session capped at one price.
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3, Settled: 7 })
+      const charged = 2n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
+      expect(report.ai.tasks).toMatchObject({ total: 10, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000

@@ -18,12 +18,12 @@
  * `topai audit replay` rebuilds every task (overran ones included) and finds
  * each charge in its escrow.
  */
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
-import { sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { sessionGrantDigest, signMessage, signWeightsChunk } from "../../domain/ai/signedMessages.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import type { PrivateKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
@@ -59,11 +59,18 @@ const submit = async (key: PrivateKey, payload: TransactionPayload) => {
 
 const register = async (bytes: Uint8Array, manifest: ModelManifestEncoded): Promise<ModelView> => {
   const hash = sha256(bytes)
-  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
-    const data = Buffer.from(bytes.subarray(offset, offset + BLOB_CHUNK_BYTES)).toString("base64")
-    await c.run(c.client.model.upload({ weightsHash: hash, sizeBytes: bytes.length, offset, data }))
-  }
+  // Registered on chain first: the node takes weights only for a registered model, in chunks its provider signed.
   const id = await submit(PROVIDER.key, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
+  const status = await c.run(c.client.node.status())
+  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
+    const chunk = signWeightsChunk(PROVIDER.key, status.chainId, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
+    await waitFor(`the node to take ${hash} at ${offset}`, async () => {
+      const r = await Effect.runPromise(Effect.either(c.client.model.upload(chunk)))
+      if (Either.isRight(r)) return r.right
+      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
+      throw new Error(`upload refused: ${r.left.message}`)
+    })
+  }
   return waitFor(
     `the verdict on model ${id}`,
     async () => {
@@ -81,9 +88,9 @@ const sessionFor = async (modelId: string) => {
     return e.deposited >= 10n * PRICE ? e : undefined
   })
   const status = await c.run(c.client.node.status())
-  const expiresAt = Date.now() + 3_600_000
-  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, model: modelId, expiresAt }), DEVELOPER.key)
-  return (await c.run(c.client.session.open({ publicKey: DEVELOPER.key.publicKey.hex, model: modelId, expiresAt, signature }))).session
+  const grant = { model: modelId, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n * PRICE, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), DEVELOPER.key)
+  return (await c.run(c.client.session.open({ publicKey: DEVELOPER.key.publicKey.hex, ...grant, signature }))).session
 }
 
 const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))

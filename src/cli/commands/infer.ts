@@ -7,6 +7,7 @@
  *
  * `topai task show ID`: a task's status, workers, fingerprint and events.
  */
+import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect, Either, Option, Stream } from "effect"
@@ -89,9 +90,20 @@ const inferCommand = Command.make(
               )
             }
             const { chainId } = yield* client.node.status()
-            const expiresAt = (yield* Clock.currentTimeMillis) + SESSION_TTL_MS
-            const signature = signMessage(sessionGrantDigest({ chainId, model: id, expiresAt }), key)
-            const { session } = yield* client.session.open({ publicKey: key.publicKey.hex, model: id, expiresAt, signature })
+            const issuedAt = yield* Clock.currentTimeMillis
+            const expiresAt = issuedAt + SESSION_TTL_MS
+            // One call per command: the session may spend one call's price, and its grant is used once.
+            const grant = { chainId, model: id, issuedAt, expiresAt, spendMax: m.price, nonce: `0x${randomBytes(16).toString("hex")}` }
+            const signature = signMessage(sessionGrantDigest(grant), key)
+            const { session } = yield* client.session.open({
+              publicKey: key.publicKey.hex,
+              model: id,
+              issuedAt,
+              expiresAt,
+              spendMax: grant.spendMax,
+              nonce: grant.nonce,
+              signature
+            })
             if (!o.stream) return yield* client.infer({ session, inputs })
             let last: InferResult | undefined
             yield* client.infer.stream({ session, inputs }).pipe(

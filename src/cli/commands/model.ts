@@ -3,10 +3,10 @@
  * AI shard.
  *
  * `upload` checks the manifest locally (and, when the file parses as ONNX,
- * that the shapes it gives fit the model's inputs), hashes the file,
- * uploads the weights in chunks with a progress line on stderr (skipped
- * when the node stores them already), signs and submits `model.register`,
- * waits for its block, then for the validators' verdict — and prints it:
+ * that the shapes it gives fit the model's inputs), hashes the file, signs
+ * and submits `model.register`, waits for its block, uploads the weights in
+ * signed chunks with a progress line on stderr (skipped when the node
+ * stores them already), then waits for the validators' verdict — and prints it:
  * verified (id, fingerprint, inputs and outputs) or rejected with the
  * reason (exit 1). Files that do not parse are the node's to judge: they end
  * rejected with a reason, recorded on the model.
@@ -23,7 +23,8 @@ import { DEFAULT_GPU_CLASSES } from "../../../domain/ai/worker/gpuClass.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { MANIFEST_BYTES_MAX } from "../../../domain/chain/transaction.js"
-import { BLOB_CHUNK_BYTES } from "../../api/AiRpcs.js"
+import { signWeightsChunk } from "../../../domain/ai/signedMessages.js"
+import { BLOB_CHUNK_BYTES, UploadRejected } from "../../api/AiRpcs.js"
 import type { ModelView } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { CommandFailed, printResult, reportErrors } from "../output.js"
@@ -188,21 +189,37 @@ const note = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n
 const bounded = <A, E>(effect: Effect.Effect<A, E>, what: string): Effect.Effect<A, E | Error> =>
   effect.pipe(Effect.timeoutFail({ duration: CALL_WAIT, onTimeout: () => new Error(`no answer from the node to ${what} within ${CALL_WAIT}`) }))
 
-/** Send the weights in chunks; false when the node had them already. */
-const uploadWeights = (client: Client, bytes: Uint8Array, hash: string): Effect.Effect<boolean, Error> =>
+/**
+ * Send the weights in chunks, each signed by the provider (the node takes
+ * weights only for a model the chain shows registered by that key); false
+ * when the node had them already.
+ */
+const uploadWeights = (client: Client, key: PrivateKey, bytes: Uint8Array, hash: string): Effect.Effect<boolean, Error> =>
   Effect.gen(function* () {
     const size = bytes.length
+    const { chainId } = yield* bounded(client.node.status(), "node.status")
     const send = (offset: number, chunk: Uint8Array) =>
-      bounded(
-        client.model.upload({ weightsHash: hash, sizeBytes: size, offset, data: Buffer.from(chunk).toString("base64") }),
-        "model.upload"
-      ).pipe(Effect.catchTag("UploadRejected", (e) => Effect.fail(new BadInput(e.message))))
+      bounded(client.model.upload(signWeightsChunk(key, chainId, hash, size, offset, chunk)), "model.upload")
     // An empty chunk at offset 0: says whether the node stores these weights already (and starts the upload afresh).
-    const probe = yield* send(0, new Uint8Array(0))
+    // Until the node has applied the registration's block it knows no such model: ask again for a while.
+    const start = yield* Clock.currentTimeMillis
+    const probe = yield* Effect.gen(function* () {
+      for (;;) {
+        const r = yield* Effect.either(send(0, new Uint8Array(0)))
+        if (Either.isRight(r)) return r.right
+        const waited = (yield* Clock.currentTimeMillis) - start
+        const refused = r.left instanceof UploadRejected ? r.left : undefined
+        if (refused?.reason === "UnknownModel" && waited < Duration.toMillis(Duration.decode(APPLY_WAIT))) {
+          yield* Effect.sleep("250 millis")
+          continue
+        }
+        return yield* Effect.fail(refused === undefined ? r.left : new BadInput(refused.message))
+      }
+    })
     if (probe.complete) return false
     for (let offset = 0; offset < size; offset += BLOB_CHUNK_BYTES) {
       const chunk = bytes.subarray(offset, Math.min(size, offset + BLOB_CHUNK_BYTES))
-      const r = yield* send(offset, chunk)
+      const r = yield* send(offset, chunk).pipe(Effect.catchTag("UploadRejected", (e) => Effect.fail(new BadInput(e.message))))
       yield* progress(offset + chunk.length, size)
       if (r.complete && offset + chunk.length < size) return false // someone else finished it meanwhile
     }
@@ -336,13 +353,15 @@ const upload = Command.make(
         o.rpcUrl,
         (client) =>
           Effect.gen(function* () {
-            const sent = yield* uploadWeights(client, bytes, hash)
-            if (!sent) yield* note("  the node stores these weights already: upload skipped")
+            // Registered first: the node takes weights only for a model the chain shows, from its provider.
             const tx = yield* bounded(
               submitSigned(client, key, { kind: "model.register", weightsHash: hash as Hash32, sizeBytes: BigInt(bytes.length), manifest: text }, fee),
               "model.register"
             )
-            yield* note(`  model.register ${tx.hash} included in block ${tx.shard}/${tx.blockHeight ?? "?"}; waiting for the verdict …`)
+            yield* note(`  model.register ${tx.hash} included in block ${tx.shard}/${tx.blockHeight ?? "?"}`)
+            const sent = yield* uploadWeights(client, key, bytes, hash)
+            if (!sent) yield* note("  the node stores these weights already: upload skipped")
+            yield* note("  waiting for the verdict …")
             return yield* awaitVerdict(client, tx.hash, Duration.seconds(o.timeout))
           }),
         Duration.infinity

@@ -22,6 +22,7 @@ import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
 import { EconomyLive } from "../../node/economy/Economy.js"
 import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
+import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js"
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
@@ -105,6 +106,11 @@ export const checkNodeCounts = (validators: number, candidates: number): Effect.
 }
 
 /** The data dir's genesis, made on first start (written atomically: tmp file + rename). */
+const stakeFloor = (genesis: GenesisConfig) => {
+  const problem = workerStakeFloorProblem(genesis.devAccountCount, genesis.economics.minWorkerStake)
+  return problem === undefined ? Effect.void : Effect.fail(new NodeConfigError({ detail: problem }))
+}
+
 export const loadOrCreateGenesis = (
   dir: string,
   shards: Option.Option<number>,
@@ -133,6 +139,7 @@ export const loadOrCreateGenesis = (
       yield* mismatch("shards", shards, existing.transferShards, "transfer shards")
       yield* mismatch("epoch-blocks", economics.epochBlocks, existing.economics.epochBlocks, "beacon blocks per epoch")
       yield* mismatch("beacon-interval-ms", economics.beaconIntervalMs, existing.economics.beaconIntervalMs, "ms between beacon blocks")
+      yield* stakeFloor(existing)
       return existing
     }
     const genesis = yield* Effect.try({
@@ -155,6 +162,7 @@ export const loadOrCreateGenesis = (
       },
       catch: (e) => new NodeConfigError({ detail: `bad genesis settings: ${e instanceof Error ? e.message : String(e)}` })
     })
+    yield* stakeFloor(genesis)
     const stamped = new GenesisConfig({ ...genesis, timestamp: yield* Clock.currentTimeMillis })
     mkdirSync(dir, { recursive: true })
     writeFileSync(`${file}.tmp`, encodeGenesis(stamped))

@@ -4,14 +4,22 @@
  * protocol. Assembles the model registry, the worker hub, the task runner,
  * the projection that feeds them from the chain, and settlement.
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Buffer } from "node:buffer"
+import { Clock, Context, Effect, Either, Layer, Stream } from "effect"
 import type { ModelState } from "../../../domain/ai/model/state.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { SandboxedSmokeRun } from "../../../infra/inference/SandboxedSmokeRun.js"
 import type { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
-import { NotFound } from "../../api/NodeRpcs.js"
-import { EscrowView, InferenceRejected, ModelView, TaskProgress, TaskView, UploadRejected } from "../../api/AiRpcs.js"
+import { InvalidRequest, NotFound } from "../../api/NodeRpcs.js"
+import { BLOB_CHUNK_BYTES, EscrowView, InferenceRejected, ModelView, TaskProgress, TaskView, UploadRejected } from "../../api/AiRpcs.js"
+import { escrowStream } from "../../../actors/EscrowActor.js"
+import { taskStream } from "../../../actors/TaskActor.js"
+import { verifyMessage, weightsChunkDigest } from "../../../domain/ai/signedMessages.js"
+import { sha256 } from "../../../domain/chain/hash.js"
+import type { Hash32 } from "../../../domain/chain/hash.js"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import type { Address } from "../../../domain/chain/keys.js"
 import { ChainNode } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 import { makeAiProjection } from "./AiProjection.js"
@@ -23,6 +31,30 @@ import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
 
 const HASH = /^0x[0-9a-f]{64}$/
+const ADDRESS = /^0x[0-9a-f]{40}$/
+
+/** The base64 text of the largest chunk `model.upload` takes. */
+const BLOB_CHUNK_BASE64_CHARS = 4 * Math.ceil(BLOB_CHUNK_BYTES / 3)
+
+/**
+ * Uploads in progress at once, per provider and on the node. Each holds its
+ * whole file in memory (up to `modelBytesMax`, 256 MiB by default) until the
+ * last chunk, so these bound what uploads can take: 4 × 256 MiB.
+ */
+export const UPLOADS_PER_PROVIDER_MAX = 2
+export const UPLOADS_MAX = 4
+/** An upload with no chunk for this long is dropped: a dead uploader does not hold a slot. */
+export const UPLOAD_IDLE_MS = 60_000
+
+/** `model.upload`: one chunk of a registered model's weights, signed by its provider. */
+export interface UploadRequest {
+  readonly weightsHash: string
+  readonly sizeBytes: number
+  readonly offset: number
+  readonly data: string
+  readonly publicKey: string
+  readonly signature: string
+}
 
 const modelView = (id: string, s: ModelState, weightsUploaded: boolean): ModelView | undefined => {
   const u = s.upload
@@ -87,36 +119,78 @@ export const makeAiNode = (config: AiConfig) =>
     // Usage settles in receipt batches: every `settleEvery` the batch rotates and what is owed is paid.
     yield* economy.payOut(runner.rotateBatch).pipe(Effect.zipRight(Effect.sleep(config.settleEvery)), Effect.forever, Effect.forkScoped)
 
-    // Uploads in progress: the bytes of each declared hash, filled chunk by chunk.
-    const uploads = new Map<string, { readonly bytes: Uint8Array; received: number }>()
+    // Uploads in progress, by `${provider}:${weightsHash}`: the bytes, filled chunk by chunk.
+    const uploads = new Map<string, { readonly provider: string; readonly bytes: Uint8Array; received: number; touchedAt: number }>()
 
-    const upload = (weightsHash: string, sizeBytes: number, offset: number, data: string) =>
+    /** The registered models that declare `weightsHash`: an upload is for one of them, by its provider. */
+    const declaring = (weightsHash: string) =>
       Effect.gen(function* () {
-        const hash = weightsHash.toLowerCase()
+        const out: Array<{ readonly provider: string; readonly sizeBytes: number }> = []
+        for (const id of models.known()) {
+          const u = (yield* models.state(id)).upload
+          if (u !== null && u.weightsHash === weightsHash) out.push({ provider: u.provider, sizeBytes: u.sizeBytes })
+        }
+        return out
+      })
+
+    const upload = (r: UploadRequest) =>
+      Effect.gen(function* () {
+        const hash = r.weightsHash.toLowerCase()
         const bad = (reason: UploadRejected["reason"], detail: string) => Effect.fail(new UploadRejected({ reason, detail }))
         if (!HASH.test(hash)) return yield* bad("BadChunk", "weightsHash must be 0x + 64 hex digits (the file's sha256)")
-        if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes > config.modelBytesMax) {
+        if (!Number.isSafeInteger(r.sizeBytes) || r.sizeBytes <= 0 || r.sizeBytes > config.modelBytesMax) {
           return yield* bad("TooLarge", `sizeBytes must be from 1 to ${config.modelBytesMax}`)
         }
-        if (yield* blobs.has(hash).pipe(Effect.orElseSucceed(() => false))) return { received: sizeBytes, complete: true }
-        const chunk = Buffer.from(data, "base64")
-        let u = uploads.get(hash)
+        if (!Number.isSafeInteger(r.offset) || r.offset < 0) return yield* bad("BadChunk", `offset must be a whole number ≥ 0, got ${r.offset}`)
+        if (r.data.length > BLOB_CHUNK_BASE64_CHARS) return yield* bad("BadChunk", `a chunk is at most ${BLOB_CHUNK_BYTES} bytes`)
+        const chunk = Buffer.from(r.data, "base64")
+        const signer = verifyMessage(
+          weightsChunkDigest({ chainId, weightsHash: hash, sizeBytes: r.sizeBytes, offset: r.offset, chunkHash: bytesToHex(sha256(chunk)) }),
+          r.publicKey,
+          r.signature
+        )
+        if (Either.isLeft(signer)) return yield* bad("BadSignature", `upload of ${hash}: ${signer.left}`)
+        const provider = signer.right.address
+        const registered = yield* declaring(hash)
+        if (registered.length === 0) {
+          return yield* bad("UnknownModel", `no model registered on chain declares weights ${hash}: submit model.register first, then upload`)
+        }
+        const mine = registered.find((m) => m.provider === provider)
+        if (mine === undefined) return yield* bad("NotProvider", `${provider} registered no model with weights ${hash}`)
+        if (mine.sizeBytes !== r.sizeBytes) {
+          return yield* bad("BadChunk", `the registration declares ${mine.sizeBytes} bytes, the upload ${r.sizeBytes}`)
+        }
+        if (yield* blobs.has(hash).pipe(Effect.orElseSucceed(() => false))) return { received: r.sizeBytes, complete: true }
+        const now = yield* Clock.currentTimeMillis
+        const key = `${provider}:${hash}`
+        let u = uploads.get(key)
+        if (u === undefined && r.offset !== 0) return yield* bad("BadChunk", `no upload of ${hash} in progress: start at offset 0`)
         // A chunk at offset 0 starts the upload afresh: an uploader that died half-way must not block the next one.
-        if (u === undefined || u.bytes.length !== sizeBytes || offset === 0) {
-          uploads.set(hash, (u = { bytes: new Uint8Array(sizeBytes), received: 0 }))
+        if (u === undefined || r.offset === 0) {
+          for (const [k, other] of uploads) if (now - other.touchedAt > UPLOAD_IDLE_MS) uploads.delete(k)
+          uploads.delete(key)
+          const open = [...uploads.values()]
+          if (open.filter((o) => o.provider === provider).length >= UPLOADS_PER_PROVIDER_MAX) {
+            return yield* bad("TooManyUploads", `${provider} has ${UPLOADS_PER_PROVIDER_MAX} uploads in progress: finish one first`)
+          }
+          if (open.length >= UPLOADS_MAX) return yield* bad("TooManyUploads", `the node takes ${UPLOADS_MAX} uploads at a time: try again later`)
+          uploads.set(key, (u = { provider, bytes: new Uint8Array(r.sizeBytes), received: 0, touchedAt: now }))
         }
-        if (!Number.isSafeInteger(offset) || offset !== u.received || offset + chunk.length > sizeBytes) {
-          return yield* bad("BadChunk", `expected the chunk at offset ${u.received}, got ${chunk.length} bytes at ${offset}`)
+        if (r.offset !== u.received || r.offset + chunk.length > r.sizeBytes) {
+          return yield* bad("BadChunk", `expected the chunk at offset ${u.received}, got ${chunk.length} bytes at ${r.offset}`)
         }
-        u.bytes.set(chunk, offset)
+        u.bytes.set(chunk, r.offset)
         u.received += chunk.length
-        if (u.received < sizeBytes) return { received: u.received, complete: false }
-        uploads.delete(hash)
-        const stored = yield* blobs.put(u.bytes).pipe(Effect.mapError((e) => new UploadRejected({ reason: "BadChunk", detail: e.message })))
-        if (stored.hash !== hash) return yield* bad("HashMismatch", `the bytes hash to ${stored.hash}, not ${hash}`)
-        yield* Effect.logInfo(`weights ${hash} stored (${sizeBytes} bytes)`)
+        u.touchedAt = now
+        if (u.received < r.sizeBytes) return { received: u.received, complete: false }
+        uploads.delete(key)
+        // Kept only when they are the declared weights: nothing else enters the blob store by this door.
+        const actual = bytesToHex(sha256(u.bytes))
+        if (actual !== hash) return yield* bad("HashMismatch", `the bytes hash to ${actual}, not ${hash}: nothing was kept`)
+        yield* blobs.put(u.bytes).pipe(Effect.mapError((e) => new UploadRejected({ reason: "BadChunk", detail: e.message })))
+        yield* Effect.logInfo(`weights ${hash} stored (${r.sizeBytes} bytes)`)
         yield* models.onWeightsStored(hash)
-        return { received: sizeBytes, complete: true }
+        return { received: r.sizeBytes, complete: true }
       })
 
     const model = (id: string) =>
@@ -150,25 +224,32 @@ export const makeAiNode = (config: AiConfig) =>
         return out
       })
 
+    /** An escrow nobody deposited into is all zeros: read from the store, no actor is made for it. */
     const escrow = (developer: string, modelId: string) =>
-      runner.escrowState(developer.toLowerCase(), modelId.toLowerCase()).pipe(
-        Effect.map(
-          (s) =>
-            new EscrowView({
-              developer: developer.toLowerCase(),
-              model: modelId.toLowerCase(),
-              deposited: s.totals.deposited,
-              available: s.totals.available,
-              reserved: s.totals.reserved,
-              captured: s.totals.captured
-            })
-        )
-      )
+      Effect.gen(function* () {
+        const d = developer.toLowerCase()
+        const m = modelId.toLowerCase()
+        if (!ADDRESS.test(d)) return yield* new InvalidRequest({ detail: `developer must be 0x + 40 hex digits, got ${JSON.stringify(developer.slice(0, 80))}` })
+        if (!HASH.test(m)) return yield* new InvalidRequest({ detail: `model must be 0x + 64 hex digits, got ${JSON.stringify(modelId.slice(0, 80))}` })
+        const exists = (yield* store.head(escrowStream(d as Address, m as Hash32)).pipe(Effect.orElseSucceed(() => undefined))) !== undefined
+        const totals = exists ? (yield* runner.escrowState(d, m)).totals : { deposited: 0n, available: 0n, reserved: 0n, captured: 0n }
+        return new EscrowView({
+          developer: d,
+          model: m,
+          deposited: totals.deposited,
+          available: totals.available,
+          reserved: totals.reserved,
+          captured: totals.captured
+        })
+      })
 
     const task = (id: string) =>
       Effect.gen(function* () {
         const t = id.toLowerCase()
         if (!HASH.test(t)) return yield* new NotFound({ what: "task", id })
+        // An id no task has: answered from the store, without making an actor for it.
+        const head = yield* store.head(taskStream(t)).pipe(Effect.orElseSucceed(() => undefined))
+        if (head === undefined) return yield* new NotFound({ what: "task", id })
         const [s, revision] = yield* runner.taskState(t)
         if (s.request === null) return yield* new NotFound({ what: "task", id })
         const events = yield* store.readStream(`task-${t}`).pipe(Effect.orElseSucceed(() => []))
@@ -197,20 +278,33 @@ export const makeAiNode = (config: AiConfig) =>
         )
       )
 
+    /** Model weights only (task outputs are the paying developer's), at most a chunk a call. */
     const blob = (hash: string, offset: number, length: number) =>
       Effect.gen(function* () {
-        const path = yield* blobs.path(hash.toLowerCase()).pipe(Effect.mapError(() => new NotFound({ what: "blob", id: hash })))
-        const { openSync, readSync, closeSync, fstatSync } = yield* Effect.promise(() => import("node:fs"))
-        const fd = openSync(path, "r")
-        try {
-          const size = fstatSync(fd).size
-          const n = Math.max(0, Math.min(length, size - offset))
-          const buf = Buffer.alloc(n)
-          readSync(fd, buf, 0, n, offset)
-          return { data: buf.toString("base64"), size }
-        } finally {
-          closeSync(fd)
+        const h = hash.toLowerCase()
+        if (!Number.isSafeInteger(offset) || offset < 0) return yield* new InvalidRequest({ detail: `offset must be a whole number ≥ 0, got ${offset}` })
+        if (!Number.isSafeInteger(length) || length < 1 || length > BLOB_CHUNK_BYTES) {
+          return yield* new InvalidRequest({ detail: `length must be a whole number from 1 to ${BLOB_CHUNK_BYTES}, got ${length}` })
         }
+        const notFound = new NotFound({ what: "blob", id: hash })
+        if (!HASH.test(h) || (yield* declaring(h)).length === 0) return yield* notFound
+        const path = yield* blobs.path(h).pipe(Effect.mapError(() => notFound))
+        const { openSync, readSync, closeSync, fstatSync } = yield* Effect.promise(() => import("node:fs"))
+        return yield* Effect.try({
+          try: () => {
+            const fd = openSync(path, "r")
+            try {
+              const size = fstatSync(fd).size
+              const n = Math.max(0, Math.min(length, size - offset))
+              const buf = Buffer.alloc(n)
+              readSync(fd, buf, 0, n, offset)
+              return { data: buf.toString("base64"), size }
+            } finally {
+              closeSync(fd)
+            }
+          },
+          catch: () => notFound
+        })
       })
 
     return {

@@ -33,10 +33,11 @@ import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
-import { sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
+import { NONCE_PATTERN, sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
+import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
@@ -46,7 +47,48 @@ interface Session {
   readonly developer: Address
   readonly model: string
   readonly expiresAt: number
+  /** The most this session may commit; `committed` counts tasks admitted and not failed. */
+  readonly spendMax: bigint
+  committed: bigint
 }
+
+/**
+ * The longest a session grant may live. A session id is a bearer credential
+ * for its whole life: a day bounds what a leaked one can do, and how long
+ * its grant's nonce must be remembered to refuse a replay.
+ */
+export const SESSION_LIFETIME_MAX_MS = 24 * 60 * 60_000
+
+/**
+ * Open sessions per developer. A session opens only against an escrow (a
+ * deposit, a fee paid on chain), and each holds a little memory until it
+ * expires: this bounds what one funded developer can make the node hold.
+ */
+export const SESSIONS_PER_DEVELOPER_MAX = 64
+
+/**
+ * A grant opens a session only if signed this close to the node's clock
+ * (either side) and not before the node started: its nonce is remembered
+ * for as long, so a replay is refused even across a restart (the memory of
+ * nonces is lost, but grants signed before the start are refused).
+ */
+export const SESSION_GRANT_WINDOW_MS = 60_000
+
+/** `session.open`: a developer's signed grant. */
+export interface SessionGrantRequest {
+  readonly publicKey: string
+  readonly model: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+  readonly spendMax: bigint
+  readonly nonce: string
+  readonly signature: string
+}
+
+/** How often expired sessions and the nonces of expired grants are forgotten. */
+export const SESSION_PRUNE_EVERY = "1 minute"
+
+const MODEL_ID = /^0x[0-9a-f]{64}$/
 
 const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
@@ -66,19 +108,67 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
     const escrows = yield* makeEscrowActors()
     const blobs = yield* BlobStore
     const sessions = new Map<string, Session>()
+    /** `${developer}:${nonce}` of every grant opened, with its issuedAt, for the window: a grant opens one session. */
+    const grantNonces = new Map<string, number>()
+    const startedAt = yield* Clock.currentTimeMillis
+    const sessionsOf = new Map<string, number>()
+    const store = yield* EventStore
     /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
     let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
 
-    const openSession = (publicKey: string, model: string, expiresAt: number, signature: string) =>
+    const openSession = ({ expiresAt, issuedAt, model, nonce, publicKey, signature, spendMax }: SessionGrantRequest) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        if (expiresAt <= now) return yield* reject("BadSession", `the grant expired at ${new Date(expiresAt).toISOString()}`)
-        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), expiresAt }), publicKey, signature)
+        if (!Number.isSafeInteger(issuedAt) || Math.abs(now - issuedAt) > SESSION_GRANT_WINDOW_MS || issuedAt < startedAt) {
+          return yield* reject(
+            "StaleGrant",
+            `signed at ${issuedAt}, the node's clock says ${now} (started ${startedAt}): a grant must be signed within ${SESSION_GRANT_WINDOW_MS} ms of it, since the node started`
+          )
+        }
+        if (!Number.isSafeInteger(expiresAt) || expiresAt <= now) {
+          return yield* reject("BadSession", `the grant expired at ${Number.isSafeInteger(expiresAt) ? new Date(expiresAt).toISOString() : expiresAt}`)
+        }
+        if (expiresAt - now > SESSION_LIFETIME_MAX_MS) {
+          return yield* reject("BadSession", `the grant lives ${expiresAt - now} ms; a session lives at most ${SESSION_LIFETIME_MAX_MS} ms`)
+        }
+        if (spendMax <= 0n) return yield* reject("BadSession", `the grant's spending cap must be > 0, got ${spendMax}`)
+        if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
+        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce }), publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
+        const developer = signer.right.address
+        const grant = `${developer}:${nonce}`
+        if (grantNonces.has(grant)) return yield* reject("ReplayedGrant", `the grant with nonce ${nonce} opened a session already: sign a new one`)
+        const modelId = model.toLowerCase()
+        if (!MODEL_ID.test(modelId)) return yield* reject("BadSession", `the model must be 0x + 64 hex digits, got ${JSON.stringify(model.slice(0, 80))}`)
+        // No escrow, no session: nothing to spend, and the deposit's fee is what an open session costs its developer.
+        const funded = (yield* store.head(escrowStream(developer, modelId as Hash32)).pipe(Effect.orElseSucceed(() => undefined))) !== undefined
+        if (!funded) {
+          return yield* reject("InsufficientEscrow", `${developer} has no escrow for model ${modelId}: deposit with \`topai escrow deposit ${modelId} AMOUNT\` first`)
+        }
+        const open = sessionsOf.get(developer) ?? 0
+        if (open >= SESSIONS_PER_DEVELOPER_MAX) {
+          return yield* reject("BadSession", `${developer} has ${open} sessions open, the most one developer may: let one expire`)
+        }
+        grantNonces.set(grant, issuedAt)
+        sessionsOf.set(developer, open + 1)
         const session = randomBytes(16).toString("hex")
-        sessions.set(session, { developer: signer.right.address, model: model.toLowerCase(), expiresAt })
+        sessions.set(session, { developer, model: modelId, expiresAt, spendMax, committed: 0n })
         return { session, developer: signer.right.address }
       })
+
+    /** Expired sessions go, and the nonces of grants that can no longer be opened. */
+    const prune = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [id, s] of sessions) {
+        if (s.expiresAt > now) continue
+        sessions.delete(id)
+        const left = (sessionsOf.get(s.developer) ?? 1) - 1
+        if (left <= 0) sessionsOf.delete(s.developer)
+        else sessionsOf.set(s.developer, left)
+      }
+      for (const [grant, issuedAt] of grantNonces) if (now - issuedAt > SESSION_GRANT_WINDOW_MS) grantNonces.delete(grant)
+    })
+    yield* prune.pipe(Effect.zipRight(Effect.sleep(SESSION_PRUNE_EVERY)), Effect.forever, Effect.forkScoped)
 
     const escrow = (developer: string, model: string) => escrows.get(escrowStream(developer as Address, model as Hash32))
     const task = (id: string) => tasks.get(taskStream(id))
@@ -87,8 +177,10 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
      * `listener` hears each stage (infer.stream); a plain `infer` has none, and then no TaskProgress is
      * built at all (a Schema class validates its fields on construction: ~0.2 ms a request for nothing).
      */
-    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) =>
-      Effect.gen(function* () {
+    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) => {
+      /** What this task holds of its session's spending cap; given back if it fails. */
+      let held: { readonly session: Session; readonly price: bigint } | undefined
+      return Effect.gen(function* () {
         const progress = (make: () => TaskProgress) => (listener === undefined ? Effect.void : listener(make()))
         const started = yield* Clock.currentTimeMillis
         const session = sessions.get(sessionId)
@@ -130,6 +222,14 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         const inputHash = sha256Hex(inputText)
         const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
         const price = model.price
+        if (session.committed + price > session.spendMax) {
+          return yield* reject(
+            "SessionSpendExceeded",
+            `the session has committed ${session.committed} of its ${session.spendMax}; a call costs ${price}: open a new session`
+          )
+        }
+        session.committed += price
+        held = { session, price }
         yield* (yield* escrow(session.developer, session.model)).ask(new Reserve({ taskId, price })).pipe(
           Effect.catchAll((e) =>
             Effect.fail(
@@ -314,7 +414,11 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             return inferResult
           }
         }
-      })
+      }).pipe(
+        // A task that failed cost nothing: what it held of the session's cap is free again.
+        Effect.tapError(() => Effect.sync(() => held !== undefined && (held.session.committed -= held.price)))
+      )
+    }
 
     /**
      * A task runs on its own fiber, not the caller's: a client that goes away

@@ -12,7 +12,7 @@ import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
 import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
-import { resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
@@ -47,6 +47,7 @@ export interface RegisterRequest {
   readonly stake: bigint
   readonly endpoint: string
   readonly at: number
+  readonly nonce: string
   readonly signature: string
 }
 
@@ -74,6 +75,20 @@ const resultProblem = (r: ResultRequest, tolerance: number): string | undefined 
 
 /** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
 export const HEARTBEAT_RECORD_EVERY_MS = 60_000
+
+/**
+ * A registration is accepted only if its signed `at` is this close to the
+ * node's clock (either side): room for clock skew and transit, and the
+ * longest a captured registration could be replayed, were it not for its
+ * nonce (nonces are remembered for as long).
+ */
+export const REGISTRATION_WINDOW_MS = 60_000
+
+/** The longest endpoint a worker may declare: a URL, stored in its stream and shown by `worker.list`. */
+export const ENDPOINT_CHARS_MAX = 256
+
+/** What of a worker's own words on a failure is passed on (into the task's failure, to the developer). */
+export const WORKER_DETAIL_CHARS_MAX = 500
 
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
@@ -110,16 +125,38 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         { discard: true }
       )
 
+    /**
+     * Nonces of registrations accepted within the window, with their `at`: a replay is refused.
+     * They are lost on a restart, so a registration signed before this node started is refused too.
+     */
+    const registrationNonces = new Map<string, number>()
+    const startedAt = yield* Clock.currentTimeMillis
+
     const register = (r: RegisterRequest) =>
       Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        if (r.endpoint.length > ENDPOINT_CHARS_MAX) {
+          return yield* rejected("BadRegistration", `the endpoint is ${r.endpoint.length} characters; at most ${ENDPOINT_CHARS_MAX}`)
+        }
+        if (!NONCE_PATTERN.test(r.nonce)) return yield* rejected("BadRegistration", "the nonce must be 0x + 32 lowercase hex digits")
+        if (!Number.isSafeInteger(r.at) || Math.abs(now - r.at) > REGISTRATION_WINDOW_MS || r.at < startedAt) {
+          return yield* rejected(
+            "StaleRegistration",
+            `signed at ${r.at}, the node's clock says ${now} (started ${startedAt}): a registration must be signed within ${REGISTRATION_WINDOW_MS} ms of it, since the node started`
+          )
+        }
         const signer = verifyMessage(
-          workerRegistrationDigest({ chainId, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: r.at }),
+          workerRegistrationDigest({ chainId, gpuClass: r.gpuClass, devices: r.devices, stake: r.stake, endpoint: r.endpoint, at: r.at, nonce: r.nonce }),
           r.publicKey,
           r.signature
         )
         if (Either.isLeft(signer)) return yield* rejected("BadSignature", `registration: ${signer.left}`)
+        for (const [nonce, at] of registrationNonces) if (now - at > REGISTRATION_WINDOW_MS) registrationNonces.delete(nonce)
+        if (registrationNonces.has(r.nonce)) {
+          return yield* rejected("ReplayedRegistration", `a registration with nonce ${r.nonce} was already accepted: sign a new one`)
+        }
+        registrationNonces.set(r.nonce, r.at)
         const worker = signer.right.address
-        const now = yield* Clock.currentTimeMillis
         const a = yield* actor(worker)
         const before = yield* a.state
         if (before.status === "Unregistered") {
@@ -228,9 +265,10 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         const waiting = pending.get(key(task, c.worker))
         if (waiting === undefined) return { accepted: false }
         pending.delete(key(task, c.worker))
+        const said = detail.length > WORKER_DETAIL_CHARS_MAX ? `${detail.slice(0, WORKER_DETAIL_CHARS_MAX)}…` : detail
         yield* Deferred.succeed(
           waiting.done,
-          overrun === undefined ? { kind: "failed", reason: "died", detail: `the worker reported: ${detail}` } : { kind: "overrun", overrun, detail }
+          overrun === undefined ? { kind: "failed", reason: "died", detail: `the worker reported: ${said}` } : { kind: "overrun", overrun, detail: said }
         )
         return { accepted: true }
       })

@@ -23,6 +23,7 @@ import type { BlobStoreShape } from "../../../infra/blobstore/BlobStore.js"
 import { TaskAssignment, WorkerRejected, WorkerView } from "../../../src/api/AiRpcs.js"
 import { NodeStatus, NotFound } from "../../../src/api/NodeRpcs.js"
 import { WS_PATH, wsSerialization } from "../../../src/api/transport.js"
+import { requestLimitsLayer } from "../../../src/api/requestLimits.js"
 import { ComputeNodeRpcs } from "../../../src/worker/ComputeNode.js"
 
 export const FAKE_CHAIN_ID = 7_700n
@@ -93,7 +94,7 @@ const handlers = (state: FakeNodeState) =>
     "node.status": () => Effect.succeed(new NodeStatus({ chainId: FAKE_CHAIN_ID, version: "test", shards: [], eventsPosition: 0 })),
     "worker.register": (p) =>
       Effect.suspend(() => {
-        const digest = workerRegistrationDigest({ chainId: FAKE_CHAIN_ID, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, at: p.at })
+        const digest = workerRegistrationDigest({ chainId: FAKE_CHAIN_ID, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, at: p.at, nonce: p.nonce })
         const key = verifyMessage(digest, p.publicKey, p.signature)
         if (Either.isLeft(key)) return Effect.fail(new WorkerRejected({ reason: "BadSignature", detail: key.left }))
         if (!state.gpuClasses.has(p.gpuClass)) return Effect.fail(new WorkerRejected({ reason: "BadRegistration", detail: `unknown GPU class ${p.gpuClass}` }))
@@ -169,7 +170,7 @@ const serverLayer = (state: FakeNodeState, port: number) =>
   HttpLayerRouter.serve(
     RpcServer.layerHttpRouter({ group: ComputeNodeRpcs, path: WS_PATH, protocol: "websocket" }).pipe(
       Layer.provide(wsSerialization),
-      Layer.provide(handlers(state))
+      Layer.provide([handlers(state), requestLimitsLayer()])
     ),
     { disableLogger: true, disableListenLog: true }
   ).pipe(Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })))
