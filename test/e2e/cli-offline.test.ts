@@ -12,9 +12,6 @@ import { afterAll, describe, expect, it } from "vitest"
 import { DEV } from "./support/chain.js"
 import { cleanup, expectUserError, freePort, runCliAll } from "./support/processes.js"
 
-/** A node that is down must be reported this fast (the CLI's own call timeout is 30 s). */
-const NODE_DOWN_REPORTED_MS_MAX = 10_000
-
 afterAll(cleanup)
 
 describe("topai CLI without a node", () => {
@@ -58,7 +55,8 @@ describe("topai CLI without a node", () => {
     ]
     const results = await runCliAll(cases.map(([args]) => args))
     cases.forEach(([args, message], i) => expectUserError(args, results[i]!, message))
-    // A node that is down is reported at once, not after the 30 s call timeout.
-    expect(results[3]!.ms).toBeLessThan(NODE_DOWN_REPORTED_MS_MAX)
+    // A node that is down is reported by the refused connection, not after the 30 s call timeout: the
+    // CLI run ended on its own before the harness's CLI_TIMEOUT_MS (20 s) would have killed it.
+    expect(results[3]!.timedOut).toBe(false)
   })
 })

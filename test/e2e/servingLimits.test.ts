@@ -30,12 +30,22 @@ import { signTransaction, TransactionBody, type TransactionPayload } from "../..
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import type { InferenceRejected, ModelView } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
+import { squareMatMulChainModel, valueBombModel } from "../ai/support/servingModels.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
 
 const MILLI = 10n ** 15n
+/** The node's cap on one run: the square model at SLOW_N (200 products of 1024² matrices, ~430 GFLOP: about 2 s on one AVX-512 core, measured) takes several times longer. */
+const RUN_DEADLINE_MAX_MS = 300
+const SLOW_N = 1024
+const SLOW_PRODUCTS = 200
+/** An [n, n] float input of small values, as base64 (1024² floats as JSON numbers would pass infer's request limit). */
+const squareInput = (n: number) => ({
+  type: "float32",
+  dims: [n, n],
+  dataBase64: Buffer.from(Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 64).buffer).toString("base64")
+})
 const PRICE = 5n * MILLI
 const PROVIDER = DEV[1]!
 const DEVELOPER = DEV[2]!
@@ -111,9 +121,9 @@ const sileroInput = (sequence: number, sr = 16000) => ({
 })
 
 beforeAll(async () => {
-  node = await spawnNode({ dataDir: makeTempDir("serving-limits"), extraArgs: ["--workers", "1"] })
+  node = await spawnNode({ dataDir: makeTempDir("serving-limits"), extraArgs: ["--workers", "1", "--run-deadline-max-ms", String(RUN_DEADLINE_MAX_MS)] })
   c = await openClient(node.url)
-  loop = await register(valueLoopModel(), manifest("loop-by-input"))
+  loop = await register(squareMatMulChainModel(SLOW_PRODUCTS), { ...manifest("slow-at-its-max-shape"), shapes: { x: [8, 8] }, maxShapes: { x: [SLOW_N, SLOW_N] } })
   bomb = await register(valueBombModel(), manifest("alloc-by-input"))
   silero = await register(sileroBytes(), { ...SILERO_MANIFEST, pricePerCall: String(PRICE), validation: { kind: "single", sampleRatePerMillion: 0 } })
   await waitFor("the in-process compute node online", async () => ((await c.run(c.client.worker.list())).some((w) => w.online) ? true : undefined), {
@@ -132,9 +142,9 @@ describe("serving limits through a node", () => {
     expect([loop.status, bomb.status, silero.status]).toEqual(["Verified", "Verified", "Verified"])
   })
 
-  it(`a loop count from the input: killed at its deadline, Overran, charged once per call; suspended at the ${OVERRUNS_TO_SUSPEND}rd overrun`, async () => {
+  it(`work that grows faster than the input (n³ for n² bytes): killed at its deadline, Overran, charged once per call; suspended at the ${OVERRUNS_TO_SUSPEND}rd overrun`, async () => {
     const session = await sessionFor(loop.id)
-    const huge = { m: { type: "int64", dims: [], data: ["1000000000000000"] }, x: { type: "float32", dims: [1], data: [0] } }
+    const huge = { x: squareInput(SLOW_N) }
     for (let i = 1; i <= OVERRUNS_TO_SUSPEND; i++) {
       const r = await refusal(session, huge)
       expect(r.reason).toBe("Overran")
@@ -146,7 +156,7 @@ describe("serving limits through a node", () => {
       ...Array.from({ length: OVERRUNS_TO_SUSPEND }, () => "ModelOverran"),
       "ModelSuspended"
     ])
-    const small = { m: { type: "int64", dims: [], data: [3] }, x: { type: "float32", dims: [1], data: [0] } }
+    const small = { x: squareInput(8) }
     const suspended = await refusal(session, small)
     expect(suspended.reason).toBe("ModelNotServable")
     expect(suspended.detail).toBe(`model ${loop.id} is suspended: ${OVERRUNS_TO_SUSPEND} calls overran their limits (deadline or memory)`)

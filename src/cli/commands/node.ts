@@ -22,6 +22,7 @@ import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
 import { EconomyLive } from "../../node/economy/Economy.js"
 import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
+import { DEFAULT_RUN_DEADLINE_RULES, type RunDeadlineRules } from "../../../domain/ai/runDeadline.js"
 import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js"
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
@@ -60,6 +61,12 @@ const devAccountCount = Options.integer("dev-accounts").pipe(
   Options.withDescription("Funded dev accounts in a new chain's genesis (default 10)")
 )
 
+const runDeadlineMaxMs = Options.integer("run-deadline-max-ms").pipe(
+  Options.optional,
+  Options.withDescription(
+    `The longest one inference run may take, whatever the model's verified cost says (default ${DEFAULT_RUN_DEADLINE_RULES.capMillis} ms); a run past its deadline is stopped and charged`
+  )
+)
 const epochBlocks = Options.integer("epoch-blocks").pipe(
   Options.optional,
   Options.withDescription("Beacon blocks per epoch of a new chain (default 60); must match an existing data dir")
@@ -214,6 +221,16 @@ export const lockDataDir = (dir: string): Effect.Effect<string, NodeConfigError,
     (file) => Effect.sync(() => rmSync(file, { force: true }))
   )
 
+/** `--run-deadline-max-ms N`: the default deadline rules with their cap at N (and the floor no higher than the cap). */
+const runDeadlineRulesOf = (maxMs: Option.Option<number>) =>
+  Option.match(maxMs, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (cap) =>
+      Number.isSafeInteger(cap) && cap > 0
+        ? Effect.succeed<RunDeadlineRules>({ ...DEFAULT_RUN_DEADLINE_RULES, capMillis: cap, floorMillis: Math.min(DEFAULT_RUN_DEADLINE_RULES.floorMillis, cap) })
+        : Effect.fail(new NodeConfigError({ detail: `--run-deadline-max-ms must be a whole number of milliseconds > 0, got ${cap}` }))
+  })
+
 const describeCause = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "object" && cause !== null ? JSON.stringify(cause) : String(cause)
 
@@ -222,9 +239,10 @@ const describeCause = (cause: unknown): string =>
  * registry, tasks and workers, the economy and its payouts (this node holds
  * the devnet's system keys), the blob store and the verification sandbox.
  */
-export const aiShardLayer = (genesis: GenesisConfig, dir: string) => {
+export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { readonly runDeadline?: RunDeadlineRules | undefined } = {}) => {
   const ai: AiConfig = {
     ...DEFAULT_AI_SETTINGS,
+    ...settings,
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
     escrowKey: aiEscrowKey()
@@ -244,6 +262,7 @@ export const startNode = (o: {
   readonly workers: number
   readonly epochBlocks?: Option.Option<number> | undefined
   readonly beaconIntervalMs?: Option.Option<number> | undefined
+  readonly runDeadlineMaxMs?: Option.Option<number> | undefined
 }) =>
   Effect.gen(function* () {
     const dir = resolve(o.dataDir)
@@ -254,13 +273,14 @@ export const startNode = (o: {
     if (!Number.isSafeInteger(o.workers) || o.workers < 0) {
       return yield* new NodeConfigError({ detail: `--workers must be a whole number ≥ 0, got ${o.workers}` })
     }
+    const runDeadline = yield* runDeadlineRulesOf(o.runDeadlineMaxMs ?? Option.none())
     yield* lockDataDir(dir)
     const genesis = yield* loadOrCreateGenesis(dir, o.shards, o.devAccounts, {
       epochBlocks: o.epochBlocks ?? Option.none(),
       beaconIntervalMs: o.beaconIntervalMs ?? Option.none()
     })
     const stack = RpcServerLive({ host: o.host, port: o.port }).pipe(
-      Layer.provideMerge(aiShardLayer(genesis, dir)),
+      Layer.provideMerge(aiShardLayer(genesis, dir, { runDeadline })),
       Layer.provideMerge(ChainNodeLive({ genesis })),
       Layer.provideMerge(SignatureVerifierLive),
       Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) }))
@@ -309,7 +329,7 @@ const config = Options.file("config", { exists: "yes" }).pipe(
 
 const start = Command.make(
   "start",
-  { dataDir, host, port, shards, devAccounts: devAccountCount, workers, epochBlocks, beaconIntervalMs, config },
+  { dataDir, host, port, shards, devAccounts: devAccountCount, workers, epochBlocks, beaconIntervalMs, runDeadlineMaxMs, config },
   (o) =>
     Option.match(o.config, {
       onNone: () => startNode(o),
