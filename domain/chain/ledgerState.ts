@@ -16,7 +16,7 @@ import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
 import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
 import { genesisCommittee, type ShardCommittee } from "./committees.js"
-import { stakeBondKey } from "./stakeBonds.js"
+import { addBond } from "./stakeBonds.js"
 
 const firstCommittee = (committee: ShardCommittee) => ({
   committee,
@@ -82,8 +82,8 @@ export interface LedgerState {
   readonly registry: HashMap.HashMap<Address, RegisteredValidator>
   /** The beacon's committees per epoch (epoch 0: the genesis validators, every shard); empty elsewhere. */
   readonly elections: HashMap.HashMap<number, ReadonlyArray<ShardCommittee>>
-  /** (owner, worker) pairs of the `worker.stake`s executed here (`stakeBonds.ts`): who may unbond. */
-  readonly stakeBonds: HashSet.HashSet<string>
+  /** (owner, worker) → bonded less asked back, by the `worker.stake`/`worker.unbond`s executed here (`stakeBonds.ts`): what each may unbond. */
+  readonly stakeBonds: HashMap.HashMap<string, bigint>
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -103,7 +103,7 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   committeeStart: null,
   registry: HashMap.empty(),
   elections: HashMap.empty(),
-  stakeBonds: HashSet.empty()
+  stakeBonds: HashMap.empty()
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>
@@ -278,10 +278,11 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     case "ModelPriceRequested":
     case "ModelDeprecationRequested":
     case "ShardSharesProposed":
-    case "UnbondRequested":
       return s
+    case "UnbondRequested": // the economy releases it later
+      return { ...s, stakeBonds: addBond(s.stakeBonds, e.owner, e.worker, -e.amount) }
     case "StakeBonded": // the money moves in the Transferred/CrossShardSent beside it
-      return { ...s, stakeBonds: HashSet.add(s.stakeBonds, stakeBondKey(e.owner, e.worker)) }
+      return { ...s, stakeBonds: addBond(s.stakeBonds, e.owner, e.worker, e.amount) }
     case "EpochEnded": {
       const epochBlocks = s.chain?.epochBlocks ?? null
       assert(epochBlocks !== null, `epoch ended on shard ${s.shard}, which is not the beacon`)

@@ -20,8 +20,9 @@ export const TransactionCheckReason = Schema.Literal(
   "NonceGap",
   "NotGovernance",
   "InsufficientBalance",
-  // worker.unbond of a stake the sender did not bond (`domain/chain/stakeBonds.ts`)
+  // worker.unbond of a stake the sender did not bond, or of more than it bonded (`domain/chain/stakeBonds.ts`)
   "NotStakeOwner",
+  "UnbondOverBond",
   // validator.* (the beacon's registry; `domain/chain/validatorRegistry.ts`)
   "NoValidatorSet",
   "BadProofOfPossession",

@@ -15,7 +15,9 @@
  *      worker's own address (a worker id is an address), not its owner.
  *   4. foundation subsidy for the first subsidyYears, while the fund lasts
  *   5. slashes (slashing.ts): wrong results in log order, then outages by
- *      worker and start; each on the bond left by the ones before
+ *      worker and start; each on the stake left by the ones before, taken
+ *      from the owners' bonds pro rata (bonds.ts; a wrong result's shares
+ *      were fixed when its proof was folded)
  *   6. unbonding stake due this close, back to its owners
  *   7. the epoch's fees, per address, for statements (escrow paid them live)
  *   8. the EpochClosed header, last
@@ -30,7 +32,8 @@ import { epochIssuance, subsidyActive, yearOf } from "./issuance.js"
 import { onlineMsIn } from "./online.js"
 import { addTo, byKey, minBig, ppmOf, proRata, sumOf } from "./proRata.js"
 import { offlineSlash, splitWrongResultSlash } from "./slashing.js"
-import { bondedOf, type EconomyState } from "./state.js"
+import { bondsInOrder, splitOverBonds, stakeOf, takeFromBonds } from "./bonds.js"
+import type { EconomyState, StakeRecord } from "./state.js"
 import { invariantsOf, type Assert } from "../assert.js"
 
 const assert: Assert = invariantsOf("epoch close")
@@ -126,14 +129,18 @@ const subsidy = (config: EconomicsConfig, s: EconomyState, epoch: number, workWe
 }
 
 const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): ReadonlyArray<Slashed> => {
-  const bonds = new Map<Address, bigint>()
-  const bondOf = (worker: Address) => bonds.get(worker) ?? bondedOf(s, worker)
+  // Each worker's stake as the slashes before leave it.
+  const stakes = new Map<Address, StakeRecord>()
+  const stakeNow = (worker: Address) => stakes.get(worker) ?? stakeOf(s, worker)
   const out: Array<Slashed> = []
   for (const r of s.wrongResults) {
-    const stakeBefore = bondOf(r.worker)
-    const x = splitWrongResultSlash(config, minBig(r.slash, stakeBefore))
+    const stake = stakeNow(r.worker)
+    const stakeBefore = stake.bonded
+    // Fixed with its shares when the proof was folded; unbonds never took the shares (foldFact.ts).
+    assert(r.slash <= stakeBefore, `wrong-result slash ${r.slash} of ${r.worker} over its ${stakeBefore} stake`)
+    const x = splitWrongResultSlash(config, r.slash)
     if (x.amount === 0n) continue
-    bonds.set(r.worker, stakeBefore - x.amount)
+    stakes.set(r.worker, takeFromBonds(stake, r.shares))
     out.push(
       new Slashed({
         epoch: w.epoch,
@@ -149,7 +156,8 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
         taskId: r.taskId,
         outageSince: null,
         gradePpm: config.slashing.wrongResultPpm,
-        detail: `result of task ${r.taskId} proven wrong by ${r.reporter}`
+        detail: `result of task ${r.taskId} proven wrong by ${r.reporter}`,
+        fromBonds: r.shares
       }, CHECKED)
     )
   }
@@ -158,11 +166,13 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
     ...[...s.workers].flatMap(([worker, rec]) => (rec.outage === null ? [] : [{ worker, ...rec.outage, until: w.endAt, open: true }]))
   ].sort((a, b) => byKey(a.worker, b.worker) || a.since - b.since)
   for (const o of outages) {
-    const stakeBefore = bondOf(o.worker)
+    const stake = stakeNow(o.worker)
+    const stakeBefore = stake.bonded
     const lengthMs = o.until - o.since
     const x = offlineSlash(config, stakeBefore, lengthMs, o.appliedPpm)
     if (x === null || x.amount === 0n) continue
-    bonds.set(o.worker, stakeBefore - x.amount)
+    const fromBonds = splitOverBonds(x.amount, bondsInOrder(stake))
+    stakes.set(o.worker, takeFromBonds(stake, fromBonds))
     out.push(
       new Slashed({
         epoch: w.epoch,
@@ -178,7 +188,8 @@ const slashes = (config: EconomicsConfig, s: EconomyState, w: EpochWindow): Read
         taskId: null,
         outageSince: o.since,
         gradePpm: x.gradePpm,
-        detail: `offline ${lengthMs} ms from ${o.since}${o.open ? " (still offline)" : ""}: grade ${x.gradePpm} ppm, ${o.appliedPpm} ppm already applied`
+        detail: `offline ${lengthMs} ms from ${o.since}${o.open ? " (still offline)" : ""}: grade ${x.gradePpm} ppm, ${o.appliedPpm} ppm already applied`,
+        fromBonds
       }, CHECKED)
     )
   }
@@ -226,7 +237,10 @@ export const closeEpoch = (config: EconomicsConfig, s: EconomyState, w: EpochWin
   assert(issuance <= reserveBefore, `issuance ${issuance} > reserve ${reserveBefore}`)
   assert(s.minted + minted <= config.miningReserve, "minted beyond the mining reserve")
   assert(s.foundationPaid + foundationPaid <= config.foundationFund, "subsidy beyond the foundation fund")
-  for (const x of slashed) assert(x.amount <= x.stakeBefore, `slash ${x.amount} of a ${x.stakeBefore} bond`)
+  for (const x of slashed) {
+    assert(x.amount <= x.stakeBefore, `slash ${x.amount} of a ${x.stakeBefore} bond`)
+    assert(sumOf(x.fromBonds.map((b) => b.amount)) === x.amount, `slash ${x.amount} of ${x.worker} not what its bonds gave`)
+  }
 
   const header = new EpochClosed({
     epoch,

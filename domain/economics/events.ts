@@ -43,6 +43,8 @@ export class RewardCredited extends Schema.TaggedClass<RewardCredited>()("Reward
  * the developer who was served the wrong result, `toReporter` to who proved
  * it, `burned` to the burn address. An offline slash is all burned; it
  * names its outage (`outageSince`) and the grade now applied (`gradePpm`).
+ * `fromBonds` is what each owner's bond gave (owner order; they sum to
+ * `amount`; `domain/economics/bonds.ts`).
  */
 export class Slashed extends Schema.TaggedClass<Slashed>()("Slashed", {
   epoch: Epoch,
@@ -58,7 +60,8 @@ export class Slashed extends Schema.TaggedClass<Slashed>()("Slashed", {
   taskId: Schema.NullOr(TaskId),
   outageSince: Schema.NullOr(Ms),
   gradePpm: Amount,
-  detail: Schema.String
+  detail: Schema.String,
+  fromBonds: Schema.Array(Schema.Struct({ owner: Address, amount: Amount }))
 }) {}
 
 /** Unbonding stake back to its owner, from the stake pool. */

@@ -4,9 +4,10 @@
  * no sense here (a heartbeat from an unknown worker) changes nothing.
  *
  *   workers     online intervals and outages, from joins, heartbeats, leaves
- *   stakes      the first bonder owns a worker's stake; its bonds add, anyone
- *               else's go back to them; the owner's unbond is clamped to the bond and starts
- *               unbonding, released at the close of epoch
+ *   stakes      per owner (`bonds.ts`): a worker's stake is the sum of its
+ *               owners' bonds; an owner's unbond is clamped to its own bond
+ *               (less its share of pending slashes) and starts
+ *               unbonding, released to that owner at the close of epoch
  *               `e + unbondingEpochs − 1` (e = the epoch it is folded in):
  *               the owner has it back `unbondingEpochs` closes later, counting
  *               the close of e. Unbonding stake is no longer slashable.
@@ -20,8 +21,9 @@ import { BURN_ADDRESS, TREASURY_ADDRESS } from "./accounts.js"
 import type { EconomicsConfig } from "./config.js"
 import type { EconomyFact } from "./facts.js"
 import { taskFees, unitMs } from "./fees.js"
-import { minBig } from "./proRata.js"
-import { bondedOf, emptyFeeLine, owe, type EconomyState, type FeeLine, type WorkerRecord } from "./state.js"
+import { minBig, sumOf } from "./proRata.js"
+import { addToBond, bondOf, bondsInOrder, splitOverBonds, stakeOf } from "./bonds.js"
+import { emptyFeeLine, owe, type EconomyState, type FeeLine, type WorkerRecord } from "./state.js"
 import { wrongResultSlash } from "./slashing.js"
 import { unreachable } from "../assert.js"
 
@@ -71,40 +73,31 @@ const left = (s: EconomyState, f: Of<"WorkerLeft">): EconomyState => {
 /** Stake and governance transactions count once, whatever delivers them again. */
 const seen = (s: EconomyState, f: { readonly txHash: Hash32 }): boolean => HashSet.has(s.seenTx, f.txHash)
 
-/**
- * The first account to bond to a worker owns its stake; a second bond never
- * changes the owner. A bond from anyone else (the chain cannot refuse it: bonds
- * come from every shard) never becomes the worker's stake: it goes back to
- * its bonder at this epoch's close, like an unbond that is never slashable.
- * Once nothing is bonded, the next bonder owns the stake.
- */
+/** A bond adds to its owner's bond to the worker: every owner's bond counts toward the worker's stake. */
 const bonded = (s: EconomyState, f: Of<"StakeBonded">): EconomyState => {
   if (seen(s, f)) return s
   const marked = { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
   if (f.amount <= 0n) return marked
-  const before = Option.getOrUndefined(HashMap.get(s.stakes, f.worker))
-  if (before !== undefined && before.bonded > 0n && before.owner !== f.owner) {
-    return { ...marked, unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: f.owner, amount: f.amount, releaseEpoch: s.epoch }] }
-  }
-  const stake = { owner: before !== undefined && before.bonded > 0n ? before.owner : f.owner, bonded: (before?.bonded ?? 0n) + f.amount }
-  return { ...marked, stakes: HashMap.set(s.stakes, f.worker, stake) }
+  return { ...marked, stakes: HashMap.set(s.stakes, f.worker, addToBond(stakeOf(s, f.worker), f.owner, f.amount)) }
 }
 
-/** Only the stake's owner unbonds it (the chain refuses an account that never bonded to the worker; this refuses a refunded bonder too). */
+/**
+ * An owner unbonds from its own bond only, clamped to it less its share of
+ * the pending wrong-result slashes (that share stays bonded until the close
+ * takes it). An account with no bond to the worker changes nothing (the
+ * chain refuses it first, `domain/chain/stakeBonds.ts`).
+ */
 const unbondRequested = (config: EconomicsConfig, s: EconomyState, f: Of<"UnbondRequested">): EconomyState => {
   if (seen(s, f)) return s
   const marked = { ...s, seenTx: HashSet.add(s.seenTx, f.txHash) }
-  const stake = Option.getOrUndefined(HashMap.get(s.stakes, f.worker))
-  if (stake === undefined || stake.owner !== f.owner) return marked
-  // What pending wrong-result slashes will take stays bonded until the close takes it.
-  const free = stake.bonded - pendingSlashOf(s, f.worker)
+  const free = bondOf(s, f.worker, f.owner) - reservedOf(s, f.worker, f.owner)
   const amount = f.amount <= 0n || free <= 0n ? 0n : minBig(f.amount, free)
   if (amount === 0n) return marked
   const releaseEpoch = s.epoch + config.unbondingEpochs - 1
   return {
     ...marked,
-    stakes: HashMap.set(s.stakes, f.worker, { ...stake, bonded: stake.bonded - amount }),
-    unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: stake.owner, amount, releaseEpoch }]
+    stakes: HashMap.set(s.stakes, f.worker, addToBond(stakeOf(s, f.worker), f.owner, -amount)),
+    unbonding: [...s.unbonding, { txHash: f.txHash, worker: f.worker, owner: f.owner, amount, releaseEpoch }]
   }
 }
 
@@ -146,9 +139,22 @@ const settled = (config: EconomicsConfig, s: EconomyState, f: Of<"TaskSettled">)
   }
 }
 
-/** What the worker's wrong results folded in the open epoch will slash at its close. */
-const pendingSlashOf = (s: EconomyState, worker: Address): bigint =>
-  Chunk.reduce(s.wrongResults, 0n, (sum, r) => (r.worker === worker ? sum + r.slash : sum))
+/** What the wrong results folded in the open epoch will take from `owner`'s bond to `worker` at its close. */
+const reservedOf = (s: EconomyState, worker: Address, owner: Address): bigint =>
+  Chunk.reduce(s.wrongResults, 0n, (sum, r) => (r.worker === worker ? sum + sumOf(r.shares.filter((x) => x.owner === owner).map((x) => x.amount)) : sum))
+
+/**
+ * A wrong result's slash is fixed when its proof is folded, on the bonds left
+ * after the worker's earlier pending slashes, and so is each owner's share of
+ * it: an owner that unbonds before the close cannot pass its share to the others.
+ */
+const provenWrong = (config: EconomicsConfig, s: EconomyState, f: Of<"ResultProvenWrong">): EconomyState => {
+  const { taskId, worker, developer, reporter } = f
+  const free = bondsInOrder(stakeOf(s, worker)).map(([owner, b]) => [owner, b - reservedOf(s, worker, owner)] as const)
+  const slash = wrongResultSlash(config, sumOf(free.map(([, b]) => b))).amount
+  const shares = splitOverBonds(slash, free)
+  return { ...s, wrongResults: Chunk.append(s.wrongResults, { taskId, worker, developer, reporter, slash, shares }) }
+}
 
 export const foldFact =
   (config: EconomicsConfig) =>
@@ -170,11 +176,8 @@ export const foldFact =
         return verified(s, f)
       case "TaskSettled":
         return settled(config, s, f)
-      case "ResultProvenWrong": {
-        const { taskId, worker, developer, reporter } = f
-        const slash = wrongResultSlash(config, bondedOf(s, worker) - pendingSlashOf(s, worker)).amount
-        return { ...s, wrongResults: Chunk.append(s.wrongResults, { taskId, worker, developer, reporter, slash }) }
-      }
+      case "ResultProvenWrong":
+        return provenWrong(config, s, f)
       case "ShardSharesSet":
         return seen(s, f) ? s : { ...s, seenTx: HashSet.add(s.seenTx, f.txHash), pendingShares: f.shares }
       case "ModelRepriced":

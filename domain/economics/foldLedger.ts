@@ -1,6 +1,7 @@
 /**
  * Folding a closed epoch's ledger into the economy. Credits, slashes and
- * releases add to what their source account owes; the `EpochClosed` header,
+ * releases add to what their source account owes (a slash takes from the
+ * bonds it names, a release is owed to the owner that unbonded it); the `EpochClosed` header,
  * last, closes the epoch: the released unbondings leave, the per-epoch
  * accumulators empty, governance's pending shares take effect, and the open
  * epoch advances. Each event is checked against the state it lands on (a
@@ -10,7 +11,8 @@ import { Chunk, HashMap } from "effect"
 import { BURN_ADDRESS } from "./accounts.js"
 import type { EpochLedger, RewardEvent } from "./events.js"
 import { sumOf } from "./proRata.js"
-import { bondedOf, owe, type EconomyState, type WorkerRecord } from "./state.js"
+import { stakeOf, takeFromBonds } from "./bonds.js"
+import { owe, type EconomyState, type WorkerRecord } from "./state.js"
 import { invariantsOf, unreachable, type Assert } from "../assert.js"
 
 const assert: Assert = invariantsOf("economy")
@@ -50,9 +52,10 @@ export const foldLedger = (s: EconomyState, e: RewardEvent): EconomyState => {
         foundationPaid: s.foundationPaid + (e.source === "foundation" ? e.amount : 0n)
       }
     case "Slashed": {
-      const stake = HashMap.unsafeGet(s.stakes, e.worker)
-      assert(stake.bonded === e.stakeBefore, `slash of ${e.worker} on a ${e.stakeBefore} bond, bonded ${bondedOf(s, e.worker)}`)
+      const stake = stakeOf(s, e.worker)
+      assert(stake.bonded === e.stakeBefore, `slash of ${e.worker} on a ${e.stakeBefore} bond, bonded ${stake.bonded}`)
       assert(e.amount === e.toUser + e.toReporter + e.burned, "a slash's parts sum to it")
+      assert(sumOf(e.fromBonds.map((b) => b.amount)) === e.amount, "a slash is what the bonds gave")
       let owed = owe(s.owed, "stakePool", BURN_ADDRESS, e.burned)
       if (e.user !== null) owed = owe(owed, "stakePool", e.user, e.toUser)
       if (e.reporter !== null) owed = owe(owed, "stakePool", e.reporter, e.toReporter)
@@ -66,7 +69,7 @@ export const foldLedger = (s: EconomyState, e: RewardEvent): EconomyState => {
         ...s,
         owed,
         workers,
-        stakes: HashMap.set(s.stakes, e.worker, { ...stake, bonded: stake.bonded - e.amount }),
+        stakes: HashMap.set(s.stakes, e.worker, takeFromBonds(stake, e.fromBonds)),
         burnedBySlashes: s.burnedBySlashes + e.burned
       }
     }

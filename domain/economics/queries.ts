@@ -9,9 +9,10 @@ import type { ModelId } from "../ai/model/events.js"
 import type { PayoutSource } from "./accounts.js"
 import type { EconomicsConfig } from "./config.js"
 import { byKey, sumOf } from "./proRata.js"
+import { bondOf } from "./bonds.js"
 import { bondedOf, type EconomyState } from "./state.js"
 
-export { bondedOf }
+export { bondedOf, bondOf }
 
 /** Everything `source` must have paid each address so far, by address. */
 export const owedBy = (s: EconomyState, source: PayoutSource): ReadonlyMap<Address, bigint> =>
@@ -20,9 +21,9 @@ export const owedBy = (s: EconomyState, source: PayoutSource): ReadonlyMap<Addre
 /** A model whose compute fees were capped runs no tasks until repriced. */
 export const isPaused = (s: EconomyState, modelId: ModelId): boolean => HashSet.has(s.paused, modelId)
 
-/** A worker's stake on its way back to its owner. */
-export const unbondingOf = (s: EconomyState, worker: Address): bigint =>
-  sumOf(s.unbonding.filter((u) => u.worker === worker).map((u) => u.amount))
+/** A worker's stake on its way back to its owners (to `owner` only, when given). */
+export const unbondingOf = (s: EconomyState, worker: Address, owner?: Address): bigint =>
+  sumOf(s.unbonding.filter((u) => u.worker === worker && (owner === undefined || u.owner === owner)).map((u) => u.amount))
 
 export interface Supply {
   readonly reserveRemaining: bigint

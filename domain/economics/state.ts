@@ -15,6 +15,7 @@ import type { Address } from "../chain/keys.js"
 import type { ModelId } from "../ai/model/events.js"
 import type { TaskId } from "../ai/task/events.js"
 import type { PayoutSource } from "./accounts.js"
+import type { BondTake } from "./bonds.js"
 import type { EconomicsConfig, ShardShares } from "./config.js"
 
 /** An outage still going on; `appliedPpm` is the offline grade already slashed for it. */
@@ -39,9 +40,10 @@ export interface WorkerRecord {
   readonly outage: OpenOutage | null
 }
 
+/** A worker's stake: every owner's bond (`bonds.ts`; no zero bonds kept) and their sum. */
 export interface StakeRecord {
-  readonly owner: Address
   readonly bonded: bigint
+  readonly bonds: HashMap.HashMap<Address, bigint>
 }
 
 /** Stake on its way back: released to `owner` at the close of `releaseEpoch`. */
@@ -79,6 +81,8 @@ export interface WrongResult {
    * shrink it, and an unbond cannot take the stake it will come from.
    */
   readonly slash: bigint
+  /** Who gives it: the slash split over the owners' bonds left by earlier pending slashes (`splitOverBonds`). */
+  readonly shares: ReadonlyArray<BondTake>
 }
 
 export type Owed = Readonly<Record<PayoutSource, HashMap.HashMap<Address, bigint>>>

@@ -6,7 +6,7 @@
  *   rewards.epoch {epoch}     the whole closed ledger (NotFound while the epoch is open)
  *   rewards.show {address}    the address's statement, per epoch and in total
  *   supply {}                 reserve, minted, burned, circulating, stakes, ... and whether it balances
- *   stake.get {worker}        a worker's bonded and unbonding stake
+ *   stake.get {worker, owner?} a worker's bonded and unbonding stake (all its owners' bonds), and owner's own
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
@@ -92,7 +92,11 @@ export class StakeView extends Schema.Class<StakeView>("StakeView")({
   bonded: Schema.BigInt,
   unbonding: Schema.BigInt,
   /** The economy's open epoch. */
-  epoch: Schema.Number
+  epoch: Schema.Number,
+  /** With an `owner` asked: that account's own bond to the worker and its part of the unbonding; else null. */
+  owner: Schema.NullOr(Schema.String),
+  ownerBonded: Schema.NullOr(Schema.BigInt),
+  ownerUnbonding: Schema.NullOr(Schema.BigInt)
 }) {}
 
 const Common = Schema.Union(InvalidRequest, NodeUnavailable)
@@ -107,5 +111,5 @@ export class EconomyRpcs extends RpcGroup.make(
   }),
   Rpc.make("rewards.show", { payload: { address: Schema.String }, success: StatementView, error: Common }),
   Rpc.make("supply", { success: SupplyView, error: Common }),
-  Rpc.make("stake.get", { payload: { worker: Schema.String }, success: StakeView, error: Common })
+  Rpc.make("stake.get", { payload: { worker: Schema.String, owner: Schema.optional(Schema.String) }, success: StakeView, error: Common })
 ) {}

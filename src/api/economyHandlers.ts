@@ -43,10 +43,19 @@ export const EconomyRpcHandlers = EconomyRpcs.toLayer(
           })
         }),
       supply: () => economy.supply.pipe(Effect.map((s) => new SupplyView(s))),
-      "stake.get": ({ worker }) =>
+      "stake.get": ({ worker, owner }) =>
         Effect.gen(function* () {
           const w = yield* address(worker, "worker")
-          return new StakeView({ worker: w, bonded: economy.bondedOf(w), unbonding: economy.unbondingOf(w), epoch: yield* economy.epoch })
+          const o = owner === undefined ? null : yield* address(owner, "owner")
+          return new StakeView({
+            worker: w,
+            bonded: economy.bondedOf(w),
+            unbonding: economy.unbondingOf(w),
+            epoch: yield* economy.epoch,
+            owner: o,
+            ownerBonded: o === null ? null : economy.bondOf(w, o),
+            ownerUnbonding: o === null ? null : economy.unbondingOf(w, o)
+          })
         })
     }
   })

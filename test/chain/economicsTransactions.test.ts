@@ -15,6 +15,7 @@ import { accountOf, Allocation, ApplyGenesis, balanceOf, genesisHash, makeLedger
 import { addTransaction, emptyMempool } from "../../domain/chain/mempool.js"
 import { encodeRlp, type RlpInput } from "../../domain/chain/rlp.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
+import { bondedBy } from "../../domain/chain/stakeBonds.js"
 import {
   amountOf,
   decodeTransaction,
@@ -291,7 +292,7 @@ describe("worker.stake and worker.unbond", () => {
       _tag: "AdmissionRejected",
       reason: "NotStakeOwner",
       txHash: theft.hash,
-      detail: `${thief!.address} has bonded no stake to worker ${WORKER}; only its bonder can unbond it`
+      detail: `${thief!.address} has no stake bonded to worker ${WORKER}; an account unbonds only its own bond`
     })
     const { state, events } = applyBlock(bonded.state, nextBlock(bonded.state, [theft]))
     expect(tags(events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
@@ -302,6 +303,37 @@ describe("worker.stake and worker.unbond", () => {
     // The owner itself is admitted.
     const own = sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n }, 1n)
     expect(Either.isRight(precheckTransaction(bonded.state, emptyMempool(), own))).toBe(true)
+  })
+
+  it("an unbond over one's own bond (another owner's bond beside it does not count): UnbondOverBond at admission and in a block; each unbond lowers what is left to ask", () => {
+    const g = genesisState(POOL_SHARD)
+    const [owner, other] = accountsOn(POOL_SHARD)
+    const bonded = applyBlock(
+      g.state,
+      nextBlock(g.state, [sign(owner!.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n }), sign(other!.key, { kind: "worker.stake", worker: WORKER, amount: 1n })])
+    )
+    expect([bondedBy(bonded.state, owner!.address, WORKER), bondedBy(bonded.state, other!.address, WORKER)]).toEqual([4_000n, 1n])
+    const over = sign(other!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n }, 1n)
+    const refused = precheckTransaction(bonded.state, emptyMempool(), over)
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({
+      reason: "UnbondOverBond",
+      detail: `${other!.address} has 1 bonded to worker ${WORKER} (before slashes); cannot unbond 4000: an account unbonds only its own bond`
+    })
+    const inBlock = applyBlock(bonded.state, nextBlock(bonded.state, [over]))
+    expect(tags(inBlock.events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
+    expect(inBlock.events[1]).toMatchObject({ txHash: over.hash, reason: "UnbondOverBond" })
+    expect(accountOf(inBlock.state, other!.address)).toEqual(accountOf(bonded.state, other!.address))
+    // The owner asks back 3000 of its 4000: 1000 left to ask, 1001 is over it.
+    const part = applyBlock(bonded.state, nextBlock(bonded.state, [sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 3_000n }, 1n)]))
+    expect(tags(part.events)).toContain("UnbondRequested")
+    expect(bondedBy(part.state, owner!.address, WORKER)).toBe(1_000n)
+    const rest = precheckTransaction(part.state, emptyMempool(), sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1_001n }, 2n))
+    expect(Either.isLeft(rest) && rest.left.reason).toBe("UnbondOverBond")
+    // All of it asked back: nothing left, and the next unbond is NotStakeOwner.
+    const all = applyBlock(part.state, nextBlock(part.state, [sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1_000n }, 2n)]))
+    expect(bondedBy(all.state, owner!.address, WORKER)).toBe(0n)
+    const none = precheckTransaction(all.state, emptyMempool(), sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1n }, 3n))
+    expect(Either.isLeft(none) && none.left.reason).toBe("NotStakeOwner")
   })
 
   it("an unbond of a worker nobody bonded to: NotStakeOwner", () => {

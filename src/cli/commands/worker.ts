@@ -163,11 +163,15 @@ const stakeWorker = Options.text("worker").pipe(
 )
 const stakeAmount = Options.text("amount").pipe(Options.withDescription("Amount in base units"))
 
-export const stakeText = (s: Pick<StakeView, "worker" | "bonded" | "unbonding" | "epoch">): string => `worker ${s.worker}  bonded ${s.bonded}  unbonding ${s.unbonding}  (epoch ${s.epoch} open)`
+export const stakeText = (s: Pick<StakeView, "worker" | "bonded" | "unbonding" | "epoch" | "owner" | "ownerBonded" | "ownerUnbonding">): string =>
+  `worker ${s.worker}  bonded ${s.bonded}  unbonding ${s.unbonding}  (epoch ${s.epoch} open)` +
+  (s.owner === null ? "" : `\n  of which ${s.owner}'s own: bonded ${s.ownerBonded ?? 0n}  unbonding ${s.ownerUnbonding ?? 0n}`)
 
 /**
  * Sign a worker.stake / worker.unbond, wait for its block, then for the
- * economy to show it (`shows(before, after)`), and show the stake.
+ * economy to show it in the key's own bond, and show the stake. A worker's
+ * stake is the sum of its owners' bonds: a bond always adds to the key's own,
+ * an unbond takes only from it.
  */
 const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
   (o: { readonly worker: Option.Option<string>; readonly amount: string; readonly key: KeySource; readonly fee: string; readonly rpcUrl: string; readonly json: boolean }) =>
@@ -175,36 +179,41 @@ const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
       const amount = yield* parseAmount(o.amount, "--amount", { positive: true })
       const key = yield* loadKey(o.key)
       const fee = yield* parseFee(o.fee)
-      const worker = Option.isSome(o.worker) ? yield* parseAddress(o.worker.value, "--worker") : key.publicKey.address
+      const owner = key.publicKey.address
+      const worker = Option.isSome(o.worker) ? yield* parseAddress(o.worker.value, "--worker") : owner
       return yield* withNode(o.rpcUrl, (client) =>
         Effect.gen(function* () {
-          const before = yield* client.stake.get({ worker })
-          if (kind === "worker.unbond" && before.bonded < amount) {
-            return yield* Effect.fail(new BadInput(`worker ${worker} has ${before.bonded} bonded; cannot unbond ${amount}`))
+          const before = yield* client.stake.get({ worker, owner })
+          const own = before.ownerBonded ?? 0n
+          if (kind === "worker.unbond" && own < amount) {
+            return yield* Effect.fail(new BadInput(`${owner} has ${own} bonded to worker ${worker}; cannot unbond ${amount} (an account unbonds only its own bond)`))
           }
           const tx = yield* submitSigned(client, key, { kind, worker, amount }, fee)
-          const target = kind === "worker.stake" ? before.bonded + amount : before.bonded - amount
-          // A bond to a worker whose stake another account owns goes back to its sender (unbonding), never into the stake.
-          const returned = (s: StakeView) => kind === "worker.stake" && s.bonded < target && s.unbonding >= before.unbonding + amount
+          // Only this owner's txs raise its bond; a decrease is its unbond (clamped while pending slashes hold part of the bond).
+          const shown = (s: StakeView) => (kind === "worker.stake" ? (s.ownerBonded ?? 0n) >= own + amount : (s.ownerBonded ?? 0n) < own)
           const stake = yield* pollUntil(
-            client.stake.get({ worker }).pipe(
-              Effect.map((s) => ((kind === "worker.stake" ? s.bonded >= target || returned(s) : s.bonded <= target) ? Option.some(s) : Option.none()))
-            ),
+            client.stake.get({ worker, owner }).pipe(Effect.map((s) => (shown(s) ? Option.some(s) : Option.none()))),
             {
               within: APPLY_WAIT,
               onTimeout: () =>
                 new Error(
                   `${kind} ${tx.hash} is in a block, but the node's economy does not show it yet` +
-                    (kind === "worker.unbond" ? " (only the stake's owner, the first account that bonded to it, can unbond it)" : "")
+                    (kind === "worker.unbond" ? " (what pending wrong-result slashes will take stays bonded until the epoch's close)" : "")
                 )
             }
           )
-          if (returned(stake)) {
-            return yield* Effect.fail(
-              new BadInput(`worker ${worker}'s stake is owned by another account: your bond of ${amount} (${tx.hash}) goes back to you at the close of epoch ${stake.epoch}`)
-            )
+          return {
+            tx: tx.hash,
+            block: `${tx.shard}/${tx.blockHeight ?? "?"}`,
+            amount,
+            worker: stake.worker,
+            bonded: stake.bonded,
+            unbonding: stake.unbonding,
+            epoch: stake.epoch,
+            owner: stake.owner,
+            ownerBonded: stake.ownerBonded,
+            ownerUnbonding: stake.ownerUnbonding
           }
-          return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, amount, worker: stake.worker, bonded: stake.bonded, unbonding: stake.unbonding, epoch: stake.epoch }
         })
       )
     }).pipe(
@@ -216,7 +225,7 @@ const stakeCommand = (kind: "worker.stake" | "worker.unbond") =>
 
 const stakeCmd = Command.make(
   "stake",
-  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The stake's owner"), fee: feeOption, rpcUrl, json },
+  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The bond's owner"), fee: feeOption, rpcUrl, json },
   stakeCommand("worker.stake")
 ).pipe(
   Command.withDescription("Bond --amount as a worker's stake (moved from the key's account to the stake pool); waits for the block and shows bonded/unbonding")
@@ -224,7 +233,7 @@ const stakeCmd = Command.make(
 
 const unbondCmd = Command.make(
   "unbond",
-  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The stake's owner"), fee: feeOption, rpcUrl, json },
+  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The bond's owner"), fee: feeOption, rpcUrl, json },
   stakeCommand("worker.unbond")
 ).pipe(
   Command.withDescription("Ask for --amount of a worker's bonded stake back (returned after the unbonding epochs); waits for the block and shows bonded/unbonding")

@@ -26,7 +26,7 @@ import {
 import type { EconomicsConfig } from "../../../domain/economics/config.js"
 import { CloseEpoch } from "../../../domain/economics/epochDecider.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../../domain/economics/events.js"
-import { bondedOf, isPaused, owedBy, supplyOf, unbondingOf } from "../../../domain/economics/queries.js"
+import { bondedOf, bondOf, isPaused, owedBy, supplyOf, unbondingOf } from "../../../domain/economics/queries.js"
 import type { EconomyState } from "../../../domain/economics/state.js"
 import { statementOf } from "../../../domain/economics/statement.js"
 import { makeRewardActors } from "../../../actors/RewardActor.js"
@@ -205,7 +205,9 @@ export const makeEconomy = (settings: EconomySettings) =>
         ),
       supply,
       bondedOf: (worker: string) => bondedOf(state, worker.toLowerCase() as Address),
-      unbondingOf: (worker: string) => unbondingOf(state, worker.toLowerCase() as Address),
+      /** `owner`'s own bond to `worker`. */
+      bondOf: (worker: string, owner: string) => bondOf(state, worker.toLowerCase() as Address, owner.toLowerCase() as Address),
+      unbondingOf: (worker: string, owner?: string) => unbondingOf(state, worker.toLowerCase() as Address, owner?.toLowerCase() as Address | undefined),
       isPaused: (model: string) => isPaused(state, model.toLowerCase() as never),
       payOut
     }
