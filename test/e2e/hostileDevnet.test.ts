@@ -250,13 +250,17 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
       { method: "tx.submit", limit: REQUEST_BYTES_MAX["tx.submit"]!, payload: (pad: string) => ({ raw: `0x${pad}`, wait: false }), atLimit: "TransactionRejected:Oversized" },
       { method: "account.get", limit: REQUEST_BYTES_DEFAULT, payload: (pad: string) => ({ address: `0x${pad}` }), atLimit: "InvalidRequest:" }
     ]
+    // Request ids are numbers on the wire.
+    let id = 0
     for (const i of [0, 2]) {
       const s = await rawSocket(wsUrl(devnet.port + i))
       for (const { method, limit, payload, atLimit } of methods) {
-        s.send(frameOf(`${method}-at`, method, payload, limit))
-        expect({ i, method, exit: failureOf(await s.exitOf(`${method}-at`)) }).toEqual({ i, method, exit: atLimit })
-        s.send(frameOf(`${method}-over`, method, payload, limit + 1))
-        const exit = await s.exitOf(`${method}-over`)
+        const at = String(++id)
+        s.send(frameOf(at, method, payload, limit))
+        expect({ i, method, exit: failureOf(await s.exitOf(at)) }).toEqual({ i, method, exit: atLimit })
+        const over = String(++id)
+        s.send(frameOf(over, method, payload, limit + 1))
+        const exit = await s.exitOf(over)
         expect({ i, method, exit: failureOf(exit) }).toEqual({ i, method, exit: "RequestRefused:TooLarge" })
         expect(JSON.stringify(exit)).toContain(`a ${method} request is at most ${limit} bytes, this one is ${limit + 1}`)
       }
@@ -265,10 +269,10 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     // Validator 0 serves the AI shard's methods, with their own limits.
     const s0 = await rawSocket(wsUrl(devnet.port))
     const upload = (pad: string) => ({ weightsHash: HASH, sizeBytes: 10, offset: 0, data: pad, publicKey: "0x", signature: "0x" })
-    s0.send(frameOf("up-at", "model.upload", upload, REQUEST_BYTES_MAX["model.upload"]!))
-    expect(failureOf(await s0.exitOf("up-at"))).toBe("UploadRejected:BadChunk")
-    s0.send(frameOf("up-over", "model.upload", upload, REQUEST_BYTES_MAX["model.upload"]! + 1))
-    expect(failureOf(await s0.exitOf("up-over"))).toBe("RequestRefused:TooLarge")
+    s0.send(frameOf("1", "model.upload", upload, REQUEST_BYTES_MAX["model.upload"]!))
+    expect(failureOf(await s0.exitOf("1"))).toBe("UploadRejected:BadChunk")
+    s0.send(frameOf("2", "model.upload", upload, REQUEST_BYTES_MAX["model.upload"]! + 1))
+    expect(failureOf(await s0.exitOf("2"))).toBe("RequestRefused:TooLarge")
     s0.ws.close()
 
     for (const i of [0, 2]) {
