@@ -106,7 +106,7 @@ const keepsCommitting = async (after: string, via = 0) => {
   const r = await v(via).run(v(via).client.tx.submit({ raw: t.raw, wait: true }), 60_000)
   expect({ after, status: r.status }).toEqual({ after, status: "included" })
   for (let i = 0; i < VALIDATORS; i++) {
-    await waitFor(`after ${after}: the transfer on validator ${i}`, async () => ((await balanceOn(i, RECEIVER.address)) >= received + 1n ? true : undefined), {
+    await waitFor(`after ${after}: the transfer on validator ${i}`, async () => ((await balanceOn(i, RECEIVER.address)) === received + 1n ? true : undefined), {
       timeoutMs: 30_000,
       intervalMs: 200
     })
@@ -244,7 +244,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     await keepsCommitting("the serving-time overruns", 2)
   }, 240_000)
 
-  it("RPC frames at and one byte over a method's limit on validators 0 and 2; a frame over every limit; too many streams", async () => {
+  it("RPC frames at and one byte over a method's limit on validators 0 and 2; a frame over every limit; frames that are not requests; too many streams", async () => {
     const HASH = `0x${"ab".repeat(32)}`
     const methods = [
       { method: "tx.submit", limit: REQUEST_BYTES_MAX["tx.submit"]!, payload: (pad: string) => ({ raw: `0x${pad}`, wait: false }), atLimit: "TransactionRejected:Oversized" },
@@ -280,6 +280,21 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
       big.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad } }), FRAME_BYTES_MAX + 1))
       expect({ i, code: await big.closed }).toEqual({ i, code: 1009 })
     }
+
+    // Frames that are not requests: text that is not JSON is answered with a Defect and the connection
+    // serves on; a request whose id is not a number drops the connection. Never the node.
+    const notJson = await rawSocket(wsUrl(devnet.port + 2))
+    notJson.send("{{{ not json")
+    const defect = await waitFor("the answer to a frame that is not JSON", async () => notJson.messages.find((m) => m._tag === "Defect"), { timeoutMs: 30_000 })
+    expect(JSON.stringify(defect)).toContain("SyntaxError")
+    notJson.send(JSON.stringify({ _tag: "Request", id: "1", tag: "node.status", payload: {}, headers: [] }))
+    expect(failureOf(await notJson.exitOf("1"))).toBe("Success")
+    notJson.ws.close()
+    const badId = await rawSocket(wsUrl(devnet.port + 2))
+    badId.send(JSON.stringify({ _tag: "Request", id: "not-a-number", tag: "node.status", payload: {}, headers: [] }))
+    await waitFor("the connection dropped after a request id that is not a number", async () => (badId.ws.readyState === badId.ws.CLOSED ? true : undefined), {
+      timeoutMs: 30_000
+    })
 
     const streams = await rawSocket(wsUrl(devnet.port + 2))
     for (let id = 1; id <= SUBSCRIPTIONS_PER_CONNECTION_MAX; id++) streams.send(subscribeFrame(id))
@@ -324,6 +339,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
       const s = await c.run(c.client.stake.get({ worker: STAKED_WORKER.address }))
       return s.bonded >= 1_000_000n ? s : undefined
     }, { timeoutMs: 30_000, intervalMs: 200 })
+    const thiefBefore = await balanceOn(0, THIEF.address)
     for (const i of [0, 2]) {
       const account = await v(i).run(v(i).client.account.get({ address: THIEF.address }))
       const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload: { kind: "worker.unbond", worker: STAKED_WORKER.address as never, amount: 1n } })
@@ -345,6 +361,8 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     await keepsCommitting("the thefts", 1)
     expect((await c.run(c.client.stake.get({ worker: STAKED_WORKER.address }))).bonded).toBe(staked.bonded)
     expect(await balanceOn(1, RESERVE_ADDRESS)).toBe(reserveBefore)
+    // Refused at admission: not even a fee moved.
+    for (let i = 0; i < VALIDATORS; i++) expect({ i, thief: await balanceOn(i, THIEF.address) }).toEqual({ i, thief: thiefBefore })
   }, 120_000)
 
   it("Ctrl-C, then a restart on the same data dir resumes: heights grow, the models keep their verdicts, a transfer commits; audit replay passes on validators 0 and 1", async () => {
