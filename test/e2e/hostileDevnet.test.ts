@@ -84,10 +84,10 @@ const startDevnet = (dataDir: string) =>
   // As `npm start` runs it (its in-process compute node on validator 0 included).
   spawnNode({ dataDir, command: ["devnet", "--validators", String(VALIDATORS), "--shards", "2"], extraArgs: ["--workers", "1"], readyTimeoutMs: 60_000 })
 
-/** Heights of the beacon (shard 0) and transfer shard 1 on validator `i`. */
+/** Heights of the beacon (shard 0) and the sender's transfer shard (where the transfers below land) on validator `i`. */
 const heightsOn = async (i: number) => {
   const shards = (await v(i).run(v(i).client.node.status())).shards
-  return [shards.find((s) => s.shard === 0)!.height, shards.find((s) => s.shard === 1)!.height] as const
+  return [shards.find((s) => s.shard === 0)!.height, shards.find((s) => s.shard === SENDER.shard)!.height] as const
 }
 const balanceOn = async (i: number, address: string) => (await v(i).run(v(i).client.account.get({ address }))).balance
 
@@ -113,10 +113,10 @@ const keepsCommitting = async (after: string, via = 0) => {
   }
   for (const [k, i] of [1, 3].entries()) {
     await waitFor(
-      `after ${after}: the beacon and shard 1 grow on validator ${i} past ${before[k]!.join(", ")}`,
+      `after ${after}: the beacon and shard ${SENDER.shard} grow on validator ${i} past ${before[k]!.join(", ")}`,
       async () => {
-        const [beacon, shard1] = await heightsOn(i)
-        return beacon > before[k]![0] && shard1 > before[k]![1] ? true : undefined
+        const [beacon, transfers] = await heightsOn(i)
+        return beacon > before[k]![0] && transfers > before[k]![1] ? true : undefined
       },
       { timeoutMs: 30_000, intervalMs: 200 }
     )
@@ -375,10 +375,10 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     await openClients(devnet.port)
     for (const [k, i] of [1, 3].entries()) {
       await waitFor(
-        `after the restart: the beacon and shard 1 grow on validator ${i} past ${heights[k]!.join(", ")}`,
+        `after the restart: the beacon and shard ${SENDER.shard} grow on validator ${i} past ${heights[k]!.join(", ")}`,
         async () => {
-          const [beacon, shard1] = await heightsOn(i)
-          return beacon > heights[k]![0] && shard1 > heights[k]![1] ? true : undefined
+          const [beacon, transfers] = await heightsOn(i)
+          return beacon > heights[k]![0] && transfers > heights[k]![1] ? true : undefined
         },
         { timeoutMs: 60_000, intervalMs: 250 }
       )
