@@ -6,17 +6,14 @@
  * provider's, and reads of ids nobody made. Each gets its exact typed
  * refusal, nothing is appended, and the node keeps answering.
  */
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { readdirSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { WebSocket } from "ws"
 import { Effect, Either } from "effect"
-import { sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
-import { bytesToHex } from "../../domain/chain/hex.js"
+import { signWeightsChunk } from "../../domain/ai/signedMessages.js"
 import type { PrivateKey } from "../../domain/chain/keys.js"
 import { devKey } from "../../domain/chain/keys.js"
-import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { FRAME_BYTES_MAX, REQUEST_BYTES_DEFAULT, REQUEST_BYTES_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX } from "../../src/api/requestLimits.js"
@@ -24,9 +21,11 @@ import { SESSION_GRANT_WINDOW_MS, SESSION_LIFETIME_MAX_MS, SESSIONS_PER_DEVELOPE
 import { ENDPOINT_CHARS_MAX, REGISTRATION_WINDOW_MS } from "../../src/node/ai/WorkerHub.js"
 import { UPLOADS_PER_PROVIDER_MAX } from "../../src/node/ai/AiNode.js"
 import { SILERO_MANIFEST } from "../ai/support/models.js"
-import { DEFAULT_FEE, DEV, QUIET_BEACON, waitFor } from "./support/chain.js"
+import { DEV, QUIET_BEACON, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
+import { freshNonce, registerModel as registerOnChain, sha256, signGrant, signRegistration, submitIncluded, type GrantOptions } from "./support/ai.js"
+import { failureOf, frameOf, rawSocket as openRawSocket, subscribeFrame } from "./support/frames.js"
 import { cleanup, makeTempDir, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
@@ -36,8 +35,7 @@ let chainId: bigint
 
 const PROVIDER = DEV[1]!
 const OTHER_PROVIDER = DEV[2]!
-const nonce = () => `0x${randomBytes(16).toString("hex")}`
-const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
+const nonce = freshNonce
 
 const lastPosition = async () => (await c.run(c.client.node.status())).eventsPosition
 
@@ -51,18 +49,11 @@ const expectRefused = async <A, E>(effect: Effect.Effect<A, E>, tag: string, rea
   return error
 }
 
-const submit = async (key: PrivateKey, payload: TransactionPayload) => {
-  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
-  const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload }), key)
-  const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
-  expect(r.status).toBe("included")
-  return tx.hash
-}
+const submit = (key: PrivateKey, payload: TransactionPayload) => submitIncluded(c, key, payload)
 
 /** Registers a model on chain for `bytes` and waits until the node shows it. */
 const registerModel = async (key: PrivateKey, bytes: Uint8Array, name: string) => {
-  const manifest = JSON.stringify({ ...SILERO_MANIFEST, name })
-  const id = await submit(key, { kind: "model.register", weightsHash: sha256(bytes) as never, sizeBytes: BigInt(bytes.length), manifest })
+  const id = await registerOnChain(c, key, bytes, { ...SILERO_MANIFEST, name })
   await waitFor(`model ${id} shown`, async () => (Either.isRight(await Effect.runPromise(Effect.either(c.client.model.get({ model: id })))) ? true : undefined))
   return id
 }
@@ -72,46 +63,7 @@ const blobFiles = () => readdirSync(join(node.dataDir, "blobs"), { recursive: tr
 
 // ---------------------------------------------------------------- raw frames
 
-interface RawSocket {
-  readonly ws: WebSocket
-  readonly messages: Array<{ readonly _tag: string; readonly requestId?: string; readonly exit?: unknown }>
-  readonly closed: Promise<number>
-  readonly send: (frame: string) => void
-  readonly exitOf: (id: string) => Promise<unknown>
-}
-
-/** A WebSocket speaking the RPC framing by hand, so a frame's bytes are exactly what the test says. */
-const rawSocket = async (): Promise<RawSocket> => {
-  const ws = new WebSocket(node.url)
-  const messages: RawSocket["messages"] = []
-  const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)))
-  ws.on("message", (data) => messages.push(JSON.parse(data.toString())))
-  await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)))
-  return {
-    ws,
-    messages,
-    closed,
-    send: (frame) => ws.send(frame),
-    exitOf: (id) =>
-      waitFor(`the exit of request ${id}`, async () => messages.find((m) => m._tag === "Exit" && m.requestId === id)?.exit, {
-        timeoutMs: 30_000,
-        intervalMs: 20
-      })
-  }
-}
-
-/** A request frame of exactly `bytes` bytes: `payload(pad)` with the padding sized to fit. */
-const frameOf = (id: string, method: string, payload: (pad: string) => unknown, bytes: number): string => {
-  const make = (k: number) => JSON.stringify({ _tag: "Request", id, tag: method, payload: payload("a".repeat(k)), headers: [] })
-  const frame = make(bytes - make(0).length)
-  expect(Buffer.byteLength(frame)).toBe(bytes)
-  return frame
-}
-
-const failureOf = (exit: unknown) => {
-  const e = exit as { readonly _tag: string; readonly cause?: { readonly _tag: string; readonly error?: { readonly _tag: string; readonly reason?: string } } }
-  return e._tag === "Success" ? "Success" : e.cause?._tag === "Fail" ? `${e.cause.error?._tag}:${e.cause.error?.reason ?? ""}` : `defect`
-}
+const rawSocket = () => openRawSocket(node.url)
 
 const HASH = `0x${"ab".repeat(32)}`
 /** Per method: a payload with room for padding, and the typed answer a frame at the limit gets (never RequestRefused). */
@@ -191,7 +143,7 @@ describe("RPC frames at and over every size limit", () => {
 
   it(`at most ${SUBSCRIPTIONS_PER_CONNECTION_MAX} streams per connection: the next is RequestRefused TooManySubscriptions; ending one frees a slot`, async () => {
     const s = await rawSocket()
-    const subscribe = (id: number) => s.send(JSON.stringify({ _tag: "Request", id: String(id), tag: "events.subscribe", payload: { from: 0 }, headers: [] }))
+    const subscribe = (id: number) => s.send(subscribeFrame(id))
     for (let id = 1; id <= SUBSCRIPTIONS_PER_CONNECTION_MAX; id++) subscribe(id)
     await waitFor("a chunk on every stream", async () =>
       new Set(s.messages.filter((m) => m._tag === "Chunk").map((m) => m.requestId)).size === SUBSCRIPTIONS_PER_CONNECTION_MAX ? true : undefined
@@ -204,7 +156,7 @@ describe("RPC frames at and over every size limit", () => {
     await waitFor("a chunk on the stream that took the freed slot", async () => (s.messages.some((m) => m._tag === "Chunk" && m.requestId === "101") ? true : undefined))
     // Another connection has its own streams.
     const other = await rawSocket()
-    other.send(JSON.stringify({ _tag: "Request", id: "1", tag: "events.subscribe", payload: { from: 0 }, headers: [] }))
+    other.send(subscribeFrame(1))
     await waitFor("a chunk on another connection", async () => (other.messages.some((m) => m._tag === "Chunk") ? true : undefined))
     s.ws.close()
     other.ws.close()
@@ -213,10 +165,7 @@ describe("RPC frames at and over every size limit", () => {
 
 describe("worker registration: signed, fresh, once", () => {
   const key = devKey(60)
-  const signed = (o: { readonly at: number; readonly nonce: string; readonly endpoint?: string }) => {
-    const offer = { gpuClass: "CPU", devices: 1, stake: 0n, endpoint: o.endpoint ?? "http://worker.example", at: o.at, nonce: o.nonce }
-    return { publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), key) }
-  }
+  const signed = (o: { readonly at: number; readonly nonce: string; readonly endpoint?: string }) => signRegistration(chainId, key, o)
   const workerEvents = async () => (await c.run(c.client.events.read({ stream: `worker-${key.publicKey.address}`, limit: 1_000 }))).length
 
   it("a replayed registration is ReplayedRegistration; a stale one StaleRegistration; a long endpoint BadRegistration; nothing changes", async () => {
@@ -248,10 +197,7 @@ describe("worker registration: signed, fresh, once", () => {
 
 describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", () => {
   const developer = DEV[3]!.key
-  const grant = (model: string, o: { readonly issuedAt?: number; readonly expiresAt?: number; readonly spendMax?: bigint; readonly nonce?: string } = {}) => {
-    const g = { model, issuedAt: o.issuedAt ?? Date.now(), expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? nonce() }
-    return { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
-  }
+  const grant = (model: string, o: GrantOptions = {}) => signGrant(chainId, developer, model, o)
 
   it("a replayed grant is ReplayedGrant; past the lifetime cap, with no spending cap, or one too many BadSession; no escrow InsufficientEscrow; nothing changes", async () => {
     const model = await registerModel(PROVIDER.key, Uint8Array.from({ length: 64 }, (_, i) => i), "doors-session")
@@ -277,8 +223,7 @@ describe("session grants: a nonce, a lifetime cap, a spending cap, an escrow", (
     const other = DEV[4]!.key
     await submit(other, { kind: "escrow.deposit", model: model as never, amount: 1_000n })
     await waitFor("the other deposit", async () => ((await c.run(c.client.escrow.get({ developer: other.publicKey.address, model }))).deposited > 0n ? true : undefined))
-    const og = { model, issuedAt: Date.now(), expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
-    const os = await c.run(c.client.session.open({ publicKey: other.publicKey.hex, ...og, signature: signMessage(sessionGrantDigest({ chainId, ...og }), other) }))
+    const os = await c.run(c.client.session.open(signGrant(chainId, other, model, { spendMax: 1n })))
     expect(os.developer).toBe(other.publicKey.address)
   })
 })
@@ -349,13 +294,11 @@ describe("after all that", () => {
 
   it("a registration and a grant accepted before a restart are refused after it (StaleRegistration, StaleGrant), though the node forgot their nonces", async () => {
     const worker = devKey(61)
-    const offer = { gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "http://worker.example", at: Date.now(), nonce: nonce() }
-    const registration = { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
+    const registration = signRegistration(chainId, worker)
     await c.run(c.client.worker.register(registration))
     const developer = DEV[4]!.key // has an escrow for doors-session, and one session open
     const escrowed = (await c.run(c.client.model.list({}))).find((m) => m.name === "doors-session")!
-    const g = { model: escrowed.id, issuedAt: Date.now(), expiresAt: Date.now() + 60_000, spendMax: 1n, nonce: nonce() }
-    const grant = { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
+    const grant = signGrant(chainId, developer, escrowed.id, { spendMax: 1n })
     await c.run(c.client.session.open(grant))
 
     await c.close()
@@ -366,10 +309,8 @@ describe("after all that", () => {
     await expectRefused(c.client.worker.register(registration), "WorkerRejected", "StaleRegistration")
     await expectRefused(c.client.session.open(grant), "InferenceRejected", "StaleGrant")
     // Freshly signed, both are taken.
-    const again = { ...offer, at: Date.now(), nonce: nonce() }
-    expect((await c.run(c.client.worker.register({ publicKey: worker.publicKey.hex, ...again, signature: signMessage(workerRegistrationDigest({ chainId, ...again }), worker) }))).worker).toBe(worker.publicKey.address)
-    const fresh = { ...g, issuedAt: Date.now(), nonce: nonce() }
-    const opened = await c.run(c.client.session.open({ publicKey: developer.publicKey.hex, ...fresh, signature: signMessage(sessionGrantDigest({ chainId, ...fresh }), developer) }))
+    expect((await c.run(c.client.worker.register(signRegistration(chainId, worker)))).worker).toBe(worker.publicKey.address)
+    const opened = await c.run(c.client.session.open(signGrant(chainId, developer, escrowed.id, { spendMax: 1n })))
     expect(opened.developer).toBe(developer.publicKey.address)
   })
 })

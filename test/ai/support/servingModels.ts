@@ -18,14 +18,19 @@ export const valueBombModel = (): Uint8Array =>
     }
   })
 
-/** Loop(M = m, cond = true) adding 1 to x each turn: runs m[] iterations, m an int64 scalar input. */
+/**
+ * A Loop with a constant trip count (2^62, so the static check passes) that
+ * goes on while i + 1 < m, adding 1 to x each turn: runs min(m[], 2^62)
+ * iterations, m an int64 scalar input (the body reads it from the outer
+ * scope). The seeded m is small; a request's m is not.
+ */
 export const valueLoopModel = (): Uint8Array =>
   model({
     graph: {
       nodes: [
         {
           opType: "Loop",
-          inputs: ["m", "cond", "x"],
+          inputs: ["trips", "cond", "x"],
           outputs: ["y"],
           name: "loop",
           attributes: [
@@ -33,7 +38,9 @@ export const valueLoopModel = (): Uint8Array =>
               name: "body",
               g: graphBytes({
                 nodes: [
-                  { opType: "Identity", inputs: ["c"], outputs: ["c_out"] },
+                  { opType: "Constant", inputs: [], outputs: ["step"], attributes: [{ name: "value", t: { dataType: DT.INT64, dims: [], int64s: [1] } }] },
+                  { opType: "Add", inputs: ["i", "step"], outputs: ["next"] },
+                  { opType: "Less", inputs: ["next", "m"], outputs: ["c_out"] },
                   { opType: "Constant", inputs: [], outputs: ["one"], attributes: [{ name: "value", t: { dataType: DT.FLOAT, dims: [1], floats: [1] } }] },
                   { opType: "Add", inputs: ["v", "one"], outputs: ["v_out"] }
                 ],
@@ -44,7 +51,10 @@ export const valueLoopModel = (): Uint8Array =>
           ]
         }
       ],
-      initializers: [{ name: "cond", dataType: DT.BOOL, dims: [], raw: Uint8Array.of(1) }],
+      initializers: [
+        { name: "trips", dataType: DT.INT64, dims: [], int64s: [2n ** 62n] },
+        { name: "cond", dataType: DT.BOOL, dims: [], raw: Uint8Array.of(1) }
+      ],
       inputs: [valueInfo("m", DT.INT64, []), valueInfo("x", DT.FLOAT, [1])],
       outputs: [valueInfo("y", DT.FLOAT, [1])]
     }

@@ -1,0 +1,95 @@
+/**
+ * The AI shard's doors as a provider, a developer and a compute node use
+ * them through the typed client: a transaction signed and included, a model
+ * registered on chain and its weights uploaded in chunks its provider
+ * signed (then its verdict), a signed session grant, a signed worker
+ * registration.
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { Effect, Either } from "effect"
+import { expect } from "vitest"
+import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
+import { sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import type { PrivateKey } from "../../../domain/chain/keys.js"
+import { signTransaction, TransactionBody, type TransactionPayload } from "../../../domain/chain/transaction.js"
+import { BLOB_CHUNK_BYTES } from "../../../src/api/AiRpcs.js"
+import type { ModelView } from "../../../src/client/index.js"
+import { DEFAULT_FEE, waitFor } from "./chain.js"
+import type { TestClient } from "./client.js"
+
+export const sha256 = (bytes: Uint8Array): string => `0x${createHash("sha256").update(bytes).digest("hex")}`
+/** A fresh 16-byte nonce, as grants and registrations carry. */
+export const freshNonce = (): string => `0x${randomBytes(16).toString("hex")}`
+
+/** Signs `payload` with the sender's next nonce, submits it and waits until a block includes it; its hash. */
+export const submitIncluded = async (c: TestClient, key: PrivateKey, payload: TransactionPayload, timeoutMs?: number): Promise<string> => {
+  const { chainId } = await c.run(c.client.node.status())
+  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
+  const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload }), key)
+  const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }), timeoutMs)
+  expect(r.status).toBe("included")
+  return tx.hash
+}
+
+/** Registers `bytes` on chain under `manifest` (signed by `provider`); the model's id. */
+export const registerModel = (c: TestClient, provider: PrivateKey, bytes: Uint8Array, manifest: ModelManifestEncoded, timeoutMs?: number): Promise<string> =>
+  submitIncluded(c, provider, { kind: "model.register", weightsHash: sha256(bytes) as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) }, timeoutMs)
+
+/** Uploads `bytes` of a registered model in chunks `provider` signed (retried while the node has not seen the registration yet). */
+export const uploadWeights = async (c: TestClient, provider: PrivateKey, bytes: Uint8Array): Promise<void> => {
+  const { chainId } = await c.run(c.client.node.status())
+  const hash = sha256(bytes)
+  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
+    const chunk = signWeightsChunk(provider, chainId, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
+    await waitFor(`the node to take ${hash} at ${offset}`, async () => {
+      const r = await Effect.runPromise(Effect.either(c.client.model.upload(chunk)))
+      if (Either.isRight(r)) return r.right
+      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
+      throw new Error(`upload refused: ${r.left.message}`)
+    })
+  }
+}
+
+/** The model once it is no longer Pending. */
+export const verdictOf = (c: TestClient, id: string, timeoutMs = 45_000): Promise<ModelView> =>
+  waitFor(
+    `the verdict on model ${id}`,
+    async () => {
+      const m = await Effect.runPromise(Effect.either(c.client.model.get({ model: id })))
+      return Either.isRight(m) && m.right.status !== "Pending" ? m.right : undefined
+    },
+    { timeoutMs, intervalMs: 100 }
+  )
+
+/** The real upload path: registered on chain first, then the weights in signed chunks, then the verdict. */
+export const uploadModel = async (c: TestClient, provider: PrivateKey, bytes: Uint8Array, manifest: ModelManifestEncoded, timeoutMs?: number): Promise<ModelView> => {
+  const id = await registerModel(c, provider, bytes, manifest)
+  await uploadWeights(c, provider, bytes)
+  return verdictOf(c, id, timeoutMs)
+}
+
+export interface GrantOptions {
+  readonly issuedAt?: number
+  readonly expiresAt?: number
+  readonly spendMax?: bigint
+  readonly nonce?: string
+}
+
+/** A session grant for `model` signed by `developer` (now, a minute long, a fresh nonce unless told). */
+export const signGrant = (chainId: bigint, developer: PrivateKey, model: string, o: GrantOptions = {}) => {
+  const g = { model, issuedAt: o.issuedAt ?? Date.now(), expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? freshNonce() }
+  return { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
+}
+
+export interface RegistrationOptions {
+  readonly at?: number
+  readonly nonce?: string
+  readonly endpoint?: string
+}
+
+/** A compute node's registration signed by `worker` (now, a fresh nonce unless told). */
+export const signRegistration = (chainId: bigint, worker: PrivateKey, o: RegistrationOptions = {}) => {
+  const offer = { gpuClass: "CPU", devices: 1, stake: 0n, endpoint: o.endpoint ?? "http://worker.example", at: o.at ?? Date.now(), nonce: o.nonce ?? freshNonce() }
+  return { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
+}
