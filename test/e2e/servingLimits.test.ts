@@ -4,7 +4,8 @@
  * verification — their smoke inputs are small — and misbehave on what a
  * request sends:
  *
- *   - a Loop whose count is an input: each call is killed at its run
+ *   - a Loop whose trip count is constant (2^62) but whose condition, v < n,
+ *     takes n from the input: each call is killed at its run
  *     deadline (from the verified smoke time) on one compute node, confirmed
  *     on the other, refused to the developer as `Overran` and charged its
  *     price once (TaskOverran, TaskSettled); the third overrun suspends the
@@ -40,7 +41,7 @@ import { signTransaction, TransactionBody, type TransactionPayload } from "../..
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
+import { conditionLoopModel, valueBombModel } from "../ai/support/servingModels.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -195,7 +196,7 @@ const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<TensorMap> =
 beforeAll(async () => {
   node = await spawnNode({ dataDir: makeTempDir("serving-limits"), extraArgs: ["--workers", "2"] })
   c = await openClient(node.url)
-  loop = await register(valueLoopModel(), manifest("loop-by-input"))
+  loop = await register(conditionLoopModel(), manifest("loop-by-input"))
   bomb = await register(valueBombModel(), manifest("alloc-by-input"))
   silero = await register(sileroBytes(), { ...SILERO_MANIFEST, pricePerCall: String(PRICE), validation: { kind: "single", sampleRatePerMillion: 0 } })
   sileroH100 = await register(sileroBytes(), {
@@ -221,9 +222,9 @@ describe("serving limits through a node", () => {
     expect([loop.status, bomb.status, silero.status, sileroH100.status], `${loop.reason} / ${bomb.reason}`).toEqual(["Verified", "Verified", "Verified", "Verified"])
   })
 
-  it(`a loop count from the input: killed at its deadline, Overran, charged once per call; suspended at the ${OVERRUNS_TO_SUSPEND}rd overrun`, async () => {
+  it(`a loop condition from the input: killed at its deadline, Overran, charged once per call; suspended at the ${OVERRUNS_TO_SUSPEND}rd overrun`, async () => {
     const session = await sessionFor(loop.id)
-    const huge = { m: { type: "int64", dims: [], data: ["1000000000000000"] }, x: { type: "float32", dims: [1], data: [0] } }
+    const huge = { n: { type: "float32", dims: [], data: [1e15] } }
     for (let i = 1; i <= OVERRUNS_TO_SUSPEND; i++) {
       const r = await refusal(session, huge)
       expect(r.reason).toBe("Overran")
@@ -235,7 +236,7 @@ describe("serving limits through a node", () => {
       ...Array.from({ length: OVERRUNS_TO_SUSPEND }, () => "ModelOverran"),
       "ModelSuspended"
     ])
-    const small = { m: { type: "int64", dims: [], data: [3] }, x: { type: "float32", dims: [1], data: [0] } }
+    const small = { n: { type: "float32", dims: [], data: [3] } }
     const suspended = await refusal(session, small)
     expect(suspended.reason).toBe("ModelNotServable")
     expect(suspended.detail).toBe(`model ${loop.id} is suspended: ${OVERRUNS_TO_SUSPEND} calls overran their limits (deadline or memory)`)
