@@ -1,7 +1,7 @@
 /**
  * The economy's reading of overrun claims (src/node/economy/factsOfLog.ts):
- * a refuted claim is a wrong result (the claimant slashed, the refuting
- * worker its reporter); a confirmed overrun settles with both workers paid
+ * a refuted deadline claim is a wrong result (the claimant slashed, the
+ * refuting worker its reporter), a refuted memory claim slashes nobody; a confirmed overrun settles with both workers paid
  * the time they burned. Events come from the task decider, encoded as the
  * store keeps them.
  */
@@ -24,8 +24,8 @@ const DEVELOPER = address("developer")
 const TASK = hash("task")
 
 const request = new RequestTask({ taskId: TASK, developer: DEVELOPER, modelId: MODEL, price: 100n, inputHash: hash("in"), policy: SinglePolicy.make({ sampleRatePerMillion: 0 }), at: T0 })
-const claim = (worker: Address, confirmer: Address | null, at: number) =>
-  new ClaimOverrun({ worker, kind: "Deadline", millis: 1_500, limit: 1_500, confirmer, at })
+const claim = (worker: Address, confirmer: Address | null, at: number, kind: "Deadline" | "Memory" = "Deadline") =>
+  new ClaimOverrun({ worker, kind, millis: 1_500, limit: 1_500, confirmer, at })
 
 /** The facts the reader gets from the model's upload and the task's events, in order. */
 const factsOf = (commands: ReadonlyArray<TaskCommand>) => {
@@ -48,6 +48,18 @@ describe("overrun claims in the economy's facts", () => {
     ])
     expect(facts).toEqual([
       { _tag: "ResultProvenWrong", taskId: TASK, worker: LIAR, developer: DEVELOPER, reporter: HONEST, at: T0 + 60 },
+      { _tag: "TaskSettled", taskId: TASK, modelId: MODEL, provider: PROVIDER, developer: DEVELOPER, price: 100n, workers: [{ worker: HONEST, execMs: 50 }], at: T0 + 70 }
+    ])
+  })
+  it("a refuted memory claim slashes nobody (the memory bound is each worker's own); only the worker that ran it is paid", () => {
+    const facts = factsOf([
+      request,
+      new AssignTask({ workers: [LIAR], sampleDraw: 999_999, at: T0 + 1 }),
+      claim(LIAR, HONEST, T0 + 10, "Memory"),
+      new SubmitResult({ worker: HONEST, fingerprint: hash("fp"), outputHash: hash("out"), signature: signature("honest"), at: T0 + 60 }),
+      new SettleTask({ receiptBatchId: hash("batch"), at: T0 + 70 })
+    ])
+    expect(facts).toEqual([
       { _tag: "TaskSettled", taskId: TASK, modelId: MODEL, provider: PROVIDER, developer: DEVELOPER, price: 100n, workers: [{ worker: HONEST, execMs: 50 }], at: T0 + 70 }
     ])
   })

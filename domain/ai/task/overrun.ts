@@ -8,9 +8,10 @@
  *   Running ─ClaimOverrun→ (claim pending: the claimant is replaced by a
  *                           confirmer the node picked, same inputs, same deadline)
  *     ├ another worker also overruns   → TaskOverran → Settled (charged the price, once)
- *     ├ any worker submits a result    → OverrunClaimRefuted (the claimant lied:
- *     │                                  marked and slashed as a wrong result),
- *     │                                  and the task goes on as usual
+ *     ├ any worker submits a result    → OverrunClaimRefuted (a deadline claim
+ *     │                                  was a lie: marked and slashed as a wrong
+ *     │                                  result; `refutationProvesLie`), and the
+ *     │                                  task goes on as usual
  *     └ no worker to confirm it        → TaskFailed, never charged
  *
  * A confirmed overrun is charged: the economy pays both workers their
@@ -59,9 +60,11 @@ export class OverrunClaimed extends Schema.TaggedClass<OverrunClaimed>()("Overru
   at: TimestampMs
 }) {}
 
-/** A worker ran the inputs within the limits while a claim was pending: the claimant lied. */
+/** A worker ran the inputs within the limits while a claim was pending: the claim was false. */
 export class OverrunClaimRefuted extends Schema.TaggedClass<OverrunClaimRefuted>()("OverrunClaimRefuted", {
   claimant: WorkerId,
+  /** The limit the claimant said it passed (`refutationProvesLie`). */
+  kind: OverrunKind,
   /** The worker whose result refutes the claim. */
   refutedBy: WorkerId,
   at: TimestampMs
@@ -117,7 +120,17 @@ export const decideClaimOverrun = (
 
 /** With a claim pending, a result from `worker` refutes it (decide.ts adds this after the submission). */
 export const refutationOf = (s: TaskState, worker: WorkerId, at: number): OverrunClaimRefuted | null =>
-  s.claim === null ? null : new OverrunClaimRefuted({ claimant: s.claim.worker, refutedBy: worker, at }, CHECKED)
+  s.claim === null ? null : new OverrunClaimRefuted({ claimant: s.claim.worker, kind: s.claim.kind, refutedBy: worker, at }, CHECKED)
+
+/**
+ * Whether a refuted claim of this kind proves a lie (the claimant marked
+ * and slashed as for a wrong result). The run deadline is the assignment's,
+ * the same for every worker; the memory bound and the load deadline are
+ * each worker's own, so a worker with less memory may honestly stop where
+ * another finishes: its refuted claim is not charged, not paid and not
+ * counted, but it is not marked either.
+ */
+export const refutationProvesLie = (kind: OverrunKind): boolean => kind === "Deadline"
 
 /** What the model's stream records of this task: a confirmed overrun only, never a claim. */
 export const overrunRecordOf = (s: TaskState): RecordOverrun | null => {

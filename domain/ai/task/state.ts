@@ -15,7 +15,7 @@
  */
 import type { Hash32 } from "../../chain/hash.js"
 import type { WorkerId } from "../worker/events.js"
-import type { OverrunClaimed, TaskOverran } from "./overrun.js"
+import type { OverrunClaimed, OverrunClaimRefuted, TaskOverran } from "./overrun.js"
 import type { TaskEvent, TaskFailed, TaskRequested, TaskResultSubmitted, TaskSettled, TaskValidated } from "./events.js"
 import { invariantsOf, type Assert } from "../../assert.js"
 
@@ -37,8 +37,8 @@ export interface TaskState {
   readonly failure: TaskFailed | null
   /** An overrun claim waiting for its confirmer (overrun.ts); cleared when a result refutes it. */
   readonly claim: OverrunClaimed | null
-  /** Claimants whose overrun a result refuted: they lied. */
-  readonly refuted: ReadonlyArray<WorkerId>
+  /** Overrun claims a result refuted, in order. */
+  readonly refuted: ReadonlyArray<OverrunClaimRefuted>
   /** Set by `TaskOverran`: the confirmed overrun (charged all the same). */
   readonly overrun: TaskOverran | null
   readonly settlement: TaskSettled | null
@@ -134,7 +134,7 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
     case "OverrunClaimRefuted":
       assert(s.status === "Running" && s.claim !== null && s.claim.worker === e.claimant, `refutation of no pending claim by ${e.claimant}`)
       assert(hasSubmitted(s, e.refutedBy), `refutation by ${e.refutedBy}, which has no result`)
-      return { ...s, claim: null, refuted: [...s.refuted, e.claimant] }
+      return { ...s, claim: null, refuted: [...s.refuted, e] }
     case "TaskOverran":
       assert(s.status === "Running", `overrun of a ${s.status} task`)
       assert(s.claim !== null && s.claim.worker === e.claimant && e.claimant !== e.worker, "an overrun not confirmed by a second worker")

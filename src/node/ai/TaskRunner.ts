@@ -23,7 +23,7 @@ import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
-import { ClaimOverrun, describeOverrun, overrunRecordOf } from "../../../domain/ai/task/overrun.js"
+import { ClaimOverrun, describeOverrun, overrunRecordOf, refutationProvesLie } from "../../../domain/ai/task/overrun.js"
 import { Capture, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
 import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
 import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed } from "../../../domain/ai/task/commands.js"
@@ -337,10 +337,11 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             if (Either.isLeft(reply)) continue // late or duplicate: the task moved on
             state = reply.right.state
             yield* progress(() => new TaskProgress({ task: taskId, stage: "result", detail: `${worker} in ${outcome.millis} ms` }))
-            // A result within the limits refuted a pending overrun claim: its claimant lied, and is marked wrong.
-            for (const liar of state.refuted.slice(liarsMarked)) {
-              yield* Effect.logWarning(`task ${taskId}: ${liar} claimed an overrun, ${worker} ran the same inputs within the limits: marked wrong`)
-              yield* hub.recordOutcome(liar, taskId, false, false)
+            // A result within the limits refuted a pending overrun claim: a deadline claim was a lie, marked wrong.
+            for (const r of state.refuted.slice(liarsMarked)) {
+              const lied = refutationProvesLie(r.kind)
+              yield* Effect.logWarning(`task ${taskId}: ${r.claimant} claimed a ${r.kind} overrun, ${worker} ran the same inputs within the limits${lied ? ": marked wrong" : ""}`)
+              if (lied) yield* hub.recordOutcome(r.claimant, taskId, false, false)
             }
             liarsMarked = state.refuted.length
             if (state.status === "Disputed") {

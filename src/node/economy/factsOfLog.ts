@@ -13,6 +13,8 @@
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { EconomyFact } from "../../../domain/economics/facts.js"
+import type { OverrunKind } from "../../../domain/ai/model/overruns.js"
+import { refutationProvesLie } from "../../../domain/ai/task/overrun.js"
 
 type Data = { readonly [key: string]: unknown }
 
@@ -149,9 +151,10 @@ export const makeFactReader = () => {
         return []
       }
       case "OverrunClaimRefuted": {
-        // A worker ran the inputs within the limits: the claimant lied, and is slashed as for a wrong result.
+        // A worker ran the inputs within the limits: a deadline claim was a lie, slashed as for a wrong result.
         const claimant = str(d, "claimant")
         t.execMs.delete(claimant)
+        if (!refutationProvesLie(str(d, "kind") as OverrunKind)) return []
         return [fact({ _tag: "ResultProvenWrong", taskId, worker: claimant, developer: t.developer, reporter: str(d, "refutedBy"), at: num(d, "at") })]
       }
       case "TaskOverran": {

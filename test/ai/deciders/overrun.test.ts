@@ -19,7 +19,7 @@ import { ModelOverran, ModelSuspended, OVERRUNS_TO_SUSPEND, RecordOverrun } from
 import { AbandonTask, AssignTask, DEFAULT_TASK_RULES, RequestTask, SettleTask, SubmitResult, WorkerFailed, type TaskCommand } from "../../../domain/ai/task/commands.js"
 import { makeTaskDecider } from "../../../domain/ai/task/decide.js"
 import { SinglePolicy, TaskEvent, TaskSettled } from "../../../domain/ai/task/events.js"
-import { ClaimOverrun, describeOverrun, OverrunClaimed, OverrunClaimRefuted, overrunRecordOf, TaskOverran } from "../../../domain/ai/task/overrun.js"
+import { ClaimOverrun, describeOverrun, OverrunClaimed, OverrunClaimRefuted, overrunRecordOf, refutationProvesLie, TaskOverran } from "../../../domain/ai/task/overrun.js"
 import { DEFAULT_GPU_CLASSES } from "../../../domain/ai/worker/gpuClass.js"
 import { address, deciderSpec, hash, runAll, signature, T0, tags, throughJson } from "./support.js"
 import { commandOf, policyArb, stepArb } from "./taskSteps.js"
@@ -77,14 +77,22 @@ describe("ClaimOverrun", () => {
   it("given a pending claim, when the confirmer submits a result, then the claim is refuted, the task validates on the honest result, and the claimant is a liar", () => {
     taskSpec.given(claimed).when(submit(W2)).then((events, s) => {
       expect(tags(events)).toEqual(["TaskResultSubmitted", "OverrunClaimRefuted", "TaskValidated"])
-      expect(events[1]).toEqual(new OverrunClaimRefuted({ claimant: W1, refutedBy: W2, at: T0 + 50 }))
-      expect([s.status, s.claim, s.refuted, s.overrun, s.validation?.correct]).toEqual(["Validated", null, [W1], null, [W2]])
+      expect(events[1]).toEqual(new OverrunClaimRefuted({ claimant: W1, kind: "Deadline", refutedBy: W2, at: T0 + 50 }))
+      expect([s.status, s.claim, s.refuted.map((r) => r.claimant), s.overrun, s.validation?.correct]).toEqual(["Validated", null, [W1], null, [W2]])
+      expect(refutationProvesLie("Deadline")).toBe(true)
     })
     // The developer pays the normal price for the honest result, once.
     const refuted = eventsOf(request, assign([W1]), claim(), submit(W2))
     taskSpec.given(refuted).when(settle).then((_, s) => expect([s.status, s.charged]).toEqual(["Settled", PRICE]))
     // The liar cannot come back with its result.
     taskSpec.given(claimed).when(submit(W1)).thenRejects("SubmissionRejected", "NotAssigned")
+  })
+  it("a refuted memory claim is no proof of a lie: the memory bound is each worker's own", () => {
+    taskSpec.given(eventsOf(request, assign([W1]), claim(W1, W2, "Memory"))).when(submit(W2)).then((events, s) => {
+      expect(events[1]).toEqual(new OverrunClaimRefuted({ claimant: W1, kind: "Memory", refutedBy: W2, at: T0 + 50 }))
+      expect(s.status).toBe("Validated")
+    })
+    expect([refutationProvesLie("Memory"), refutationProvesLie("LoadDeadline")]).toEqual([false, false])
   })
   it("given a running task and no worker to confirm, when its worker claims an overrun, then the task fails uncharged", () => {
     taskSpec.given(running).when(claim(W1, null)).then((events, s) => {
@@ -251,7 +259,7 @@ describe("properties", () => {
               confirmed++
             }
             // A refuted claimant is never the one an overrun is charged on.
-            for (const liar of s.refuted) expect(s.overrun?.claimant).not.toBe(liar)
+            for (const r of s.refuted) expect(s.overrun?.claimant).not.toBe(r.claimant)
             const record = overrunRecordOf(s)
             expect(record !== null).toBe(overranAt >= 0)
             if (record !== null) {
