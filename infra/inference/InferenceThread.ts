@@ -53,7 +53,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Runtime, Schema } from "effect"
 import type { Scope } from "effect"
 import type { ElemType, Tensor, TensorMap } from "../../domain/ai/tensor.js"
 import { InferenceError, type ExecutionProvider, type SessionInfo } from "./OnnxSessionPool.js"
@@ -321,6 +321,11 @@ export const makeInferenceEngine = (
     const prlimit = findPrlimit()
     const memoryLimit = prlimit === undefined ? ("heap-only" as const) : ("rlimit-data" as const)
     if (prlimit === undefined) yield* Effect.logWarning("inference: prlimit (util-linux) not found: children are bounded by their JavaScript heap only, not by RLIMIT_DATA")
+    /** The child's stderr goes to this log only: a detail travels to the gateway and its developer (worker.failed). */
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const logStderr = (slot: Slot, what: string, tail: string): void => {
+      if (tail !== "") runFork(Effect.logWarning(`inference thread ${slot.index}: ${what}; its stderr ends: ${tail}`))
+    }
     let closed = false
     let nextId = 0
     const queue: Array<Job> = []
@@ -542,12 +547,15 @@ export const makeInferenceEngine = (
           const millis = Math.round(performance.now() - head.startedAt)
           recycle(slot, head)
           if (!head.abandoned) {
-            head.failed(new InferenceLimitExceeded({ reason: "Memory", modelHash: head.hash, limit: config.memoryBytesMax, millis, detail: `the child ran out of memory: ${tail}` }))
+            logStderr(slot, "the child ran out of memory", tail)
+            head.failed(new InferenceLimitExceeded({ reason: "Memory", modelHash: head.hash, limit: config.memoryBytesMax, millis, detail: "the child ran out of memory" }))
           }
           pump()
           return
         }
-        died(slot, child, `child exited with ${signal !== null ? signal : `code ${code}`}${tail === "" ? "" : `: ${tail}`}`)
+        const how = `child exited with ${signal !== null ? signal : `code ${code}`}`
+        logStderr(slot, how, tail)
+        died(slot, child, how)
       })
     }
 

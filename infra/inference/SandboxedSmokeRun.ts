@@ -20,8 +20,11 @@
  *
  * The node holds at most `REPLY_BYTES_MAX` of them (a longer reply is
  * BadOutput) and the last `STDERR_TAIL_CHARS` of stderr, decodes each line
- * with a schema, and never throws: every callback catches and turns what it
- * caught into a `SmokeFailed`. The parent watches the child:
+ * with a schema, and never throws: the stderr tail (and a stray line) goes
+ * to the node's log only — a verdict's detail is public (`ModelView.reason`),
+ * so it says what happened (exit code, signal, phase), never what the child
+ * printed. Every callback catches and turns what it caught into a
+ * `SmokeFailed`. The parent watches the child:
  *
  * - time: `loadTimeoutMillis` from spawn until the session exists (node,
  *   the static checks and onnxruntime startup included), then
@@ -184,6 +187,8 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     let stdout = ""
     let replyBytes = 0
     let stderrTail = ""
+    /** What the child said that only the node's log may keep (its stderr, a stray line): never in a reason. */
+    let forTheLog: string | undefined = undefined
     const timers: Array<ReturnType<typeof setTimeout>> = []
     let poll: ReturnType<typeof setInterval> | undefined = undefined
 
@@ -206,12 +211,13 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
     const finish = (verdict: SandboxVerdict): void => {
       if (finished) return
       stop()
-      if (child === undefined) return resume(Effect.succeed(verdict))
+      const reply = forTheLog === undefined ? Effect.succeed(verdict) : Effect.logWarning(forTheLog).pipe(Effect.as(verdict))
+      if (child === undefined) return resume(reply)
       // SIGKILL cannot be refused, but never let a verdict hang on a reap that does not come.
       const fallback = setTimeout(markExited, REAP_WAIT_MILLIS_MAX)
       void exited.then(() => {
         clearTimeout(fallback)
-        resume(Effect.succeed(verdict))
+        resume(reply)
       })
     }
     // The temp path differs between validators; their reasons should not.
@@ -235,7 +241,10 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
 
     const onMessage = (line: string): void => {
       const decoded = decodeChildMessage(line)
-      if (Either.isLeft(decoded)) return failed("BadOutput", `the child wrote a line that is not a message: ${line.slice(0, 200)}`)
+      if (Either.isLeft(decoded)) {
+        forTheLog = `smoke run: the sandbox wrote a line that is not a message: ${line.slice(0, 200)}`
+        return failed("BadOutput", `the sandbox wrote a line of ${line.length} characters that is not a message of the protocol`)
+      }
       const message = decoded.right
       switch (message.event) {
         case "refused":
@@ -318,7 +327,10 @@ const runInChild = (options: SandboxOptions, request: SmokeRequest, limits: Smok
           return failed("MemoryLimit", `the JavaScript heap ran out during ${phase}`)
         }
         const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
-        failed("Crashed", `the sandbox process ${how} during ${phase}${stderrTail === "" ? "" : `: ${stderrTail.trim().slice(-500)}`}`)
+        // Its stderr (paths, stacks, whatever the model made onnxruntime print) stays in the node's log:
+        // the reason is public (ModelView.reason).
+        if (stderrTail !== "") forTheLog = `smoke run: the sandbox process ${how} during ${phase}; its stderr ends: ${stderrTail.trim().slice(-500)}`
+        failed("Crashed", `the sandbox crashed while ${phase === "load" ? "loading" : "running"} the model (its process ${how})`)
       })
     )
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Either, Fiber, Schema } from "effect"
+import { Effect, Either, Fiber, Logger, Schema } from "effect"
 import fc from "fast-check"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
@@ -393,7 +393,20 @@ describe("SandboxedSmokeRun", () => {
   it.live("a child that crashes (SIGSEGV) is Crashed", () =>
     Effect.gen(function* () {
       const v = yield* makeSandboxedSmokeRun({ workerPath: fileURLToPath(new URL("./support/crashWorker.mjs", import.meta.url)) }).run(request, limits)
-      expect(v._tag === "SmokeFailed" && [v.reason, v.detail]).toEqual(["Crashed", "the sandbox process was killed by SIGSEGV during load"])
+      expect(v._tag === "SmokeFailed" && [v.reason, v.detail]).toEqual(["Crashed", "the sandbox crashed while loading the model (its process was killed by SIGSEGV)"])
+    })
+  )
+
+  it.live("a child's stderr stays in the node's log: the Crashed reason (public, ModelView.reason) says only what happened", () =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(Array.isArray(message) ? message.join(" ") : message))))
+      const v = yield* makeSandboxedSmokeRun({ workerPath: fileURLToPath(new URL("./support/stderrWorker.mjs", import.meta.url)) })
+        .run(request, limits)
+        .pipe(Effect.provide(capture))
+      expect(v._tag === "SmokeFailed" && [v.reason, v.detail]).toEqual(["Crashed", "the sandbox crashed while loading the model (its process exited with code 3)"])
+      expect(JSON.stringify(v)).not.toMatch(/validator|secret|smokeWorker/)
+      expect(logs.join("\n")).toMatch(/exited with code 3 during load; its stderr ends: Error: cannot open \/home\/validator\/\.secret/)
     })
   )
 
@@ -409,7 +422,7 @@ describe("SandboxedSmokeRun", () => {
     Effect.gen(function* () {
       const v = yield* makeSandboxedSmokeRun({ workerPath: fileURLToPath(new URL("./support/lyingWorker.mjs", import.meta.url)) }).run(request, limits)
       expect(v._tag === "SmokeFailed" && v.reason).toBe("BadOutput")
-      expect(v._tag === "SmokeFailed" && v.detail).toMatch(/^the child wrote a line that is not a message: \{"event":"done"/)
+      expect(v._tag === "SmokeFailed" && v.detail).toMatch(/^the sandbox wrote a line of \d+ characters that is not a message of the protocol$/)
     })
   )
 

@@ -10,7 +10,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest"
 import { DEV } from "./support/chain.js"
-import { cleanup, expectUserError, freePort, runCliAll } from "./support/processes.js"
+import { cleanup, expectUserError, freePort, makeTempDir, runCliAll } from "./support/processes.js"
 
 afterAll(cleanup)
 
@@ -51,7 +51,8 @@ describe("topai CLI without a node", () => {
       [["transfer", "--key", key, "--to", to, "--amount", "-5", "--rpc", down], /^error: --amount must be a whole number of base units, got "-5"$/],
       [["transfer", "--key", key, "--to", to, "--amount", "0", "--rpc", down], /^error: --amount must be more than 0$/],
       [["status", "--rpc", down], /^error: cannot reach the node at ws:\/\/127\.0\.0\.1:\d+\/ws \(connect ECONNREFUSED .*\); is it running\?/],
-      [["audit", "replay", "--data-dir", "/nonexistent"], /^error: no event store at \/nonexistent\/events.db$/]
+      [["audit", "replay", "--data-dir", "/nonexistent"], /^error: no event store at \/nonexistent\/events.db$/],
+      [["node", "start", "--run-deadline-max-ms", "0", "--data-dir", makeTempDir("run-cap")], /^error: --run-deadline-max-ms must be a whole number of milliseconds > 0, got 0$/]
     ]
     const results = await runCliAll(cases.map(([args]) => args))
     cases.forEach(([args, message], i) => expectUserError(args, results[i]!, message))

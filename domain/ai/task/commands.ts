@@ -2,7 +2,7 @@
  * What can be asked of a task (the TaskActor's messages) and the typed error
  * of each command. Time and the sampling draw come in the commands.
  */
-import type { ChargeOverrun, OverrunChargeRejected } from "./overrun.js"
+import type { ClaimOverrun, OverrunChargeRejected } from "./overrun.js"
 import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
@@ -84,7 +84,7 @@ export type TaskCommand =
   | WorkerFailed
   | AbandonTask
   | SettleTask
-  | ChargeOverrun
+  | ClaimOverrun
 
 // ---------------------------------------------------------------- errors
 

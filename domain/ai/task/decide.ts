@@ -25,12 +25,16 @@
  * `retriesMax` times; the next failure, or a failure with no replacement,
  * fails the task. A failed task is never charged.
  *
- * Settlement: only a Validated task settles, once. A second `SettleTask` is
+ * Overruns: a worker's claim that its run was stopped at the limits is
+ * confirmed by a second worker before anything is charged (overrun.ts); a
+ * result while the claim is pending refutes it.
+ *
+ * Settlement: only a Validated (or confirmed Overran) task settles, once. A second `SettleTask` is
  * the typed error `AlreadySettled` (not a silent no-op), so a caller that
  * retries a settlement learns it had already happened and the receipt batch
  * it went into (`state.settlement`).
  */
-import { decideChargeOverrun } from "./overrun.js"
+import { decideClaimOverrun, refutationOf } from "./overrun.js"
 import { Either } from "effect"
 import type { Decider } from "../../Decider.js"
 import type { WorkerId } from "../worker/events.js"
@@ -144,8 +148,11 @@ const decideSubmit = (s: TaskState, cmd: SubmitResult): Decision<SubmissionRejec
   if (hasSubmitted(s, cmd.worker)) return reject("AlreadySubmitted", `${cmd.worker} has submitted its result`)
   const { worker, fingerprint, outputHash, signature, at } = cmd
   const submitted = new TaskResultSubmitted({ worker, fingerprint, outputHash, signature, at }, CHECKED)
-  const outcome = evaluate(evolve(s, submitted), at)
-  return Either.right(outcome === null ? [submitted] : [submitted, outcome])
+  // A result within the limits while an overrun claim is pending: the claim was false (overrun.ts).
+  const refuted = refutationOf(s, worker, at)
+  const head: ReadonlyArray<TaskEvent> = refuted === null ? [submitted] : [submitted, refuted]
+  const outcome = evaluate(head.reduce(evolve, s), at)
+  return Either.right(outcome === null ? head : [...head, outcome])
 }
 
 const decideResolve = (s: TaskState, cmd: ResolveDispute): Decision<ResolutionRejected> => {
@@ -233,8 +240,8 @@ export const decide = (rules: TaskRules, s: TaskState, cmd: TaskCommand): Decisi
       return decideAbandon(s, cmd)
     case "SettleTask":
       return decideSettle(s, cmd)
-    case "ChargeOverrun":
-      return decideChargeOverrun(s, cmd)
+    case "ClaimOverrun":
+      return decideClaimOverrun(s, cmd, (detail, at) => new TaskFailed({ cause: "NoWorkerAvailable", detail, at }, CHECKED))
     default:
       return unreachable(cmd, "task command")
   }

@@ -6,7 +6,7 @@
  * `TaskValidated` is the one event that says which workers were right and
  * which wrong; the worker streams' reputation is fed from it alone.
  */
-import { TaskOverran } from "./overrun.js"
+import { OverrunClaimed, OverrunClaimRefuted, TaskOverran } from "./overrun.js"
 import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
@@ -147,6 +147,8 @@ export class TaskSettled extends Schema.TaggedClass<TaskSettled>()("TaskSettled"
 }) {}
 
 export const TaskEvent = Schema.Union(
+  OverrunClaimed,
+  OverrunClaimRefuted,
   TaskOverran,
   TaskRequested,
   TaskAssigned,

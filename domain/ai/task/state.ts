@@ -4,7 +4,8 @@
  *   Idle → Requested → Running ──────────────→ Validated → Settled
  *                         │  └→ Disputed ─────↗
  *                         └──────┴──→ Failed   (from Requested too)
- *                         └→ Overran → Settled  (a run stopped at its limits: overrun.ts)
+ *                         └→ Overran → Settled  (a run stopped at its limits, confirmed by
+ *                                                a second worker: overrun.ts)
  *
  * The charge: `charged` is 0 until `TaskSettled` sets it to the price, which
  * evolve allows only on a Validated (or Overran) task that was never charged; `TaskFailed`
@@ -14,7 +15,7 @@
  */
 import type { Hash32 } from "../../chain/hash.js"
 import type { WorkerId } from "../worker/events.js"
-import type { TaskOverran } from "./overrun.js"
+import type { OverrunClaimed, OverrunClaimRefuted, TaskOverran } from "./overrun.js"
 import type { TaskEvent, TaskFailed, TaskRequested, TaskResultSubmitted, TaskSettled, TaskValidated } from "./events.js"
 import { invariantsOf, type Assert } from "../../assert.js"
 
@@ -34,7 +35,11 @@ export interface TaskState {
   readonly retries: number
   readonly validation: TaskValidated | null
   readonly failure: TaskFailed | null
-  /** Set by `TaskOverran`: the run that was stopped at its limits (charged all the same). */
+  /** An overrun claim waiting for its confirmer (overrun.ts); cleared when a result refutes it. */
+  readonly claim: OverrunClaimed | null
+  /** Overrun claims a result refuted, in order. */
+  readonly refuted: ReadonlyArray<OverrunClaimRefuted>
+  /** Set by `TaskOverran`: the confirmed overrun (charged all the same). */
   readonly overrun: TaskOverran | null
   readonly settlement: TaskSettled | null
   /** What the developer was charged: 0 until settled, then the price. */
@@ -51,6 +56,8 @@ export const initialTaskState: TaskState = {
   retries: 0,
   validation: null,
   failure: null,
+  claim: null,
+  refuted: [],
   overrun: null,
   settlement: null,
   charged: 0n
@@ -116,8 +123,21 @@ export const evolve = (s: TaskState, e: TaskEvent): TaskState => {
       assert(s.status === "Requested" || s.status === "Running" || s.status === "Disputed", `failure of a ${s.status} task`)
       assert(s.validation === null && s.charged === 0n, "failure of a validated or charged task")
       return { ...s, status: "Failed", failure: e }
+    case "OverrunClaimed": {
+      assert(s.status === "Running" && s.claim === null, `overrun claim on a ${s.status} task${s.claim === null ? "" : " with a claim pending"}`)
+      const at = s.assignees.indexOf(e.worker)
+      assert(at >= 0 && s.submissions.length === 0, "overrun claim by a worker not running it, or after a result")
+      assert(!involves(s, e.confirmer), `confirmer ${e.confirmer} already involved`)
+      const assignees = s.assignees.map((w, i) => (i === at ? e.confirmer : w))
+      return { ...s, assignees, replaced: [...s.replaced, e.worker], claim: e }
+    }
+    case "OverrunClaimRefuted":
+      assert(s.status === "Running" && s.claim !== null && s.claim.worker === e.claimant, `refutation of no pending claim by ${e.claimant}`)
+      assert(hasSubmitted(s, e.refutedBy), `refutation by ${e.refutedBy}, which has no result`)
+      return { ...s, claim: null, refuted: [...s.refuted, e] }
     case "TaskOverran":
       assert(s.status === "Running", `overrun of a ${s.status} task`)
+      assert(s.claim !== null && s.claim.worker === e.claimant && e.claimant !== e.worker, "an overrun not confirmed by a second worker")
       assert(s.assignees.includes(e.worker) && s.submissions.length === 0, "overrun by a worker not running it, or after a result")
       return { ...s, status: "Overran", overrun: e }
     case "TaskSettled": {

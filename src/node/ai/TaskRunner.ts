@@ -10,18 +10,20 @@
  * Serving is bounded by the manifest: inputs over the model's max shapes,
  * fixed inputs changed, or too many bytes are refused (`InputsOutOfBounds`)
  * before anything is reserved, and each run gets a deadline from the
- * model's verified cost (`runDeadlineMillis`). A run the worker's engine
- * stopped at its limits (deadline or memory) is charged — the time was
- * burned — and refused to the developer as `Overran`; it counts towards the
- * model's suspension.
+ * model's verified cost (`runDeadlineMillis`). A worker's claim that its
+ * engine stopped the run at its limits (deadline or memory) is only a
+ * claim: the same inputs run on another worker under the same deadline.
+ * Confirmed, the task is charged — the time was burned — and refused to the
+ * developer as `Overran`, and it counts towards the model's suspension;
+ * refuted by a result, the claimant is marked wrong and the developer gets
+ * the result; with no worker to confirm it, the task fails uncharged.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
-import { RecordOverrun } from "../../../domain/ai/model/overruns.js"
-import { ChargeOverrun, describeOverrun } from "../../../domain/ai/task/overrun.js"
+import { ClaimOverrun, describeOverrun, overrunRecordOf, refutationProvesLie } from "../../../domain/ai/task/overrun.js"
 import { Capture, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
 import { pickWorkers } from "../../../domain/ai/scheduling/pickWorkers.js"
 import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed } from "../../../domain/ai/task/commands.js"
@@ -318,10 +320,12 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         // Feed outcomes to the actor until it ends the task.
         /** What the last failed worker said (an onnxruntime error on these inputs, a timeout, a refused result). */
         let lastReport: string | undefined
+        /** Refuted overrun claimants already marked. */
+        let liarsMarked = 0
         for (;;) {
           const { worker, referee, outcome } = yield* Queue.take(outcomes)
           const at = yield* Clock.currentTimeMillis
-          let state: TaskState
+          let state: TaskState | undefined
           if (outcome.kind === "result") {
             const json = JSON.stringify(outcome.outputs)
             outputs.set(worker, { value: outcome.outputs, json })
@@ -333,6 +337,13 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             if (Either.isLeft(reply)) continue // late or duplicate: the task moved on
             state = reply.right.state
             yield* progress(() => new TaskProgress({ task: taskId, stage: "result", detail: `${worker} in ${outcome.millis} ms` }))
+            // A result within the limits refuted a pending overrun claim: a deadline claim was a lie, marked wrong.
+            for (const r of state.refuted.slice(liarsMarked)) {
+              const lied = refutationProvesLie(r.kind)
+              yield* Effect.logWarning(`task ${taskId}: ${r.claimant} claimed a ${r.kind} overrun, ${worker} ran the same inputs within the limits${lied ? ": marked wrong" : ""}`)
+              if (lied) yield* hub.recordOutcome(r.claimant, taskId, false, false)
+            }
+            liarsMarked = state.refuted.length
             if (state.status === "Disputed") {
               const refereePick = yield* pick(1, involved(state))
               if (Either.isLeft(refereePick)) return yield* giveUp("NoWorkerAvailable", `no referee for the dispute: ${refereePick.left.message}`)
@@ -341,24 +352,49 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             }
           } else {
             if (outcome.kind === "overrun" && !referee) {
+              // A claim is confirmed by a second worker before anything is charged (task/overrun.ts).
               const o = outcome.overrun
-              const charged = yield* t.ask(new ChargeOverrun({ worker: worker as never, kind: o.kind, millis: o.millis, limit: o.limit, at })).pipe(Effect.either)
-              if (Either.isRight(charged) && charged.right.state.status === "Overran") {
-                // The time was burned on these inputs: charged like a result, and counted against the model.
-                const overran = charged.right.state.overrun!
-                const batch = openBatch
-                yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
-                yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
-                yield* models
-                  .recordOverrun(session.model, new RecordOverrun({ taskId: taskId as Hash32, kind: o.kind, millis: o.millis, at }))
-                  .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)
-                const detail = `${describeOverrun(overran)} on ${worker}; charged ${price}`
-                yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
-                yield* finished
-                return yield* reject("Overran", detail)
+              const confirmer = yield* pick(1, involved(yield* t.state))
+              const claim = new ClaimOverrun({
+                worker: worker as never,
+                kind: o.kind,
+                millis: o.millis,
+                limit: o.limit,
+                confirmer: (Either.isRight(confirmer) ? confirmer.right[0]!.id : null) as never,
+                at
+              })
+              const claimed = yield* t.ask(claim).pipe(Effect.either)
+              if (Either.isRight(claimed)) {
+                const after = claimed.right.state
+                const record = overrunRecordOf(after)
+                if (after.status === "Overran" && record !== null) {
+                  // Two workers burned their time on these inputs: charged like a result, and counted against the model.
+                  const overran = after.overrun!
+                  const batch = openBatch
+                  yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
+                  yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+                  yield* models
+                    .recordOverrun(session.model, record)
+                    .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)
+                  const detail = `${describeOverrun(overran)} on ${overran.claimant}, confirmed on ${overran.worker}; charged ${price}`
+                  yield* progress(() => new TaskProgress({ task: taskId, stage: "failed", detail }))
+                  yield* finished
+                  return yield* reject("Overran", detail)
+                }
+                lastReport = `${worker}: ${outcome.detail}`
+                state = after
+                if (after.claim !== null && after.status === "Running") {
+                  const next = after.claim.confirmer
+                  yield* Effect.logInfo(`task ${taskId}: ${worker} claims ${describeOverrun(o)}; confirming on ${next}`)
+                  yield* progress(() => new TaskProgress({ task: taskId, stage: "retrying", detail: `${worker} claims an overrun; confirming on ${next}` }))
+                  yield* launch(next, false)
+                  continue
+                }
               }
               // Refused (another worker ran these inputs within the limits): a failed worker, replaced as usual.
             }
+          }
+          if (outcome.kind !== "result" && state === undefined) {
             const reason = outcome.kind === "failed" ? outcome.reason : "died"
             lastReport = `${worker}: ${outcome.detail}`
             const current = yield* t.state
@@ -374,6 +410,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
               yield* launch(next, referee)
             }
           }
+          if (state === undefined) continue
           if (state.status === "Failed") {
             yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
             // The task's own words say which worker failed; the worker's say why (often the inputs).

@@ -13,6 +13,8 @@
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { EconomyFact } from "../../../domain/economics/facts.js"
+import type { OverrunKind } from "../../../domain/ai/model/overruns.js"
+import { refutationProvesLie } from "../../../domain/ai/task/overrun.js"
 
 type Data = { readonly [key: string]: unknown }
 
@@ -142,10 +144,23 @@ export const makeFactReader = () => {
           ? []
           : wrong.map((worker) => fact({ _tag: "ResultProvenWrong", taskId, worker, developer: t.developer, reporter, at: num(d, "at") }))
       }
+      case "OverrunClaimed": {
+        // The claimant burned `millis` if the claim is confirmed; the confirmer starts now.
+        t.execMs.set(str(d, "worker"), num(d, "millis"))
+        t.assignedAt.set(str(d, "confirmer"), num(d, "at"))
+        return []
+      }
+      case "OverrunClaimRefuted": {
+        // A worker ran the inputs within the limits: a deadline claim was a lie, slashed as for a wrong result.
+        const claimant = str(d, "claimant")
+        t.execMs.delete(claimant)
+        if (!refutationProvesLie(str(d, "kind") as OverrunKind)) return []
+        return [fact({ _tag: "ResultProvenWrong", taskId, worker: claimant, developer: t.developer, reporter: str(d, "refutedBy"), at: num(d, "at") })]
+      }
       case "TaskOverran": {
-        // A run stopped at its limits is settled like a result: its worker burned `millis` and is paid for them.
+        // A confirmed overrun is settled like a result run by both workers: each is paid the `millis` it burned.
         const worker = str(d, "worker")
-        t.correct = [worker]
+        t.correct = [str(d, "claimant"), worker]
         t.execMs.set(worker, num(d, "millis"))
         return []
       }

@@ -7,7 +7,7 @@ import fc from "fast-check"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import { AbandonTask, AssignTask, ResolveDispute, SettleTask, SubmitResult, WorkerFailed, type TaskCommand } from "../../../domain/ai/task/commands.js"
-import { ChargeOverrun } from "../../../domain/ai/task/overrun.js"
+import { ClaimOverrun } from "../../../domain/ai/task/overrun.js"
 import { workersNeeded, type TaskState } from "../../../domain/ai/task/decide.js"
 import { QuorumPolicy, SinglePolicy, type ValidationPolicy } from "../../../domain/ai/task/events.js"
 import { address, hash, signature, T0 } from "./support.js"
@@ -38,7 +38,10 @@ export const stepArb = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant("fail" as const), worker: fc.nat(), replacement: fc.option(fc.nat(), { freq: 6 }), timeout: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("resolve" as const), referee: fc.nat(), fp: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("abandon" as const) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("overrun" as const), worker: fc.nat(), memory: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("overrun" as const), worker: fc.nat(), memory: fc.boolean(), confirmer: fc.option(fc.nat(), { freq: 6 }) })
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("settle" as const), batch: fc.nat({ max: 2 }) }) }
 )
 export type Step = typeof stepArb extends fc.Arbitrary<infer S> ? S : never
@@ -68,7 +71,9 @@ export const commandOf = (s: TaskState, step: Step): TaskCommand => {
     }
     case "overrun": {
       const worker = s.assignees.length > 0 && step.worker % 5 !== 0 ? pick(s.assignees, step.worker) : pick(POOL, step.worker)
-      return new ChargeOverrun({ worker, kind: step.memory ? "Memory" : "Deadline", millis: 1_200, limit: step.memory ? 2 ** 30 : 1_000, at: T0 + 40 })
+      const confirmer = step.confirmer === null ? null : pick(POOL, step.confirmer)
+      const kind = step.memory ? "Memory" : "Deadline"
+      return new ClaimOverrun({ worker, kind, millis: 1_200, limit: step.memory ? 2 ** 30 : 1_000, confirmer, at: T0 + 40 })
     }
     case "abandon":
       return new AbandonTask({ cause: "TimedOut", detail: "no result in time", at: T0 + 30_000 })

@@ -59,22 +59,3 @@ export const valueLoopModel = (): Uint8Array =>
       outputs: [valueInfo("y", DT.FLOAT, [1])]
     }
   })
-
-/**
- * y = Tanh(…Tanh(x·x)·x…), `k` products of an [n, n] input: its work grows as
- * n³ while its bytes grow as n², so a provider who declares large max shapes
- * gets a model that is cheap at the smoke shape and slow at the max — the
- * case the run deadline (capped) exists for, once a Loop's count can no
- * longer come from a caller (legitimacy's UnboundedLoop).
- */
-export const squareMatMulChainModel = (k: number): Uint8Array => {
-  const nodes: Array<{ opType: string; inputs: Array<string>; outputs: Array<string> }> = []
-  let last = "x"
-  for (let i = 0; i < k; i++) {
-    nodes.push({ opType: "MatMul", inputs: [last, "x"], outputs: [`p${i}`] })
-    const out = i === k - 1 ? "y" : `t${i}`
-    nodes.push({ opType: "Tanh", inputs: [`p${i}`], outputs: [out] })
-    last = out
-  }
-  return model({ graph: { nodes, inputs: [valueInfo("x", DT.FLOAT, ["n", "n"])], outputs: [valueInfo("y", DT.FLOAT, ["n", "n"])] } })
-}
