@@ -25,24 +25,21 @@
  * `topai audit replay` rebuilds every task (overran ones included) and finds
  * each charge in its escrow.
  */
-import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either, Stream } from "effect"
 import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { resultDigest, sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
-import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
-import { signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
-import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
+import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
 
@@ -59,51 +56,16 @@ let silero: ModelView
 /** silero needing an H100: only the test's stand-in compute nodes can take it. */
 let sileroH100: ModelView
 
-const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
-
-const submit = async (key: PrivateKey, payload: TransactionPayload) => {
-  const status = await c.run(c.client.node.status())
-  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
-  const tx = signTransaction(new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload }), key)
-  const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
-  expect(r.status).toBe("included")
-  return tx.hash
-}
-
-const register = async (bytes: Uint8Array, manifest: ModelManifestEncoded): Promise<ModelView> => {
-  const hash = sha256(bytes)
-  // Registered on chain first: the node takes weights only for a registered model, in chunks its provider signed.
-  const id = await submit(PROVIDER.key, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
-  const status = await c.run(c.client.node.status())
-  for (let offset = 0; offset < bytes.length; offset += BLOB_CHUNK_BYTES) {
-    const chunk = signWeightsChunk(PROVIDER.key, status.chainId, hash, bytes.length, offset, bytes.subarray(offset, offset + BLOB_CHUNK_BYTES))
-    await waitFor(`the node to take ${hash} at ${offset}`, async () => {
-      const r = await Effect.runPromise(Effect.either(c.client.model.upload(chunk)))
-      if (Either.isRight(r)) return r.right
-      if (r.left._tag === "UploadRejected" && r.left.reason === "UnknownModel") return undefined
-      throw new Error(`upload refused: ${r.left.message}`)
-    })
-  }
-  return waitFor(
-    `the verdict on model ${id}`,
-    async () => {
-      const m = await Effect.runPromise(Effect.either(c.client.model.get({ model: id })))
-      return Either.isRight(m) && m.right.status !== "Pending" ? m.right : undefined
-    },
-    { timeoutMs: 45_000, intervalMs: 100 }
-  )
-}
+const register = (bytes: Uint8Array, manifest: ModelManifestEncoded): Promise<ModelView> => uploadModel(c, PROVIDER.key, bytes, manifest)
 
 const sessionFor = async (modelId: string) => {
-  await submit(DEVELOPER.key, { kind: "escrow.deposit", model: modelId as never, amount: 10n * PRICE })
+  await submitIncluded(c, DEVELOPER.key, { kind: "escrow.deposit", model: modelId as never, amount: 10n * PRICE })
   await waitFor(`the deposit for ${modelId}`, async () => {
     const e = await escrowOf(modelId)
     return e.deposited >= 10n * PRICE ? e : undefined
   })
-  const status = await c.run(c.client.node.status())
-  const grant = { model: modelId, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n * PRICE, nonce: `0x${randomBytes(16).toString("hex")}` }
-  const signature = signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), DEVELOPER.key)
-  return (await c.run(c.client.session.open({ publicKey: DEVELOPER.key.publicKey.hex, ...grant, signature }))).session
+  const { chainId } = await c.run(c.client.node.status())
+  return (await c.run(c.client.session.open(signGrant(chainId, DEVELOPER.key, modelId, { expiresAt: Date.now() + 3_600_000, spendMax: 10n * PRICE })))).session
 }
 
 const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))
@@ -136,9 +98,7 @@ const standIn = async (onTask: (a: TaskAssignment, session: string, key: Private
   const client = await openClient(node.url)
   const key = devKey(nextStandInKey++)
   const status = await client.run(client.client.node.status())
-  const offer = { gpuClass: "H100", devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now(), nonce: `0x${randomBytes(16).toString("hex")}` }
-  const signature = signMessage(workerRegistrationDigest({ chainId: status.chainId, ...offer }), key)
-  const { session } = await client.run(client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature }))
+  const { session } = await client.run(client.client.worker.register(signRegistration(status.chainId, key, { gpuClass: "H100", endpoint: "stand-in" })))
   void Effect.runPromiseExit(
     client.client.worker.tasks({ session }).pipe(Stream.runForEach((a) => Effect.promise(() => onTask(a, session, key, client).catch(() => undefined))))
   )

@@ -70,8 +70,9 @@ const port = Options.integer("port").pipe(
   Options.withDescription("Validator 0's RPC port; validator i serves on port + i")
 )
 const workers = Options.integer("workers").pipe(
-  Options.withDefault(1),
-  Options.withDescription("In-process compute nodes of validator 0 (CPU class); 0 for none")
+  // Two by default: a compute node's claim that a run overran its limits is charged only once another confirms it.
+  Options.withDefault(2),
+  Options.withDescription("In-process compute nodes of validator 0 (CPU class; default 2, so one can confirm another's overrun); 0 for none")
 )
 const epochBlocks = Options.integer("epoch-blocks").pipe(Options.optional, Options.withDescription("Beacon blocks per epoch of a new chain"))
 const beaconIntervalMs = Options.integer("beacon-interval-ms").pipe(

@@ -83,6 +83,7 @@ export const signGrant = (chainId: bigint, developer: PrivateKey, model: string,
 }
 
 export interface RegistrationOptions {
+  readonly gpuClass?: string
   readonly at?: number
   readonly nonce?: string
   readonly endpoint?: string
@@ -90,6 +91,6 @@ export interface RegistrationOptions {
 
 /** A compute node's registration signed by `worker` (now, a fresh nonce unless told). */
 export const signRegistration = (chainId: bigint, worker: PrivateKey, o: RegistrationOptions = {}) => {
-  const offer = { gpuClass: "CPU", devices: 1, stake: 0n, endpoint: o.endpoint ?? "http://worker.example", at: o.at ?? Date.now(), nonce: o.nonce ?? freshNonce() }
+  const offer = { gpuClass: o.gpuClass ?? "CPU", devices: 1, stake: 0n, endpoint: o.endpoint ?? "http://worker.example", at: o.at ?? Date.now(), nonce: o.nonce ?? freshNonce() }
   return { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
 }
