@@ -29,7 +29,6 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either, Stream } from "effect"
-import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
@@ -43,11 +42,11 @@ import { defaultEconomics, PPM } from "../../domain/economics/config.js"
 import type { PrivateKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import type { TransactionPayload } from "../../domain/chain/transaction.js"
-import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { bareRun } from "./support/ai.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -264,18 +263,6 @@ const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>;
   dims: [...t.dims],
   data: Array.from(t.data as ArrayLike<number | bigint>)
 })
-
-const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<TensorMap> => {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 })
-  try {
-    const out = await session.run(toOrtFeeds(Either.getOrThrow(decodeTensorMapJson(inputs))))
-    const map: Record<string, TensorMap[string]> = {}
-    for (const name of Object.keys(out)) map[name] = { type: out[name]!.type, dims: out[name]!.dims, data: out[name]!.data } as TensorMap[string]
-    return map
-  } finally {
-    await session.release()
-  }
-}
 
 const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
   const got = Either.getOrThrow(decodeTensorMapJson(outputs))

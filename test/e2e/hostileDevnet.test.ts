@@ -24,7 +24,6 @@
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { signWeightsChunk } from "../../domain/ai/signedMessages.js"
 import { DEFAULT_STATIC_LIMITS } from "../../domain/ai/legitimacy.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
@@ -44,7 +43,7 @@ import {
   trainingDropoutModel
 } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { registerModel, sha256, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
+import { registerModel, sha256, signGrant, signRegistration, submitIncluded, uploadModel, servingManifest } from "./support/ai.js"
 import { DEFAULT_FEE, DEV, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -131,15 +130,6 @@ const rejectionOf = (m: ModelView, check: string) => {
   return m.reason!.slice(at + check.length + 4)
 }
 
-const servingManifest = (name: string): ModelManifestEncoded => ({
-  name,
-  version: "1",
-  pricePerCall: String(PRICE),
-  minGpuClass: "CPU",
-  license: "MIT",
-  description: "a serving-time hostile model",
-  validation: { kind: "single", sampleRatePerMillion: 0 }
-})
 
 const verdicts = new Map<string, ModelView>()
 let bomb: ModelView
@@ -208,8 +198,8 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
 
   it("serving-time hostile models that passed verification: a loop and an allocation by input value Overran; inputs over the manifest InputsOutOfBounds", async () => {
     const c = v(0)
-    const loop = await uploadModel(c, PROVIDER.key, valueLoopModel(), servingManifest("loop-by-input"), 90_000)
-    bomb = await uploadModel(c, PROVIDER.key, valueBombModel(), servingManifest("alloc-by-input"), 90_000)
+    const loop = await uploadModel(c, PROVIDER.key, valueLoopModel(), servingManifest("loop-by-input", PRICE), 90_000)
+    bomb = await uploadModel(c, PROVIDER.key, valueBombModel(), servingManifest("alloc-by-input", PRICE), 90_000)
     expect([loop.status, bomb.status]).toEqual(["Verified", "Verified"])
     verdicts.set(loop.id, loop)
     verdicts.set(bomb.id, bomb)

@@ -26,19 +26,17 @@
  * each charge in its escrow.
  */
 import { Effect, Either, Stream } from "effect"
-import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
-import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
+import { decodeTensorMapJson, tensorMapToJson } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
-import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
+import { bareRun, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -70,15 +68,7 @@ const sessionFor = async (modelId: string) => {
 
 const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))
 const refusal = async (session: string, inputs: unknown) => (await c.fail(c.client.infer({ session, inputs }), 60_000)) as InferenceRejected
-const manifest = (name: string): ModelManifestEncoded => ({
-  name,
-  version: "1",
-  pricePerCall: String(PRICE),
-  minGpuClass: "CPU",
-  license: "MIT",
-  description: "a serving-time hostile model",
-  validation: { kind: "single", sampleRatePerMillion: 0 }
-})
+const manifest = (name: string): ModelManifestEncoded => servingManifest(name, PRICE)
 const sileroInput = (sequence: number, sr = 16000) => ({
   input: { type: "float32", dims: [1, sequence], data: Array.from({ length: sequence }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
   state: { type: "float32", dims: [2, 1, 128], data: Array.from({ length: 256 }, () => 0) },
@@ -140,18 +130,6 @@ const offline = (addresses: ReadonlyArray<string>) =>
     const list = await c.run(c.client.worker.list())
     return addresses.every((a) => !list.some((w) => w.id === a && w.online)) ? true : undefined
   })
-
-const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<TensorMap> => {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 })
-  try {
-    const out = await session.run(toOrtFeeds(Either.getOrThrow(decodeTensorMapJson(inputs))))
-    const map: Record<string, TensorMap[string]> = {}
-    for (const name of Object.keys(out)) map[name] = { type: out[name]!.type, dims: out[name]!.dims, data: out[name]!.data } as TensorMap[string]
-    return map
-  } finally {
-    await session.release()
-  }
-}
 
 beforeAll(async () => {
   node = await spawnNode({ dataDir: makeTempDir("serving-limits"), extraArgs: ["--workers", "2"] })

@@ -7,8 +7,11 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Effect, Either } from "effect"
+import ort from "onnxruntime-node"
 import { expect } from "vitest"
 import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
+import { decodeTensorMapJson, type TensorMap } from "../../../domain/ai/tensor.js"
+import { toOrtFeeds } from "../../../infra/inference/ortTensor.js"
 import { sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
@@ -93,4 +96,28 @@ export interface RegistrationOptions {
 export const signRegistration = (chainId: bigint, worker: PrivateKey, o: RegistrationOptions = {}) => {
   const offer = { gpuClass: o.gpuClass ?? "CPU", devices: 1, stake: 0n, endpoint: o.endpoint ?? "http://worker.example", at: o.at ?? Date.now(), nonce: o.nonce ?? freshNonce() }
   return { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
+}
+
+/** A hostile model's manifest at `price` a call: CPU, one worker, no sampled re-execution. */
+export const servingManifest = (name: string, price: bigint): ModelManifestEncoded => ({
+  name,
+  version: "1",
+  pricePerCall: String(price),
+  minGpuClass: "CPU",
+  license: "MIT",
+  description: "a serving-time hostile model",
+  validation: { kind: "single", sampleRatePerMillion: 0 }
+})
+
+/** `bytes` run on `inputs` (the request's JSON tensors) by onnxruntime here, nothing between: what the network must return. */
+export const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<TensorMap> => {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 })
+  try {
+    const out = await session.run(toOrtFeeds(Either.getOrThrow(decodeTensorMapJson(inputs))))
+    const map: Record<string, TensorMap[string]> = {}
+    for (const name of Object.keys(out)) map[name] = { type: out[name]!.type, dims: out[name]!.dims, data: out[name]!.data } as TensorMap[string]
+    return map
+  } finally {
+    await session.release()
+  }
 }
