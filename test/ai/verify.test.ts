@@ -16,6 +16,7 @@ import { DEFAULT_VERIFY_CONFIG, modelHashOf, verifyModel, type VerifyConfig } fr
 import { DEFAULT_AI_SETTINGS } from "../../src/node/ai/AiConfig.js"
 import { loadAndRunTwice } from "../../infra/inference/smokeCheck.js"
 import ort from "onnxruntime-node"
+import { eventually } from "../support/waitFor.js"
 import {
   addModel,
   customDomainModel,
@@ -450,12 +451,10 @@ describe("SandboxedSmokeRun", () => {
         Effect.provide(SandboxedSmokeRunLive())
       )
       const fiber = yield* Effect.fork(smoke)
-      const until = Date.now() + 10_000
-      while (childPids().filter(isSmokeChild).length === 0 && Date.now() < until) yield* Effect.sleep("50 millis")
+      yield* eventually("the smoke child started", Effect.sync(() => (childPids().filter(isSmokeChild).length > 0 ? true : undefined)))
       expect(childPids().filter(isSmokeChild).length).toBe(1)
       yield* Fiber.interrupt(fiber)
-      yield* Effect.sleep("100 millis")
-      expect(childPids().filter(isSmokeChild)).toEqual([])
+      yield* eventually("the smoke child gone after the interrupt", Effect.sync(() => (childPids().filter(isSmokeChild).length === 0 ? true : undefined)))
     })
   )
 
