@@ -236,8 +236,7 @@ describe("ComputeNode against a stand-in node", () => {
   it("survives the node going away: reconnects with back-off, registers again, and runs tasks on the new session", async () => {
     const first = await run(worker.registered())
     await run(node.stop)
-    await new Promise((resolve) => setTimeout(resolve, 700))
-    expect((await run(worker.stats)).connected).toBe(false)
+    await waitFor("the worker to see the node gone", async () => ((await run(worker.stats)).connected ? undefined : true), { timeoutMs: 10_000 })
     await run(node.restart) // sessions forgotten, as by a restart
     const second = await run(worker.registered(first.count + 1).pipe(Effect.timeout(RESULT_WAIT)))
     expect(second.session).not.toBe(first.session)
