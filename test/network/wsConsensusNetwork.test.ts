@@ -139,7 +139,11 @@ describe("WsConsensusNetwork", () => {
           "validator 0 sees 1 down",
           Effect.map(c.net(0).stats, (s) => (s.peers.find((p) => p.peer === 1)!.connected ? undefined : true))
         )
-        yield* Effect.sleep("300 millis")
+        // It has tried validator 1 while it was down (and failed), before the restart.
+        yield* eventually(
+          "a send to the down validator 1 failed",
+          Effect.map(c.net(0).stats, (s) => (s.peers.find((p) => p.peer === 1)!.sendFailures > 0 ? true : undefined))
+        )
         yield* c.start(1)
         const got = yield* c.take(1, 8)
         expect(got.map(numberOf)).toEqual([2, 102, 3, 103, 4, 104, 5, 105])
