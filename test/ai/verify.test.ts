@@ -485,7 +485,7 @@ describe("SandboxedSmokeRun", () => {
       const pid = await new Promise<number>((resolve) => parent.stdout.on("data", (d: Buffer) => resolve(Number(d.toString().trim()))))
       expect(isGone(pid)).toBe(false)
       parent.kill("SIGKILL")
-      const gone = await waitGone(pid, 3000)
+      const gone = await waitGone(pid, 15_000)
       const status = gone ? "" : readFileSync(`/proc/${pid}/status`, "utf8").split("\n").filter((l) => /^(State|PPid|Threads)/.test(l)).join(" | ")
       if (!gone) process.kill(pid, "SIGKILL")
       expect(gone, `the orphan still runs: ${status}`).toBe(true)
@@ -501,7 +501,7 @@ describe("SandboxedSmokeRun", () => {
       const staticLimits = { modelBytesMax: 1 << 20, irVersionMin: 3, irVersionMax: 12, opsetMin: 7, opsetMax: 24, tensorElementsMax: 1 << 20 }
       const request = { modelPath: loopPath, modelHash: "0x00", manifest: { shapes: {}, fixedInputs: {}, outputTolerance: 1e-4 }, staticLimits }
       child.stdin.write(JSON.stringify({ ...request, intraOpNumThreads: 1, outputBytesMax: 1000, deadlineMillis: 500 }) + "\n")
-      const signal = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 4000))])
+      const signal = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 15_000))])
       if (signal === "still running") child.kill("SIGKILL")
       expect(signal).toBe("SIGKILL")
     })
