@@ -128,39 +128,4 @@ describe("OnnxSessionPool", () => {
       }
     })
   )
-
-  it.live("adds little to a bare session.run (silero, sequential)", () =>
-    withPool({}, (pool) =>
-      Effect.gen(function* () {
-        const runs = 1500
-        const inputs = sileroInputs("bench")
-        const feeds = toOrtFeeds(inputs)
-        const bare = yield* Effect.promise(() => ort.InferenceSession.create(SILERO_PATH, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" }))
-        yield* pool.warm("silero", { path: SILERO_PATH })
-        const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[xs.length >> 1]!
-        const timeBare = Effect.promise(async () => {
-          const t = performance.now()
-          await bare.run(feeds)
-          return performance.now() - t
-        })
-        const timePool = Effect.gen(function* () {
-          const t = performance.now()
-          yield* pool.run("silero", inputs)
-          return performance.now() - t
-        })
-        // interleave to share the machine's noise
-        const b: Array<number> = []
-        const p: Array<number> = []
-        for (let i = 0; i < runs; i++) {
-          b.push(yield* timeBare)
-          p.push(yield* timePool)
-        }
-        const bareMs = median(b.slice(200))
-        const poolMs = median(p.slice(200))
-        console.log(`silero median: bare session.run ${(bareMs * 1000).toFixed(0)} µs, pool.run ${(poolMs * 1000).toFixed(0)} µs, overhead ${((poolMs - bareMs) * 1000).toFixed(0)} µs`)
-        expect(poolMs - bareMs).toBeLessThan(0.3)
-        yield* Effect.promise(() => bare.release())
-      })
-    )
-  )
 })

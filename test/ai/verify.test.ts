@@ -16,6 +16,7 @@ import { DEFAULT_VERIFY_CONFIG, modelHashOf, verifyModel, type VerifyConfig } fr
 import { DEFAULT_AI_SETTINGS } from "../../src/node/ai/AiConfig.js"
 import { loadAndRunTwice } from "../../infra/inference/smokeCheck.js"
 import ort from "onnxruntime-node"
+import { eventually } from "../support/waitFor.js"
 import {
   addModel,
   customDomainModel,
@@ -450,12 +451,10 @@ describe("SandboxedSmokeRun", () => {
         Effect.provide(SandboxedSmokeRunLive())
       )
       const fiber = yield* Effect.fork(smoke)
-      const until = Date.now() + 10_000
-      while (childPids().filter(isSmokeChild).length === 0 && Date.now() < until) yield* Effect.sleep("50 millis")
+      yield* eventually("the smoke child started", Effect.sync(() => (childPids().filter(isSmokeChild).length > 0 ? true : undefined)))
       expect(childPids().filter(isSmokeChild).length).toBe(1)
       yield* Fiber.interrupt(fiber)
-      yield* Effect.sleep("100 millis")
-      expect(childPids().filter(isSmokeChild)).toEqual([])
+      yield* eventually("the smoke child gone after the interrupt", Effect.sync(() => (childPids().filter(isSmokeChild).length === 0 ? true : undefined)))
     })
   )
 
@@ -486,7 +485,7 @@ describe("SandboxedSmokeRun", () => {
       const pid = await new Promise<number>((resolve) => parent.stdout.on("data", (d: Buffer) => resolve(Number(d.toString().trim()))))
       expect(isGone(pid)).toBe(false)
       parent.kill("SIGKILL")
-      const gone = await waitGone(pid, 3000)
+      const gone = await waitGone(pid, 15_000)
       const status = gone ? "" : readFileSync(`/proc/${pid}/status`, "utf8").split("\n").filter((l) => /^(State|PPid|Threads)/.test(l)).join(" | ")
       if (!gone) process.kill(pid, "SIGKILL")
       expect(gone, `the orphan still runs: ${status}`).toBe(true)
@@ -502,7 +501,7 @@ describe("SandboxedSmokeRun", () => {
       const staticLimits = { modelBytesMax: 1 << 20, irVersionMin: 3, irVersionMax: 12, opsetMin: 7, opsetMax: 24, tensorElementsMax: 1 << 20 }
       const request = { modelPath: loopPath, modelHash: "0x00", manifest: { shapes: {}, fixedInputs: {}, outputTolerance: 1e-4 }, staticLimits }
       child.stdin.write(JSON.stringify({ ...request, intraOpNumThreads: 1, outputBytesMax: 1000, deadlineMillis: 500 }) + "\n")
-      const signal = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 4000))])
+      const signal = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 15_000))])
       if (signal === "still running") child.kill("SIGKILL")
       expect(signal).toBe("SIGKILL")
     })

@@ -7,9 +7,10 @@ import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
 import { createLimitedServer } from "../../src/api/idleConnections.js"
-import { waitFor } from "../e2e/support/chain.js"
+import { waitFor } from "../support/waitFor.js"
 
-const IDLE_MS = 300
+// Long enough that a stalled event loop on a loaded machine does not outlast it between two pings.
+const IDLE_MS = 1_000
 const opened: Array<{ close: () => Promise<void> }> = []
 
 afterEach(async () => {
@@ -45,7 +46,7 @@ describe("idle WebSocket connections", () => {
     const url = await serve()
     const silent = await connect(url)
     const talker = await connect(url)
-    const ping = setInterval(() => talker.ws.send("ping"), IDLE_MS / 3)
+    const ping = setInterval(() => talker.ws.send("ping"), IDLE_MS / 10)
     try {
       await waitFor("the silent client to be disconnected", async () => (silent.closed() ? true : undefined), { timeoutMs: 20 * IDLE_MS, intervalMs: 20 })
       // Two more idle periods: the talker is still served.

@@ -32,8 +32,6 @@ import { auditArgs, cleanup, freePort, makeTempDir, runCli, spawnNode } from "./
 import type { NodeProcess } from "./support/processes.js"
 import { changeAmountDigit, copyDataDir, deleteEvent, forgeAmountWithChain, middleEvent } from "./support/tamper.js"
 
-/** A graceful stop (SIGINT) must finish well within this. */
-const GRACEFUL_STOP_MS_MAX = 8_000
 /** A cross-shard receipt is credited within this after its source block. */
 const DELIVERY_TIMEOUT_MS = 10_000
 const READ_LIMIT = 10_000
@@ -303,11 +301,9 @@ describe("one-process devnet, end to end", () => {
       )
     )
     await first
-    const started = performance.now()
+    // Not forced: the node exited by itself before stop's SIGKILL deadline (NODE_STOP_TIMEOUT_MS).
     const exit = await node.stop("SIGINT")
-    const ms = performance.now() - started
     expect({ code: exit.code, signal: exit.signal, forced: exit.forced }).toEqual({ code: 0, signal: null, forced: false })
-    expect(ms).toBeLessThan(GRACEFUL_STOP_MS_MAX)
     expect(node.output()).not.toMatch(/ERROR|WARN|crashed|Error:/)
     // The open subscription ends with an error, not a hang (the client reports the closed socket).
     expect((await pending)._tag).toBe("Left")

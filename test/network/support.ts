@@ -73,14 +73,4 @@ export const makeCluster = (count: number, overrides: (i: number) => Overrides =
     return { validators, ports, url, start, stop, net, take, stopAll }
   })
 
-/** Until `check` holds (polling every 20 ms), or die after `ms`. */
-export const eventually = <A>(what: string, check: Effect.Effect<A | undefined>, ms = 10_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const a = yield* check
-      if (a !== undefined) return a
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`never: ${what}`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
+export { eventually } from "../support/waitFor.js"

@@ -27,6 +27,7 @@ import { ApplyBlock, makeLedger } from "../../domain/chain/ledger.js"
 import { certifiedBlock } from "../chain/certify.js"
 import { BFT_CHAIN_ID, makeHarness, stopHarnesses } from "./bftHarness.js"
 import type { Harness, RunningValidator } from "./bftHarness.js"
+import { eventually } from "../support/waitFor.js"
 
 const transferTx = (key: PrivateKey, to: Address, amount: bigint, nonce: bigint) =>
   signTransaction(new TransactionBody({ chainId: BFT_CHAIN_ID, nonce, fee: 10n, payload: { kind: "transfer", to, amount } }), key)
@@ -71,16 +72,23 @@ describe("BFT validators in one process", () => {
         const t2 = transferTx(alice.key, otherShard.address, 2_000n, 1n)
         // Submitted to different validators: gossip brings them to every leader.
         const r1 = yield* v0!.node.submit(bytesToHex(t1.encoded), false)
-        while ((yield* v2!.node.account(alice.address)).pendingNonce !== 1n) yield* Effect.sleep("10 millis")
+        yield* eventually(
+          "validator 2 sees alice's first transfer pending",
+          Effect.map(v2!.node.account(alice.address), (a) => (a.pendingNonce === 1n ? true : undefined)),
+          30_000
+        )
         const r2 = yield* v2!.node.submit(bytesToHex(t2.encoded), true)
         expect(r1.status).toBe("pending")
         expect(r2.status).toBe("included") // debited here, its receipt in flight
         // The cross-shard credit lands on the other shard on every node.
-        for (;;) {
-          const balances = yield* Effect.forEach([...h.running.values()], (v) => v.node.account(otherShard.address))
-          if (balances.every((b) => b.balance === h.genesis.devBalance + 2_000n)) break
-          yield* Effect.sleep("100 millis")
-        }
+        yield* eventually(
+          "the cross-shard credit on every node",
+          Effect.map(
+            Effect.forEach([...h.running.values()], (v) => v.node.account(otherShard.address)),
+            (balances) => (balances.every((b) => b.balance === h.genesis.devBalance + 2_000n) ? true : undefined)
+          ),
+          40_000
+        )
         const latency = Date.now() - started
         for (const v of h.running.values()) {
           const a = yield* v.node.account(alice.address)
@@ -233,11 +241,14 @@ describe("BFT validators in one process", () => {
         }
 
         const expected = { UnknownSender: 1, SpoofedSender: 1, BadCertificate: 1, BadTransaction: 1, BadHandover: 2 }
-        for (;;) {
-          const stats = yield* Effect.forEach([...h.running.values()], (v) => v.seats.get(shard)!.stats)
-          if (stats.every((s) => Object.entries(expected).every(([k, n]) => s.dropped[k as keyof typeof expected] >= n))) break
-          yield* Effect.sleep("50 millis")
-        }
+        yield* eventually(
+          `every node dropped ${JSON.stringify(expected)}`,
+          Effect.map(
+            Effect.forEach([...h.running.values()], (v) => v.seats.get(shard)!.stats),
+            (stats) => (stats.every((s) => Object.entries(expected).every(([k, n]) => s.dropped[k as keyof typeof expected] >= n)) ? true : undefined)
+          ),
+          30_000
+        )
         expect(h.hub.malformed()).toBe(6)
         // Nobody voted for the proposal with the forged transaction, nor for the handovers.
         for (const v of h.running.values()) {

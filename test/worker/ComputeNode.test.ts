@@ -28,6 +28,7 @@ import { runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeN
 import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
 import { freePort } from "../support/freePort.js"
+import { waitFor } from "../support/waitFor.js"
 
 // ---------------------------------------------------------------- fixtures
 
@@ -175,8 +176,7 @@ describe("ComputeNode against a stand-in node", () => {
       session: reg.session
     })
     const beats = node.state.heartbeats
-    await new Promise((resolve) => setTimeout(resolve, 450))
-    expect(node.state.heartbeats).toBeGreaterThanOrEqual(beats + 2)
+    await waitFor("two more heartbeats", async () => (node.state.heartbeats >= beats + 2 ? true : undefined), { timeoutMs: 10_000 })
     expect(logLines.some((l) => l.startsWith(`INFO registered with ${node.url} as worker ${key.publicKey.address}`))).toBe(true)
   })
 
@@ -236,8 +236,7 @@ describe("ComputeNode against a stand-in node", () => {
   it("survives the node going away: reconnects with back-off, registers again, and runs tasks on the new session", async () => {
     const first = await run(worker.registered())
     await run(node.stop)
-    await new Promise((resolve) => setTimeout(resolve, 700))
-    expect((await run(worker.stats)).connected).toBe(false)
+    await waitFor("the worker to see the node gone", async () => ((await run(worker.stats)).connected ? undefined : true), { timeoutMs: 10_000 })
     await run(node.restart) // sessions forgotten, as by a restart
     const second = await run(worker.registered(first.count + 1).pipe(Effect.timeout(RESULT_WAIT)))
     expect(second.session).not.toBe(first.session)

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import fc from "fast-check"
-import { performance } from "node:perf_hooks"
 import type { Address } from "../../../domain/chain/keys.js"
 import { compareWorkers, pickWorkers, type WorkerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import { DEFAULT_GPU_CLASSES, meetsClass } from "../../../domain/ai/worker/gpuClass.js"
@@ -114,30 +113,5 @@ describe("properties", () => {
       }),
       { numRuns: 500 }
     )
-  })
-})
-
-describe("speed", () => {
-  it("100 workers: many thousands of picks per second", () => {
-    const classes = ["H100", "A100", "RTX4090", "CPU"]
-    const workers = Array.from({ length: 100 }, (_, i) =>
-      view(`fleet-${i}`, { gpuClass: classes[i % 4]!, devices: 1 + (i % 8), inFlight: (i * 7) % 5, price: BigInt(i % 3), reputation: (i * 37) % 1000, online: i % 10 !== 0 })
-    )
-    const calls = 20_000
-    let sink = 0
-    const run = () => {
-      for (let i = 0; i < calls; i++) {
-        const r = pickWorkers(CLASSES, workers, { count: 1 + (i % 3), minGpuClass: i % 2 === 0 ? "CPU" : "A100" })
-        if (Either.isRight(r)) sink += r.right.length
-      }
-    }
-    run() // warm-up
-    const started = performance.now()
-    run()
-    const perSecond = Math.round(calls / ((performance.now() - started) / 1_000))
-    console.log(`pickWorkers: ${perSecond} picks/s over 100 workers`)
-    expect(sink).toBeGreaterThan(0)
-    // The issue asks for thousands per second; a loose floor so a shared machine does not flake.
-    expect(perSecond).toBeGreaterThan(5_000)
   })
 })
