@@ -37,6 +37,8 @@ export const DEFAULT_DATA_DIR = "data/devnet"
 export const GENESIS_FILE = "genesis.json"
 export const EVENTS_FILE = "events.db"
 export const BLOBS_DIR = "blobs"
+/** Where a verification copies the model for its sandbox child: inside the data dir, so a node killed mid-verification leaves nothing in the system's temp dir. */
+export const VERIFY_SCRATCH_DIR = "verify-scratch"
 /** The GPU class the devnet's in-process workers declare. */
 export const DEVNET_WORKER_CLASS = "CPU"
 /** Holds the pid of the node that has the data dir; removed when it stops. */
@@ -240,14 +242,24 @@ const describeCause = (cause: unknown): string =>
  * the devnet's system keys), the blob store and the verification sandbox.
  */
 export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { readonly runDeadline?: RunDeadlineRules | undefined } = {}) => {
+  const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
   const ai: AiConfig = {
     ...DEFAULT_AI_SETTINGS,
     ...settings,
+    verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
     escrowKey: aiEscrowKey()
   }
+  // A verification interrupted by a crash leaves its copy of the model behind; each start clears it.
+  const scratch = Layer.effectDiscard(
+    Effect.sync(() => {
+      rmSync(verifyScratch, { recursive: true, force: true })
+      mkdirSync(verifyScratch, { recursive: true })
+    })
+  )
   return AiNodeLive(ai).pipe(
+    Layer.provideMerge(scratch),
     Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
   )
