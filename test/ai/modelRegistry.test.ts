@@ -52,7 +52,8 @@ describe("ModelRegistry: a verification that never finishes", () => {
       const start = Effect.gen(function* () {
         const scope = yield* Scope.make()
         const store = yield* MemoryEventStore.makeWith(storage)
-        const registry = yield* makeModelRegistry(config).pipe(
+        // The model's copy for the (hanging) sandbox goes under the test's dir, removed with it: these lives are abandoned, never closed.
+        const registry = yield* makeModelRegistry({ ...config, verify: { tmpDir: dir } }).pipe(
           Effect.provideService(EventStore, store),
           Effect.provideService(BlobStore, blobs),
           Effect.provideService(SandboxedSmokeRun, hangingSandbox),
