@@ -51,7 +51,7 @@ import { bareRun } from "./support/ai.js"
 import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { auditArgs, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, runCli, spawnNode } from "./support/processes.js"
+import { auditAi, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 // ---------------------------------------------------------------- models
@@ -624,13 +624,7 @@ describe("paid inference through a node and worker processes", () => {
       await c.close()
       await killWorkers()
       expect((await node.stop("SIGINT")).code).toBe(0)
-      const audit = await runCli([...auditArgs(node.dataDir), "--json"])
-      expect(audit.code, audit.stderr + audit.stdout).toBe(0)
-      const report = JSON.parse(audit.stdout) as {
-        ok: boolean
-        ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
-      }
-      expect(report.ok).toBe(true)
+      const report = await auditAi(node.dataDir)
       // Silero twice: the first call, and the one call of the session capped at one price.
       expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3, Settled: 7 })
       const charged = 2n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE

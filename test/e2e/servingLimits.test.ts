@@ -39,7 +39,7 @@ import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
 import { bareRun, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+import { auditAi, cleanup, makeTempDir, spawnNode, type NodeProcess } from "./support/processes.js"
 
 const MILLI = 10n ** 15n
 const PRICE = 5n * MILLI
@@ -257,13 +257,7 @@ describe("serving limits through a node", () => {
   it("audit replay: the overran tasks replay, settled and charged, and every charge is in its escrow", async () => {
     await c.close()
     expect((await node.stop("SIGINT")).code).toBe(0)
-    const audit = await runCli([...auditArgs(node.dataDir), "--json"])
-    expect(audit.code, audit.stderr + audit.stdout).toBe(0)
-    const report = JSON.parse(audit.stdout) as {
-      ok: boolean
-      ai: { tasks: { total: number; byStatus: Record<string, number>; charged: string }; escrows: { captured: string } }
-    }
-    expect(report.ok).toBe(true)
+    const report = await auditAi(node.dataDir)
     // 3 loop overruns, 1 allocation overrun, 1 small allocation, 1 silero call, 3 refuted claims and 1 more
     // call on silero-h100: all settled at the price (the unconfirmed claim failed, uncharged).
     const settled = OVERRUNS_TO_SUSPEND + 3 + OVERRUNS_TO_SUSPEND + 1

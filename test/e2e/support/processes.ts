@@ -280,3 +280,18 @@ export const expectUserError = (args: ReadonlyArray<string>, r: CliResult, messa
   expect(r.stderr).not.toMatch(/^\s+at /m)
   expect(r.stderr).not.toMatch(/\.ts:\d+/)
 }
+
+/** What `topai audit replay --json` reports of the AI streams (the fields the e2e tests check). */
+export interface AiAuditReport {
+  readonly ok: boolean
+  readonly ai: { readonly tasks: { readonly total: number; readonly byStatus: Record<string, number>; readonly charged: string }; readonly escrows: { readonly captured: string } }
+}
+
+/** `topai audit replay` of a stopped node's data dir with the operator's genesis: it exits 0 and reports ok; its report. */
+export const auditAi = async (dataDir: string): Promise<AiAuditReport> => {
+  const audit = await runCli([...auditArgs(dataDir), "--json"])
+  expect(audit.code, audit.stderr + audit.stdout).toBe(0)
+  const report = JSON.parse(audit.stdout) as AiAuditReport
+  expect(report.ok).toBe(true)
+  return report
+}
