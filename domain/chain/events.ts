@@ -38,7 +38,9 @@ export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("Genesi
   /** A BFT chain's validator set (absent: a single-producer chain). */
   validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
   /** The beacon's seats per elected committee, if the genesis set it (absent: the number of genesis validators). */
-  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true })
+  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
+  /** "ai" on the AI shard's genesis (shard S + 1); absent elsewhere, so other shards' events are as before. */
+  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true })
 }) {}
 
 /** A genesis allocation. */

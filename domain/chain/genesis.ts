@@ -13,7 +13,9 @@ import { Address, devKey, devProposerKey, type PrivateKey } from "./keys.js"
 import { Allocation, ApplyGenesis } from "./ledger.js"
 import {
   BEACON_SHARD,
+  aiShardOf,
   FIRST_TRANSFER_SHARD,
+  isAiShard,
   shardOf,
   TRANSFER_SHARDS_DEFAULT,
   TransferShardCount,
@@ -96,12 +98,17 @@ export const genesisSupply = (config: GenesisConfig): bigint =>
 export const transferShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> =>
   Array.from({ length: config.transferShards }, (_, i) => (FIRST_TRANSFER_SHARD + i) as ShardId)
 
-/** Every shard of the chain: the beacon, then the transfer shards. */
-export const allShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> => [BEACON_SHARD as ShardId, ...transferShardIds(config)]
+/** Every shard of the chain: the beacon, then the transfer shards, then the AI shard. */
+export const allShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> => [
+  BEACON_SHARD as ShardId,
+  ...transferShardIds(config),
+  aiShardOf(config.transferShards)
+]
 
 /**
  * The `ApplyGenesis` of one shard: for a transfer shard, the allocations whose
- * accounts live there; for the beacon, none, and the epoch length.
+ * accounts live there; for the beacon, none, and the epoch length; for the
+ * AI shard, none (its system accounts come with the AI ledger) and its kind.
  */
 export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGenesis =>
   new ApplyGenesis({
@@ -109,13 +116,16 @@ export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGene
     transferShards: config.transferShards,
     timestamp: config.timestamp,
     allocations:
-      shard === BEACON_SHARD ? [] : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
+      shard === BEACON_SHARD || isAiShard(shard, config.transferShards)
+        ? []
+        : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
     governance: config.economics.governance,
     ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {}),
     ...(config.validators === undefined ? {} : { validators: config.validators }),
     ...(shard === BEACON_SHARD && config.validators !== undefined && config.committeeSize !== undefined
       ? { committeeSize: config.committeeSize }
-      : {})
+      : {}),
+    ...(isAiShard(shard, config.transferShards) ? { kind: "ai" as const } : {})
   })
 
 /** The proposer address of a shard: configured, or the devnet's deterministic one. */

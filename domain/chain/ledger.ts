@@ -53,11 +53,11 @@ import { keccakHex, type Hash32 } from "./hash.js"
 import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
 import { receiptIdOf } from "./receipt.js"
 import { encodeRlp } from "./rlp.js"
-import { BEACON_SHARD, EpochBlocks, isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
+import { BEACON_SHARD, EpochBlocks, isAiShard, isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
 import { PositiveAmount, Uint256, type Transaction } from "./transaction.js"
 import { checkTransaction, type ChainContext } from "./txRules.js"
 import { verifyCertifiedBlock } from "./certification.js"
-import { hexToBytes } from "./hex.js"
+import { hexToBytes, utf8 } from "./hex.js"
 import { GenesisValidator } from "./validators.js"
 
 export {
@@ -96,7 +96,9 @@ export class ApplyGenesis extends Schema.TaggedClass<ApplyGenesis>()("ApplyGenes
   /** A BFT chain's validators, the same on every shard: its blocks carry their QCs instead of a proposer signature. */
   validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
   /** The beacon's seats per elected committee (a BFT chain's beacon only; absent: every genesis validator). */
-  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true })
+  committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
+  /** "ai": the AI shard's genesis (shard S + 1; no allocations yet). Absent: the beacon's or a transfer shard's. */
+  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true })
 }) {}
 
 export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", { block: Block }) {}
@@ -104,7 +106,14 @@ export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", {
 export type LedgerCommand = ApplyGenesis | ApplyBlock
 
 export class GenesisRejected extends Schema.TaggedError<GenesisRejected>()("GenesisRejected", {
-  reason: Schema.Literal("AlreadyApplied", "NotATransferShard", "NotTheBeacon", "AccountOfAnotherShard", "DuplicateAccount"),
+  reason: Schema.Literal(
+    "AlreadyApplied",
+    "NotATransferShard",
+    "NotTheBeacon",
+    "NotTheAiShard",
+    "AccountOfAnotherShard",
+    "DuplicateAccount"
+  ),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -121,7 +130,9 @@ export type LedgerError = GenesisRejected | BlockRejected
  * epochBlocks as 0. A genesis with neither (as chains made before the
  * economics had) hashes without those two fields; one without validators (a
  * single-producer chain) without the last. A beacon genesis with a
- * `committeeSize` appends it after the validators.
+ * `committeeSize` appends it after the validators. The AI shard's genesis
+ * appends its kind ("ai") last; no other genesis has one, so their hashes are
+ * as before.
  */
 export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
   keccakHex(
@@ -137,7 +148,8 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
       ...(cmd.validators === undefined && cmd.committeeSize === undefined
         ? []
         : [(cmd.validators ?? []).map((v) => [addressBytes(v.address), Either.getOrThrow(hexToBytes(v.blsPublicKey)), v.stake])]),
-      ...(cmd.committeeSize === undefined ? [] : [BigInt(cmd.committeeSize)])
+      ...(cmd.committeeSize === undefined ? [] : [BigInt(cmd.committeeSize)]),
+      ...(cmd.kind === undefined ? [] : [utf8(cmd.kind)])
     ])
   )
 
@@ -167,7 +179,16 @@ const rejectGenesis = (reason: GenesisRejected["reason"], detail: string) =>
 const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<ReadonlyArray<ShardEvent>, GenesisRejected> => {
   const reject = rejectGenesis
   if (s.chain !== null) return reject("AlreadyApplied", `shard ${s.shard} is at height ${s.height}`)
-  if (cmd.epochBlocks !== undefined) {
+  if (cmd.kind === "ai") {
+    if (!isAiShard(s.shard, cmd.transferShards) || cmd.epochBlocks !== undefined) {
+      return reject("NotTheAiShard", `an AI-shard genesis on shard ${s.shard}; the AI shard is ${cmd.transferShards + 1}`)
+    }
+    const first = cmd.allocations[0]
+    if (first !== undefined) {
+      // The AI shard's system accounts come with the AI ledger; until then it holds none.
+      return reject("AccountOfAnotherShard", `the AI shard holds no genesis accounts yet; ${first.address} lives on shard ${shardOf(first.address, cmd.transferShards)}`)
+    }
+  } else if (cmd.epochBlocks !== undefined) {
     if (s.shard !== BEACON_SHARD) return reject("NotTheBeacon", `a beacon genesis (epochBlocks ${cmd.epochBlocks}) on shard ${s.shard}`)
     const first = cmd.allocations[0]
     if (first !== undefined) {
@@ -198,7 +219,8 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
         ...(cmd.governance === undefined ? {} : { governance: cmd.governance }),
         ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks }),
         ...(cmd.validators === undefined ? {} : { validators: cmd.validators }),
-        ...(cmd.committeeSize === undefined ? {} : { committeeSize: cmd.committeeSize })
+        ...(cmd.committeeSize === undefined ? {} : { committeeSize: cmd.committeeSize }),
+        ...(cmd.kind === undefined ? {} : { kind: cmd.kind })
       },
       CHECKED
     )

@@ -10,7 +10,7 @@ import type { ShardEvent } from "./events.js"
 import { ZERO_HASH, type Hash32 } from "./hash.js"
 import type { Address } from "./keys.js"
 import { EMPTY_ROOT } from "./merkle.js"
-import { BEACON_SHARD, FIRST_TRANSFER_SHARD, type ShardId } from "./sharding.js"
+import { BEACON_SHARD, FIRST_TRANSFER_SHARD, shardKindOf, type ShardId } from "./sharding.js"
 import type { GenesisValidator } from "./validators.js"
 import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
@@ -193,6 +193,7 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
         chain: {
           chainId: e.chainId,
           shard: e.shard,
+          kind: shardKindOf(e.shard, e.transferShards),
           transferShards: e.transferShards,
           governance: e.governance ?? null,
           epochBlocks: e.epochBlocks ?? null,

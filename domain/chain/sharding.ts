@@ -2,7 +2,8 @@
  * Accounts map to 1024 tables by their address; tables map to shards in
  * contiguous, balanced ranges. Moving a table is how shards will be split or
  * merged later, so the table, not the shard, is the stable unit.
- * Shard 0 is the beacon; transfer shards are 1..S.
+ * Shard 0 is the beacon; transfer shards are 1..S; the AI shard is S + 1
+ * (it holds no tables: only the keyless system accounts and fee balances).
  */
 import { Schema } from "effect"
 import type { Address } from "./keys.js"
@@ -21,7 +22,9 @@ export const TRANSFER_SHARDS_MIN = 1
 export const TRANSFER_SHARDS_MAX = TABLE_COUNT
 export const TRANSFER_SHARDS_DEFAULT = 2
 
-export const ShardId = Schema.Int.pipe(Schema.between(BEACON_SHARD, TRANSFER_SHARDS_MAX), Schema.brand("ShardId"))
+/** The largest shard id: the AI shard of a chain with the most transfer shards. */
+export const SHARD_ID_MAX = TRANSFER_SHARDS_MAX + 1
+export const ShardId = Schema.Int.pipe(Schema.between(BEACON_SHARD, SHARD_ID_MAX), Schema.brand("ShardId"))
 export type ShardId = typeof ShardId.Type
 export const TransferShardCount = Schema.Int.pipe(Schema.between(TRANSFER_SHARDS_MIN, TRANSFER_SHARDS_MAX))
 /** Beacon blocks per epoch. */
@@ -62,3 +65,21 @@ export const tablesOfShard = (shard: ShardId, transferShards: number): { readonl
 
 export const isTransferShard = (shard: number, transferShards: number): boolean =>
   Number.isInteger(shard) && shard >= FIRST_TRANSFER_SHARD && shard < FIRST_TRANSFER_SHARD + transferShards
+
+/** The AI shard of a chain with `transferShards` transfer shards: the one after the last transfer shard. */
+export const aiShardOf = (transferShards: number): ShardId => {
+  assertShardCount(transferShards)
+  return (FIRST_TRANSFER_SHARD + transferShards) as ShardId
+}
+
+export const isAiShard = (shard: number, transferShards: number): boolean => shard === FIRST_TRANSFER_SHARD + transferShards
+
+export type ShardKind = "beacon" | "transfer" | "ai"
+
+/** What a shard is; throws for an id that is none of the chain's shards. */
+export const shardKindOf = (shard: number, transferShards: number): ShardKind => {
+  if (shard === BEACON_SHARD) return "beacon"
+  if (isTransferShard(shard, transferShards)) return "transfer"
+  if (isAiShard(shard, transferShards)) return "ai"
+  throw new RangeError(`shard ${shard} is not a shard of a chain with ${transferShards} transfer shards`)
+}

@@ -10,7 +10,7 @@
 import { Either, Schema } from "effect"
 import type { Address } from "./keys.js"
 import type { GenesisValidator } from "./validators.js"
-import { BEACON_SHARD, shardOf, type ShardId } from "./sharding.js"
+import { aiShardOf, BEACON_SHARD, shardOf, type ShardId, type ShardKind } from "./sharding.js"
 import { isBeaconKind, type Transaction } from "./transaction.js"
 
 export const TransactionCheckReason = Schema.Literal(
@@ -41,6 +41,8 @@ export interface TransactionCheckFailure {
 export interface ChainContext {
   readonly chainId: bigint
   readonly shard: ShardId
+  /** What this shard is (`shardKindOf`): the beacon, a transfer shard or the AI shard. */
+  readonly kind: ShardKind
   readonly transferShards: number
   /** Who may send governance transactions; null on a chain whose genesis named none (all are refused). */
   readonly governance: Address | null

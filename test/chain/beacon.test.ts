@@ -59,8 +59,8 @@ describe("beacon genesis", () => {
     expect(state.totals.funded).toBe(0n)
     expect([state.epoch, state.epochStartAt]).toEqual([0, GENESIS_TIME])
   })
-  it("the chain's shards are the beacon and the transfer shards; transfer shards' genesis carries no epoch length", () => {
-    expect(allShardIds(config)).toEqual([0, 1, 2])
+  it("the chain's shards are the beacon, the transfer shards and the AI shard; transfer shards' genesis carries no epoch length", () => {
+    expect(allShardIds(config)).toEqual([0, 1, 2, 3])
     expect(genesisCommand(config, 1 as ShardId).epochBlocks).toBeUndefined()
   })
   it.each<[string, ShardId, ApplyGenesis, string]>([
