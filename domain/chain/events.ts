@@ -177,7 +177,7 @@ export class ValidatorLeft extends Schema.TaggedClass<ValidatorLeft>()("Validato
 
 /**
  * The beacon's election at an epoch end: the committees of every shard (the
- * beacon, then each transfer shard) for `epoch`, elected from the registry by
+ * beacon, each transfer shard, then the AI shard) for `epoch`, elected from the registry by
  * `electShardCommittees` seeded with `seed` (the parent hash of the block
  * that ended the epoch before). `kept`: the election failed (`failure` says
  * why) and these are the previous epoch's committees, re-labelled.

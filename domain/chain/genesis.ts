@@ -13,7 +13,7 @@ import { Address, devKey, devProposerKey, type PrivateKey } from "./keys.js"
 import { Allocation, ApplyGenesis } from "./ledger.js"
 import {
   BEACON_SHARD,
-  aiShardOf,
+  chainShardIds,
   FIRST_TRANSFER_SHARD,
   isAiShard,
   shardOf,
@@ -99,11 +99,7 @@ export const transferShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> 
   Array.from({ length: config.transferShards }, (_, i) => (FIRST_TRANSFER_SHARD + i) as ShardId)
 
 /** Every shard of the chain: the beacon, then the transfer shards, then the AI shard. */
-export const allShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> => [
-  BEACON_SHARD as ShardId,
-  ...transferShardIds(config),
-  aiShardOf(config.transferShards)
-]
+export const allShardIds = (config: GenesisConfig): ReadonlyArray<ShardId> => chainShardIds(config.transferShards)
 
 /**
  * The `ApplyGenesis` of one shard: for a transfer shard, the allocations whose

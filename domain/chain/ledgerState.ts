@@ -10,7 +10,7 @@ import type { ShardEvent } from "./events.js"
 import { ZERO_HASH, type Hash32 } from "./hash.js"
 import type { Address } from "./keys.js"
 import { EMPTY_ROOT } from "./merkle.js"
-import { BEACON_SHARD, FIRST_TRANSFER_SHARD, shardKindOf, type ShardId } from "./sharding.js"
+import { BEACON_SHARD, chainShardIds, shardKindOf, type ShardId } from "./sharding.js"
 import type { GenesisValidator } from "./validators.js"
 import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
@@ -177,9 +177,7 @@ const beaconGenesisOf = (
   ),
   elections: HashMap.make([
     0,
-    [BEACON_SHARD, ...Array.from({ length: transferShards }, (_, i) => FIRST_TRANSFER_SHARD + i)].map((shard) =>
-      genesisCommittee(validators, shard as ShardId)
-    )
+    chainShardIds(transferShards).map((shard) => genesisCommittee(validators, shard))
   ] as const)
 })
 
@@ -268,7 +266,8 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
       assert(s.chain?.validators != null && s.shard === BEACON_SHARD, `committees elected on shard ${s.shard}`)
       assert(e.epoch === s.epoch && !HashMap.has(s.elections, e.epoch), `committees of epoch ${e.epoch} elected in epoch ${s.epoch}`)
       assert(
-        e.committees.length === s.chain!.transferShards + 1 && e.committees.every((c, i) => c.shard === i && c.epoch === e.epoch),
+        // one per shard: the beacon, the transfer shards, the AI shard
+        e.committees.length === s.chain!.transferShards + 2 && e.committees.every((c, i) => c.shard === i && c.epoch === e.epoch),
         `committees of epoch ${e.epoch} do not cover every shard in order`
       )
       return { ...s, elections: HashMap.set(s.elections, e.epoch, e.committees) }

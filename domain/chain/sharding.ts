@@ -83,3 +83,10 @@ export const shardKindOf = (shard: number, transferShards: number): ShardKind =>
   if (isAiShard(shard, transferShards)) return "ai"
   throw new RangeError(`shard ${shard} is not a shard of a chain with ${transferShards} transfer shards`)
 }
+
+/** Every shard of a chain with `transferShards` transfer shards, in id order: the beacon, 1..S, the AI shard. */
+export const chainShardIds = (transferShards: number): ReadonlyArray<ShardId> => [
+  BEACON_SHARD as ShardId,
+  ...Array.from({ length: transferShards }, (_, i) => (FIRST_TRANSFER_SHARD + i) as ShardId),
+  aiShardOf(transferShards)
+]

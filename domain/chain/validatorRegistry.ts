@@ -21,7 +21,7 @@
  *   never halts on a bad election.
  */
 import { Either, HashMap } from "effect"
-import { BEACON_SHARD, FIRST_TRANSFER_SHARD, type ShardId } from "./sharding.js"
+import { chainShardIds, type ShardId } from "./sharding.js"
 import { electShardCommittees, ShardCommittee, type Candidate } from "./committees.js"
 import { hexToBytes } from "./hex.js"
 import type { Hash32 } from "./hash.js"
@@ -91,11 +91,8 @@ export const checkValidatorTransaction = (
   }
 }
 
-/** Every shard of a chain with `transferShards` transfer shards: the beacon, then 1..S. */
-export const chainShards = (transferShards: number): ReadonlyArray<ShardId> => [
-  BEACON_SHARD as ShardId,
-  ...Array.from({ length: transferShards }, (_, i) => (FIRST_TRANSFER_SHARD + i) as ShardId)
-]
+/** Every shard of a chain with `transferShards` transfer shards: the beacon, 1..S, the AI shard (each gets a committee). */
+export const chainShards = (transferShards: number): ReadonlyArray<ShardId> => chainShardIds(transferShards)
 
 /** What an election draws from: registered validators not leaving, with stake, by address. */
 export const candidatesOf = (state: LedgerState): ReadonlyArray<Candidate> =>

@@ -56,7 +56,8 @@ const validators = devValidators(4)
 const base = new GenesisConfig({ chainId: CHAIN_ID, timestamp: GENESIS_TIME, devAccountCount: 24, devBalance: DEV_BALANCE, validators })
 const bftConfig = (patch: Partial<GenesisConfig> = {}) =>
   new GenesisConfig({ ...base, ...patch, economics: new EconomicsConfig({ ...base.economics, epochBlocks: EPOCH_BLOCKS }) })
-const SHARD_IDS = [0, 1, 2] as unknown as ReadonlyArray<ShardId>
+// The beacon, two transfer shards and the AI shard: the beacon elects a committee for each.
+const SHARD_IDS = [0, 1, 2, 3] as unknown as ReadonlyArray<ShardId>
 
 /** Dev accounts (not validators) used as would-be validators, with a BLS key each. */
 const people = Array.from({ length: 4 }, (_, i) => {
