@@ -106,6 +106,8 @@ export class BlockRejected extends Schema.TaggedError<BlockRejected>()("BlockRej
     "ReceiptNotForThisShard",
     "ReceiptFromUnknownShard",
     "ReceiptIdMismatch",
+    // an amount or purpose the receipt's route does not allow (`receiptRouteRefusal` in ledger.ts)
+    "BadReceipt",
     "CertificateMissing",
     "BadCertificate",
     "UnexpectedSignature"

@@ -14,7 +14,7 @@ import { Block, Height, TimestampMs } from "./block.js"
 import { Hash32, sha256 } from "./hash.js"
 import { Address } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
-import { CrossShardReceipt } from "./receipt.js"
+import { CrossShardReceipt, ReceiptStruct } from "./receipt.js"
 import { EpochBlocks, ShardId, TransferShardCount } from "./sharding.js"
 import { BLS_PROOF_HEX, BLS_PUBLIC_KEY_HEX, PositiveAmount, PpmValue, Uint256, ValidatorEndpoint } from "./transaction.js"
 import { ShardCommittee } from "./committees.js"
@@ -73,15 +73,19 @@ export class FeeCharged extends Schema.TaggedClass<FeeCharged>()("FeeCharged", {
  * Debited here; in flight until the destination shard records `CrossShardReceived`.
  * Both carry the receipt's own fields, in its order (their JSON is part of the events root).
  */
-export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossShardSent", CrossShardReceipt.fields) {
+export class CrossShardSent extends Schema.TaggedClass<CrossShardSent>()("CrossShardSent", ReceiptStruct) {
   /** What a relayer carries to the destination shard. */
   get receipt(): CrossShardReceipt {
-    const { _tag, ...fields } = this
-    return new CrossShardReceipt(fields)
+    const { _tag, index, purpose, ...fields } = this
+    return new CrossShardReceipt({
+      ...fields,
+      ...(index === undefined ? {} : { index }),
+      ...(purpose === undefined ? {} : { purpose })
+    })
   }
 }
 
-export class CrossShardReceived extends Schema.TaggedClass<CrossShardReceived>()("CrossShardReceived", CrossShardReceipt.fields) {}
+export class CrossShardReceived extends Schema.TaggedClass<CrossShardReceived>()("CrossShardReceived", ReceiptStruct) {}
 
 /** A transaction in a block that failed at execution: recorded, no state change, nonce not used. */
 export class TransactionRejected extends Schema.TaggedClass<TransactionRejected>()("TransactionRejected", {

@@ -51,9 +51,10 @@ import { STAKE_POOL_ADDRESS } from "../economics/accounts.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
 import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
-import { receiptIdOf } from "./receipt.js"
+import { receiptAmountHolds, receiptIdOf, type CrossShardReceipt } from "./receipt.js"
+import { BEACON_SYSTEM_ADDRESS, epochEndCause } from "./epochReceipt.js"
 import { encodeRlp } from "./rlp.js"
-import { BEACON_SHARD, EpochBlocks, isAiShard, isTransferShard, shardOf, TransferShardCount, type ShardId } from "./sharding.js"
+import { aiShardOf, BEACON_SHARD, EpochBlocks, isAiShard, isTransferShard, shardKindOf, shardOf, type ShardKind, TransferShardCount, type ShardId } from "./sharding.js"
 import { PositiveAmount, Uint256, type Transaction } from "./transaction.js"
 import { checkTransaction, type ChainContext } from "./txRules.js"
 import { verifyCertifiedBlock } from "./certification.js"
@@ -259,25 +260,62 @@ export const verifyBlock = (s: LedgerState, block: Block): Either.Either<ChainCo
   if (Either.isLeft(header)) return Either.left(header.left)
   const body = verifyBlockBody(block)
   if (Either.isLeft(body)) return Either.left(body.left)
-  // Transfer shards take receipts from each other and, on a chain with
-  // validators, the beacon's stake paybacks; that beacon takes stakes sent
-  // from the transfer shards (`validator.stake`). A single-producer chain's beacon takes none.
-  const bft = chain.validators !== null
-  const takesReceipts = isTransferShard(s.shard, chain.transferShards) || (bft && s.shard === BEACON_SHARD)
   for (const r of block.receipts) {
-    if (r.destShard !== s.shard || !takesReceipts) {
+    if (r.destShard !== s.shard) {
       return rejectBlock("ReceiptNotForThisShard", `receipt ${r.receiptId} is for shard ${r.destShard}, this is shard ${s.shard}`)
     }
-    const knownSource = isTransferShard(r.sourceShard, chain.transferShards) || (bft && r.sourceShard === BEACON_SHARD)
-    if (!knownSource || r.sourceShard === s.shard) {
-      return rejectBlock("ReceiptFromUnknownShard", `receipt ${r.receiptId} from shard ${r.sourceShard}`)
-    }
-    if (r.receiptId !== receiptIdOf(r.txHash)) {
-      return rejectBlock("ReceiptIdMismatch", `receipt ${r.receiptId} of tx ${r.txHash}`)
+    const route = receiptRouteRefusal(chain, r)
+    if (route !== undefined) return rejectBlock(route.reason, `receipt ${r.receiptId}: ${route.detail}`)
+    if (r.receiptId !== receiptIdOf(r.txHash, r.index ?? 0)) {
+      return rejectBlock("ReceiptIdMismatch", `receipt ${r.receiptId} of tx ${r.txHash} index ${r.index ?? 0}`)
     }
   }
   return Either.right(chain)
 }
+
+/**
+ * Which receipts a shard takes, by the kinds of its source and of this shard:
+ * - a transfer shard: plain ones from the other transfer shards, from the AI
+ *   shard (payouts) and, on a chain with validators, the beacon's stake paybacks;
+ * - the beacon of a chain with validators: plain ones from the transfer shards
+ *   (`validator.stake`); a single-producer chain's beacon takes none;
+ * - the AI shard: `escrow`/`bond` ones from the transfer shards and the
+ *   beacon's `epoch` ones (no plain ones: nobody holds money there but the
+ *   system accounts).
+ * Amount ≥ 1, except an epoch receipt's, which is 0 and from the beacon's system address.
+ */
+const receiptRouteRefusal = (
+  chain: ChainContext,
+  r: CrossShardReceipt
+): { readonly reason: BlockRejected["reason"]; readonly detail: string } | undefined => {
+  const S = chain.transferShards
+  const source = r.sourceShard === chain.shard ? undefined : shardKindOrUndefined(r.sourceShard, S)
+  const bft = chain.validators !== null
+  const purpose = r.purpose?.kind
+  const from = (ok: boolean) => (ok ? undefined : { reason: "ReceiptFromUnknownShard" as const, detail: `from shard ${r.sourceShard} (${source ?? "no shard"}) with purpose ${purpose ?? "none"}` })
+  if (!receiptAmountHolds(r)) return { reason: "BadReceipt", detail: `amount ${r.amount} with purpose ${purpose ?? "none"}` }
+  switch (chain.kind) {
+    case "transfer":
+      if (purpose !== undefined) return { reason: "BadReceipt", detail: `purpose ${purpose} is for the AI shard` }
+      return from(source === "transfer" || source === "ai" || (bft && source === "beacon"))
+    case "beacon":
+      if (!bft) return { reason: "ReceiptNotForThisShard", detail: "a single-producer chain's beacon takes no receipts" }
+      if (purpose !== undefined) return { reason: "BadReceipt", detail: `purpose ${purpose} is for the AI shard` }
+      return from(source === "transfer")
+    case "ai":
+      if (purpose === "epoch") {
+        if (r.from !== BEACON_SYSTEM_ADDRESS) return { reason: "BadReceipt", detail: `an epoch receipt from ${r.from}, not the beacon's system address` }
+        return from(source === "beacon")
+      }
+      if (purpose === undefined) return { reason: "BadReceipt", detail: "the AI shard takes no plain transfers" }
+      return from(source === "transfer")
+  }
+}
+
+const shardKindOrUndefined = (shard: number, transferShards: number): ShardKind | undefined =>
+  shard === BEACON_SHARD || isTransferShard(shard, transferShards) || isAiShard(shard, transferShards)
+    ? shardKindOf(shard, transferShards)
+    : undefined
 
 const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction): void => {
   const account = accountOf(out.state, tx.sender)
@@ -395,13 +433,32 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
     // Already credited (an earlier block, or earlier in this one): a re-delivery, nothing to do.
     if (HashSet.has(out.state.receivedReceipts, r.receiptId)) continue
     out.emit(new CrossShardReceived({ ...r }, CHECKED))
+    // AI LEDGER HOOK (receipts): on the AI shard, an escrow/bond/epoch receipt goes next to `decideAi(aiState, ctx, {_tag: "Receipt", receipt: r})` (domain/ai/ledger/); until then it is only recorded (the epoch receipt: this CrossShardReceived with purpose epoch).
   }
   for (const tx of block.transactions) executeTransaction(out, chain, tx)
   const h = block.header
   if (chain.epochBlocks !== null && h.height % chain.epochBlocks === 0) {
     const epoch = h.height / chain.epochBlocks - 1
-    out.emit(new EpochEnded({ epoch, height: h.height, startAt: out.state.epochStartAt, endAt: h.timestamp }, CHECKED))
+    const ended = { epoch, startAt: out.state.epochStartAt, endAt: h.timestamp }
+    out.emit(new EpochEnded({ epoch, height: h.height, startAt: ended.startAt, endAt: ended.endAt }, CHECKED))
     if (chain.validators !== null) endEpochOfRegistry(out, chain, epoch, h.parentHash)
+    // The AI shard learns of the epoch end by a receipt its committee checks: amount 0, purpose epoch.
+    const txHash = epochEndCause(epoch)
+    out.emit(
+      new CrossShardSent(
+        {
+          receiptId: receiptIdOf(txHash),
+          sourceShard: chain.shard,
+          destShard: aiShardOf(chain.transferShards),
+          from: BEACON_SYSTEM_ADDRESS,
+          to: BEACON_SYSTEM_ADDRESS,
+          amount: 0n,
+          txHash,
+          purpose: { kind: "epoch", ...ended }
+        },
+        CHECKED
+      )
+    )
   }
   const sealed = { height: h.height, blockHash: blockHash(h), timestamp: h.timestamp, eventsRoot: eventsRoot(out.events) }
   out.emit(new BlockExecuted(sealed, CHECKED))

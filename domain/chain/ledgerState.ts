@@ -225,10 +225,12 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     }
     case "CrossShardSent":
       assert(e.sourceShard === s.shard && e.destShard !== s.shard, "cross-shard send between the wrong shards")
+      if (e.amount === 0n) return s // an epoch receipt: no money, no account touched
       return syncStake(withTotals(debit(s, e.from, e.amount), { balances: -e.amount, sentOut: e.amount }), e.from)
     case "CrossShardReceived": {
       assert(e.destShard === s.shard, `receipt for shard ${e.destShard} on shard ${s.shard}`)
       assert(!HashSet.has(s.receivedReceipts, e.receiptId), `receipt ${e.receiptId} credited twice`)
+      if (e.amount === 0n) return { ...s, receivedReceipts: HashSet.add(s.receivedReceipts, e.receiptId) } // an epoch receipt: no account touched
       const next = { ...credit(s, e.to, e.amount), receivedReceipts: HashSet.add(s.receivedReceipts, e.receiptId) }
       return syncStake(withTotals(next, { balances: e.amount, receivedIn: e.amount }), e.to)
     }

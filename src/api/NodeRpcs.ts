@@ -14,7 +14,7 @@ export const AddressString = Schema.String.pipe(Schema.pattern(/^0x[0-9a-fA-F]{4
 
 export class ShardStatus extends Schema.Class<ShardStatus>("ShardStatus")({
   shard: Schema.Number,
-  kind: Schema.Literal("beacon", "transfer"),
+  kind: Schema.Literal("beacon", "transfer", "ai"),
   height: Schema.Number,
   lastBlockHash: Schema.String,
   pendingTransactions: Schema.Number,

@@ -127,7 +127,8 @@ class ShardReplay {
       timestamp: e.timestamp,
       allocations,
       ...(e.governance === undefined ? {} : { governance: e.governance }),
-      ...(e.epochBlocks === undefined ? {} : { epochBlocks: e.epochBlocks })
+      ...(e.epochBlocks === undefined ? {} : { epochBlocks: e.epochBlocks }),
+      ...(e.kind === undefined ? {} : { kind: e.kind })
     })
   }
 

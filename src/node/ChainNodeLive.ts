@@ -1,7 +1,8 @@
 /**
- * The one-process chain node: a ShardActor and a block producer per shard —
- * the beacon (shard 0, a block every `economics.beaconIntervalMs` even when
- * idle: the epoch clock) and each transfer shard — the chain index (which
+ * The one-process chain node: a ShardActor and a block producer (or, on a
+ * BFT chain, a seat) per shard — the beacon (shard 0, a block every
+ * `economics.beaconIntervalMs` even when idle: the epoch clock), each
+ * transfer shard and the AI shard (S + 1) — the chain index (which
  * also relays cross-shard receipts), and the ChainNode operations the RPC
  * server serves.
  */
@@ -9,7 +10,7 @@ import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from 
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
 import { Block } from "../../domain/chain/block.js"
-import { allShardIds, genesisCommand, transferShardIds } from "../../domain/chain/genesis.js"
+import { allShardIds, genesisCommand } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
 import { devProposerKey } from "../../domain/chain/keys.js"
@@ -18,7 +19,7 @@ import { accountOf } from "../../domain/chain/ledger.js"
 import { electedCommittee } from "../../domain/chain/ledgerState.js"
 import { pendingOf } from "../../domain/chain/mempool.js"
 import type { Mempool } from "../../domain/chain/mempool.js"
-import { BEACON_SHARD, shardOf } from "../../domain/chain/sharding.js"
+import { BEACON_SHARD, shardKindOf, shardOf } from "../../domain/chain/sharding.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
 import { amountOf } from "../../domain/chain/transaction.js"
 import { homeShardOf } from "../../domain/chain/txRules.js"
@@ -122,7 +123,8 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
     const { genesis } = options
     const store = yield* EventStore
     const proposerKey = options.proposerKey ?? devProposerKey
-    const shards = transferShardIds(genesis)
+    // Where a pending transaction may wait: every shard that takes transactions (the beacon's validator.* too).
+    const shards = allShardIds(genesis)
 
     const seats = new Map<number, ShardConsensus>()
     let servedIndex: ChainIndex | undefined
@@ -234,33 +236,26 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
 
     const node: ChainNodeShape = {
       status: Effect.gen(function* () {
-        const transfer = yield* Effect.forEach(shards, (shard) =>
+        // Every shard in id order (the beacon, the transfer shards, the AI shard), each with its kind.
+        const statuses = yield* Effect.forEach(allShardIds(genesis), (shard) =>
           Effect.all([seat(shard).ledger, seat(shard).pending]).pipe(
             Effect.map(
               ([ledger, pool]) =>
                 new ShardStatus({
                   shard,
-                  kind: "transfer",
+                  kind: shardKindOf(shard, genesis.transferShards),
                   height: ledger.height,
                   lastBlockHash: ledger.lastBlockHash,
-                  pendingTransactions: pool.count
+                  pendingTransactions: pool.count,
+                  ...(shard === BEACON_SHARD ? { epoch: ledger.epoch } : {})
                 })
             )
           )
         )
-        const beaconLedger = yield* seat(BEACON_SHARD).ledger
-        const beacon = new ShardStatus({
-          shard: BEACON_SHARD,
-          kind: "beacon",
-          height: beaconLedger.height,
-          lastBlockHash: beaconLedger.lastBlockHash,
-          pendingTransactions: 0,
-          epoch: beaconLedger.epoch
-        })
         return new NodeStatus({
           chainId: genesis.chainId,
           version: VERSION,
-          shards: [beacon, ...transfer],
+          shards: statuses,
           eventsPosition: yield* index.position
         })
       }),
@@ -269,7 +264,9 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         Effect.gen(function* () {
           const address = yield* parseAddress(text)
           if (on !== undefined && !seats.has(on)) {
-            return yield* new InvalidRequest({ detail: `no shard ${on}: shards are 0 (the beacon) to ${genesis.transferShards}` })
+            return yield* new InvalidRequest({
+              detail: `no shard ${on}: shards are 0 (the beacon) to ${genesis.transferShards + 1} (the AI shard)`
+            })
           }
           const shard = on ?? shardOf(address, genesis.transferShards)
           const ledger = yield* seat(shard).ledger

@@ -79,12 +79,14 @@ describe("beacon genesis", () => {
 })
 
 describe("beacon blocks: the epoch clock", () => {
-  it("an EpochEnded in every block whose height is a multiple of epochBlocks, before BlockExecuted, under the events root", () => {
+  it("an EpochEnded (and the AI shard's epoch receipt) in every block whose height is a multiple of epochBlocks, before BlockExecuted, under the events root", () => {
     const { blocks } = beaconChain(7)
     blocks.forEach((events, i) => {
       const height = i + 1
       expect(tags(events)).toEqual(
-        height % EPOCH_BLOCKS === 0 ? ["BlockApplied", "EpochEnded", "BlockExecuted"] : ["BlockApplied", "BlockExecuted"]
+        height % EPOCH_BLOCKS === 0
+          ? ["BlockApplied", "EpochEnded", "CrossShardSent", "BlockExecuted"]
+          : ["BlockApplied", "BlockExecuted"]
       )
       const sealed = events[events.length - 1]!
       expect(sealed._tag === "BlockExecuted" && sealed.eventsRoot).toBe(eventsRoot(events.slice(0, -1)))
@@ -195,11 +197,14 @@ describe("the beacon producer (TestClock)", () => {
         yield* TestClock.adjust(INTERVAL)
         yield* eventually(`beacon height ${h}`, beaconStatus, (s) => s.height === h)
       }
+      // Epoch 0 ended at beacon height 3: its receipt reaches the AI shard, which makes a block for it.
+      yield* eventually("the AI shard's block 1 (epoch 0's receipt)", node.status, (s) => s.shards[3]?.height === 1)
       const status = yield* node.status
       expect(status.shards.map((s) => [s.shard, s.kind, s.height, s.epoch])).toEqual([
         [0, "beacon", 3, 1],
         [1, "transfer", 0, undefined],
-        [2, "transfer", 0, undefined]
+        [2, "transfer", 0, undefined],
+        [3, "ai", 1, undefined]
       ])
       const block = yield* eventually("beacon block 3 indexed", node.block(0, 3).pipe(Effect.either), Either.isRight)
       expect(Either.isRight(block) && [block.right.shard, block.right.height, block.right.transactions]).toEqual([0, 3, []])

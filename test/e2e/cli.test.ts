@@ -74,7 +74,8 @@ describe("topai CLI with a node", () => {
     expect(s.shards.map((x) => [x.shard, x.kind])).toEqual([
       [0, "beacon"],
       [1, "transfer"],
-      [2, "transfer"]
+      [2, "transfer"],
+      [3, "ai"]
     ])
     expect(balance!.code).toBe(0)
     expect(JSON.parse(balance!.stdout)).toEqual({

@@ -113,13 +113,14 @@ afterAll(async () => {
 })
 
 describe("one-process devnet, end to end", () => {
-  it("status: the devnet chain with a beacon and two transfer shards at genesis", async () => {
+  it("status: the devnet chain with a beacon, two transfer shards and the AI shard at genesis", async () => {
     const status = await c.run(c.client.node.status())
     expect(status.chainId).toBe(DEVNET_CHAIN_ID)
     expect(status.shards.map((s) => [s.shard, s.kind, s.height])).toEqual([
       [0, "beacon", 0],
       [1, "transfer", 0],
-      [2, "transfer", 0]
+      [2, "transfer", 0],
+      [3, "ai", 0]
     ])
     for (const s of status.shards.slice(1)) {
       expect(s.lastBlockHash).toMatch(/^0x[0-9a-f]{64}$/)
@@ -141,7 +142,7 @@ describe("one-process devnet, end to end", () => {
     expect(sameDir.stderr.trim()).toMatch(new RegExp(`^error: .* is in use by another topai node \\(pid ${node.pid}\\)`))
     expect(samePort.code).toBe(1)
     expect(samePort.stderr.trim()).toMatch(/^error: cannot serve RPC on 127\.0\.0\.1:\d+: .*EADDRINUSE/)
-    expect((await c.run(c.client.node.status())).shards.map((s) => s.height)).toEqual([0, 0, 0])
+    expect((await c.run(c.client.node.status())).shards.map((s) => s.height)).toEqual([0, 0, 0, 0])
   })
 
   it("same-shard and cross-shard transfers: included, looked up, receipts credited once, balances exact", async () => {

@@ -152,7 +152,7 @@ export const startDevnet = (o: {
     }
     yield* Effect.logInfo(
       [
-        `topai devnet ready: chain ${genesis.chainId}, ${o.validators} validators (BFT: chained HotStuff, BLS QCs), ${genesis.transferShards} transfer shards + beacon, data ${root}`,
+        `topai devnet ready: chain ${genesis.chainId}, ${o.validators} validators (BFT: chained HotStuff, BLS QCs), ${genesis.transferShards} transfer shards + beacon + AI shard, data ${root}`,
         ...Array.from(
           { length: nodes },
           (_, i) =>

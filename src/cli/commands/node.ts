@@ -319,7 +319,7 @@ export const startNode = (o: {
     const accounts = devAccounts(genesis)
     yield* Effect.logInfo(
       [
-        `topai node ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon, data ${dir}`,
+        `topai node ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon + AI shard, data ${dir}`,
         `  beacon: a block every ${genesis.economics.beaconIntervalMs} ms, ${genesis.economics.epochBlocks} blocks an epoch`,
         `  RPC  ws://${o.host}:${o.port}${WS_PATH}   http://${o.host}:${o.port}${HTTP_PATH}`,
         accounts.length > 0

@@ -206,7 +206,7 @@ export const startValidator = (configFile: string) =>
     )
     yield* Effect.logInfo(
       [
-        `topai validator ${c.validator} of ${genesis.validators!.length} ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon, data ${v.dataDir}`,
+        `topai validator ${c.validator} of ${genesis.validators!.length} ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon + AI shard, data ${v.dataDir}`,
         `  RPC        ws://${c.rpc.host}:${c.rpc.port}${WS_PATH}   http://${c.rpc.host}:${c.rpc.port}${HTTP_PATH}`,
         `  consensus  ${network.url}  (peers: ${c.peers.map((p) => `${p.validator}=${p.url}`).join(", ")})`,
         "  Ctrl-C stops; a restart with the same config resumes"
@@ -317,7 +317,7 @@ export const writeDevnetConfigs = (o: {
     })
     yield* Console.log(
       [
-        `${o.validators} validator${o.candidates > 0 ? ` and ${o.candidates} candidate` : ""} configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon) in ${dir}; start each:`,
+        `${o.validators} validator${o.candidates > 0 ? ` and ${o.candidates} candidate` : ""} configs for chain ${genesis.chainId} (${genesis.transferShards} transfer shards + beacon + AI shard) in ${dir}; start each:`,
         ...files.map((f) => `  topai node start --config ${f}`),
         "The keys are the public devnet keys: for a devnet only.",
         `Genesis hash ${genesisConfigHash(genesis)}: audit a node's data dir with \`topai audit replay --data-dir D --genesis-hash ${genesisConfigHash(genesis)}\``
