@@ -39,8 +39,8 @@ import { GenesisConfig, genesisSupply } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
 import { aiEscrowKey, devKey, devProposerKey } from "../domain/chain/keys.js"
 import type { PrivateKey } from "../domain/chain/keys.js"
-import { BEACON_SHARD } from "../domain/chain/sharding.js"
-import { signTransaction, TransactionBody } from "../domain/chain/transaction.js"
+import { aiShardOf, BEACON_SHARD, TRANSFER_SHARDS_DEFAULT } from "../domain/chain/sharding.js"
+import { isAiShardKind, signTransaction, TransactionBody } from "../domain/chain/transaction.js"
 import type { TransactionPayload } from "../domain/chain/transaction.js"
 import { FsBlobStore } from "../infra/blobstore/FsBlobStore.js"
 import { SignatureVerifierLive } from "../infra/crypto/SignatureVerifier.js"
@@ -148,8 +148,12 @@ export const startDevnet = async (dir: string) => {
 export type Devnet = Awaited<ReturnType<typeof startDevnet>>
 
 const submit = async (d: Devnet, key: PrivateKey, payload: TransactionPayload) => {
-  const account = await d.call(d.client.account.get({ address: key.publicKey.address }))
-  const tx = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: account.pendingNonce, fee: FEE, payload }), key)
+  // model.* run on the AI shard: the sender's nonce there, fee 0 (it holds nothing there).
+  const ai = isAiShardKind(payload.kind)
+  const account = await d.call(
+    d.client.account.get({ address: key.publicKey.address, ...(ai ? { shard: aiShardOf(TRANSFER_SHARDS_DEFAULT) } : {}) })
+  )
+  const tx = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: account.pendingNonce, fee: ai ? 0n : FEE, payload }), key)
   const r = await d.call(d.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
   if (r.status !== "included") throw new Error(`${payload.kind}: ${r.status}`)
   return tx.hash

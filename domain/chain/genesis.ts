@@ -23,7 +23,7 @@ import {
 } from "./sharding.js"
 import { defaultEconomics, EconomicsConfig } from "../economics/config.js"
 import { FOUNDATION_ADDRESS, RESERVE_ADDRESS } from "../economics/accounts.js"
-import { PositiveAmount, Uint256 } from "./transaction.js"
+import { isAiShardKind, PositiveAmount, Uint256, type TransactionKind } from "./transaction.js"
 import { GenesisValidator } from "./validators.js"
 
 /** Base units per token (18 decimals, as ETH's wei). */
@@ -33,6 +33,13 @@ export const DEV_ACCOUNT_COUNT_MAX = 10_000
 export const DEV_BALANCE_DEFAULT = 1_000_000n * UNITS_PER_TOKEN
 /** The fee wallets and the CLI suggest, in base units; the chain accepts any fee ≥ 0. */
 export const DEFAULT_FEE = 1_000n
+
+/**
+ * The fee to suggest for a kind: 0 for the AI shard's kinds (the fee comes
+ * from the sender's AI-shard balance, and a provider holds nothing there),
+ * else `DEFAULT_FEE`.
+ */
+export const defaultFeeOf = (kind: TransactionKind): bigint => (isAiShardKind(kind) ? 0n : DEFAULT_FEE)
 
 /** The devnet's governance address: dev account 0's. */
 export const DEVNET_GOVERNANCE: Address = devKey(0).publicKey.address

@@ -336,6 +336,9 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
     case "escrow.deposit":
       out.emit(new EscrowDeposited({ txHash, developer: from, model: p.model, amount: p.amount }, CHECKED))
       return move(out, chain, txHash, from, ESCROW_ADDRESS, p.amount)
+    // AI LEDGER HOOK (transactions): on the AI shard (homeShardOf routes them there; checkTransaction let only
+    // those through), the AI kinds go next to `decideAi(aiState, ctx, {_tag: "Tx", tx})` (domain/ai/ledger/), its
+    // rejection recorded as TransactionRejected; until then they emit the events the node's AI flow reads.
     case "model.register":
       return out.emit(
         new ModelRegistered(

@@ -376,9 +376,16 @@ export const amountOf = (payload: TransactionPayload): bigint =>
     ? payload.amount
     : 0n
 
-/** Kinds the beacon executes (the sender's beacon account pays and counts the nonce); every other kind runs on the sender's transfer shard. */
+/** Kinds the beacon executes (the sender's beacon account pays and counts the nonce); besides these and the AI shard's, every kind runs on the sender's transfer shard. */
 export const BEACON_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionKind>(["validator.register", "validator.unbond"])
 export const isBeaconKind = (kind: TransactionKind): boolean => BEACON_KINDS.has(kind)
+
+/**
+ * Kinds the AI shard executes (the sender's AI-shard account counts the nonce
+ * and pays the fee, which may be 0: a provider holds nothing there).
+ */
+export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionKind>(["model.register", "model.price", "model.deprecate"])
+export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
 

@@ -11,7 +11,7 @@ import { Either, Schema } from "effect"
 import type { Address } from "./keys.js"
 import type { GenesisValidator } from "./validators.js"
 import { aiShardOf, BEACON_SHARD, shardOf, type ShardId, type ShardKind } from "./sharding.js"
-import { isBeaconKind, type Transaction } from "./transaction.js"
+import { isAiShardKind, isBeaconKind, type Transaction, type TransactionKind } from "./transaction.js"
 
 export const TransactionCheckReason = Schema.Literal(
   "WrongChain",
@@ -54,9 +54,16 @@ export interface ChainContext {
   readonly committeeSize?: number | null
 }
 
-/** The shard that executes `tx`: the beacon for the beacon kinds (`validator.register`, `validator.unbond`), else the sender's transfer shard. */
+/**
+ * The shard that executes `tx`: the beacon for the beacon kinds
+ * (`validator.register`, `validator.unbond`), the AI shard for its kinds
+ * (`model.register`, `model.price`, `model.deprecate`), else the sender's transfer shard.
+ */
 export const homeShardOf = (tx: Transaction, transferShards: number): ShardId =>
-  isBeaconKind(tx.body.payload.kind) ? (BEACON_SHARD as ShardId) : shardOf(tx.sender, transferShards)
+  homeShardOfKind(tx.body.payload.kind, tx.sender, transferShards)
+
+export const homeShardOfKind = (kind: TransactionKind, sender: Address, transferShards: number): ShardId =>
+  isBeaconKind(kind) ? (BEACON_SHARD as ShardId) : isAiShardKind(kind) ? aiShardOf(transferShards) : shardOf(sender, transferShards)
 
 /** What the sender has to spend: the next nonce it may use and its spendable balance. */
 export interface SenderView {

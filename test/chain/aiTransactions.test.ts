@@ -1,11 +1,16 @@
-/** The AI shard's transaction kinds on the ledger: codecs, admission of bad payloads, execution. */
+/** The AI shard's transaction kinds on the ledger: codecs, admission of bad payloads, routing (model.* to the AI shard), execution. */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { keccakHex, type Hash32 } from "../../domain/chain/hash.js"
 import { utf8 } from "../../domain/chain/hex.js"
 import { accountOf, ESCROW_ADDRESS } from "../../domain/chain/ledger.js"
 import { decodeTransaction, signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
-import { accountsOn, applyBlock, CHAIN_ID, FEE, genesisState, homeOf, nextBlock, SHARDS } from "./helpers.js"
+import { admitTransaction } from "../../domain/chain/admission.js"
+import { DEFAULT_FEE, defaultFeeOf } from "../../domain/chain/genesis.js"
+import { emptyMempool } from "../../domain/chain/mempool.js"
+import { aiShardOf } from "../../domain/chain/sharding.js"
+import { homeShardOf } from "../../domain/chain/txRules.js"
+import { accountsOn, applyBlock, CHAIN_ID, config, dev, FEE, genesisState, homeOf, nextBlock, SHARDS } from "./helpers.js"
 
 const MODEL = keccakHex(utf8("a model")) as Hash32
 const manifest = JSON.stringify({
@@ -28,6 +33,10 @@ const shard = SHARDS[0]!
 const sender = accountsOn(shard)[0]!
 const sign = (payload: TransactionPayload, nonce = 0n) =>
   signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce, fee: FEE, payload }), sender.key)
+/** As the CLI sends model.*: fee 0 (a provider holds nothing on the AI shard). */
+const signFree = (payload: TransactionPayload, nonce = 0n) =>
+  signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce, fee: 0n, payload }), sender.key)
+const AI = aiShardOf(config.transferShards)
 
 describe("AI transaction kinds", () => {
   it.each(payloads.map((p) => [p.kind, p] as const))("%s round-trips through its canonical RLP", (_kind, payload) => {
@@ -70,12 +79,11 @@ describe("AI transaction kinds", () => {
     expect(accountOf(after, sender.address)).toEqual(accountOf(state, sender.address))
   })
 
-  it("model transactions charge only the fee and record the request for the model's actor", () => {
-    const { state } = genesisState(shard)
-    const txs = payloads.slice(1).map((p, i) => sign(p, BigInt(i)))
+  it("model transactions run on the AI shard: fee 0 from an empty account, the nonce counted there, the request recorded for the model's actor", () => {
+    const { state } = genesisState(AI)
+    const txs = payloads.slice(1).map((p, i) => signFree(p, BigInt(i)))
     const { state: after, events } = applyBlock(state, nextBlock(state, txs))
-    expect(accountOf(after, sender.address).balance).toBe(accountOf(state, sender.address).balance - 3n * FEE)
-    expect(accountOf(after, sender.address).nonce).toBe(3n)
+    expect(accountOf(after, sender.address)).toMatchObject({ balance: 0n, nonce: 3n })
     expect(events.filter((e) => e._tag !== "FeeCharged").map((e) => e._tag)).toEqual([
       "BlockApplied",
       "ModelRegistered",
@@ -84,5 +92,34 @@ describe("AI transaction kinds", () => {
       "BlockExecuted"
     ])
     expect(events.find((e) => e._tag === "ModelRegistered")).toMatchObject({ txHash: txs[0]!.hash, provider: sender.address })
+  })
+
+  it("routing: model.* go to the AI shard for every sender; the other kinds to the sender's transfer shard", () => {
+    for (const d of dev.slice(0, 8)) {
+      for (const p of payloads) {
+        const tx = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: 0n, fee: 0n, payload: p }), d.key)
+        expect(homeShardOf(tx, config.transferShards)).toBe(p.kind.startsWith("model.") ? AI : homeOf(d.address))
+      }
+      expect(defaultFeeOf("model.register")).toBe(0n)
+      expect(defaultFeeOf("escrow.deposit")).toBe(DEFAULT_FEE)
+    }
+  })
+
+  it("a model transaction on a transfer shard is rejected WrongShard; one with a fee its AI-shard account cannot pay, InsufficientBalance", () => {
+    const { state } = genesisState(shard)
+    const onTransfer = applyBlock(state, nextBlock(state, [sign(payloads[1]!)]))
+    expect(onTransfer.events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "WrongShard" })
+    const ai = genesisState(AI).state
+    const withFee = applyBlock(ai, nextBlock(ai, [sign(payloads[1]!)]))
+    expect(withFee.events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "InsufficientBalance" })
+    expect(accountOf(withFee.state, sender.address).nonce).toBe(0n)
+  })
+
+  it("admission sends a model transaction's checks to the AI shard's state: admitted there, WrongShard on the sender's transfer shard", () => {
+    const tx = signFree(payloads[1]!)
+    const ai = admitTransaction(genesisState(AI).state, emptyMempool(), tx, true)
+    expect(Either.isRight(ai)).toBe(true)
+    const transfer = admitTransaction(genesisState(shard).state, emptyMempool(), tx, true)
+    expect(Either.isLeft(transfer) && transfer.left.reason).toBe("WrongShard")
   })
 })

@@ -47,8 +47,9 @@ import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun } from "./support/ai.js"
-import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { bareRun, senderAccount } from "./support/ai.js"
+import { DEV, waitFor } from "./support/chain.js"
+import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
 import { auditAi, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode } from "./support/processes.js"
@@ -144,8 +145,11 @@ const waitOnline = (ws: ReadonlyArray<{ readonly address: string }>) =>
 /** Signs and submits a transaction from `key`, waiting for its block. */
 const submit = async (key: PrivateKey, payload: TransactionPayload, nonceOffset = 0n) => {
   const status = await c.run(c.client.node.status())
-  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
-  const tx = signTransaction(new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce + nonceOffset, fee: DEFAULT_FEE, payload }), key)
+  const account = await senderAccount(c, key.publicKey.address, payload.kind)
+  const tx = signTransaction(
+    new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce + nonceOffset, fee: defaultFeeOf(payload.kind), payload }),
+    key
+  )
   const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))
   expect(r.status).toBe("included")
   return tx.hash
@@ -173,13 +177,14 @@ const upload = async (key: PrivateKey, bytes: Uint8Array) => {
 const register = async (key: PrivateKey, models: ReadonlyArray<{ readonly bytes: Uint8Array; readonly manifest: ModelManifestEncoded }>) => {
   const hashes = models.map((m) => sha256(m.bytes))
   const status = await c.run(c.client.node.status())
-  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
+  // model.register runs on the AI shard: its nonce is the provider's there, its fee 0 (no balance there).
+  const account = await senderAccount(c, key.publicKey.address, "model.register")
   const txs = models.map((m, i) =>
     signTransaction(
       new TransactionBody({
         chainId: status.chainId,
         nonce: account.pendingNonce + BigInt(i),
-        fee: DEFAULT_FEE,
+        fee: defaultFeeOf("model.register"),
         payload: { kind: "model.register", weightsHash: hashes[i]! as never, sizeBytes: BigInt(m.bytes.length), manifest: JSON.stringify(m.manifest) }
       }),
       key

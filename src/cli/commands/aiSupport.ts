@@ -10,7 +10,7 @@ import { Duration, Effect, Either, Option } from "effect"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { DEFAULT_FEE } from "../../../domain/chain/genesis.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
-import { isBeaconKind, TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
+import { isAiShardKind, isBeaconKind, TransactionBody, signTransaction } from "../../../domain/chain/transaction.js"
 import { BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import type { TransactionPayload } from "../../../domain/chain/transaction.js"
 import { makeClient } from "../../client/index.js"
@@ -70,6 +70,12 @@ export const feeOption = Options.text("fee").pipe(
   Options.withDescription(`Transaction fee in base units, burned (default ${DEFAULT_FEE})`)
 )
 
+/** The fee of an AI-shard transaction (model.*): paid from the sender's AI-shard balance, which a provider does not have. */
+export const aiFeeOption = Options.text("fee").pipe(
+  Options.withDefault("0"),
+  Options.withDescription("Transaction fee in base units, burned; paid from your balance on the AI shard (default 0)")
+)
+
 /** A model is named by its registration's transaction hash. */
 export const parseModelId = (text: string, what = "MODEL"): Effect.Effect<string, BadInput> => {
   const id = text.trim().toLowerCase()
@@ -121,10 +127,13 @@ export const submitSigned = (
 ): Effect.Effect<Submitted, BadInput | Error> =>
   Effect.gen(function* () {
     const status = yield* client.node.status()
-    // Beacon kinds (validator.register, validator.unbond) count the nonce of the sender's beacon account.
+    // Beacon kinds (validator.register, validator.unbond) count the nonce of the sender's beacon account;
+    // the AI shard's kinds (model.*) that of its AI-shard account.
+    const aiShard = status.shards.find((s) => s.kind === "ai")?.shard
+    const shard = isBeaconKind(payload.kind) ? BEACON_SHARD : isAiShardKind(payload.kind) ? aiShard : undefined
     const account = yield* client.account.get({
       address: key.publicKey.address,
-      ...(isBeaconKind(payload.kind) ? { shard: BEACON_SHARD } : {})
+      ...(shard === undefined ? {} : { shard })
     })
     const body = yield* Effect.try({
       try: () => new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce, fee, payload }),

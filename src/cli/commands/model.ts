@@ -34,7 +34,7 @@ import {
   bad,
   type Client,
   CALL_WAIT,
-  feeOption,
+  aiFeeOption,
   findModel,
   getModel,
   keyOption,
@@ -335,7 +335,7 @@ const checkShapesLocally = (bytes: Uint8Array, manifest: ModelManifest): Effect.
 
 const upload = Command.make(
   "upload",
-  { file, name, price, version, minGpu, license, description, shape, maxShape, inputBytesMax, fixed, validation, tolerance, key: keyOption("The provider"), fee: feeOption, timeout: waitSeconds, rpcUrl, json },
+  { file, name, price, version, minGpu, license, description, shape, maxShape, inputBytesMax, fixed, validation, tolerance, key: keyOption("The provider"), fee: aiFeeOption, timeout: waitSeconds, rpcUrl, json },
   (o) =>
     Effect.gen(function* () {
       const key = yield* loadKey(o.key)
@@ -429,7 +429,7 @@ const newPrice = Args.text({ name: "PRICE" }).pipe(Args.withDescription("The new
 
 const priceCommand = Command.make(
   "price",
-  { model: modelArg, price: newPrice, key: keyOption("The provider"), fee: feeOption, rpcUrl, json },
+  { model: modelArg, price: newPrice, key: keyOption("The provider"), fee: aiFeeOption, rpcUrl, json },
   (o) =>
     Effect.gen(function* () {
       const id = yield* parseModelId(o.model)
@@ -453,7 +453,7 @@ const priceCommand = Command.make(
     )
 ).pipe(Command.withDescription("Change a model's price per call (signed by its provider)"))
 
-const deprecate = Command.make("deprecate", { model: modelArg, key: keyOption("The provider"), fee: feeOption, rpcUrl, json }, (o) =>
+const deprecate = Command.make("deprecate", { model: modelArg, key: keyOption("The provider"), fee: aiFeeOption, rpcUrl, json }, (o) =>
   Effect.gen(function* () {
     const id = yield* parseModelId(o.model)
     const key = yield* loadKey(o.key)

@@ -15,21 +15,32 @@ import { toOrtFeeds } from "../../../infra/inference/ortTensor.js"
 import { sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
-import { signTransaction, TransactionBody, type TransactionPayload } from "../../../domain/chain/transaction.js"
+import { defaultFeeOf } from "../../../domain/chain/genesis.js"
+import { isAiShardKind, signTransaction, TransactionBody, type TransactionPayload } from "../../../domain/chain/transaction.js"
 import { BLOB_CHUNK_BYTES } from "../../../src/api/AiRpcs.js"
 import type { ModelView } from "../../../src/client/index.js"
-import { DEFAULT_FEE, waitFor } from "./chain.js"
+import { waitFor } from "./chain.js"
 import type { TestClient } from "./client.js"
 
 export const sha256 = (bytes: Uint8Array): string => `0x${createHash("sha256").update(bytes).digest("hex")}`
 /** A fresh 16-byte nonce, as grants and registrations carry. */
 export const freshNonce = (): string => `0x${randomBytes(16).toString("hex")}`
 
-/** Signs `payload` with the sender's next nonce, submits it and waits until a block includes it; its hash. */
+/**
+ * The account that counts `kind`'s nonce: the sender's on the AI shard for
+ * the AI shard's kinds (model.*), on its transfer shard otherwise.
+ */
+export const senderAccount = async (c: TestClient, address: string, kind: TransactionPayload["kind"]) => {
+  const status = await c.run(c.client.node.status())
+  const ai = status.shards.find((s) => s.kind === "ai")!.shard
+  return c.run(c.client.account.get({ address, ...(isAiShardKind(kind) ? { shard: ai } : {}) }))
+}
+
+/** Signs `payload` with the sender's next nonce (on the shard that runs it; fee `defaultFeeOf`), submits it and waits until a block includes it; its hash. */
 export const submitIncluded = async (c: TestClient, key: PrivateKey, payload: TransactionPayload, timeoutMs?: number): Promise<string> => {
   const { chainId } = await c.run(c.client.node.status())
-  const account = await c.run(c.client.account.get({ address: key.publicKey.address }))
-  const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload }), key)
+  const account = await senderAccount(c, key.publicKey.address, payload.kind)
+  const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: defaultFeeOf(payload.kind), payload }), key)
   const r = await c.run(c.client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }), timeoutMs)
   expect(r.status).toBe("included")
   return tx.hash
