@@ -228,11 +228,22 @@ export const UsageReceipt = Schema.Struct({
 })
 export type UsageReceipt = typeof UsageReceipt.Type
 
+/**
+ * Signatures one `usage.settle` may make execution verify (a grant and each
+ * result per receipt): each costs ~1 ms of noble on every member, so the
+ * budget bounds a block's work (256 receipts of up to 3 results fit).
+ */
+export const USAGE_SIGNATURES_MAX = 1024
+const signaturesOf = (receipts: ReadonlyArray<{ readonly results: ReadonlyArray<unknown> }>): number =>
+  receipts.reduce((n, r) => n + 1 + r.results.length, 0)
+
 /** Settle validated tasks (any sender; usually a gateway). Each receipt settles or is refused on its own. */
 export const UsageSettlePayload = Schema.Struct({
   kind: Schema.Literal("usage.settle"),
   receipts: Schema.Array(UsageReceipt).pipe(Schema.minItems(1), Schema.maxItems(USAGE_RECEIPTS_MAX))
-})
+}).pipe(
+  Schema.filter((p) => signaturesOf(p.receipts) <= USAGE_SIGNATURES_MAX || `usage.settle carries more than ${USAGE_SIGNATURES_MAX} signatures`)
+)
 export type UsageSettlePayload = typeof UsageSettlePayload.Type
 
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
@@ -596,10 +607,12 @@ const usageSettleCodec: PayloadCodec<UsageSettlePayload> = {
       r.results.map((x) => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)])
     ]),
   decode: (item) =>
-    Either.map(boundedList(item, USAGE_RECEIPTS_MAX, "usage.settle.receipts", decodeUsageReceipt), (receipts) => ({
-      kind: "usage.settle" as const,
-      receipts
-    }))
+    Either.flatMap(boundedList(item, USAGE_RECEIPTS_MAX, "usage.settle.receipts", decodeUsageReceipt), (receipts) => {
+      const n = signaturesOf(receipts)
+      return n > USAGE_SIGNATURES_MAX
+        ? Either.left(`usage.settle carries ${n} signatures, at most ${USAGE_SIGNATURES_MAX}`)
+        : Either.right({ kind: "usage.settle" as const, receipts })
+    })
 }
 
 const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {

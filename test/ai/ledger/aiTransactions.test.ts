@@ -9,6 +9,7 @@ import {
   MAX_USAGE_SETTLE_BYTES,
   maxBytesOf,
   USAGE_RECEIPTS_MAX,
+  USAGE_SIGNATURES_MAX,
   type TransactionPayload
 } from "../../../domain/chain/transaction.js"
 import { hashBytes } from "../../../domain/chain/hash.js"
@@ -70,6 +71,19 @@ describe("the AI shard's transaction kinds", () => {
     ]
     const reason = decodeReason(raw("usage.settle", Array.from({ length: USAGE_RECEIPTS_MAX + 1 }, () => item)))
     expect(reason).toContain(`must hold 1 to ${USAGE_RECEIPTS_MAX} items, got ${USAGE_RECEIPTS_MAX + 1}`)
+  })
+
+  it(`more than ${USAGE_SIGNATURES_MAX} signatures (256 receipts × 4 results = 1280) is Malformed`, () => {
+    const r = usageReceipt(hashOf("sigs"), model)
+    const result = r.results[0]!
+    const resultItem = [Buffer.from(result.worker.slice(2), "hex"), hashBytes(result.fingerprint), BigInt(result.execMs), Buffer.from(result.signature.slice(2), "hex")]
+    const item = [
+      [r.grant.chainId, hashBytes(r.grant.model), BigInt(r.grant.issuedAt), BigInt(r.grant.expiresAt), r.grant.spendMax,
+        Buffer.from(r.grant.nonce.slice(2), "hex"), Buffer.from(r.grant.publicKey.slice(2), "hex"), Buffer.from(r.grant.signature.slice(2), "hex")],
+      hashBytes(r.taskId), hashBytes(r.model), r.price, [resultItem, resultItem, resultItem, resultItem]
+    ]
+    expect(decodeReason(raw("usage.settle", Array.from({ length: 256 }, () => item)))).toContain(`carries 1280 signatures, at most ${USAGE_SIGNATURES_MAX}`)
+    expect(decodeReason(raw("usage.settle", Array.from({ length: 204 }, () => item)))).toBe("decoded") // 204 × 5 = 1020
   })
 
   it("the size limit is per kind: a usage.settle of 64 receipts (> 4096 bytes) decodes; any other kind that big is Oversized", () => {
