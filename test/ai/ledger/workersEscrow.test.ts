@@ -10,6 +10,7 @@ import {
   bondReceipt,
   ctxAt,
   developer,
+  epochReceipt,
   escrowReceipt,
   hashOf,
   initial,
@@ -118,6 +119,39 @@ describe("workers and bonds", () => {
     const after = accept(s, ctxAt(2), txIn(signed(owner, { kind: "worker.unbond", worker: w, amount: 200n })))
     expect(bondOf(after.economy, w, owner.publicKey.address)).toBe(300n)
     expect(after.economy.unbonding.map((u) => u.amount)).toEqual([200n])
+  })
+
+  it("property: stake pool conservation — bonds credited = bonded + unbonding + payouts from the stake pool, over bonds, unbonds and epoch closes", () => {
+    const w = worker1.publicKey.address
+    const op = fc.oneof(
+      fc.record({ t: fc.constant("bond" as const), amount: fc.bigInt({ min: 1n, max: 1_000n }) }),
+      fc.record({ t: fc.constant("unbond" as const), amount: fc.bigInt({ min: 1n, max: 1_000n }) }),
+      fc.record({ t: fc.constant("close" as const) })
+    )
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 15 }), (ops) => {
+        let s = initial()
+        let bonded = 0n
+        let paid = 0n
+        for (const [i, o] of ops.entries()) {
+          const input: AiInput =
+            o.t === "bond"
+              ? bondReceipt(owner, worker1, o.amount)
+              : o.t === "unbond"
+                ? txIn(signed(owner, { kind: "worker.unbond", worker: w, amount: o.amount }))
+                : epochReceipt(s.economy.epoch, i * 10, i * 10 + 10)
+          const r = step(s, ctxAt(1 + i), input)
+          for (const e of r.events) {
+            if (e._tag === "AiStakeBonded") bonded += e.amount
+            if (e._tag === "AiPayout" && e.source === "stakePool") paid += e.amount
+          }
+          s = r.state
+        }
+        const unbonding = s.economy.unbonding.reduce((x, u) => x + u.amount, 0n)
+        expect(bonded).toBe(bondOf(s.economy, w, owner.publicKey.address) + unbonding + paid)
+      }),
+      { seed: 9, numRuns: 40 }
+    )
   })
 
   it("gov.shard-shares from anyone but governance is NotGovernance", () => {
