@@ -4,13 +4,13 @@
  * receipt id; `escrow.withdraw` pays unspent escrow back to the developer.
  */
 import { Either, HashSet } from "effect"
+import type { Hash32 } from "../../chain/hash.js"
 import type { Transaction, EscrowWithdrawPayload } from "../../chain/transaction.js"
 import { SYSTEM_ESCROW } from "../../economics/accounts.js"
 import { EscrowCredited, EscrowWithdrawn, reject, type AiEvent, type AiRejection } from "./events.js"
 import { numberedPayouts } from "./payouts.js"
 import type { AiReceipt } from "./receiptPurpose.js"
 import { escrowOf, type AiLedgerState } from "./state.js"
-import type { Hash32 } from "../../chain/hash.js"
 
 export const decideEscrowReceipt = (
   s: AiLedgerState,
