@@ -373,6 +373,11 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
       )
     case "validator.unbond":
       return out.emit(new ValidatorLeaving({ txHash, validator: from }, CHECKED))
+    case "model.attest":
+    case "worker.register":
+    case "usage.settle":
+    case "escrow.withdraw":
+      return // the AI shard's kinds: domain/ai/ledger decides them once the AI shard's hook calls it (issue 12)
     default:
       return absurd(p)
   }

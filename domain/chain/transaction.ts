@@ -15,7 +15,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { Hash32, HASH_BYTES, hashBytes, keccak256, keccakHex } from "./hash.js"
 import { bytesToHex, equalBytes, fixedHex, HexString, hexToBytes, utf8 } from "./hex.js"
-import { Address, ADDRESS_BYTES, addressBytes, PublicKey, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
+import { Address, ADDRESS_BYTES, addressBytes, PublicKey, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verifyDigest, type PrivateKey } from "./keys.js"
 import { ModelManifest } from "../ai/manifest.js"
 import { PPM } from "../economics/config.js"
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
@@ -138,6 +138,114 @@ export const ValidatorUnbondPayload = Schema.Struct({
 })
 export type ValidatorUnbondPayload = typeof ValidatorUnbondPayload.Type
 
+// ---------------------------------------------------------------- the AI shard's kinds (issue 12)
+
+/** A rejection's reason in a `model.attest`, in characters. */
+export const ATTEST_REASON_CHARS_MAX = 200
+export const AttestReason = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(ATTEST_REASON_CHARS_MAX))
+
+/** A committee member's verdict on a pending model: verified with its reference fingerprint, or rejected with a reason. */
+export const ModelAttestVerifiedPayload = Schema.Struct({
+  kind: Schema.Literal("model.attest"),
+  model: Hash32,
+  verdict: Schema.Literal("verified"),
+  fingerprint: Hash32
+})
+export const ModelAttestRejectedPayload = Schema.Struct({
+  kind: Schema.Literal("model.attest"),
+  model: Hash32,
+  verdict: Schema.Literal("rejected"),
+  reason: AttestReason
+})
+export const ModelAttestPayload = Schema.Union(ModelAttestVerifiedPayload, ModelAttestRejectedPayload)
+export type ModelAttestPayload = typeof ModelAttestPayload.Type
+
+export const GPU_CLASS_CHARS_MAX = 32
+export const WORKER_DEVICES_MAX = 1024
+/** A worker joins the AI shard's registry (signed by the worker's own key: the sender is the worker). */
+export const WorkerRegisterPayload = Schema.Struct({
+  kind: Schema.Literal("worker.register"),
+  gpuClass: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(GPU_CLASS_CHARS_MAX)),
+  devices: Schema.Int.pipe(Schema.between(1, WORKER_DEVICES_MAX)),
+  endpoint: ValidatorEndpoint
+})
+export type WorkerRegisterPayload = typeof WorkerRegisterPayload.Type
+
+/** Take back `amount` of the sender's unspent escrow for `model` (it returns by receipt). */
+export const EscrowWithdrawPayload = Schema.Struct({
+  kind: Schema.Literal("escrow.withdraw"),
+  model: Hash32,
+  amount: PositiveAmount
+})
+export type EscrowWithdrawPayload = typeof EscrowWithdrawPayload.Type
+
+/** ms timestamps and execution times fit a JS number exactly. */
+export const MS_MAX = Number.MAX_SAFE_INTEGER
+const Ms = Schema.Int.pipe(Schema.between(0, MS_MAX))
+const Signature = fixedHex(SIGNATURE_BYTES)
+const PublicKeyHex = fixedHex(PUBLIC_KEY_BYTES)
+/** A session grant's nonce: 16 bytes (`NONCE_PATTERN` of signedMessages.ts). */
+export const GRANT_NONCE_BYTES = 16
+
+/**
+ * The developer's signed session grant as a usage receipt carries it: the
+ * `SessionGrant` fields (`domain/ai/signedMessages.ts`), its signature and
+ * the developer's public key (the ledger recovers the developer from it).
+ */
+export const SignedGrant = Schema.Struct({
+  chainId: Uint256,
+  model: Hash32,
+  issuedAt: Ms,
+  expiresAt: Ms,
+  spendMax: Uint256,
+  nonce: fixedHex(GRANT_NONCE_BYTES),
+  publicKey: PublicKeyHex,
+  signature: Signature
+})
+export type SignedGrant = typeof SignedGrant.Type
+
+/** One worker's signed result: its signature covers `resultDigest(taskId, fingerprint)`. */
+export const UsageResult = Schema.Struct({
+  worker: Address,
+  fingerprint: Hash32,
+  execMs: Ms,
+  signature: Signature
+})
+export type UsageResult = typeof UsageResult.Type
+
+export const USAGE_RESULTS_MAX = 16
+export const USAGE_RECEIPTS_MAX = 256
+/** A `usage.settle` may be this big (every other kind: MAX_TRANSACTION_BYTES). */
+export const MAX_USAGE_SETTLE_BYTES = 512 * 1024
+
+/** A validated task as the parties signed it: what a gateway submits for settlement. */
+export const UsageReceipt = Schema.Struct({
+  grant: SignedGrant,
+  taskId: Hash32,
+  model: Hash32,
+  price: Uint256,
+  results: Schema.Array(UsageResult).pipe(Schema.minItems(1), Schema.maxItems(USAGE_RESULTS_MAX))
+})
+export type UsageReceipt = typeof UsageReceipt.Type
+
+/**
+ * Signatures one `usage.settle` may make execution verify (a grant and each
+ * result per receipt): each costs ~1 ms of noble on every member, so the
+ * budget bounds a block's work (256 receipts of up to 3 results fit).
+ */
+export const USAGE_SIGNATURES_MAX = 1024
+const signaturesOf = (receipts: ReadonlyArray<{ readonly results: ReadonlyArray<unknown> }>): number =>
+  receipts.reduce((n, r) => n + 1 + r.results.length, 0)
+
+/** Settle validated tasks (any sender; usually a gateway). Each receipt settles or is refused on its own. */
+export const UsageSettlePayload = Schema.Struct({
+  kind: Schema.Literal("usage.settle"),
+  receipts: Schema.Array(UsageReceipt).pipe(Schema.minItems(1), Schema.maxItems(USAGE_RECEIPTS_MAX))
+}).pipe(
+  Schema.filter((p) => signaturesOf(p.receipts) <= USAGE_SIGNATURES_MAX || `usage.settle carries more than ${USAGE_SIGNATURES_MAX} signatures`)
+)
+export type UsageSettlePayload = typeof UsageSettlePayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
 export const TransactionPayload = Schema.Union(
   TransferPayload,
@@ -150,7 +258,11 @@ export const TransactionPayload = Schema.Union(
   WorkerUnbondPayload,
   ValidatorStakePayload,
   ValidatorRegisterPayload,
-  ValidatorUnbondPayload
+  ValidatorUnbondPayload,
+  ModelAttestPayload,
+  WorkerRegisterPayload,
+  UsageSettlePayload,
+  EscrowWithdrawPayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -352,6 +464,157 @@ const validatorUnbondCodec: PayloadCodec<ValidatorUnbondPayload> = {
   decode: (item) => Either.map(list(item, 0, "validator.unbond"), () => ({ kind: "validator.unbond" as const }))
 }
 
+const boundedText = (item: RlpItem, min: number, max: number, what: string): Either.Either<string, string> =>
+  Either.gen(function* () {
+    if (!(item instanceof Uint8Array)) return yield* Either.left(`${what} must be a string`)
+    const text = yield* Either.try({ try: () => strictUtf8.decode(item), catch: () => `${what} is not UTF-8` })
+    const chars = [...text].length
+    if (chars < min || chars > max) return yield* Either.left(`${what} must be ${min} to ${max} characters, got ${chars}`)
+    return text
+  })
+
+const uintField = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+  Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message)
+
+/** A non-negative integer that fits a JS number exactly, at most `max`. */
+const smallInt = (item: RlpItem, max: number, what: string): Either.Either<number, string> =>
+  Either.flatMap(Either.mapLeft(rlpToBigInt(item, what, 8), (e) => e.message), (n) =>
+    n > BigInt(max) ? Either.left(`${what} must be at most ${max}`) : Either.right(Number(n))
+  )
+
+const hexBytes = (hex: string): Uint8Array => Either.getOrThrow(hexToBytes(hex))
+
+const VERDICTS = ["verified", "rejected"] as const
+
+const modelAttestCodec: PayloadCodec<ModelAttestPayload> = {
+  encode: (p) => [hashBytes(p.model), utf8(p.verdict), p.verdict === "verified" ? hashBytes(p.fingerprint) : utf8(p.reason)],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [model, verdictI, detail] = yield* list(item, 3, "model.attest")
+      const m = yield* hashField(model!, "model.attest.model")
+      const verdict = verdictI instanceof Uint8Array ? utf8Decoder.decode(verdictI) : ""
+      if (verdict === "verified") {
+        return { kind: "model.attest" as const, model: m, verdict, fingerprint: yield* hashField(detail!, "model.attest.fingerprint") }
+      }
+      if (verdict === "rejected") {
+        const reason = yield* boundedText(detail!, 1, ATTEST_REASON_CHARS_MAX, "model.attest.reason")
+        return { kind: "model.attest" as const, model: m, verdict, reason }
+      }
+      return yield* Either.left(`model.attest.verdict must be one of ${VERDICTS.join(", ")}`)
+    })
+}
+
+const workerRegisterCodec: PayloadCodec<WorkerRegisterPayload> = {
+  encode: (p) => [utf8(p.gpuClass), BigInt(p.devices), utf8(p.endpoint)],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [gpuClass, devices, endpoint] = yield* list(item, 3, "worker.register")
+      const n = yield* smallInt(devices!, WORKER_DEVICES_MAX, "worker.register.devices")
+      if (n < 1) return yield* Either.left("worker.register.devices must be at least 1")
+      return {
+        kind: "worker.register" as const,
+        gpuClass: yield* boundedText(gpuClass!, 1, GPU_CLASS_CHARS_MAX, "worker.register.gpuClass"),
+        devices: n,
+        endpoint: yield* boundedText(endpoint!, ENDPOINT_CHARS_MIN, ENDPOINT_CHARS_MAX, "worker.register.endpoint")
+      }
+    })
+}
+
+const escrowWithdrawCodec: PayloadCodec<EscrowWithdrawPayload> = {
+  encode: (p) => [hashBytes(p.model), p.amount],
+  decode: (item) =>
+    Either.gen(function* () {
+      const [model, amount] = yield* list(item, 2, "escrow.withdraw")
+      return {
+        kind: "escrow.withdraw" as const,
+        model: yield* hashField(model!, "escrow.withdraw.model"),
+        amount: yield* positive(amount!, "escrow.withdraw.amount")
+      }
+    })
+}
+
+const encodeGrant = (g: SignedGrant): RlpInput => [
+  g.chainId,
+  hashBytes(g.model),
+  BigInt(g.issuedAt),
+  BigInt(g.expiresAt),
+  g.spendMax,
+  hexBytes(g.nonce),
+  hexBytes(g.publicKey),
+  hexBytes(g.signature)
+]
+
+const decodeGrant = (item: RlpItem, what: string): Either.Either<SignedGrant, string> =>
+  Either.gen(function* () {
+    const [chainId, model, issuedAt, expiresAt, spendMax, nonce, publicKey, signature] = yield* list(item, 8, what)
+    return {
+      chainId: yield* uintField(chainId!, `${what}.chainId`),
+      model: yield* hashField(model!, `${what}.model`),
+      issuedAt: yield* smallInt(issuedAt!, MS_MAX, `${what}.issuedAt`),
+      expiresAt: yield* smallInt(expiresAt!, MS_MAX, `${what}.expiresAt`),
+      spendMax: yield* uintField(spendMax!, `${what}.spendMax`),
+      nonce: yield* fixedBytes(nonce!, GRANT_NONCE_BYTES, `${what}.nonce`),
+      publicKey: yield* fixedBytes(publicKey!, PUBLIC_KEY_BYTES, `${what}.publicKey`),
+      signature: yield* fixedBytes(signature!, SIGNATURE_BYTES, `${what}.signature`)
+    }
+  })
+
+const decodeResult = (item: RlpItem, what: string): Either.Either<UsageResult, string> =>
+  Either.gen(function* () {
+    const [worker, fingerprint, execMs, signature] = yield* list(item, 4, what)
+    return {
+      worker: yield* addressField(worker!, `${what}.worker`),
+      fingerprint: yield* hashField(fingerprint!, `${what}.fingerprint`),
+      execMs: yield* smallInt(execMs!, MS_MAX, `${what}.execMs`),
+      signature: yield* fixedBytes(signature!, SIGNATURE_BYTES, `${what}.signature`)
+    }
+  })
+
+/** A list of 1..max items, each decoded by `decode`. */
+const boundedList = <A>(
+  item: RlpItem,
+  max: number,
+  what: string,
+  decode: (x: RlpItem, what: string) => Either.Either<A, string>
+): Either.Either<Array<A>, string> =>
+  Either.gen(function* () {
+    if (item instanceof Uint8Array) return yield* Either.left(`${what} must be a list`)
+    if (item.length < 1 || item.length > max) return yield* Either.left(`${what} must hold 1 to ${max} items, got ${item.length}`)
+    const out: Array<A> = []
+    for (const [i, x] of item.entries()) out.push(yield* decode(x, `${what}[${i}]`))
+    return out
+  })
+
+const decodeUsageReceipt = (item: RlpItem, what: string): Either.Either<UsageReceipt, string> =>
+  Either.gen(function* () {
+    const [grant, taskId, model, price, results] = yield* list(item, 5, what)
+    return {
+      grant: yield* decodeGrant(grant!, `${what}.grant`),
+      taskId: yield* hashField(taskId!, `${what}.taskId`),
+      model: yield* hashField(model!, `${what}.model`),
+      price: yield* uintField(price!, `${what}.price`),
+      results: yield* boundedList(results!, USAGE_RESULTS_MAX, `${what}.results`, decodeResult)
+    }
+  })
+
+const usageSettleCodec: PayloadCodec<UsageSettlePayload> = {
+  encode: (p) =>
+    p.receipts.map((r) => [
+      encodeGrant(r.grant),
+      hashBytes(r.taskId),
+      hashBytes(r.model),
+      r.price,
+      r.results.map((x) => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)])
+    ]),
+  decode: (item) =>
+    Either.flatMap(boundedList(item, USAGE_RECEIPTS_MAX, "usage.settle.receipts", decodeUsageReceipt), (receipts) => {
+      const n = signaturesOf(receipts)
+      return n > USAGE_SIGNATURES_MAX
+        ? Either.left(`usage.settle carries ${n} signatures, at most ${USAGE_SIGNATURES_MAX}`)
+        : Either.right({ kind: "usage.settle" as const, receipts })
+    })
+}
+
 const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<TransactionPayload, { kind: K }>> } = {
   transfer: transferCodec,
   "escrow.deposit": escrowDepositCodec,
@@ -363,7 +626,11 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "worker.unbond": workerUnbondCodec,
   "validator.stake": validatorStakeCodec,
   "validator.register": validatorRegisterCodec,
-  "validator.unbond": validatorUnbondCodec
+  "validator.unbond": validatorUnbondCodec,
+  "model.attest": modelAttestCodec,
+  "worker.register": workerRegisterCodec,
+  "usage.settle": usageSettleCodec,
+  "escrow.withdraw": escrowWithdrawCodec
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -388,6 +655,15 @@ export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionK
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
+
+/**
+ * The size limit of a kind's signed transaction. Only `usage.settle` (up to
+ * 256 receipts, each with signatures) may pass MAX_TRANSACTION_BYTES;
+ * `decodeTransaction` checks it once the kind is read, before the payload.
+ */
+export const maxBytesOf = (kind: TransactionKind): number => (kind === "usage.settle" ? MAX_USAGE_SETTLE_BYTES : MAX_TRANSACTION_BYTES)
+/** No transaction of any kind is bigger: the check before any decoding work. */
+export const MAX_ANY_TRANSACTION_BYTES = MAX_USAGE_SETTLE_BYTES
 
 // ---------------------------------------------------------------- errors
 
@@ -505,19 +781,25 @@ const decodeFields = (fields: ReadonlyArray<RlpItem>): Either.Either<Transaction
   return Either.right(Transaction.make(body, publicKey.right, Uint8Array.from(signature.right)))
 }
 
-/** Strict: canonical RLP, exactly the seven fields, known kind, valid public key. */
+/** Strict: canonical RLP, exactly the seven fields, known kind, valid public key, within its kind's size (`maxBytesOf`). */
 export const decodeTransaction = (
   bytes: Uint8Array
 ): Either.Either<Transaction, MalformedTransaction | OversizedTransaction> => {
-  if (bytes.length > MAX_TRANSACTION_BYTES) {
-    return Either.left(new OversizedTransaction({ size: bytes.length, max: MAX_TRANSACTION_BYTES }))
-  }
+  const oversized = (max: number) => Either.left(new OversizedTransaction({ size: bytes.length, max }))
+  if (bytes.length > MAX_ANY_TRANSACTION_BYTES) return oversized(MAX_ANY_TRANSACTION_BYTES)
+  // Past the default limit only a well-formed transaction of a larger kind (usage.settle) goes on.
+  const large = bytes.length > MAX_TRANSACTION_BYTES
   const item = decodeRlp(bytes)
-  if (Either.isLeft(item)) return malformed(item.left.message)
+  if (Either.isLeft(item)) return large ? oversized(MAX_TRANSACTION_BYTES) : malformed(item.left.message)
   const fields = rlpList(item.right, "transaction")
-  if (Either.isLeft(fields)) return malformed(fields.left.message)
+  if (Either.isLeft(fields)) return large ? oversized(MAX_TRANSACTION_BYTES) : malformed(fields.left.message)
   if (fields.right.length !== SIGNED_FIELDS) {
-    return malformed(`expected ${SIGNED_FIELDS} fields, got ${fields.right.length}`)
+    return large ? oversized(MAX_TRANSACTION_BYTES) : malformed(`expected ${SIGNED_FIELDS} fields, got ${fields.right.length}`)
+  }
+  if (large) {
+    const kindItem = fields.right[3]!
+    const kind = kindItem instanceof Uint8Array ? utf8Decoder.decode(kindItem) : ""
+    if (!isKind(kind) || bytes.length > maxBytesOf(kind)) return oversized(isKind(kind) ? maxBytesOf(kind) : MAX_TRANSACTION_BYTES)
   }
   const tx = decodeFields(fields.right)
   // Canonical decoding means re-encoding gives back the input exactly.

@@ -10,6 +10,8 @@
  *   treasury     protocol fees, when the sink is "treasury"
  *   burn         a key-less address: what it receives is burned for good
  */
+import { keccak256 } from "../chain/hash.js"
+import { bytesToHex, utf8 } from "../chain/hex.js"
 import { Address, devKeyFromSeed, type PrivateKey } from "../chain/keys.js"
 
 export const reserveKey = (): PrivateKey => devKeyFromSeed("topai-mining-reserve")
@@ -27,3 +29,23 @@ export const BURN_ADDRESS = "0x000000000000000000000000000000000000dead" as Addr
 /** The accounts a payout can come from. */
 export const PayoutSource = ["reserve", "foundation", "stakePool", "escrow"] as const
 export type PayoutSource = (typeof PayoutSource)[number]
+
+// ---------------------------------------------------------------- keyless system accounts (issue 12)
+
+/**
+ * A keyless system address: the last 20 bytes of keccak256("topai/system/" + name).
+ * No seed derives a key for it, so no signature can spend from it; only the
+ * ledger's rules move its money (the AI shard's sub-ledgers say whose it is).
+ */
+export const systemAddress = (name: string): Address => bytesToHex(keccak256(utf8(`topai/system/${name}`)).slice(12)) as Address
+
+export const SYSTEM_RESERVE: Address = systemAddress("reserve")
+export const SYSTEM_FOUNDATION: Address = systemAddress("foundation")
+export const SYSTEM_STAKE_POOL: Address = systemAddress("stake-pool")
+export const SYSTEM_TREASURY: Address = systemAddress("treasury")
+export const SYSTEM_ESCROW: Address = systemAddress("escrow")
+
+const SYSTEM_ADDRESSES: ReadonlySet<string> = new Set([SYSTEM_RESERVE, SYSTEM_FOUNDATION, SYSTEM_STAKE_POOL, SYSTEM_TREASURY, SYSTEM_ESCROW])
+
+/** One of the keyless system accounts (BURN is not one: nothing is ever paid out of it). */
+export const isSystemAddress = (a: Address): boolean => SYSTEM_ADDRESSES.has(a.toLowerCase())

@@ -1,0 +1,69 @@
+/**
+ * The economy folded from the AI ledger's own events: each event that is an
+ * economic fact maps to an `EconomyFact` (`domain/economics/facts.ts`), and
+ * the epoch close's reward events fold as a closed ledger (`foldLedger`).
+ *
+ * Online duration — the seam. There are no on-chain online facts yet (the
+ * committee's `worker.uptime` attestations are not built), so a registered
+ * worker joins and is at once marked left: its GPU units are known (task
+ * mining, compute fees) but it earns no online-duration mining and suffers
+ * no offline slash until uptime comes from chain data. When uptime
+ * attestations exist, they map to `WorkerOnline`/`WorkerOffline` here.
+ */
+import type { Hash32 } from "../../chain/hash.js"
+import { EconomyFact } from "../../economics/facts.js"
+import { foldFact } from "../../economics/foldFact.js"
+import { foldLedger } from "../../economics/foldLedger.js"
+import type { EconomicsConfig } from "../../economics/config.js"
+import type { EconomyState } from "../../economics/state.js"
+import type { AiEvent } from "./events.js"
+
+/** The economy facts an AI event reports (none for most). */
+export const economyFactsOf = (e: AiEvent): ReadonlyArray<EconomyFact> => {
+  switch (e._tag) {
+    case "AiModelVerified":
+      return [EconomyFact.ModelVerified({ modelId: e.model, provider: e.provider, at: e.at })]
+    case "AiModelRepriced":
+      return [EconomyFact.ModelRepriced({ modelId: e.model })]
+    case "UsageSettled":
+      return [
+        EconomyFact.TaskSettled({
+          taskId: e.taskId,
+          modelId: e.model,
+          provider: e.provider,
+          developer: e.developer,
+          price: e.price,
+          workers: e.workers,
+          at: e.at
+        })
+      ]
+    case "AiWorkerRegistered":
+      // The online seam (see above): known units, not online.
+      return [
+        EconomyFact.WorkerJoined({ worker: e.worker, owner: e.owner, gpuUnitsMilli: e.gpuUnitsMilli, at: e.at }),
+        EconomyFact.WorkerLeft({ worker: e.worker, at: e.at })
+      ]
+    case "AiStakeBonded":
+      return [EconomyFact.StakeBonded({ txHash: e.receiptId as Hash32, worker: e.worker, owner: e.owner, amount: e.amount })]
+    case "AiUnbondRequested":
+      return [EconomyFact.UnbondRequested({ txHash: e.txHash, worker: e.worker, owner: e.owner, amount: e.amount })]
+    case "AiShardSharesSet":
+      return [EconomyFact.ShardSharesSet({ txHash: e.txHash, shares: { ai: e.ai, beacon: e.beacon, transfer: e.transfer } })]
+    default:
+      return []
+  }
+}
+
+/** The economy after `e`. */
+export const foldEconomy = (config: EconomicsConfig, s: EconomyState, e: AiEvent): EconomyState => {
+  switch (e._tag) {
+    case "RewardCredited":
+    case "Slashed":
+    case "StakeReleased":
+    case "FeesRecorded":
+    case "EpochClosed":
+      return foldLedger(s, e)
+    default:
+      return economyFactsOf(e).reduce(foldFact(config), s)
+  }
+}
