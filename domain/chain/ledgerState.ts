@@ -17,6 +17,7 @@ import { invariantsOf, type Assert } from "../assert.js"
 import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
 import { genesisCommittee, type ShardCommittee } from "./committees.js"
 import { addBond } from "./stakeBonds.js"
+import type { AiLedgerState } from "../ai/ledger/state.js"
 
 const firstCommittee = (committee: ShardCommittee) => ({
   committee,
@@ -84,6 +85,8 @@ export interface LedgerState {
   readonly elections: HashMap.HashMap<number, ReadonlyArray<ShardCommittee>>
   /** (owner, worker) → bonded less asked back, by the `worker.stake`/`worker.unbond`s executed here (`stakeBonds.ts`): what each may unbond. */
   readonly stakeBonds: HashMap.HashMap<string, bigint>
+  /** The AI shard's ledger (escrow, models, workers, settled usage, the economy: domain/ai/ledger); null on other shards. */
+  readonly ai: AiLedgerState | null
 }
 
 export const initialLedgerState = (shard: ShardId): LedgerState => ({
@@ -103,7 +106,8 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   committeeStart: null,
   registry: HashMap.empty(),
   elections: HashMap.empty(),
-  stakeBonds: HashMap.empty()
+  stakeBonds: HashMap.empty(),
+  ai: null
 })
 
 export const accountOf = (state: LedgerState, address: Address): Account =>

@@ -4,6 +4,7 @@
  */
 import { Context } from "effect"
 import type { Effect } from "effect"
+import type { LedgerState } from "../../domain/chain/ledgerState.js"
 import type {
   AccountInfo,
   BlockView,
@@ -26,6 +27,8 @@ export interface ChainNodeShape {
   readonly submit: (raw: string, wait: boolean) => Effect.Effect<SubmitResult, TransactionRejected>
   readonly transaction: (hash: string) => Effect.Effect<TxView, NotFound | InvalidRequest>
   readonly block: (shard: number, height: number) => Effect.Effect<BlockView, NotFound | InvalidRequest>
+  /** A shard's ledger state as this node applied it (the AI shard's holds `ai`: models, escrow, workers, the economy). */
+  readonly ledger: (shard: number) => Effect.Effect<LedgerState, InvalidRequest>
 }
 
 export class ChainNode extends Context.Tag("topai/ChainNode")<ChainNode, ChainNodeShape>() {}

@@ -260,6 +260,11 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         })
       }),
 
+      ledger: (shard) =>
+        seats.has(shard)
+          ? seat(shard).ledger
+          : Effect.fail(new InvalidRequest({ detail: `no shard ${shard}: shards are 0 (the beacon) to ${genesis.transferShards + 1} (the AI shard)` })),
+
       account: (text, on) =>
         Effect.gen(function* () {
           const address = yield* parseAddress(text)
