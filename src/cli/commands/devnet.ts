@@ -6,7 +6,7 @@
  * network. Blocks come out of chained HotStuff, certified by BLS QCs.
  *
  * Validator 0 also runs the AI shard (model registry, tasks, in-process
- * compute nodes) and the economy, and serves their calls (`AI_VALIDATORS`;
+ * compute nodes) and the economy, and serves their calls (`aiValidatorsOf`;
  * the wiring for every validator is in place: each AI validator gets the
  * others' RPC URLs as weight peers, compute nodes connect to every AI
  * validator): the devnet's

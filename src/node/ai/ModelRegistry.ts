@@ -146,22 +146,25 @@ export const makeModelRegistry = (config: AiConfig) =>
         if (peers.length > 0) yield* fetchFromPeers(e.txHash, e.weightsHash, Number(e.sizeBytes))
       })
 
-    /** Weights a model still wants (Pending: to verify; Verified: to serve) and this node lacks. */
-    const wanted = (modelId: string, weightsHash: string) =>
+    /** Weights this node lacks that some model still wants (Pending: to verify; Verified: to serve). */
+    const wanted = (weightsHash: string) =>
       Effect.gen(function* () {
-        const s = yield* state(modelId)
-        if (s.status !== "Pending" && s.status !== "Verified") return false
-        return !(yield* blobs.has(weightsHash).pipe(Effect.orElseSucceed(() => true)))
+        if (yield* blobs.has(weightsHash).pipe(Effect.orElseSucceed(() => true))) return false
+        for (const id of known) {
+          const s = yield* state(id)
+          if ((s.status === "Pending" || s.status === "Verified") && s.upload?.weightsHash === weightsHash) return true
+        }
+        return false
       })
 
     /** Fetches a model's weights from the peers in the background, round after round, until stored or no longer wanted. */
     const fetchFromPeers = (modelId: string, weightsHash: string, sizeBytes: number) =>
       Effect.gen(function* () {
-        if (fetching.has(weightsHash) || !(yield* wanted(modelId, weightsHash))) return
+        if (fetching.has(weightsHash) || !(yield* wanted(weightsHash))) return
         fetching.add(weightsHash)
         yield* Effect.gen(function* () {
           let delay = retryInitial
-          for (let round = 1; yield* wanted(modelId, weightsHash); round++) {
+          for (let round = 1; yield* wanted(weightsHash); round++) {
             const fetched = yield* Effect.either(fetchWeightsFrom(peers, weightsHash, sizeBytes, { sizeMax: config.modelBytesMax }).pipe(Effect.provideService(BlobStore, blobs)))
             if (Either.isRight(fetched)) {
               const f = fetched.right
