@@ -22,7 +22,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Either, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ModelRegistered } from "../../domain/chain/events.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
@@ -35,7 +34,9 @@ import { makeSandboxedSmokeRun, SandboxedSmokeRun } from "../../infra/inference/
 import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { DEFAULT_AI_SETTINGS, type AiConfig } from "../../src/node/ai/AiConfig.js"
 import { fetchWeightsFrom, WeightsUnavailable, type FetchWeightsOptions } from "../../src/node/ai/fetchWeights.js"
+import { makeModelAttestor } from "../../src/node/ai/ModelAttestor.js"
 import { makeModelRegistry } from "../../src/node/ai/ModelRegistry.js"
+import { ATTESTOR, registerOnChain, registeredEvent, startChain } from "../ai/support/registryOnChain.js"
 import { manifest, matMulChainModel } from "../ai/support/models.js"
 import { uploadWeights, verdictOf } from "../e2e/support/ai.js"
 import { DEFAULT_FEE, DEV } from "../e2e/support/chain.js"
@@ -184,6 +185,7 @@ describe("ModelRegistry with peers", () => {
     const config: AiConfig = {
       ...DEFAULT_AI_SETTINGS,
       validatorKey: devKey(0),
+      attestorKey: ATTESTOR,
       escrowKey: aiEscrowKey(),
       verify: { tmpDir: join(dir, "verify") },
       peers: [a.url, c.url],
@@ -191,38 +193,36 @@ describe("ModelRegistry with peers", () => {
     }
     // The registration is on chain (C executes it), but no node holds the weights yet.
     await submit(cc, lateTx)
-    const registered = new ModelRegistered({
-      txHash: lateTx.hash as Hash32,
-      provider: PROVIDER.publicKey.address,
-      weightsHash: LATE_HASH as Hash32,
-      sizeBytes: BigInt(LATE.length),
-      manifest: JSON.stringify(LATE_MANIFEST)
-    })
     const scope = await Effect.runPromise(Scope.make())
     try {
+      // The registry's own chain (in this process) registers the same weights; it attests there.
+      const { chain, store } = await Effect.runPromise(startChain(MemoryEventStore.makeStorage()).pipe(Scope.extend(scope)))
+      const id = await Effect.runPromise(registerOnChain(chain, LATE, LATE_MANIFEST))
+      const registered = await Effect.runPromise(registeredEvent(chain, id).pipe(Effect.provideService(EventStore, store)))
+      const attestor = await Effect.runPromise(makeModelAttestor(chain, ATTESTOR))
       const registry = await Effect.runPromise(
-        makeModelRegistry(config).pipe(
-          Effect.provideService(EventStore, await Effect.runPromise(MemoryEventStore.makeWith(MemoryEventStore.makeStorage()))),
+        makeModelRegistry(config, attestor).pipe(
+          Effect.provideService(EventStore, store),
           Effect.provideService(BlobStore, blobs),
           Effect.provideService(SandboxedSmokeRun, makeSandboxedSmokeRun()),
           Scope.extend(scope)
         )
       )
       await Effect.runPromise(registry.onRegistered(registered, Date.now()))
-      expect((await Effect.runPromise(registry.state(lateTx.hash))).status).toBe("Pending")
+      expect((await Effect.runPromise(registry.state(id))).status).toBe("Pending")
       expect(await Effect.runPromise(blobs.has(LATE_HASH))).toBe(false)
       // The provider uploads to C only; the registry gets them from there and verifies.
       await uploadWeights(cc, PROVIDER, LATE)
       const s = await waitFor(
         "the registry's verdict",
         async () => {
-          const s = await Effect.runPromise(registry.state(lateTx.hash))
+          const s = await Effect.runPromise(registry.state(id))
           return s.status === "Pending" ? undefined : s
         },
         { timeoutMs: 60_000, intervalMs: 100 }
       )
       expect(s.status).toBe("Verified")
-      expect(s.attestations.map((x) => x.validator)).toEqual([devKey(0).publicKey.address])
+      expect(s.attestations.map((x) => x.validator)).toEqual([ATTESTOR.publicKey.address])
       expect(await Effect.runPromise(blobs.has(LATE_HASH))).toBe(true)
       expect(sha256(await Effect.runPromise(blobs.get(LATE_HASH)))).toBe(LATE_HASH)
     } finally {

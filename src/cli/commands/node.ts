@@ -27,8 +27,8 @@ import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
-import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
-import { BEACON_SHARD } from "../../../domain/chain/sharding.js"
+import { aiEscrowKey, devProposerKey, type PrivateKey } from "../../../domain/chain/keys.js"
+import { aiShardOf, BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
 /** The devnet's chain id (any id works; signatures commit to it). */
@@ -248,6 +248,8 @@ export const aiShardLayer = (
     readonly runDeadline?: RunDeadlineRules | undefined
     /** Other AI nodes' RPC URLs, to fetch weights uploaded to them (AiConfig.peers). */
     readonly peers?: ReadonlyArray<string> | undefined
+    /** Signs this node's `model.attest` (a BFT validator: its account key); default the AI shard's proposer key (single producer). */
+    readonly attestorKey?: PrivateKey | undefined
   } = {}
 ) => {
   const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
@@ -257,6 +259,8 @@ export const aiShardLayer = (
     verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
+    // Who may attest: the AI shard's proposer on a single-producer chain, its committee on a BFT chain.
+    attestorKey: settings.attestorKey ?? devProposerKey(aiShardOf(genesis.transferShards)),
     escrowKey: aiEscrowKey()
   }
   // A verification interrupted by a crash leaves its copy of the model behind; each start clears it.

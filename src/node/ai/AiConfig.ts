@@ -7,15 +7,21 @@ import type { RunDeadlineRules } from "../../../domain/ai/runDeadline.js"
 import type { VerifyConfig } from "../../../infra/inference/verifyModel.js"
 
 export interface AiConfig {
-  /** This node's validator key: it attests models. */
+  /** This node's validator key. */
   readonly validatorKey: PrivateKey
+  /**
+   * Signs this node's `model.attest` transactions (its verdict on uploaded
+   * weights): a BFT validator's account key (a member of the AI shard's
+   * committee); the AI shard's proposer key on a single-producer chain.
+   */
+  readonly attestorKey: PrivateKey
   /** Signs the escrow account's payouts to providers. */
   readonly escrowKey: PrivateKey
   readonly gpuClasses: GpuClassTable
   /** A worker silent for longer is marked offline. */
   readonly heartbeatGraceMs: number
   readonly stakeMin: bigint
-  /** A model still Pending this long after its upload is rejected. */
+  /** Unused since the AI ledger decides models: a model still Pending ATTEST_DEADLINE_BLOCKS after its registration is rejected on chain. */
   readonly verificationTimeoutMs: number
   /** How long one worker may take for one task before it is replaced. */
   readonly workerDeadlineMs: number

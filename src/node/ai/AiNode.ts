@@ -5,8 +5,10 @@
  * the projection that feeds them from the chain, and settlement.
  */
 import { Buffer } from "node:buffer"
-import { Clock, Context, Effect, Either, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Either, HashMap, Layer, Schema, Stream } from "effect"
 import type { ModelState } from "../../../domain/ai/model/state.js"
+import { ModelManifest } from "../../../domain/ai/manifest.js"
+import type { AiLedgerState, AiModel } from "../../../domain/ai/ledger/state.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { SandboxedSmokeRun } from "../../../infra/inference/SandboxedSmokeRun.js"
 import type { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
@@ -24,8 +26,8 @@ import { ChainNode } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 import { makeAiProjection } from "./AiProjection.js"
 import { Economy } from "../economy/Economy.js"
-import { makeModelRegistry } from "./ModelRegistry.js"
-import type { ModelRegistry } from "./ModelRegistry.js"
+import { makeModelAttestor } from "./ModelAttestor.js"
+import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -56,54 +58,49 @@ export interface UploadRequest {
   readonly signature: string
 }
 
-const modelView = (id: string, s: ModelState, weightsUploaded: boolean): ModelView | undefined => {
-  const u = s.upload
-  if (u === null || s.status === "Absent") return undefined
-  const accepted = s.attestations.find((a) => a.verdict._tag === "ModelAccepted")?.verdict
-  const signature = accepted?._tag === "ModelAccepted" ? accepted.signature : undefined
+const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(ModelManifest))
+
+/**
+ * A model as the AI ledger has it (status, price, reference fingerprint,
+ * attestations), with the input and output signature from this node's own
+ * verification when it has verified it.
+ */
+const modelView = (id: string, m: AiModel, own: ModelState | undefined, self: Address, refusal: string | undefined, weightsUploaded: boolean): ModelView | undefined => {
+  const manifest = decodeManifest(m.manifest)
+  if (Either.isLeft(manifest)) return undefined // the ledger registers only manifests that decode
+  const verdict = own === undefined ? undefined : ownVerdictOf(own, self)
+  const signature = verdict?._tag === "ModelAccepted" ? verdict.signature : undefined
+  // Deprecated is a flag on the view: a deprecated model stays Verified if it was, else it ended unverified.
+  const status = m.status === "Deprecated" ? (m.verified ? "Verified" : "Rejected") : m.status
+  const reason =
+    m.reason ?? (m.status === "Deprecated" && !m.verified ? "deprecated by its provider before it was verified" : m.status === "Pending" ? refusal : undefined)
   return new ModelView({
     id,
-    provider: u.provider,
-    status: s.status,
-    deprecated: s.deprecated,
-    name: u.manifest.name,
-    version: u.manifest.version,
-    price: s.price,
-    minGpuClass: u.manifest.minGpuClass,
-    license: u.manifest.license,
-    description: u.manifest.description,
-    weightsHash: u.weightsHash,
-    sizeBytes: u.sizeBytes,
+    provider: m.provider,
+    status,
+    deprecated: m.status === "Deprecated",
+    name: manifest.right.name,
+    version: manifest.right.version,
+    price: m.price,
+    minGpuClass: manifest.right.minGpuClass,
+    license: manifest.right.license,
+    description: manifest.right.description,
+    weightsHash: m.weightsHash,
+    sizeBytes: Number(m.sizeBytes),
     weightsUploaded,
-    ...(s.rejection === null ? {} : { reason: s.rejection.reason }),
-    ...(s.referenceFingerprint === null ? {} : { referenceFingerprint: s.referenceFingerprint }),
-    attestations: s.attestations.length,
+    ...(reason === undefined ? {} : { reason }),
+    ...(m.fingerprint === null ? {} : { referenceFingerprint: m.fingerprint }),
+    attestations: HashMap.size(m.attestations),
     inputs: signature?.inputs.map((t) => ({ name: t.name, type: t.type, dims: [...(t.dims ?? [])] })) ?? [],
     outputs: signature?.outputs.map((t) => ({ name: t.name, type: t.type, dims: [...(t.dims ?? [])] })) ?? []
   })
 }
 
-/** A registration the model actor refused: executed on chain, never uploaded, so Rejected with the reason. */
-const refusedView = (id: string, r: NonNullable<ReturnType<ModelRegistry["refusal"]>>, weightsUploaded: boolean): ModelView =>
-  new ModelView({
-    id,
-    provider: r.registered.provider,
-    status: "Rejected",
-    deprecated: false,
-    name: r.manifest.name,
-    version: r.manifest.version,
-    price: r.manifest.pricePerCall,
-    minGpuClass: r.manifest.minGpuClass,
-    license: r.manifest.license,
-    description: r.manifest.description,
-    weightsHash: r.registered.weightsHash,
-    sizeBytes: Number(r.registered.sizeBytes),
-    weightsUploaded,
-    reason: `registration refused: ${r.reason}`,
-    attestations: 0,
-    inputs: [],
-    outputs: []
-  })
+/** The ledger's models in registration order. */
+const ledgerModels = (ledger: AiLedgerState | null): ReadonlyArray<readonly [Hash32, AiModel]> =>
+  ledger === null
+    ? []
+    : [...ledger.models].sort(([a, x], [b, y]) => x.registeredHeight - y.registeredHeight || (a < b ? -1 : a > b ? 1 : 0))
 
 export const makeAiNode = (config: AiConfig) =>
   Effect.gen(function* () {
@@ -112,7 +109,8 @@ export const makeAiNode = (config: AiConfig) =>
     const store = yield* EventStore
     const chainId = (yield* chain.status).chainId
     const economy = yield* Economy
-    const models = yield* makeModelRegistry(config)
+    const attestor = yield* makeModelAttestor(chain, config.attestorKey)
+    const models = yield* makeModelRegistry(config, attestor)
     const hub = yield* makeWorkerHub(config, chainId, economy)
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy)
     yield* makeAiProjection(models, runner, hub)
@@ -122,16 +120,13 @@ export const makeAiNode = (config: AiConfig) =>
     // Uploads in progress, by `${provider}:${weightsHash}`: the bytes, filled chunk by chunk.
     const uploads = new Map<string, { readonly provider: string; readonly bytes: Uint8Array; received: number; touchedAt: number }>()
 
-    /** The registered models that declare `weightsHash`: an upload is for one of them, by its provider. */
+    /** The models the AI ledger has registered that declare `weightsHash` (not rejected): an upload is for one of them, by its provider. */
     const declaring = (weightsHash: string) =>
-      Effect.gen(function* () {
-        const out: Array<{ readonly provider: string; readonly sizeBytes: number }> = []
-        for (const id of models.known()) {
-          const u = (yield* models.state(id)).upload
-          if (u !== null && u.weightsHash === weightsHash) out.push({ provider: u.provider, sizeBytes: u.sizeBytes })
-        }
-        return out
-      })
+      Effect.map(attestor.ledger, (ledger) =>
+        ledgerModels(ledger)
+          .filter(([, m]) => m.weightsHash === weightsHash && m.status !== "Rejected")
+          .map(([, m]) => ({ provider: m.provider as string, sizeBytes: Number(m.sizeBytes) }))
+      )
 
     const upload = (r: UploadRequest) =>
       Effect.gen(function* () {
@@ -193,32 +188,27 @@ export const makeAiNode = (config: AiConfig) =>
         return { received: r.sizeBytes, complete: true }
       })
 
+    const viewOf = (id: Hash32, m: AiModel) =>
+      Effect.gen(function* () {
+        const own = models.known().includes(id) ? yield* models.own(id) : undefined
+        const stored = yield* blobs.has(m.weightsHash).pipe(Effect.orElseSucceed(() => false))
+        return modelView(id, m, own, models.validator, models.refusal(id), stored)
+      })
+
     const model = (id: string) =>
       Effect.gen(function* () {
         const m = id.toLowerCase()
-        const s = HASH.test(m) && models.known().includes(m) ? yield* models.state(m) : undefined
-        const refusal = models.refusal(m)
-        const stored = (hash: string) => blobs.has(hash).pipe(Effect.orElseSucceed(() => false))
-        const view =
-          s === undefined || s.upload === null
-            ? refusal === undefined
-              ? undefined
-              : refusedView(m, refusal, yield* stored(refusal.registered.weightsHash))
-            : modelView(m, s, yield* stored(s.upload.weightsHash))
+        const found = HASH.test(m) ? yield* attestor.model(m) : undefined
+        const view = found === undefined ? undefined : yield* viewOf(m as Hash32, found)
         return view === undefined ? yield* new NotFound({ what: "model", id }) : view
       })
 
     const list = (provider: string | undefined) =>
       Effect.gen(function* () {
         const out: Array<ModelView> = []
-        for (const id of models.known()) {
-          const s = yield* models.state(id)
-          const refusal = models.refusal(id)
-          const owner = s.upload?.provider ?? refusal?.registered.provider
-          if (provider !== undefined && owner !== provider.toLowerCase()) continue
-          const weights = s.upload?.weightsHash ?? refusal?.registered.weightsHash ?? ""
-          const stored = yield* blobs.has(weights).pipe(Effect.orElseSucceed(() => false))
-          const v = s.upload === null && refusal !== undefined ? refusedView(id, refusal, stored) : modelView(id, s, stored)
+        for (const [id, m] of ledgerModels(yield* attestor.ledger)) {
+          if (provider !== undefined && m.provider !== provider.toLowerCase()) continue
+          const v = yield* viewOf(id, m)
           if (v !== undefined) out.push(v)
         }
         return out

@@ -1,7 +1,11 @@
 /**
  * Follows the event log (from the start, on every start) and turns what the
- * chain decided into the AI shard's commands: models registered, repriced or
- * deprecated; escrow deposits. Every command carries its transaction as
+ * chain decided into the AI shard's commands: models registered on the AI
+ * shard (AiModelRegistered) and the ledger's verdicts on them
+ * (AiModelVerified, AiModelRejected: a node serves only what it verified
+ * itself, ModelRegistry.ts); escrow deposits. A model's price and
+ * deprecation (AiModelRepriced, AiModelDeprecated) are read from the AI
+ * ledger where they are needed, so they make no command here. Every command carries its transaction as
  * cause, so replaying after a restart appends nothing twice. Once caught up,
  * it ends tasks a crash left unfinished, releasing their escrow. (What the
  * escrow owes for settled usage is the economy's: src/node/economy.)
@@ -9,7 +13,8 @@
 import { Clock, Effect, Schema } from "effect"
 import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
 import { AbandonTask } from "../../../domain/ai/task/commands.js"
-import { EscrowDeposited, ModelDeprecationRequested, ModelPriceRequested, ModelRegistered } from "../../../domain/chain/events.js"
+import { EscrowDeposited } from "../../../domain/chain/events.js"
+import { AiModelRegistered } from "../../../domain/ai/ledger/events.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import { withCause } from "../../../actors/causation.js"
@@ -22,9 +27,7 @@ import type { ModelRegistry } from "./ModelRegistry.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
 
-const decodeRegistered = Schema.decodeUnknownSync(ModelRegistered)
-const decodePrice = Schema.decodeUnknownSync(ModelPriceRequested)
-const decodeDeprecation = Schema.decodeUnknownSync(ModelDeprecationRequested)
+const decodeRegistered = Schema.decodeUnknownSync(AiModelRegistered)
 const decodeDeposit = Schema.decodeUnknownSync(EscrowDeposited)
 
 interface Data {
@@ -55,13 +58,11 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
       Effect.gen(function* () {
         const tagged = { ...data, _tag: e.type }
         switch (e.type) {
-          case "ModelRegistered": {
+          case "AiModelRegistered":
             return yield* models.onRegistered(decodeRegistered(tagged), yield* Clock.currentTimeMillis)
-          }
-          case "ModelPriceRequested":
-            return yield* models.onPriceRequested(decodePrice(tagged))
-          case "ModelDeprecationRequested":
-            return yield* models.onDeprecationRequested(decodeDeprecation(tagged))
+          case "AiModelVerified":
+          case "AiModelRejected":
+            return yield* models.onVerdict(String(data["model"]))
           case "EscrowDeposited": {
             const d = decodeDeposit(tagged)
             const escrow = yield* runner.escrows.get(escrowStream(d.developer, d.model))
