@@ -5,8 +5,9 @@
  * and the audit names its stream and revision), then checked against the
  * chain and against each other:
  *
- *   - a model's `ModelUploaded` is the chain's `ModelRegistered` of the same
- *     transaction: same id, provider, weights hash, size and manifest;
+ *   - a model's `ModelUploaded` is the chain's `ModelRegistered` (the AI
+ *     ledger's `AiModelRegistered`) of the same transaction: same id,
+ *     provider, weights hash, size and manifest;
  *   - every deposit an escrow counts is an `EscrowDeposited` the chain
  *     executed, with the same developer, model and amount;
  *   - each stream holds what its name says (model-{id}, task-{id},
@@ -188,6 +189,10 @@ export const makeAiReplay = () => {
     if (event._tag === "ModelRegistered") {
       const r = event as ModelRegistered
       registered.set(r.txHash, r)
+    } else if (event._tag === "AiModelRegistered") {
+      // The AI ledger's registration (issue 12): the model's id is the registering tx's hash.
+      const r = event as unknown as { readonly model: string; readonly provider: string; readonly weightsHash: string; readonly sizeBytes: bigint; readonly manifest: string }
+      registered.set(r.model, { txHash: r.model, provider: r.provider, weightsHash: r.weightsHash, sizeBytes: r.sizeBytes, manifest: r.manifest } as ModelRegistered)
     } else if (event._tag === "EscrowDeposited") {
       const d = event as EscrowDeposited
       deposited.set(d.txHash, d)
