@@ -184,7 +184,7 @@ export const makeModelRegistry = (config: AiConfig, attestor: ModelAttestor) =>
           Effect.gen(function* () {
             // Another fiber may have verified it while this one waited for the permit.
             const now = yield* own(modelId)
-            if (now.status !== "Pending" || ownVerdictOf(now, self) !== undefined) return ownVerdictOf(now, self)
+            if (now.status !== "Pending" || ownVerdictOf(now, self) !== undefined) return undefined
             // Recorded before the sandbox starts; after too many, the decider records "verification crashed".
             const begun = yield* ask(modelId, new BeginVerification({ validator: self, at: yield* Clock.currentTimeMillis }))
             const crashed = begun.events.find((e) => e._tag === "ModelAttested")
@@ -197,7 +197,11 @@ export const makeModelRegistry = (config: AiConfig, attestor: ModelAttestor) =>
             return verdict
           })
         )
-        if (verdict === undefined) return
+        if (verdict === undefined) {
+          // Another fiber verified it meanwhile: only the attestation may be left.
+          const mine = ownVerdictOf(yield* own(modelId), self)
+          return mine === undefined ? undefined : yield* submitAttestation(modelId, attestationOf(modelId, mine))
+        }
         yield* Effect.logInfo(
           verdict._tag === "ModelAccepted"
             ? `model ${modelId} (${upload.manifest.name}): this node verified it, fingerprint ${verdict.referenceFingerprint}`
