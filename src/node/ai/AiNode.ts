@@ -72,8 +72,18 @@ const modelView = (id: string, m: AiModel, own: ModelState | undefined, self: Ad
   const signature = verdict?._tag === "ModelAccepted" ? verdict.signature : undefined
   // Deprecated is a flag on the view: a deprecated model stays Verified if it was, else it ended unverified.
   const status = m.status === "Deprecated" ? (m.verified ? "Verified" : "Rejected") : m.status
+  // The ledger's reason says who rejected it; the rejecting attestations say why.
+  const why = [...new Set([...HashMap.values(m.attestations)].flatMap((a) => (a.reason === null ? [] : [a.reason])))]
   const reason =
-    m.reason ?? (m.status === "Deprecated" && !m.verified ? "deprecated by its provider before it was verified" : m.status === "Pending" ? refusal : undefined)
+    m.reason === null
+      ? m.status === "Deprecated" && !m.verified
+        ? "deprecated by its provider before it was verified"
+        : m.status === "Pending"
+          ? refusal
+          : undefined
+      : why.length === 0
+        ? m.reason
+        : `${m.reason}: ${why.join("; ")}`
   return new ModelView({
     id,
     provider: m.provider,
@@ -123,9 +133,11 @@ export const makeAiNode = (config: AiConfig) =>
     /** The models the AI ledger has registered that declare `weightsHash` (not rejected): an upload is for one of them, by its provider. */
     const declaring = (weightsHash: string) =>
       Effect.map(attestor.ledger, (ledger) =>
-        ledgerModels(ledger)
-          .filter(([, m]) => m.weightsHash === weightsHash && m.status !== "Rejected")
-          .map(([, m]) => ({ provider: m.provider as string, sizeBytes: Number(m.sizeBytes) }))
+        ledger === null
+          ? []
+          : [...HashMap.values(ledger.models)]
+              .filter((m) => m.weightsHash === weightsHash && m.status !== "Rejected")
+              .map((m) => ({ provider: m.provider as string, sizeBytes: Number(m.sizeBytes) }))
       )
 
     const upload = (r: UploadRequest) =>
