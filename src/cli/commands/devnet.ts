@@ -5,6 +5,9 @@
  * RPC on `port + i` — and they reach each other over the in-memory consensus
  * network. Blocks come out of chained HotStuff, certified by BLS QCs.
  *
+ * Every other validator verifies uploaded models and attests them on the AI
+ * shard (`modelVerifierLayer`: the AI shard's committee is all of them),
+ * fetching the weights from validator 0.
  * Validator 0 also runs the AI shard (model registry, tasks, in-process
  * compute nodes) and the economy, and serves their calls (`aiValidatorsOf`;
  * the wiring for every validator is in place: each AI validator gets the
@@ -48,7 +51,8 @@ import {
   NodeConfigError,
   aiShardLayer,
   candidatesOption,
-  checkNodeCounts
+  checkNodeCounts,
+  modelVerifierLayer
 } from "./node.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 
@@ -140,7 +144,13 @@ export const startDevnet = (o: {
       const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
       const stack = aiValidators.includes(i)
         ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
-        : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
+        : i < o.validators
+          ? // The other validators verify and attest models too (the AI shard's committee is all of them), weights from the AI validators.
+            ChainRpcServerLive(rpc).pipe(
+              Layer.provideMerge(modelVerifierLayer(genesis, dir, { peers: aiValidators.map((j) => urls[j]!), attestorKey: devValidatorKeys(i).secp })),
+              Layer.provideMerge(chain)
+            )
+          : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
       yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>
           Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))
