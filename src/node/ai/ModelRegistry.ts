@@ -73,6 +73,9 @@ export const PEER_RETRY_MAX = Duration.seconds(10)
  */
 const OWN_VERIFICATION_WINDOW_MS = 100 * 365 * 24 * 3600 * 1000
 
+/** How long a model the AI shard's events registered may take to show in the node's ledger. */
+const LEDGER_WAIT = Duration.seconds(10)
+
 /** The `model.attest` a verdict makes. */
 export const attestationOf = (model: string, v: ModelVerdict): ModelAttestPayload =>
   v._tag === "ModelAccepted"
@@ -165,10 +168,25 @@ export const makeModelRegistry = (config: AiConfig, attestor: ModelAttestor) =>
         yield* Effect.logInfo(`model ${modelId}: attested ${payload.verdict} (${hash})`)
       }).pipe(Effect.catchAll((e) => Effect.logWarning(`model ${modelId}: attestation not submitted: ${e.message}`)))
 
+    /**
+     * The ledger's model, once the chain node's ledger shows it: the AI
+     * shard's events reach the projection as they are stored, a moment
+     * before the ledger state they made is the node's.
+     */
+    const ledgerModel = (modelId: string) =>
+      Effect.gen(function* () {
+        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(LEDGER_WAIT)
+        for (;;) {
+          const m = yield* attestor.model(modelId)
+          if (m !== undefined || (yield* Clock.currentTimeMillis) >= until) return m
+          yield* Effect.sleep("20 millis")
+        }
+      })
+
     /** Verify, attest, or both, as far as the ledger and the weights allow. */
     const verifyIfReady = (modelId: string): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const m = yield* attestor.model(modelId)
+        const m = yield* ledgerModel(modelId)
         if (m === undefined || m.status === "Rejected" || m.status === "Deprecated") return
         const refusal = refused.get(modelId)
         if (refusal !== undefined) {
