@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, HashMap } from "effect"
 import { isServable } from "../../domain/ai/model/state.js"
 import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
 import { BlobStore } from "../../infra/blobstore/BlobStore.js"
@@ -63,7 +63,7 @@ const setup = Effect.gen(function* () {
       const refused = events.filter((e) => e.type === "TransactionRejected")
       return { id, m, attests, refused }
     })
-  return { registry, verdictOn }
+  return { registry, verdictOn, chain, store }
 })
 
 describe("a node's verdict on a model is its one model.attest; the status is the AI ledger's", () => {
@@ -97,6 +97,24 @@ describe("a node's verdict on a model is its one model.attest; the status is the
       expect(refused).toEqual([])
       const served = yield* registry.state(id)
       expect([served.status, isServable(served)]).toEqual(["Rejected", false])
+    }).pipe(Effect.scoped),
+    90_000
+  )
+
+  it.live("a second model declaring weights already stored: verified and attested on its registration alone", () =>
+    Effect.gen(function* () {
+      const { registry, verdictOn, chain, store } = yield* setup
+      const bytes = addModel()
+      const first = yield* verdictOn(bytes)
+      expect(first.m.status).toBe("Verified")
+      const id = yield* registerOnChain(chain, bytes, manifest({ name: "same-weights" }))
+      yield* registry.onRegistered(yield* registeredEvent(chain, id).pipe(Effect.provideService(EventStore, store)), Date.now())
+      const m = yield* waitFor(
+        `the ledger's verdict on ${id}`,
+        ledgerModel(chain, id).pipe(Effect.map((m) => (m === undefined || m.status === "Pending" ? undefined : m))),
+        60_000
+      )
+      expect([m.status, m.fingerprint, HashMap.size(m.attestations)]).toEqual(["Verified", first.m.fingerprint, 1])
     }).pipe(Effect.scoped),
     90_000
   )
