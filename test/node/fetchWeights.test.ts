@@ -39,7 +39,7 @@ import { makeModelRegistry } from "../../src/node/ai/ModelRegistry.js"
 import { ATTESTOR, registerOnChain, registeredEvent, startChain } from "../ai/support/registryOnChain.js"
 import { manifest, matMulChainModel } from "../ai/support/models.js"
 import { uploadWeights, verdictOf } from "../e2e/support/ai.js"
-import { DEFAULT_FEE, DEV } from "../e2e/support/chain.js"
+import { DEV } from "../e2e/support/chain.js"
 import { openClient, type TestClient } from "../e2e/support/client.js"
 import { cleanup, freePort, makeTempDir, spawnNode, type NodeProcess } from "../e2e/support/processes.js"
 import { waitFor } from "../support/waitFor.js"
@@ -72,11 +72,11 @@ const storeDir = (name: string) => {
   return dir
 }
 
-/** `provider`'s model.register with `nonce`, signed for the node's chain. */
+/** `provider`'s model.register with `nonce`, signed for the node's chain (on the AI shard: its nonce there, fee 0). */
 const signedFor = async (client: TestClient, nonce: bigint, bytes: Uint8Array, m: object): Promise<Transaction> => {
   const { chainId } = await client.run(client.client.node.status())
   const payload = { kind: "model.register", weightsHash: sha256(bytes) as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(m) } as const
-  return signTransaction(new TransactionBody({ chainId, nonce, fee: DEFAULT_FEE, payload }), PROVIDER)
+  return signTransaction(new TransactionBody({ chainId, nonce, fee: 0n, payload }), PROVIDER)
 }
 
 const submit = async (client: TestClient, tx: Transaction) => {
