@@ -18,7 +18,7 @@ import { devKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { bareRun, sha256, signGrant, submitIncluded, uploadWeights, verdictOf } from "./support/ai.js"
-import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode, type NodeProcess } from "./support/processes.js"
 
@@ -87,7 +87,7 @@ beforeAll(async () => {
     new TransactionBody({
       chainId,
       nonce: 0n,
-      fee: DEFAULT_FEE,
+      fee: 0n, // model.register runs on the AI shard: the provider's nonce there, no balance there
       payload: { kind: "model.register", weightsHash: sha256(SILERO) as never, sizeBytes: BigInt(SILERO.length), manifest: JSON.stringify(MANIFEST) }
     }),
     PROVIDER
