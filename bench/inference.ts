@@ -166,7 +166,7 @@ const until = async <A>(what: string, probe: () => Promise<A | undefined>): Prom
 }
 
 /** Upload, register, wait for Verified, deposit, open a session: what a provider and a developer do. */
-export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifestEncoded, provider: PrivateKey, developer: PrivateKey) => {
+export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifestEncoded, provider: PrivateKey, developer: PrivateKey, funds = 10n ** 12n) => {
   const hash = `0x${createHash("sha256").update(bytes).digest("hex")}`
   // Registered first: the node takes weights only for a model on chain, in chunks its provider signed.
   const id = await submit(d, provider, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
@@ -184,12 +184,12 @@ export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifes
     return Either.isRight(v) && v.right.status !== "Pending" ? v.right : undefined
   })
   if (m.status !== "Verified") throw new Error(`${manifest.name} ${m.status}: ${m.reason}`)
-  await submit(d, developer, { kind: "escrow.deposit", model: id as never, amount: 10n ** 12n })
+  await submit(d, developer, { kind: "escrow.deposit", model: id as never, amount: funds })
   await until(`the deposit for ${manifest.name}`, async () => {
     const e = await d.call(d.client.escrow.get({ developer: developer.publicKey.address, model: id }))
     return e.deposited > 0n ? e : undefined
   })
-  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 12n, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: funds, nonce: `0x${randomBytes(16).toString("hex")}` }
   const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, ...grant }), developer)
   const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))
   return session
