@@ -20,6 +20,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
+import { inputHash as hashInputs } from "../../../domain/ai/inputHash.js"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
@@ -220,8 +221,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         let requestBytes = 0
         for (const name of Object.keys(inputs.right)) requestBytes += inputs.right[name]!.data.byteLength
         const runDeadlineMs = runDeadlineMillis(accepted.smoke.runMillis, bounds.right.smokeBytes, requestBytes, config.runDeadline ?? DEFAULT_RUN_DEADLINE_RULES)
-        const inputText = JSON.stringify(inputsJson)
-        const inputHash = sha256Hex(inputText)
+        // Over the decoded bytes: megabytes of input are not turned back into JSON text to be hashed.
+        const inputHash = hashInputs(inputs.right)
         const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
         const price = model.price
         if (session.committed + price > session.spendMax) {
