@@ -84,6 +84,9 @@ const ADDED_P50_MS_MAX = 2
 
 
 const NO_SAMPLING = { kind: "single", sampleRatePerMillion: 0 } as const
+/** Covers the computing fee of a run of seconds: a price under it pauses the model at its first task. */
+const PRICE = 10n ** 15n
+const FUNDS = PRICE * 10_000n
 
 export const sileroInputs = {
   input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -226,13 +229,14 @@ export const run: BenchModule["run"] = async () => {
   try {
     const manifest = { version: "1", minGpuClass: "CPU", license: "MIT", description: "bench", validation: NO_SAMPLING }
     const [heavySession, sileroSession] = [
-      await serve(d, heavyBytes, { ...manifest, name: "gemm-chain", pricePerCall: "1" }, devKey(1), devKey(2)),
+      await serve(d, heavyBytes, { ...manifest, name: "gemm-chain", pricePerCall: PRICE.toString() }, devKey(1), devKey(2), FUNDS),
       await serve(
         d,
         sileroModel,
-        { ...manifest, name: "silero-vad", pricePerCall: "1", shapes: { input: [1, 576], state: [2, 1, 128] }, fixedInputs: { sr: [16000] } },
+        { ...manifest, name: "silero-vad", pricePerCall: PRICE.toString(), shapes: { input: [1, 576], state: [2, 1, 128] }, fixedInputs: { sr: [16000] } },
         devKey(1),
-        devKey(3)
+        devKey(3),
+        FUNDS
       )
     ]
     await checkSame(d, d.client, heavySession, heavyInputs, heavyBare)

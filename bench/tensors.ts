@@ -43,7 +43,7 @@ const ADDED_P50_BASE_MS = 5
 const ADDED_P50_SHARE = 0.1
 
 /** Covers the computing fee of a run of seconds (a price under it pauses the model). */
-const PRICE = 10n ** 15n
+export const PRICE = 10n ** 15n
 const NO_SAMPLING = { kind: "single", sampleRatePerMillion: 0 } as const
 
 /** Small deterministic weights: values stay in range through the layers. */
@@ -102,7 +102,7 @@ export const convModel = (): Uint8Array =>
   })
 
 /** A float input of `dims` as the client sends it (`dataBase64` from 4096 elements). */
-const floatInput = (name: string, dims: ReadonlyArray<number>) => {
+export const floatInput = (name: string, dims: ReadonlyArray<number>) => {
   const count = dims.reduce((a, b) => a * b, 1)
   const data = Float32Array.from({ length: count }, (_, i) => Math.fround(Math.sin(i / 97)))
   return tensorMapToJson({ [name]: { type: "float32", dims, data } })

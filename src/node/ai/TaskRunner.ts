@@ -21,6 +21,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
 import { inputHash as hashInputs } from "../../../domain/ai/inputHash.js"
+import { forwardableJson } from "../../../domain/ai/tensor.js"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
@@ -256,7 +257,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           weightsHash: model.upload.weightsHash,
           sizeBytes: model.upload.sizeBytes,
           outputTolerance: model.upload.manifest.outputTolerance,
-          inputs: inputsJson,
+          // Bytes as base64, never JSON numbers: a large tensor sent as `data` is re-encoded once, here.
+          inputs: forwardableJson(inputsJson, inputs.right),
           // The worker gets its run's deadline plus time for weights and the round trip.
           deadlineMs: Math.max(config.workerDeadlineMs, runDeadlineMs + RUN_DEADLINE_SLACK_MS),
           runDeadlineMs
