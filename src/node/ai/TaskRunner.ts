@@ -94,7 +94,7 @@ export const SESSION_PRUNE_EVERY = "1 minute"
 
 const MODEL_ID = /^0x[0-9a-f]{64}$/
 
-const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
+const sha256Hex = (text: string | Uint8Array) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
 /** A worker's deadline over its run's: weights to fetch, inputs to decode, the answer to send. */
 const RUN_DEADLINE_SLACK_MS = 2_000
@@ -264,8 +264,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           runDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
-        /** Each submitter's outputs, with the JSON text their hash is over (stored as the output blob). */
-        const outputs = new Map<string, { readonly value: unknown; readonly json: string }>()
+        /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
+        const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
         const launch = (worker: string, referee: boolean) =>
           hub.dispatch(worker, assignment).pipe(
             Effect.flatMap((outcome) => Queue.offer(outcomes, { worker, referee, outcome })),
@@ -330,7 +330,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
           const at = yield* Clock.currentTimeMillis
           let state: TaskState | undefined
           if (outcome.kind === "result") {
-            const json = JSON.stringify(outcome.outputs)
+            // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
+            const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
             outputs.set(worker, { value: outcome.outputs, json })
             const outputHash = sha256Hex(json)
             const command = referee
@@ -440,7 +441,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
             if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
             // Outputs live in the blob store under their hash; the reply does not wait for the disk.
-            yield* blobs.put(new TextEncoder().encode(result.json)).pipe(Effect.ignore, Effect.forkDaemon)
+            yield* blobs.put(result.json).pipe(Effect.ignore, Effect.forkDaemon)
             const inferResult = new InferResult({
               task: taskId,
               outputs: result.value,
