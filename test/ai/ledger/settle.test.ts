@@ -113,6 +113,14 @@ describe("usage.settle", () => {
     })
   }
 
+  it("a settle from outside the AI committee is refused whole (NotCommitteeMember): nothing settles, no signature is checked", () => {
+    const { state, model } = setup()
+    const outsider = signed(key("outsider"), { kind: "usage.settle", receipts: [usageReceipt(hashOf("outside"), model)] })
+    const d = decideAi(state, ctxAt(10), txIn(outsider))
+    expect(Either.isLeft(d) && d.left.reason).toBe("NotCommitteeMember")
+    expect(escrowOf(state, developer.publicKey.address, model)).toBe(2_500n)
+  })
+
   it("refuses a receipt the escrow cannot cover: InsufficientEscrow (999 < 1000)", () => {
     const { state, model } = setup(999n)
     const r = step(state, ctxAt(10), txIn(settleTx(usageReceipt(hashOf("poor"), model))))
