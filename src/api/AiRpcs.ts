@@ -263,7 +263,7 @@ export class AiRpcs extends RpcGroup.make(
       outputs: Schema.Unknown,
       fingerprint: Schema.String,
       millis: Schema.Number,
-      /** secp256k1 over keccak256(utf8(`topai-result:${task}:${fingerprint}`)). */
+      /** secp256k1 over `resultDigest(task, fingerprint, execMsOf(millis))` (domain/ai/signedMessages.ts). */
       signature: Schema.String
     },
     success: Schema.Struct({ accepted: Schema.Boolean }),

@@ -17,7 +17,8 @@
  *            node charges the call
  *   answer   `worker.result` with the outputs (tensor JSON), their
  *            fingerprint at the model's tolerance and the worker's
- *            signature over `resultDigest(task, fingerprint)`; or
+ *            signature over `resultDigest(task, fingerprint, execMsOf(millis))`
+ *            (the run time is paid, so it is signed too); or
  *            `worker.failed` with the reason in words
  *
  * When the node goes away (a call fails or times out, the task stream
@@ -39,7 +40,7 @@ import { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
@@ -391,7 +392,7 @@ export const startComputeNode = (
         const millis = Math.max(0, Math.round((performance.now() - started) * 1000) / 1000)
         const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran
         const fingerprint = outputFingerprint(outputs, a.outputTolerance)
-        const signature = signMessage(resultDigest(a.task, fingerprint), key)
+        const signature = signMessage(resultDigest(a.task, fingerprint, execMsOf(millis)), key)
         return { outputs: tensorMapToJson(outputs), fingerprint, signature, millis }
       })
 

@@ -250,7 +250,7 @@ const standInWorker = async (
       Stream.runForEach((a) =>
         Effect.promise(() => answer(a)).pipe(
           Effect.flatMap(({ fingerprint, outputs }) =>
-            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint), key) })
+            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint, 1), key) })
           ),
           Effect.either,
           Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))

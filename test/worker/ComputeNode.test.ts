@@ -17,7 +17,7 @@ import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
 import { ModelManifest } from "../../domain/ai/manifest.js"
-import { resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
@@ -118,7 +118,7 @@ const checkResult = (r: ResultRecord, task: TaskAssignment, key: PrivateKey): Te
   expect(r.task).toBe(task.task)
   const outputs = Either.getOrThrow(decodeTensorMapJson(r.outputs))
   expect(r.fingerprint).toBe(outputFingerprint(outputs, task.outputTolerance))
-  const signer = verifyMessage(resultDigest(task.task, r.fingerprint), key.publicKey.hex, r.signature)
+  const signer = verifyMessage(resultDigest(task.task, r.fingerprint, execMsOf(r.millis)), key.publicKey.hex, r.signature)
   expect(Either.isRight(signer)).toBe(true)
   expect(r.millis).toBeGreaterThan(0)
   return outputs

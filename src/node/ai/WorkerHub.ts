@@ -12,7 +12,7 @@ import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
 import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
-import { NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { execMsOf, NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
@@ -24,7 +24,15 @@ import type { AiConfig, AiEconomy } from "./AiConfig.js"
 
 /** What came back from a worker for one task. */
 export type WorkerOutcome =
-  | { readonly kind: "result"; readonly outputs: unknown; readonly fingerprint: string; readonly signature: string; readonly millis: number }
+  | {
+      readonly kind: "result"
+      readonly outputs: unknown
+      readonly fingerprint: string
+      readonly signature: string
+      readonly millis: number
+      /** `execMsOf(millis)`: the units the signature covers (a usage receipt's `execMs`). */
+      readonly execMs: number
+    }
   | { readonly kind: "failed"; readonly reason: "died" | "timeout"; readonly detail: string }
   /** The worker's engine stopped the run at a limit (its claim; the task decides whether it stands). */
   | { readonly kind: "overrun"; readonly overrun: WorkerOverrun; readonly detail: string }
@@ -234,7 +242,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         const signature = hexToBytes(r.signature.toLowerCase(), SIGNATURE_BYTES)
         if (Either.isLeft(signature)) return yield* rejected("BadSignature", `result of ${r.task}: ${signature.left.message}`)
         const valid = yield* verifier.verifyDigest({
-          digest: resultDigest(r.task, r.fingerprint),
+          digest: resultDigest(r.task, r.fingerprint, execMsOf(r.millis)),
           publicKey: { bytes: c.publicKeyBytes },
           signature: signature.right
         })
@@ -254,7 +262,8 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
           outputs: r.outputs,
           fingerprint: r.fingerprint,
           signature: r.signature.toLowerCase(),
-          millis: r.millis
+          millis: r.millis,
+          execMs: execMsOf(r.millis)
         })
         return { accepted: true }
       })
