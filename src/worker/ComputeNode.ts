@@ -21,6 +21,14 @@
  *            (the run time is paid, so it is signed too); or
  *            `worker.failed` with the reason in words
  *
+ * On chain first: on each connection the worker reads its registration on
+ * the AI shard (`worker.onChain`); if there is none, or it names another
+ * class or endpoint, it submits `worker.register {gpuClass, devices,
+ * endpoint}` signed with its own key (fee 0, its AI-shard account's nonce)
+ * and waits until the node shows it. So a worker registers on chain once,
+ * however often it restarts; the node schedules only workers registered
+ * there. A node without an AI shard (a stand-in) skips this.
+ *
  * When the node goes away (a call fails or times out, the task stream
  * ends), everything of that connection stops — in-flight tasks too (the
  * node reassigns them) — and the node is dialled again with capped
@@ -37,7 +45,7 @@ import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
@@ -47,18 +55,27 @@ import { BlobError } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineError, type InferenceEngineService } from "../../infra/inference/InferenceThread.js"
 import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRejected } from "../api/AiRpcs.js"
-import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
+import { AccountGetRpc, InvalidRequest, NodeStatus, NodeUnavailable, TxGetRpc, TxSubmitRpc } from "../api/NodeRpcs.js"
+import { bytesToHex } from "../../domain/chain/hex.js"
+import { BEACON_SHARD } from "../../domain/chain/sharding.js"
+import { isAiShardKind, isBeaconKind, signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { protocolLayer } from "../client/index.js"
 import { RequestLimits } from "../api/requestLimits.js"
 
 // ---------------------------------------------------------------- the client
 
 /**
- * The calls a compute node makes: `node.status` and the AI shard's group.
+ * The calls a compute node makes: `node.status`, the AI shard's group, and
+ * `account.get`, `tx.submit`, `tx.get` for its `worker.register` on chain.
  * A client of the node's whole group (NodeRpcs, once it holds AiRpcs) has
  * these and more, so it can be passed where a ComputeNodeClient is asked.
  */
-export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }))
+export class ComputeNodeRpcs extends RpcGroup.make(
+  Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
+  AccountGetRpc,
+  TxSubmitRpc,
+  TxGetRpc
+)
   .merge(AiRpcs)
   .middleware(RequestLimits) {}
 
@@ -124,6 +141,8 @@ export const DEFAULT_RECONNECT_MAX = Duration.seconds(5)
  * 10 ms model it halved throughput).
  */
 export const TASKS_PER_THREAD = 2
+/** How long the worker waits for its worker.register to be in a block and shown by the node. */
+export const CHAIN_REGISTRATION_WAIT = Duration.seconds(60)
 
 // ---------------------------------------------------------------- errors
 
@@ -158,8 +177,18 @@ export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure"
   }
 }
 
-/** The node refused this worker's registration: the program stops with it. */
-export type ComputeNodeFatal = WorkerRejected | InvalidRequest
+/** The chain's execution refused this worker's `worker.register` (an unknown GPU class, ...): retrying would not change it. */
+export class ChainRegistrationRefused extends Schema.TaggedError<ChainRegistrationRefused>()("ChainRegistrationRefused", {
+  tx: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `worker.register ${this.tx} was refused on chain: ${this.detail}`
+  }
+}
+
+/** The node refused this worker's registration, or the chain its worker.register: the program stops with it. */
+export type ComputeNodeFatal = WorkerRejected | InvalidRequest | ChainRegistrationRefused
 
 export type ComputeNodeError = ComputeNodeFatal | InferenceEngineError
 
@@ -175,6 +204,8 @@ export interface Registration {
 
 export interface ComputeNodeStats {
   readonly registrations: number
+  /** worker.register transactions this process submitted (0 when the chain already had this worker). */
+  readonly chainRegistrations: number
   readonly tasksDone: number
   readonly tasksFailed: number
   readonly weightsFetched: number
@@ -269,7 +300,7 @@ export const startComputeNode = (
     const engine = yield* makeInferenceEngine({ threads: devices, ...options.engine })
     const scope = yield* Effect.scope
 
-    const stats = { registrations: 0, tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0, connected: false }
+    const stats = { registrations: 0, chainRegistrations: 0, tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0, connected: false }
     let latest: Registration | undefined
     const waiters: Array<{ readonly count: number; readonly deferred: Deferred.Deferred<Registration> }> = []
     const announce = (r: Registration) =>
@@ -454,10 +485,65 @@ export const startComputeNode = (
         Effect.zipRight(Effect.fail(new SessionLost({ detail: "the node closed the task stream" })))
       )
 
+    // ---- on chain: this key's worker.register on the AI shard
+
+    const onChain = (client: ComputeNodeClient) =>
+      call("worker.onChain", client.worker.onChain({ address })).pipe(
+        Effect.map(Option.some),
+        Effect.catchTag("NotFound", () => Effect.succeed(Option.none()))
+      )
+
+    /** Registered on chain with this class and endpoint, or submit worker.register and wait until the node shows it. */
+    const ensureOnChain = (client: ComputeNodeClient, status: NodeStatus) =>
+      Effect.gen(function* () {
+        const aiShard = status.shards.find((x) => x.kind === "ai")?.shard
+        if (aiShard === undefined) return
+        const matches = (w: { readonly gpuClass: string; readonly endpoint: string }) => w.gpuClass === gpuClass && w.endpoint === endpoint
+        const current = yield* onChain(client)
+        if (Option.isSome(current) && matches(current.value)) return
+        // Where the kind runs: the AI shard once the chain routes it there (its nonce is that account's).
+        const shard = isBeaconKind("worker.register") ? BEACON_SHARD : isAiShardKind("worker.register") ? aiShard : undefined
+        const account = yield* call("account.get", client.account.get({ address, ...(shard === undefined ? {} : { shard }) }))
+        const body = new TransactionBody({
+          chainId: status.chainId,
+          nonce: account.pendingNonce,
+          fee: 0n,
+          payload: { kind: "worker.register", gpuClass, devices, endpoint }
+        })
+        const tx = signTransaction(body, key)
+        const submitted = yield* client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }).pipe(
+          Effect.timeoutFail({
+            duration: CHAIN_REGISTRATION_WAIT,
+            onTimeout: () => new CallTimedOut({ call: "tx.submit worker.register", millis: Duration.toMillis(CHAIN_REGISTRATION_WAIT) })
+          })
+        )
+        if (submitted.status === "rejected") {
+          const view = yield* call("tx.get", client.tx.get({ hash: submitted.hash })).pipe(Effect.option)
+          const reason = Option.isSome(view) && view.value.reason !== undefined ? view.value.reason : "no reason given"
+          return yield* new ChainRegistrationRefused({ tx: submitted.hash, detail: `block ${submitted.shard}/${submitted.blockHeight ?? "?"}: ${reason}` })
+        }
+        // The block is applied; poll until this node's view of the AI shard shows the registration.
+        yield* onChain(client).pipe(
+          Effect.flatMap((w) => (Option.isSome(w) && matches(w.value) ? Effect.void : Effect.fail("not yet" as const))),
+          Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)) }),
+          Effect.timeoutFail({
+            duration: CHAIN_REGISTRATION_WAIT,
+            onTimeout: () => new CallTimedOut({ call: "worker.onChain after worker.register", millis: Duration.toMillis(CHAIN_REGISTRATION_WAIT) })
+          })
+        )
+        chainRegistrations++
+        stats.chainRegistrations = chainRegistrations
+        yield* Effect.logInfo(
+          `registered on chain: worker.register ${tx.hash} (${devices} × ${gpuClass}, endpoint ${endpoint}) in block ${submitted.shard}/${submitted.blockHeight ?? "?"}`
+        )
+      })
+
+    let chainRegistrations = 0
     let registrations = 0
     const connection = Effect.gen(function* () {
       const client = yield* connect
       const status = yield* call("node.status", client.node.status())
+      yield* ensureOnChain(client, status)
       const at = yield* Clock.currentTimeMillis
       // A fresh nonce each time: the node refuses a registration it has seen (a replay).
       const nonce = `0x${randomBytes(16).toString("hex")}`
@@ -482,7 +568,9 @@ export const startComputeNode = (
     )
 
     const isFatal = (e: unknown): e is ComputeNodeFatal =>
-      (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration")) || e instanceof InvalidRequest
+      (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration" || e.reason === "ClassMismatch")) ||
+      e instanceof InvalidRequest ||
+      e instanceof ChainRegistrationRefused
 
     const loop: Effect.Effect<never, ComputeNodeFatal> = Effect.gen(function* () {
       let delay = reconnectInitial
