@@ -4,7 +4,8 @@
  * 0) and only once — a node restart finds it there and submits nothing; the
  * ledger's units are what the node schedules with; a connection-level
  * registration of a key not on chain is NotOnChain, one whose class
- * disagrees with the chain's is ClassMismatch.
+ * disagrees with the chain's is ClassMismatch; the devices the node counts
+ * are the ledger's units', not the connection's word.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -15,7 +16,8 @@ import { hexToBytes } from "../../domain/chain/hex.js"
 import { QUIET_BEACON, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { cleanup, makeTempDir, spawnNode, type NodeProcess } from "./support/processes.js"
-import { registerWorkerOnChain, signRegistration } from "./support/ai.js"
+import { freshNonce, registerWorkerOnChain, signRegistration } from "./support/ai.js"
+import { signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 
 let node: NodeProcess
 let c: TestClient
@@ -80,5 +82,17 @@ describe("workers on chain (topai node start)", () => {
     expect({ tag: mismatch._tag, reason: mismatch.reason }).toEqual({ tag: "WorkerRejected", reason: "ClassMismatch" })
     expect(mismatch.message).toMatch(/declares H100 here, but its registration on chain says CPU/)
     expect((await c.run(c.client.worker.register(signRegistration(chainId, key, { gpuClass: "CPU" })))).worker).toBe(key.publicKey.address)
+  }, 120_000)
+
+  it("the node counts a worker's devices as the ledger's units say, not as its connection declares", async () => {
+    const key = devKey(72)
+    await registerWorkerOnChain(c, key, { gpuClass: "CPU", devices: 1 })
+    // Signed for 4 devices at the connection; the chain registered 1 (units 100 milli = 1 × CPU's 0.1).
+    const offer = { gpuClass: "CPU", devices: 4, stake: 0n, endpoint: "http://worker.example", at: Date.now(), nonce: freshNonce() }
+    const request = { publicKey: key.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), key) }
+    expect((await c.run(c.client.worker.register(request))).worker).toBe(key.publicKey.address)
+    expect((await onChain(key.publicKey.address))?.gpuUnitsMilli).toBe(100n)
+    const listed = (await c.run(c.client.worker.list())).find((w) => w.id === key.publicKey.address)
+    expect(listed).toMatchObject({ gpuClass: "CPU", devices: 1 })
   }, 120_000)
 })

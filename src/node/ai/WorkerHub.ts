@@ -354,6 +354,9 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
         yield* (yield* actor(worker)).ask(cmd).pipe(Effect.ignore)
       })
 
+    /** The devices the ledger's units stand for (units = devices × coefficient; fewer if units are ever measured lower). */
+    const ledgerDevices = (units: bigint, coefficient: bigint): number => Number(units / coefficient)
+
     /**
      * Workers the scheduler may pick: connected, streaming, Online in their
      * actor, registered on chain and bonded at least `minWorkerStake` there
@@ -375,7 +378,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
         out.push({
           id: c.worker,
           gpuClass: record.gpuClass,
-          devices: Number(record.gpuUnitsMilli / coefficient),
+          devices: ledgerDevices(record.gpuUnitsMilli, coefficient),
           online: true,
           inFlight: c.inFlight,
           price: 0n,
@@ -385,17 +388,21 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
       return out
     })
 
+    /** Known workers; class and devices as the ledger has them (what scheduling uses), else as they declared. */
     const list = Effect.gen(function* () {
       const out: Array<WorkerView> = []
+      const ai = yield* aiLedger
       for (const worker of [...known].sort()) {
         const s = yield* (yield* actor(worker)).state
         if (s.registration === null) continue
         const c = connections.get(worker)
+        const record = ai === undefined ? undefined : workerOf(ai, worker as Address)
+        const coefficient = record === undefined ? undefined : coefficientOf(config.gpuClasses, record.gpuClass)
         out.push(
           new WorkerView({
             id: worker,
-            gpuClass: s.registration.gpuClass,
-            devices: s.registration.devices,
+            gpuClass: record?.gpuClass ?? s.registration.gpuClass,
+            devices: record === undefined || coefficient === undefined ? s.registration.devices : ledgerDevices(record.gpuUnitsMilli, coefficient),
             online: s.status === "Online" && c?.streaming === true,
             inFlight: c?.inFlight ?? 0,
             reputation: reputationScore(s.reputation),
