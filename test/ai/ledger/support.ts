@@ -174,7 +174,7 @@ export const resultOf = (w: PrivateKey, taskId: Hash32, execMs = 500, fingerprin
   worker: w.publicKey.address,
   fingerprint,
   execMs,
-  signature: signMessage(resultDigest(taskId, fingerprint), signer)
+  signature: signMessage(resultDigest(taskId, fingerprint, execMs), signer)
 })
 
 export const usageReceipt = (
