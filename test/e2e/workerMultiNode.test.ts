@@ -65,7 +65,7 @@ const sessionOn = async (c: TestClient) => {
 }
 
 beforeAll(async () => {
-  ;[a, b] = await Promise.all([spawnNode({ dataDir: makeTempDir("multi-a") }), spawnNode({ dataDir: makeTempDir("multi-b") })])
+  ;[a, b] = await Promise.all([spawnNode({ dataDir: makeTempDir("multi-a"), readyTimeoutMs: 60_000 }), spawnNode({ dataDir: makeTempDir("multi-b"), readyTimeoutMs: 60_000 })])
   ca = await openClient(a.url)
   cb = await openClient(b.url)
   const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", "CPU", "--data-dir", makeTempDir("multi-worker"), "--key", bytesToHex(WORKER.exportBytes())]

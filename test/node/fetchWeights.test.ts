@@ -20,7 +20,7 @@ import { createHash } from "node:crypto"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Duration, Effect, Either, Exit, Scope } from "effect"
+import { Duration, Effect, Either, Exit, Logger, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
@@ -90,7 +90,7 @@ const fetchInto = (dir: string, peers: ReadonlyArray<string>, hash: string, size
 const filesUnder = (dir: string): Array<string> => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)
 
 beforeAll(async () => {
-  ;[a, c] = await Promise.all([spawnNode({ dataDir: makeTempDir("peer-a") }), spawnNode({ dataDir: makeTempDir("peer-c") })])
+  ;[a, c] = await Promise.all([spawnNode({ dataDir: makeTempDir("peer-a"), readyTimeoutMs: 60_000 }), spawnNode({ dataDir: makeTempDir("peer-c"), readyTimeoutMs: 60_000 })])
   ca = await openClient(a.url)
   cc = await openClient(c.url)
   dead = `ws://127.0.0.1:${await freePort()}/ws`
@@ -208,8 +208,15 @@ describe("ModelRegistry with peers", () => {
           Scope.extend(scope)
         )
       )
-      await Effect.runPromise(registry.onRegistered(registered, Date.now()))
+      // The registry's background fetch logs through the logger of the fiber that learned of the model.
+      const logLines: Array<string> = []
+      const captureLogs = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logLines.push(Array.isArray(message) ? message.join(" ") : String(message))))
+      await Effect.runPromise(registry.onRegistered(registered, Date.now()).pipe(Effect.provide(captureLogs)))
       expect((await Effect.runPromise(registry.state(id))).status).toBe("Pending")
+      expect(await Effect.runPromise(blobs.has(LATE_HASH))).toBe(false)
+      // A round over the peers found them nowhere: the registry says so once and asks again with back-off.
+      const asked = `model ${id}: no peer serves weights ${LATE_HASH} yet; asking again with back-off`
+      await waitFor("a first round over the peers without the weights", async () => (logLines.some((l) => l.startsWith(asked)) ? true : undefined), { timeoutMs: 30_000 })
       expect(await Effect.runPromise(blobs.has(LATE_HASH))).toBe(false)
       // The provider uploads to C only; the registry gets them from there and verifies.
       await uploadWeights(cc, PROVIDER, LATE)
@@ -225,6 +232,8 @@ describe("ModelRegistry with peers", () => {
       expect(s.attestations.map((x) => x.validator)).toEqual([ATTESTOR.publicKey.address])
       expect(await Effect.runPromise(blobs.has(LATE_HASH))).toBe(true)
       expect(sha256(await Effect.runPromise(blobs.get(LATE_HASH)))).toBe(LATE_HASH)
+      // Fetched from C (A never had them), in a later round.
+      expect(logLines).toContain(`weights ${LATE_HASH} of model ${id}: fetched ${LATE.length} bytes from ${c.url}, sha256 checked`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }

@@ -36,6 +36,7 @@ import { ChainNode } from "../ChainNode.js"
 import { followLog } from "../followLog.js"
 import type { EpochWindowFact } from "./factsOfLog.js"
 import { makeLogFold, type ClosedEpoch } from "../../audit/economyReplay.js"
+import { makePaidBook } from "./paidBook.js"
 import { runPayoutRound } from "./Payouts.js"
 
 export interface EconomySettings {
@@ -64,18 +65,11 @@ export const makeEconomy = (settings: EconomySettings) =>
     let state: EconomyState = log.state()
     const ledgers = new Map<number, EpochLedger>()
     let lastEnded: EpochWindowFact | null = null
-    const paid = new Map<PayoutSource, Map<string, bigint>>()
     /** Transaction fees the shards burned (every `FeeCharged`): not the economy's, but part of the supply. */
     let chainFeesBurned = 0n
     const sourceOf = new Map<string, PayoutSource>(Object.entries(SOURCE_ADDRESS).map(([s, a]) => [a, s as PayoutSource]))
-
-    const notePaid = (data: { readonly [k: string]: unknown }) => {
-      const source = sourceOf.get(data["from"] as string)
-      if (source === undefined) return
-      const to = data["to"] as string
-      const m = paid.get(source) ?? new Map<string, bigint>()
-      paid.set(source, m.set(to, (m.get(to) ?? 0n) + BigInt(data["amount"] as string)))
-    }
+    // Paid = arrived in the recipient's balance; a cross-shard payout is in flight until its receipt lands.
+    const paid = makePaidBook((address) => sourceOf.get(address))
 
     /** Persist the ledger of an epoch the log's fold closed (once: the RewardActor appends it if the stream has none). */
     const close = (c: ClosedEpoch) =>
@@ -105,8 +99,8 @@ export const makeEconomy = (settings: EconomySettings) =>
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
         if (e.stream.startsWith("shard-")) {
-          if (e.type === "Transferred" || e.type === "CrossShardSent") notePaid(e.data as { readonly [k: string]: unknown })
-          else if (e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
+          paid.note(e)
+          if (e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
         }
         // The fold (facts, and each epoch's close at the beacon's EpochEnded) is the auditor's too.
         const closed = log.apply(e)
@@ -119,12 +113,13 @@ export const makeEconomy = (settings: EconomySettings) =>
 
     yield* followLog("economy", apply)
 
-    const paidBy = (source: PayoutSource, to: string) => Effect.sync(() => paid.get(source)?.get(to) ?? 0n)
+    const sentBy = (source: PayoutSource, to: string) => Effect.sync(() => paid.sent(source, to))
     const due = (source: PayoutSource) =>
       Effect.sync(() => {
         const out = new Map<string, bigint>()
         for (const [to, owed] of owedBy(state, source)) {
-          const left = owed - (paid.get(source)?.get(to) ?? 0n)
+          // What is in flight left the account already: owed again only what never left it.
+          const left = owed - paid.sent(source, to)
           if (left > 0n) out.set(to, left)
         }
         return out as ReadonlyMap<string, bigint>
@@ -140,13 +135,13 @@ export const makeEconomy = (settings: EconomySettings) =>
 
     /** One round of payouts; `before` runs first (the AI shard rotates its receipt batch). */
     const payOut = (before: Effect.Effect<void>) =>
-      before.pipe(Effect.zipRight(runPayoutRound(chainId, chain, keys, { due, paid: paidBy })))
+      before.pipe(Effect.zipRight(runPayoutRound(chainId, chain, keys, { due, sent: sentBy })))
 
     const balance = (address: string) => chain.account(address).pipe(Effect.map((a) => a.balance), Effect.orElseSucceed(() => 0n))
 
     const supply = Effect.gen(function* () {
       const s = supplyOf(economics, state, totalSupply)
-      const paidFrom = (source: PayoutSource) => [...(paid.get(source)?.values() ?? [])].reduce((a, b) => a + b, 0n)
+      const sentFrom = (source: PayoutSource) => paid.paidFrom(source) + paid.inFlightFrom(source)
       const owedFrom = (source: PayoutSource) => [...owedBy(state, source).values()].reduce((a, b) => a + b, 0n)
       const onChain = {
         reserve: yield* balance(RESERVE_ADDRESS),
@@ -159,7 +154,8 @@ export const makeEconomy = (settings: EconomySettings) =>
       const sources = (["reserve", "foundation", "stakePool", "escrow"] as const).map((source) => ({
         source,
         owed: owedFrom(source),
-        paid: paidFrom(source)
+        paid: paid.paidFrom(source),
+        inFlight: paid.inFlightFrom(source)
       }))
       return {
         epoch: state.epoch,
@@ -172,11 +168,11 @@ export const makeEconomy = (settings: EconomySettings) =>
         foundationPaid: economics.foundationFund - s.foundationRemaining,
         onChain,
         sources,
-        // Nothing leaves the reserve or the foundation but payouts, and no payout exceeds what is owed.
+        // Nothing leaves the reserve or the foundation but payouts (arrived or in flight), and none exceeds what is owed.
         balanced:
-          onChain.reserve === economics.miningReserve - paidFrom("reserve") &&
-          onChain.foundation === economics.foundationFund - paidFrom("foundation") &&
-          sources.every((x) => x.paid <= x.owed) &&
+          onChain.reserve === economics.miningReserve - sentFrom("reserve") &&
+          onChain.foundation === economics.foundationFund - sentFrom("foundation") &&
+          sources.every((x) => x.paid + x.inFlight <= x.owed) &&
           s.minted <= economics.miningReserve
       }
     })

@@ -22,10 +22,10 @@ import type { ChainNodeShape } from "../ChainNode.js"
 const PAYOUT_VISIBLE_WITHIN = Duration.seconds(10)
 
 export interface PayoutBook {
-  /** Recipient → what `source` still owes it (owed − paid, only positive entries). */
+  /** Recipient → what `source` still owes it (owed − sent, only positive entries). */
   readonly due: (source: PayoutSource) => Effect.Effect<ReadonlyMap<string, bigint>>
-  /** What `source` has paid `to` on chain so far. */
-  readonly paid: (source: PayoutSource, to: string) => Effect.Effect<bigint>
+  /** What left `source` for `to` on chain so far: arrived, or in flight to another shard. */
+  readonly sent: (source: PayoutSource, to: string) => Effect.Effect<bigint>
 }
 
 export const runPayoutRound = (
@@ -36,7 +36,7 @@ export const runPayoutRound = (
 ) => {
   const payOne = (source: PayoutSource, key: PrivateKey, to: string, amount: bigint) =>
     Effect.gen(function* () {
-      const before = yield* book.paid(source, to)
+      const before = yield* book.sent(source, to)
       const account = yield* chain.account(key.publicKey.address)
       const tx = signTransaction(
         new TransactionBody({
@@ -49,8 +49,8 @@ export const runPayoutRound = (
       )
       const r = yield* chain.submit(bytesToHex(tx.encoded), true)
       yield* Effect.logDebug(`${source} paid ${amount} to ${to} (${r.status}, ${tx.hash})`)
-      yield* book.paid(source, to).pipe(
-        Effect.repeat({ until: (paid) => paid >= before + amount, schedule: Schedule.spaced("20 millis") }),
+      yield* book.sent(source, to).pipe(
+        Effect.repeat({ until: (sent) => sent >= before + amount, schedule: Schedule.spaced("20 millis") }),
         Effect.timeout(PAYOUT_VISIBLE_WITHIN),
         Effect.ignore
       )
