@@ -113,11 +113,11 @@ const rate = async (count: number, inFlight: number, call: () => Promise<unknown
 /** Exported for profiling scripts. */
 export const startDevnet = async (dir: string) => {
   const port = await freePort()
-  const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), escrowKey: aiEscrowKey() }
   const genesis = new GenesisConfig({ chainId: CHAIN_ID, timestamp: 0 })
+  const ai: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devProposerKey(BEACON_SHARD), settlerKey: devProposerKey(aiShardOf(genesis.transferShards)) }
   const layer = RpcServerLive({ host: HOST, port }).pipe(
     Layer.provideMerge(AiNodeLive(ai)),
-    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: aiEscrowKey() })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, "blobs")), SandboxedSmokeRunLive())),
     Layer.provideMerge(ChainNodeLive({ genesis })),
     Layer.provideMerge(SignatureVerifierLive),

@@ -14,7 +14,7 @@ import { Effect, Scope, Exit } from "effect"
 import { VERIFICATION_ATTEMPTS_MAX } from "../../domain/ai/model/decide.js"
 import { ModelRegistered } from "../../domain/chain/events.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
-import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
+import { devKey } from "../../domain/chain/keys.js"
 import { BlobStore } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -25,7 +25,7 @@ import { DEFAULT_AI_SETTINGS, type AiConfig } from "../../src/node/ai/AiConfig.j
 import { makeModelRegistry } from "../../src/node/ai/ModelRegistry.js"
 import { addModel, manifest } from "./support/models.js"
 
-const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), escrowKey: aiEscrowKey() }
+const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), settlerKey: devKey(0) }
 
 describe("ModelRegistry: a verification that never finishes", () => {
   it.live(`is recorded before it starts; after ${VERIFICATION_ATTEMPTS_MAX} restarts the model is rejected "verification crashed" without running again`, () =>

@@ -28,7 +28,7 @@ import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
 import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
-import { BEACON_SHARD } from "../../../domain/chain/sharding.js"
+import { aiShardOf, BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
 /** The devnet's chain id (any id works; signatures commit to it). */
@@ -249,7 +249,8 @@ export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { re
     verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
-    escrowKey: aiEscrowKey()
+    // The AI shard's proposer on the dev chain: the account that attests and settles usage.
+    settlerKey: devProposerKey(aiShardOf(genesis.transferShards))
   }
   // A verification interrupted by a crash leaves its copy of the model behind; each start clears it.
   const scratch = Layer.effectDiscard(
@@ -260,7 +261,7 @@ export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { re
   )
   return AiNodeLive(ai).pipe(
     Layer.provideMerge(scratch),
-    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: aiEscrowKey() })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
   )
 }
