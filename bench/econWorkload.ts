@@ -16,7 +16,7 @@
  *             shard stream: StakeBonded, UnbondRequested, a governance
  *             ShardSharesProposed, and the beacon's EpochEnded on `shard-0`
  *   close     the node's loop: the whole log folded in order by the same
- *             code as the node and the auditor (makeLogFold over factsOfLog),
+ *             code as the node and the auditor (makeLogFold over the old facts: bench/econSimFacts.ts),
  *             each ended epoch closed through its RewardActor
  *             (`reward-epoch-{n}`)
  *
@@ -44,7 +44,7 @@ import { TOKEN } from "../domain/economics/config.js"
 import { CloseEpoch } from "../domain/economics/epochDecider.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../domain/economics/events.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
-import { makeLogFold } from "../src/audit/economyReplay.js"
+import { makeLogFold } from "./econSimFacts.js"
 import { mulberry32U32 } from "../test/support/mulberry32.js"
 
 export interface EconSimOptions {

@@ -27,7 +27,7 @@ import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
-import { aiEscrowKey, devProposerKey } from "../../../domain/chain/keys.js"
+import { devProposerKey } from "../../../domain/chain/keys.js"
 import { aiShardOf, BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
@@ -261,7 +261,7 @@ export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { re
   )
   return AiNodeLive(ai).pipe(
     Layer.provideMerge(scratch),
-    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: aiEscrowKey() })),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), aiShard: aiShardOf(genesis.transferShards) })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
   )
 }
