@@ -84,6 +84,9 @@ const ADDED_P50_MS_MAX = 2
 
 
 const NO_SAMPLING = { kind: "single", sampleRatePerMillion: 0 } as const
+/** Covers the computing fee of a run of seconds: a price under it pauses the model at its first task. */
+const PRICE = 10n ** 15n
+const FUNDS = PRICE * 10_000n
 
 export const sileroInputs = {
   input: { type: "float32", dims: [1, 576], data: Array.from({ length: 576 }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -170,7 +173,7 @@ const until = async <A>(what: string, probe: () => Promise<A | undefined>): Prom
 }
 
 /** Upload, register, wait for Verified, deposit, open a session: what a provider and a developer do. */
-export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifestEncoded, provider: PrivateKey, developer: PrivateKey) => {
+export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifestEncoded, provider: PrivateKey, developer: PrivateKey, funds = 10n ** 12n) => {
   const hash = `0x${createHash("sha256").update(bytes).digest("hex")}`
   // Registered first: the node takes weights only for a model on chain, in chunks its provider signed.
   const id = await submit(d, provider, { kind: "model.register", weightsHash: hash as never, sizeBytes: BigInt(bytes.length), manifest: JSON.stringify(manifest) })
@@ -188,12 +191,12 @@ export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifes
     return Either.isRight(v) && v.right.status !== "Pending" ? v.right : undefined
   })
   if (m.status !== "Verified") throw new Error(`${manifest.name} ${m.status}: ${m.reason}`)
-  await submit(d, developer, { kind: "escrow.deposit", model: id as never, amount: 10n ** 12n })
+  await submit(d, developer, { kind: "escrow.deposit", model: id as never, amount: funds })
   await until(`the deposit for ${manifest.name}`, async () => {
     const e = await d.call(d.client.escrow.get({ developer: developer.publicKey.address, model: id }))
     return e.deposited > 0n ? e : undefined
   })
-  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: 10n ** 12n, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: funds, nonce: `0x${randomBytes(16).toString("hex")}` }
   const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, ...grant }), developer)
   const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))
   return session
@@ -230,13 +233,14 @@ export const run: BenchModule["run"] = async () => {
   try {
     const manifest = { version: "1", minGpuClass: "CPU", license: "MIT", description: "bench", validation: NO_SAMPLING }
     const [heavySession, sileroSession] = [
-      await serve(d, heavyBytes, { ...manifest, name: "gemm-chain", pricePerCall: "1" }, devKey(1), devKey(2)),
+      await serve(d, heavyBytes, { ...manifest, name: "gemm-chain", pricePerCall: PRICE.toString() }, devKey(1), devKey(2), FUNDS),
       await serve(
         d,
         sileroModel,
-        { ...manifest, name: "silero-vad", pricePerCall: "1", shapes: { input: [1, 576], state: [2, 1, 128] }, fixedInputs: { sr: [16000] } },
+        { ...manifest, name: "silero-vad", pricePerCall: PRICE.toString(), shapes: { input: [1, 576], state: [2, 1, 128] }, fixedInputs: { sr: [16000] } },
         devKey(1),
-        devKey(3)
+        devKey(3),
+        FUNDS
       )
     ]
     await checkSame(d, d.client, heavySession, heavyInputs, heavyBare)

@@ -12,6 +12,7 @@ const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promi
   { name: "transfers", load: () => import("./transfers.js") },
   { name: "scheduling", load: () => import("./scheduling.js") },
   { name: "inference", load: () => import("./inference.js") },
+  { name: "tensors", load: () => import("./tensors.js") },
   { name: "consensus", load: () => import("./consensus.js") }
 ]
 

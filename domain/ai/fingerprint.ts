@@ -90,23 +90,24 @@ class Encoder {
   /** round(x / tolerance) of each value, non-finite ones as 0 and listed after (see the module doc). */
   floats(data: Float32Array | Float64Array, tolerance: number): void {
     let nonFinite: Array<number> | undefined = undefined
-    for (let start = 0; start < data.length; start += FLUSH_BYTES / 8) {
-      const end = Math.min(start + FLUSH_BYTES / 8, data.length)
-      this.room((end - start) * 8)
-      const view = this.view
-      let at = this.at
-      for (let i = start; i < end; i++) {
+    // The quotients go into an aligned f64 array of their own, hashed piece by piece: the same bytes as
+    // writing them into the buffer through a DataView (the machine is little-endian), several times faster.
+    this.flush()
+    const chunk = new Float64Array(Math.min(FLUSH_BYTES / 8, data.length))
+    const chunkBytes = new Uint8Array(chunk.buffer)
+    for (let start = 0; start < data.length; start += chunk.length) {
+      const end = Math.min(start + chunk.length, data.length)
+      for (let i = start, j = 0; i < end; i++, j++) {
         const x = data[i]!
         if (x - x === 0) {
           const q = Math.round(x / tolerance)
-          view.setFloat64(at, q === 0 ? 0 : q, true)
+          chunk[j] = q === 0 ? 0 : q
         } else {
-          view.setFloat64(at, 0, true)
+          chunk[j] = 0
           ;(nonFinite ??= []).push(i, Number.isNaN(x) ? NON_FINITE_TAG.nan : x > 0 ? NON_FINITE_TAG.positiveInfinity : NON_FINITE_TAG.negativeInfinity)
         }
-        at += 8
       }
-      this.at = at
+      this.hash.update(chunkBytes.subarray(0, (end - start) * 8))
     }
     this.u32(nonFinite === undefined ? 0 : nonFinite.length / 2)
     if (nonFinite === undefined) return

@@ -5,14 +5,13 @@
  * beacon system address. The AI shard's committee checks it like any other
  * receipt and credits it once by id.
  */
-import { keccak256, keccakHex, type Hash32 } from "./hash.js"
-import { bytesToHex, utf8 } from "./hex.js"
+import { keccakHex, type Hash32 } from "./hash.js"
+import { utf8 } from "./hex.js"
 import type { Address } from "./keys.js"
+import { SYSTEM_BEACON } from "../economics/accounts.js"
 
-const ADDRESS_BYTES = 20
-
-/** The beacon's system account: the last 20 bytes of keccak256("topai/system/beacon"). No key derives it; it never holds money. */
-export const BEACON_SYSTEM_ADDRESS: Address = bytesToHex(keccak256(utf8("topai/system/beacon")).slice(-ADDRESS_BYTES)) as Address
+/** The beacon's system account (`systemAddress("beacon")`): no key derives it; it never holds money. */
+export const BEACON_SYSTEM_ADDRESS: Address = SYSTEM_BEACON
 
 /** The cause hash (the receipt's txHash) of epoch e's receipt: no transaction caused it. */
 export const epochEndCause = (epoch: number): Hash32 => keccakHex(utf8(`topai/epoch-end/${epoch}`))

@@ -20,6 +20,8 @@ import { BLS_PROOF_HEX, BLS_PUBLIC_KEY_HEX, PositiveAmount, PpmValue, Uint256, V
 import { ShardCommittee } from "./committees.js"
 import { TransactionCheckReason } from "./txRules.js"
 import { GenesisValidator } from "./validators.js"
+import { AiGenesis } from "./aiGenesis.js"
+import { AiEvent, AiRejectionReason } from "../ai/ledger/events.js"
 
 /**
  * `governance` and `epochBlocks` came with the economics: absent from older
@@ -40,7 +42,9 @@ export class GenesisApplied extends Schema.TaggedClass<GenesisApplied>()("Genesi
   /** The beacon's seats per elected committee, if the genesis set it (absent: the number of genesis validators). */
   committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
   /** "ai" on the AI shard's genesis (shard S + 1); absent elsewhere, so other shards' events are as before. */
-  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true })
+  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true }),
+  /** The AI shard's rules (its genesis only). */
+  ai: Schema.optionalWith(AiGenesis, { exact: true })
 }) {}
 
 /** A genesis allocation. */
@@ -92,7 +96,8 @@ export class TransactionRejected extends Schema.TaggedClass<TransactionRejected>
   txHash: Hash32,
   sender: Address,
   nonce: Uint256,
-  reason: TransactionCheckReason,
+  /** A check every shard runs, or the AI ledger's refusal of an AI-shard kind. */
+  reason: Schema.Union(TransactionCheckReason, AiRejectionReason),
   detail: Schema.String
 }) {}
 
@@ -236,7 +241,8 @@ export const ShardEvent = Schema.Union(
   EpochEnded,
   ValidatorLeft,
   CommitteesElected,
-  BlockExecuted
+  BlockExecuted,
+  ...AiEvent.members
 )
 export type ShardEvent = typeof ShardEvent.Type
 

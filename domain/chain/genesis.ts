@@ -22,7 +22,9 @@ import {
   type ShardId
 } from "./sharding.js"
 import { defaultEconomics, EconomicsConfig } from "../economics/config.js"
-import { FOUNDATION_ADDRESS, RESERVE_ADDRESS } from "../economics/accounts.js"
+import { isSystemAddress, SYSTEM_FOUNDATION, SYSTEM_RESERVE } from "../economics/accounts.js"
+import { DEFAULT_GPU_CLASSES, GpuClassTable } from "../ai/worker/gpuClass.js"
+import { AiGenesis } from "./aiGenesis.js"
 import { isAiShardKind, PositiveAmount, Uint256, type TransactionKind } from "./transaction.js"
 import { GenesisValidator } from "./validators.js"
 
@@ -66,7 +68,9 @@ export class GenesisConfig extends Schema.Class<GenesisConfig>("GenesisConfig")(
   /** Seats per committee the beacon elects each epoch (a BFT chain's); absent: the number of genesis validators. */
   committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
   /** Fixed at genesis; the devnet's governance key is dev account 0. */
-  economics: Schema.optionalWith(EconomicsConfig, { default: () => defaultEconomics(DEVNET_GOVERNANCE) })
+  economics: Schema.optionalWith(EconomicsConfig, { default: () => defaultEconomics(DEVNET_GOVERNANCE) }),
+  /** GPU class → units coefficient: what a worker's declared class counts for on the AI shard. */
+  gpuClasses: Schema.optionalWith(GpuClassTable, { default: () => DEFAULT_GPU_CLASSES })
 }) {}
 
 export interface DevAccount {
@@ -81,13 +85,17 @@ export const devAccounts = (config: GenesisConfig): ReadonlyArray<DevAccount> =>
     return { index, key, address: key.publicKey.address }
   })
 
-/** Every allocation of the chain: dev accounts first, then the mining reserve and the foundation fund (if any), then the configured ones. */
+/**
+ * Every allocation of the chain: dev accounts first, then the mining reserve
+ * and the foundation fund (if any; keyless accounts on the AI shard), then
+ * the configured ones.
+ */
 export const genesisAllocations = (config: GenesisConfig): ReadonlyArray<Allocation> => {
   const { miningReserve, foundationFund } = config.economics
   return [
     ...devAccounts(config).map((d) => new Allocation({ address: d.address, amount: config.devBalance })),
-    ...(miningReserve > 0n ? [new Allocation({ address: RESERVE_ADDRESS, amount: miningReserve })] : []),
-    ...(foundationFund > 0n ? [new Allocation({ address: FOUNDATION_ADDRESS, amount: foundationFund })] : []),
+    ...(miningReserve > 0n ? [new Allocation({ address: SYSTEM_RESERVE, amount: miningReserve })] : []),
+    ...(foundationFund > 0n ? [new Allocation({ address: SYSTEM_FOUNDATION, amount: foundationFund })] : []),
     ...config.allocations
   ]
 }
@@ -118,18 +126,29 @@ export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGene
     chainId: config.chainId,
     transferShards: config.transferShards,
     timestamp: config.timestamp,
-    allocations:
-      shard === BEACON_SHARD || isAiShard(shard, config.transferShards)
-        ? []
-        : genesisAllocations(config).filter((a) => shardOf(a.address, config.transferShards) === shard),
+    allocations: allocationsOfShard(config, shard),
     governance: config.economics.governance,
     ...(shard === BEACON_SHARD ? { epochBlocks: config.economics.epochBlocks } : {}),
     ...(config.validators === undefined ? {} : { validators: config.validators }),
     ...(shard === BEACON_SHARD && config.validators !== undefined && config.committeeSize !== undefined
       ? { committeeSize: config.committeeSize }
       : {}),
-    ...(isAiShard(shard, config.transferShards) ? { kind: "ai" as const } : {})
+    ...(isAiShard(shard, config.transferShards)
+      ? {
+          kind: "ai" as const,
+          ai: new AiGenesis({ economics: config.economics, gpuClasses: config.gpuClasses, totalSupply: genesisSupply(config) })
+        }
+      : {})
   })
+
+/** A shard's genesis accounts: the system accounts on the AI shard, each other account on its transfer shard, none on the beacon. */
+export const allocationsOfShard = (config: GenesisConfig, shard: ShardId): ReadonlyArray<Allocation> => {
+  if (shard === BEACON_SHARD) return []
+  const ai = isAiShard(shard, config.transferShards)
+  return genesisAllocations(config).filter((a) =>
+    isSystemAddress(a.address) ? ai : !ai && shardOf(a.address, config.transferShards) === shard
+  )
+}
 
 /** The proposer address of a shard: configured, or the devnet's deterministic one. */
 export const proposerOf = (config: GenesisConfig, shard: ShardId): Address =>

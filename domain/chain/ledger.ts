@@ -47,11 +47,14 @@ import {
 } from "./events.js"
 import { checkValidatorTransaction, electNext, leavingOf } from "./validatorRegistry.js"
 import { checkStakeTransaction } from "./stakeBonds.js"
-import { STAKE_POOL_ADDRESS } from "../economics/accounts.js"
+import { isSystemAddress, SYSTEM_ESCROW, SYSTEM_FOUNDATION, SYSTEM_RESERVE, SYSTEM_STAKE_POOL } from "../economics/accounts.js"
+import type { AiContext } from "../ai/ledger/context.js"
+import { decideAi } from "../ai/ledger/decide.js"
+import type { AiEvent, AiPayout, AiRejection } from "../ai/ledger/events.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
-import { accountOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
-import { receiptAmountHolds, receiptIdOf, type CrossShardReceipt } from "./receipt.js"
+import { accountOf, balanceOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
+import { receiptAmountHolds, receiptIdOf, type CrossShardReceipt, type ReceiptPurpose } from "./receipt.js"
 import { BEACON_SYSTEM_ADDRESS, epochEndCause } from "./epochReceipt.js"
 import { encodeRlp } from "./rlp.js"
 import { aiShardOf, BEACON_SHARD, EpochBlocks, isAiShard, isTransferShard, shardKindOf, shardOf, type ShardKind, TransferShardCount, type ShardId } from "./sharding.js"
@@ -60,6 +63,7 @@ import { checkTransaction, type ChainContext } from "./txRules.js"
 import { verifyCertifiedBlock } from "./certification.js"
 import { hexToBytes, utf8 } from "./hex.js"
 import { GenesisValidator } from "./validators.js"
+import { AiGenesis, aiGenesisJson } from "./aiGenesis.js"
 
 export {
   Account,
@@ -98,8 +102,10 @@ export class ApplyGenesis extends Schema.TaggedClass<ApplyGenesis>()("ApplyGenes
   validators: Schema.optionalWith(Schema.Array(GenesisValidator), { exact: true }),
   /** The beacon's seats per elected committee (a BFT chain's beacon only; absent: every genesis validator). */
   committeeSize: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { exact: true }),
-  /** "ai": the AI shard's genesis (shard S + 1; no allocations yet). Absent: the beacon's or a transfer shard's. */
-  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true })
+  /** "ai": the AI shard's genesis (shard S + 1). Absent: the beacon's or a transfer shard's. */
+  kind: Schema.optionalWith(Schema.Literal("ai"), { exact: true }),
+  /** The AI shard's rules (with `kind` "ai" only): economics, GPU classes, genesis supply. */
+  ai: Schema.optionalWith(AiGenesis, { exact: true })
 }) {}
 
 export class ApplyBlock extends Schema.TaggedClass<ApplyBlock>()("ApplyBlock", { block: Block }) {}
@@ -150,7 +156,8 @@ export const genesisHash = (shard: ShardId, cmd: ApplyGenesis): Hash32 =>
         ? []
         : [(cmd.validators ?? []).map((v) => [addressBytes(v.address), Either.getOrThrow(hexToBytes(v.blsPublicKey)), v.stake])]),
       ...(cmd.committeeSize === undefined ? [] : [BigInt(cmd.committeeSize)]),
-      ...(cmd.kind === undefined ? [] : [utf8(cmd.kind)])
+      ...(cmd.kind === undefined ? [] : [utf8(cmd.kind)]),
+      ...(cmd.ai === undefined ? [] : [utf8(aiGenesisJson(cmd.ai))])
     ])
   )
 
@@ -184,11 +191,14 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
     if (!isAiShard(s.shard, cmd.transferShards) || cmd.epochBlocks !== undefined) {
       return reject("NotTheAiShard", `an AI-shard genesis on shard ${s.shard}; the AI shard is ${cmd.transferShards + 1}`)
     }
-    const first = cmd.allocations[0]
-    if (first !== undefined) {
-      // The AI shard's system accounts come with the AI ledger; until then it holds none.
-      return reject("AccountOfAnotherShard", `the AI shard holds no genesis accounts yet; ${first.address} lives on shard ${shardOf(first.address, cmd.transferShards)}`)
+    if (cmd.ai === undefined) return reject("NotTheAiShard", "an AI-shard genesis without its rules (economics, GPU classes, supply)")
+    // Only the keyless system accounts live on the AI shard (the mining reserve, the foundation fund).
+    const user = cmd.allocations.find((a) => !isSystemAddress(a.address))
+    if (user !== undefined) {
+      return reject("AccountOfAnotherShard", `the AI shard holds system accounts only; ${user.address} lives on shard ${shardOf(user.address, cmd.transferShards)}`)
     }
+  } else if (cmd.ai !== undefined) {
+    return reject("NotTheAiShard", `AI-shard rules in the genesis of shard ${s.shard}`)
   } else if (cmd.epochBlocks !== undefined) {
     if (s.shard !== BEACON_SHARD) return reject("NotTheBeacon", `a beacon genesis (epochBlocks ${cmd.epochBlocks}) on shard ${s.shard}`)
     const first = cmd.allocations[0]
@@ -200,7 +210,7 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
   }
   const seen = new Set<Address>()
   for (const a of cmd.allocations) {
-    if (shardOf(a.address, cmd.transferShards) !== s.shard) {
+    if (cmd.kind !== "ai" && shardOf(a.address, cmd.transferShards) !== s.shard) {
       return reject("AccountOfAnotherShard", `${a.address} lives on shard ${shardOf(a.address, cmd.transferShards)}`)
     }
     if (seen.has(a.address)) return reject("DuplicateAccount", `${a.address} allocated twice`)
@@ -221,7 +231,8 @@ const decideGenesis = (s: LedgerState, cmd: ApplyGenesis): Either.Either<Readonl
         ...(cmd.epochBlocks === undefined ? {} : { epochBlocks: cmd.epochBlocks }),
         ...(cmd.validators === undefined ? {} : { validators: cmd.validators }),
         ...(cmd.committeeSize === undefined ? {} : { committeeSize: cmd.committeeSize }),
-        ...(cmd.kind === undefined ? {} : { kind: cmd.kind })
+        ...(cmd.kind === undefined ? {} : { kind: cmd.kind }),
+        ...(cmd.ai === undefined ? {} : { ai: cmd.ai })
       },
       CHECKED
     )
@@ -308,6 +319,9 @@ const receiptRouteRefusal = (
         return from(source === "beacon")
       }
       if (purpose === undefined) return { reason: "BadReceipt", detail: "the AI shard takes no plain transfers" }
+      if (r.to !== (purpose === "escrow" ? SYSTEM_ESCROW : SYSTEM_STAKE_POOL)) {
+        return { reason: "BadReceipt", detail: `a ${purpose} receipt to ${r.to}, not the ${purpose === "escrow" ? "escrow" : "stake pool"} account` }
+      }
       return from(source === "transfer")
   }
 }
@@ -317,46 +331,41 @@ const shardKindOrUndefined = (shard: number, transferShards: number): ShardKind 
     ? shardKindOf(shard, transferShards)
     : undefined
 
-const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction): void => {
+const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | null, tx: Transaction): void => {
   const account = accountOf(out.state, tx.sender)
-  const check = Either.flatMap(checkTransaction(chain, { nextNonce: account.nonce, spendable: account.balance }, tx), () =>
-    Either.flatMap(checkValidatorTransaction(out.state, account.balance, tx), () => checkStakeTransaction(out.state, tx))
-  )
+  const sender = { nextNonce: account.nonce, spendable: account.balance }
+  const check =
+    ai !== null // the AI shard: its kinds are the AI ledger's to decide (bonds and all)
+      ? Either.flatMap(checkTransaction(chain, sender, tx), () => Either.mapLeft(decideAi(out.state.ai!, ai, { _tag: "Tx", tx }), (r) => r))
+      : Either.flatMap(checkTransaction(chain, sender, tx), () =>
+          Either.flatMap(checkValidatorTransaction(out.state, account.balance, tx), () =>
+            Either.map(checkStakeTransaction(out.state, tx), (): ReadonlyArray<AiEvent> => [])
+          )
+        )
   const { body } = tx
   if (Either.isLeft(check)) {
     out.emit(new TransactionRejected({ txHash: tx.hash, sender: tx.sender, nonce: body.nonce, ...check.left }, CHECKED))
     return
   }
   out.emit(new FeeCharged({ txHash: tx.hash, payer: tx.sender, fee: body.fee, nonce: body.nonce }, CHECKED))
+  if (ai !== null) return emitAi(out, chain, check.right)
   const [txHash, from] = [tx.hash, tx.sender]
   const p = body.payload
   switch (p.kind) {
     case "transfer":
       return move(out, chain, txHash, from, p.to, p.amount)
-    case "escrow.deposit":
+    case "escrow.deposit": // to the AI shard's escrow, credited there to (developer, model)
       out.emit(new EscrowDeposited({ txHash, developer: from, model: p.model, amount: p.amount }, CHECKED))
-      return move(out, chain, txHash, from, ESCROW_ADDRESS, p.amount)
-    // AI LEDGER HOOK (transactions): on the AI shard (homeShardOf routes them there; checkTransaction let only
-    // those through), the AI kinds go next to `decideAi(aiState, ctx, {_tag: "Tx", tx})` (domain/ai/ledger/), its
-    // rejection recorded as TransactionRejected; until then they emit the events the node's AI flow reads.
+      return sendToAiShard(out, chain, txHash, from, SYSTEM_ESCROW, p.amount, { kind: "escrow", model: p.model })
+    case "worker.stake": // to the AI shard's stake pool, bonded there as (owner, worker)
+      return sendToAiShard(out, chain, txHash, from, SYSTEM_STAKE_POOL, p.amount, { kind: "bond", worker: p.worker })
+    // The AI shard's kinds run there only (checkTransaction refused them here as WrongShard).
     case "model.register":
-      return out.emit(
-        new ModelRegistered(
-          { txHash, provider: from, weightsHash: p.weightsHash, sizeBytes: p.sizeBytes, manifest: p.manifest },
-          CHECKED
-        )
-      )
     case "model.price":
-      return out.emit(new ModelPriceRequested({ txHash, provider: from, model: p.model, price: p.price }, CHECKED))
     case "model.deprecate":
-      return out.emit(new ModelDeprecationRequested({ txHash, provider: from, model: p.model }, CHECKED))
-    case "gov.shard-shares": // checkTransaction let only the governance address through
-      return out.emit(new ShardSharesProposed({ txHash, ai: p.ai, beacon: p.beacon, transfer: p.transfer }, CHECKED))
-    case "worker.stake":
-      out.emit(new StakeBonded({ txHash, owner: from, worker: p.worker, amount: p.amount }, CHECKED))
-      return move(out, chain, txHash, from, STAKE_POOL_ADDRESS, p.amount)
+    case "gov.shard-shares":
     case "worker.unbond":
-      return out.emit(new UnbondRequested({ txHash, owner: from, worker: p.worker, amount: p.amount }, CHECKED))
+      return
     case "validator.stake": // to the sender's own account on the beacon (checkTransaction: a chain with validators)
       return out.emit(
         new CrossShardSent(
@@ -377,9 +386,95 @@ const executeTransaction = (out: Emitter, chain: ChainContext, tx: Transaction):
     case "worker.register":
     case "usage.settle":
     case "escrow.withdraw":
-      return // the AI shard's kinds: domain/ai/ledger decides them once the AI shard's hook calls it (issue 12)
+      return
     default:
       return absurd(p)
+  }
+}
+
+/** Money for the AI shard's ledger: a receipt with a purpose (escrow or bond) to one of its system accounts. */
+const sendToAiShard = (
+  out: Emitter,
+  chain: ChainContext,
+  txHash: Hash32,
+  from: Address,
+  to: Address,
+  amount: bigint,
+  purpose: ReceiptPurpose
+): void =>
+  out.emit(
+    new CrossShardSent(
+      { receiptId: receiptIdOf(txHash), sourceShard: chain.shard, destShard: aiShardOf(chain.transferShards), from, to, amount, txHash, purpose },
+      CHECKED
+    )
+  )
+
+/** The keyless account each payout source pays from. */
+const SOURCE_ACCOUNT: Readonly<Record<AiPayout["source"], Address>> = {
+  escrow: SYSTEM_ESCROW,
+  reserve: SYSTEM_RESERVE,
+  foundation: SYSTEM_FOUNDATION,
+  stakePool: SYSTEM_STAKE_POOL
+}
+
+/**
+ * The AI ledger's events, in order; each payout moves its money right after
+ * it: a transfer to a system account on this shard (the treasury), else a
+ * receipt to the payee's transfer shard named by (cause, index).
+ */
+const emitAi = (out: Emitter, chain: ChainContext, events: ReadonlyArray<AiEvent>): void => {
+  for (const e of events) {
+    out.emit(e)
+    if (e._tag !== "AiPayout") continue
+    const from = SOURCE_ACCOUNT[e.source]
+    if (isSystemAddress(e.to)) {
+      out.emit(new Transferred({ txHash: e.cause, from, to: e.to, amount: e.amount }, CHECKED))
+      continue
+    }
+    const receipt = {
+      receiptId: receiptIdOf(e.cause, e.index),
+      sourceShard: chain.shard,
+      destShard: shardOf(e.to, chain.transferShards),
+      from,
+      to: e.to,
+      amount: e.amount,
+      txHash: e.cause,
+      ...(e.index === 0 ? {} : { index: e.index })
+    }
+    out.emit(new CrossShardSent(receipt, CHECKED))
+  }
+}
+
+/** What the AI ledger decides a block of the AI shard from: the block's place and time, who attests, the genesis rules. */
+const aiContextOf = (s: LedgerState, chain: ChainContext, block: Block): AiContext | null => {
+  if (chain.ai == null) return null
+  const { height, timestamp, proposer } = block.header
+  return {
+    chainId: chain.chainId,
+    shard: chain.shard,
+    transferShards: chain.transferShards,
+    height,
+    timestamp,
+    // A BFT chain's AI committee attests by stake; a single-producer chain's producer alone.
+    committee: s.committee === null ? [{ address: proposer, stake: 1n }] : s.committee.members.map((m) => ({ address: m.address, stake: m.stake })),
+    economics: chain.ai.economics,
+    totalSupply: chain.ai.totalSupply,
+    gpuClasses: chain.ai.gpuClasses
+  }
+}
+
+/** A decision of the AI ledger that cannot be refused (a receipt the block checked, a block's end). */
+const mustAi = (d: Either.Either<ReadonlyArray<AiEvent>, AiRejection>, what: string): ReadonlyArray<AiEvent> => {
+  if (Either.isLeft(d)) throw new Error(`invariant violated (ledger): the AI ledger refused ${what}: ${d.left.reason}: ${d.left.detail}`)
+  return d.right
+}
+
+/** The escrow sub-ledger is the escrow account, unit for unit. */
+const assertAiBooks = (s: LedgerState): void => {
+  let escrow = 0n
+  for (const [, amount] of s.ai!.escrow) escrow += amount
+  if (escrow !== balanceOf(s, SYSTEM_ESCROW)) {
+    throw new Error(`invariant violated (ledger): escrows sum to ${escrow}, the escrow account holds ${balanceOf(s, SYSTEM_ESCROW)}`)
   }
 }
 
@@ -437,13 +532,19 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   const chain = verified.right
   const out = new Emitter(s)
   out.emit(new BlockApplied({ block }, CHECKED))
+  const ai = aiContextOf(s, chain, block)
   for (const r of block.receipts) {
     // Already credited (an earlier block, or earlier in this one): a re-delivery, nothing to do.
     if (HashSet.has(out.state.receivedReceipts, r.receiptId)) continue
     out.emit(new CrossShardReceived({ ...r }, CHECKED))
-    // AI LEDGER HOOK (receipts): on the AI shard, an escrow/bond/epoch receipt goes next to `decideAi(aiState, ctx, {_tag: "Receipt", receipt: r})` (domain/ai/ledger/); until then it is only recorded (the epoch receipt: this CrossShardReceived with purpose epoch).
+    // On the AI shard its ledger takes it on: an escrow credit, a bond, an epoch's close.
+    if (ai !== null) emitAi(out, chain, mustAi(decideAi(out.state.ai!, ai, { _tag: "Receipt", receipt: r }), `receipt ${r.receiptId}`))
   }
-  for (const tx of block.transactions) executeTransaction(out, chain, tx)
+  for (const tx of block.transactions) executeTransaction(out, chain, ai, tx)
+  if (ai !== null) {
+    emitAi(out, chain, mustAi(decideAi(out.state.ai!, ai, { _tag: "BlockEnd" }), "the block's end"))
+    assertAiBooks(out.state)
+  }
   const h = block.header
   if (chain.epochBlocks !== null && h.height % chain.epochBlocks === 0) {
     const epoch = h.height / chain.epochBlocks - 1

@@ -17,7 +17,8 @@ import { invariantsOf, type Assert } from "../assert.js"
 import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
 import { genesisCommittee, type ShardCommittee } from "./committees.js"
 import { addBond } from "./stakeBonds.js"
-import type { AiLedgerState } from "../ai/ledger/state.js"
+import { initialAiLedgerState, type AiLedgerState } from "../ai/ledger/state.js"
+import { evolveAi } from "../ai/ledger/evolve.js"
 
 const firstCommittee = (committee: ShardCommittee) => ({
   committee,
@@ -200,9 +201,11 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
           governance: e.governance ?? null,
           epochBlocks: e.epochBlocks ?? null,
           validators: e.validators ?? null,
-          committeeSize: e.validators !== undefined && e.shard === BEACON_SHARD ? (e.committeeSize ?? e.validators.length) : null
+          committeeSize: e.validators !== undefined && e.shard === BEACON_SHARD ? (e.committeeSize ?? e.validators.length) : null,
+          ai: e.ai ?? null
         },
         epochStartAt: e.timestamp,
+        ai: e.ai === undefined ? null : initialAiLedgerState(e.ai.economics),
         ...(e.validators === undefined ? {} : firstCommittee(genesisCommittee(e.validators, e.shard))),
         ...(e.validators !== undefined && e.shard === BEACON_SHARD ? beaconGenesisOf(e.validators, e.transferShards) : {})
       }
@@ -297,6 +300,10 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
       assert(e.startAt === s.epochStartAt && e.endAt >= e.startAt, `epoch ${e.epoch} from ${e.startAt} to ${e.endAt}`)
       return { ...s, epoch: s.epoch + 1, epochStartAt: e.endAt }
     }
+    default:
+      // The AI shard's own events (domain/ai/ledger): its ledger evolves by them.
+      assert(s.ai !== null, `AI event ${e._tag} on shard ${s.shard}`)
+      return { ...s, ai: evolveAi(s.ai!, e) }
     case "BlockExecuted":
       assert(s.chain !== null, "block executed before genesis")
       if (e.height === GENESIS_HEIGHT) assert(s.lastBlockHash === ZERO_HASH, "genesis sealed twice")

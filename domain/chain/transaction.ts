@@ -651,7 +651,17 @@ export const isBeaconKind = (kind: TransactionKind): boolean => BEACON_KINDS.has
  * Kinds the AI shard executes (the sender's AI-shard account counts the nonce
  * and pays the fee, which may be 0: a provider holds nothing there).
  */
-export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionKind>(["model.register", "model.price", "model.deprecate"])
+export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionKind>([
+  "model.register",
+  "model.price",
+  "model.deprecate",
+  "model.attest",
+  "worker.register",
+  "worker.unbond",
+  "usage.settle",
+  "escrow.withdraw",
+  "gov.shard-shares"
+])
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)

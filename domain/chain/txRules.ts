@@ -10,6 +10,8 @@
 import { Either, Schema } from "effect"
 import type { Address } from "./keys.js"
 import type { GenesisValidator } from "./validators.js"
+import type { AiGenesis } from "./aiGenesis.js"
+import { isSystemAddress } from "../economics/accounts.js"
 import { aiShardOf, BEACON_SHARD, shardOf, type ShardId, type ShardKind } from "./sharding.js"
 import { isAiShardKind, isBeaconKind, type Transaction, type TransactionKind } from "./transaction.js"
 
@@ -20,6 +22,8 @@ export const TransactionCheckReason = Schema.Literal(
   "NonceGap",
   "NotGovernance",
   "InsufficientBalance",
+  // a keyless system account as sender: only a forged signature could name one
+  "SystemAccount",
   // worker.unbond of a stake the sender did not bond, or of more than it bonded (`domain/chain/stakeBonds.ts`)
   "NotStakeOwner",
   "UnbondOverBond",
@@ -52,12 +56,15 @@ export interface ChainContext {
   readonly validators: ReadonlyArray<GenesisValidator> | null
   /** The beacon's seats per elected committee (genesis `committeeSize`, else the genesis validator count); null elsewhere. */
   readonly committeeSize?: number | null
+  /** The AI shard's rules (economics, GPU classes, genesis supply); null on the other shards. */
+  readonly ai?: AiGenesis | null
 }
 
 /**
  * The shard that executes `tx`: the beacon for the beacon kinds
  * (`validator.register`, `validator.unbond`), the AI shard for its kinds
- * (`model.register`, `model.price`, `model.deprecate`), else the sender's transfer shard.
+ * (`AI_SHARD_KINDS`: models, attestations, workers, settlement, escrow
+ * withdrawals, governance), else the sender's transfer shard.
  */
 export const homeShardOf = (tx: Transaction, transferShards: number): ShardId =>
   homeShardOfKind(tx.body.payload.kind, tx.sender, transferShards)
@@ -80,6 +87,7 @@ export const checkTransaction = (
 ): Either.Either<void, TransactionCheckFailure> => {
   const { body } = tx
   if (body.chainId !== ctx.chainId) return fail("WrongChain", `chain id ${body.chainId}, expected ${ctx.chainId}`)
+  if (isSystemAddress(tx.sender)) return fail("SystemAccount", `${tx.sender} is a system account: no key spends from it`)
   const home = homeShardOf(tx, ctx.transferShards)
   if (home !== ctx.shard) {
     return fail("WrongShard", `${body.payload.kind} of ${tx.sender} runs on shard ${home}, not ${ctx.shard}`)

@@ -44,8 +44,10 @@ export const SYSTEM_FOUNDATION: Address = systemAddress("foundation")
 export const SYSTEM_STAKE_POOL: Address = systemAddress("stake-pool")
 export const SYSTEM_TREASURY: Address = systemAddress("treasury")
 export const SYSTEM_ESCROW: Address = systemAddress("escrow")
+/** The beacon's: the sender of the epoch receipts it sends the AI shard (amount 0). */
+export const SYSTEM_BEACON: Address = systemAddress("beacon")
 
-const SYSTEM_ADDRESSES: ReadonlySet<string> = new Set([SYSTEM_RESERVE, SYSTEM_FOUNDATION, SYSTEM_STAKE_POOL, SYSTEM_TREASURY, SYSTEM_ESCROW])
+const SYSTEM_ADDRESSES: ReadonlySet<string> = new Set([SYSTEM_RESERVE, SYSTEM_FOUNDATION, SYSTEM_STAKE_POOL, SYSTEM_TREASURY, SYSTEM_ESCROW, SYSTEM_BEACON])
 
 /** One of the keyless system accounts (BURN is not one: nothing is ever paid out of it). */
 export const isSystemAddress = (a: Address): boolean => SYSTEM_ADDRESSES.has(a.toLowerCase())

@@ -20,12 +20,21 @@
  *            signature over `resultDigest(task, fingerprint)`; or
  *            `worker.failed` with the reason in words
  *
- * When the node goes away (a call fails or times out, the task stream
- * ends), everything of that connection stops — in-flight tasks too (the
- * node reassigns them) — and the node is dialled again with capped
- * exponential back-off, then registers again. A registration the node
- * refuses (bad signature, bad offer, a bad request) ends the program with
- * that error: retrying would not change the answer.
+ * It may serve several nodes at once (every validator is an AI gateway):
+ * one connection per node, each registered (its own signed offer and fresh
+ * nonce), heartbeating and taking that node's assignments, all run on the
+ * one engine. A task holds one of `threads × TASKS_PER_THREAD` slots shared
+ * by every connection; each connection waits for a slot before it takes its
+ * next assignment, and waiters are served in turn, so a node that floods
+ * the worker does not starve another.
+ *
+ * When a node goes away (a call fails or times out, the task stream
+ * ends), everything of that connection stops — its in-flight tasks too (the
+ * node reassigns them) — and that node is dialled again with capped
+ * exponential back-off, then registered again; the other connections go
+ * on. A registration a node refuses (bad signature, bad offer, a bad
+ * request) ends that node's connection for good: retrying would not change
+ * the answer; once every node has refused, the program ends with the error.
  *
  * `startComputeNode` runs it in the caller's scope and hands back a handle
  * (for an in-process worker and for tests); `runComputeNode` runs it until
@@ -36,7 +45,7 @@ import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
@@ -49,6 +58,7 @@ import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRej
 import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
 import { protocolLayer } from "../client/index.js"
 import { RequestLimits } from "../api/requestLimits.js"
+import { makeFairSlots } from "./FairSlots.js"
 
 // ---------------------------------------------------------------- the client
 
@@ -72,9 +82,12 @@ export const makeComputeNodeClient = (url: string): Effect.Effect<ComputeNodeCli
 
 // ---------------------------------------------------------------- options
 
+/** A node: a URL (a fresh client per connection), or an effect giving a client (run once per connection). */
+export type NodeTarget = string | Effect.Effect<ComputeNodeClient, unknown, Scope.Scope>
+
 export interface ComputeNodeOptions {
-  /** The node: a URL (a fresh client per connection), or an effect giving a client (run once per connection). */
-  readonly rpc: string | Effect.Effect<ComputeNodeClient, unknown, Scope.Scope>
+  /** The node, or the nodes (each served on its own connection; at least one, URLs not repeated). */
+  readonly rpc: NodeTarget | ReadonlyArray<NodeTarget>
   /** The worker's key: its address is the worker id; it signs registrations and results. */
   readonly key: PrivateKey
   /** A class of the genesis GPU table (CPU, RTX4090, A100, H100, ...). */
@@ -160,7 +173,7 @@ export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure"
 /** The node refused this worker's registration: the program stops with it. */
 export type ComputeNodeFatal = WorkerRejected | InvalidRequest
 
-export type ComputeNodeError = ComputeNodeFatal | InferenceEngineError
+export type ComputeNodeError = ComputeNodeFatal | InferenceEngineError | BadNodeList
 
 // ---------------------------------------------------------------- the handle
 
@@ -168,26 +181,41 @@ export interface Registration {
   readonly worker: string
   readonly session: string
   readonly chainId: bigint
-  /** 1 for the first registration, then one more per reconnection. */
+  /** The node's index in `rpc`, and its URL (or "node i"). */
+  readonly node: number
+  readonly where: string
+  /** 1 for the first registration with this node, then one more per reconnection. */
   readonly count: number
 }
 
+/** One node's connection, as `stats` shows it. */
+export interface NodeConnectionStats {
+  readonly where: string
+  readonly connected: boolean
+  readonly registrations: number
+  /** Why the node refused this worker for good, if it did. */
+  readonly refused: string | null
+}
+
 export interface ComputeNodeStats {
+  /** Over every node. */
   readonly registrations: number
   readonly tasksDone: number
   readonly tasksFailed: number
   readonly weightsFetched: number
   readonly inFlight: number
+  /** Connected to at least one node. */
   readonly connected: boolean
+  readonly nodes: ReadonlyArray<NodeConnectionStats>
 }
 
 export interface ComputeNodeHandle {
   readonly address: Address
-  /** Waits for registration number `count` (default: the first) and returns the latest one. */
-  readonly registered: (count?: number) => Effect.Effect<Registration>
+  /** Waits for registration number `count` (default: the first) with node `node` (default 0) and returns its latest one. */
+  readonly registered: (count?: number, node?: number) => Effect.Effect<Registration>
   readonly stats: Effect.Effect<ComputeNodeStats>
   readonly engine: InferenceEngineService
-  /** The running program; fails with a ComputeNodeFatal. */
+  /** The running program; fails with a ComputeNodeFatal once every node has refused the worker. */
   readonly fiber: Fiber.RuntimeFiber<never, ComputeNodeError>
   /** Stops it (as Ctrl-C does): in-flight tasks are dropped, the connection closed, the threads ended. */
   readonly stop: Effect.Effect<void>
@@ -249,9 +277,30 @@ export const perturbOutputs = (outputs: TensorMap, tolerance: number): TensorMap
 
 // ---------------------------------------------------------------- the program
 
+/** The nodes to serve, refused before any connection: none, or a URL given twice (a worker registers once per node). */
+export class BadNodeList extends Schema.TaggedError<BadNodeList>()("BadNodeList", {
+  reason: Schema.Literal("Empty", "Duplicate"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.reason}: ${this.detail}`
+  }
+}
+
+/** The nodes of `rpc`, checked: at least one, no URL twice. */
+export const nodeTargets = (rpc: ComputeNodeOptions["rpc"]): Either.Either<ReadonlyArray<NodeTarget>, BadNodeList> => {
+  const targets: ReadonlyArray<NodeTarget> = typeof rpc === "string" || Effect.isEffect(rpc) ? [rpc] : (rpc as ReadonlyArray<NodeTarget>)
+  if (targets.length === 0) return Either.left(new BadNodeList({ reason: "Empty", detail: "a compute node needs at least one node to serve" }))
+  const urls = targets.filter((t): t is string => typeof t === "string")
+  const twice = urls.find((u, i) => urls.indexOf(u) !== i)
+  return twice === undefined
+    ? Either.right(targets)
+    : Either.left(new BadNodeList({ reason: "Duplicate", detail: `${twice} is listed twice: a compute node connects once to each node` }))
+}
+
 export const startComputeNode = (
   options: ComputeNodeOptions
-): Effect.Effect<ComputeNodeHandle, InferenceEngineError, Scope.Scope> =>
+): Effect.Effect<ComputeNodeHandle, InferenceEngineError | BadNodeList, Scope.Scope> =>
   Effect.gen(function* () {
     const { key, gpuClass, devices, stake, endpoint } = options
     const address = key.publicKey.address
@@ -259,8 +308,17 @@ export const startComputeNode = (
     const callTimeout = Duration.decode(options.callTimeout ?? DEFAULT_CALL_TIMEOUT)
     const reconnectInitial = Duration.decode(options.reconnectInitial ?? DEFAULT_RECONNECT_INITIAL)
     const reconnectMax = Duration.decode(options.reconnectMax ?? DEFAULT_RECONNECT_MAX)
-    const where = typeof options.rpc === "string" ? options.rpc : "the node"
-    const connect = typeof options.rpc === "string" ? makeComputeNodeClient(options.rpc) : options.rpc
+    const targets = yield* nodeTargets(options.rpc)
+    const nodes = targets.map((t, i) => ({
+      where: typeof t === "string" ? t : targets.length === 1 ? "the node" : `node ${i}`,
+      connect: typeof t === "string" ? makeComputeNodeClient(t) : t,
+      connected: false,
+      registrations: 0,
+      refused: null as string | null,
+      latest: undefined as Registration | undefined
+    }))
+    /** Which node a client talks to (for the logs of what is shared between connections, e.g. a download). */
+    const whereOf = new WeakMap<ComputeNodeClient, string>()
     const faultLie = options.faultLie === true
 
     const blobDir = options.blobDir ?? join(options.dataDir, "blobs")
@@ -268,13 +326,12 @@ export const startComputeNode = (
     const engine = yield* makeInferenceEngine({ threads: devices, ...options.engine })
     const scope = yield* Effect.scope
 
-    const stats = { registrations: 0, tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0, connected: false }
-    let latest: Registration | undefined
-    const waiters: Array<{ readonly count: number; readonly deferred: Deferred.Deferred<Registration> }> = []
+    const stats = { tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0 }
+    const waiters: Array<{ readonly node: number; readonly count: number; readonly deferred: Deferred.Deferred<Registration> }> = []
     const announce = (r: Registration) =>
       Effect.suspend(() => {
-        latest = r
-        const ready = waiters.filter((w) => w.count <= r.count)
+        nodes[r.node]!.latest = r
+        const ready = waiters.filter((w) => w.node === r.node && w.count <= r.count)
         for (const w of ready) waiters.splice(waiters.indexOf(w), 1)
         return Effect.forEach(ready, (w) => Deferred.succeed(w.deferred, r), { discard: true })
       })
@@ -331,7 +388,7 @@ export const startComputeNode = (
         verified.add(hash)
         stats.weightsFetched++
         const millis = (yield* Clock.currentTimeMillis) - started
-        yield* Effect.logInfo(`weights ${short(hash)}: fetched ${mib(info.size)} from ${where} in ${millis} ms, sha256 checked`)
+        yield* Effect.logInfo(`weights ${short(hash)}: fetched ${mib(info.size)} from ${whereOf.get(client) ?? "the node"} in ${millis} ms, sha256 checked`)
         return yield* blobs.path(hash).pipe(Effect.mapError(blobFailure))
       })
 
@@ -432,6 +489,15 @@ export const startComputeNode = (
         )
       )
 
+    // ---- the task slots, shared by every connection
+
+    /**
+     * A task holds a slot from before its assignment is taken until its answer
+     * is sent. Each connection waits for one slot at a time, and a freed slot
+     * goes to the longest waiter (FairSlots), so the nodes with work take turns.
+     */
+    const slots = yield* makeFairSlots(engine.config.threads * TASKS_PER_THREAD)
+
     // ---- one connection
 
     const heartbeats = (client: ComputeNodeClient, session: string) =>
@@ -441,88 +507,117 @@ export const startComputeNode = (
           const beat = yield* call("worker.heartbeat", client.worker.heartbeat({ session })).pipe(
             Effect.catchTag("WorkerRejected", (e) => Effect.fail(new SessionLost({ detail: `heartbeat refused: ${e.message}` })))
           )
-          if (!beat.online) yield* Effect.logWarning("heartbeat: the node reports this worker offline")
+          if (!beat.online) yield* Effect.logWarning(`heartbeat: ${whereOf.get(client) ?? "the node"} reports this worker offline`)
         }
       })
 
     const tasks = (client: ComputeNodeClient, session: string) =>
-      client.worker.tasks({ session }).pipe(
-        Stream.catchTag("WorkerRejected", (e) => Stream.fail(new SessionLost({ detail: `task stream refused: ${e.message}` }))),
-        Stream.mapEffect(handleTask(client, session), { concurrency: engine.config.threads * TASKS_PER_THREAD, unordered: true }),
-        Stream.runDrain,
-        Effect.zipRight(Effect.fail(new SessionLost({ detail: "the node closed the task stream" })))
-      )
-
-    let registrations = 0
-    const connection = Effect.gen(function* () {
-      const client = yield* connect
-      const status = yield* call("node.status", client.node.status())
-      const at = yield* Clock.currentTimeMillis
-      // A fresh nonce each time: the node refuses a registration it has seen (a replay).
-      const nonce = `0x${randomBytes(16).toString("hex")}`
-      const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at, nonce }
-      const signature = signMessage(workerRegistrationDigest(offer), key)
-      const reg = yield* call(
-        "worker.register",
-        client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, nonce, signature })
-      )
-      registrations++
-      stats.registrations = registrations
-      stats.connected = true
-      yield* Effect.logInfo(
-        `registered with ${where} as worker ${reg.worker} (chain ${status.chainId}, ${devices} × ${gpuClass})` +
-          (registrations > 1 ? `, registration ${registrations}` : "")
-      )
-      yield* announce({ worker: reg.worker, session: reg.session, chainId: status.chainId, count: registrations })
-      return yield* Effect.raceFirst(heartbeats(client, reg.session), tasks(client, reg.session))
-    }).pipe(
-      Effect.scoped,
-      Effect.ensuring(Effect.sync(() => (stats.connected = false)))
-    )
+      Effect.gen(function* () {
+        // This connection's running tasks: they end with it (the node reassigns them).
+        const running = yield* FiberSet.make<void>()
+        const take = (a: TaskAssignment) =>
+          Effect.uninterruptibleMask((restore) =>
+            restore(slots.take).pipe(
+              Effect.zipRight(FiberSet.run(running, Effect.ensuring(restore(handleTask(client, session)(a)), slots.release))),
+              Effect.asVoid
+            )
+          )
+        yield* client.worker.tasks({ session }).pipe(
+          Stream.catchTag("WorkerRejected", (e) => Stream.fail(new SessionLost({ detail: `task stream refused: ${e.message}` }))),
+          // The next assignment is pulled only once a slot is free: the others wait in the stream, not in the engine.
+          Stream.runForEach(take)
+        )
+        // The stream ended: the tasks already taken finish (their answers go on this session), then register again.
+        yield* FiberSet.awaitEmpty(running)
+        return yield* new SessionLost({ detail: "the node closed the task stream" })
+      }).pipe(Effect.scoped)
 
     const isFatal = (e: unknown): e is ComputeNodeFatal =>
       (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration")) || e instanceof InvalidRequest
 
-    const loop: Effect.Effect<never, ComputeNodeFatal> = Effect.gen(function* () {
-      let delay = reconnectInitial
-      for (;;) {
-        const before = registrations
-        const exit = yield* Effect.exit(connection)
-        const cause = exit._tag === "Failure" ? exit.cause : Cause.empty
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure) && isFatal(failure.value)) {
-          yield* Effect.logError(`${where} refused this worker: ${failure.value.message}`)
-          return yield* Effect.fail(failure.value)
-        }
-        if (registrations > before) delay = reconnectInitial
-        const reason = Option.isSome(failure) ? errorText(failure.value) : Cause.pretty(cause).split("\n")[0]
-        yield* Effect.logWarning(
-          `${registrations > before ? "lost" : "cannot reach"} ${where} (${reason}); reconnecting in ${Duration.format(delay)}`
+    /** One node's connection, dialled again with back-off whenever it is lost; fails only when the node refuses the worker. */
+    const serve = (index: number): Effect.Effect<never, ComputeNodeFatal> => {
+      const node = nodes[index]!
+      const where = node.where
+      const connection = Effect.gen(function* () {
+        const client = yield* node.connect
+        whereOf.set(client, where)
+        const status = yield* call("node.status", client.node.status())
+        const at = yield* Clock.currentTimeMillis
+        // A fresh nonce each time (and for each node): a node refuses a registration it has seen (a replay).
+        const nonce = `0x${randomBytes(16).toString("hex")}`
+        const offer = { chainId: status.chainId, gpuClass, devices, stake, endpoint, at, nonce }
+        const signature = signMessage(workerRegistrationDigest(offer), key)
+        const reg = yield* call(
+          "worker.register",
+          client.worker.register({ publicKey: key.publicKey.hex, gpuClass, devices, stake, endpoint, at, nonce, signature })
         )
-        yield* Effect.sleep(delay)
-        delay = Duration.min(Duration.times(delay, 2), reconnectMax)
-      }
-    })
+        node.registrations++
+        node.connected = true
+        yield* Effect.logInfo(
+          `registered with ${where} as worker ${reg.worker} (chain ${status.chainId}, ${devices} × ${gpuClass})` +
+            (node.registrations > 1 ? `, registration ${node.registrations}` : "")
+        )
+        yield* announce({ worker: reg.worker, session: reg.session, chainId: status.chainId, node: index, where, count: node.registrations })
+        return yield* Effect.raceFirst(heartbeats(client, reg.session), tasks(client, reg.session))
+      }).pipe(
+        Effect.scoped,
+        Effect.ensuring(Effect.sync(() => (node.connected = false)))
+      )
+
+      return Effect.gen(function* () {
+        let delay = reconnectInitial
+        for (;;) {
+          const before = node.registrations
+          const exit = yield* Effect.exit(connection)
+          const cause = exit._tag === "Failure" ? exit.cause : Cause.empty
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure) && isFatal(failure.value)) {
+            node.refused = failure.value.message
+            yield* Effect.logError(`${where} refused this worker: ${failure.value.message}`)
+            return yield* Effect.fail(failure.value)
+          }
+          if (node.registrations > before) delay = reconnectInitial
+          const reason = Option.isSome(failure) ? errorText(failure.value) : Cause.pretty(cause).split("\n")[0]
+          yield* Effect.logWarning(
+            `${node.registrations > before ? "lost" : "cannot reach"} ${where} (${reason}); reconnecting in ${Duration.format(delay)}`
+          )
+          yield* Effect.sleep(delay)
+          delay = Duration.min(Duration.times(delay, 2), reconnectMax)
+        }
+      })
+    }
+
+    /** Every node's connection at once; the program fails (with the first refusal) only once every node has refused. */
+    const loop: Effect.Effect<never, ComputeNodeFatal> = Effect.forEach(nodes, (_, i) => Effect.flip(serve(i)), { concurrency: "unbounded" }).pipe(
+      Effect.flatMap((refusals) => Effect.fail(refusals[0]!))
+    )
 
     const fiber = yield* Effect.forkIn(loop, scope)
 
     return {
       address,
-      registered: (count = 1) =>
+      registered: (count = 1, node = 0) =>
         Effect.suspend(() => {
+          const latest = nodes[node]?.latest
           if (latest !== undefined && latest.count >= count) return Effect.succeed(latest)
           return Effect.flatMap(Deferred.make<Registration>(), (deferred) => {
-            waiters.push({ count, deferred })
+            waiters.push({ node, count, deferred })
             return Deferred.await(deferred)
           })
         }),
-      stats: Effect.sync(() => ({ ...stats })),
+      stats: Effect.sync(() => ({
+        ...stats,
+        registrations: nodes.reduce((n, c) => n + c.registrations, 0),
+        connected: nodes.some((c) => c.connected),
+        nodes: nodes.map((c) => ({ where: c.where, connected: c.connected, registrations: c.registrations, refused: c.refused }))
+      })),
       engine,
       fiber,
       stop: Fiber.interrupt(fiber).pipe(Effect.asVoid)
     } satisfies ComputeNodeHandle
   })
 
-/** Runs a compute node until interrupted (or until the node refuses it). */
+/** Runs a compute node until interrupted (or until every node has refused it). */
 export const runComputeNode = (options: ComputeNodeOptions): Effect.Effect<never, ComputeNodeError> =>
   Effect.scoped(Effect.flatMap(startComputeNode(options), (handle) => Fiber.join(handle.fiber)))

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import fc from "fast-check"
 import { checkInputs, decodeRequestInputs, type ModelSignature } from "../../domain/ai/signature.js"
-import { decodeTensorMapJson, tensorMapToJson, tensorToJson, type Tensor, type TensorJsonError } from "../../domain/ai/tensor.js"
+import { Buffer } from "node:buffer"
+import { decodeStandardBase64, decodeTensorMapJson, forwardableJson, isStandardBase64, tensorMapToJson, tensorToJson, type Tensor, type TensorJsonError } from "../../domain/ai/tensor.js"
 
 const decodeErr = (json: unknown): TensorJsonError => {
   const r = decodeTensorMapJson(json, { elementsMax: 1000 })
@@ -84,6 +85,45 @@ describe("tensor JSON", () => {
       }),
       { seed: 8, numRuns: 400 }
     )
+  })
+
+  it("property: decodeStandardBase64 takes exactly the standard base64 the character scan takes, with Node's bytes", () => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    const near = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString("base64")),
+      // stray bits in the last character: standard, not canonical
+      fc.uint8Array({ minLength: 1, maxLength: 40 }).chain((b) =>
+        fc.nat(63).map((k) => {
+          const s = Buffer.from(b).toString("base64")
+          const at = s.replace(/=+$/, "").length - 1
+          return s.slice(0, at) + alphabet[k] + s.slice(at + 1)
+        })
+      ),
+      fc.string({ unit: fc.constantFrom(...`${alphabet}=-_ \n.é`), maxLength: 40 })
+    )
+    fc.assert(
+      fc.property(near, (s) => {
+        const got = decodeStandardBase64(s)
+        expect(got !== undefined).toBe(isStandardBase64(s))
+        if (got !== undefined) expect(Buffer.from(got)).toEqual(Buffer.from(s, "base64"))
+      }),
+      { numRuns: 500 }
+    )
+    expect(decodeStandardBase64("AB==")).toEqual(Buffer.from("AA==", "base64"))
+    expect(decodeStandardBase64("AA-_")).toBeUndefined()
+    expect(decodeStandardBase64("AA A")).toBeUndefined()
+  })
+
+  it("forwardableJson passes a request on as it came when its large tensors are base64, else re-encodes them as bytes", () => {
+    const big: Tensor = { type: "float32", dims: [5000], data: Float32Array.from({ length: 5000 }, (_, i) => i / 3) }
+    const small: Tensor = { type: "int64", dims: [1], data: BigInt64Array.of(16000n) }
+    const asBase64 = tensorMapToJson({ big, small })
+    expect(forwardableJson(asBase64, { big, small })).toBe(asBase64)
+    const asNumbers = tensorMapToJson({ big, small }, Infinity)
+    const forwarded = forwardableJson(asNumbers, { big, small }) as Record<string, { readonly data?: unknown; readonly dataBase64?: unknown }>
+    expect(typeof forwarded["big"]!.dataBase64).toBe("string")
+    expect(forwarded["big"]!.data).toBeUndefined()
+    expect(Either.getOrThrow(decodeTensorMapJson(forwarded))).toEqual({ big, small })
   })
 
   it("writes int64 beyond 2^53 as strings and non-finite floats as names", () => {

@@ -168,4 +168,14 @@ describe("topai worker", () => {
     expect(exit.code).toBe(1)
     expect(p.output().trim()).toBe("error: --devices must be from 1 to 1024, got 0")
   })
+
+  it("--node: a URL given twice (repeated or comma-separated) or not an RPC URL is one readable line and exit 1", async () => {
+    const never = join(tmpdir(), "topai-never-made")
+    const twice = cli(["worker", "start", "--gpu-class", "CPU", "--data-dir", never, "--node", node.url, "--node", `http://127.0.0.1:1/rpc,${node.url}`])
+    expect((await within(twice.exited, WAIT_MS, "exit")).code).toBe(1)
+    expect(twice.output().trim()).toBe(`error: --node ${node.url} is given twice: a compute node registers once with each node`)
+    const bad = cli(["worker", "start", "--gpu-class", "CPU", "--data-dir", never, "--node", `${node.url},localhost:1`])
+    expect((await within(bad.exited, WAIT_MS, "exit")).code).toBe(1)
+    expect(bad.output().trim()).toBe(`error: --node must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "localhost:1"`)
+  })
 })

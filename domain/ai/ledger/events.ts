@@ -182,24 +182,26 @@ export const AiEvent = Schema.Union(
 )
 export type AiEvent = typeof AiEvent.Type
 
-export type AiRejectionReason =
-  | "NotProvider"
-  | "UnknownModel"
-  | "ModelClosed"
-  | "NotCommitteeMember"
-  | "AlreadyAttested"
-  | "NotPending"
-  | "UnknownGpuClass"
-  | "NotStakeOwner"
-  | "UnbondOverBond"
-  | "InsufficientEscrow"
-  | "NotGovernance"
-  | "NotAnAiKind"
-  | "BadManifest"
-  | "ReceiptWithoutPurpose"
-  | "ReceiptMismatch"
-  | "ReceiptAlreadyCredited"
-  | "EpochOutOfOrder"
+export const AiRejectionReason = Schema.Literal(
+  "NotProvider",
+  "UnknownModel",
+  "ModelClosed",
+  "NotCommitteeMember",
+  "AlreadyAttested",
+  "NotPending",
+  "UnknownGpuClass",
+  "NotStakeOwner",
+  "UnbondOverBond",
+  "InsufficientEscrow",
+  "NotGovernance",
+  "NotAnAiKind",
+  "BadManifest",
+  "ReceiptWithoutPurpose",
+  "ReceiptMismatch",
+  "ReceiptAlreadyCredited",
+  "EpochOutOfOrder"
+)
+export type AiRejectionReason = typeof AiRejectionReason.Type
 
 /** A refused transaction (recorded as `TransactionRejected`); for a receipt input it is a bug. */
 export interface AiRejection {

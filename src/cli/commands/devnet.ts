@@ -6,7 +6,10 @@
  * network. Blocks come out of chained HotStuff, certified by BLS QCs.
  *
  * Validator 0 also runs the AI shard (model registry, tasks, in-process
- * compute nodes) and the economy, and serves their calls: the devnet's
+ * compute nodes) and the economy, and serves their calls (`aiValidatorsOf`;
+ * the wiring for every validator is in place: each AI validator gets the
+ * others' RPC URLs as weight peers, compute nodes connect to every AI
+ * validator): the devnet's
  * system accounts (the AI escrow, reward payouts) are signed by that one
  * node, since their keys are devnet keys held in one place. The others serve
  * the chain's calls (status, accounts, transactions, blocks, events).
@@ -50,6 +53,13 @@ import {
 import { loadOrCreateWorkerKey } from "./worker.js"
 
 export const DEFAULT_DEVNET_DIR = "data/devnet-bft"
+
+/**
+ * The validators that run the AI services (gateway, weights verifier) and
+ * that the devnet's compute nodes serve. Only validator 0 until the AI shard
+ * runs on every validator: on the others today it would pay out twice.
+ */
+export const aiValidatorsOf = (validators: number): ReadonlyArray<number> => (validators > 0 ? [0] : [])
 export const DEVNET_VALIDATORS_DEFAULT = 4
 
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
@@ -112,6 +122,8 @@ export const startDevnet = (o: {
     const nodes = o.validators + o.candidates
     const hub = makeMemoryNetworkHub({ count: nodes })
     const roster = devValidators(nodes).map((v) => v.address)
+    const urls = Array.from({ length: nodes }, (_, i) => `ws://${o.host}:${o.port + i}${WS_PATH}`)
+    const aiValidators = aiValidatorsOf(o.validators)
     for (let i = 0; i < nodes; i++) {
       const dir = join(root, `validator-${i}`)
       mkdirSync(dir, { recursive: true })
@@ -124,10 +136,11 @@ export const startDevnet = (o: {
         Layer.provideMerge(store)
       )
       const rpc = { host: o.host, port: o.port + i }
-      const stack =
-        i === 0
-          ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir)), Layer.provideMerge(chain))
-          : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
+      // An AI validator fetches weights uploaded to another from the other AI validators.
+      const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
+      const stack = aiValidators.includes(i)
+        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers })), Layer.provideMerge(chain))
+        : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
       yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>
           Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))
@@ -140,7 +153,8 @@ export const startDevnet = (o: {
       const workerDir = join(v0, `worker-${i}`)
       const key = yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
       yield* startComputeNode({
-        rpc: `ws://${o.host}:${o.port}${WS_PATH}`,
+        // Every AI validator (only validator 0 until the AI shard runs on every validator: aiValidatorsOf).
+        rpc: aiValidators.map((j) => urls[j]!),
         key: key.key,
         gpuClass: DEVNET_WORKER_CLASS,
         devices: 1,
@@ -156,9 +170,9 @@ export const startDevnet = (o: {
         ...Array.from(
           { length: nodes },
           (_, i) =>
-            `  ${i < o.validators ? "validator" : "candidate"} ${i}: ws://${o.host}:${o.port + i}${WS_PATH}   http://${o.host}:${o.port + i}${HTTP_PATH}${i === 0 ? "   (+ AI shard, economy)" : ""}`
+            `  ${i < o.validators ? "validator" : "candidate"} ${i}: ws://${o.host}:${o.port + i}${WS_PATH}   http://${o.host}:${o.port + i}${HTTP_PATH}${aiValidators.includes(i) ? "   (+ AI shard, economy)" : ""}`
         ),
-        `  ${o.workers} in-process compute node(s) on validator 0`,
+        `  ${o.workers} in-process compute node(s), serving validator(s) ${aiValidators.join(", ")}`,
         "  Ctrl-C stops; a restart on the same --data-dir resumes"
       ].join("\n")
     )

@@ -241,7 +241,15 @@ const describeCause = (cause: unknown): string =>
  * registry, tasks and workers, the economy and its payouts (this node holds
  * the devnet's system keys), the blob store and the verification sandbox.
  */
-export const aiShardLayer = (genesis: GenesisConfig, dir: string, settings: { readonly runDeadline?: RunDeadlineRules | undefined } = {}) => {
+export const aiShardLayer = (
+  genesis: GenesisConfig,
+  dir: string,
+  settings: {
+    readonly runDeadline?: RunDeadlineRules | undefined
+    /** Other AI nodes' RPC URLs, to fetch weights uploaded to them (AiConfig.peers). */
+    readonly peers?: ReadonlyArray<string> | undefined
+  } = {}
+) => {
   const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
   const ai: AiConfig = {
     ...DEFAULT_AI_SETTINGS,

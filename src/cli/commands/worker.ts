@@ -1,7 +1,8 @@
 /**
  * `topai worker start`: run a compute node in this process until Ctrl-C —
- * it connects to a node over RPC, registers, heartbeats and runs the
- * inference tasks the node sends it (src/worker/ComputeNode.ts).
+ * it connects to a node over RPC (or to several: `--node` repeated or
+ * comma-separated), registers, heartbeats and runs the inference tasks each
+ * node sends it on one engine (src/worker/ComputeNode.ts).
  * `topai worker list`: the compute nodes a node knows.
  */
 import { randomBytes } from "node:crypto"
@@ -54,6 +55,12 @@ const endpoint = Options.text("endpoint").pipe(
   Options.optional,
   Options.withDescription("How this worker names itself to the node (default: the host name)")
 )
+const nodes = Options.text("node").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "A node to serve, ws://HOST:PORT/ws or http://HOST:PORT/rpc; repeat it or separate URLs by commas to serve several nodes at once (default: --rpc)"
+  )
+)
 const faultLie = Options.boolean("fault-lie").pipe(
   Options.withDescription("FOR TESTS ONLY: perturb every output so its fingerprint disagrees with honest workers' (a lying worker, for quorum tests)")
 )
@@ -85,7 +92,7 @@ export const loadOrCreateWorkerKey = (dir: string): Effect.Effect<{ readonly key
 
 const start = Command.make(
   "start",
-  { gpuClass, devices, stake, key, dataDir, rpcUrl, provider, intraOpThreads, endpoint, faultLie, json },
+  { gpuClass, devices, stake, key, dataDir, rpcUrl, nodes, provider, intraOpThreads, endpoint, faultLie, json },
   (o) =>
     Effect.gen(function* () {
       if (o.gpuClass.trim() === "") return yield* Effect.fail(new BadInput("--gpu-class must not be empty"))
@@ -95,23 +102,29 @@ const start = Command.make(
       if (!Number.isInteger(o.intraOpThreads) || o.intraOpThreads < 0) {
         return yield* Effect.fail(new BadInput(`--intra-op-threads must be 0 or more, got ${o.intraOpThreads}`))
       }
-      if (!RPC_URL.test(o.rpcUrl)) {
-        return yield* Effect.fail(new BadInput(`--rpc must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "${o.rpcUrl}"`))
+      // --node (repeated or comma-separated) names the nodes; without it, --rpc is the one node.
+      const given = o.nodes.flatMap((n) => n.split(",")).map((n) => n.trim()).filter((n) => n !== "")
+      const urls = given.length > 0 ? given : [o.rpcUrl]
+      const flag = given.length > 0 ? "--node" : "--rpc"
+      for (const url of urls) {
+        if (!RPC_URL.test(url)) return yield* Effect.fail(new BadInput(`${flag} must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "${url}"`))
       }
+      const twice = urls.find((u, i) => urls.indexOf(u) !== i)
+      if (twice !== undefined) return yield* Effect.fail(new BadInput(`--node ${twice} is given twice: a compute node registers once with each node`))
       const stakeValue = yield* parseAmount(o.stake, "--stake")
       const dir = resolve(o.dataDir)
-      const given = yield* loadOptionalKey(o.key, { env: false })
-      const key = Option.isSome(given)
-        ? given.value
+      const keyGiven = yield* loadOptionalKey(o.key, { env: false })
+      const key = Option.isSome(keyGiven)
+        ? keyGiven.value
         : yield* loadOrCreateWorkerKey(dir).pipe(
             Effect.tap(({ key, created }) =>
               created ? Effect.logInfo(`made a new worker key in ${join(dir, WORKER_KEY_FILE)} (address ${key.publicKey.address})`) : Effect.void
             ),
             Effect.map(({ key }) => key)
           )
-      yield* Effect.logInfo(`connecting to ${o.rpcUrl}; Ctrl-C stops`)
+      yield* Effect.logInfo(`connecting to ${urls.join(", ")}; Ctrl-C stops`)
       return yield* runComputeNode({
-        rpc: o.rpcUrl,
+        rpc: urls.length === 1 ? urls[0]! : urls,
         key,
         gpuClass: o.gpuClass.trim(),
         devices: o.devices,
@@ -126,7 +139,7 @@ const start = Command.make(
       // --json: one JSON object per log line on stdout, for machines (instead of whatever loggers main set).
       o.json ? Effect.locally(FiberRef.currentLoggers, HashSet.make(Logger.withConsoleLog(Logger.jsonLogger))) : (self) => self
     )
-).pipe(Command.withDescription("Run a compute node: connect to a node, register, and run its inference tasks until Ctrl-C"))
+).pipe(Command.withDescription("Run a compute node: connect to a node (or several), register, and run their inference tasks until Ctrl-C"))
 
 const pad = (cells: ReadonlyArray<string>, widths: ReadonlyArray<number>) =>
   cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()

@@ -31,6 +31,14 @@ export interface AiConfig {
   readonly verify?: Partial<VerifyConfig> | undefined
   /** The per-run deadline from a model's verified cost (default DEFAULT_RUN_DEADLINE_RULES). */
   readonly runDeadline?: RunDeadlineRules | undefined
+  /**
+   * Other nodes' RPC URLs: a registered model whose weights this node does not
+   * hold (they were uploaded to another node) is fetched from them by hash
+   * (`fetchWeightsFrom`), then verified as an upload is. None: only uploads.
+   */
+  readonly peers?: ReadonlyArray<string> | undefined
+  /** Back-off between rounds over the peers while no peer has the weights (default 500 ms doubling to 10 s). */
+  readonly peerFetch?: { readonly retryInitial?: Duration.DurationInput | undefined; readonly retryMax?: Duration.DurationInput | undefined } | undefined
 }
 
 /**

@@ -5,13 +5,19 @@
  * sandbox and attests; the decider turns attestations (or the deadline) into
  * ModelVerified or ModelRejected — never a model stuck Pending.
  *
+ * Weights uploaded to another node reach this one from its `peers`: a
+ * model that waits for weights this node lacks is fetched by hash from them
+ * (fetchWeights.ts), round after round with back-off while no peer has them
+ * yet (the provider uploads after registering) and the model still wants
+ * them (Pending or Verified); then it is verified as an upload is.
+ *
  * Each verification is recorded (BeginVerification) before the sandbox
  * starts, so a verification that took the node down counts when it starts
  * again; after VERIFICATION_ATTEMPTS_MAX of them the decider attests a
  * rejection, "verification crashed", instead of letting it run once more.
  */
 import type { RecordOverrun } from "../../../domain/ai/model/overruns.js"
-import { Clock, Effect, Either, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { ModelManifest } from "../../../domain/ai/manifest.js"
 import { AttestModel, BeginVerification, DeprecateModel, ExpireVerification, UpdatePrice, UploadModel } from "../../../domain/ai/model/commands.js"
@@ -26,8 +32,13 @@ import { SandboxedSmokeRun } from "../../../infra/inference/SandboxedSmokeRun.js
 import { DEFAULT_VERIFY_CONFIG, verifyModel } from "../../../infra/inference/verifyModel.js"
 import type { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { AiConfig } from "./AiConfig.js"
+import { fetchWeightsFrom } from "./fetchWeights.js"
 
 const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(ModelManifest))
+
+/** Back-off between rounds over the peers while none has a model's weights. */
+export const PEER_RETRY_INITIAL = Duration.millis(500)
+export const PEER_RETRY_MAX = Duration.seconds(10)
 
 /** How often Pending models are checked against their deadline. */
 export const EXPIRY_CHECK_EVERY = "5 seconds"
@@ -54,6 +65,12 @@ export const makeModelRegistry = (config: AiConfig) =>
     // One sandboxed verification at a time: each is a child process with a memory bound.
     const verifying = yield* Effect.makeSemaphore(1)
     const verifyConfig = { ...DEFAULT_VERIFY_CONFIG, ...config.verify }
+    const scope = yield* Effect.scope
+    const peers = config.peers ?? []
+    const retryInitial = Duration.decode(config.peerFetch?.retryInitial ?? PEER_RETRY_INITIAL)
+    const retryMax = Duration.decode(config.peerFetch?.retryMax ?? PEER_RETRY_MAX)
+    /** Weights being fetched from peers: one fetch per hash, however many models declare it. */
+    const fetching = new Set<string>()
 
     const state = (modelId: string): Effect.Effect<ModelState> =>
       actors.get(modelStream(modelId)).pipe(Effect.flatMap((a) => a.state))
@@ -126,6 +143,50 @@ export const makeModelRegistry = (config: AiConfig) =>
           )
         )
         yield* Effect.forkDaemon(verifyIfReady(e.txHash))
+        if (peers.length > 0) yield* fetchFromPeers(e.txHash, e.weightsHash, Number(e.sizeBytes))
+      })
+
+    /** Weights this node lacks that some model still wants (Pending: to verify; Verified: to serve). */
+    const wanted = (weightsHash: string) =>
+      Effect.gen(function* () {
+        if (yield* blobs.has(weightsHash).pipe(Effect.orElseSucceed(() => true))) return false
+        for (const id of known) {
+          const s = yield* state(id)
+          if ((s.status === "Pending" || s.status === "Verified") && s.upload?.weightsHash === weightsHash) return true
+        }
+        return false
+      })
+
+    /** Fetches a model's weights from the peers in the background, round after round, until stored or no longer wanted. */
+    const fetchFromPeers = (modelId: string, weightsHash: string, sizeBytes: number) =>
+      Effect.gen(function* () {
+        if (fetching.has(weightsHash) || !(yield* wanted(weightsHash))) return
+        fetching.add(weightsHash)
+        yield* Effect.gen(function* () {
+          let delay = retryInitial
+          for (let round = 1; yield* wanted(weightsHash); round++) {
+            const fetched = yield* Effect.either(fetchWeightsFrom(peers, weightsHash, sizeBytes, { sizeMax: config.modelBytesMax }).pipe(Effect.provideService(BlobStore, blobs)))
+            if (Either.isRight(fetched)) {
+              const f = fetched.right
+              if (f.peer !== null) yield* Effect.logInfo(`weights ${weightsHash} of model ${modelId}: fetched ${sizeBytes} bytes from ${f.peer}, sha256 checked`)
+              for (const s of f.skipped.filter((a) => a.reason === "HashMismatch" || a.reason === "SizeMismatch" || a.reason === "BadChunk")) {
+                yield* Effect.logWarning(`weights ${weightsHash}: peer ${s.peer} served them wrong: ${s.reason}: ${s.detail}`)
+              }
+              return yield* onWeightsStored(weightsHash)
+            }
+            const e = fetched.left
+            if (e.reason === "TooLarge" || e.reason === "BadHash") return yield* Effect.logWarning(`model ${modelId}: weights not fetched: ${e.message}`)
+            // Usually the provider has not uploaded them anywhere yet: said once, then quietly asked again.
+            if (round === 1) yield* Effect.logInfo(`model ${modelId}: no peer serves weights ${weightsHash} yet; asking again with back-off (${e.message})`)
+            else yield* Effect.logDebug(`model ${modelId}: round ${round}: ${e.message}`)
+            yield* Effect.sleep(delay)
+            delay = Duration.min(Duration.times(delay, 2), retryMax)
+          }
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => fetching.delete(weightsHash))),
+          Effect.catchAllDefect((d) => Effect.logError(`model ${modelId}: fetching weights from peers failed`, d)),
+          Effect.forkIn(scope)
+        )
       })
 
     const onPriceRequested = (e: ModelPriceRequested) =>

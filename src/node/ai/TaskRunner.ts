@@ -20,6 +20,8 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random, Schema } from "effect"
+import { inputHash as hashInputs } from "../../../domain/ai/inputHash.js"
+import { forwardableJson } from "../../../domain/ai/tensor.js"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
@@ -98,7 +100,7 @@ const MODEL_ID = /^0x[0-9a-f]{64}$/
 
 const decodeGrant = Schema.validateEither(SignedGrant)
 
-const sha256Hex = (text: string) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
+const sha256Hex = (text: string | Uint8Array) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
 /** A worker's deadline over its run's: weights to fetch, inputs to decode, the answer to send. */
 const RUN_DEADLINE_SLACK_MS = 2_000
@@ -251,8 +253,8 @@ export const makeTaskRunner = (
         let requestBytes = 0
         for (const name of Object.keys(inputs.right)) requestBytes += inputs.right[name]!.data.byteLength
         const runDeadlineMs = runDeadlineMillis(accepted.smoke.runMillis, bounds.right.smokeBytes, requestBytes, config.runDeadline ?? DEFAULT_RUN_DEADLINE_RULES)
-        const inputText = JSON.stringify(inputsJson)
-        const inputHash = sha256Hex(inputText)
+        // Over the decoded bytes: megabytes of input are not turned back into JSON text to be hashed.
+        const inputHash = hashInputs(inputs.right)
         const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
         const price = model.price
         if (session.committed + price > session.spendMax) {
@@ -302,14 +304,15 @@ export const makeTaskRunner = (
           weightsHash: model.upload.weightsHash,
           sizeBytes: model.upload.sizeBytes,
           outputTolerance: model.upload.manifest.outputTolerance,
-          inputs: inputsJson,
+          // Bytes as base64, never JSON numbers: a large tensor sent as `data` is re-encoded once, here.
+          inputs: forwardableJson(inputsJson, inputs.right),
           // The worker gets its run's deadline plus time for weights and the round trip.
           deadlineMs: Math.max(config.workerDeadlineMs, runDeadlineMs + RUN_DEADLINE_SLACK_MS),
           runDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
-        /** Each submitter's outputs, with the JSON text their hash is over (stored as the output blob). */
-        const outputs = new Map<string, { readonly value: unknown; readonly json: string }>()
+        /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
+        const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
         /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
         const signed = new Map<string, { readonly fingerprint: string; readonly signature: string; readonly execMs: number }>()
         const launch = (worker: string, referee: boolean) =>
@@ -376,7 +379,8 @@ export const makeTaskRunner = (
           const at = yield* Clock.currentTimeMillis
           let state: TaskState | undefined
           if (outcome.kind === "result") {
-            const json = JSON.stringify(outcome.outputs)
+            // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
+            const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
             outputs.set(worker, { value: outcome.outputs, json })
             signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: Math.max(0, Math.round(outcome.millis)) })
             const outputHash = sha256Hex(json)
@@ -499,7 +503,7 @@ export const makeTaskRunner = (
             const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
             if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
             // Outputs live in the blob store under their hash; the reply does not wait for the disk.
-            yield* blobs.put(new TextEncoder().encode(result.json)).pipe(Effect.ignore, Effect.forkDaemon)
+            yield* blobs.put(result.json).pipe(Effect.ignore, Effect.forkDaemon)
             const inferResult = new InferResult({
               task: taskId,
               outputs: result.value,

@@ -35,6 +35,8 @@ export interface RegistrationRecord {
   readonly devices: number
   readonly stake: bigint
   readonly endpoint: string
+  /** The registration's nonce (a compute node sends a fresh one each time, to each node). */
+  readonly nonce: string
   readonly session: string
 }
 
@@ -101,7 +103,7 @@ const handlers = (state: FakeNodeState) =>
         const session = `s-${randomBytes(8).toString("hex")}`
         const address = key.right.address
         state.sessions.set(session, address)
-        state.registrations.push({ publicKey: p.publicKey, address, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, session })
+        state.registrations.push({ publicKey: p.publicKey, address, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, nonce: p.nonce, session })
         return Effect.succeed({ worker: address, session })
       }),
     "worker.heartbeat": ({ session }) =>
