@@ -82,8 +82,11 @@ export class SupplyView extends Schema.Class<SupplyView>("SupplyView")({
     treasury: Schema.BigInt,
     burnAddress: Schema.BigInt
   }),
-  /** What each system account owes (cumulative, from the ledgers and settled usage) and has paid on chain. */
-  sources: Schema.Array(Schema.Struct({ source: Schema.String, owed: Schema.BigInt, paid: Schema.BigInt })),
+  /**
+   * What each system account owes (cumulative, from the ledgers and settled usage), has paid on chain (arrived in
+   * the recipients' balances) and has in flight (sent to another shard, its receipt not received yet).
+   */
+  sources: Schema.Array(Schema.Struct({ source: Schema.String, owed: Schema.BigInt, paid: Schema.BigInt, inFlight: Schema.BigInt })),
   balanced: Schema.Boolean
 }) {}
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { defaultEconomics } from "../../domain/economics/config.js"
 import { startComputeNode } from "../../src/worker/ComputeNode.js"
-import { DEFAULT_FEE, DEV, waitFor } from "./support/chain.js"
+import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
 import { copyDataDir, forgeAmountWithChain } from "./support/tamper.js"
@@ -151,13 +151,14 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       ).map((r) => json<Statement>(r)) as [Statement, Statement, Statement]
       const t = (s: Statement, k: string) => BigInt(s.total[k]!)
 
-      // The provider: launch reward + task mining + service fees − computing fees, exactly what it received (less its one tx fee).
+      // The provider: launch reward + task mining + service fees − computing fees, exactly what it received
+      // (its one tx, model.register, ran on the AI shard with fee 0).
       expect(t(provider, "launchReward")).toBe(ECONOMICS.launchReward)
       expect(t(provider, "taskMining")).toBeGreaterThan(0n)
       const serviceFees = BigInt(CALLS) * (PRICE - (PRICE * ECONOMICS.protocolFeePpm) / 1_000_000n)
       expect(t(provider, "serviceFees")).toBe(serviceFees)
       expect(t(provider, "providerNet")).toBe(t(provider, "taskMining") + t(provider, "launchReward") + t(provider, "serviceFees") - t(provider, "computeFeesPaid"))
-      expect((await balance(PROVIDER.address)) - providerBefore).toBe(t(provider, "providerNet") - DEFAULT_FEE)
+      expect((await balance(PROVIDER.address)) - providerBefore).toBe(t(provider, "providerNet"))
       for (const line of provider.epochs) {
         const n = (k: string) => BigInt(line[k]!)
         expect(n("providerNet")).toBe(n("taskMining") + n("launchReward") + n("serviceFees") - n("computeFeesPaid"))

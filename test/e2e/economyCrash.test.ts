@@ -1,11 +1,29 @@
 /**
- * Epoch closes and payouts survive kill -9. A devnet with 1 s epochs and its
- * in-process compute node (online mining every epoch) is killed at seeded
- * random moments — during closes, during payouts — and restarted on the same
- * data dir. Afterwards every epoch ledger exists once, the worker holds
- * exactly what its statement says it earned (never a payout twice, none
- * lost), the supply balances and the audit rebuilds every ledger.
+ * Epoch closes and payouts survive kill -9, on both kinds of node: the
+ * single-producer node (`topai node start`) and the 4-validator BFT devnet
+ * (`topai devnet`, validator 0 running the AI shard and the economy). The node,
+ * with short epochs (1 s; 6 s on the devnet) and its in-process compute node
+ * (online mining every epoch), is killed at seeded random moments — during closes, during payouts
+ * — and restarted on the same data dir. Afterwards every epoch ledger exists
+ * once, each worker holds exactly what its statement says it earned (never a
+ * payout twice, none lost), the supply balances and the audit rebuilds every
+ * ledger.
+ *
+ * The worker's key is one on the other transfer shard than the mining
+ * reserve's, so every payout crosses shards: debited at the reserve's
+ * `CrossShardSent`, credited a (certified) block later at the worker's
+ * `CrossShardReceived`. The economy once counted it paid at the send, so on
+ * the devnet a settled moment could catch the worker holding half its
+ * statement (6.08e18 vs 3.04e18: its last payout still in flight).
  */
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { bytesToHex } from "../../domain/chain/hex.js"
+import { PrivateKey } from "../../domain/chain/keys.js"
+import { shardOf, TRANSFER_SHARDS_DEFAULT } from "../../domain/chain/sharding.js"
+import { RESERVE_ADDRESS } from "../../domain/economics/accounts.js"
+import { writeSecretFileSync } from "../../src/cli/secretFile.js"
+import { WORKER_KEY_FILE } from "../../src/cli/commands/worker.js"
 import { afterAll, describe, expect, it } from "vitest"
 import { waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
@@ -14,48 +32,101 @@ import { mulberry32 } from "../support/mulberry32.js"
 
 const SEED = Number(process.env["TOPAI_CRASH_SEED"] ?? 5)
 const KILLS = 3
-const ARGS = ["--workers", "1", "--epoch-blocks", "5", "--beacon-interval-ms", "200"] // 1 s epochs, one compute node
 
+interface NodeKind {
+  readonly name: string
+  readonly command: ReadonlyArray<string>
+  /**
+   * The epoch length. On the devnet a payout arrives a certified block of the worker's shard after it left the
+   * reserve's, and rounds run every 2 s: an epoch must outlast a round and its arrival for a moment with nothing
+   * owed unpaid to exist.
+   */
+  readonly epochs: ReadonlyArray<string>
+  /** In-process compute nodes: one, whose statement the story checks to the unit. */
+  readonly workers: number
+  /** The data dir `topai audit replay` reads: the devnet's economy lives in validator 0's store. */
+  readonly auditDir: (dataDir: string) => string
+  /** Where the node keeps its in-process worker's key. */
+  readonly workerDir: (dataDir: string) => string
+  readonly readyTimeoutMs: number
+}
+
+const KINDS: ReadonlyArray<NodeKind> = [
+  { name: "the single-producer node", command: ["node", "start"], epochs: ["--epoch-blocks", "5", "--beacon-interval-ms", "200"], workers: 1, auditDir: (d) => d, workerDir: (d) => join(d, "worker-0"), readyTimeoutMs: 20_000 },
+  {
+    name: "the 4-validator BFT devnet",
+    command: ["devnet", "--validators", "4", "--shards", "2"],
+    epochs: ["--epoch-blocks", "8", "--beacon-interval-ms", "750"],
+    workers: 1,
+    auditDir: (d) => join(d, "validator-0"),
+    workerDir: (d) => join(d, "validator-0", "worker-0"),
+    readyTimeoutMs: 40_000
+  }
+]
+const ONLY = process.env["TOPAI_CRASH_KIND"] // "node" or "devnet": run one kind
+
+/** A worker key on the transfer shard the mining reserve is not on (the chain has the default shard count). */
+const crossShardWorkerKey = (): PrivateKey => {
+  for (let i = 1; ; i++) {
+    const key = PrivateKey.fromBytes(new Uint8Array(32).fill(i))
+    if (key._tag === "Right" && shardOf(key.right.publicKey.address, TRANSFER_SHARDS_DEFAULT) !== shardOf(RESERVE_ADDRESS, TRANSFER_SHARDS_DEFAULT)) return key.right
+  }
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 afterAll(cleanup)
 
-describe(`economy under kill -9 (seed ${SEED})`, () => {
+describe.each(KINDS.filter((k) => ONLY === undefined || k.command[0] === ONLY))(`economy under kill -9 (seed ${SEED}) on $name`, (kind) => {
   it(
-    "closes and payouts repeat without paying twice: the worker's balance is exactly its statement, every ledger once, supply balances, audit passes",
+    "closes and payouts repeat without paying twice: each worker's balance is exactly its statement, every ledger once, supply balances, audit passes",
     async () => {
       const random = mulberry32(SEED)
       const dataDir = makeTempDir("economy-crash")
+      const workerKey = crossShardWorkerKey()
+      mkdirSync(kind.workerDir(dataDir), { recursive: true })
+      writeSecretFileSync(join(kind.workerDir(dataDir), WORKER_KEY_FILE), `${bytesToHex(workerKey.exportBytes())}\n`)
       const delays: Array<number> = []
-      let node: NodeProcess = await spawnNode({ dataDir, extraArgs: ARGS })
+      const start = () =>
+        spawnNode({ dataDir, command: kind.command, extraArgs: ["--workers", String(kind.workers), ...kind.epochs], readyTimeoutMs: kind.readyTimeoutMs })
+      let node: NodeProcess = await start()
       for (let i = 0; i < KILLS; i++) {
         const delay = Math.round(2_500 + random() * 2_500)
         delays.push(delay)
         await sleep(delay)
         await node.stop("SIGKILL")
-        node = await spawnNode({ dataDir, extraArgs: ARGS })
+        node = await start()
       }
 
       const c: TestClient = await openClient(node.url)
       try {
-        const worker = await waitFor("the in-process worker", async () => (await c.run(c.client.worker.list()))[0]?.id)
+        const workers = await waitFor(`the ${kind.workers} in-process worker(s)`, async () => {
+          const listed = (await c.run(c.client.worker.list())).map((w) => w.id)
+          return listed.length === kind.workers ? listed : undefined
+        })
+        expect(workers).toContain(workerKey.publicKey.address)
         // A consistent moment: nothing owed unpaid, and no epoch closed while we read.
         const seen = await waitFor(
           `a settled moment (kill delays ${JSON.stringify(delays)} ms)`,
           async () => {
             const before = await c.run(c.client.supply())
             if (before.lastClosed === null || before.lastClosed < 4 || !before.sources.every((s) => s.owed === s.paid)) return undefined
-            const statement = await c.run(c.client.rewards.show({ address: worker }))
-            const balance = (await c.run(c.client.account.get({ address: worker }))).balance
+            const each: Array<{ worker: string; net: bigint; onlineMining: bigint; balance: bigint }> = []
+            for (const worker of workers) {
+              const statement = await c.run(c.client.rewards.show({ address: worker }))
+              const balance = (await c.run(c.client.account.get({ address: worker }))).balance
+              each.push({ worker, net: statement.total.net, onlineMining: statement.total.onlineMining, balance })
+            }
             const after = await c.run(c.client.supply())
             const settled = after.lastClosed === before.lastClosed && after.sources.every((s) => s.owed === s.paid)
-            return settled ? { supply: after, statement, balance } : undefined
+            return settled ? { supply: after, each } : undefined
           },
-          { timeoutMs: 60_000, intervalMs: 100 }
+          { timeoutMs: 90_000, intervalMs: 100 }
         )
-        expect(seen.statement.total.onlineMining).toBeGreaterThan(0n)
-        expect(seen.balance).toBe(seen.statement.total.net)
+        for (const w of seen.each) {
+          expect(w.onlineMining, `worker ${w.worker}`).toBeGreaterThan(0n)
+          expect({ worker: w.worker, balance: w.balance }).toEqual({ worker: w.worker, balance: w.net })
+        }
         expect(seen.supply.balanced).toBe(true)
         // Every closed epoch has one ledger, ending in its one header.
         for (let epoch = 0; epoch <= seen.supply.lastClosed!; epoch++) {
@@ -67,9 +138,9 @@ describe(`economy under kill -9 (seed ${SEED})`, () => {
         await c.close()
       }
       await node.stop("SIGKILL")
-      const audit = await runCli([...auditArgs(dataDir), "--json"])
+      const audit = await runCli([...auditArgs(kind.auditDir(dataDir), dataDir), "--json"])
       expect(audit.code, audit.stderr + audit.stdout).toBe(0)
     },
-    150_000
+    240_000
   )
 })

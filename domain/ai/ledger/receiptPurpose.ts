@@ -7,18 +7,12 @@
  *   bond     an owner's stake for `worker` (from = owner)
  *   epoch    the beacon ended `epoch` over [startAt, endAt) (amount 0)
  */
-import { Schema } from "effect"
-import { Hash32 } from "../../chain/hash.js"
-import { Address } from "../../chain/keys.js"
+import type { Hash32 } from "../../chain/hash.js"
+import type { Address } from "../../chain/keys.js"
+import type { ReceiptPurpose } from "../../chain/receipt.js"
 
-const Ms = Schema.Int.pipe(Schema.nonNegative())
-
-export const ReceiptPurpose = Schema.Union(
-  Schema.Struct({ kind: Schema.Literal("escrow"), model: Hash32 }),
-  Schema.Struct({ kind: Schema.Literal("bond"), worker: Address }),
-  Schema.Struct({ kind: Schema.Literal("epoch"), epoch: Schema.Int.pipe(Schema.nonNegative()), startAt: Ms, endAt: Ms })
-)
-export type ReceiptPurpose = typeof ReceiptPurpose.Type
+/** The purposes are the chain's receipt field (`domain/chain/receipt.ts`): one schema, hashed into the receipt leaf. */
+export { ReceiptPurpose } from "../../chain/receipt.js"
 
 /** What the AI ledger needs of a cross-shard receipt (the chain's `CrossShardReceipt` has these fields). */
 export interface AiReceipt {

@@ -35,10 +35,10 @@ export const supplyText = (s: SupplyView): string =>
       ["treasury", String(s.onChain.treasury)],
       ["burn address", String(s.onChain.burnAddress)]
     ]),
-    "owed by the ledgers and paid on chain, per paying account",
+    "owed by the ledgers, paid on chain and in flight to another shard, per paying account",
     table(
-      ["  ACCOUNT", "OWED", "PAID"],
-      s.sources.map((x) => [`  ${x.source}`, String(x.owed), String(x.paid)])
+      ["  ACCOUNT", "OWED", "PAID", "IN FLIGHT"],
+      s.sources.map((x) => [`  ${x.source}`, String(x.owed), String(x.paid), String(x.inFlight)])
     ),
     `balanced: ${s.balanced ? "yes" : "no"}`
   ].join("\n")
