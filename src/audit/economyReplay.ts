@@ -25,6 +25,7 @@
 import { Either, Schema } from "effect"
 import { AiEvent } from "../../domain/ai/ledger/events.js"
 import { foldEconomy } from "../../domain/ai/ledger/economy.js"
+import { receiptIdOf } from "../../domain/chain/receipt.js"
 import type { PayoutSource } from "../../domain/economics/accounts.js"
 import type { EconomicsConfig } from "../../domain/economics/config.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../domain/economics/events.js"
@@ -46,6 +47,8 @@ export interface PaidOut {
   readonly source: PayoutSource
   readonly to: string
   readonly amount: bigint
+  /** The id of the receipt that delivers it (`receiptIdOf(cause, index)`). */
+  readonly receiptId: string
 }
 
 export interface LogFold {
@@ -93,7 +96,7 @@ export const makeLogFold = (economics: EconomicsConfig, aiShard: number): LogFol
       if (event.stream !== stream || !AI_TAGS.has(event.type)) return NOTHING
       const e = decodeAi({ ...(event.data as object), _tag: event.type })
       state = foldEconomy(economics, state, e)
-      if (e._tag === "AiPayout") return { closed: [], paid: { source: e.source, to: e.to, amount: e.amount } }
+      if (e._tag === "AiPayout") return { closed: [], paid: { source: e.source, to: e.to, amount: e.amount, receiptId: receiptIdOf(e.cause, e.index) } }
       if (!REWARD_TAGS.has(e._tag)) return NOTHING
       open.push(e as RewardEvent)
       if (e._tag !== "EpochClosed") return NOTHING

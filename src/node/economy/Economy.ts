@@ -16,6 +16,7 @@ import { Context, Effect, HashMap, Layer, Schedule, Schema } from "effect"
 import type { Address } from "../../../domain/chain/keys.js"
 import {
   BURN_ADDRESS,
+  isSystemAddress,
   PayoutSource,
   SYSTEM_ESCROW,
   SYSTEM_FOUNDATION,
@@ -57,6 +58,13 @@ export const makeEconomy = (settings: EconomySettings) =>
     const ledgers = new Map<number, EpochLedger>()
     /** What each system account paid out (`AiPayout`), by source: the ledger's own figure. */
     const paid = new Map<PayoutSource, bigint>()
+    /**
+     * Payouts whose receipt the payee's shard has not credited yet, by receipt id: in flight (they
+     * left the account in their block; the payee's balance holds them once received). A receipt
+     * read before its payout (another shard's block applied first) is remembered until it is.
+     */
+    const inFlight = new Map<string, { readonly source: PayoutSource; readonly amount: bigint }>()
+    const arrivedEarly = new Set<string>()
     /** Transaction fees the shards burned (every `FeeCharged`): not the economy's, but part of the supply. */
     let chainFeesBurned = 0n
 
@@ -88,7 +96,17 @@ export const makeEconomy = (settings: EconomySettings) =>
         if (e.stream.startsWith("shard-") && e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
         const folded = log.apply(e)
         state = log.state()
-        if (folded.paid !== undefined) paid.set(folded.paid.source, (paid.get(folded.paid.source) ?? 0n) + folded.paid.amount)
+        if (e.stream.startsWith("shard-") && e.type === "CrossShardReceived") {
+          const r = e.data as { readonly receiptId: string; readonly from: string }
+          // Only a system account's receipts can be payouts: no other is remembered.
+          if (!inFlight.delete(r.receiptId) && isSystemAddress(r.from as Address)) arrivedEarly.add(r.receiptId)
+        }
+        const p = folded.paid
+        if (p !== undefined) {
+          paid.set(p.source, (paid.get(p.source) ?? 0n) + p.amount)
+          // To a system account on the AI shard (the treasury) it is a transfer: arrived at once.
+          if (!isSystemAddress(p.to as Address) && !arrivedEarly.delete(p.receiptId)) inFlight.set(p.receiptId, { source: p.source, amount: p.amount })
+        }
         for (const c of folded.closed) yield* record(c)
       }).pipe(
         Effect.catchAllDefect((d) => Effect.logError(`economy: event ${e.stream}@${e.revision} not applied`, d)),
@@ -121,7 +139,9 @@ export const makeEconomy = (settings: EconomySettings) =>
       }
       const paidFrom = (source: PayoutSource) => paid.get(source) ?? 0n
       const owedFrom = (source: PayoutSource) => [...owedBy(state, source).values()].reduce((a, b) => a + b, 0n)
-      const sources = PayoutSource.map((source) => ({ source, owed: owedFrom(source), paid: paidFrom(source) }))
+      const inFlightFrom = (source: PayoutSource) => [...inFlight.values()].filter((x) => x.source === source).reduce((a, x) => a + x.amount, 0n)
+      // `paid`: arrived at the payee; `inFlight`: left the account, its receipt not credited yet.
+      const sources = PayoutSource.map((source) => ({ source, owed: owedFrom(source), paid: paidFrom(source) - inFlightFrom(source), inFlight: inFlightFrom(source) }))
       return {
         epoch: state.epoch,
         lastClosed: ledgers.size === 0 ? null : Math.max(...ledgers.keys()),
