@@ -74,8 +74,17 @@ export const signWeightsChunk = (
 /** A message nonce: 0x + 32 lowercase hex (16 random bytes). */
 export const NONCE_PATTERN = /^0x[0-9a-f]{32}$/
 
-export const resultDigest = (task: string, fingerprint: string): Uint8Array =>
-  keccak256(utf8(`topai-result\n${task}\n${fingerprint}`))
+/**
+ * A worker's signed result: the task, its outputs' fingerprint and the
+ * execution units it claims (whole ms of run time, `execMsOf`). The units
+ * are signed because they are paid (compute fee, task mining): a gateway
+ * that relays the result cannot inflate them.
+ */
+export const resultDigest = (task: string, fingerprint: string, execMs: number): Uint8Array =>
+  keccak256(utf8(`topai-result\n${task}\n${fingerprint}\n${execMs}`))
+
+/** The whole ms a run of `millis` counts for (what `resultDigest` and a usage receipt's `execMs` carry). */
+export const execMsOf = (millis: number): number => (Number.isFinite(millis) && millis > 0 ? Math.min(Math.round(millis), Number.MAX_SAFE_INTEGER) : 0)
 
 export const signMessage = (digest: Uint8Array, key: PrivateKey): string => bytesToHex(key.signDigest(digest))
 

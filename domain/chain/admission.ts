@@ -14,6 +14,9 @@ import { decodeTransaction, type Transaction } from "./transaction.js"
 import { checkTransaction, TransactionCheckReason } from "./txRules.js"
 import { checkValidatorTransaction } from "./validatorRegistry.js"
 import { checkStakeTransaction } from "./stakeBonds.js"
+import { aiContextOf } from "./aiContext.js"
+import { decideAi } from "../ai/ledger/decide.js"
+import { AiRejectionReason } from "../ai/ledger/events.js"
 
 /** Admission refuses for the ledger's own reasons (`TransactionCheckReason`: the same check) and its own. */
 export const AdmissionReason = Schema.Literal(
@@ -22,6 +25,8 @@ export const AdmissionReason = Schema.Literal(
   "ShardNotReady",
   "AlreadyPending",
   ...TransactionCheckReason.literals,
+  // the AI ledger's refusals of an AI-shard kind, judged against the shard's state as it stands
+  ...AiRejectionReason.literals,
   "MempoolFull",
   "BadSignature"
 )
@@ -58,9 +63,15 @@ export const precheckTransaction = (
   const account = accountOf(state, tx.sender)
   const pending = pendingOf(pool, tx.sender)
   const spendable = account.balance - pending.spend
+  const ai = aiContextOf(state, state.height + 1, state.lastTimestamp)
   const check = Either.flatMap(
     checkTransaction(state.chain, { nextNonce: account.nonce + BigInt(pending.count), spendable }, tx),
-    () => Either.flatMap(checkValidatorTransaction(state, spendable, tx), () => checkStakeTransaction(state, tx))
+    (): Either.Either<unknown, { readonly reason: AdmissionReason; readonly detail: string }> =>
+      ai !== null // the AI shard: what its ledger would refuse now (bonds and all), without the pending transactions
+        ? tx.body.payload.kind === "usage.settle" && ai.committee.some((m) => m.address === tx.sender)
+          ? Either.right(undefined) // a member's settle: per-receipt signature checks are execution's, not the door's
+          : decideAi(state.ai!, ai, { _tag: "Tx", tx })
+        : Either.flatMap(checkValidatorTransaction(state, spendable, tx), () => checkStakeTransaction(state, tx))
   )
   if (Either.isLeft(check)) return reject(check.left.reason, check.left.detail, tx.hash)
   if (isFull(pool)) return reject("MempoolFull", `${pool.count} transactions pending`, tx.hash)

@@ -7,12 +7,15 @@
 import { Schema } from "effect"
 import { EconomicsConfig } from "../economics/config.js"
 import { GpuClassTable } from "../ai/worker/gpuClass.js"
+import { Address } from "./keys.js"
 import { Uint256 } from "./transaction.js"
 
 export class AiGenesis extends Schema.Class<AiGenesis>("AiGenesis")({
   economics: EconomicsConfig,
   gpuClasses: GpuClassTable,
-  totalSupply: Uint256
+  totalSupply: Uint256,
+  /** A single-producer chain's one attestor (the AI shard's producer); a BFT chain's AI committee attests instead. */
+  attestor: Schema.optionalWith(Address, { exact: true })
 }) {}
 
 /** The bytes hashed into the AI shard's genesis hash: the schema encoding as compact JSON. */

@@ -136,7 +136,12 @@ export const genesisCommand = (config: GenesisConfig, shard: ShardId): ApplyGene
     ...(isAiShard(shard, config.transferShards)
       ? {
           kind: "ai" as const,
-          ai: new AiGenesis({ economics: config.economics, gpuClasses: config.gpuClasses, totalSupply: genesisSupply(config) })
+          ai: new AiGenesis({
+            economics: config.economics,
+            gpuClasses: config.gpuClasses,
+            totalSupply: genesisSupply(config),
+            ...(config.validators === undefined ? { attestor: proposerOf(config, shard) } : {})
+          })
         }
       : {})
   })

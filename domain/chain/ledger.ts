@@ -49,6 +49,7 @@ import { checkValidatorTransaction, electNext, leavingOf } from "./validatorRegi
 import { checkStakeTransaction } from "./stakeBonds.js"
 import { isSystemAddress, SYSTEM_ESCROW, SYSTEM_FOUNDATION, SYSTEM_RESERVE, SYSTEM_STAKE_POOL } from "../economics/accounts.js"
 import type { AiContext } from "../ai/ledger/context.js"
+import { aiContextOf } from "./aiContext.js"
 import { decideAi } from "../ai/ledger/decide.js"
 import type { AiEvent, AiPayout, AiRejection } from "../ai/ledger/events.js"
 import { addressBytes, Address, aiEscrowKey } from "./keys.js"
@@ -445,24 +446,6 @@ const emitAi = (out: Emitter, chain: ChainContext, events: ReadonlyArray<AiEvent
   }
 }
 
-/** What the AI ledger decides a block of the AI shard from: the block's place and time, who attests, the genesis rules. */
-const aiContextOf = (s: LedgerState, chain: ChainContext, block: Block): AiContext | null => {
-  if (chain.ai == null) return null
-  const { height, timestamp, proposer } = block.header
-  return {
-    chainId: chain.chainId,
-    shard: chain.shard,
-    transferShards: chain.transferShards,
-    height,
-    timestamp,
-    // A BFT chain's AI committee attests by stake; a single-producer chain's producer alone.
-    committee: s.committee === null ? [{ address: proposer, stake: 1n }] : s.committee.members.map((m) => ({ address: m.address, stake: m.stake })),
-    economics: chain.ai.economics,
-    totalSupply: chain.ai.totalSupply,
-    gpuClasses: chain.ai.gpuClasses
-  }
-}
-
 /** A decision of the AI ledger that cannot be refused (a receipt the block checked, a block's end). */
 const mustAi = (d: Either.Either<ReadonlyArray<AiEvent>, AiRejection>, what: string): ReadonlyArray<AiEvent> => {
   if (Either.isLeft(d)) throw new Error(`invariant violated (ledger): the AI ledger refused ${what}: ${d.left.reason}: ${d.left.detail}`)
@@ -532,7 +515,7 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   const chain = verified.right
   const out = new Emitter(s)
   out.emit(new BlockApplied({ block }, CHECKED))
-  const ai = aiContextOf(s, chain, block)
+  const ai = aiContextOf(s, block.header.height, block.header.timestamp)
   for (const r of block.receipts) {
     // Already credited (an earlier block, or earlier in this one): a re-delivery, nothing to do.
     if (HashSet.has(out.state.receivedReceipts, r.receiptId)) continue

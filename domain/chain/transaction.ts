@@ -204,7 +204,7 @@ export const SignedGrant = Schema.Struct({
 })
 export type SignedGrant = typeof SignedGrant.Type
 
-/** One worker's signed result: its signature covers `resultDigest(taskId, fingerprint)`. */
+/** One worker's signed result: its signature covers `resultDigest(taskId, fingerprint, execMs)`. */
 export const UsageResult = Schema.Struct({
   worker: Address,
   fingerprint: Hash32,

@@ -59,6 +59,20 @@ export class WorkerView extends Schema.Class<WorkerView>("WorkerView")({
   tasksDone: Schema.Number
 }) {}
 
+/** A worker as the AI shard's ledger holds it: registered by its own signed `worker.register`, units computed by the ledger. */
+export class OnChainWorkerView extends Schema.Class<OnChainWorkerView>("OnChainWorkerView")({
+  worker: Schema.String,
+  owner: Schema.String,
+  publicKey: Schema.String,
+  gpuClass: Schema.String,
+  /** GPU units in thousandths, as the ledger computed them (devices × the class's coefficient). */
+  gpuUnitsMilli: Schema.BigInt,
+  endpoint: Schema.String,
+  registeredHeight: Schema.Number,
+  /** Stake bonded to it on the AI shard (all owners' bonds). */
+  bonded: Schema.BigInt
+}) {}
+
 export class TaskView extends Schema.Class<TaskView>("TaskView")({
   id: Schema.String,
   model: Schema.String,
@@ -162,7 +176,11 @@ export class WorkerRejected extends Schema.TaggedError<WorkerRejected>()("Worker
     "ReplayedRegistration",
     "UnknownWorker",
     "UnknownTask",
-    "BadResult"
+    "BadResult",
+    /** No `worker.register` of this key on the AI shard yet (the node may not have applied its block). */
+    "NotOnChain",
+    /** The connection declares a GPU class other than the worker's registration on chain. */
+    "ClassMismatch"
   ),
   detail: Schema.String
 }) {
@@ -232,6 +250,8 @@ export class AiRpcs extends RpcGroup.make(
   }),
   Rpc.make("task.get", { payload: { task: Schema.String }, success: TaskView, error: Schema.Union(NotFound, Common) }),
   Rpc.make("worker.list", { success: Schema.Array(WorkerView), error: Common }),
+  // a worker's registration on the AI shard's ledger (what a compute node checks before it submits worker.register)
+  Rpc.make("worker.onChain", { payload: { address: Schema.String }, success: OnChainWorkerView, error: Schema.Union(NotFound, Common) }),
   // compute nodes
   Rpc.make("worker.register", {
     payload: {
@@ -267,7 +287,7 @@ export class AiRpcs extends RpcGroup.make(
       outputs: Schema.Unknown,
       fingerprint: Schema.String,
       millis: Schema.Number,
-      /** secp256k1 over keccak256(utf8(`topai-result:${task}:${fingerprint}`)). */
+      /** secp256k1 over `resultDigest(task, fingerprint, execMsOf(millis))` (domain/ai/signedMessages.ts). */
       signature: Schema.String
     },
     success: Schema.Struct({ accepted: Schema.Boolean }),

@@ -167,35 +167,40 @@ export class NodeUnavailable extends Schema.TaggedError<NodeUnavailable>()("Node
 
 // ---- the group ----
 
+// The calls a compute node also makes (to register on chain): ComputeNodeRpcs takes them as they are.
+export const AccountGetRpc = Rpc.make("account.get", {
+  /** `shard`: the account on that shard (0: the beacon, where validator stakes live); absent: the address's transfer shard. */
+  payload: { address: Schema.String, shard: Schema.optional(Schema.Number) },
+  success: AccountInfo,
+  error: Schema.Union(InvalidRequest, NodeUnavailable)
+})
+export const TxSubmitRpc = Rpc.make("tx.submit", {
+  payload: Schema.Struct({
+    /** The signed transaction's canonical RLP bytes, 0x-hex. */
+    raw: Schema.String,
+    /** Reply only once the transaction is in a block (or rejected by execution). */
+    wait: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  }),
+  success: SubmitResult,
+  error: Schema.Union(TransactionRejected, NodeUnavailable)
+})
+export const TxGetRpc = Rpc.make("tx.get", {
+  payload: { hash: Schema.String },
+  success: TxView,
+  error: Schema.Union(NotFound, InvalidRequest, NodeUnavailable)
+})
+
 /** The chain's calls; `Rpcs.ts` merges them with the AI shard's into NodeRpcs. */
 export class ChainRpcs extends RpcGroup.make(
   Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
-  Rpc.make("account.get", {
-    /** `shard`: the account on that shard (0: the beacon, where validator stakes live); absent: the address's transfer shard. */
-    payload: { address: Schema.String, shard: Schema.optional(Schema.Number) },
-    success: AccountInfo,
-    error: Schema.Union(InvalidRequest, NodeUnavailable)
-  }),
-  Rpc.make("tx.submit", {
-    payload: Schema.Struct({
-      /** The signed transaction's canonical RLP bytes, 0x-hex. */
-      raw: Schema.String,
-      /** Reply only once the transaction is in a block (or rejected by execution). */
-      wait: Schema.optionalWith(Schema.Boolean, { default: () => false })
-    }),
-    success: SubmitResult,
-    error: Schema.Union(TransactionRejected, NodeUnavailable)
-  }),
+  AccountGetRpc,
+  TxSubmitRpc,
   Rpc.make("validators.list", {
     payload: { epoch: Schema.optional(Schema.Number) },
     success: ValidatorsView,
     error: Schema.Union(InvalidRequest, NodeUnavailable)
   }),
-  Rpc.make("tx.get", {
-    payload: { hash: Schema.String },
-    success: TxView,
-    error: Schema.Union(NotFound, InvalidRequest, NodeUnavailable)
-  }),
+  TxGetRpc,
   Rpc.make("block.get", {
     payload: { shard: Schema.Number, height: Schema.Number },
     success: BlockView,

@@ -16,6 +16,7 @@ export const AiRpcHandlers = AiRpcs.toLayer(
       "infer.stream": ({ session, inputs }) => ai.inferStream(session, inputs),
       "task.get": ({ task }) => ai.task(task),
       "worker.list": () => ai.workers,
+      "worker.onChain": ({ address }) => ai.workerOnChain(address),
       "worker.register": (r) => ai.register(r),
       "worker.heartbeat": ({ session }) => ai.heartbeat(session),
       "worker.tasks": ({ session }) => ai.tasks(session),

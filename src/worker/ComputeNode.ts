@@ -17,7 +17,8 @@
  *            node charges the call
  *   answer   `worker.result` with the outputs (tensor JSON), their
  *            fingerprint at the model's tolerance and the worker's
- *            signature over `resultDigest(task, fingerprint)`; or
+ *            signature over `resultDigest(task, fingerprint, execMsOf(millis))`
+ *            (the run time is paid, so it is signed too); or
  *            `worker.failed` with the reason in words
  *
  * It may serve several nodes at once (every validator is an AI gateway):
@@ -27,6 +28,16 @@
  * by every connection; each connection waits for a slot before it takes its
  * next assignment, and waiters are served in turn, so a node that floods
  * the worker does not starve another.
+ *
+ * On chain first: before it registers with a node, the worker reads its
+ * registration on the AI shard there (`worker.onChain`); if there is none,
+ * or it names another class or endpoint, it submits `worker.register
+ * {gpuClass, devices, endpoint}` signed with its own key (fee 0, its
+ * AI-shard account's nonce) and waits until the node shows it — once per
+ * process, whatever the number of nodes (the others wait to see it). So a
+ * worker registers on chain once, however often it restarts; nodes
+ * schedule only workers registered there. A node without an AI shard (a
+ * stand-in) skips this.
  *
  * When a node goes away (a call fails or times out, the task stream
  * ends), everything of that connection stops — its in-flight tasks too (the
@@ -45,17 +56,20 @@ import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
 import { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schema, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineError, type InferenceEngineService } from "../../infra/inference/InferenceThread.js"
 import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRejected } from "../api/AiRpcs.js"
-import { InvalidRequest, NodeStatus, NodeUnavailable } from "../api/NodeRpcs.js"
+import { AccountGetRpc, InvalidRequest, NodeStatus, NodeUnavailable, TxGetRpc, TxSubmitRpc } from "../api/NodeRpcs.js"
+import { bytesToHex } from "../../domain/chain/hex.js"
+import { BEACON_SHARD } from "../../domain/chain/sharding.js"
+import { isAiShardKind, isBeaconKind, signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { protocolLayer } from "../client/index.js"
 import { RequestLimits } from "../api/requestLimits.js"
 import { makeFairSlots } from "./FairSlots.js"
@@ -63,11 +77,17 @@ import { makeFairSlots } from "./FairSlots.js"
 // ---------------------------------------------------------------- the client
 
 /**
- * The calls a compute node makes: `node.status` and the AI shard's group.
+ * The calls a compute node makes: `node.status`, the AI shard's group, and
+ * `account.get`, `tx.submit`, `tx.get` for its `worker.register` on chain.
  * A client of the node's whole group (NodeRpcs, once it holds AiRpcs) has
  * these and more, so it can be passed where a ComputeNodeClient is asked.
  */
-export class ComputeNodeRpcs extends RpcGroup.make(Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }))
+export class ComputeNodeRpcs extends RpcGroup.make(
+  Rpc.make("node.status", { success: NodeStatus, error: NodeUnavailable }),
+  AccountGetRpc,
+  TxSubmitRpc,
+  TxGetRpc
+)
   .merge(AiRpcs)
   .middleware(RequestLimits) {}
 
@@ -136,6 +156,8 @@ export const DEFAULT_RECONNECT_MAX = Duration.seconds(5)
  * 10 ms model it halved throughput).
  */
 export const TASKS_PER_THREAD = 2
+/** How long the worker waits for its worker.register to be in a block and shown by the node. */
+export const CHAIN_REGISTRATION_WAIT = Duration.seconds(60)
 
 // ---------------------------------------------------------------- errors
 
@@ -170,8 +192,18 @@ export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure"
   }
 }
 
-/** The node refused this worker's registration: the program stops with it. */
-export type ComputeNodeFatal = WorkerRejected | InvalidRequest
+/** The chain's execution refused this worker's `worker.register` (an unknown GPU class, ...): retrying would not change it. */
+export class ChainRegistrationRefused extends Schema.TaggedError<ChainRegistrationRefused>()("ChainRegistrationRefused", {
+  tx: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `worker.register ${this.tx} was refused on chain: ${this.detail}`
+  }
+}
+
+/** The node refused this worker's registration, or the chain its worker.register: the program stops with it. */
+export type ComputeNodeFatal = WorkerRejected | InvalidRequest | ChainRegistrationRefused
 
 export type ComputeNodeError = ComputeNodeFatal | InferenceEngineError | BadNodeList
 
@@ -200,6 +232,8 @@ export interface NodeConnectionStats {
 export interface ComputeNodeStats {
   /** Over every node. */
   readonly registrations: number
+  /** worker.register transactions this process submitted (0 when the chain already had this worker). */
+  readonly chainRegistrations: number
   readonly tasksDone: number
   readonly tasksFailed: number
   readonly weightsFetched: number
@@ -326,7 +360,7 @@ export const startComputeNode = (
     const engine = yield* makeInferenceEngine({ threads: devices, ...options.engine })
     const scope = yield* Effect.scope
 
-    const stats = { tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0 }
+    const stats = { chainRegistrations: 0, tasksDone: 0, tasksFailed: 0, weightsFetched: 0, inFlight: 0 }
     const waiters: Array<{ readonly node: number; readonly count: number; readonly deferred: Deferred.Deferred<Registration> }> = []
     const announce = (r: Registration) =>
       Effect.suspend(() => {
@@ -448,7 +482,7 @@ export const startComputeNode = (
         const millis = Math.max(0, Math.round((performance.now() - started) * 1000) / 1000)
         const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran
         const fingerprint = outputFingerprint(outputs, a.outputTolerance)
-        const signature = signMessage(resultDigest(a.task, fingerprint), key)
+        const signature = signMessage(resultDigest(a.task, fingerprint, execMsOf(millis)), key)
         return { outputs: tensorMapToJson(outputs), fingerprint, signature, millis }
       })
 
@@ -533,7 +567,72 @@ export const startComputeNode = (
       }).pipe(Effect.scoped)
 
     const isFatal = (e: unknown): e is ComputeNodeFatal =>
-      (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration")) || e instanceof InvalidRequest
+      (e instanceof WorkerRejected && (e.reason === "BadSignature" || e.reason === "BadRegistration" || e.reason === "ClassMismatch")) ||
+      e instanceof InvalidRequest ||
+      e instanceof ChainRegistrationRefused
+
+    // ---- on chain: this key's worker.register on the AI shard
+
+    const onChainMatches = (w: { readonly gpuClass: string; readonly endpoint: string }) => w.gpuClass === gpuClass && w.endpoint === endpoint
+    const onChain = (client: ComputeNodeClient) =>
+      call("worker.onChain", client.worker.onChain({ address })).pipe(
+        Effect.map((w) => onChainMatches(w)),
+        Effect.catchTag("NotFound", () => Effect.succeed(false))
+      )
+    /** Until this node's view of the AI shard shows the registration (its block may reach it later than another node's). */
+    const untilOnChain = (client: ComputeNodeClient) =>
+      onChain(client).pipe(
+        Effect.flatMap((shown) => (shown ? Effect.void : Effect.fail("not yet" as const))),
+        Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)) }),
+        Effect.timeoutFail({
+          duration: CHAIN_REGISTRATION_WAIT,
+          onTimeout: () => new CallTimedOut({ call: "worker.onChain after worker.register", millis: Duration.toMillis(CHAIN_REGISTRATION_WAIT) })
+        })
+      )
+    /** One connection at a time decides whether to submit; once the chain has it (or we sent it), the others only wait to see it. */
+    const chainLock = yield* Effect.makeSemaphore(1)
+    let onChainSettled = false
+
+    /** Registered on chain with this class and endpoint, or submit worker.register and wait until the node shows it. */
+    const ensureOnChain = (client: ComputeNodeClient, status: NodeStatus) =>
+      chainLock.withPermits(1)(
+        Effect.gen(function* () {
+          const aiShard = status.shards.find((x) => x.kind === "ai")?.shard
+          if (aiShard === undefined) return
+          if (onChainSettled) return yield* untilOnChain(client)
+          if (yield* onChain(client)) {
+            onChainSettled = true
+            return
+          }
+          // Where the kind runs: the AI shard (its nonce is that account's).
+          const shard = isBeaconKind("worker.register") ? BEACON_SHARD : isAiShardKind("worker.register") ? aiShard : undefined
+          const account = yield* call("account.get", client.account.get({ address, ...(shard === undefined ? {} : { shard }) }))
+          const body = new TransactionBody({
+            chainId: status.chainId,
+            nonce: account.pendingNonce,
+            fee: 0n,
+            payload: { kind: "worker.register", gpuClass, devices, endpoint }
+          })
+          const tx = signTransaction(body, key)
+          const submitted = yield* client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }).pipe(
+            Effect.timeoutFail({
+              duration: CHAIN_REGISTRATION_WAIT,
+              onTimeout: () => new CallTimedOut({ call: "tx.submit worker.register", millis: Duration.toMillis(CHAIN_REGISTRATION_WAIT) })
+            })
+          )
+          if (submitted.status === "rejected") {
+            const view = yield* call("tx.get", client.tx.get({ hash: submitted.hash })).pipe(Effect.option)
+            const reason = Option.isSome(view) && view.value.reason !== undefined ? view.value.reason : "no reason given"
+            return yield* new ChainRegistrationRefused({ tx: submitted.hash, detail: `block ${submitted.shard}/${submitted.blockHeight ?? "?"}: ${reason}` })
+          }
+          onChainSettled = true
+          stats.chainRegistrations++
+          yield* untilOnChain(client)
+          yield* Effect.logInfo(
+            `registered on chain: worker.register ${tx.hash} (${devices} × ${gpuClass}, endpoint ${endpoint}) in block ${submitted.shard}/${submitted.blockHeight ?? "?"}`
+          )
+        })
+      )
 
     /** One node's connection, dialled again with back-off whenever it is lost; fails only when the node refuses the worker. */
     const serve = (index: number): Effect.Effect<never, ComputeNodeFatal> => {
@@ -543,6 +642,7 @@ export const startComputeNode = (
         const client = yield* node.connect
         whereOf.set(client, where)
         const status = yield* call("node.status", client.node.status())
+        yield* ensureOnChain(client, status)
         const at = yield* Clock.currentTimeMillis
         // A fresh nonce each time (and for each node): a node refuses a registration it has seen (a replay).
         const nonce = `0x${randomBytes(16).toString("hex")}`

@@ -47,7 +47,7 @@ import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, senderAccount } from "./support/ai.js"
+import { bareRun, registerWorkerOnChain, senderAccount } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
@@ -241,6 +241,7 @@ const standInWorker = async (
   const client = await openClient(url)
   const key = devKey(nextWorkerKey++)
   const status = await client.run(client.client.node.status())
+  await registerWorkerOnChain(client, key, { gpuClass, endpoint: "stand-in" })
   const offer = { gpuClass, devices: 1, stake: 0n, endpoint: "stand-in", at: Date.now(), nonce: `0x${randomBytes(16).toString("hex")}` }
   const signature = signMessage(workerRegistrationDigest({ chainId: status.chainId, ...offer }), key)
   const { session } = await client.run(client.client.worker.register({ publicKey: key.publicKey.hex, ...offer, signature }))
@@ -250,7 +251,7 @@ const standInWorker = async (
       Stream.runForEach((a) =>
         Effect.promise(() => answer(a)).pipe(
           Effect.flatMap(({ fingerprint, outputs }) =>
-            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint), key) })
+            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint, 1), key) })
           ),
           Effect.either,
           Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))

@@ -24,7 +24,7 @@ import { SILERO_MANIFEST } from "../ai/support/models.js"
 import { DEV, QUIET_BEACON, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { freshNonce, registerModel as registerOnChain, sha256, signGrant, signRegistration, submitIncluded, type GrantOptions } from "./support/ai.js"
+import { freshNonce, registerModel as registerOnChain, registerWorkerOnChain, sha256, signGrant, signRegistration, submitIncluded, type GrantOptions } from "./support/ai.js"
 import { failureOf, frameOf, rawSocket as openRawSocket, subscribeFrame } from "./support/frames.js"
 import { cleanup, makeTempDir, spawnNode } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
@@ -169,6 +169,7 @@ describe("worker registration: signed, fresh, once", () => {
   const workerEvents = async () => (await c.run(c.client.events.read({ stream: `worker-${key.publicKey.address}`, limit: 1_000 }))).length
 
   it("a replayed registration is ReplayedRegistration; a stale one StaleRegistration; a long endpoint BadRegistration; nothing changes", async () => {
+    await registerWorkerOnChain(c, key)
     const request = signed({ at: Date.now(), nonce: nonce() })
     const first = await c.run(c.client.worker.register(request))
     expect(first.worker).toBe(key.publicKey.address)
@@ -294,6 +295,7 @@ describe("after all that", () => {
 
   it("a registration and a grant accepted before a restart are refused after it (StaleRegistration, StaleGrant), though the node forgot their nonces", async () => {
     const worker = devKey(61)
+    await registerWorkerOnChain(c, worker)
     const registration = signRegistration(chainId, worker)
     await c.run(c.client.worker.register(registration))
     const developer = DEV[4]!.key // has an escrow for doors-session, and one session open

@@ -43,7 +43,7 @@ import {
   trainingDropoutModel
 } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { registerModel, sha256, signGrant, signRegistration, submitIncluded, uploadModel, servingManifest } from "./support/ai.js"
+import { registerModel, registerWorkerOnChain, sha256, signGrant, signRegistration, submitIncluded, uploadModel, servingManifest } from "./support/ai.js"
 import { DEFAULT_FEE, DEV, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -301,6 +301,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
   it("a replayed worker registration, a replayed session grant, weights signed by another key: each refused, nothing taken", async () => {
     const c = v(0)
     const workerKey = randomKey()
+    await registerWorkerOnChain(c, workerKey)
     const registration = signRegistration(chainId, workerKey)
     expect((await c.run(c.client.worker.register(registration))).worker).toBe(workerKey.publicKey.address)
     const replayed = (await c.fail(c.client.worker.register(registration))) as { _tag: string; reason: string }

@@ -36,7 +36,7 @@ import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { bareRun, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
+import { bareRun, registerWorkerOnChain, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditAi, cleanup, makeTempDir, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -88,6 +88,7 @@ const standIn = async (onTask: (a: TaskAssignment, session: string, key: Private
   const client = await openClient(node.url)
   const key = devKey(nextStandInKey++)
   const status = await client.run(client.client.node.status())
+  await registerWorkerOnChain(client, key, { gpuClass: "H100", endpoint: "stand-in" })
   const { session } = await client.run(client.client.worker.register(signRegistration(status.chainId, key, { gpuClass: "H100", endpoint: "stand-in" })))
   void Effect.runPromiseExit(
     client.client.worker.tasks({ session }).pipe(Stream.runForEach((a) => Effect.promise(() => onTask(a, session, key, client).catch(() => undefined))))
@@ -121,7 +122,7 @@ const honestStandIn = () =>
   standIn(async (a, session, key, client) => {
     const outputs = await bareRun(sileroBytes(), a.inputs)
     const fingerprint = outputFingerprint(outputs, a.outputTolerance)
-    const signature = signMessage(resultDigest(a.task, fingerprint), key)
+    const signature = signMessage(resultDigest(a.task, fingerprint, 1), key)
     return client.run(client.client.worker.result({ session, task: a.task, outputs: tensorMapToJson(outputs), fingerprint, millis: 1, signature }))
   })
 

@@ -75,7 +75,7 @@ describe("the Settler", () => {
         taskId,
         model,
         price: PRICE,
-        results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT), worker) }]
+        results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT, 250), worker) }]
       }
 
       const settlerKey = devProposerKey(ai)

@@ -17,14 +17,14 @@ import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
 import { ModelManifest } from "../../domain/ai/manifest.js"
-import { resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES, TaskAssignment, WorkerRejected } from "../../src/api/AiRpcs.js"
 import type { NodeClient } from "../../src/client/index.js"
-import { runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
+import { ChainRegistrationRefused, runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
 import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
 import { freePort } from "../support/freePort.js"
@@ -118,7 +118,7 @@ const checkResult = (r: ResultRecord, task: TaskAssignment, key: PrivateKey): Te
   expect(r.task).toBe(task.task)
   const outputs = Either.getOrThrow(decodeTensorMapJson(r.outputs))
   expect(r.fingerprint).toBe(outputFingerprint(outputs, task.outputTolerance))
-  const signer = verifyMessage(resultDigest(task.task, r.fingerprint), key.publicKey.hex, r.signature)
+  const signer = verifyMessage(resultDigest(task.task, r.fingerprint, execMsOf(r.millis)), key.publicKey.hex, r.signature)
   expect(Either.isRight(signer)).toBe(true)
   expect(r.millis).toBeGreaterThan(0)
   return outputs
@@ -297,6 +297,81 @@ describe("ComputeNode, other workers", () => {
     const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
     expect(error).toBeInstanceOf(WorkerRejected)
     expect((error as WorkerRejected).reason).toBe("BadRegistration")
+  })
+})
+
+describe("ComputeNode on chain (a stand-in AI shard)", () => {
+  it("submits worker.register once, signed by its key with fee 0 and its AI-shard nonce, before it connects; a restart with the same key does not register again", async () => {
+    const nodeBlobs = makeFsBlobStore(join(tempDir("node-chain"), "blobs"))
+    const port = await freePort()
+    const key = devKey(6)
+    const dataDir = tempDir("data-chain")
+    await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const state = yield* makeFakeNodeState(nodeBlobs)
+          state.aiShard = 3
+          const node = yield* startFakeNode(state, port)
+          const first = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const w = yield* startComputeNode(baseOptions(node.url, key, dataDir))
+              yield* w.registered()
+              return yield* w.stats
+            })
+          )
+          expect(first.chainRegistrations).toBe(1)
+          expect(state.chainTxs).toHaveLength(1)
+          expect(state.chainTxs[0]).toMatchObject({ sender: key.publicKey.address, nonce: 0n, fee: 0n, status: "included" })
+          expect(state.onChain.get(key.publicKey.address)).toMatchObject({ publicKey: key.publicKey.hex, gpuClass: "CPU", devices: 2, endpoint: "test-worker" })
+          // The node saw the on-chain registration before the connection's.
+          expect(state.registrations).toHaveLength(1)
+          // A restart (a new process with the same key): the chain already has it, so no second worker.register.
+          const second = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const w = yield* startComputeNode(baseOptions(node.url, key, dataDir))
+              yield* w.registered()
+              return yield* w.stats
+            })
+          )
+          expect(second.chainRegistrations).toBe(0)
+          expect(state.chainTxs).toHaveLength(1)
+          expect(state.registrations).toHaveLength(2)
+          // Another class than the chain's: registered on chain again (the ledger updates it), nonce 1.
+          const third = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const w = yield* startComputeNode({ ...baseOptions(node.url, key, dataDir), gpuClass: "RTX4090" })
+              yield* w.registered()
+              return yield* w.stats
+            })
+          )
+          expect(third.chainRegistrations).toBe(1)
+          expect(state.chainTxs.map((t) => t.nonce)).toEqual([0n, 1n])
+          expect(state.onChain.get(key.publicKey.address)?.gpuClass).toBe("RTX4090")
+        }).pipe(Effect.timeout(RESULT_WAIT))
+      )
+    )
+    expect(logLines.some((l) => l.startsWith("INFO registered on chain: worker.register 0x"))).toBe(true)
+  })
+
+  it("a worker.register the chain refuses stops runComputeNode with ChainRegistrationRefused and the ledger's reason", async () => {
+    const nodeBlobs = makeFsBlobStore(join(tempDir("node-chain-refuse"), "blobs"))
+    const port = await freePort()
+    const exit = await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const state = yield* makeFakeNodeState(nodeBlobs)
+          state.aiShard = 3
+          state.refuseRegister = "UnknownGpuClass: no such class"
+          const node = yield* startFakeNode(state, port)
+          const exit = yield* Effect.exit(runComputeNode(baseOptions(node.url, devKey(7), tempDir("data-chain-refuse"))).pipe(Effect.timeout(RESULT_WAIT)))
+          expect(state.registrations).toHaveLength(0)
+          return exit
+        })
+      )
+    )
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(ChainRegistrationRefused)
+    expect((error as ChainRegistrationRefused).message).toMatch(/UnknownGpuClass: no such class/)
   })
 })
 

@@ -17,7 +17,7 @@ import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
 import { ModelManifest } from "../../domain/ai/manifest.js"
-import { resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
@@ -177,7 +177,7 @@ describe("ComputeNode serving two nodes", () => {
       expect(r.session).toBe(session)
       const outputs = Either.getOrThrow(decodeTensorMapJson(r.outputs))
       expect(r.fingerprint).toBe(outputFingerprint(outputs, TOLERANCE))
-      expect(Either.isRight(verifyMessage(resultDigest(task.task, r.fingerprint), key.publicKey.hex, r.signature))).toBe(true)
+      expect(Either.isRight(verifyMessage(resultDigest(task.task, r.fingerprint, execMsOf(r.millis)), key.publicKey.hex, r.signature))).toBe(true)
       expect(plain(outputs)).toEqual(plain(await bareRun(SILERO, inputs)))
     }
     expect(worker.engine.config.threads).toBe(1)

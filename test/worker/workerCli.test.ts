@@ -13,7 +13,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Queue, Scope } from "effect"
-import { resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
+import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { tensorMapToJson } from "../../domain/ai/tensor.js"
 import { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { WORKER_KEY_FILE } from "../../src/cli/commands/worker.js"
@@ -114,7 +114,7 @@ describe("topai worker", () => {
     })
     await Effect.runPromise(Queue.offer(node.state.tasks, task))
     const result = await Effect.runPromise(Queue.take(node.state.results).pipe(Effect.timeout(Duration.millis(WAIT_MS))))
-    expect(Either.isRight(verifyMessage(resultDigest(task.task, result.fingerprint), key.publicKey.hex, result.signature))).toBe(true)
+    expect(Either.isRight(verifyMessage(resultDigest(task.task, result.fingerprint, execMsOf(result.millis)), key.publicKey.hex, result.signature))).toBe(true)
 
     first.child.kill("SIGINT")
     const exit = await within(first.exited, 15_000, "exit after SIGINT")

@@ -35,6 +35,11 @@ const decideTx = (s: AiLedgerState, ctx: AiContext, tx: Transaction): Decision =
     case "worker.unbond":
       return decideUnbond(s, tx, p)
     case "usage.settle":
+      // Gateways are the AI shard's members: a settle costs every member a signature check per grant and result,
+      // so only a member may make them pay it (the receipts are signed by their parties, so any member can submit them).
+      if (!ctx.committee.some((m) => m.address === tx.sender)) {
+        return Either.left(reject("NotCommitteeMember", `usage.settle from ${tx.sender}, not a member of the AI shard's committee`))
+      }
       return decideSettle(s, ctx, tx, p)
     case "escrow.withdraw":
       return decideWithdraw(s, tx, p)

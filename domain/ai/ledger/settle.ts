@@ -8,7 +8,8 @@
  *          signed by the developer it names (public key → address)
  *   model: Verified (or Deprecated after being Verified), price = its price
  *   results: distinct registered workers with the stake floor, one
- *          fingerprint, each signed by its worker over resultDigest(taskId, fingerprint)
+ *          fingerprint, each signed by its worker over
+ *          resultDigest(taskId, fingerprint, execMs) (so its paid units are the worker's word)
  *   cap:   the grant's spent + price ≤ spendMax (across receipts and txs)
  *   escrow of (developer, model) ≥ price
  *
@@ -85,7 +86,7 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
     const spent = spentOf(s, grant)
     if (spent + r.price > g.spendMax) return yield* refuse("OverCap", `grant spent ${spent}; ${r.price} more passes its cap ${g.spendMax}`)
     for (const [i, x] of r.results.entries()) {
-      const ok = verifyMessage(resultDigest(r.taskId, x.fingerprint), workers[i]!.record.publicKey, x.signature)
+      const ok = verifyMessage(resultDigest(r.taskId, x.fingerprint, x.execMs), workers[i]!.record.publicKey, x.signature)
       if (Either.isLeft(ok)) return yield* refuse("BadResultSignature", `result of worker ${x.worker}: ${ok.left}`)
     }
     const address = developer.right.address

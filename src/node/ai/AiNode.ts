@@ -336,6 +336,7 @@ export const makeAiNode = (config: AiConfig) =>
       inferStream,
       task,
       workers: hub.list,
+      workerOnChain: hub.onChainView,
       register: (r: RegisterRequest) => hub.register(r),
       heartbeat: hub.heartbeat,
       tasks: hub.tasks,

@@ -382,7 +382,7 @@ export const makeTaskRunner = (
             // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
             const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
             outputs.set(worker, { value: outcome.outputs, json })
-            signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: Math.max(0, Math.round(outcome.millis)) })
+            signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: outcome.execMs })
             const outputHash = sha256Hex(json)
             const command = referee
               ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })

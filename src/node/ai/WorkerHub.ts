@@ -4,6 +4,13 @@
  * one streams from `worker.tasks`), and the hand-off of a task to a worker
  * and of its result back. A worker that disconnects or misses its deadline
  * is reported as failed, so the task moves on to another worker.
+ *
+ * The chain decides who is a worker: a connection is accepted only for a
+ * key registered on the AI shard (`worker.register`, signed by that key)
+ * with the class it declares there, and the scheduler sees only workers
+ * registered on chain and bonded at least the genesis `minWorkerStake`
+ * (what usage.settle pays), with the class and units the LEDGER computed —
+ * never the connection's word.
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Deferred, Duration, Effect, Either, Option, Queue, Stream } from "effect"
@@ -12,19 +19,33 @@ import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
 import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
-import { NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { execMsOf, NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
-import { TaskAssignment, WorkerRejected, WorkerView, type WorkerOverrun } from "../../api/AiRpcs.js"
+import { OnChainWorkerView, TaskAssignment, WorkerRejected, WorkerView, type WorkerOverrun } from "../../api/AiRpcs.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
 import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
+import { bondedOf } from "../../../domain/economics/state.js"
+import { workerOf, type AiLedgerState } from "../../../domain/ai/ledger/state.js"
+import { coefficientOf } from "../../../domain/ai/worker/gpuClass.js"
+import type { Address } from "../../../domain/chain/keys.js"
+import { InvalidRequest, NotFound } from "../../api/NodeRpcs.js"
+import { ChainNode } from "../ChainNode.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 
 /** What came back from a worker for one task. */
 export type WorkerOutcome =
-  | { readonly kind: "result"; readonly outputs: unknown; readonly fingerprint: string; readonly signature: string; readonly millis: number }
+  | {
+      readonly kind: "result"
+      readonly outputs: unknown
+      readonly fingerprint: string
+      readonly signature: string
+      readonly millis: number
+      /** `execMsOf(millis)`: the units the signature covers (a usage receipt's `execMs`). */
+      readonly execMs: number
+    }
   | { readonly kind: "failed"; readonly reason: "died" | "timeout"; readonly detail: string }
   /** The worker's engine stopped the run at a limit (its claim; the task decides whether it stands). */
   | { readonly kind: "overrun"; readonly overrun: WorkerOverrun; readonly detail: string }
@@ -93,9 +114,25 @@ export const WORKER_DETAIL_CHARS_MAX = 500
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
 
-export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEconomy) =>
+export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEconomy) =>
   Effect.gen(function* () {
     const verifier = yield* SignatureVerifier
+    const chain = yield* ChainNode
+    const aiShard = (yield* chain.status).shards.find((x) => x.kind === "ai")?.shard
+    /** The AI shard's ledger as this node applied it (undefined on a chain without one). */
+    const aiLedger: Effect.Effect<AiLedgerState | undefined> =
+      aiShard === undefined
+        ? Effect.succeed(undefined)
+        : chain.ledger(aiShard).pipe(
+            Effect.map((l) => l.ai ?? undefined),
+            Effect.orElseSucceed(() => undefined)
+          )
+    /** The worker's registration on chain and its bond, or undefined. */
+    const onChain = (worker: string) =>
+      Effect.map(aiLedger, (ai) => {
+        const w = ai === undefined ? undefined : workerOf(ai, worker as Address)
+        return ai === undefined || w === undefined ? undefined : { ...w, worker, bonded: bondedOf(ai.economy, worker as Address) }
+      })
     const rules: WorkerRules = { gpuClasses: config.gpuClasses, heartbeatGraceMs: config.heartbeatGraceMs, stakeMin: config.stakeMin }
     const actors = yield* makeWorkerActors(rules)
     const connections = new Map<string, Connection>() // by worker id
@@ -151,18 +188,31 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
           r.signature
         )
         if (Either.isLeft(signer)) return yield* rejected("BadSignature", `registration: ${signer.left}`)
+        const worker = signer.right.address
+        const record = yield* onChain(worker)
+        if (record === undefined) {
+          return yield* rejected(
+            "NotOnChain",
+            `${worker} is not registered on the AI shard${aiShard === undefined ? "" : ` (shard ${aiShard})`}: submit worker.register signed by the worker's key first (a compute node does when it starts), then connect`
+          )
+        }
+        if (record.gpuClass !== r.gpuClass) {
+          return yield* rejected(
+            "ClassMismatch",
+            `${worker} declares ${r.gpuClass} here, but its registration on chain says ${record.gpuClass}: register on chain again (worker.register) with the class it has`
+          )
+        }
         for (const [nonce, at] of registrationNonces) if (now - at > REGISTRATION_WINDOW_MS) registrationNonces.delete(nonce)
         if (registrationNonces.has(r.nonce)) {
           return yield* rejected("ReplayedRegistration", `a registration with nonce ${r.nonce} was already accepted: sign a new one`)
         }
         registrationNonces.set(r.nonce, r.at)
-        const worker = signer.right.address
         const a = yield* actor(worker)
         const before = yield* a.state
         if (before.status === "Unregistered") {
           yield* a
-            // With an economy the stake bonded on chain counts, not the one declared.
-            .ask(new RegisterWorker({ workerId: worker, owner: worker, gpuClass: r.gpuClass, devices: r.devices, stake: economy?.bondedOf(worker) ?? r.stake, endpoint: r.endpoint, at: now }))
+            // The stake bonded on chain counts, not the one declared.
+            .ask(new RegisterWorker({ workerId: worker, owner: worker, gpuClass: r.gpuClass, devices: r.devices, stake: record.bonded, endpoint: r.endpoint, at: now }))
             .pipe(Effect.mapError((e) => rejected("BadRegistration", e.message)))
         } else if (before.status === "Deregistered") {
           return yield* rejected("BadRegistration", `${worker} deregistered; register with a new key`)
@@ -234,7 +284,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         const signature = hexToBytes(r.signature.toLowerCase(), SIGNATURE_BYTES)
         if (Either.isLeft(signature)) return yield* rejected("BadSignature", `result of ${r.task}: ${signature.left.message}`)
         const valid = yield* verifier.verifyDigest({
-          digest: resultDigest(r.task, r.fingerprint),
+          digest: resultDigest(r.task, r.fingerprint, execMsOf(r.millis)),
           publicKey: { bytes: c.publicKeyBytes },
           signature: signature.right
         })
@@ -254,7 +304,8 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
           outputs: r.outputs,
           fingerprint: r.fingerprint,
           signature: r.signature.toLowerCase(),
-          millis: r.millis
+          millis: r.millis,
+          execMs: execMsOf(r.millis)
         })
         return { accepted: true }
       })
@@ -303,17 +354,31 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
         yield* (yield* actor(worker)).ask(cmd).pipe(Effect.ignore)
       })
 
-    /** Workers the scheduler may pick: connected, streaming and Online in their actor. */
+    /** The devices the ledger's units stand for (units = devices × coefficient; fewer if units are ever measured lower). */
+    const ledgerDevices = (units: bigint, coefficient: bigint): number => Number(units / coefficient)
+
+    /**
+     * Workers the scheduler may pick: connected, streaming, Online in their
+     * actor, registered on chain and bonded at least `minWorkerStake` there
+     * (else usage.settle would refuse their receipts). Class and devices are
+     * the ledger's: devices = its GPU units ÷ the class's coefficient.
+     */
     const schedulable = Effect.gen(function* () {
       const out: Array<SchedulerView> = []
+      const ai = yield* aiLedger
+      if (ai === undefined) return out
       for (const c of connections.values()) {
         if (!c.streaming) continue
+        const record = workerOf(ai, c.worker as Address)
+        if (record === undefined || bondedOf(ai.economy, c.worker as Address) < config.stakeMin) continue
+        const coefficient = coefficientOf(config.gpuClasses, record.gpuClass)
+        if (coefficient === undefined) continue
         const s = yield* (yield* actor(c.worker)).state
         if (s.status !== "Online" || s.registration === null) continue
         out.push({
           id: c.worker,
-          gpuClass: s.registration.gpuClass,
-          devices: s.registration.devices,
+          gpuClass: record.gpuClass,
+          devices: ledgerDevices(record.gpuUnitsMilli, coefficient),
           online: true,
           inFlight: c.inFlight,
           price: 0n,
@@ -323,17 +388,21 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
       return out
     })
 
+    /** Known workers; class and devices as the ledger has them (what scheduling uses), else as they declared. */
     const list = Effect.gen(function* () {
       const out: Array<WorkerView> = []
+      const ai = yield* aiLedger
       for (const worker of [...known].sort()) {
         const s = yield* (yield* actor(worker)).state
         if (s.registration === null) continue
         const c = connections.get(worker)
+        const record = ai === undefined ? undefined : workerOf(ai, worker as Address)
+        const coefficient = record === undefined ? undefined : coefficientOf(config.gpuClasses, record.gpuClass)
         out.push(
           new WorkerView({
             id: worker,
-            gpuClass: s.registration.gpuClass,
-            devices: s.registration.devices,
+            gpuClass: record?.gpuClass ?? s.registration.gpuClass,
+            devices: record === undefined || coefficient === undefined ? s.registration.devices : ledgerDevices(record.gpuUnitsMilli, coefficient),
             online: s.status === "Online" && c?.streaming === true,
             inFlight: c?.inFlight ?? 0,
             reputation: reputationScore(s.reputation),
@@ -375,6 +444,24 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, economy?: AiEco
       list,
       /** Workers known from their streams (for a restart: the index replays them). */
       remember: (worker: string) => Effect.sync(() => void known.add(worker)),
+      /** `worker.onChain`: the worker's registration on the AI shard's ledger. */
+      onChainView: (address: string) =>
+        Effect.gen(function* () {
+          const worker = address.trim().toLowerCase()
+          if (!/^0x[0-9a-f]{40}$/.test(worker)) return yield* new InvalidRequest({ detail: `address must be 0x and 40 hex digits, got ${JSON.stringify(address.slice(0, 60))}` })
+          const record = yield* onChain(worker)
+          if (record === undefined) return yield* new NotFound({ what: "worker on chain", id: worker })
+          return new OnChainWorkerView({
+            worker,
+            owner: record.owner,
+            publicKey: record.publicKey,
+            gpuClass: record.gpuClass,
+            gpuUnitsMilli: record.gpuUnitsMilli,
+            endpoint: record.endpoint,
+            registeredHeight: record.registeredHeight,
+            bonded: record.bonded
+          })
+        }),
       publicKeyOf: (worker: string) => Option.fromNullable(connections.get(worker)?.publicKey)
     }
   })

@@ -100,6 +100,8 @@ describe("usage.settle", () => {
     ["an unregistered worker", (m) => usageReceipt(hashOf("uw"), m, { results: [resultOf(key("stranger"), hashOf("uw"))] }), "UnregisteredWorker"],
     ["a result signed by another key", (m) => usageReceipt(hashOf("rs"), m, { results: [resultOf(worker1, hashOf("rs"), 500, FINGERPRINT, worker2)] }), "BadResultSignature"],
     ["a result signed for another task", (m) => usageReceipt(hashOf("rt"), m, { results: [resultOf(worker1, hashOf("elsewhere"))] }), "BadResultSignature"],
+    // A gateway that raises a worker's execution units after it signed them (to inflate the compute fee and task mining).
+    ["a result whose execMs was changed after signing", (m) => usageReceipt(hashOf("ex"), m, { results: [{ ...resultOf(worker1, hashOf("ex"), 500), execMs: 5_000 }] }), "BadResultSignature"],
     ["a worker listed twice", (m) => usageReceipt(hashOf("d"), m, { results: [resultOf(worker1, hashOf("d")), resultOf(worker1, hashOf("d"))] }), "DuplicateWorker"],
     ["results that disagree", (m) => usageReceipt(hashOf("dis"), m, { results: [resultOf(worker1, hashOf("dis")), resultOf(worker2, hashOf("dis"), 500, hashOf("other-fp"))] }), "ResultsDisagree"]
   ]
@@ -112,6 +114,14 @@ describe("usage.settle", () => {
       expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
     })
   }
+
+  it("a settle from outside the AI committee is refused whole (NotCommitteeMember): nothing settles, no signature is checked", () => {
+    const { state, model } = setup()
+    const outsider = signed(key("outsider"), { kind: "usage.settle", receipts: [usageReceipt(hashOf("outside"), model)] })
+    const d = decideAi(state, ctxAt(10), txIn(outsider))
+    expect(Either.isLeft(d) && d.left.reason).toBe("NotCommitteeMember")
+    expect(escrowOf(state, developer.publicKey.address, model)).toBe(2_500n)
+  })
 
   it("refuses a receipt the escrow cannot cover: InsufficientEscrow (999 < 1000)", () => {
     const { state, model } = setup(999n)

@@ -34,7 +34,8 @@ export const economics: EconomicsConfig = testConfig()
 export const key = (label: string): PrivateKey => devKeyFromSeed(`ai-ledger-test/${label}`)
 export const provider = key("provider")
 export const developer = key("developer")
-export const gateway = key("gateway")
+/** A gateway is one of the AI shard's members (validator-a below): only members settle usage. */
+export const gateway = key("validator-a")
 export const worker1 = key("worker-1")
 export const worker2 = key("worker-2")
 export const owner = key("owner")
@@ -173,7 +174,7 @@ export const resultOf = (w: PrivateKey, taskId: Hash32, execMs = 500, fingerprin
   worker: w.publicKey.address,
   fingerprint,
   execMs,
-  signature: signMessage(resultDigest(taskId, fingerprint), signer)
+  signature: signMessage(resultDigest(taskId, fingerprint, execMs), signer)
 })
 
 export const usageReceipt = (

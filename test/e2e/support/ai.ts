@@ -109,6 +109,17 @@ export const signRegistration = (chainId: bigint, worker: PrivateKey, o: Registr
   return { publicKey: worker.publicKey.hex, ...offer, signature: signMessage(workerRegistrationDigest({ chainId, ...offer }), worker) }
 }
 
+/**
+ * `worker` registered on the AI shard by its own signed `worker.register`
+ * (fee 0), as the node requires before it takes the worker's connection;
+ * waits until the node's view of the ledger shows it.
+ */
+export const registerWorkerOnChain = async (c: TestClient, worker: PrivateKey, o: { readonly gpuClass?: string; readonly devices?: number; readonly endpoint?: string } = {}): Promise<void> => {
+  const address = worker.publicKey.address
+  await submitIncluded(c, worker, { kind: "worker.register", gpuClass: o.gpuClass ?? "CPU", devices: o.devices ?? 1, endpoint: o.endpoint ?? "http://worker.example" })
+  await waitFor(`worker ${address} on chain`, async () => (Either.isRight(await Effect.runPromise(Effect.either(c.client.worker.onChain({ address })))) ? true : undefined))
+}
+
 /** A hostile model's manifest at `price` a call: CPU, one worker, no sampled re-execution. */
 export const servingManifest = (name: string, price: bigint): ModelManifestEncoded => ({
   name,

@@ -4,8 +4,11 @@
  * (checks the signature with verifyMessage), `worker.heartbeat`,
  * `worker.tasks` (a stream fed from a queue the test offers to),
  * `worker.result` and `worker.failed` (recorded), `blob.get` (served from a
- * real FsBlobStore), and `worker.list` (for the CLI). Every other call dies:
- * a compute node must not make it.
+ * real FsBlobStore), and `worker.list` (for the CLI). With `aiShard` set it
+ * also keeps a stand-in AI shard: `worker.onChain`, `account.get` (nonces)
+ * and `tx.submit`/`tx.get` for `worker.register` (decoded and its signature
+ * recovered by the real codec; "included" at once, or rejected with
+ * `refuseRegister`). Every other call dies: a compute node must not make it.
  *
  * The state lives outside the server, so a test can stop the server and
  * start another on the same port with the same state (a node restart that
@@ -20,8 +23,10 @@ import { Buffer } from "node:buffer"
 import { Effect, Either, Exit, Layer, Queue, Scope, Stream } from "effect"
 import { verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import type { BlobStoreShape } from "../../../infra/blobstore/BlobStore.js"
-import { TaskAssignment, WorkerRejected, WorkerView } from "../../../src/api/AiRpcs.js"
-import { NodeStatus, NotFound } from "../../../src/api/NodeRpcs.js"
+import { OnChainWorkerView, TaskAssignment, WorkerRejected, WorkerView } from "../../../src/api/AiRpcs.js"
+import { AccountInfo, InvalidRequest, NodeStatus, NotFound, ShardStatus, SubmitResult, TransactionRejected, TxView } from "../../../src/api/NodeRpcs.js"
+import { hexToBytes } from "../../../domain/chain/hex.js"
+import { decodeTransaction } from "../../../domain/chain/transaction.js"
 import { WS_PATH, wsSerialization } from "../../../src/api/transport.js"
 import { requestLimitsLayer } from "../../../src/api/requestLimits.js"
 import { ComputeNodeRpcs } from "../../../src/worker/ComputeNode.js"
@@ -71,6 +76,14 @@ export interface FakeNodeState {
   readonly results: Queue.Queue<ResultRecord>
   readonly failures: Queue.Queue<FailureRecord>
   readonly blobs: BlobStoreShape
+  /** The stand-in AI shard's id; undefined: the node has no AI shard (status lists none). */
+  aiShard: number | undefined
+  /** Workers registered on the stand-in AI shard, by address. */
+  readonly onChain: Map<string, { readonly publicKey: string; readonly gpuClass: string; readonly devices: number; readonly endpoint: string; readonly height: number }>
+  /** Every worker.register submitted, in order (included or rejected). */
+  readonly chainTxs: Array<{ readonly hash: string; readonly sender: string; readonly nonce: bigint; readonly fee: bigint; readonly status: "included" | "rejected"; readonly reason?: string | undefined; readonly raw: string }>
+  /** Execution refuses every worker.register with this reason while set. */
+  refuseRegister: string | undefined
 }
 
 export const makeFakeNodeState = (blobs: BlobStoreShape): Effect.Effect<FakeNodeState> =>
@@ -85,7 +98,11 @@ export const makeFakeNodeState = (blobs: BlobStoreShape): Effect.Effect<FakeNode
       tasks: yield* Queue.unbounded<TaskAssignment>(),
       results: yield* Queue.unbounded<ResultRecord>(),
       failures: yield* Queue.unbounded<FailureRecord>(),
-      blobs
+      blobs,
+      aiShard: undefined,
+      onChain: new Map(),
+      chainTxs: [],
+      refuseRegister: undefined
     }
   })
 
@@ -93,7 +110,60 @@ const notServed = (tag: string) => () => Effect.dieMessage(`${tag} is not served
 
 const handlers = (state: FakeNodeState) =>
   ComputeNodeRpcs.toLayer({
-    "node.status": () => Effect.succeed(new NodeStatus({ chainId: FAKE_CHAIN_ID, version: "test", shards: [], eventsPosition: 0 })),
+    "node.status": () =>
+      Effect.sync(
+        () =>
+          new NodeStatus({
+            chainId: FAKE_CHAIN_ID,
+            version: "test",
+            shards:
+              state.aiShard === undefined
+                ? []
+                : [new ShardStatus({ shard: state.aiShard, kind: "ai", height: state.chainTxs.length, lastBlockHash: "0x", pendingTransactions: 0 })],
+            eventsPosition: 0
+          })
+      ),
+    "worker.onChain": ({ address }) =>
+      Effect.suspend(() => {
+        const w = state.onChain.get(address)
+        if (w === undefined) return Effect.fail(new NotFound({ what: "worker on chain", id: address }))
+        const units = BigInt(w.devices) * 1_000n
+        return Effect.succeed(
+          new OnChainWorkerView({ worker: address, owner: address, publicKey: w.publicKey, gpuClass: w.gpuClass, gpuUnitsMilli: units, endpoint: w.endpoint, registeredHeight: w.height, bonded: 0n })
+        )
+      }),
+    "account.get": ({ address, shard }) =>
+      Effect.sync(() => {
+        const nonce = BigInt(state.chainTxs.filter((t) => t.sender === address).length)
+        return new AccountInfo({ address, shard: shard ?? 1, balance: 0n, nonce, pendingNonce: nonce })
+      }),
+    "tx.submit": ({ raw }) =>
+      Effect.gen(function* () {
+        const bytes = hexToBytes(raw)
+        if (Either.isLeft(bytes)) return yield* new TransactionRejected({ reason: "Malformed", detail: bytes.left.message })
+        const tx = decodeTransaction(bytes.right)
+        if (Either.isLeft(tx)) return yield* new TransactionRejected({ reason: "Malformed", detail: tx.left.message })
+        const t = tx.right
+        const p = t.body.payload
+        if (p.kind !== "worker.register") return yield* Effect.dieMessage(`the test node takes only worker.register, got ${p.kind}`)
+        const expected = BigInt(state.chainTxs.filter((x) => x.sender === t.sender).length)
+        if (t.body.nonce !== expected || t.body.chainId !== FAKE_CHAIN_ID) {
+          return yield* new TransactionRejected({ reason: t.body.nonce < expected ? "NonceReused" : "NonceGap", detail: `nonce ${t.body.nonce}, expected ${expected}` })
+        }
+        const height = state.chainTxs.length + 1
+        const refused = state.refuseRegister
+        state.chainTxs.push({ hash: t.hash, sender: t.sender, nonce: t.body.nonce, fee: t.body.fee, status: refused === undefined ? "included" : "rejected", reason: refused, raw })
+        if (refused === undefined) state.onChain.set(t.sender, { publicKey: t.publicKey.hex, gpuClass: p.gpuClass, devices: p.devices, endpoint: p.endpoint, height })
+        return new SubmitResult({ hash: t.hash, shard: state.aiShard ?? 1, status: refused === undefined ? "included" : "rejected", blockHeight: height })
+      }),
+    "tx.get": ({ hash }) =>
+      Effect.suspend(() => {
+        const t = state.chainTxs.find((x) => x.hash === hash)
+        if (t === undefined) return Effect.fail(new NotFound({ what: "transaction", id: hash }))
+        return Effect.succeed(
+          new TxView({ hash, shard: state.aiShard ?? 1, status: t.status, from: t.sender, kind: "worker.register", nonce: t.nonce, fee: t.fee, blockHeight: 1, reason: t.reason, raw: t.raw })
+        )
+      }),
     "worker.register": (p) =>
       Effect.suspend(() => {
         const digest = workerRegistrationDigest({ chainId: FAKE_CHAIN_ID, gpuClass: p.gpuClass, devices: p.devices, stake: p.stake, endpoint: p.endpoint, at: p.at, nonce: p.nonce })
