@@ -139,7 +139,7 @@ export const startDevnet = (o: {
       // An AI validator fetches weights uploaded to another from the other AI validators.
       const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
       const stack = aiValidators.includes(i)
-        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers })), Layer.provideMerge(chain))
+        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, settlerKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
         : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
       yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>

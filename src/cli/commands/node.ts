@@ -27,7 +27,7 @@ import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
-import { devProposerKey } from "../../../domain/chain/keys.js"
+import { devProposerKey, type PrivateKey } from "../../../domain/chain/keys.js"
 import { aiShardOf, BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
@@ -248,6 +248,8 @@ export const aiShardLayer = (
     readonly runDeadline?: RunDeadlineRules | undefined
     /** Other AI nodes' RPC URLs, to fetch weights uploaded to them (AiConfig.peers). */
     readonly peers?: ReadonlyArray<string> | undefined
+    /** The key that signs `usage.settle`: an AI committee member's (default: the AI shard's dev proposer, a single producer's attestor). */
+    readonly settlerKey?: PrivateKey | undefined
   } = {}
 ) => {
   const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
@@ -257,8 +259,8 @@ export const aiShardLayer = (
     verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
-    // The AI shard's proposer on the dev chain: the account that attests and settles usage.
-    settlerKey: devProposerKey(aiShardOf(genesis.transferShards))
+    // On a single-producer chain the AI shard's proposer is its committee: the account that attests and settles usage.
+    settlerKey: settings.settlerKey ?? devProposerKey(aiShardOf(genesis.transferShards))
   }
   // A verification interrupted by a crash leaves its copy of the model behind; each start clears it.
   const scratch = Layer.effectDiscard(
