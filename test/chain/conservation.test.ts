@@ -132,7 +132,7 @@ const runSteps = (steps: ReadonlyArray<Step>) => {
                 chainId,
                 nonce,
                 fee: st.fee,
-                payload: st.kind === "escrow.deposit" ? { kind: st.kind, model: MODEL, amount: st.amount } : { kind: st.kind, worker: to, amount: st.amount }
+                payload: st.kind === "escrow.deposit" ? { kind: "escrow.deposit", model: MODEL, amount: st.amount } : { kind: "worker.stake", worker: to, amount: st.amount }
               }),
               sender.key
             )
