@@ -5,7 +5,7 @@
  * credited by the AI shard exactly once however often it is relayed.
  */
 import { describe, expect, it } from "vitest"
-import { Either, Schema } from "effect"
+import { Either, HashSet, Schema } from "effect"
 import { CrossShardSent, type ShardEvent } from "../../domain/chain/events.js"
 import { GenesisConfig, genesisCommand } from "../../domain/chain/genesis.js"
 import { hashBytes, keccak256, keccakHex, type Hash32 } from "../../domain/chain/hash.js"
@@ -172,5 +172,30 @@ describe("which shard takes which receipt", () => {
   ])("%s: %s", (_, make, reason) => {
     const [shard, receipt] = make()
     expect(refusal(genesisOf(shard), [receipt])).toBe(reason)
+  })
+})
+
+describe("epoch receipts out of order", () => {
+  it("a later epoch's receipt relayed before (or without) its predecessor's waits uncredited, no crash; relayed again after it, it closes its epoch", () => {
+    const { sent } = beaconSends(2 * EPOCH_BLOCKS)
+    const [first, second] = sent.map((s) => s.receipt) as [CrossShardReceipt, CrossShardReceipt]
+    const closedIn = (events: ReadonlyArray<ShardEvent>) => events.filter((e) => e._tag === "EpochClosed").map((e) => (e as { epoch: number }).epoch)
+    const g = genesisOf(AI)
+    // Epoch 1's alone: nothing credited, nothing closed; it stays creditable.
+    const alone = applyBlock(g, nextBlock(g, [], [second]))
+    expect(alone.events.some((e) => e._tag === "CrossShardReceived")).toBe(false)
+    expect(HashSet.has(alone.state.receivedReceipts, second.receiptId)).toBe(false)
+    // Epoch 1's before epoch 0's in one block: epoch 0 closes, epoch 1 waits.
+    const swapped = applyBlock(alone.state, nextBlock(alone.state, [], [second, first]))
+    expect(closedIn(swapped.events)).toEqual([0])
+    expect(HashSet.has(swapped.state.receivedReceipts, second.receiptId)).toBe(false)
+    // Relayed again: epoch 1 closes, once.
+    const later = applyBlock(swapped.state, nextBlock(swapped.state, [], [second, first, second]))
+    expect(closedIn(later.events)).toEqual([1])
+    expect(later.state.ai!.economy.epoch).toBe(2)
+    // Replay rebuilds the same ledger.
+    const ledger = makeLedger(AI)
+    const events = [...run(ledger, ledger.initialState, genesisCommand(beaconConfig, AI)).events, ...alone.events, ...swapped.events, ...later.events]
+    expect(events.reduce(ledger.evolve, ledger.initialState).ai!.economy.epoch).toBe(2)
   })
 })
