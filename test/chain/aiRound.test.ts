@@ -5,7 +5,8 @@
  * stake on transfer shards, their purpose receipts on the AI shard, a model
  * registered and verified by the single producer, a worker registered, a
  * task settled from a signed grant and a signed result, its payouts sent as
- * receipts and credited on the payees' transfer shards — with balances exact
+ * receipts and credited on the payees' transfer shards, then the epoch closed
+ * by the beacon's receipt and its rewards paid the same way — with balances exact
  * to the unit and conservation across every shard.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -18,8 +19,9 @@ import { keccakHex, type Hash32 } from "../../domain/chain/hash.js"
 import { utf8 } from "../../domain/chain/hex.js"
 import { devKeyFromSeed, devProposerKey, PrivateKey, type Address } from "../../domain/chain/keys.js"
 import { balanceOf, makeLedger, type LedgerState } from "../../domain/chain/ledger.js"
-import type { CrossShardReceipt } from "../../domain/chain/receipt.js"
-import { receiptIdOf } from "../../domain/chain/receipt.js"
+import { CrossShardReceipt, receiptIdOf } from "../../domain/chain/receipt.js"
+import { BEACON_SYSTEM_ADDRESS, epochEndCause } from "../../domain/chain/epochReceipt.js"
+import { epochCloseCause } from "../../domain/ai/ledger/epochClose.js"
 import { aiShardOf, BEACON_SHARD, type ShardId } from "../../domain/chain/sharding.js"
 import { signTransaction, Transaction, TransactionBody, type TransactionPayload, type UsageReceipt } from "../../domain/chain/transaction.js"
 import { checkTransaction } from "../../domain/chain/txRules.js"
@@ -321,15 +323,52 @@ const runRound = (p: RoundParams) => {
   expect(again.filter((e) => e._tag === "UsageRefused").map((e) => (e as { reason: string }).reason)).toEqual(
     receipts.map((_, i) => (i < settled ? "AlreadySettled" : "InsufficientEscrow"))
   )
-  return { c, settled, fees }
+
+  // 6. The beacon's epoch receipt closes epoch 0 on the AI shard: its rewards leave the reserve / foundation / pool as receipts.
+  const endAt = ai(c).lastTimestamp
+  const epochCause = epochEndCause(0)
+  const epochReceipt = new CrossShardReceipt({
+    receiptId: receiptIdOf(epochCause),
+    sourceShard: BEACON_SHARD as ShardId,
+    destShard: AI,
+    from: BEACON_SYSTEM_ADDRESS,
+    to: BEACON_SYSTEM_ADDRESS,
+    amount: 0n,
+    txHash: epochCause,
+    purpose: { kind: "epoch", epoch: 0, startAt: ROUND.timestamp, endAt }
+  })
+  const sources = new Map<Address, bigint>([SYSTEM_RESERVE, SYSTEM_FOUNDATION, SYSTEM_STAKE_POOL].map((a) => [a, balanceOf(ai(c), a)]))
+  const payees = new Map<Address, bigint>()
+  const closeEvents = block(c, AI, [], [epochReceipt])
+  expect(closeEvents.filter((e) => e._tag === "EpochClosed")).toHaveLength(1)
+  const rewards = closeEvents.filter((e) => e._tag === "AiPayout")
+  const rewardSends = closeEvents.filter((e): e is CrossShardSent => e._tag === "CrossShardSent")
+  expect(rewardSends).toHaveLength(rewards.length)
+  const SOURCE = { reserve: SYSTEM_RESERVE, foundation: SYSTEM_FOUNDATION, stakePool: SYSTEM_STAKE_POOL, escrow: SYSTEM_ESCROW } as const
+  rewards.forEach((e, i) => {
+    if (e._tag !== "AiPayout") throw new Error("not a payout")
+    expect(rewardSends[i]).toMatchObject({ from: SOURCE[e.source], to: e.to, amount: e.amount, receiptId: receiptIdOf(epochCloseCause(0), e.index) })
+    sources.set(SOURCE[e.source], sources.get(SOURCE[e.source])! - e.amount)
+    if (!payees.has(e.to)) payees.set(e.to, balance(c, e.to))
+  })
+  for (const [a, v] of sources) expect([a, balanceOf(ai(c), a)]).toEqual([a, v])
+  expect(conserved(c)).toBe(supply)
+  relayAll(c)
+  expect(inFlight(c)).toEqual([])
+  for (const e of rewards) if (e._tag === "AiPayout") payees.set(e.to, payees.get(e.to)! + e.amount)
+  for (const [a, v] of payees) expect([a, balance(c, a)]).toEqual([a, v])
+  expect(conserved(c)).toBe(supply)
+  return { c, settled, fees, rewards: rewards.length }
 }
 
 describe("a whole AI round on the chain ledger", () => {
-  it("deposit → EscrowCredited; register + attest → AiModelVerified; worker + bond; usage.settle → UsageSettled, payouts credited on the payees' shards to the unit; conservation", () => {
-    const { settled, fees } = runRound({ price: TOKEN, deposit: (7n * TOKEN) / 2n, stake: 2_000n, devices: 2, execMs: 750, tasks: 4, who: 1 })
+  it("deposit → EscrowCredited; register + attest → AiModelVerified; worker + bond; usage.settle → UsageSettled, payouts credited on the payees' shards to the unit; the epoch receipt → rewards from the reserve; conservation", () => {
+    const { settled, fees, rewards } = runRound({ price: TOKEN, deposit: (7n * TOKEN) / 2n, stake: 2_000n, devices: 2, execMs: 750, tasks: 4, who: 1 })
     expect(settled).toBe(3)
     // The fees were real: something went to each party.
     expect(fees.providerNet > 0n && fees.protocolFee > 0n && fees.computeFeesTotal > 0n).toBe(true)
+    // The epoch close paid rewards (task mining for the verified model's tasks, at least) by receipts.
+    expect(rewards).toBeGreaterThan(0)
   })
 
   it("holds for random rounds: prices, deposits, stakes, devices, execution times, task counts and who plays whom", () => {
