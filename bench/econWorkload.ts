@@ -15,10 +15,12 @@
  *   chain     what the chain would record, appended as its own events to a
  *             shard stream: StakeBonded, UnbondRequested, a governance
  *             ShardSharesProposed, and the beacon's EpochEnded on `shard-0`
- *   close     the node's loop: the whole log folded in order by the same
- *             code as the node and the auditor (makeLogFold over factsOfLog),
- *             each ended epoch closed through its RewardActor
- *             (`reward-epoch-{n}`)
+ *   close     the AI shard's part, simulated: the old facts folded in log
+ *             order (bench/econSimFacts.ts), each ended epoch's ledger
+ *             appended to the AI shard's stream as its block would emit it;
+ *             then the node's loop (the node's and the auditor's fold over
+ *             the AI shard's events, src/audit/economyReplay.ts) writes each
+ *             ledger through its RewardActor (`reward-epoch-{n}`)
  *
  * The figures printed come from the stored ledgers.
  */
@@ -41,10 +43,13 @@ import { sha256, type Hash32 } from "../domain/chain/hash.js"
 import { bytesToHex } from "../domain/chain/hex.js"
 import type { Address } from "../domain/chain/keys.js"
 import { TOKEN } from "../domain/economics/config.js"
-import { CloseEpoch } from "../domain/economics/epochDecider.js"
+import { RecordEpoch } from "../domain/economics/epochDecider.js"
+import { AiShardSharesSet, AiStakeBonded, AiUnbondRequested } from "../domain/ai/ledger/events.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../domain/economics/events.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
-import { makeLogFold } from "../src/audit/economyReplay.js"
+import { makeLogFold as makeFactFold } from "./econSimFacts.js"
+import { aiShardStream, makeLogFold } from "../src/audit/economyReplay.js"
+import { aiShardOf } from "../domain/chain/sharding.js"
 import { mulberry32U32 } from "../test/support/mulberry32.js"
 
 export interface EconSimOptions {
@@ -137,7 +142,9 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
     const modelActors = yield* makeModelActors({ validators: [VALIDATOR], attestationQuorum: 1, verificationTimeoutMs: 600_000, gpuClasses: DEFAULT_GPU_CLASSES })
     const taskActors = yield* makeTaskActors({ retriesMax: 3 })
     const rewards = yield* makeRewardActors()
-    const log = makeLogFold(economics, genesisSupply(genesis))
+    const facts = makeFactFold(economics, genesisSupply(genesis))
+    const aiStream = aiShardStream(aiShardOf(genesis.transferShards))
+    const node = makeLogFold(economics, aiShardOf(genesis.transferShards))
     let folded = 0
     let chainSeq = 0
 
@@ -148,15 +155,22 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
     }
     const pendingVerifications: Array<{ readonly at: number; readonly run: Effect.Effect<unknown, unknown> }> = []
 
-    /** The node's loop: fold what was appended since, close each ended epoch through its RewardActor. */
+    /**
+     * Fold what was appended since: an ended epoch's ledger goes to the AI shard's stream (the
+     * simulated block); the node's fold of that stream writes it through the epoch's RewardActor.
+     */
     const follow = Effect.gen(function* () {
-      const events = yield* store.readAll({ after: folded })
-      for (const e of events) {
-        folded = e.position
-        for (const c of log.apply(e)) {
-          const actor = yield* rewards.get(rewardEpochStreamId(c.ended.epoch))
-          yield* actor.ask(new CloseEpoch({ epoch: c.ended.epoch, window: c.window, economy: c.before, config: economics }))
-          yield* rewards.release(rewardEpochStreamId(c.ended.epoch))
+      for (;;) {
+        const events = yield* store.readAll({ after: folded })
+        if (events.length === 0) return
+        for (const e of events) {
+          folded = e.position
+          for (const c of facts.apply(e)) for (const r of c.ledger) yield* chain(aiStream, r)
+          for (const c of node.apply(e).closed) {
+            const actor = yield* rewards.get(rewardEpochStreamId(c.epoch))
+            yield* actor.ask(new RecordEpoch({ epoch: c.epoch, ledger: c.ledger }))
+            yield* rewards.release(rewardEpochStreamId(c.epoch))
+          }
         }
       }
     })
@@ -182,6 +196,8 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
       yield* actor.ask(new RegisterWorker({ workerId: id, owner, gpuClass, devices, stake: 0n, endpoint: `sim://${i}`, at }))
       const bonded = BigInt(rnd.int(1, 10)) * 1_000n * TOKEN
       yield* chain("shard-1", new StakeBonded({ txHash: hashOf(`stake-${i}`), owner, worker: id, amount: bonded }))
+      // The AI shard's side of it: the bond receipt credited (its economy folds the stakes the ledger's slashes and releases need).
+      yield* chain(aiStream, new AiStakeBonded({ receiptId: hashOf(`stake-${i}`), owner, worker: id, amount: bonded }))
       workers.push({ id, owner, liar: rnd.chance(150), silentUntil: 0, offline: false, lastBeat: at, bonded })
     }
 
@@ -293,11 +309,21 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
           const amount = w.bonded / 2n
           w.bonded -= amount
           const txHash = hashOf(`unbond-${epoch}-${w.id}`)
-          at(start + rnd.int(0, epochMs - 1), chain("shard-1", new UnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })))
+          at(
+            start + rnd.int(0, epochMs - 1),
+            chain("shard-1", new UnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })).pipe(
+              Effect.zipRight(chain(aiStream, new AiUnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })))
+            )
+          )
         }
       }
       if (epoch === Math.floor(o.epochs / 2)) {
-        at(start + 1, chain("shard-1", new ShardSharesProposed({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })))
+        at(
+          start + 1,
+          chain("shard-1", new ShardSharesProposed({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })).pipe(
+            Effect.zipRight(chain(aiStream, new AiShardSharesSet({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })))
+          )
+        )
       }
 
       actions.sort((a, b) => a.at - b.at || a.seq - b.seq)

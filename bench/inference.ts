@@ -37,7 +37,7 @@ import { sessionGrantDigest, signMessage, signWeightsChunk } from "../domain/ai/
 import { decodeTensorMapJson } from "../domain/ai/tensor.js"
 import { GenesisConfig, genesisSupply } from "../domain/chain/genesis.js"
 import { bytesToHex } from "../domain/chain/hex.js"
-import { aiEscrowKey, devKey, devProposerKey } from "../domain/chain/keys.js"
+import { devKey, devProposerKey } from "../domain/chain/keys.js"
 import type { PrivateKey } from "../domain/chain/keys.js"
 import { aiShardOf, BEACON_SHARD, TRANSFER_SHARDS_DEFAULT } from "../domain/chain/sharding.js"
 import { isAiShardKind, signTransaction, TransactionBody } from "../domain/chain/transaction.js"
@@ -121,11 +121,11 @@ export const startDevnet = async (dir: string) => {
     ...DEFAULT_AI_SETTINGS,
     validatorKey: devProposerKey(BEACON_SHARD),
     attestorKey: devProposerKey(aiShardOf(genesis.transferShards)),
-    escrowKey: aiEscrowKey()
+    settlerKey: devProposerKey(aiShardOf(genesis.transferShards))
   }
   const layer = RpcServerLive({ host: HOST, port }).pipe(
     Layer.provideMerge(AiNodeLive(ai)),
-    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), aiShard: aiShardOf(genesis.transferShards) })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, "blobs")), SandboxedSmokeRunLive())),
     Layer.provideMerge(ChainNodeLive({ genesis })),
     Layer.provideMerge(SignatureVerifierLive),

@@ -519,6 +519,8 @@ const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<
   for (const r of block.receipts) {
     // Already credited (an earlier block, or earlier in this one): a re-delivery, nothing to do.
     if (HashSet.has(out.state.receivedReceipts, r.receiptId)) continue
+    // The AI ledger closes epochs in order: a later epoch's receipt waits, uncredited, for a block after its predecessor's.
+    if (ai !== null && r.purpose?.kind === "epoch" && r.purpose.epoch !== out.state.ai!.economy.epoch) continue
     out.emit(new CrossShardReceived({ ...r }, CHECKED))
     // On the AI shard its ledger takes it on: an escrow credit, a bond, an epoch's close.
     if (ai !== null) emitAi(out, chain, mustAi(decideAi(out.state.ai!, ai, { _tag: "Receipt", receipt: r }), `receipt ${r.receiptId}`))

@@ -17,6 +17,7 @@ import type { Address } from "./keys.js"
 import type { LedgerState } from "./ledgerState.js"
 import type { Transaction } from "./transaction.js"
 import type { TransactionCheckFailure } from "./txRules.js"
+import { bondOf } from "../economics/bonds.js"
 
 /** The key of one (owner, worker) bond in `LedgerState.stakeBonds`. */
 export const stakeBondKey = (owner: Address, worker: Address): string => `${owner}>${worker}`
@@ -36,7 +37,8 @@ export const addBond = (bonds: HashMap.HashMap<string, bigint>, owner: Address, 
 export const checkStakeTransaction = (state: LedgerState, tx: Transaction): Either.Either<void, TransactionCheckFailure> => {
   const p = tx.body.payload
   if (p.kind !== "worker.unbond") return Either.void
-  const own = bondedBy(state, tx.sender, p.worker)
+  // On the AI shard the bonds are its AI ledger's (bond receipts), not this shard's own worker.stake txs.
+  const own = state.ai !== null ? bondOf(state.ai.economy, p.worker, tx.sender) : bondedBy(state, tx.sender, p.worker)
   if (own === 0n) {
     return Either.left({ reason: "NotStakeOwner", detail: `${tx.sender} has no stake bonded to worker ${p.worker}; an account unbonds only its own bond` })
   }

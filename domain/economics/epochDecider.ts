@@ -10,7 +10,7 @@ import { Data, Either, Schema } from "effect"
 import type { Decider } from "../Decider.js"
 import { closeEpoch, type EpochWindow } from "./closeEpoch.js"
 import type { EconomicsConfig } from "./config.js"
-import type { RewardEvent } from "./events.js"
+import type { EpochLedger, RewardEvent } from "./events.js"
 import type { EconomyState } from "./state.js"
 
 export { RewardEvent } from "./events.js"
@@ -21,6 +21,17 @@ export class CloseEpoch extends Data.TaggedClass("CloseEpoch")<{
   readonly economy: EconomyState
   readonly config: EconomicsConfig
 }> {}
+
+/**
+ * Write the ledger the AI shard's block emitted for `epoch` (the node's
+ * case: the ledger decided it on chain; every node writes the same events).
+ */
+export class RecordEpoch extends Data.TaggedClass("RecordEpoch")<{
+  readonly epoch: number
+  readonly ledger: EpochLedger
+}> {}
+
+export type EpochCommand = CloseEpoch | RecordEpoch
 
 export class EpochRejected extends Schema.TaggedError<EpochRejected>()("EpochRejected", {
   reason: Schema.Literal("WrongEpoch", "WindowMismatch", "EconomyElsewhere"),
@@ -40,10 +51,16 @@ export interface EpochStreamState {
 
 export const initialEpochStreamState: EpochStreamState = { epoch: null, closed: false, events: [] }
 
-const decide = (s: EpochStreamState, cmd: CloseEpoch): Either.Either<ReadonlyArray<RewardEvent>, EpochRejected> => {
+const decide = (s: EpochStreamState, cmd: EpochCommand): Either.Either<ReadonlyArray<RewardEvent>, EpochRejected> => {
   const reject = (reason: EpochRejected["reason"], detail: string) => Either.left(new EpochRejected({ reason, detail }))
   if (s.epoch !== null && s.epoch !== cmd.epoch) return reject("WrongEpoch", `this stream is epoch ${s.epoch}, the command closes ${cmd.epoch}`)
   if (s.closed) return Either.right([])
+  if (cmd._tag === "RecordEpoch") {
+    const stray = cmd.ledger.find((e) => e.epoch !== cmd.epoch)
+    if (stray !== undefined) return reject("WrongEpoch", `a ${stray._tag} of epoch ${stray.epoch} in the ledger of epoch ${cmd.epoch}`)
+    if (cmd.ledger.at(-1)?._tag !== "EpochClosed") return reject("WindowMismatch", `the ledger of epoch ${cmd.epoch} does not end with its EpochClosed header`)
+    return Either.right(cmd.ledger)
+  }
   if (cmd.window.epoch !== cmd.epoch) return reject("WindowMismatch", `window of epoch ${cmd.window.epoch} for epoch ${cmd.epoch}`)
   if (cmd.economy.epoch !== cmd.epoch) return reject("EconomyElsewhere", `the economy stands at epoch ${cmd.economy.epoch}, not ${cmd.epoch}`)
   return Either.right(closeEpoch(cmd.config, cmd.economy, cmd.window))
@@ -55,7 +72,7 @@ const evolve = (s: EpochStreamState, e: RewardEvent): EpochStreamState => ({
   events: [...s.events, e]
 })
 
-export const epochDecider: Decider<EpochStreamState, CloseEpoch, RewardEvent, EpochRejected> = {
+export const epochDecider: Decider<EpochStreamState, EpochCommand, RewardEvent, EpochRejected> = {
   initialState: initialEpochStreamState,
   decide,
   evolve

@@ -41,7 +41,11 @@ export class EscrowView extends Schema.Class<EscrowView>("EscrowView")({
   deposited: Schema.BigInt,
   available: Schema.BigInt,
   reserved: Schema.BigInt,
-  captured: Schema.BigInt
+  captured: Schema.BigInt,
+  /** The AI ledger's escrow for (developer, model): the money (the figures above are this gateway's book). */
+  onLedger: Schema.optional(Schema.BigInt),
+  /** What this gateway captured and the ledger has not settled yet. */
+  unsettled: Schema.optional(Schema.BigInt)
 }) {}
 
 export class WorkerView extends Schema.Class<WorkerView>("WorkerView")({

@@ -14,11 +14,12 @@
  * 4. The AI shard's streams (model-*, task-*, worker-*, escrow-*) are
  *    rebuilt through their deciders' `evolve` and checked against the chain
  *    and each other (aiReplay.ts).
- * 5. The economy (with the genesis file): the whole log folded in order as
- *    the node folds it, every epoch the beacon ended closed again, and each
- *    stored `reward-epoch-{n}` ledger compared with the rebuilt one field by
- *    field (economyReplay.ts); auditing one `reward-epoch-{n}` stream still
- *    folds the whole log, and compares that epoch only. Streams of any other
+ * 5. The economy (with the genesis file): the AI shard's events (checked
+ *    by re-execution in 2) folded in order as the node folds them, each
+ *    epoch's ledger taken from the block that closed it, and each stored
+ *    `reward-epoch-{n}` ledger compared with it field by field
+ *    (economyReplay.ts); auditing one `reward-epoch-{n}` stream still folds
+ *    the whole AI shard, and compares that epoch only. Streams of any other
  *    prefix (snapshot-*, ...) are only hash-chain checked.
  *
  * The first failure of 1–4 stops the audit and names the stream and
@@ -30,7 +31,7 @@ import { genesisCommand, genesisConfigHash, genesisSupply } from "../../domain/c
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { ApplyBlock, ApplyGenesis, Allocation, decide, evolve, initialLedgerState } from "../../domain/chain/ledger.js"
 import type { LedgerCommand, LedgerState } from "../../domain/chain/ledger.js"
-import type { ShardId } from "../../domain/chain/sharding.js"
+import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
 import type { EventStoreError } from "../../infra/eventstore/EventStore.js"
 import { makeChainChecker } from "../../infra/eventstore/RawEventRow.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
@@ -186,7 +187,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
     const onlyEpoch = options.stream === undefined ? undefined : rewardEpochOf(options.stream)
     const economy =
       options.genesis !== undefined && (options.stream === undefined || onlyEpoch !== undefined)
-        ? makeEconomyReplay(options.genesis.economics, genesisSupply(options.genesis))
+        ? makeEconomyReplay(options.genesis.economics, aiShardOf(options.genesis.transferShards))
         : undefined
     let events = 0
     let failure: AuditFailure | undefined

@@ -1,11 +1,14 @@
 /**
- * The economy rebuilt from the log, and the epoch ledgers checked against it.
+ * The economy rebuilt from the AI shard's events, and the epoch ledgers
+ * checked against them.
  *
  * `makeLogFold` is the one loop the node (src/node/economy/Economy.ts) and the
- * auditor share: each event of the log, in order, goes through the fact
- * reader (factsOfLog.ts); facts are folded (foldFact); at each beacon
- * `EpochEnded` the epoch is closed from the economy as it stood at that point
- * of the log (closeEpoch) and its ledger folded in (applyClosed).
+ * auditor share: each event of the AI shard's stream (`shard-{S+1}`), in
+ * order, is decoded as the AI ledger's event and folded into the economy the
+ * way the ledger folds it (`foldEconomy`); the reward events an epoch's close
+ * emitted (RewardCredited … EpochClosed, header last) are that epoch's ledger.
+ * Events of other streams are not the economy's: the AI ledger decided
+ * everything on chain, by consensus.
  *
  * `makeEconomyReplay` is the auditor's side: it runs that loop over the raw
  * rows, keeps what each `reward-epoch-{n}` stream holds, and at the end
@@ -13,63 +16,93 @@
  * their Schema-encoded JSON form: the stored row's own text against the
  * encoding of the rebuilt event), listing every difference.
  *
- * A ledger must exist for every ended epoch the node has had the chance to
- * close: one whose stream is missing while a later epoch's ledger is stored
- * is a failure. The ended epochs after the last stored ledger are reported as
- * not closed yet (a log cut between the beacon's EpochEnded and the node's
- * close, e.g. by a stop or a crash: the node closes them when it starts).
+ * A ledger must exist for every epoch the AI shard closed: one whose stream
+ * is missing while a later epoch's ledger is stored is a failure. The closed
+ * epochs after the last stored ledger are reported as not written yet (a log
+ * cut between the AI block and the node's RewardActor, e.g. by a crash: the
+ * node writes them when it starts).
  */
 import { Either, Schema } from "effect"
+import { AiEvent } from "../../domain/ai/ledger/events.js"
+import { foldEconomy } from "../../domain/ai/ledger/economy.js"
+import { receiptIdOf } from "../../domain/chain/receipt.js"
+import type { PayoutSource } from "../../domain/economics/accounts.js"
 import type { EconomicsConfig } from "../../domain/economics/config.js"
-import { closeEpoch, type EpochWindow } from "../../domain/economics/closeEpoch.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../domain/economics/events.js"
-import { foldFact } from "../../domain/economics/foldFact.js"
-import { applyClosed } from "../../domain/economics/foldLedger.js"
 import { initialEconomy, type EconomyState } from "../../domain/economics/state.js"
 import type { RecordedEvent } from "../../infra/eventstore/EventStore.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 import { toRecordedEvent } from "../../infra/eventstore/RawEventRow.js"
-import { makeFactReader, type EpochWindowFact } from "../node/economy/factsOfLog.js"
 
 // ---------------------------------------------------------------- the shared loop
 
-/** An epoch the loop closed: its window, the economy it was closed from, its ledger (already folded). */
+/** An epoch the AI shard closed: its ledger (already folded), as its block emitted it. */
 export interface ClosedEpoch {
-  readonly ended: EpochWindowFact
-  readonly window: EpochWindow
-  readonly before: EconomyState
+  readonly epoch: number
   readonly ledger: EpochLedger
+}
+
+/** An amount a system account paid out (an `AiPayout`): the ledger's own figure of what left it. */
+export interface PaidOut {
+  readonly source: PayoutSource
+  readonly to: string
+  readonly amount: bigint
+  /** The id of the receipt that delivers it (`receiptIdOf(cause, index)`). */
+  readonly receiptId: string
 }
 
 export interface LogFold {
   readonly state: () => EconomyState
-  /** Fold one event of the log (in log order); the epochs it closed, if any. */
-  readonly apply: (event: RecordedEvent) => ReadonlyArray<ClosedEpoch>
+  /** Fold one event of the log (in log order); the epochs it closed, if any, and what it paid out. */
+  readonly apply: (event: RecordedEvent) => { readonly closed: ReadonlyArray<ClosedEpoch>; readonly paid: PaidOut | undefined }
 }
 
-const NONE: ReadonlyArray<ClosedEpoch> = []
+/** The AI ledger's event tags: only these, in the AI shard's stream, are decoded. */
+const AI_TAGS: ReadonlySet<string> = new Set<AiEvent["_tag"]>([
+  "EscrowCredited",
+  "EscrowWithdrawn",
+  "AiModelRegistered",
+  "AiModelRepriced",
+  "AiModelDeprecated",
+  "ModelAttested",
+  "AiModelVerified",
+  "AiModelRejected",
+  "AiWorkerRegistered",
+  "AiStakeBonded",
+  "AiUnbondRequested",
+  "UsageSettled",
+  "UsageRefused",
+  "AiShardSharesSet",
+  "AiPayout",
+  "RewardCredited",
+  "Slashed",
+  "StakeReleased",
+  "FeesRecorded",
+  "EpochClosed"
+])
+const REWARD_TAGS: ReadonlySet<string> = new Set(["RewardCredited", "Slashed", "StakeReleased", "FeesRecorded", "EpochClosed"])
+const decodeAi = Schema.decodeUnknownSync(AiEvent)
+const NOTHING = { closed: [], paid: undefined } as const
 
-export const makeLogFold = (economics: EconomicsConfig, totalSupply: bigint): LogFold => {
-  const read = makeFactReader()
-  const fold = foldFact(economics)
+export const aiShardStream = (aiShard: number): string => `shard-${aiShard}`
+
+export const makeLogFold = (economics: EconomicsConfig, aiShard: number): LogFold => {
+  const stream = aiShardStream(aiShard)
   let state = initialEconomy(economics)
+  let open: Array<RewardEvent> = []
   return {
     state: () => state,
     apply: (event) => {
-      let closed: Array<ClosedEpoch> | undefined
-      for (const f of read(event)) {
-        if (f._tag !== "EpochEnded") {
-          state = fold(state, f)
-          continue
-        }
-        if (f.epoch < state.epoch) continue // already folded (a replayed boundary)
-        const window: EpochWindow = { epoch: f.epoch, startAt: f.startAt, endAt: f.endAt, totalSupply }
-        const before = state
-        const ledger = closeEpoch(economics, before, window)
-        state = applyClosed(before, ledger)
-        ;(closed ??= []).push({ ended: f, window, before, ledger })
-      }
-      return closed ?? NONE
+      if (event.stream !== stream || !AI_TAGS.has(event.type)) return NOTHING
+      const e = decodeAi({ ...(event.data as object), _tag: event.type })
+      state = foldEconomy(economics, state, e)
+      if (e._tag === "AiPayout") return { closed: [], paid: { source: e.source, to: e.to, amount: e.amount, receiptId: receiptIdOf(e.cause, e.index) } }
+      if (!REWARD_TAGS.has(e._tag)) return NOTHING
+      open.push(e as RewardEvent)
+      if (e._tag !== "EpochClosed") return NOTHING
+      const ledger = open
+      open = []
+      return { closed: [{ epoch: e.epoch, ledger }], paid: undefined }
     }
   }
 }
@@ -151,12 +184,12 @@ export class EconomyReplayFailed {
 }
 
 /**
- * The auditor's economy: `add` every row of the log in order (all streams:
- * the economy depends on shards, models, workers and tasks), then `finish`,
- * optionally for one epoch only.
+ * The auditor's economy: `add` every row of the log in order (the AI shard's
+ * stream and the reward streams count), then `finish`, optionally for one
+ * epoch only.
  */
-export const makeEconomyReplay = (economics: EconomicsConfig, totalSupply: bigint) => {
-  const log = makeLogFold(economics, totalSupply)
+export const makeEconomyReplay = (economics: EconomicsConfig, aiShard: number) => {
+  const log = makeLogFold(economics, aiShard)
   const rebuilt = new Map<number, EpochLedger>()
   const stored = new Map<number, Array<StoredRow>>()
 
@@ -169,7 +202,7 @@ export const makeEconomyReplay = (economics: EconomicsConfig, totalSupply: bigin
       return
     }
     try {
-      for (const c of log.apply(toRecordedEvent(row))) rebuilt.set(c.ended.epoch, c.ledger)
+      for (const c of log.apply(toRecordedEvent(row)).closed) rebuilt.set(c.epoch, c.ledger)
     } catch (e) {
       throw new EconomyReplayFailed(e instanceof Error ? e.message : String(e), row)
     }
@@ -192,7 +225,7 @@ export const makeEconomyReplay = (economics: EconomicsConfig, totalSupply: bigin
       const theirs = stored.get(epoch)
       const base = { epoch, stream }
       if (ours === undefined) {
-        note({ ...base, index: 0, position: theirs?.[0]?.position ?? null, event: theirs?.[0]?.type ?? ABSENT, field: "(stream)", stored: `${theirs?.length ?? 0} events`, rebuilt: "no such epoch ended in the log" })
+        note({ ...base, index: 0, position: theirs?.[0]?.position ?? null, event: theirs?.[0]?.type ?? ABSENT, field: "(stream)", stored: `${theirs?.length ?? 0} events`, rebuilt: "the AI shard closed no such epoch" })
         continue
       }
       if (theirs === undefined) {

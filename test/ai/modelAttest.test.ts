@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, HashMap } from "effect"
 import { isServable } from "../../domain/ai/model/state.js"
-import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
+import { devKey } from "../../domain/chain/keys.js"
 import { BlobStore } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -33,7 +33,7 @@ const setup = Effect.gen(function* () {
   mkdirSync(join(dir, "verify"))
   const blobs = makeFsBlobStore(join(dir, "blobs"))
   const { chain, store } = yield* startChain(MemoryEventStore.makeStorage())
-  const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), attestorKey: ATTESTOR, escrowKey: aiEscrowKey(), verify: { tmpDir: join(dir, "verify") } }
+  const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), attestorKey: ATTESTOR, settlerKey: ATTESTOR, verify: { tmpDir: join(dir, "verify") } }
   const registry = yield* makeModelRegistry(config, yield* makeModelAttestor(chain, ATTESTOR)).pipe(
     Effect.provideService(EventStore, store),
     Effect.provideService(BlobStore, blobs),

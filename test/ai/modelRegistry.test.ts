@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Scope, Exit } from "effect"
 import { VERIFICATION_ATTEMPTS_MAX } from "../../domain/ai/model/decide.js"
-import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
+import { devKey } from "../../domain/chain/keys.js"
 import { BlobStore } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -24,7 +24,7 @@ import { makeModelRegistry } from "../../src/node/ai/ModelRegistry.js"
 import { addModel, manifest } from "./support/models.js"
 import { ATTESTOR, ledgerModel, registerOnChain, registeredEvent, startChain, waitFor } from "./support/registryOnChain.js"
 
-const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), attestorKey: ATTESTOR, escrowKey: aiEscrowKey() }
+const config: AiConfig = { ...DEFAULT_AI_SETTINGS, validatorKey: devKey(0), attestorKey: ATTESTOR, settlerKey: ATTESTOR }
 
 describe("ModelRegistry: a verification that never finishes", () => {
   it.live(`is recorded before it starts; after ${VERIFICATION_ATTEMPTS_MAX} restarts the node attests "verification crashed" without running it again, and the ledger rejects the model`, () =>

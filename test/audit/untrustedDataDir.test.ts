@@ -62,7 +62,8 @@ describe("a malformed stored event fails the audit at that event", () => {
     ["a shard event that is not JSON, auditing its shard", "StakeBonded", "shard-1", (d) => `${d}}`, "MalformedEvent", /^StakeBonded: its data is not JSON/],
     ["a shard event that is an array, auditing its shard", "StakeBonded", "shard-1", () => "[1,2]", "MalformedEvent", /^StakeBonded: its data is not a JSON object but an array$/],
     ["a shard event whose amount is not a number, auditing its shard", "StakeBonded", "shard-1", (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "UndecodableEvent", /amount/],
-    ["a shard event whose amount is not a number, rebuilding an epoch", "StakeBonded", "reward-epoch-0", (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "EconomyReplayFailed", /lots/],
+    // The economy reads the AI shard's events: one of them undecodable fails the rebuild there.
+    ["an AI shard event whose amount is not a number, rebuilding an epoch", "RewardCredited", "reward-epoch-0", (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "EconomyReplayFailed", /lots/],
     ["a worker event that is null, rebuilding an epoch", "WorkerRegistered", "reward-epoch-1", () => "null", "MalformedEvent", /^WorkerRegistered: its data is not a JSON object but null$/],
     ["a reward ledger's header that is a number", "EpochClosed", "reward-epoch-0", () => "7", "MalformedEvent", /^EpochClosed: its data is not a JSON object but number$/]
   ]

@@ -9,6 +9,7 @@ import { allShardIds, GenesisConfig, genesisCommand } from "../../domain/chain/g
 import { Allocation, ApplyGenesis, genesisHash, makeLedger } from "../../domain/chain/ledger.js"
 import { aiShardOf, isAiShard, SHARD_ID_MAX, shardKindOf, ShardId, TRANSFER_SHARDS_MAX } from "../../domain/chain/sharding.js"
 import { Schema } from "effect"
+import { SYSTEM_FOUNDATION, SYSTEM_RESERVE } from "../../domain/economics/accounts.js"
 import { accountsOn, config, genesisState, tags } from "./helpers.js"
 
 const AI = aiShardOf(config.transferShards)
@@ -34,20 +35,26 @@ describe("the AI shard's id and kind", () => {
 })
 
 describe("the AI shard's genesis", () => {
-  it("is the last of the chain's shards, with no accounts and its kind", () => {
+  it("is the last of the chain's shards, its kind and rules, holding the system accounts only (the reserve, the foundation fund)", () => {
     expect(allShardIds(config)).toEqual([0, 1, 2, AI])
     const cmd = genesisCommand(config, AI)
     expect(cmd.kind).toBe("ai")
-    expect(cmd.allocations).toEqual([])
+    expect(cmd.ai?.economics).toEqual(config.economics)
+    expect(cmd.allocations.map((a) => [a.address, a.amount])).toEqual([
+      [SYSTEM_RESERVE, config.economics.miningReserve],
+      [SYSTEM_FOUNDATION, config.economics.foundationFund]
+    ])
     expect(cmd.epochBlocks).toBeUndefined()
     for (const shard of allShardIds(config).filter((s) => s !== AI)) expect(genesisCommand(config, shard).kind).toBeUndefined()
   })
   it("applies on the AI shard: the ledger knows its kind", () => {
     const { state, events } = genesisState(AI)
-    expect(tags(events)).toEqual(["GenesisApplied", "BlockExecuted"])
+    expect(tags(events)).toEqual(["GenesisApplied", "AccountFunded", "AccountFunded", "BlockExecuted"])
     expect(events[0]).toMatchObject({ shard: AI, kind: "ai" })
     expect(state.chain?.kind).toBe("ai")
-    expect(state.totals.funded).toBe(0n)
+    expect(state.ai).not.toBeNull()
+    expect(state.totals.funded).toBe(config.economics.miningReserve + config.economics.foundationFund)
+    expect(genesisState(1 as ShardId).state.ai).toBeNull()
     expect(genesisState(0 as ShardId).state.chain?.kind).toBe("beacon")
     expect(genesisState(1 as ShardId).state.chain?.kind).toBe("transfer")
   })

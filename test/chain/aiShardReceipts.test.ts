@@ -5,7 +5,7 @@
  * credited by the AI shard exactly once however often it is relayed.
  */
 import { describe, expect, it } from "vitest"
-import { Either, Schema } from "effect"
+import { Either, HashSet, Schema } from "effect"
 import { CrossShardSent, type ShardEvent } from "../../domain/chain/events.js"
 import { GenesisConfig, genesisCommand } from "../../domain/chain/genesis.js"
 import { hashBytes, keccak256, keccakHex, type Hash32 } from "../../domain/chain/hash.js"
@@ -16,6 +16,7 @@ import { encodeRlp } from "../../domain/chain/rlp.js"
 import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
 import { BEACON_SYSTEM_ADDRESS, epochEndCause } from "../../domain/chain/epochReceipt.js"
 import { EconomicsConfig } from "../../domain/economics/config.js"
+import { SYSTEM_ESCROW, SYSTEM_FOUNDATION, SYSTEM_RESERVE, SYSTEM_STAKE_POOL } from "../../domain/economics/accounts.js"
 import { accountsOn, applyBlock, config, nextBlock, run } from "./helpers.js"
 
 const AI = aiShardOf(config.transferShards)
@@ -30,6 +31,12 @@ const genesisOf = (shard: ShardId): LedgerState => run(makeLedger(shard), makeLe
 
 const plain = (patch: Partial<CrossShardReceipt> = {}) =>
   new CrossShardReceipt({ receiptId: receiptIdOf(TX), sourceShard: 1 as ShardId, destShard: 2 as ShardId, from: A, to: B, amount: 5n, txHash: TX, ...patch })
+/** A developer's escrow deposit as the transfer shard sends it: to the AI shard's escrow account. */
+const escrow = (patch: Partial<CrossShardReceipt> = {}) =>
+  plain({ destShard: AI, to: SYSTEM_ESCROW, purpose: { kind: "escrow", model: TX }, ...patch })
+/** An owner's worker stake as the transfer shard sends it: to the AI shard's stake pool. */
+const bond = (patch: Partial<CrossShardReceipt> = {}) =>
+  plain({ destShard: AI, to: SYSTEM_STAKE_POOL, purpose: { kind: "bond", worker: B as Address }, ...patch })
 
 describe("receipt ids and leaves", () => {
   it("index 0 (or none) is keccak256(txHash) as always; index i > 0 is keccak256(txHash ‖ uint32be(i))", () => {
@@ -116,7 +123,17 @@ describe("the beacon's epoch receipt", () => {
     expect(received.map((e) => (e as { receiptId: string }).receiptId)).toEqual([first.receiptId, second.receiptId])
     expect(received.map((e) => (e as { purpose?: { epoch: number } }).purpose?.epoch)).toEqual([0, 1])
     expect(ai.totals.receivedIn).toBe(0n)
-    expect([...ai.accounts].length).toBe(0)
+    // The AI ledger closed each epoch once, in order; with no workers nor tasks nothing was paid out.
+    const closed = [...b1.events, ...b2.events].filter((e) => e._tag === "EpochClosed")
+    expect(closed.map((e) => (e as { epoch: number }).epoch)).toEqual([0, 1])
+    expect([...b1.events, ...b2.events].filter((e) => e._tag === "AiPayout" || e._tag === "CrossShardSent")).toEqual([])
+    // Only the genesis system accounts, as they were: an epoch receipt carries no money.
+    expect([...ai.accounts].map(([a, acc]) => [a, acc.balance]).sort()).toEqual(
+      [
+        [SYSTEM_RESERVE, beaconConfig.economics.miningReserve],
+        [SYSTEM_FOUNDATION, beaconConfig.economics.foundationFund]
+      ].sort()
+    )
   })
 })
 
@@ -139,15 +156,46 @@ describe("which shard takes which receipt", () => {
       () => [AI, new CrossShardReceipt({ ...epochReceipt(), from: A })],
       "BadReceipt"
     ],
-    ["an escrow receipt from the beacon", () => [AI, plain({ sourceShard: BEACON, destShard: AI, purpose: { kind: "escrow", model: TX } })], "ReceiptFromUnknownShard"],
+    ["an escrow receipt from the beacon", () => [AI, escrow({ sourceShard: BEACON })], "ReceiptFromUnknownShard"],
     ["an escrow receipt to a transfer shard", () => [2 as ShardId, plain({ purpose: { kind: "escrow", model: TX } })], "BadReceipt"],
     ["an index the id does not match", () => [2 as ShardId, plain({ index: 1 })], "ReceiptIdMismatch"],
-    ["an escrow receipt from a transfer shard", () => [AI, plain({ destShard: AI, purpose: { kind: "escrow", model: TX } })], "accepted"],
-    ["a bond receipt from a transfer shard, index 2", () => [AI, plain({ destShard: AI, purpose: { kind: "bond", worker: B as Address }, index: 2, receiptId: receiptIdOf(TX, 2) })], "accepted"],
+    ["an escrow receipt from a transfer shard to the escrow account", () => [AI, escrow()], "accepted"],
+    ["an escrow receipt to a user's address on the AI shard", () => [AI, escrow({ to: B })], "BadReceipt"],
+    ["an escrow receipt to the stake pool", () => [AI, escrow({ to: SYSTEM_STAKE_POOL })], "BadReceipt"],
+    ["an escrow receipt to the mining reserve", () => [AI, escrow({ to: SYSTEM_RESERVE })], "BadReceipt"],
+    ["a bond receipt from a transfer shard to the stake pool, index 2", () => [AI, bond({ index: 2, receiptId: receiptIdOf(TX, 2) })], "accepted"],
+    ["a bond receipt to the escrow account", () => [AI, bond({ to: SYSTEM_ESCROW })], "BadReceipt"],
+    ["a bond receipt to a user's address on the AI shard", () => [AI, bond({ to: B })], "BadReceipt"],
+    ["a bond receipt from the beacon", () => [AI, bond({ sourceShard: BEACON })], "ReceiptFromUnknownShard"],
     ["a payout from the AI shard to a transfer shard", () => [2 as ShardId, plain({ sourceShard: AI, index: 3, receiptId: receiptIdOf(TX, 3) })], "accepted"],
     ["the beacon's epoch receipt on the AI shard", () => [AI, epochReceipt()], "accepted"]
   ])("%s: %s", (_, make, reason) => {
     const [shard, receipt] = make()
     expect(refusal(genesisOf(shard), [receipt])).toBe(reason)
+  })
+})
+
+describe("epoch receipts out of order", () => {
+  it("a later epoch's receipt relayed before (or without) its predecessor's waits uncredited, no crash; relayed again after it, it closes its epoch", () => {
+    const { sent } = beaconSends(2 * EPOCH_BLOCKS)
+    const [first, second] = sent.map((s) => s.receipt) as [CrossShardReceipt, CrossShardReceipt]
+    const closedIn = (events: ReadonlyArray<ShardEvent>) => events.filter((e) => e._tag === "EpochClosed").map((e) => (e as { epoch: number }).epoch)
+    const g = genesisOf(AI)
+    // Epoch 1's alone: nothing credited, nothing closed; it stays creditable.
+    const alone = applyBlock(g, nextBlock(g, [], [second]))
+    expect(alone.events.some((e) => e._tag === "CrossShardReceived")).toBe(false)
+    expect(HashSet.has(alone.state.receivedReceipts, second.receiptId)).toBe(false)
+    // Epoch 1's before epoch 0's in one block: epoch 0 closes, epoch 1 waits.
+    const swapped = applyBlock(alone.state, nextBlock(alone.state, [], [second, first]))
+    expect(closedIn(swapped.events)).toEqual([0])
+    expect(HashSet.has(swapped.state.receivedReceipts, second.receiptId)).toBe(false)
+    // Relayed again: epoch 1 closes, once.
+    const later = applyBlock(swapped.state, nextBlock(swapped.state, [], [second, first, second]))
+    expect(closedIn(later.events)).toEqual([1])
+    expect(later.state.ai!.economy.epoch).toBe(2)
+    // Replay rebuilds the same ledger.
+    const ledger = makeLedger(AI)
+    const events = [...run(ledger, ledger.initialState, genesisCommand(beaconConfig, AI)).events, ...alone.events, ...swapped.events, ...later.events]
+    expect(events.reduce(ledger.evolve, ledger.initialState).ai!.economy.epoch).toBe(2)
   })
 })

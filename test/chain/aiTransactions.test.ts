@@ -3,7 +3,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { keccakHex, type Hash32 } from "../../domain/chain/hash.js"
 import { utf8 } from "../../domain/chain/hex.js"
-import { accountOf, ESCROW_ADDRESS } from "../../domain/chain/ledger.js"
+import { accountOf, balanceOf } from "../../domain/chain/ledger.js"
+import type { CrossShardSent } from "../../domain/chain/events.js"
+import { SYSTEM_ESCROW } from "../../domain/economics/accounts.js"
+import { escrowOf, modelOf } from "../../domain/ai/ledger/state.js"
 import { decodeTransaction, signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
 import { admitTransaction } from "../../domain/chain/admission.js"
 import { DEFAULT_FEE, defaultFeeOf } from "../../domain/chain/genesis.js"
@@ -57,17 +60,38 @@ describe("AI transaction kinds", () => {
     )
   })
 
-  it("escrow.deposit moves the amount to the escrow account and records the deposit", () => {
+  it("escrow.deposit sends the amount to the AI shard's escrow account by a purpose receipt, credited there to (developer, model) exactly once", () => {
     const { state } = genesisState(shard)
     const before = accountOf(state, sender.address).balance
     const tx = sign({ kind: "escrow.deposit", model: MODEL, amount: 5_000n })
     const { state: after, events } = applyBlock(state, nextBlock(state, [tx]))
     expect(accountOf(after, sender.address).balance).toBe(before - 5_000n - FEE)
+    // The developer's own history on its transfer shard, beside the receipt.
     const deposit = events.find((e) => e._tag === "EscrowDeposited")
     expect(deposit).toMatchObject({ txHash: tx.hash, developer: sender.address, model: MODEL, amount: 5_000n })
-    const moved = events.find((e) => e._tag === "Transferred" || e._tag === "CrossShardSent")
-    expect(moved).toMatchObject({ to: ESCROW_ADDRESS, amount: 5_000n })
-    if (homeOf(ESCROW_ADDRESS) === shard) expect(accountOf(after, ESCROW_ADDRESS).balance).toBe(5_000n)
+    expect(events.some((e) => e._tag === "Transferred")).toBe(false)
+    const sent = events.find((e): e is CrossShardSent => e._tag === "CrossShardSent")!
+    expect(sent).toMatchObject({
+      sourceShard: shard,
+      destShard: AI,
+      from: sender.address,
+      to: SYSTEM_ESCROW,
+      amount: 5_000n,
+      txHash: tx.hash,
+      purpose: { kind: "escrow", model: MODEL }
+    })
+    expect(after.totals.sentOut).toBe(5_000n)
+    // On the AI shard: relayed twice in one block and once more later, credited once.
+    let ai = genesisState(AI).state
+    const b1 = applyBlock(ai, nextBlock(ai, [], [sent.receipt, sent.receipt]))
+    ai = b1.state
+    const b2 = applyBlock(ai, nextBlock(ai, [], [sent.receipt]))
+    ai = b2.state
+    const credited = [...b1.events, ...b2.events].filter((e) => e._tag === "EscrowCredited")
+    expect(credited).toEqual([expect.objectContaining({ receiptId: sent.receiptId, developer: sender.address, model: MODEL, amount: 5_000n })])
+    expect(escrowOf(ai.ai!, sender.address, MODEL)).toBe(5_000n)
+    expect(balanceOf(ai, SYSTEM_ESCROW)).toBe(5_000n)
+    expect(ai.totals.receivedIn).toBe(5_000n)
   })
 
   it("escrow.deposit beyond the balance is rejected at execution and changes nothing", () => {
@@ -79,19 +103,40 @@ describe("AI transaction kinds", () => {
     expect(accountOf(after, sender.address)).toEqual(accountOf(state, sender.address))
   })
 
-  it("model transactions run on the AI shard: fee 0 from an empty account, the nonce counted there, the request recorded for the model's actor", () => {
+  it("model transactions run on the AI shard through its ledger: fee 0 from an empty account, the nonce counted there, the model registered, repriced, deprecated", () => {
     const { state } = genesisState(AI)
-    const txs = payloads.slice(1).map((p, i) => signFree(p, BigInt(i)))
+    const register = signFree(payloads[1]!, 0n)
+    const model = register.hash // a model's id is its registration's hash
+    const txs = [register, signFree({ kind: "model.price", model, price: 7n }, 1n), signFree({ kind: "model.deprecate", model }, 2n)]
     const { state: after, events } = applyBlock(state, nextBlock(state, txs))
     expect(accountOf(after, sender.address)).toMatchObject({ balance: 0n, nonce: 3n })
     expect(events.filter((e) => e._tag !== "FeeCharged").map((e) => e._tag)).toEqual([
       "BlockApplied",
-      "ModelRegistered",
-      "ModelPriceRequested",
-      "ModelDeprecationRequested",
+      "AiModelRegistered",
+      "AiModelRepriced",
+      "AiModelDeprecated",
       "BlockExecuted"
     ])
-    expect(events.find((e) => e._tag === "ModelRegistered")).toMatchObject({ txHash: txs[0]!.hash, provider: sender.address })
+    expect(events.find((e) => e._tag === "AiModelRegistered")).toMatchObject({ model, provider: sender.address, price: 100n, registeredHeight: 1 })
+    expect(modelOf(after.ai!, model)).toMatchObject({ provider: sender.address, price: 7n, status: "Deprecated" })
+  })
+
+  it("a model transaction the AI ledger refuses (another provider's model, an unknown model): TransactionRejected with its reason, nonce unused, nothing else", () => {
+    const { state } = genesisState(AI)
+    const register = signFree(payloads[1]!, 0n)
+    const registered = applyBlock(state, nextBlock(state, [register])).state
+    const other = accountsOn(SHARDS[1]!)[0]!
+    const foreign = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: 0n, fee: 0n, payload: { kind: "model.price", model: register.hash, price: 1n } }), other.key)
+    const unknown = signFree({ kind: "model.deprecate", model: MODEL }, 1n)
+    const { state: after, events } = applyBlock(registered, nextBlock(registered, [foreign, unknown]))
+    expect(events.filter((e) => e._tag === "TransactionRejected")).toEqual([
+      expect.objectContaining({ txHash: foreign.hash, reason: "NotProvider" }),
+      expect.objectContaining({ txHash: unknown.hash, reason: "UnknownModel" })
+    ])
+    expect(events.map((e) => e._tag)).toEqual(["BlockApplied", "TransactionRejected", "TransactionRejected", "BlockExecuted"])
+    expect(accountOf(after, other.address).nonce).toBe(0n)
+    expect(accountOf(after, sender.address).nonce).toBe(1n)
+    expect(modelOf(after.ai!, register.hash)).toMatchObject({ price: 100n, status: "Pending" })
   })
 
   it("routing: model.* go to the AI shard for every sender; the other kinds to the sender's transfer shard", () => {

@@ -6,8 +6,9 @@
  *   Σ balances + Σ burned + in-flight receipts = genesis supply
  *
  * and every account's nonces go 0, 1, 2, … Replaying each shard's events
- * rebuilds its state. A final phase relays everything and checks nothing
- * stays in flight.
+ * rebuilds its state. Escrow deposits and worker stakes cross to the AI
+ * shard (its system accounts hold them, its ledger's books match them). A
+ * final phase relays everything and checks nothing stays in flight.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either, HashSet } from "effect"
@@ -22,12 +23,22 @@ import { devProposerKey, type Address } from "../../domain/chain/keys.js"
 import { ApplyBlock, makeLedger, nonceOf, type LedgerState } from "../../domain/chain/ledger.js"
 import type { CrossShardReceipt } from "../../domain/chain/receipt.js"
 import type { ShardId } from "../../domain/chain/sharding.js"
-import type { Transaction } from "../../domain/chain/transaction.js"
+import { signTransaction, TransactionBody, type Transaction } from "../../domain/chain/transaction.js"
+import { aiShardOf } from "../../domain/chain/sharding.js"
+import { keccakHex, type Hash32 } from "../../domain/chain/hash.js"
+import { utf8 } from "../../domain/chain/hex.js"
+import { balanceOf } from "../../domain/chain/ledger.js"
+import { SYSTEM_ESCROW, SYSTEM_STAKE_POOL } from "../../domain/economics/accounts.js"
+import type { EconomyState } from "../../domain/economics/state.js"
 import {
   applyBlock, CHAIN_ID, config, dev, DEV_BALANCE, genesisState, homeOf, nextBlock, SHARDS, snapshot, sumBalances, transfer
 } from "./helpers.js"
 
 const RECEIPTS_PER_BLOCK_MAX = 12
+const AI = aiShardOf(config.transferShards)
+/** The shards that hold money: the transfer shards and the AI shard (its system accounts). */
+const LEDGER_SHARDS: ReadonlyArray<ShardId> = [...SHARDS, AI]
+const MODEL = keccakHex(utf8("a model")) as Hash32
 const BLOCK_TXS_MAX = 8
 
 const txStep = fc.record({
@@ -44,7 +55,9 @@ const txStep = fc.record({
   fee: fc.bigInt({ min: 0n, max: 20n }),
   nonceShift: fc.constantFrom(0n, 0n, 0n, 0n, -1n, 1n),
   wrongChain: fc.nat({ max: 19 }).map((n) => n === 0),
-  misroute: fc.nat({ max: 19 }).map((n) => n === 0)
+  misroute: fc.nat({ max: 19 }).map((n) => n === 0),
+  // Money for the AI shard: an escrow deposit or a worker stake is a purpose receipt to its system accounts.
+  kind: fc.constantFrom("transfer", "transfer", "transfer", "escrow.deposit", "worker.stake")
 })
 
 const step = fc.oneof(
@@ -53,7 +66,7 @@ const step = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       _tag: fc.constant("block" as const),
-      shard: fc.constantFrom(...SHARDS),
+      shard: fc.constantFrom(...LEDGER_SHARDS),
       deliver: fc.nat(),
       duplicate: fc.boolean(),
       corrupt: fc.nat({ max: 9 }).map((n) => n === 0)
@@ -69,6 +82,14 @@ interface Shard {
 }
 
 const supply = genesisSupply(config)
+
+/** What the AI ledger's economy holds in the stake pool: bonded plus unbonding. */
+const bondedTotal = (e: EconomyState): bigint => {
+  let sum = 0n
+  for (const [, stake] of e.stakes) sum += stake.bonded
+  for (const u of e.unbonding) sum += u.amount
+  return sum
+}
 
 const check = (shards: Map<ShardId, Shard>) => {
   const sent = new Map<string, CrossShardReceipt>()
@@ -89,7 +110,7 @@ const check = (shards: Map<ShardId, Shard>) => {
 }
 
 const runSteps = (steps: ReadonlyArray<Step>) => {
-  const shards = new Map<ShardId, Shard>(SHARDS.map((id) => {
+  const shards = new Map<ShardId, Shard>(LEDGER_SHARDS.map((id) => {
     const g = genesisState(id)
     return [id, { state: g.state, events: [...g.events], pending: [] }]
   }))
@@ -102,9 +123,19 @@ const runSteps = (steps: ReadonlyArray<Step>) => {
       const nonce = nonceOf(home.state, sender.address) + queued + st.nonceShift
       if (nonce < 0n) continue
       const to = typeof st.recipient === "number" ? dev[st.recipient]!.address : (bytesToHex(st.recipient) as Address)
-      const tx = transfer(sender.key, {
-        to, amount: st.amount, nonce, fee: st.fee, ...(st.wrongChain ? { chainId: CHAIN_ID + 1n } : {})
-      })
+      const chainId = st.wrongChain ? CHAIN_ID + 1n : CHAIN_ID
+      const tx =
+        st.kind === "transfer"
+          ? transfer(sender.key, { to, amount: st.amount, nonce, fee: st.fee, chainId })
+          : signTransaction(
+              new TransactionBody({
+                chainId,
+                nonce,
+                fee: st.fee,
+                payload: st.kind === "escrow.deposit" ? { kind: "escrow.deposit", model: MODEL, amount: st.amount } : { kind: "worker.stake", worker: to, amount: st.amount }
+              }),
+              sender.key
+            )
       const target = st.misroute ? SHARDS.find((s) => s !== homeOf(sender.address))! : homeOf(sender.address)
       shard(target).pending.push(tx)
     } else {
@@ -133,6 +164,16 @@ const runSteps = (steps: ReadonlyArray<Step>) => {
   return shards
 }
 
+/** A transfer, its block, then the same nonce again and its block: NonceReused for sure. */
+const reusedNonce: ReadonlyArray<Step> = (() => {
+  const home = homeOf(dev[0]!.address)
+  const tx = (nonceShift: bigint): Step => ({
+    _tag: "tx", sender: 0, recipient: 1, amount: 5n, fee: 1n, nonceShift, wrongChain: false, misroute: false, kind: "transfer"
+  })
+  const block: Step = { _tag: "block", shard: home, deliver: 0, duplicate: false, corrupt: false }
+  return [tx(0n), block, tx(-1n), block]
+})()
+
 /** What the runs exercised: every event kind and rejection reason must show up. */
 const seenKinds = new Set<string>()
 const record = (events: ReadonlyArray<ShardEvent>) => {
@@ -157,16 +198,23 @@ describe("ledger conservation across shards", () => {
       }
       // Liveness: relay every receipt; nothing stays in flight.
       const { sent } = check(shards)
-      for (const id of SHARDS) {
+      for (const id of LEDGER_SHARDS) {
         const s = shards.get(id)!
         const r = applyBlock(s.state, nextBlock(s.state, [], sent.filter((x) => x.destShard === id)))
         s.state = r.state
         s.events.push(...r.events)
       }
       expect(check(shards).inFlight).toBe(0n)
-    }), { seed: 20240601, numRuns: 60 })
+      // The AI ledger's books: every escrow and bond receipt credited to its sub-ledger, unit for unit.
+      const ai = shards.get(AI)!.state
+      let escrowed = 0n
+      for (const [, amount] of ai.ai!.escrow) escrowed += amount
+      expect(escrowed).toBe(balanceOf(ai, SYSTEM_ESCROW))
+      expect(bondedTotal(ai.ai!.economy)).toBe(balanceOf(ai, SYSTEM_STAKE_POOL))
+    }), { seed: 20240601, numRuns: 60, examples: [[reusedNonce]] })
     expect([...seenKinds].sort()).toEqual([
-      "AccountFunded", "BlockApplied", "BlockExecuted", "CrossShardReceived", "CrossShardSent", "FeeCharged", "GenesisApplied",
+      "AccountFunded", "AiStakeBonded", "BlockApplied", "BlockExecuted", "CrossShardReceived", "CrossShardSent", "EscrowCredited",
+      "EscrowDeposited", "FeeCharged", "GenesisApplied",
       "Rejected:InsufficientBalance", "Rejected:NonceGap", "Rejected:NonceReused", "Rejected:WrongChain", "Rejected:WrongShard",
       "Transferred"
     ])

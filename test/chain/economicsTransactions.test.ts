@@ -6,15 +6,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import { precheckTransaction } from "../../domain/chain/admission.js"
-import { eventJson, GenesisApplied, ShardEvent } from "../../domain/chain/events.js"
-import { DEVNET_GOVERNANCE, GenesisConfig, genesisAllocations, genesisCommand, genesisSupply } from "../../domain/chain/genesis.js"
+import { eventJson, GenesisApplied, ShardEvent, type CrossShardSent } from "../../domain/chain/events.js"
+import { allocationsOfShard, DEVNET_GOVERNANCE, GenesisConfig, genesisAllocations, genesisCommand, genesisSupply, type DevAccount } from "../../domain/chain/genesis.js"
 import { keccakHex } from "../../domain/chain/hash.js"
 import { utf8 } from "../../domain/chain/hex.js"
 import { addressBytes, devKey, type PrivateKey } from "../../domain/chain/keys.js"
-import { accountOf, Allocation, ApplyGenesis, balanceOf, genesisHash, makeLedger, nonceOf } from "../../domain/chain/ledger.js"
+import { accountOf, ApplyGenesis, balanceOf, genesisHash, makeLedger, type LedgerState } from "../../domain/chain/ledger.js"
 import { addTransaction, emptyMempool } from "../../domain/chain/mempool.js"
 import { encodeRlp, type RlpInput } from "../../domain/chain/rlp.js"
-import type { ShardId } from "../../domain/chain/sharding.js"
+import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
 import { bondedBy } from "../../domain/chain/stakeBonds.js"
 import {
   amountOf,
@@ -23,7 +23,8 @@ import {
   TransactionBody,
   type TransactionPayload
 } from "../../domain/chain/transaction.js"
-import { FOUNDATION_ADDRESS, RESERVE_ADDRESS, STAKE_POOL_ADDRESS } from "../../domain/economics/accounts.js"
+import { isSystemAddress, SYSTEM_FOUNDATION, SYSTEM_RESERVE, SYSTEM_STAKE_POOL } from "../../domain/economics/accounts.js"
+import { bondOf } from "../../domain/economics/bonds.js"
 import { defaultEconomics, EconomicsConfig } from "../../domain/economics/config.js"
 import {
   accountsOn,
@@ -46,8 +47,7 @@ const sign = (key: PrivateKey, payload: TransactionPayload, nonce = 0n, fee = FE
 
 const governor = dev[0]!
 const WORKER = devKey(900).publicKey.address
-const POOL_SHARD = homeOf(STAKE_POOL_ADDRESS)
-const OTHER_SHARD = ([1, 2] as Array<ShardId>).find((s) => s !== POOL_SHARD)!
+const AI = aiShardOf(config.transferShards)
 
 const payloads: ReadonlyArray<TransactionPayload> = [
   { kind: "gov.shard-shares", ai: 600_000n, beacon: 150_000n, transfer: 250_000n },
@@ -123,27 +123,31 @@ describe("genesis: the mining reserve and the foundation fund", () => {
     expect(DEVNET_GOVERNANCE).toBe(devKey(0).publicKey.address)
     expect(economics).toEqual(defaultEconomics(DEVNET_GOVERNANCE))
   })
-  it("genesis allocates both, and the supply counts them", () => {
+  it("genesis allocates both to keyless system accounts, and the supply counts them", () => {
     const allocations = genesisAllocations(config)
-    expect(allocations.find((a) => a.address === RESERVE_ADDRESS)?.amount).toBe(economics.miningReserve)
-    expect(allocations.find((a) => a.address === FOUNDATION_ADDRESS)?.amount).toBe(economics.foundationFund)
+    expect(allocations.find((a) => a.address === SYSTEM_RESERVE)?.amount).toBe(economics.miningReserve)
+    expect(allocations.find((a) => a.address === SYSTEM_FOUNDATION)?.amount).toBe(economics.foundationFund)
+    expect(isSystemAddress(SYSTEM_RESERVE) && isSystemAddress(SYSTEM_FOUNDATION)).toBe(true)
     expect(genesisSupply(config)).toBe(BigInt(dev.length) * config.devBalance + economics.miningReserve + economics.foundationFund)
   })
-  it("each lands on its home shard; the shards' funding is the whole supply", () => {
+  it("both land on the AI shard (no transfer shard holds them); the shards' funding is the whole supply", () => {
     const g1 = genesisState(1 as ShardId)
     const g2 = genesisState(2 as ShardId)
-    const states = new Map([[1, g1.state], [2, g2.state]])
-    expect(balanceOf(states.get(homeOf(RESERVE_ADDRESS))!, RESERVE_ADDRESS)).toBe(economics.miningReserve)
-    expect(balanceOf(states.get(homeOf(FOUNDATION_ADDRESS))!, FOUNDATION_ADDRESS)).toBe(economics.foundationFund)
-    expect(g1.state.totals.funded + g2.state.totals.funded).toBe(genesisSupply(config))
-    expect(sumBalances(g1.state) + sumBalances(g2.state)).toBe(genesisSupply(config))
+    const ai = genesisState(AI)
+    expect(allocationsOfShard(config, AI).map((a) => a.address)).toEqual([SYSTEM_RESERVE, SYSTEM_FOUNDATION])
+    expect(balanceOf(ai.state, SYSTEM_RESERVE)).toBe(economics.miningReserve)
+    expect(balanceOf(ai.state, SYSTEM_FOUNDATION)).toBe(economics.foundationFund)
+    for (const g of [g1, g2]) expect(balanceOf(g.state, SYSTEM_RESERVE) + balanceOf(g.state, SYSTEM_FOUNDATION)).toBe(0n)
+    expect(g1.state.totals.funded + g2.state.totals.funded + ai.state.totals.funded).toBe(genesisSupply(config))
+    expect(sumBalances(g1.state) + sumBalances(g2.state) + sumBalances(ai.state)).toBe(genesisSupply(config))
   })
   it("a zero reserve or fund is not allocated (an allocation is positive)", () => {
     const none = new GenesisConfig({
       ...config,
       economics: new EconomicsConfig({ ...config.economics, miningReserve: 0n, foundationFund: 0n })
     })
-    expect(genesisAllocations(none).some((a) => a.address === RESERVE_ADDRESS || a.address === FOUNDATION_ADDRESS)).toBe(false)
+    expect(genesisAllocations(none).some((a) => a.address === SYSTEM_RESERVE || a.address === SYSTEM_FOUNDATION)).toBe(false)
+    expect(allocationsOfShard(none, AI)).toEqual([])
     expect(genesisSupply(none)).toBe(BigInt(dev.length) * config.devBalance)
   })
   it("a genesis file without economics gets the devnet's; economics round-trip through the file's JSON", () => {
@@ -180,86 +184,110 @@ describe("older stores", () => {
     expect(eventJson(event)).toBe(JSON.stringify(stored))
   })
   it("a chain whose genesis named no governance refuses every governance transaction", () => {
-    const home = homeOf(governor.address)
-    const genesis = new ApplyGenesis({ ...legacy, allocations: [new Allocation({ address: governor.address, amount: 1_000n })] })
-    const { state } = run(makeLedger(home), makeLedger(home).initialState, genesis)
+    // gov.shard-shares runs on the AI shard: an AI-shard genesis with no governance named.
+    const genesis = new ApplyGenesis({ ...legacy, kind: "ai", ai: genesisCommand(config, AI).ai! })
+    const { state } = run(makeLedger(AI), makeLedger(AI).initialState, genesis)
     expect(state.chain).toMatchObject({ governance: null, epochBlocks: null })
-    const refused = precheckTransaction(state, emptyMempool(), sign(governor.key, payloads[0]!))
+    const tx = sign(governor.key, payloads[0]!, 0n, 0n)
+    const refused = precheckTransaction(state, emptyMempool(), tx)
     expect(Either.isLeft(refused) && refused.left.reason).toBe("NotGovernance")
+    const { events } = applyBlock(state, nextBlock(state, [tx]))
+    expect(events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "NotGovernance" })
   })
 })
 
-describe("gov.shard-shares", () => {
-  const home = homeOf(governor.address)
-  const g = genesisState(home)
-  const outsider = accountsOn(home).find((d) => d.address !== governor.address)!
+describe("gov.shard-shares (on the AI shard)", () => {
+  const g = genesisState(AI)
+  const outsider = dev.find((d) => d.address !== governor.address)!
   const shares = payloads[0]!
 
-  it("from the governance address: ShardSharesProposed, the fee charged", () => {
-    const tx = sign(governor.key, shares)
+  it("from the governance address: fee 0, the nonce counted on the AI shard, AiShardSharesSet, the economy's pending shares", () => {
+    const tx = sign(governor.key, shares, 0n, 0n)
     const { state, events } = applyBlock(g.state, nextBlock(g.state, [tx]))
-    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "ShardSharesProposed", "BlockExecuted"])
-    expect(events[2]).toMatchObject({ _tag: "ShardSharesProposed", txHash: tx.hash, ai: 600_000n, beacon: 150_000n, transfer: 250_000n })
-    expect(balanceOf(state, governor.address)).toBe(balanceOf(g.state, governor.address) - FEE)
-    expect(nonceOf(state, governor.address)).toBe(1n)
+    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "AiShardSharesSet", "BlockExecuted"])
+    expect(events[2]).toMatchObject({ _tag: "AiShardSharesSet", txHash: tx.hash, ai: 600_000n, beacon: 150_000n, transfer: 250_000n })
+    expect(accountOf(state, governor.address)).toMatchObject({ balance: 0n, nonce: 1n })
+    expect(state.ai!.economy.pendingShares).toEqual({ ai: 600_000n, beacon: 150_000n, transfer: 250_000n })
   })
 
   it("from anyone else: rejected NotGovernance at execution, nothing charged, nonce unused", () => {
-    const tx = sign(outsider.key, shares)
+    const tx = sign(outsider.key, shares, 0n, 0n)
     const { state, events } = applyBlock(g.state, nextBlock(g.state, [tx]))
     expect(tags(events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
     expect(events[1]).toMatchObject({ txHash: tx.hash, sender: outsider.address, reason: "NotGovernance" })
     expect(accountOf(state, outsider.address)).toEqual(accountOf(g.state, outsider.address))
     expect(snapshot(state).totals).toEqual(snapshot(g.state).totals)
+    expect(state.ai!.economy.pendingShares).toEqual(g.state.ai!.economy.pendingShares)
   })
 
-  it("from anyone else: refused at admission; from governance: admitted", () => {
-    const refused = precheckTransaction(g.state, emptyMempool(), sign(outsider.key, shares))
+  it("from anyone else: refused at admission; from governance: admitted; on a transfer shard: WrongShard", () => {
+    const refused = precheckTransaction(g.state, emptyMempool(), sign(outsider.key, shares, 0n, 0n))
     expect(Either.isLeft(refused) && refused.left.reason).toBe("NotGovernance")
-    expect(Either.isRight(precheckTransaction(g.state, emptyMempool(), sign(governor.key, shares)))).toBe(true)
+    expect(Either.isRight(precheckTransaction(g.state, emptyMempool(), sign(governor.key, shares, 0n, 0n)))).toBe(true)
+    const home = genesisState(homeOf(governor.address)).state
+    const wrong = precheckTransaction(home, emptyMempool(), sign(governor.key, shares))
+    expect(Either.isLeft(wrong) && wrong.left.reason).toBe("WrongShard")
   })
 })
 
-describe("worker.stake and worker.unbond", () => {
-  const stakeFrom = (shard: ShardId) => {
-    const g = genesisState(shard)
-    const owner = accountsOn(shard)[0]!
-    const tx = sign(owner.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n })
-    return { g, owner, tx, ...applyBlock(g.state, nextBlock(g.state, [tx])) }
+describe("worker.stake (a transfer shard) and worker.unbond (the AI shard)", () => {
+  const S1 = 1 as ShardId
+  /** owner's worker.stake on its transfer shard: the state there, its events and the bond receipt it sent. */
+  const stakeFrom = (owner: DevAccount, amount = 4_000n) => {
+    const g = genesisState(homeOf(owner.address))
+    const tx = sign(owner.key, { kind: "worker.stake", worker: WORKER, amount })
+    const r = applyBlock(g.state, nextBlock(g.state, [tx]))
+    const sent = r.events.find((e): e is CrossShardSent => e._tag === "CrossShardSent")
+    return { g, tx, ...r, sent: sent! }
   }
+  /** The AI shard after the bond receipts of these stakes, relayed in one block. */
+  const bondedOnAi = (stakes: ReadonlyArray<readonly [DevAccount, bigint]>) => {
+    const g = genesisState(AI)
+    return applyBlock(g.state, nextBlock(g.state, [], stakes.map(([owner, amount]) => stakeFrom(owner, amount).sent.receipt)))
+  }
+  const unbond = (who: DevAccount, amount: bigint, nonce = 0n) => sign(who.key, { kind: "worker.unbond", worker: WORKER, amount }, nonce, 0n)
+  const bondOnAi = (state: LedgerState, owner: DevAccount) => bondOf(state.ai!.economy, WORKER, owner.address)
+  const [owner, thief] = accountsOn(S1) as [DevAccount, DevAccount]
 
-  it("on the stake pool's shard: StakeBonded and a transfer to the pool; conservation holds", () => {
-    const { g, owner, tx, state, events } = stakeFrom(POOL_SHARD)
-    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "StakeBonded", "Transferred", "BlockExecuted"])
-    expect(events[2]).toMatchObject({ txHash: tx.hash, owner: owner.address, worker: WORKER, amount: 4_000n })
-    expect(events[3]).toMatchObject({ from: owner.address, to: STAKE_POOL_ADDRESS, amount: 4_000n })
+  it("worker.stake sends a bond receipt to the AI shard's stake pool; no transfer, no bond on the transfer shard", () => {
+    const { g, tx, state, events, sent } = stakeFrom(owner)
+    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "CrossShardSent", "BlockExecuted"])
+    expect(sent).toMatchObject({
+      sourceShard: S1,
+      destShard: AI,
+      from: owner.address,
+      to: SYSTEM_STAKE_POOL,
+      amount: 4_000n,
+      txHash: tx.hash,
+      purpose: { kind: "bond", worker: WORKER }
+    })
     expect(balanceOf(state, owner.address)).toBe(balanceOf(g.state, owner.address) - 4_000n - FEE)
-    expect(balanceOf(state, STAKE_POOL_ADDRESS)).toBe(4_000n)
-    expect(sumBalances(state) + state.totals.burned).toBe(state.totals.funded)
+    expect(bondedBy(state, owner.address, WORKER)).toBe(0n)
+    expect(sumBalances(state) + state.totals.burned + state.totals.sentOut).toBe(state.totals.funded)
   })
 
-  it("from another shard: a receipt to the pool, credited once on the pool's shard; conservation across both", () => {
-    const { g, owner, state, events } = stakeFrom(OTHER_SHARD)
-    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "StakeBonded", "CrossShardSent", "BlockExecuted"])
-    const sent = events.find((e) => e._tag === "CrossShardSent")!
-    if (sent._tag !== "CrossShardSent") throw new Error("no receipt")
-    expect(sent).toMatchObject({ from: owner.address, to: STAKE_POOL_ADDRESS, amount: 4_000n, destShard: POOL_SHARD })
-    expect(balanceOf(state, owner.address)).toBe(balanceOf(g.state, owner.address) - 4_000n - FEE)
-    const pool = genesisState(POOL_SHARD)
-    const credited = applyBlock(pool.state, nextBlock(pool.state, [], [sent.receipt, sent.receipt]))
-    expect(balanceOf(credited.state, STAKE_POOL_ADDRESS)).toBe(4_000n)
-    const held = sumBalances(state) + state.totals.burned + sumBalances(credited.state) + credited.state.totals.burned
-    expect(held).toBe(genesisSupply(config))
+  it("the bond receipt is credited once on the AI shard (relayed twice): AiStakeBonded (owner, worker), the pool's balance, conservation across both shards", () => {
+    const { state, sent } = stakeFrom(owner)
+    const ai = genesisState(AI)
+    const credited = applyBlock(ai.state, nextBlock(ai.state, [], [sent.receipt, sent.receipt]))
+    expect(credited.events.filter((e) => e._tag === "AiStakeBonded")).toEqual([
+      expect.objectContaining({ receiptId: sent.receiptId, worker: WORKER, owner: owner.address, amount: 4_000n })
+    ])
+    expect(balanceOf(credited.state, SYSTEM_STAKE_POOL)).toBe(4_000n)
+    expect(bondOnAi(credited.state, owner)).toBe(4_000n)
+    const again = applyBlock(credited.state, nextBlock(credited.state, [], [sent.receipt]))
+    expect(again.events.some((e) => e._tag === "AiStakeBonded" || e._tag === "CrossShardReceived")).toBe(false)
+    const held = sumBalances(state) + state.totals.burned + sumBalances(again.state) + again.state.totals.burned
+    expect(held).toBe(state.totals.funded + ai.state.totals.funded)
   })
 
   it("a stake beyond the balance is rejected InsufficientBalance and moves nothing; admission counts pending stakes", () => {
-    const g = genesisState(POOL_SHARD)
-    const owner = accountsOn(POOL_SHARD)[0]!
+    const g = genesisState(S1)
     const balance = balanceOf(g.state, owner.address)
     const tooMuch = sign(owner.key, { kind: "worker.stake", worker: WORKER, amount: balance - FEE + 1n })
     const { state, events } = applyBlock(g.state, nextBlock(g.state, [tooMuch]))
     expect(events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "InsufficientBalance" })
-    expect(events.some((e) => e._tag === "StakeBonded")).toBe(false)
+    expect(events.some((e) => e._tag === "CrossShardSent")).toBe(false)
     expect(accountOf(state, owner.address)).toEqual(accountOf(g.state, owner.address))
     const half = sign(owner.key, { kind: "worker.stake", worker: WORKER, amount: balance / 2n })
     const pool = addTransaction(emptyMempool(), half)
@@ -268,85 +296,87 @@ describe("worker.stake and worker.unbond", () => {
     expect(Either.isLeft(refused) && refused.left.reason).toBe("InsufficientBalance")
   })
 
-  it("worker.unbond records the request and moves nothing but the fee", () => {
-    const g = genesisState(POOL_SHARD)
-    const owner = accountsOn(POOL_SHARD)[0]!
-    const stake = sign(owner.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n })
-    const unbond = sign(owner.key, { kind: "worker.unbond", worker: WORKER, amount: 1_500n }, 1n)
-    const { state, events } = applyBlock(g.state, nextBlock(g.state, [stake, unbond]))
-    expect(tags(events).slice(-3)).toEqual(["FeeCharged", "UnbondRequested", "BlockExecuted"])
-    expect(events.find((e) => e._tag === "UnbondRequested")).toMatchObject({
-      txHash: unbond.hash, owner: owner.address, worker: WORKER, amount: 1_500n
-    })
-    expect(balanceOf(state, STAKE_POOL_ADDRESS)).toBe(4_000n)
-    expect(balanceOf(state, owner.address)).toBe(balanceOf(g.state, owner.address) - 4_000n - 2n * FEE)
+  it("worker.unbond runs on the AI shard (fee 0): AiUnbondRequested, nothing moves; on a transfer shard it is WrongShard", () => {
+    const bonded = bondedOnAi([[owner, 4_000n]])
+    const tx = unbond(owner, 1_500n)
+    expect(Either.isRight(precheckTransaction(bonded.state, emptyMempool(), tx))).toBe(true)
+    const { state, events } = applyBlock(bonded.state, nextBlock(bonded.state, [tx]))
+    expect(tags(events)).toEqual(["BlockApplied", "FeeCharged", "AiUnbondRequested", "BlockExecuted"])
+    expect(events[2]).toMatchObject({ txHash: tx.hash, owner: owner.address, worker: WORKER, amount: 1_500n })
+    expect(balanceOf(state, SYSTEM_STAKE_POOL)).toBe(4_000n)
+    expect(accountOf(state, owner.address)).toMatchObject({ balance: 0n, nonce: 1n })
+    expect(bondOnAi(state, owner)).toBe(2_500n)
+    const transfer = genesisState(S1).state
+    const wrong = precheckTransaction(transfer, emptyMempool(), tx)
+    expect(Either.isLeft(wrong) && wrong.left.reason).toBe("WrongShard")
+    const inBlock = applyBlock(transfer, nextBlock(transfer, [tx]))
+    expect(inBlock.events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "WrongShard" })
   })
 
-  it("an unbond of someone else's stake: refused NotStakeOwner at admission; in a block, rejected with nothing charged and nothing moved", () => {
-    const g = genesisState(POOL_SHARD)
-    const [owner, thief] = accountsOn(POOL_SHARD)
-    const bonded = applyBlock(g.state, nextBlock(g.state, [sign(owner!.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n })]))
-    const theft = sign(thief!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n })
+  it("an unbond of someone else's stake: refused NotStakeOwner at admission; in a block, rejected by the AI ledger with nothing charged and nothing moved; the owner's own is admitted", () => {
+    const bonded = bondedOnAi([[owner, 4_000n]])
+    const theft = unbond(thief, 4_000n)
     const refused = precheckTransaction(bonded.state, emptyMempool(), theft)
-    expect(Either.isLeft(refused) && refused.left).toMatchObject({
-      _tag: "AdmissionRejected",
-      reason: "NotStakeOwner",
-      txHash: theft.hash,
-      detail: `${thief!.address} has no stake bonded to worker ${WORKER}; an account unbonds only its own bond`
-    })
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "AdmissionRejected", reason: "NotStakeOwner", txHash: theft.hash })
     const { state, events } = applyBlock(bonded.state, nextBlock(bonded.state, [theft]))
     expect(tags(events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
-    expect(events[1]).toMatchObject({ txHash: theft.hash, sender: thief!.address, reason: "NotStakeOwner" })
-    expect(accountOf(state, thief!.address)).toEqual(accountOf(bonded.state, thief!.address))
-    expect(balanceOf(state, STAKE_POOL_ADDRESS)).toBe(4_000n)
+    expect(events[1]).toMatchObject({
+      txHash: theft.hash,
+      sender: thief.address,
+      reason: "NotStakeOwner",
+      detail: `${thief.address} has no stake bonded to worker ${WORKER}; an account unbonds only its own bond`
+    })
+    expect(accountOf(state, thief.address)).toEqual(accountOf(bonded.state, thief.address))
+    expect(balanceOf(state, SYSTEM_STAKE_POOL)).toBe(4_000n)
+    expect(bondOnAi(state, owner)).toBe(4_000n)
     expect(snapshot(state).totals).toEqual(snapshot(bonded.state).totals)
-    // The owner itself is admitted.
-    const own = sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n }, 1n)
-    expect(Either.isRight(precheckTransaction(bonded.state, emptyMempool(), own))).toBe(true)
+    // The owner itself is admitted (its bond is the AI ledger's, not a transfer shard's).
+    expect(Either.isRight(precheckTransaction(bonded.state, emptyMempool(), unbond(owner, 4_000n)))).toBe(true)
   })
 
   it("an unbond over one's own bond (another owner's bond beside it does not count): UnbondOverBond at admission and in a block; each unbond lowers what is left to ask", () => {
-    const g = genesisState(POOL_SHARD)
-    const [owner, other] = accountsOn(POOL_SHARD)
-    const bonded = applyBlock(
-      g.state,
-      nextBlock(g.state, [sign(owner!.key, { kind: "worker.stake", worker: WORKER, amount: 4_000n }), sign(other!.key, { kind: "worker.stake", worker: WORKER, amount: 1n })])
-    )
-    expect([bondedBy(bonded.state, owner!.address, WORKER), bondedBy(bonded.state, other!.address, WORKER)]).toEqual([4_000n, 1n])
-    const over = sign(other!.key, { kind: "worker.unbond", worker: WORKER, amount: 4_000n }, 1n)
+    const other = thief
+    const bonded = bondedOnAi([[owner, 4_000n], [other, 1n]])
+    expect([bondOnAi(bonded.state, owner), bondOnAi(bonded.state, other)]).toEqual([4_000n, 1n])
+    const over = unbond(other, 4_000n)
     const refused = precheckTransaction(bonded.state, emptyMempool(), over)
-    expect(Either.isLeft(refused) && refused.left).toMatchObject({
-      reason: "UnbondOverBond",
-      detail: `${other!.address} has 1 bonded to worker ${WORKER} (before slashes); cannot unbond 4000: an account unbonds only its own bond`
-    })
+    expect(Either.isLeft(refused) && refused.left.reason).toBe("UnbondOverBond")
     const inBlock = applyBlock(bonded.state, nextBlock(bonded.state, [over]))
     expect(tags(inBlock.events)).toEqual(["BlockApplied", "TransactionRejected", "BlockExecuted"])
     expect(inBlock.events[1]).toMatchObject({ txHash: over.hash, reason: "UnbondOverBond" })
-    expect(accountOf(inBlock.state, other!.address)).toEqual(accountOf(bonded.state, other!.address))
+    expect(accountOf(inBlock.state, other.address)).toEqual(accountOf(bonded.state, other.address))
     // The owner asks back 3000 of its 4000: 1000 left to ask, 1001 is over it.
-    const part = applyBlock(bonded.state, nextBlock(bonded.state, [sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 3_000n }, 1n)]))
-    expect(tags(part.events)).toContain("UnbondRequested")
-    expect(bondedBy(part.state, owner!.address, WORKER)).toBe(1_000n)
-    const rest = precheckTransaction(part.state, emptyMempool(), sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1_001n }, 2n))
+    const part = applyBlock(bonded.state, nextBlock(bonded.state, [unbond(owner, 3_000n)]))
+    expect(tags(part.events)).toContain("AiUnbondRequested")
+    expect(bondOnAi(part.state, owner)).toBe(1_000n)
+    const rest = precheckTransaction(part.state, emptyMempool(), unbond(owner, 1_001n, 1n))
     expect(Either.isLeft(rest) && rest.left.reason).toBe("UnbondOverBond")
+    const restInBlock = applyBlock(part.state, nextBlock(part.state, [unbond(owner, 1_001n, 1n)]))
+    expect(restInBlock.events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "UnbondOverBond" })
     // All of it asked back: nothing left, and the next unbond is NotStakeOwner.
-    const all = applyBlock(part.state, nextBlock(part.state, [sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1_000n }, 2n)]))
-    expect(bondedBy(all.state, owner!.address, WORKER)).toBe(0n)
-    const none = precheckTransaction(all.state, emptyMempool(), sign(owner!.key, { kind: "worker.unbond", worker: WORKER, amount: 1n }, 3n))
+    const all = applyBlock(part.state, nextBlock(part.state, [unbond(owner, 1_000n, 1n)]))
+    expect(bondOnAi(all.state, owner)).toBe(0n)
+    const none = precheckTransaction(all.state, emptyMempool(), unbond(owner, 1n, 2n))
     expect(Either.isLeft(none) && none.left.reason).toBe("NotStakeOwner")
   })
 
-  it("an unbond of a worker nobody bonded to: NotStakeOwner", () => {
-    const g = genesisState(POOL_SHARD)
-    const refused = precheckTransaction(g.state, emptyMempool(), sign(governor.key, { kind: "worker.unbond", worker: WORKER, amount: 1n }))
+  it("an unbond of a worker nobody bonded to: NotStakeOwner at admission and in a block", () => {
+    const g = genesisState(AI)
+    const tx = unbond(governor, 1n)
+    const refused = precheckTransaction(g.state, emptyMempool(), tx)
     expect(Either.isLeft(refused) && refused.left.reason).toBe("NotStakeOwner")
+    const { events } = applyBlock(g.state, nextBlock(g.state, [tx]))
+    expect(events.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "NotStakeOwner" })
   })
 
-  it("replaying the events rebuilds the state", () => {
-    const { g, state, events } = stakeFrom(POOL_SHARD)
-    const ledger = makeLedger(POOL_SHARD)
-    const replayed = [...g.events, ...events].reduce(ledger.evolve, ledger.initialState)
-    expect(snapshot(replayed)).toEqual(snapshot(state))
+  it("replaying the events rebuilds the state, the AI ledger's bonds included", () => {
+    const g = genesisState(AI)
+    const bonded = applyBlock(g.state, nextBlock(g.state, [], [stakeFrom(owner).sent.receipt]))
+    const unbonded = applyBlock(bonded.state, nextBlock(bonded.state, [unbond(owner, 1_000n)]))
+    const ledger = makeLedger(AI)
+    const replayed = [...g.events, ...bonded.events, ...unbonded.events].reduce(ledger.evolve, ledger.initialState)
+    expect(snapshot(replayed)).toEqual(snapshot(unbonded.state))
+    expect(bondOnAi(replayed, owner)).toBe(3_000n)
+    expect(replayed.ai!.economy.unbonding).toEqual(unbonded.state.ai!.economy.unbonding)
   })
 })
-

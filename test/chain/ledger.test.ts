@@ -26,7 +26,7 @@ import {
   nonceOf
 } from "../../domain/chain/ledger.js"
 import { CrossShardReceipt, receiptIdOf } from "../../domain/chain/receipt.js"
-import type { ShardId } from "../../domain/chain/sharding.js"
+import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
 import {
   accountsOn,
   applyBlock,
@@ -61,8 +61,12 @@ describe("genesis", () => {
       expect(sealed._tag === "BlockExecuted" && sealed.blockHash).toBe(genesisHash(S1, cmd))
     })
   })
-  it("the shards' allocations add up to the genesis supply", () => {
-    expect(g1.state.totals.funded + g2.state.totals.funded).toBe(genesisSupply(config))
+  it("the shards' allocations add up to the genesis supply (the AI shard's system accounts included; the beacon holds none)", () => {
+    const ai = genesisState(aiShardOf(config.transferShards))
+    const beacon = genesisState(0 as ShardId)
+    expect(beacon.state.totals.funded).toBe(0n)
+    expect(ai.state.totals.funded).toBeGreaterThan(0n)
+    expect(g1.state.totals.funded + g2.state.totals.funded + ai.state.totals.funded).toBe(genesisSupply(config))
     expect(balanceOf(g1.state, alice!.address)).toBe(DEV_BALANCE)
   })
   it("given a genesis, when ApplyGenesis again, then AlreadyApplied", () => {

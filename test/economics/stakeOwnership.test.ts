@@ -1,8 +1,9 @@
 /**
  * A stake belongs to who bonded it, bond by bond. Random stake / unbond /
  * transfer / slash (wrong results, outages) / epoch-close sequences from
- * several accounts run through the real ledger (each on its sender's home
- * shard, signed) and the economy's fold and epoch closes: no account is ever
+ * several accounts run through the real ledger (stakes and transfers on the
+ * sender's transfer shard, each bond receipt relayed to the AI shard, unbonds
+ * on the AI shard by its ledger; signed) and the economy's fold and epoch closes: no account is ever
  * released stake it did not bond to that worker; what an owner gets back
  * never exceeds its bonds less its share of slashes (and, per owner, bonded
  * + unbonding + released = bonds − slashed, exactly); the chain refuses
@@ -15,19 +16,20 @@ import { Chunk, Either, HashMap, Option } from "effect"
 import { TransactionBody, signTransaction, type TransactionPayload } from "../../domain/chain/transaction.js"
 import { devKey, type Address } from "../../domain/chain/keys.js"
 import type { LedgerState } from "../../domain/chain/ledgerState.js"
-import type { ShardId } from "../../domain/chain/sharding.js"
-import { bondedBy } from "../../domain/chain/stakeBonds.js"
+import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
+import type { Hash32 } from "../../domain/chain/hash.js"
 import { BURN_ADDRESS } from "../../domain/economics/accounts.js"
 import { bondOf, splitOverBonds } from "../../domain/economics/bonds.js"
 import { EconomyFact } from "../../domain/economics/facts.js"
 import { bondedOf, owedBy } from "../../domain/economics/queries.js"
 import type { EconomyState } from "../../domain/economics/state.js"
-import { accountsOn, applyBlock, CHAIN_ID, FEE, genesisState, nextBlock, SHARDS } from "../chain/helpers.js"
+import { accountsOn, applyBlock, CHAIN_ID, config, FEE, genesisState, nextBlock, SHARDS } from "../chain/helpers.js"
 import { address, E, hash, ofTag, Sim, testConfig } from "./support.js"
 
 // Two accounts on each of two shards: bonds to one worker come from several shards.
 const OWNERS = [...accountsOn(SHARDS[0]!).slice(0, 2), ...accountsOn(SHARDS[1]!).slice(0, 2)]
 const WORKERS: ReadonlyArray<Address> = [devKey(901).publicKey.address, devKey(902).publicKey.address]
+const AI = aiShardOf(config.transferShards)
 const DEVELOPER = address("developer")
 const REPORTER = address("reporter")
 
@@ -58,8 +60,9 @@ describe("stake ownership over random sequences", () => {
     const seen = new Set<string>()
     fc.assert(
       fc.property(fc.array(op, { maxLength: 30 }), fc.integer({ min: 1, max: 3 }), (ops, unbondingEpochs) => {
-        const shards = new Map<ShardId, LedgerState>(SHARDS.slice(0, 2).map((s) => [s, genesisState(s).state]))
+        const shards = new Map<ShardId, LedgerState>([...SHARDS.slice(0, 2), AI].map((s) => [s, genesisState(s).state]))
         const nonces = OWNERS.map(() => 0n)
+        const aiNonces = OWNERS.map(() => 0n)
         // Per (owner, worker), from the chain's and the ledgers' events.
         const bonds = new Map<string, bigint>()
         const slashed = new Map<string, bigint>()
@@ -116,27 +119,39 @@ describe("stake ownership over random sequences", () => {
             sim.facts(EconomyFact.WorkerOnline({ worker: WORKERS[o.w]!, at: epochStart + o.at }))
           } else {
             const sender = OWNERS[o.o]!
-            const shard = accountsOn(SHARDS[0]!).includes(sender) ? SHARDS[0]! : SHARDS[1]!
+            // worker.stake and transfers run on the sender's transfer shard; worker.unbond on the AI shard (fee 0, its own nonce).
+            const isUnbond = o.t === "unbond" || o.t === "unbondAll"
+            const shard = isUnbond ? AI : accountsOn(SHARDS[0]!).includes(sender) ? SHARDS[0]! : SHARDS[1]!
             const before = shards.get(shard)!
-            const onChain = o.t === "unbond" || o.t === "unbondAll" ? bondedBy(before, sender.address, WORKERS[o.w]!) : 0n
+            const onChain = isUnbond ? bondOf(shards.get(AI)!.ai!.economy, WORKERS[o.w]!, sender.address) : 0n
             const amount = o.t === "unbondAll" ? (onChain === 0n ? 1n : onChain) : o.amount
             const payload: TransactionPayload =
               o.t === "transfer"
                 ? { kind: "transfer", to: OWNERS[o.to]!.address, amount }
                 : { kind: o.t === "stake" ? "worker.stake" : "worker.unbond", worker: WORKERS[o.w]!, amount }
-            const tx = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: nonces[o.o]!, fee: FEE, payload }), sender.key)
-            const { state, events } = applyBlock(before, nextBlock(before, [tx]))
-            shards.set(shard, state)
+            const counter = isUnbond ? aiNonces : nonces
+            const tx = signTransaction(new TransactionBody({ chainId: CHAIN_ID, nonce: counter[o.o]!, fee: isUnbond ? 0n : FEE, payload }), sender.key)
+            const applied = applyBlock(before, nextBlock(before, [tx]))
+            shards.set(shard, applied.state)
+            const events = [...applied.events]
+            for (const e of applied.events) if (e._tag === "FeeCharged") counter[o.o]! += 1n
+            // A stake's bond receipt, relayed to the AI shard at once: its ledger bonds it.
+            const bondReceipts = applied.events.flatMap((e) => (e._tag === "CrossShardSent" && e.purpose?.kind === "bond" ? [e.receipt] : []))
+            if (bondReceipts.length > 0) {
+              const ai = shards.get(AI)!
+              const relayed = applyBlock(ai, nextBlock(ai, [], bondReceipts))
+              shards.set(AI, relayed.state)
+              events.push(...relayed.events)
+            }
             for (const e of events) {
-              if (e._tag === "FeeCharged") nonces[o.o]! += 1n
               if (e._tag === "TransactionRejected") seen.add(e.reason)
-              if (e._tag === "StakeBonded") {
+              if (e._tag === "AiStakeBonded") {
                 const k = pair(e.owner, e.worker)
                 if (sim.state.stakes.pipe(HashMap.get(e.worker), Option.exists((s) => s.bonded > 0n && !HashMap.has(s.bonds, e.owner)))) seen.add("second owner")
                 add(bonds, k, e.amount)
-                sim.facts(EconomyFact.StakeBonded({ txHash: e.txHash, worker: e.worker, owner: e.owner, amount: e.amount }))
+                sim.facts(EconomyFact.StakeBonded({ txHash: e.receiptId as Hash32, worker: e.worker, owner: e.owner, amount: e.amount }))
               }
-              if (e._tag === "UnbondRequested") {
+              if (e._tag === "AiUnbondRequested") {
                 // The economy never lets an owner unbond more than the chain let it ask.
                 const free = bondOf(sim.state, e.worker, e.owner) - reserved(sim.state, e.owner, e.worker)
                 expect(free).toBeLessThanOrEqual(onChain)

@@ -13,6 +13,7 @@ import { keccakHex, type Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex, utf8 } from "../../domain/chain/hex.js"
 import { aiShardOf } from "../../domain/chain/sharding.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
+import { modelOf } from "../../domain/ai/ledger/state.js"
 import { BFT_CHAIN_ID, makeHarness, stopHarnesses } from "./bftHarness.js"
 import { eventually } from "../support/waitFor.js"
 
@@ -57,7 +58,9 @@ describe("the AI shard on 4 BFT validators", () => {
           expect(yield* v.node.account(provider.address, AI)).toMatchObject({ balance: 0n, nonce: 1n })
           expect(yield* v.node.account(provider.address)).toMatchObject({ balance: h.genesis.devBalance, nonce: 0n })
           const events = yield* v.store.readStream(`shard-${AI}`)
-          expect(events.filter((e) => e.type === "ModelRegistered").map((e) => (e.data as { txHash: string }).txHash)).toEqual([tx.hash])
+          // Registered by the AI ledger: the model's id is the registration's hash, Pending until the committee attests.
+          expect(events.filter((e) => e.type === "AiModelRegistered").map((e) => (e.data as { model: string }).model)).toEqual([tx.hash])
+          expect(modelOf((yield* v.node.ledger(AI)).ai!, tx.hash)).toMatchObject({ provider: provider.address, status: "Pending", price: 100n })
         }
         // Two epochs end on the beacon: each one's receipt is credited on the AI shard once, on every validator.
         yield* h.awaitHeight(0, 6)

@@ -24,7 +24,7 @@ import { Duration, Effect, Either, Exit, Logger, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
-import { aiEscrowKey, devKey } from "../../domain/chain/keys.js"
+import { devKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody, type Transaction } from "../../domain/chain/transaction.js"
 import { BlobStore } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
@@ -186,7 +186,7 @@ describe("ModelRegistry with peers", () => {
       ...DEFAULT_AI_SETTINGS,
       validatorKey: devKey(0),
       attestorKey: ATTESTOR,
-      escrowKey: aiEscrowKey(),
+      settlerKey: ATTESTOR,
       verify: { tmpDir: join(dir, "verify") },
       peers: [a.url, c.url],
       peerFetch: { retryInitial: Duration.millis(100), retryMax: Duration.millis(300) }

@@ -7,7 +7,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { Uint256 } from "../../chain/transaction.js"
+import { Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 import { SampleDraw, TaskId, TaskRequested, WorkerFailureReason } from "./events.js"
@@ -73,7 +73,9 @@ export class AbandonTask extends Schema.TaggedClass<AbandonTask>()("AbandonTask"
 /** The validated task's usage receipt went into `receiptBatchId`: charge the developer. */
 export class SettleTask extends Schema.TaggedClass<SettleTask>()("SettleTask", {
   receiptBatchId: Hash32,
-  at: TimestampMs
+  at: TimestampMs,
+  /** The usage receipt to settle on chain (TaskSettled keeps it). */
+  receipt: Schema.optional(UsageReceipt)
 }) {}
 
 export type TaskCommand =

@@ -220,7 +220,10 @@ const decideSettle = (s: TaskState, cmd: SettleTask): Decision<SettlementRejecte
   if ((s.status !== "Validated" && s.status !== "Overran") || request === null) return reject("NotValidated", `the task is ${s.status}`)
   const { developer, modelId, price } = request
   return Either.right([
-    new TaskSettled({ receiptBatchId: cmd.receiptBatchId, developer, modelId, amount: price, at: cmd.at }, CHECKED)
+    new TaskSettled(
+      { receiptBatchId: cmd.receiptBatchId, developer, modelId, amount: price, at: cmd.at, ...(cmd.receipt === undefined ? {} : { receipt: cmd.receipt }) },
+      CHECKED
+    )
   ])
 }
 

@@ -11,7 +11,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { Uint256 } from "../../chain/transaction.js"
+import { Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 
@@ -143,7 +143,13 @@ export class TaskSettled extends Schema.TaggedClass<TaskSettled>()("TaskSettled"
   developer: Address,
   modelId: ModelId,
   amount: Uint256,
-  at: TimestampMs
+  at: TimestampMs,
+  /**
+   * The usage receipt the parties signed (grant and results): what the
+   * gateway's Settler submits in `usage.settle`. Kept here so a crash loses
+   * none. Absent on a task charged without one (a confirmed overrun).
+   */
+  receipt: Schema.optional(UsageReceipt)
 }) {}
 
 export const TaskEvent = Schema.Union(

@@ -207,7 +207,8 @@ export const escrowText = (e: EscrowView): string =>
     `  deposited  ${e.deposited}`,
     `  available  ${e.available}`,
     `  reserved   ${e.reserved}`,
-    `  captured   ${e.captured}`
+    `  captured   ${e.captured}`,
+    ...(e.onLedger === undefined ? [] : [`  on ledger  ${e.onLedger} (the AI shard's figure; ${e.unsettled ?? 0n} captured here awaits settlement)`])
   ].join("\n")
 
 export const taskText = (t: TaskView): string =>

@@ -143,7 +143,7 @@ export const startDevnet = (o: {
       // An AI validator fetches weights uploaded to another from the other AI validators.
       const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
       const stack = aiValidators.includes(i)
-        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
+        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp, settlerKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
         : i < o.validators
           ? // The other validators verify and attest models too (the AI shard's committee is all of them), weights from the AI validators.
             ChainRpcServerLive(rpc).pipe(

@@ -1,7 +1,9 @@
 /**
- * `topai escrow deposit|show`: what a developer pays in for a model's calls.
- * A deposit is a signed `escrow.deposit` (a transfer to the AI shard's
- * escrow account); once its block is in, the node's escrow shows it.
+ * `topai escrow deposit|withdraw|show`: what a developer pays in for a model's calls.
+ * A deposit is a signed `escrow.deposit` (a cross-shard send to the AI
+ * shard's keyless escrow); once the AI ledger credits it, the node's escrow
+ * shows it. A withdrawal is a signed `escrow.withdraw` on the AI shard (fee
+ * 0): the ledger pays unspent escrow back to the developer by receipt.
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
@@ -48,6 +50,41 @@ const deposit = Command.make(
     )
 ).pipe(Command.withDescription("Pay AMOUNT into escrow for MODEL's calls (signed); waits for the block and shows the escrow"))
 
+const withdraw = Command.make(
+  "withdraw",
+  {
+    model: Options.text("model").pipe(Options.withDescription("The model id whose escrow to draw from")),
+    amount: Options.text("amount").pipe(Options.withDescription("Amount in base units")),
+    key: keyOption("The developer"),
+    rpcUrl,
+    json
+  },
+  (o) =>
+    Effect.gen(function* () {
+      const id = yield* parseModelId(o.model)
+      const amount = yield* parseAmount(o.amount, "--amount", { positive: true })
+      const key = yield* loadKey(o.key)
+      const developer = key.publicKey.address
+      return yield* withNode(o.rpcUrl, (client) =>
+        Effect.gen(function* () {
+          const before = yield* client.escrow.get({ developer, model: id })
+          if (before.onLedger !== undefined && before.onLedger < amount) {
+            return yield* bad(`${developer} has ${before.onLedger} in escrow for model ${id} on the AI ledger, less than ${amount}`)
+          }
+          // An AI-shard kind: the developer's AI-shard nonce, fee 0.
+          const tx = yield* submitSigned(client, key, { kind: "escrow.withdraw", model: id as Hash32, amount }, 0n)
+          const escrow = yield* client.escrow.get({ developer, model: id })
+          return { tx: tx.hash, block: `${tx.shard}/${tx.blockHeight ?? "?"}`, escrow }
+        })
+      )
+    }).pipe(
+      Effect.flatMap((r) =>
+        printResult(o.json, r, (r) => `withdrawal ${r.tx} included in block ${r.block}; the money comes back by receipt to your transfer shard\n${escrowText(r.escrow)}`)
+      ),
+      reportErrors(o.json)
+    )
+).pipe(Command.withDescription("Take AMOUNT of unspent escrow for MODEL back (signed, fee 0): paid to your account by cross-shard receipt"))
+
 const developerOption = Options.text("developer").pipe(Options.optional, Options.withDescription("The developer's address"))
 /** Or the developer's key: its address. */
 const keyForShow = keyOption("The developer")
@@ -76,5 +113,5 @@ const show = Command.make("show", { model: modelArg, developer: developerOption,
 
 export const escrowCommand = Command.make("escrow").pipe(
   Command.withDescription("Pay for AI calls in advance, and see what is left"),
-  Command.withSubcommands([deposit, show])
+  Command.withSubcommands([deposit, withdraw, show])
 )

@@ -28,7 +28,7 @@ import { workerStakeFloorProblem } from "../../../domain/ai/worker/stakeFloor.js
 import type { AiConfig } from "../../node/ai/AiConfig.js"
 import { FsBlobStore } from "../../../infra/blobstore/FsBlobStore.js"
 import { SandboxedSmokeRunLive } from "../../../infra/inference/SandboxedSmokeRun.js"
-import { aiEscrowKey, devProposerKey, type PrivateKey } from "../../../domain/chain/keys.js"
+import { devProposerKey, type PrivateKey } from "../../../domain/chain/keys.js"
 import { aiShardOf, BEACON_SHARD } from "../../../domain/chain/sharding.js"
 import { reportErrors } from "../output.js"
 
@@ -251,6 +251,8 @@ export const aiShardLayer = (
     readonly peers?: ReadonlyArray<string> | undefined
     /** Signs this node's `model.attest` (a BFT validator: its account key); default the AI shard's proposer key (single producer). */
     readonly attestorKey?: PrivateKey | undefined
+    /** The key that signs `usage.settle`: an AI committee member's (default: the AI shard's dev proposer, a single producer's attestor). */
+    readonly settlerKey?: PrivateKey | undefined
   } = {}
 ) => {
   const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
@@ -260,9 +262,9 @@ export const aiShardLayer = (
     verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: devProposerKey(BEACON_SHARD),
-    // Who may attest: the AI shard's proposer on a single-producer chain, its committee on a BFT chain.
+    // Who may attest and settle: the AI shard's proposer on a single-producer chain, its committee on a BFT chain.
     attestorKey: settings.attestorKey ?? devProposerKey(aiShardOf(genesis.transferShards)),
-    escrowKey: aiEscrowKey()
+    settlerKey: settings.settlerKey ?? devProposerKey(aiShardOf(genesis.transferShards))
   }
   // A verification interrupted by a crash leaves its copy of the model behind; each start clears it.
   const scratch = Layer.effectDiscard(
@@ -273,7 +275,7 @@ export const aiShardLayer = (
   )
   return AiNodeLive(ai).pipe(
     Layer.provideMerge(scratch),
-    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), escrowKey: ai.escrowKey })),
+    Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), aiShard: aiShardOf(genesis.transferShards) })),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
   )
 }
@@ -295,7 +297,7 @@ export const modelVerifierLayer = (
     verify: { tmpDir: verifyScratch },
     stakeMin: genesis.economics.minWorkerStake,
     validatorKey: settings.attestorKey,
-    escrowKey: aiEscrowKey()
+    settlerKey: settings.attestorKey
   }
   const scratch = Layer.effectDiscard(
     Effect.sync(() => {

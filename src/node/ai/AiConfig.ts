@@ -15,8 +15,11 @@ export interface AiConfig {
    * committee); the AI shard's proposer key on a single-producer chain.
    */
   readonly attestorKey: PrivateKey
-  /** Signs the escrow account's payouts to providers. */
-  readonly escrowKey: PrivateKey
+  /**
+   * Signs this gateway's `usage.settle` transactions (any account may send
+   * them, fee 0: the node's AI-shard account, the same key that attests).
+   */
+  readonly settlerKey: PrivateKey
   readonly gpuClasses: GpuClassTable
   /** A worker silent for longer is marked offline. */
   readonly heartbeatGraceMs: number
@@ -27,7 +30,7 @@ export interface AiConfig {
   readonly workerDeadlineMs: number
   /** Reassignments before a task fails. */
   readonly retriesMax: number
-  /** How often settled usage is paid out to providers on chain. */
+  /** How often the usage receipts of validated tasks are sent to the AI ledger (`usage.settle`). */
   readonly settleEvery: Duration.DurationInput
   /** The largest model file accepted. */
   readonly modelBytesMax: number

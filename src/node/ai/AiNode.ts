@@ -17,6 +17,7 @@ import { InvalidRequest, NotFound } from "../../api/NodeRpcs.js"
 import { BLOB_CHUNK_BYTES, EscrowView, InferenceRejected, ModelView, TaskProgress, TaskView, UploadRejected } from "../../api/AiRpcs.js"
 import { escrowStream } from "../../../actors/EscrowActor.js"
 import { taskStream } from "../../../actors/TaskActor.js"
+import { escrowOf } from "../../../domain/ai/ledger/state.js"
 import { verifyMessage, weightsChunkDigest } from "../../../domain/ai/signedMessages.js"
 import { sha256 } from "../../../domain/chain/hash.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
@@ -28,6 +29,7 @@ import { makeAiProjection } from "./AiProjection.js"
 import { Economy } from "../economy/Economy.js"
 import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
+import { makeSettler } from "./Settler.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -122,10 +124,25 @@ export const makeAiNode = (config: AiConfig) =>
     const attestor = yield* makeModelAttestor(chain, config.attestorKey)
     const models = yield* makeModelRegistry(config, attestor)
     const hub = yield* makeWorkerHub(config, chainId, economy)
-    const runner = yield* makeTaskRunner(config, chainId, models, hub, economy)
-    yield* makeAiProjection(models, runner, hub)
-    // Usage settles in receipt batches: every `settleEvery` the batch rotates and what is owed is paid.
-    yield* economy.payOut(runner.rotateBatch).pipe(Effect.zipRight(Effect.sleep(config.settleEvery)), Effect.forever, Effect.forkScoped)
+    const settler = yield* makeSettler(config, chainId, chain)
+    const aiShard = (yield* chain.status).shards.find((s) => s.kind === "ai")?.shard
+    /** The AI ledger's escrow of (developer, model): the money sessions and tasks are admitted against. */
+    const ledgerEscrow = (developer: Address, model: Hash32) =>
+      aiShard === undefined
+        ? Effect.succeed(undefined)
+        : chain.ledger(aiShard).pipe(
+            Effect.map((l) => (l.ai === null ? undefined : escrowOf(l.ai, developer, model))),
+            Effect.orElseSucceed(() => undefined)
+          )
+    const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow })
+    yield* makeAiProjection(models, runner, hub, settler, aiShard)
+    // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`.
+    yield* runner.rotateBatch.pipe(
+      Effect.zipRight(settler.round),
+      Effect.zipRight(Effect.sleep(config.settleEvery)),
+      Effect.forever,
+      Effect.forkScoped
+    )
 
     // Uploads in progress, by `${provider}:${weightsHash}`: the bytes, filled chunk by chunk.
     const uploads = new Map<string, { readonly provider: string; readonly bytes: Uint8Array; received: number; touchedAt: number }>()
@@ -235,13 +252,15 @@ export const makeAiNode = (config: AiConfig) =>
         if (!HASH.test(m)) return yield* new InvalidRequest({ detail: `model must be 0x + 64 hex digits, got ${JSON.stringify(modelId.slice(0, 80))}` })
         const exists = (yield* store.head(escrowStream(d as Address, m as Hash32)).pipe(Effect.orElseSucceed(() => undefined))) !== undefined
         const totals = exists ? (yield* runner.escrowState(d, m)).totals : { deposited: 0n, available: 0n, reserved: 0n, captured: 0n }
+        const onLedger = yield* ledgerEscrow(d as Address, m as Hash32)
         return new EscrowView({
           developer: d,
           model: m,
           deposited: totals.deposited,
           available: totals.available,
           reserved: totals.reserved,
-          captured: totals.captured
+          captured: totals.captured,
+          ...(onLedger === undefined ? {} : { onLedger, unsettled: settler.unsettled(d, m) })
         })
       })
 

@@ -3,18 +3,19 @@
  * chain decided into the AI shard's commands: models registered on the AI
  * shard (AiModelRegistered) and the ledger's verdicts on them
  * (AiModelVerified, AiModelRejected: a node serves only what it verified
- * itself, ModelRegistry.ts); escrow deposits. A model's price and
- * deprecation (AiModelRepriced, AiModelDeprecated) are read from the AI
- * ledger where they are needed, so they make no command here. Every command carries its transaction as
- * cause, so replaying after a restart appends nothing twice. Once caught up,
- * it ends tasks a crash left unfinished, releasing their escrow. (What the
- * escrow owes for settled usage is the economy's: src/node/economy.)
+ * itself, ModelRegistry.ts; price and deprecation are read from the AI
+ * ledger where needed); escrow credited by the AI ledger (`EscrowCredited`, caused by
+ * its receipt id). Every command carries its cause, so replaying after a
+ * restart appends nothing twice. It feeds the Settler: each task's usage
+ * receipt (its `TaskSettled`) is pending until the AI ledger settles or
+ * refuses it, so a restart re-derives what is still to settle. Once caught
+ * up, it ends tasks a crash left unfinished, releasing their escrow.
  */
 import { Clock, Effect, Schema } from "effect"
 import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
 import { AbandonTask } from "../../../domain/ai/task/commands.js"
-import { EscrowDeposited } from "../../../domain/chain/events.js"
-import { AiModelRegistered } from "../../../domain/ai/ledger/events.js"
+import { AiModelRegistered, EscrowCredited, UsageRefused, UsageSettled } from "../../../domain/ai/ledger/events.js"
+import { TaskSettled } from "../../../domain/ai/task/events.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import { withCause } from "../../../actors/causation.js"
@@ -24,19 +25,24 @@ import { followLog } from "../followLog.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
+import type { Settler } from "./Settler.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
 
 const decodeRegistered = Schema.decodeUnknownSync(AiModelRegistered)
-const decodeDeposit = Schema.decodeUnknownSync(EscrowDeposited)
+const decodeCredited = Schema.decodeUnknownSync(EscrowCredited)
+const decodeSettled = Schema.decodeUnknownSync(UsageSettled)
+const decodeRefused = Schema.decodeUnknownSync(UsageRefused)
+const decodeTaskSettled = Schema.decodeUnknownSync(TaskSettled)
 
 interface Data {
   readonly [key: string]: unknown
 }
 
-export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub: WorkerHub) =>
+export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub: WorkerHub, settler: Settler, aiShard: number | undefined) =>
   Effect.gen(function* () {
     const store = yield* EventStore
+    const aiStream = aiShard === undefined ? undefined : `shard-${aiShard}`
     const unfinished = new Map<string, { readonly developer: string; readonly model: string }>()
     const caughtUpAt = yield* store.lastPosition.pipe(Effect.orElseSucceed(() => 0))
     let recovered = false
@@ -54,7 +60,8 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
       }
     })
 
-    const onChain = (e: RecordedEvent, data: Data) =>
+    /** The AI ledger's events: models to verify, escrow credits feed the local book, settled and refused receipts leave the Settler. */
+    const onAiShard = (e: RecordedEvent, data: Data) =>
       Effect.gen(function* () {
         const tagged = { ...data, _tag: e.type }
         switch (e.type) {
@@ -63,13 +70,19 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
           case "AiModelVerified":
           case "AiModelRejected":
             return yield* models.onVerdict(String(data["model"]))
-          case "EscrowDeposited": {
-            const d = decodeDeposit(tagged)
+          case "EscrowCredited": {
+            const d = decodeCredited(tagged)
             const escrow = yield* runner.escrows.get(escrowStream(d.developer, d.model))
-            const cmd = new Deposit({ developer: d.developer, modelId: d.model, amount: d.amount, txHash: d.txHash, at: yield* Clock.currentTimeMillis })
-            return yield* escrow.ask(withCause(cmd, d.txHash)).pipe(
-              Effect.catchAll((err) => Effect.logWarning(`escrow deposit ${d.txHash} not recorded: ${err.message}`))
+            const cmd = new Deposit({ developer: d.developer, modelId: d.model, amount: d.amount, txHash: d.receiptId, at: yield* Clock.currentTimeMillis })
+            return yield* escrow.ask(withCause(cmd, d.receiptId)).pipe(
+              Effect.catchAll((err) => Effect.logWarning(`escrow credit ${d.receiptId} not recorded: ${err.message}`))
             )
+          }
+          case "UsageSettled":
+            return yield* settler.settled(decodeSettled(tagged).taskId)
+          case "UsageRefused": {
+            const r = decodeRefused(tagged)
+            return yield* settler.refuse(r.taskId, `${r.reason}: ${r.detail}`)
           }
         }
       })
@@ -82,16 +95,21 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
             unfinished.set(id, { developer: data["developer"] as string, model: data["modelId"] as string })
             return
           case "TaskFailed":
-          case "TaskSettled":
             unfinished.delete(id)
             return
+          case "TaskSettled": {
+            unfinished.delete(id)
+            const settled = decodeTaskSettled({ ...data, _tag: e.type })
+            if (settled.receipt !== undefined) yield* settler.add(settled.receipt, settled.developer)
+            return
+          }
         }
       })
 
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
         const data = e.data as Data
-        if (e.stream.startsWith("shard-")) yield* onChain(e, data)
+        if (e.stream === aiStream) yield* onAiShard(e, data)
         else if (e.stream.startsWith("task-")) yield* onTask(e, data)
         else if (e.stream.startsWith("worker-") && e.type === "WorkerRegistered") yield* hub.remember(e.stream.slice("worker-".length))
         if (!recovered && e.position >= caughtUpAt) yield* recover

@@ -19,7 +19,7 @@
  * the result; with no worker to confirm it, the task fails uncharged.
  */
 import { createHash, randomBytes } from "node:crypto"
-import { Clock, Effect, Either, Fiber, Queue, Random } from "effect"
+import { Clock, Effect, Either, Fiber, Queue, Random, Schema } from "effect"
 import { inputHash as hashInputs } from "../../../domain/ai/inputHash.js"
 import { forwardableJson } from "../../../domain/ai/tensor.js"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
@@ -37,6 +37,7 @@ import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
+import { SignedGrant, USAGE_RESULTS_MAX, type UsageReceipt } from "../../../domain/chain/transaction.js"
 import { NONCE_PATTERN, sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
@@ -45,11 +46,14 @@ import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
+import type { Settler } from "./Settler.js"
 import type { WorkerHub, WorkerOutcome } from "./WorkerHub.js"
 
 interface Session {
   readonly developer: Address
   readonly model: string
+  /** The grant exactly as the developer signed it: each task's usage receipt carries it. */
+  readonly grant: SignedGrant
   readonly expiresAt: number
   /** The most this session may commit; `committed` counts tasks admitted and not failed. */
   readonly spendMax: bigint
@@ -94,6 +98,8 @@ export const SESSION_PRUNE_EVERY = "1 minute"
 
 const MODEL_ID = /^0x[0-9a-f]{64}$/
 
+const decodeGrant = Schema.validateEither(SignedGrant)
+
 const sha256Hex = (text: string | Uint8Array) => `0x${createHash("sha256").update(text).digest("hex")}` as Hash32
 
 /** A worker's deadline over its run's: weights to fetch, inputs to decode, the answer to send. */
@@ -106,7 +112,20 @@ export const policyOf = (manifest: ModelManifest): ValidationPolicy =>
     ? { _tag: "Quorum", k: manifest.validation.k, n: manifest.validation.n }
     : { _tag: "Single", sampleRatePerMillion: manifest.validation.sampleRatePerMillion }
 
-export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelRegistry, hub: WorkerHub, economy?: AiEconomy) =>
+/**
+ * The AI ledger's escrow for (developer, model), or undefined while the chain
+ * has no AI ledger to ask (admission then rests on the local book alone).
+ */
+export type LedgerEscrow = (developer: Address, model: Hash32) => Effect.Effect<bigint | undefined>
+
+export const makeTaskRunner = (
+  config: AiConfig,
+  chainId: bigint,
+  models: ModelRegistry,
+  hub: WorkerHub,
+  economy?: AiEconomy,
+  settlement?: { readonly settler: Settler; readonly ledgerEscrow: LedgerEscrow }
+) =>
   Effect.gen(function* () {
     const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
     const escrows = yield* makeEscrowActors()
@@ -149,6 +168,18 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         if (!funded) {
           return yield* reject("InsufficientEscrow", `${developer} has no escrow for model ${modelId}: deposit with \`topai escrow deposit ${modelId} AMOUNT\` first`)
         }
+        // Kept as the ledger will check it: a grant that would not fit a usage receipt opens no session.
+        const grantSigned = decodeGrant({
+          chainId,
+          model: modelId,
+          issuedAt,
+          expiresAt,
+          spendMax,
+          nonce,
+          publicKey: publicKey.toLowerCase(),
+          signature: signature.toLowerCase()
+        })
+        if (Either.isLeft(grantSigned)) return yield* reject("BadSession", `the grant cannot be settled on chain: ${grantSigned.left.message}`)
         const open = sessionsOf.get(developer) ?? 0
         if (open >= SESSIONS_PER_DEVELOPER_MAX) {
           return yield* reject("BadSession", `${developer} has ${open} sessions open, the most one developer may: let one expire`)
@@ -156,7 +187,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         grantNonces.set(grant, issuedAt)
         sessionsOf.set(developer, open + 1)
         const session = randomBytes(16).toString("hex")
-        sessions.set(session, { developer, model: modelId, expiresAt, spendMax, committed: 0n })
+        sessions.set(session, { developer, model: modelId, grant: grantSigned.right, expiresAt, spendMax, committed: 0n })
         return { session, developer: signer.right.address }
       })
 
@@ -243,6 +274,22 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             )
           )
         )
+        if (settlement !== undefined) {
+          // The ledger's escrow is the money; what this node holds (reserved, or captured and not yet
+          // settled on chain) comes off it. Checked after the reservation, so concurrent calls see each other.
+          const onLedger = yield* settlement.ledgerEscrow(session.developer, session.model as Hash32)
+          if (onLedger !== undefined) {
+            const book = yield* (yield* escrow(session.developer, session.model)).state
+            const free = onLedger - book.totals.reserved - settlement.settler.unsettled(session.developer, session.model)
+            if (free < 0n) {
+              yield* (yield* escrow(session.developer, session.model)).ask(new Release({ taskId })).pipe(Effect.ignore)
+              return yield* reject(
+                "InsufficientEscrow",
+                `${session.developer} has ${onLedger} in escrow for model ${session.model} on the AI ledger, ${onLedger - free + price} of it held by calls in progress or not yet settled; a call costs ${price}: deposit with \`topai escrow deposit ${session.model} AMOUNT\``
+              )
+            }
+          }
+        }
         const t = yield* task(taskId)
         const policy = policyOf(model.upload.manifest)
         const at0 = yield* Clock.currentTimeMillis
@@ -266,6 +313,8 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
         /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
         const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
+        /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
+        const signed = new Map<string, { readonly fingerprint: string; readonly signature: string; readonly execMs: number }>()
         const launch = (worker: string, referee: boolean) =>
           hub.dispatch(worker, assignment).pipe(
             Effect.flatMap((outcome) => Queue.offer(outcomes, { worker, referee, outcome })),
@@ -333,6 +382,7 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
             const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
             outputs.set(worker, { value: outcome.outputs, json })
+            signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: outcome.execMs })
             const outputHash = sha256Hex(json)
             const command = referee
               ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
@@ -430,8 +480,20 @@ export const makeTaskRunner = (config: AiConfig, chainId: bigint, models: ModelR
             const winner = [...v.correct, worker].find((w) => outputs.has(w))!
             const result = outputs.get(winner)!
             const batch = openBatch
+            const receipt: UsageReceipt = {
+              grant: session.grant,
+              taskId,
+              model: session.model as Hash32,
+              price,
+              results: [...signed]
+                .filter(([, r]) => r.fingerprint === v.fingerprint)
+                .slice(0, USAGE_RESULTS_MAX)
+                .map(([w, r]) => ({ worker: w as Address, fingerprint: r.fingerprint as Hash32, execMs: r.execMs, signature: r.signature.toLowerCase() }))
+            }
             yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
-            yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+            yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis, receipt })).pipe(Effect.orDie)
+            // Pending from its TaskSettled (the projection replays it after a restart): settled in the next round.
+            if (settlement !== undefined) yield* settlement.settler.add(receipt, session.developer)
             for (const w of v.correct) yield* hub.recordOutcome(w, taskId, true, v.disputed)
             for (const w of v.wrong) yield* hub.recordOutcome(w, taskId, false, v.disputed)
             // Quorum validates at k agreeing results; the other assignees' results come later and the task

@@ -1,30 +1,31 @@
 /**
- * The economy on a node: follows the event log from the start, folds the
- * economy's facts in log order, and at every beacon `EpochEnded` closes that
- * epoch — the ledger is computed from the economy as it stood at that point
- * of the log, appended by the epoch's RewardActor, and folded in. Then it
- * pays on chain what the fold says is owed (Payouts.ts).
+ * The economy on a node, as the AI ledger decided it. Follows the event log
+ * from the start and folds the AI shard's events in order (`makeLogFold`,
+ * the auditor's loop too): the economy's state, and each epoch's ledger —
+ * the reward events (RewardCredited … EpochClosed) of the block that
+ * received the beacon's epoch receipt. Each ledger is written to its
+ * `reward-epoch-N` stream by the epoch's RewardActor, on every node, from
+ * those events: the same bytes on every validator.
  *
- * Everything here is a function of the log: a restart refolds it and gets
- * the same state, a close that already happened appends nothing, and a
- * payout already on chain is not owed any more.
+ * Nothing here moves money: the AI ledger pays every reward, fee, slash
+ * share and release as an `AiPayout` with its cross-shard receipt. The
+ * supply reads the keyless system accounts' balances on the AI shard and
+ * checks them against the ledger's figures.
  */
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
-import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
-import { ESCROW_ADDRESS } from "../../../domain/chain/ledger.js"
+import { Context, Effect, HashMap, Layer, Schedule, Schema } from "effect"
+import type { Address } from "../../../domain/chain/keys.js"
 import {
   BURN_ADDRESS,
-  FOUNDATION_ADDRESS,
-  foundationKey,
-  RESERVE_ADDRESS,
-  reserveKey,
-  STAKE_POOL_ADDRESS,
-  stakePoolKey,
-  TREASURY_ADDRESS,
-  type PayoutSource
+  isSystemAddress,
+  PayoutSource,
+  SYSTEM_ESCROW,
+  SYSTEM_FOUNDATION,
+  SYSTEM_RESERVE,
+  SYSTEM_STAKE_POOL,
+  SYSTEM_TREASURY
 } from "../../../domain/economics/accounts.js"
 import type { EconomicsConfig } from "../../../domain/economics/config.js"
-import { CloseEpoch } from "../../../domain/economics/epochDecider.js"
+import { RecordEpoch } from "../../../domain/economics/epochDecider.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../../domain/economics/events.js"
 import { bondedOf, bondOf, isPaused, owedBy, supplyOf, unbondingOf } from "../../../domain/economics/queries.js"
 import type { EconomyState } from "../../../domain/economics/state.js"
@@ -34,78 +35,79 @@ import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import { ChainNode } from "../ChainNode.js"
 import { followLog } from "../followLog.js"
-import type { EpochWindowFact } from "./factsOfLog.js"
 import { makeLogFold, type ClosedEpoch } from "../../audit/economyReplay.js"
-import { makePaidBook } from "./paidBook.js"
-import { runPayoutRound } from "./Payouts.js"
 
 export interface EconomySettings {
   readonly economics: EconomicsConfig
   /** The genesis supply (reserve and foundation included): the supply figures' total. */
   readonly totalSupply: bigint
-  readonly escrowKey: PrivateKey
-}
-
-const SOURCE_ADDRESS: Readonly<Record<PayoutSource, Address>> = {
-  reserve: RESERVE_ADDRESS,
-  foundation: FOUNDATION_ADDRESS,
-  stakePool: STAKE_POOL_ADDRESS,
-  escrow: ESCROW_ADDRESS
+  /** The AI shard (S + 1): its stream carries the economy's events, its accounts the system balances. */
+  readonly aiShard: number
 }
 
 const encodeLedger = Schema.encodeSync(Schema.Array(RewardEvent))
 
 export const makeEconomy = (settings: EconomySettings) =>
   Effect.gen(function* () {
-    const { economics, totalSupply } = settings
+    const { economics, totalSupply, aiShard } = settings
     const store = yield* EventStore
     const chain = yield* ChainNode
     const rewards = yield* makeRewardActors()
-    const log = makeLogFold(economics, totalSupply)
+    const log = makeLogFold(economics, aiShard)
     let state: EconomyState = log.state()
     const ledgers = new Map<number, EpochLedger>()
-    let lastEnded: EpochWindowFact | null = null
+    /** What each system account paid out (`AiPayout`), by source: the ledger's own figure. */
+    const paid = new Map<PayoutSource, bigint>()
+    /**
+     * Payouts whose receipt the payee's shard has not credited yet, by receipt id: in flight (they
+     * left the account in their block; the payee's balance holds them once received). A receipt
+     * read before its payout (another shard's block applied first) is remembered until it is.
+     */
+    const inFlight = new Map<string, { readonly source: PayoutSource; readonly amount: bigint }>()
+    const arrivedEarly = new Set<string>()
     /** Transaction fees the shards burned (every `FeeCharged`): not the economy's, but part of the supply. */
     let chainFeesBurned = 0n
-    const sourceOf = new Map<string, PayoutSource>(Object.entries(SOURCE_ADDRESS).map(([s, a]) => [a, s as PayoutSource]))
-    // Paid = arrived in the recipient's balance; a cross-shard payout is in flight until its receipt lands.
-    const paid = makePaidBook((address) => sourceOf.get(address))
 
-    /** Persist the ledger of an epoch the log's fold closed (once: the RewardActor appends it if the stream has none). */
-    const close = (c: ClosedEpoch) =>
+    /** Write the ledger the AI shard emitted (once: the RewardActor appends only to an empty stream). */
+    const record = (c: ClosedEpoch) =>
       Effect.gen(function* () {
-        const { ended, window, before, ledger: computed } = c
-        const actor = yield* rewards.get(rewardEpochStreamId(ended.epoch))
-        const stored = yield* actor.ask(new CloseEpoch({ epoch: ended.epoch, window, economy: before, config: economics })).pipe(
+        const actor = yield* rewards.get(rewardEpochStreamId(c.epoch))
+        const stored = yield* actor.ask(new RecordEpoch({ epoch: c.epoch, ledger: c.ledger })).pipe(
           Effect.map((r) => r.state.events),
           Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(5)))),
-          Effect.tapError((e) => Effect.logError(`reward-epoch-${ended.epoch} could not be written: ${e.message}`)),
-          Effect.orElseSucceed(() => computed)
+          Effect.tapError((e) => Effect.logError(`reward-epoch-${c.epoch} could not be written: ${e.message}`)),
+          Effect.orElseSucceed(() => c.ledger)
         )
-        if (JSON.stringify(encodeLedger(stored)) !== JSON.stringify(encodeLedger(computed))) {
-          yield* Effect.logError(`reward-epoch-${ended.epoch} in the store differs from the log's; the log's figures are used`)
+        if (JSON.stringify(encodeLedger(stored)) !== JSON.stringify(encodeLedger(c.ledger))) {
+          yield* Effect.logError(`reward-epoch-${c.epoch} in the store differs from the AI shard's; the AI shard's figures are used`)
         }
-        yield* rewards.release(rewardEpochStreamId(ended.epoch))
-        ledgers.set(ended.epoch, computed)
-        lastEnded = ended
-        const header = computed.find((e) => e._tag === "EpochClosed")
+        yield* rewards.release(rewardEpochStreamId(c.epoch))
+        ledgers.set(c.epoch, c.ledger)
+        const header = c.ledger.at(-1)
         if (header?._tag === "EpochClosed") {
           yield* Effect.logInfo(
-            `epoch ${ended.epoch} closed: issuance ${header.issuance}, minted ${header.minted}, reserve ${header.reserveAfter}, ${computed.length} ledger events`
+            `epoch ${c.epoch} closed: issuance ${header.issuance}, minted ${header.minted}, reserve ${header.reserveAfter}, ${c.ledger.length} ledger events`
           )
         }
       })
 
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
-        if (e.stream.startsWith("shard-")) {
-          paid.note(e)
-          if (e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
-        }
-        // The fold (facts, and each epoch's close at the beacon's EpochEnded) is the auditor's too.
-        const closed = log.apply(e)
+        if (e.stream.startsWith("shard-") && e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
+        const folded = log.apply(e)
         state = log.state()
-        for (const c of closed) yield* close(c)
+        if (e.stream.startsWith("shard-") && e.type === "CrossShardReceived") {
+          const r = e.data as { readonly receiptId: string; readonly from: string }
+          // Only a system account's receipts can be payouts: no other is remembered.
+          if (!inFlight.delete(r.receiptId) && isSystemAddress(r.from as Address)) arrivedEarly.add(r.receiptId)
+        }
+        const p = folded.paid
+        if (p !== undefined) {
+          paid.set(p.source, (paid.get(p.source) ?? 0n) + p.amount)
+          // To a system account on the AI shard (the treasury) it is a transfer: arrived at once.
+          if (!isSystemAddress(p.to as Address) && !arrivedEarly.delete(p.receiptId)) inFlight.set(p.receiptId, { source: p.source, amount: p.amount })
+        }
+        for (const c of folded.closed) yield* record(c)
       }).pipe(
         Effect.catchAllDefect((d) => Effect.logError(`economy: event ${e.stream}@${e.revision} not applied`, d)),
         Effect.ensuring(Effect.sync(() => void (state = log.state())))
@@ -113,53 +115,36 @@ export const makeEconomy = (settings: EconomySettings) =>
 
     yield* followLog("economy", apply)
 
-    const sentBy = (source: PayoutSource, to: string) => Effect.sync(() => paid.sent(source, to))
-    const due = (source: PayoutSource) =>
-      Effect.sync(() => {
-        const out = new Map<string, bigint>()
-        for (const [to, owed] of owedBy(state, source)) {
-          // What is in flight left the account already: owed again only what never left it.
-          const left = owed - paid.sent(source, to)
-          if (left > 0n) out.set(to, left)
-        }
-        return out as ReadonlyMap<string, bigint>
-      })
+    const balance = (address: string, shard?: number) =>
+      chain.account(address, shard).pipe(Effect.map((a) => a.balance), Effect.orElseSucceed(() => 0n))
 
-    const keys = new Map<PayoutSource, PrivateKey>([
-      ["escrow", settings.escrowKey],
-      ["reserve", reserveKey()],
-      ["foundation", foundationKey()],
-      ["stakePool", stakePoolKey()]
-    ])
-    const chainId = (yield* chain.status).chainId
-
-    /** One round of payouts; `before` runs first (the AI shard rotates its receipt batch). */
-    const payOut = (before: Effect.Effect<void>) =>
-      before.pipe(Effect.zipRight(runPayoutRound(chainId, chain, keys, { due, sent: sentBy })))
-
-    const balance = (address: string) => chain.account(address).pipe(Effect.map((a) => a.balance), Effect.orElseSucceed(() => 0n))
-
+    /**
+     * The supply from the ledger's figures, and the system accounts' balances
+     * on the AI shard beside them. A payout leaves its account in the block
+     * that decided it and reaches its recipient by receipt: until then it is
+     * in flight (the chain's conservation counts it), so the recipient's
+     * balance may trail its statement, never the system account's.
+     */
     const supply = Effect.gen(function* () {
       const s = supplyOf(economics, state, totalSupply)
-      const sentFrom = (source: PayoutSource) => paid.paidFrom(source) + paid.inFlightFrom(source)
-      const owedFrom = (source: PayoutSource) => [...owedBy(state, source).values()].reduce((a, b) => a + b, 0n)
+      const ai = (yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null)))?.ai ?? null
+      const escrowHeld = ai === null ? 0n : HashMap.reduce(ai.escrow, 0n, (sum, x) => sum + x)
       const onChain = {
-        reserve: yield* balance(RESERVE_ADDRESS),
-        foundation: yield* balance(FOUNDATION_ADDRESS),
-        stakePool: yield* balance(STAKE_POOL_ADDRESS),
-        escrow: yield* balance(ESCROW_ADDRESS),
-        treasury: yield* balance(TREASURY_ADDRESS),
+        reserve: yield* balance(SYSTEM_RESERVE, aiShard),
+        foundation: yield* balance(SYSTEM_FOUNDATION, aiShard),
+        stakePool: yield* balance(SYSTEM_STAKE_POOL, aiShard),
+        escrow: yield* balance(SYSTEM_ESCROW, aiShard),
+        treasury: yield* balance(SYSTEM_TREASURY, aiShard),
         burnAddress: yield* balance(BURN_ADDRESS)
       }
-      const sources = (["reserve", "foundation", "stakePool", "escrow"] as const).map((source) => ({
-        source,
-        owed: owedFrom(source),
-        paid: paid.paidFrom(source),
-        inFlight: paid.inFlightFrom(source)
-      }))
+      const paidFrom = (source: PayoutSource) => paid.get(source) ?? 0n
+      const owedFrom = (source: PayoutSource) => [...owedBy(state, source).values()].reduce((a, b) => a + b, 0n)
+      const inFlightFrom = (source: PayoutSource) => [...inFlight.values()].filter((x) => x.source === source).reduce((a, x) => a + x.amount, 0n)
+      // `paid`: arrived at the payee; `inFlight`: left the account, its receipt not credited yet.
+      const sources = PayoutSource.map((source) => ({ source, owed: owedFrom(source), paid: paidFrom(source) - inFlightFrom(source), inFlight: inFlightFrom(source) }))
       return {
         epoch: state.epoch,
-        lastClosed: lastEnded === null ? null : (lastEnded as EpochWindowFact).epoch,
+        lastClosed: ledgers.size === 0 ? null : Math.max(...ledgers.keys()),
         totalSupply,
         ...s,
         chainFeesBurned,
@@ -168,11 +153,12 @@ export const makeEconomy = (settings: EconomySettings) =>
         foundationPaid: economics.foundationFund - s.foundationRemaining,
         onChain,
         sources,
-        // Nothing leaves the reserve or the foundation but payouts (arrived or in flight), and none exceeds what is owed.
+        // Each keyless account holds exactly what the ledger says is left in it.
         balanced:
-          onChain.reserve === economics.miningReserve - sentFrom("reserve") &&
-          onChain.foundation === economics.foundationFund - sentFrom("foundation") &&
-          sources.every((x) => x.paid + x.inFlight <= x.owed) &&
+          onChain.reserve === s.reserveRemaining &&
+          onChain.foundation === s.foundationRemaining &&
+          onChain.stakePool === s.stakedBonded + s.unbonding &&
+          onChain.escrow === escrowHeld &&
           s.minted <= economics.miningReserve
       }
     })
@@ -204,8 +190,7 @@ export const makeEconomy = (settings: EconomySettings) =>
       /** `owner`'s own bond to `worker`. */
       bondOf: (worker: string, owner: string) => bondOf(state, worker.toLowerCase() as Address, owner.toLowerCase() as Address),
       unbondingOf: (worker: string, owner?: string) => unbondingOf(state, worker.toLowerCase() as Address, owner?.toLowerCase() as Address | undefined),
-      isPaused: (model: string) => isPaused(state, model.toLowerCase() as never),
-      payOut
+      isPaused: (model: string) => isPaused(state, model.toLowerCase() as never)
     }
   })
 

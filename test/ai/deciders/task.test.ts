@@ -242,6 +242,28 @@ describe("SettleTask: the one charge", () => {
       expect([s.status, s.charged]).toEqual(["Settled", PRICE])
     })
   })
+  it("the usage receipt given with the settlement is kept in TaskSettled, through its JSON encoding (the Settler's durable copy)", () => {
+    const receipt = {
+      grant: {
+        chainId: 7n,
+        model: MODEL,
+        issuedAt: T0,
+        expiresAt: T0 + 60_000,
+        spendMax: 100n,
+        nonce: `0x${"ab".repeat(16)}`,
+        publicKey: `0x02${"11".repeat(32)}`,
+        signature: `0x${"22".repeat(64)}`
+      },
+      taskId: TASK,
+      model: MODEL,
+      price: PRICE,
+      results: [{ worker: W1, fingerprint: FP_A, execMs: 120, signature: `0x${"33".repeat(64)}` }]
+    }
+    spec.given(validated).when(new SettleTask({ receiptBatchId: hash("batch-1"), at: T0 + 1_000, receipt })).then((events) => {
+      const [back] = throughJson(TaskEvent, events)
+      expect(back).toEqual(new TaskSettled({ receiptBatchId: hash("batch-1"), developer: DEVELOPER, modelId: MODEL, amount: PRICE, at: T0 + 1_000, receipt }))
+    })
+  })
   it.each<[string, ReadonlyArray<TaskEvent>, string]>([
     ["a second time (typed, not a silent no-op)", settled, "AlreadySettled"],
     ["a failed task", failed, "TaskFailed"],

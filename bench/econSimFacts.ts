@@ -1,4 +1,9 @@
 /**
+ * The econ-sim's own reading of a log of the old node-side facts (the node
+ * now folds the AI shard's events: src/audit/economyReplay.ts). Kept for the
+ * simulation only, until it drives the AI ledger.
+ *
+ *
  * Reads the economy's facts out of the event log. The rules in
  * domain/economics know nothing of streams; this turns what the chain, the
  * models, the workers and the tasks recorded into the facts they fold, and
@@ -10,11 +15,17 @@
  * recorded both. The node and the auditor run this same reader over the same
  * log, so both fold the same facts in the same order.
  */
-import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
-import type { Address } from "../../../domain/chain/keys.js"
-import type { EconomyFact } from "../../../domain/economics/facts.js"
-import type { OverrunKind } from "../../../domain/ai/model/overruns.js"
-import { refutationProvesLie } from "../../../domain/ai/task/overrun.js"
+import { closeEpoch, type EpochWindow } from "../domain/economics/closeEpoch.js"
+import type { EconomicsConfig } from "../domain/economics/config.js"
+import type { EpochLedger } from "../domain/economics/events.js"
+import { foldFact } from "../domain/economics/foldFact.js"
+import { applyClosed } from "../domain/economics/foldLedger.js"
+import { initialEconomy, type EconomyState } from "../domain/economics/state.js"
+import type { RecordedEvent } from "../infra/eventstore/EventStore.js"
+import type { Address } from "../domain/chain/keys.js"
+import type { EconomyFact } from "../domain/economics/facts.js"
+import type { OverrunKind } from "../domain/ai/model/overruns.js"
+import { refutationProvesLie } from "../domain/ai/task/overrun.js"
 
 type Data = { readonly [key: string]: unknown }
 
@@ -193,3 +204,47 @@ export const makeFactReader = () => {
 }
 
 export type FactReader = ReturnType<typeof makeFactReader>
+
+// ---------------------------------------------------------------- the shared loop
+
+/** An epoch the loop closed: its window, the economy it was closed from, its ledger (already folded). */
+export interface ClosedEpoch {
+  readonly ended: EpochWindowFact
+  readonly window: EpochWindow
+  readonly before: EconomyState
+  readonly ledger: EpochLedger
+}
+
+export interface LogFold {
+  readonly state: () => EconomyState
+  /** Fold one event of the log (in log order); the epochs it closed, if any. */
+  readonly apply: (event: RecordedEvent) => ReadonlyArray<ClosedEpoch>
+}
+
+const NONE: ReadonlyArray<ClosedEpoch> = []
+
+export const makeLogFold = (economics: EconomicsConfig, totalSupply: bigint): LogFold => {
+  const read = makeFactReader()
+  const fold = foldFact(economics)
+  let state = initialEconomy(economics)
+  return {
+    state: () => state,
+    apply: (event) => {
+      let closed: Array<ClosedEpoch> | undefined
+      for (const f of read(event)) {
+        if (f._tag !== "EpochEnded") {
+          state = fold(state, f)
+          continue
+        }
+        if (f.epoch < state.epoch) continue // already folded (a replayed boundary)
+        const window: EpochWindow = { epoch: f.epoch, startAt: f.startAt, endAt: f.endAt, totalSupply }
+        const before = state
+        const ledger = closeEpoch(economics, before, window)
+        state = applyClosed(before, ledger)
+        ;(closed ??= []).push({ ended: f, window, before, ledger })
+      }
+      return closed ?? NONE
+    }
+  }
+}
+

@@ -1,0 +1,132 @@
+/**
+ * Settles validated tasks on chain: the usage receipts this gateway's tasks
+ * produced (each kept in its task's `TaskSettled`) are batched into
+ * `usage.settle` transactions on the AI shard, signed with the node's key,
+ * fee 0, every `settleEvery`.
+ *
+ * The pending list is a function of the log and the AI ledger: a receipt is
+ * pending from its `TaskSettled` until the ledger has its task id in
+ * `settled`, or refused it (`UsageRefused`). The projection replays the log
+ * on every start, so a crash loses no signed receipt; and a receipt the
+ * ledger settled is dropped before each round, so nothing is submitted
+ * again once settled (the ledger would refuse a second settle, but this
+ * bookkeeping does not count on it). A batch in flight is not sent again
+ * until its transaction had time to be included.
+ */
+import { Clock, Effect, HashSet } from "effect"
+import type { Hash32 } from "../../../domain/chain/hash.js"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import type { Address } from "../../../domain/chain/keys.js"
+import {
+  signTransaction,
+  TransactionBody,
+  USAGE_RECEIPTS_MAX,
+  USAGE_SIGNATURES_MAX,
+  type UsageReceipt
+} from "../../../domain/chain/transaction.js"
+import type { ChainNodeShape } from "../ChainNode.js"
+import type { AiConfig } from "./AiConfig.js"
+
+/** A receipt sent in a batch is not sent again before this (its block comes well within it). */
+export const RESUBMIT_AFTER_MS = 30_000
+
+interface Pending {
+  readonly receipt: UsageReceipt
+  readonly developer: Address
+  /** When it was last sent in a batch (0: never). */
+  sentAt: number
+}
+
+export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigint, chain: ChainNodeShape) =>
+  Effect.gen(function* () {
+    const aiShard = (yield* chain.status).shards.find((s) => s.kind === "ai")?.shard
+    const pending = new Map<Hash32, Pending>()
+    /** Task ids the ledger refused: their receipts are not pending any more (kept so a replay does not revive them). */
+    const refused = new Set<Hash32>()
+    const key = config.settlerKey
+
+    /** The AI ledger's settled task ids (empty while the chain has no AI ledger). */
+    const settledOnChain = Effect.gen(function* () {
+      if (aiShard === undefined) return HashSet.empty<Hash32>()
+      const ledger = yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null))
+      return ledger?.ai?.settled ?? HashSet.empty<Hash32>()
+    })
+
+    /** A task's receipt, from its `TaskSettled` (live or replayed). */
+    const add = (receipt: UsageReceipt, developer: Address) =>
+      Effect.gen(function* () {
+        if (refused.has(receipt.taskId) || pending.has(receipt.taskId)) return
+        if (HashSet.has(yield* settledOnChain, receipt.taskId)) return
+        pending.set(receipt.taskId, { receipt, developer, sentAt: 0 })
+      })
+
+    /** The ledger's word on a task id (`UsageSettled` or `UsageRefused` in the AI shard's stream). */
+    const settled = (taskId: Hash32) => Effect.sync(() => void pending.delete(taskId))
+    const refuse = (taskId: Hash32, reason: string) =>
+      Effect.gen(function* () {
+        refused.add(taskId)
+        if (pending.delete(taskId)) yield* Effect.logWarning(`usage receipt of task ${taskId} refused by the AI ledger: ${reason}`)
+      })
+
+    /** What this node captured for (developer, model) and the ledger has not settled yet. */
+    const unsettled = (developer: string, model: string) => {
+      let sum = 0n
+      for (const p of pending.values()) if (p.developer === developer && p.receipt.model === model) sum += p.receipt.price
+      return sum
+    }
+
+    /** The receipts of one batch: as many as one `usage.settle` takes (receipts and signatures). */
+    const nextBatch = (now: number) => {
+      const out: Array<Pending> = []
+      let signatures = 0
+      for (const p of pending.values()) {
+        if (p.sentAt !== 0 && now - p.sentAt < RESUBMIT_AFTER_MS) continue
+        const n = 1 + p.receipt.results.length
+        if (out.length >= USAGE_RECEIPTS_MAX || signatures + n > USAGE_SIGNATURES_MAX) break
+        out.push(p)
+        signatures += n
+      }
+      return out
+    }
+
+    /** One round: drop what the ledger settled, then send the rest in batches. */
+    const round = Effect.gen(function* () {
+      if (aiShard === undefined || pending.size === 0) return
+      const done = yield* settledOnChain
+      for (const id of pending.keys()) if (HashSet.has(done, id)) pending.delete(id)
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        const batch = nextBatch(now)
+        if (batch.length === 0) return
+        const account = yield* chain.account(key.publicKey.address, aiShard)
+        const tx = signTransaction(
+          new TransactionBody({
+            chainId,
+            nonce: account.pendingNonce,
+            fee: 0n,
+            payload: { kind: "usage.settle", receipts: batch.map((p) => p.receipt) }
+          }),
+          key
+        )
+        const sent = yield* chain.submit(bytesToHex(tx.encoded), false).pipe(Effect.either)
+        if (sent._tag === "Left") {
+          yield* Effect.logWarning(`usage.settle of ${batch.length} receipts not admitted (next round retries): ${sent.left.message}`)
+          return
+        }
+        for (const p of batch) p.sentAt = now
+        yield* Effect.logDebug(`usage.settle ${tx.hash}: ${batch.length} receipts`)
+      }
+    }).pipe(Effect.catchAll((e) => Effect.logWarning(`settlement round deferred: ${e.message}`)))
+
+    return {
+      add,
+      settled,
+      refuse,
+      unsettled,
+      round,
+      /** The receipts not yet settled on chain (task ids). */
+      pending: Effect.sync(() => [...pending.keys()])
+    }
+  })
+
+export type Settler = Effect.Effect.Success<ReturnType<typeof makeSettler>>
