@@ -271,11 +271,12 @@ const runRound = (p: RoundParams) => {
       taskId,
       model,
       price: p.price,
-      results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: p.execMs, signature: signMessage(resultDigest(taskId, FINGERPRINT), worker) }]
+      results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: p.execMs, signature: signMessage(resultDigest(taskId, FINGERPRINT, p.execMs), worker) }]
     }
   })
-  const gatewayNonce = gateway.address === provider.address ? 1n : 0n
-  const settle = sign(gateway.key, { kind: "usage.settle", receipts }, gatewayNonce, 0n)
+  // Only the AI committee settles: on this single-producer chain, the producer (nonce 1 after its attestation).
+  const gatewayNonce = 1n
+  const settle = sign(producer, { kind: "usage.settle", receipts }, gatewayNonce, 0n)
   const aiEvents3 = block(c, AI, [settle])
   const units = workerOf(ai(c).ai!, worker.publicKey.address)!.gpuUnitsMilli
   const fees = taskFees(ROUND.economics, p.price, [{ worker: worker.publicKey.address, execMs: p.execMs, gpuUnitsMilli: units }])
@@ -318,7 +319,7 @@ const runRound = (p: RoundParams) => {
   expect(balanceOf(ai(c), SYSTEM_FOUNDATION)).toBe(config.economics.foundationFund)
   expect(balanceOf(ai(c), SYSTEM_STAKE_POOL)).toBe(p.stake)
   // A second settle of the same tasks pays nothing again (exactly once).
-  const again = block(c, AI, [sign(gateway.key, { kind: "usage.settle", receipts }, gatewayNonce + 1n, 0n)])
+  const again = block(c, AI, [sign(producer, { kind: "usage.settle", receipts }, gatewayNonce + 1n, 0n)])
   expect(again.filter((e) => e._tag === "UsageSettled" || e._tag === "AiPayout")).toEqual([])
   expect(again.filter((e) => e._tag === "UsageRefused").map((e) => (e as { reason: string }).reason)).toEqual(
     receipts.map((_, i) => (i < settled ? "AlreadySettled" : "InsufficientEscrow"))
