@@ -1,8 +1,14 @@
 /**
- * The AI shard and the rewards on top of BFT consensus: `topai devnet
- * --validators 4 --shards 2` as a process, with short epochs and its
- * in-process compute node on validator 0, driven through the real CLI and
- * the typed client.
+ * The AI shard as a real shard, on the devnet `npm start` runs: `topai devnet
+ * --validators 4 --shards 2` as a process, with short epochs and an
+ * in-process compute node serving every validator, driven through the real
+ * CLI and the typed client. Every validator is an AI gateway and verifier:
+ * the model is uploaded to validator 1 and attested by the committee (its
+ * verdict the same on all four), the developer deposits through validator 2
+ * and calls validator 2, then validator 3 (outputs equal to a bare
+ * onnxruntime run), the usage receipts settle on the AI shard's ledger and
+ * its payouts leave keyless accounts by receipts. Every validator shows the
+ * same statements and the same reward ledgers.
  *
  * A provider uploads silero (its `model.register` committed through
  * HotStuff, seen in the same block on another validator) and sees it
@@ -27,7 +33,23 @@ import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
-import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
+import { readFileSync } from "node:fs"
+import { Either } from "effect"
+import { decodeTensorMapJson } from "../../domain/ai/tensor.js"
+import type { TensorMap } from "../../domain/ai/tensor.js"
+import { SILERO_CLI_FLAGS, SILERO_PATH, sileroBytes, writeSileroInput } from "../ai/support/models.js"
+import { bareRun } from "./support/ai.js"
+
+const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
+  type: t.type,
+  dims: [...t.dims],
+  data: Array.from(t.data as ArrayLike<number | bigint>)
+})
+const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
+  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
+  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
+  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
+}
 
 
 const VALIDATORS = 4
@@ -58,7 +80,7 @@ afterAll(async () => {
 
 describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
   it(
-    "upload, escrow, two calls: the payouts commit through consensus and every validator agrees; epochs close; supply balances; audit passes on every validator",
+    "upload to validator 1 → attested Verified by all 4; calls through validators 2 and 3 equal bare onnxruntime; receipts settle on the AI ledger, payouts by receipt; statements and reward ledgers equal on all 4; audit passes on every validator",
     async () => {
       const dataDir = makeTempDir("bft-ai")
       devnet = await spawnNode({
@@ -68,6 +90,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
         readyTimeoutMs: 40_000
       })
       const rpc = ["--rpc", devnet.url]
+      const via = (i: number) => ["--rpc", `ws://127.0.0.1:${devnet!.port + i}/ws`]
       for (let i = 0; i < VALIDATORS; i++) clients.push(await openClient(`ws://127.0.0.1:${devnet.port + i}/ws`))
       const [v0, , v2, v3] = clients as [TestClient, TestClient, TestClient, TestClient]
       const balanceOn = async (c: TestClient, address: string) => (await c.run(c.client.account.get({ address }))).balance
@@ -75,10 +98,10 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       const providerBefore = await balanceOn(v2, PROVIDER.address)
       const burnBefore = await balanceOn(v3, BURN_ADDRESS)
 
-      // The upload: model.register committed through HotStuff, the verdict out of the AI shard.
+      // The upload to validator 1: model.register committed through HotStuff, the verdict the committee's attestations.
       const upload = await runCli(
-        ["model", "upload", SILERO_PATH, "--name", "silero-bft", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
-        { timeoutMs: 60_000 }
+        ["model", "upload", SILERO_PATH, "--name", "silero-bft", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...via(1), "--json"],
+        { timeoutMs: 90_000 }
       )
       const model = json<{ id: string; status: string; provider: string }>(upload)
       expect(model).toMatchObject({ status: "Verified", provider: PROVIDER.address })
@@ -88,13 +111,33 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       // The same committed block on another validator.
       const block = await clients[1]!.run(clients[1]!.client.block.get({ shard: Number(shard), height: Number(height) }))
       expect(block.transactions).toContain(registerTx)
+      // Every validator verified the weights on its own and attested: the same verdict and fingerprint on all four.
+      const views = await waitFor(
+        "the model Verified on every validator, attested by all four",
+        async () => {
+          const vs = await Promise.all(clients.map((c) => c.run(c.client.model.get({ model: model.id }))))
+          return vs.every((v) => v.status === "Verified" && v.attestations === VALIDATORS) ? vs : undefined
+        },
+        { timeoutMs: 60_000, intervalMs: 250 }
+      )
+      for (const v of views) expect(v.referenceFingerprint).toBe(views[0]!.referenceFingerprint)
 
-      json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]))
+      json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...via(2), "--json"], { timeoutMs: 60_000 }))
+      // Each gateway admits against its own view of the AI ledger: wait until validator 3's shows the escrow too.
+      await waitFor("the escrow on validators 2 and 3", async () => {
+        const [a, b] = await Promise.all([v2, v3].map((c) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: model.id }))))
+        return a!.onLedger === DEPOSIT && b!.onLedger === DEPOSIT ? true : undefined
+      }, { timeoutMs: 30_000, intervalMs: 200 })
       const input = writeSileroInput(makeTempDir("bft-ai-input"))
-      const calls = (
-        await runCliAll(Array.from({ length: CALLS }, () => ["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]), CALLS)
-      ).map((r) => json<{ charged: string; workers: ReadonlyArray<string> }>(r))
+      const bare = await bareRun(sileroBytes(), JSON.parse(readFileSync(input, "utf8")))
+      // Validator 2, then validator 3: any member is a gateway.
+      const calls: Array<{ charged: string; workers: ReadonlyArray<string>; outputs: unknown }> = []
+      for (let i = 0; i < CALLS; i++) {
+        const r = await runCli(["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...via(2 + (i % 2)), "--json"], { timeoutMs: 60_000 })
+        calls.push(json(r))
+      }
       for (const call of calls) expect(call.charged).toBe(String(PRICE))
+      for (const call of calls) expectSameOutputs(call.outputs, bare)
       const worker = calls[0]!.workers[0]!
       for (const call of calls) expect(call.workers).toEqual([worker])
 
@@ -152,7 +195,11 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(agreed.split(",")[0]).toBe(String(providerExpected))
       expect(agreed.split(",")[2]).toBe(String(burnBefore + BigInt(CALLS) * PROTOCOL_FEE))
 
-      // Epoch 0's ledger, closed out of consensus; the supply balances.
+      // The same statements on every validator: each folds the AI shard's own events.
+      const statements = await Promise.all(clients.map((c) => c.run(c.client.rewards.show({ address: PROVIDER.address }))))
+      for (const st of statements) expect(st).toEqual(statements[0])
+
+      // Epoch 0's ledger, closed in the AI shard's ledger; the supply balances.
       const [ledgerRun, supplyRun] = await runCliAll([
         ["rewards", "epoch", "0", ...rpc, "--json"],
         ["supply", ...rpc, "--json"]
@@ -163,6 +210,11 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       const supply = json<{ balanced: boolean; lastClosed: number | null }>(supplyRun!)
       expect(supply.balanced).toBe(true)
       expect(supply.lastClosed).toBeGreaterThanOrEqual(1)
+      // Every validator wrote the same reward ledgers (the AI shard's execution, not one node's fold).
+      for (let e = 0; e <= supply.lastClosed!; e++) {
+        const ledgers = await Promise.all(clients.map((c) => c.run(c.client.rewards.epoch({ epoch: e }))))
+        for (const l of ledgers) expect(l).toEqual(ledgers[0])
+      }
 
       for (const c of clients.splice(0)) await c.close()
       const stopped = await devnet.stop("SIGINT", 20_000)
@@ -176,8 +228,8 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
         return JSON.parse(a.stdout) as { ok: boolean; economy?: { epochsEnded: number; epochsChecked: ReadonlyArray<number> } }
       })
       for (const r of reports) expect(r.ok).toBe(true)
-      // Validator 0 keeps the reward ledgers: each closed epoch rebuilt and compared.
-      expect(reports[0]!.economy!.epochsChecked.length).toBeGreaterThanOrEqual(supply.lastClosed! + 1)
+      // Every validator keeps the reward ledgers: each closed epoch rebuilt from its AI shard and compared.
+      for (const r of reports) expect(r.economy!.epochsChecked.length).toBeGreaterThanOrEqual(supply.lastClosed! + 1)
     },
     180_000
   )
