@@ -5,17 +5,11 @@
  * RPC on `port + i` — and they reach each other over the in-memory consensus
  * network. Blocks come out of chained HotStuff, certified by BLS QCs.
  *
- * Every other validator verifies uploaded models and attests them on the AI
- * shard (`modelVerifierLayer`: the AI shard's committee is all of them),
- * fetching the weights from validator 0.
- * Validator 0 also runs the AI shard (model registry, tasks, in-process
- * compute nodes) and the economy, and serves their calls (`aiValidatorsOf`;
- * the wiring for every validator is in place: each AI validator gets the
- * others' RPC URLs as weight peers, compute nodes connect to every AI
- * validator): the devnet's
- * system accounts (the AI escrow, reward payouts) are signed by that one
- * node, since their keys are devnet keys held in one place. The others serve
- * the chain's calls (status, accounts, transactions, blocks, events).
+ * Every validator also runs the AI shard's services (model registry and
+ * verification, tasks, the gateway) and serves their calls: each verifies
+ * uploaded weights itself (fetched from the other validators) and attests
+ * them with its account key, each settles the usage it served with it.
+ * The devnet's in-process compute nodes serve every validator.
  *
  * `--candidates N` adds nodes with the next dev keys that are not genesis
  * validators: they observe every shard (checking and applying what the
@@ -51,8 +45,7 @@ import {
   NodeConfigError,
   aiShardLayer,
   candidatesOption,
-  checkNodeCounts,
-  modelVerifierLayer
+  checkNodeCounts
 } from "./node.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 
@@ -60,10 +53,10 @@ export const DEFAULT_DEVNET_DIR = "data/devnet-bft"
 
 /**
  * The validators that run the AI services (gateway, weights verifier) and
- * that the devnet's compute nodes serve. Only validator 0 until the AI shard
- * runs on every validator: on the others today it would pay out twice.
+ * that the devnet's compute nodes serve: every one (the AI shard's committee
+ * is all of them; no node signs payouts, the AI ledger makes them).
  */
-export const aiValidatorsOf = (validators: number): ReadonlyArray<number> => (validators > 0 ? [0] : [])
+export const aiValidatorsOf = (validators: number): ReadonlyArray<number> => Array.from({ length: validators }, (_, i) => i)
 export const DEVNET_VALIDATORS_DEFAULT = 4
 
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
@@ -144,13 +137,7 @@ export const startDevnet = (o: {
       const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
       const stack = aiValidators.includes(i)
         ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp, settlerKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
-        : i < o.validators
-          ? // The other validators verify and attest models too (the AI shard's committee is all of them), weights from the AI validators.
-            ChainRpcServerLive(rpc).pipe(
-              Layer.provideMerge(modelVerifierLayer(genesis, dir, { peers: aiValidators.map((j) => urls[j]!), attestorKey: devValidatorKeys(i).secp })),
-              Layer.provideMerge(chain)
-            )
-          : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
+        : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
       yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>
           Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))
@@ -163,7 +150,7 @@ export const startDevnet = (o: {
       const workerDir = join(v0, `worker-${i}`)
       const key = yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
       yield* startComputeNode({
-        // Every AI validator (only validator 0 until the AI shard runs on every validator: aiValidatorsOf).
+        // Every AI validator (aiValidatorsOf: all of them).
         rpc: aiValidators.map((j) => urls[j]!),
         key: key.key,
         gpuClass: DEVNET_WORKER_CLASS,

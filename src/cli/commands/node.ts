@@ -20,7 +20,6 @@ import { ChainNodeLive } from "../../node/ChainNodeLive.js"
 import { startComputeNode } from "../../worker/ComputeNode.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
-import { ModelVerifierLive } from "../../node/ai/ModelVerifier.js"
 import { EconomyLive } from "../../node/economy/Economy.js"
 import { DEFAULT_AI_SETTINGS } from "../../node/ai/AiConfig.js"
 import { DEFAULT_RUN_DEADLINE_RULES, type RunDeadlineRules } from "../../../domain/ai/runDeadline.js"
@@ -276,37 +275,6 @@ export const aiShardLayer = (
   return AiNodeLive(ai).pipe(
     Layer.provideMerge(scratch),
     Layer.provideMerge(EconomyLive({ economics: genesis.economics, totalSupply: genesisSupply(genesis), aiShard: aiShardOf(genesis.transferShards) })),
-    Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
-  )
-}
-
-/**
- * A BFT validator that verifies and attests models without serving the AI
- * shard's calls (ModelVerifier.ts): weights from `peers` (the nodes uploads
- * go to), its `model.attest` signed with its account key.
- */
-export const modelVerifierLayer = (
-  genesis: GenesisConfig,
-  dir: string,
-  settings: { readonly peers: ReadonlyArray<string>; readonly attestorKey: PrivateKey }
-) => {
-  const verifyScratch = join(dir, VERIFY_SCRATCH_DIR)
-  const ai: AiConfig = {
-    ...DEFAULT_AI_SETTINGS,
-    ...settings,
-    verify: { tmpDir: verifyScratch },
-    stakeMin: genesis.economics.minWorkerStake,
-    validatorKey: settings.attestorKey,
-    settlerKey: settings.attestorKey
-  }
-  const scratch = Layer.effectDiscard(
-    Effect.sync(() => {
-      rmSync(verifyScratch, { recursive: true, force: true })
-      mkdirSync(verifyScratch, { recursive: true })
-    })
-  )
-  return ModelVerifierLive(ai).pipe(
-    Layer.provideMerge(scratch),
     Layer.provideMerge(Layer.mergeAll(FsBlobStore.layer(join(dir, BLOBS_DIR)), SandboxedSmokeRunLive()))
   )
 }
