@@ -113,14 +113,15 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(block.transactions).toContain(registerTx)
       // Every validator verified the weights on its own and attested: the same verdict and fingerprint on all four.
       const views = await waitFor(
-        "the model Verified on every validator, attested by all four",
+        "the model Verified on every validator by the committee's attestations",
         async () => {
           const vs = await Promise.all(clients.map((c) => c.run(c.client.model.get({ model: model.id }))))
-          return vs.every((v) => v.status === "Verified" && v.attestations === VALIDATORS) ? vs : undefined
+          // > 2/3 of four equal stakes is three: the fourth attests too late (the model is no longer Pending).
+          return vs.every((v) => v.status === "Verified" && v.attestations >= 3) ? vs : undefined
         },
         { timeoutMs: 60_000, intervalMs: 250 }
       )
-      for (const v of views) expect(v.referenceFingerprint).toBe(views[0]!.referenceFingerprint)
+      for (const v of views) expect({ fingerprint: v.referenceFingerprint, attestations: v.attestations }).toEqual({ fingerprint: views[0]!.referenceFingerprint, attestations: views[0]!.attestations })
 
       json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...via(2), "--json"], { timeoutMs: 60_000 }))
       // Each gateway admits against its own view of the AI ledger: wait until validator 3's shows the escrow too.
@@ -195,9 +196,12 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(agreed.split(",")[0]).toBe(String(providerExpected))
       expect(agreed.split(",")[2]).toBe(String(burnBefore + BigInt(CALLS) * PROTOCOL_FEE))
 
-      // The same statements on every validator: each folds the AI shard's own events.
+      // The same statements on every validator: each folds the AI shard's own events (epochs close every 2 s, so
+      // each validator is compared over the epochs all of them have closed).
       const statements = await Promise.all(clients.map((c) => c.run(c.client.rewards.show({ address: PROVIDER.address }))))
-      for (const st of statements) expect(st).toEqual(statements[0])
+      const common = Math.min(...statements.map((st) => st.epochs.length))
+      expect(common).toBeGreaterThan(0)
+      for (const st of statements) expect(st.epochs.slice(0, common)).toEqual(statements[0]!.epochs.slice(0, common))
 
       // Epoch 0's ledger, closed in the AI shard's ledger; the supply balances.
       const [ledgerRun, supplyRun] = await runCliAll([
@@ -211,7 +215,8 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       expect(supply.balanced).toBe(true)
       expect(supply.lastClosed).toBeGreaterThanOrEqual(1)
       // Every validator wrote the same reward ledgers (the AI shard's execution, not one node's fold).
-      for (let e = 0; e <= supply.lastClosed!; e++) {
+      const closedEverywhere = Math.min(common - 1, supply.lastClosed!)
+      for (let e = 0; e <= closedEverywhere; e++) {
         const ledgers = await Promise.all(clients.map((c) => c.run(c.client.rewards.epoch({ epoch: e }))))
         for (const l of ledgers) expect(l).toEqual(ledgers[0])
       }
@@ -231,6 +236,6 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       // Every validator keeps the reward ledgers: each closed epoch rebuilt from its AI shard and compared.
       for (const r of reports) expect(r.economy!.epochsChecked.length).toBeGreaterThanOrEqual(supply.lastClosed! + 1)
     },
-    180_000
+    300_000
   )
 })
