@@ -8,8 +8,11 @@
  *   - a model's `ModelUploaded` is the chain's `ModelRegistered` (the AI
  *     ledger's `AiModelRegistered`) of the same transaction: same id,
  *     provider, weights hash, size and manifest;
- *   - every deposit an escrow counts is an `EscrowDeposited` the chain
- *     executed, with the same developer, model and amount;
+ *   - every deposit an escrow counts (keyed by its receipt id) is the AI
+ *     ledger's `EscrowCredited` of that receipt, and that receipt is the one
+ *     an executed `escrow.deposit` sent (`receiptIdOf` its tx hash, beside
+ *     the transfer shard's `EscrowDeposited`): same developer, model and
+ *     amount on all three;
  *   - each stream holds what its name says (model-{id}, task-{id},
  *     worker-{id}, escrow-{developer}-{model});
  *   - a developer pays once, and never for a failed task: a settled task's
@@ -36,7 +39,9 @@ import type { TaskState } from "../../domain/ai/task/state.js"
 import { WorkerEvent } from "../../domain/ai/worker/events.js"
 import { evolve as evolveWorker, initialWorkerState } from "../../domain/ai/worker/state.js"
 import type { WorkerState } from "../../domain/ai/worker/state.js"
+import type { EscrowCredited } from "../../domain/ai/ledger/events.js"
 import type { EscrowDeposited, ModelRegistered } from "../../domain/chain/events.js"
+import { receiptIdOf } from "../../domain/chain/receipt.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 
 export interface AiFailure {
@@ -114,7 +119,10 @@ export const makeAiReplay = () => {
   const workers = new Map<string, Rebuilt<WorkerState>>()
   const escrows = new Map<string, Rebuilt<EscrowState>>()
   const registered = new Map<string, ModelRegistered>()
+  /** Receipt id (`receiptIdOf` the escrow.deposit's hash) → the transfer shard's deposit. */
   const deposited = new Map<string, EscrowDeposited>()
+  /** Receipt id → the AI ledger's credit of it. */
+  const credited = new Map<string, EscrowCredited>()
   /** Task id → what an escrow captured for it, where. */
   const captures = new Map<string, { readonly amount: bigint; readonly row: Located["row"] }>()
 
@@ -195,7 +203,10 @@ export const makeAiReplay = () => {
       registered.set(r.model, { txHash: r.model, provider: r.provider, weightsHash: r.weightsHash, sizeBytes: r.sizeBytes, manifest: r.manifest } as ModelRegistered)
     } else if (event._tag === "EscrowDeposited") {
       const d = event as EscrowDeposited
-      deposited.set(d.txHash, d)
+      deposited.set(receiptIdOf(d.txHash), d)
+    } else if (event._tag === "EscrowCredited") {
+      const c = event as EscrowCredited
+      credited.set(c.receiptId, c)
     }
   }
 
@@ -219,17 +230,23 @@ export const makeAiReplay = () => {
       if (differences.length > 0) fail(row, "ChainMismatch", `${stream} differs from its model.register ${r.txHash}: ${differences.join("; ")}`)
     }
     for (const [stream, e] of escrows) {
-      for (const [txHash, amount] of HashMap.toEntries(e.state.deposits)) {
-        const row = e.marks.get(`deposit:${txHash}`) ?? e.first
-        const d = deposited.get(txHash)
-        if (d === undefined) fail(row, "ChainMismatch", `${stream} counts deposit ${txHash}, which no executed escrow.deposit made`)
+      // The escrow stream keys a deposit by the receipt the AI ledger credited.
+      for (const [receiptId, amount] of HashMap.toEntries(e.state.deposits)) {
+        const row = e.marks.get(`deposit:${receiptId}`) ?? e.first
+        const c = credited.get(receiptId)
+        if (c === undefined) fail(row, "ChainMismatch", `${stream} counts deposit ${receiptId}, which the AI ledger never credited (no EscrowCredited)`)
+        const d = deposited.get(receiptId)
+        if (d === undefined) fail(row, "ChainMismatch", `${stream} counts deposit ${receiptId}, which no executed escrow.deposit sent`)
         const owner = e.state.owner
-        if (owner === null || d.developer !== owner.developer || d.model !== owner.modelId || d.amount !== amount) {
+        const same = (x: { readonly developer: string; readonly model: string; readonly amount: bigint }) =>
+          owner !== null && x.developer === owner.developer && x.model === owner.modelId && x.amount === amount
+        if (!same(c) || !same(d)) {
           fail(
             row,
             "ChainMismatch",
-            `${stream} counts deposit ${txHash} as ${amount} from ${owner?.developer} for ${owner?.modelId}; ` +
-              `the chain's is ${d.amount} from ${d.developer} for ${d.model}`
+            `${stream} counts deposit ${receiptId} as ${amount} from ${owner?.developer} for ${owner?.modelId}; ` +
+              `the AI ledger credited ${c.amount} from ${c.developer} for ${c.model}; ` +
+              `escrow.deposit ${d.txHash} sent ${d.amount} from ${d.developer} for ${d.model}`
           )
         }
       }
@@ -289,7 +306,7 @@ export const makeAiReplay = () => {
       },
       unprojected: {
         registrations: [...registered.keys()].filter((id) => !uploaded.has(id)).length,
-        deposits: [...deposited.keys()].filter((tx) => !counted.has(tx)).length
+        deposits: [...deposited.keys()].filter((receiptId) => !counted.has(receiptId)).length
       }
     }
   }

@@ -190,7 +190,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       await runCli(["escrow", "deposit", silero.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"])
     )
     expect(deposit.tx).toMatch(/^0x[0-9a-f]{64}$/)
-    expect(deposit.escrow).toEqual({ developer: DEVELOPER.address, model: silero.id, deposited: String(DEPOSIT), available: String(DEPOSIT), reserved: "0", captured: "0" })
+    expect(deposit.escrow).toEqual({ developer: DEVELOPER.address, model: silero.id, deposited: String(DEPOSIT), available: String(DEPOSIT), reserved: "0", captured: "0", onLedger: String(DEPOSIT), unsettled: "0" })
     const [byAddress, byKey] = await runCliAll([
       ["escrow", "show", silero.id, "--developer", DEVELOPER.address, ...rpc, "--json"],
       ["escrow", "show", silero.id, "--key", hexKey(DEVELOPER.key), ...rpc]
@@ -198,7 +198,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
     expect(json(byAddress!)).toEqual(deposit.escrow)
     expect(byKey!.code).toBe(0)
     expect(byKey!.stdout).toBe(
-      [`escrow of ${DEVELOPER.address} for model ${silero.id}`, `  deposited  ${DEPOSIT}`, `  available  ${DEPOSIT}`, "  reserved   0", "  captured   0", ""].join("\n")
+      [`escrow of ${DEVELOPER.address} for model ${silero.id}`, `  deposited  ${DEPOSIT}`, `  available  ${DEPOSIT}`, "  reserved   0", "  captured   0", `  on ledger  ${DEPOSIT} (the AI shard's figure; 0 captured here awaits settlement)`, ""].join("\n")
     )
   })
 

@@ -321,7 +321,7 @@ beforeAll(async () => {
   ])
   ;[silero, slow, quorum, h100, sampled] = [only(a, 0), only(b, 0), only(b, 1), only(b, 2), only(b, 3)]
   await waitOnline(honest)
-}, 60_000)
+}, 180_000) // five verifications and two worker processes on a shared, loaded machine
 
 afterAll(async () => {
   await c?.close()
@@ -352,15 +352,20 @@ describe("paid inference through a node and worker processes", () => {
     // computing fee, the provider the rest; once each, to the last base unit.
     const economics = defaultEconomics(BURN_ADDRESS)
     const protocolFee = (SILERO_PRICE * economics.protocolFeePpm) / PPM
-    // The worker's computing fee, from what the log says it did: its GPU units × (submitted − assigned).
-    const taskLog = await events(`task-${result.task}`)
-    const atOf = (type: string) => (taskLog.find((e) => e.type === type)!.data as { at: number }).at
+    // The worker's computing fee, from what the log says it did: its GPU units × the execMs it signed in its
+    // result (the usage receipt the task settled with, the one the ledger pays by).
+    const taskSettled = await waitFor("the task's TaskSettled", async () => (await events(`task-${result.task}`)).find((e) => e.type === "TaskSettled"), {
+      timeoutMs: 15_000,
+      intervalMs: 100
+    })
+    const settledReceipt = (taskSettled.data as { receipt: { results: Array<{ worker: string; execMs: number }> } }).receipt
+    expect(settledReceipt.results.map((r) => r.worker)).toEqual([result.workers[0]])
     const registered = (await events(`worker-${result.workers[0]}`)).find((e) => e.type === "WorkerRegistered")!
     const fees = taskFees(economics, SILERO_PRICE, [
       {
         worker: result.workers[0]! as never,
         gpuUnitsMilli: BigInt((registered.data as { gpuUnitsMilli: string }).gpuUnitsMilli),
-        execMs: atOf("TaskResultSubmitted") - atOf("TaskAssigned")
+        execMs: settledReceipt.results[0]!.execMs
       }
     ])
     expect(fees.protocolFee).toBe(protocolFee)
