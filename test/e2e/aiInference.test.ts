@@ -34,7 +34,7 @@ import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { DEFAULT_OUTPUT_TOLERANCE } from "../../domain/ai/manifest.js"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { resultDigest, sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
-import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
+import { tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { BURN_ADDRESS } from "../../domain/economics/accounts.js"
@@ -47,7 +47,7 @@ import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, registerWorkerOnChain, senderAccount } from "./support/ai.js"
+import { bareRun, expectSameOutputs, registerWorkerOnChain, senderAccount } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
@@ -265,17 +265,7 @@ const standInWorker = async (
 
 // ---------------------------------------------------------------- comparing with a bare onnxruntime run
 
-const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
-  type: t.type,
-  dims: [...t.dims],
-  data: Array.from(t.data as ArrayLike<number | bigint>)
-})
 
-const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
-  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
-  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
-  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
-}
 
 // ---------------------------------------------------------------- the file
 

@@ -34,22 +34,9 @@ import type { TestClient } from "./support/client.js"
 import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
 import type { CliResult, NodeProcess } from "./support/processes.js"
 import { readFileSync } from "node:fs"
-import { Either } from "effect"
-import { decodeTensorMapJson } from "../../domain/ai/tensor.js"
-import type { TensorMap } from "../../domain/ai/tensor.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH, sileroBytes, writeSileroInput } from "../ai/support/models.js"
-import { bareRun } from "./support/ai.js"
+import { bareRun, expectSameOutputs } from "./support/ai.js"
 
-const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
-  type: t.type,
-  dims: [...t.dims],
-  data: Array.from(t.data as ArrayLike<number | bigint>)
-})
-const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
-  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
-  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
-  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
-}
 
 
 const VALIDATORS = 4

@@ -10,14 +10,12 @@
  *   - node A killed (SIGKILL): node B still serves through the same worker
  */
 import { spawn } from "node:child_process"
-import { Either } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { decodeTensorMapJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, sha256, signGrant, submitIncluded, uploadWeights, verdictOf } from "./support/ai.js"
+import { bareRun, expectSameOutputs, sha256, signGrant, submitIncluded, uploadWeights, verdictOf } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -36,16 +34,6 @@ const sileroInput = {
   sr: { type: "int64", dims: [], data: [16000] }
 }
 
-const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
-  type: t.type,
-  dims: [...t.dims],
-  data: Array.from(t.data as ArrayLike<number | bigint>)
-})
-const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
-  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
-  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
-  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
-}
 
 let a: NodeProcess
 let b: NodeProcess

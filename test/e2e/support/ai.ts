@@ -143,3 +143,17 @@ export const bareRun = async (bytes: Uint8Array, inputs: unknown): Promise<Tenso
     await session.release()
   }
 }
+
+/** A tensor as plain arrays, to compare node outputs with a bare onnxruntime run element by element. */
+export const plain = (t: { readonly type: string; readonly dims: ReadonlyArray<number>; readonly data: unknown }) => ({
+  type: t.type,
+  dims: [...t.dims],
+  data: Array.from(t.data as ArrayLike<number | bigint>)
+})
+
+/** The node's outputs (tensor JSON) equal a bare run's, name by name, bit for bit. */
+export const expectSameOutputs = (outputs: unknown, bare: TensorMap) => {
+  const got = Either.getOrThrow(decodeTensorMapJson(outputs))
+  expect(Object.keys(got).sort()).toEqual(Object.keys(bare).sort())
+  for (const name of Object.keys(bare)) expect(plain(got[name]!)).toEqual(plain(bare[name]!))
+}
