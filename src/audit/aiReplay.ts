@@ -196,6 +196,10 @@ export const makeAiReplay = () => {
     } else if (event._tag === "EscrowDeposited") {
       const d = event as EscrowDeposited
       deposited.set(d.txHash, d)
+    } else if (event._tag === "EscrowCredited") {
+      // The AI ledger's credit (issue 12): the escrow stream counts it by its receipt id (AiProjection).
+      const c = event as unknown as { readonly receiptId: string; readonly developer: string; readonly model: string; readonly amount: bigint }
+      deposited.set(c.receiptId, { txHash: c.receiptId, developer: c.developer, model: c.model, amount: c.amount } as unknown as EscrowDeposited)
     }
   }
 
