@@ -1,27 +1,27 @@
 /**
  * Epoch closes and payouts survive kill -9, on both kinds of node: the
  * single-producer node (`topai node start`) and the 4-validator BFT devnet
- * (`topai devnet`, validator 0 running the AI shard and the economy). The node,
+ * (`topai devnet`, every validator running the AI shard and the economy). The node,
  * with short epochs (1 s; 6 s on the devnet) and its in-process compute node
- * (online mining every epoch), is killed at seeded random moments — during closes, during payouts
+ * (registered on chain; online mining waits for on-chain uptime facts), is killed at seeded random moments — during closes, during payouts
  * — and restarted on the same data dir. Afterwards every epoch ledger exists
  * once, each worker holds exactly what its statement says it earned (never a
  * payout twice, none lost), the supply balances and the audit rebuilds every
  * ledger.
  *
- * The worker's key is one on the other transfer shard than the mining
- * reserve's, so every payout crosses shards: debited at the reserve's
- * `CrossShardSent`, credited a (certified) block later at the worker's
- * `CrossShardReceived`. The economy once counted it paid at the send, so on
- * the devnet a settled moment could catch the worker holding half its
+ * The mining reserve is a keyless account on the AI shard, so every payout
+ * crosses shards: it leaves the reserve in the AI block (`AiPayout` +
+ * `CrossShardSent`) and is credited a (certified) block later at the
+ * worker's `CrossShardReceived`. Until then it is in flight (the supply's
+ * `inFlight`), so a settled moment is one with nothing owed unpaid and
+ * nothing in flight; the economy once counted a payout paid at the send, and
+ * on the devnet a settled moment could catch the worker holding half its
  * statement (6.08e18 vs 3.04e18: its last payout still in flight).
  */
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { PrivateKey } from "../../domain/chain/keys.js"
-import { shardOf, TRANSFER_SHARDS_DEFAULT } from "../../domain/chain/sharding.js"
-import { RESERVE_ADDRESS } from "../../domain/economics/accounts.js"
 import { writeSecretFileSync } from "../../src/cli/secretFile.js"
 import { WORKER_KEY_FILE } from "../../src/cli/commands/worker.js"
 import { afterAll, describe, expect, it } from "vitest"
@@ -65,12 +65,11 @@ const KINDS: ReadonlyArray<NodeKind> = [
 ]
 const ONLY = process.env["TOPAI_CRASH_KIND"] // "node" or "devnet": run one kind
 
-/** A worker key on the transfer shard the mining reserve is not on (the chain has the default shard count). */
-const crossShardWorkerKey = (): PrivateKey => {
-  for (let i = 1; ; i++) {
-    const key = PrivateKey.fromBytes(new Uint8Array(32).fill(i))
-    if (key._tag === "Right" && shardOf(key.right.publicKey.address, TRANSFER_SHARDS_DEFAULT) !== shardOf(RESERVE_ADDRESS, TRANSFER_SHARDS_DEFAULT)) return key.right
-  }
+/** A fresh worker key (no genesis balance): its balance is exactly what it was paid. Any transfer shard: every payout crosses from the AI shard. */
+const freshWorkerKey = (): PrivateKey => {
+  const key = PrivateKey.fromBytes(new Uint8Array(32).fill(1))
+  if (key._tag !== "Right") throw new Error("the worker key does not parse")
+  return key.right
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -83,7 +82,7 @@ describe.each(KINDS.filter((k) => ONLY === undefined || k.command[0] === ONLY))(
     async () => {
       const random = mulberry32(SEED)
       const dataDir = makeTempDir("economy-crash")
-      const workerKey = crossShardWorkerKey()
+      const workerKey = freshWorkerKey()
       mkdirSync(kind.workerDir(dataDir), { recursive: true })
       writeSecretFileSync(join(kind.workerDir(dataDir), WORKER_KEY_FILE), `${bytesToHex(workerKey.exportBytes())}\n`)
       const delays: Array<number> = []
@@ -124,7 +123,9 @@ describe.each(KINDS.filter((k) => ONLY === undefined || k.command[0] === ONLY))(
           { timeoutMs: 90_000, intervalMs: 100 }
         )
         for (const w of seen.each) {
-          expect(w.onlineMining, `worker ${w.worker}`).toBeGreaterThan(0n)
+          // The online seam (domain/ai/ledger/economy.ts): no on-chain uptime facts yet, so a registered worker earns
+          // no online mining and an idle chain mints nothing. When uptime attestations land this turns > 0 again.
+          expect(w.onlineMining, `worker ${w.worker}`).toBe(0n)
           expect({ worker: w.worker, balance: w.balance }).toEqual({ worker: w.worker, balance: w.net })
         }
         expect(seen.supply.balanced).toBe(true)

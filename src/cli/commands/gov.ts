@@ -11,7 +11,7 @@ import { PPM } from "../../../domain/economics/config.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
 import { BadInput } from "../parse.js"
-import { feeOption, keyOption, loadKey, parseFee, submitSigned, withNode } from "./aiSupport.js"
+import { aiFeeOption, keyOption, loadKey, parseFee, submitSigned, withNode } from "./aiSupport.js"
 
 const PPM_TEXT = /^[0-9][0-9_]*$/
 /** Up to four decimals: 0.0001 % is 1 ppm. */
@@ -42,7 +42,7 @@ const setShardShares = Command.make(
     beacon: share("beacon", "beacon's"),
     transfer: share("transfer", "transfer shards'"),
     key: keyOption("The governance account"),
-    fee: feeOption,
+    fee: aiFeeOption,
     rpcUrl,
     json
   },

@@ -20,7 +20,7 @@ import { BadInput, parseAddress, parseAmount, parsePrivateKey } from "../parse.j
 import { loadOptionalKey, type KeySource } from "../keySource.js"
 import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
 import { withClient } from "./query.js"
-import { APPLY_WAIT, feeOption, keyOption, loadKey, parseFee, pollUntil, submitSigned, withNode } from "./aiSupport.js"
+import { aiFeeOption, APPLY_WAIT, feeOption, keyOption, loadKey, parseFee, pollUntil, submitSigned, withNode } from "./aiSupport.js"
 import type { StakeView } from "../../client/index.js"
 
 export const DEFAULT_WORKER_DATA_DIR = "data/worker"
@@ -246,7 +246,8 @@ const stakeCmd = Command.make(
 
 const unbondCmd = Command.make(
   "unbond",
-  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The bond's owner"), fee: feeOption, rpcUrl, json },
+  // worker.unbond runs on the AI shard, where the owner holds nothing: fee 0 by default.
+  { worker: stakeWorker, amount: stakeAmount, key: keyOption("The bond's owner"), fee: aiFeeOption, rpcUrl, json },
   stakeCommand("worker.unbond")
 ).pipe(
   Command.withDescription("Ask for --amount of a worker's bonded stake back (returned after the unbonding epochs); waits for the block and shows bonded/unbonding")
