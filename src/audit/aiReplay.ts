@@ -9,7 +9,8 @@
  *     ledger's `AiModelRegistered`) of the same transaction: same id,
  *     provider, weights hash, size and manifest;
  *   - every deposit an escrow counts is an `EscrowDeposited` the chain
- *     executed, with the same developer, model and amount;
+ *     executed (or the AI ledger's `EscrowCredited` of the escrow receipt,
+ *     by receipt id), with the same developer, model and amount;
  *   - each stream holds what its name says (model-{id}, task-{id},
  *     worker-{id}, escrow-{developer}-{model});
  *   - a developer pays once, and never for a failed task: a settled task's
@@ -196,6 +197,10 @@ export const makeAiReplay = () => {
     } else if (event._tag === "EscrowDeposited") {
       const d = event as EscrowDeposited
       deposited.set(d.txHash, d)
+    } else if (event._tag === "EscrowCredited") {
+      // The AI ledger's credit of an escrow receipt (issue 12): the escrow book's deposit is caused by its receipt id.
+      const c = event as unknown as { readonly receiptId: string; readonly developer: string; readonly model: string; readonly amount: bigint }
+      deposited.set(c.receiptId, { txHash: c.receiptId, developer: c.developer, model: c.model, amount: c.amount } as EscrowDeposited)
     }
   }
 

@@ -336,8 +336,9 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     }, { timeoutMs: 30_000, intervalMs: 200 })
     const thiefBefore = await balanceOn(0, THIEF.address)
     for (const i of [0, 2]) {
-      const account = await v(i).run(v(i).client.account.get({ address: THIEF.address }))
-      const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload: { kind: "worker.unbond", worker: STAKED_WORKER.address as never, amount: 1n } })
+      // worker.unbond runs on the AI shard: the thief's nonce there, fee 0 (it holds nothing there).
+      const account = await v(i).run(v(i).client.account.get({ address: THIEF.address, shard: aiShardOf(2) }))
+      const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: 0n, payload: { kind: "worker.unbond", worker: STAKED_WORKER.address as never, amount: 1n } })
       const theft = signTransaction(body, THIEF.key)
       const e = (await v(i).fail(v(i).client.tx.submit({ raw: bytesToHex(theft.encoded), wait: true }))) as { _tag: string; reason: string }
       expect({ i, tag: e._tag, reason: e.reason }).toEqual({ i, tag: "TransactionRejected", reason: "NotStakeOwner" })
