@@ -34,8 +34,10 @@
  * or it names another class or endpoint, it submits `worker.register
  * {gpuClass, devices, endpoint}` signed with its own key (fee 0, its
  * AI-shard account's nonce) and waits until the node shows it — once per
- * process, whatever the number of nodes (the others wait to see it). So a
- * worker registers on chain once, however often it restarts; nodes
+ * chain: a node that knows the worker.register sent to another node is of
+ * the same chain and only waits to see it; one that does not (within a few
+ * seconds) runs another chain and gets its own. So a worker registers on
+ * each chain once, however often it restarts; nodes
  * schedule only workers registered there. A node without an AI shard (a
  * stand-in) skips this.
  *
@@ -170,6 +172,9 @@ export class CallTimedOut extends Schema.TaggedError<CallTimedOut>()("CallTimedO
     return `${this.call}: no answer within ${this.millis} ms`
   }
 }
+
+/** How long a node is given to show a worker.register sent to another node before it counts as another chain. */
+const SAME_CHAIN_GRACE = Duration.seconds(5)
 
 /** The node closed the task stream or forgot this worker's session: register again. */
 export class SessionLost extends Schema.TaggedError<SessionLost>()("SessionLost", {
@@ -589,19 +594,37 @@ export const startComputeNode = (
           onTimeout: () => new CallTimedOut({ call: "worker.onChain after worker.register", millis: Duration.toMillis(CHAIN_REGISTRATION_WAIT) })
         })
       )
-    /** One connection at a time decides whether to submit; once the chain has it (or we sent it), the others only wait to see it. */
+    /**
+     * One connection at a time decides whether to submit. The nodes may share one chain (a
+     * devnet's validators) or each run its own (`--node A --node B` of separate `node start`s),
+     * so the registration is settled per node: a node that shows it, or knows the
+     * worker.register we already sent elsewhere (same chain), only waits to see it; a node that
+     * knows neither is another chain, and gets its own worker.register.
+     */
     const chainLock = yield* Effect.makeSemaphore(1)
-    let onChainSettled = false
+    const settledAt = new Set<number>()
+    const sent: Array<string> = []
+    /** Whether this node knows one of the worker.register txs sent to other nodes (then it is their chain). */
+    const knowsSent = (client: ComputeNodeClient) =>
+      Effect.forEach(sent, (hash) => client.tx.get({ hash }).pipe(Effect.option, Effect.map(Option.isSome))).pipe(
+        Effect.map((known) => known.some((k) => k)),
+        Effect.flatMap((known) => (known ? Effect.succeed(true) : Effect.fail("not yet" as const))),
+        // A peer of the same chain may see the tx a moment later than the node it was sent to.
+        Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)) }),
+        Effect.timeout(SAME_CHAIN_GRACE),
+        Effect.catchAll(() => Effect.succeed(false))
+      )
 
     /** Registered on chain with this class and endpoint, or submit worker.register and wait until the node shows it. */
-    const ensureOnChain = (client: ComputeNodeClient, status: NodeStatus) =>
+    const ensureOnChain = (index: number, client: ComputeNodeClient, status: NodeStatus) =>
       chainLock.withPermits(1)(
         Effect.gen(function* () {
           const aiShard = status.shards.find((x) => x.kind === "ai")?.shard
           if (aiShard === undefined) return
-          if (onChainSettled) return yield* untilOnChain(client)
-          if (yield* onChain(client)) {
-            onChainSettled = true
+          if (settledAt.has(index)) return yield* untilOnChain(client)
+          if ((yield* onChain(client)) || (sent.length > 0 && (yield* knowsSent(client)))) {
+            yield* untilOnChain(client)
+            settledAt.add(index)
             return
           }
           // Where the kind runs: the AI shard (its nonce is that account's).
@@ -625,9 +648,10 @@ export const startComputeNode = (
             const reason = Option.isSome(view) && view.value.reason !== undefined ? view.value.reason : "no reason given"
             return yield* new ChainRegistrationRefused({ tx: submitted.hash, detail: `block ${submitted.shard}/${submitted.blockHeight ?? "?"}: ${reason}` })
           }
-          onChainSettled = true
+          sent.push(tx.hash)
           stats.chainRegistrations++
           yield* untilOnChain(client)
+          settledAt.add(index)
           yield* Effect.logInfo(
             `registered on chain: worker.register ${tx.hash} (${devices} × ${gpuClass}, endpoint ${endpoint}) in block ${submitted.shard}/${submitted.blockHeight ?? "?"}`
           )
@@ -642,7 +666,7 @@ export const startComputeNode = (
         const client = yield* node.connect
         whereOf.set(client, where)
         const status = yield* call("node.status", client.node.status())
-        yield* ensureOnChain(client, status)
+        yield* ensureOnChain(index, client, status)
         const at = yield* Clock.currentTimeMillis
         // A fresh nonce each time (and for each node): a node refuses a registration it has seen (a replay).
         const nonce = `0x${randomBytes(16).toString("hex")}`

@@ -10,6 +10,8 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { aiShardOf } from "../../domain/chain/sharding.js"
+import { SYSTEM_BEACON } from "../../domain/economics/accounts.js"
 import type { EventView } from "../../src/client/index.js"
 import { devPair, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
@@ -51,11 +53,22 @@ const expectEpochClock = (events: ReadonlyArray<EventView>) => {
     expect(e.startAt).toBe(i === 0 ? genesisTimestamp() : ended[i - 1]!.endAt)
     expect(e.endAt).toBe(sealedAt.get(e.height))
   })
-  // Each EpochEnded sits inside its block: right before that block's BlockExecuted.
+  // Each EpochEnded sits inside its block, followed by the epoch receipt that tells the AI shard
+  // (amount 0, from the keyless beacon system address, purpose epoch with the same window), then
+  // that block's BlockExecuted.
   events.forEach((e, i) => {
     if (e.type !== "EpochEnded") return
-    expect(events[i + 1]!.type).toBe("BlockExecuted")
-    expect((events[i + 1]!.data as { height: number }).height).toBe((e.data as EpochEndedData).height)
+    const d = e.data as EpochEndedData
+    expect(events[i + 1]!.type).toBe("CrossShardSent")
+    expect(events[i + 1]!.data).toMatchObject({
+      sourceShard: 0,
+      destShard: aiShardOf(2),
+      from: SYSTEM_BEACON,
+      purpose: { kind: "epoch", epoch: d.epoch, startAt: d.startAt, endAt: d.endAt }
+    })
+    expect(BigInt((events[i + 1]!.data as { amount: string | number }).amount)).toBe(0n)
+    expect(events[i + 2]!.type).toBe("BlockExecuted")
+    expect((events[i + 2]!.data as { height: number }).height).toBe(d.height)
   })
   return ended
 }

@@ -11,8 +11,10 @@
  *     a frame over every limit, too many streams on one connection;
  *   - a replayed worker registration, a replayed session grant, weights
  *     signed by a key that is not the provider's;
- *   - an unbond of someone else's stake, a transfer from a system address
- *     signed with a key nobody gave out.
+ *   - an unbond of someone else's stake; a transfer of the reserve's money:
+ *     the reserve is a keyless system address on the AI shard (no public key
+ *     hashes to it, so no transaction can name it as sender), and the key
+ *     the old design derived for it from a public seed holds nothing.
  *
  * Each gets its typed refusal, and after each group the devnet keeps
  * committing: the beacon and a transfer shard grow on validators 1 and 3,
@@ -29,7 +31,8 @@ import { DEFAULT_STATIC_LIMITS } from "../../domain/ai/legitimacy.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKeyFromSeed } from "../../domain/chain/keys.js"
 import { signingDigest, signTransaction, Transaction, TransactionBody } from "../../domain/chain/transaction.js"
-import { RESERVE_ADDRESS, reserveKey } from "../../domain/economics/accounts.js"
+import { aiShardOf } from "../../domain/chain/sharding.js"
+import { isSystemAddress, SYSTEM_RESERVE } from "../../domain/economics/accounts.js"
 import { DEFAULT_SMOKE_LIMITS } from "../../infra/inference/SandboxedSmokeRun.js"
 import { FRAME_BYTES_MAX, REQUEST_BYTES_DEFAULT, REQUEST_BYTES_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX } from "../../src/api/requestLimits.js"
 import type { InferenceRejected, ModelView } from "../../src/client/index.js"
@@ -324,7 +327,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     await keepsCommitting("the replays", 3)
   }, 120_000)
 
-  it("money the sender does not own: an unbond of someone else's stake NotStakeOwner; a transfer from a system address signed with a random key BadSignature", async () => {
+  it("money the sender does not own: an unbond of someone else's stake NotStakeOwner; the keyless reserve cannot be spent — the old reserve seed's key is an empty account (InsufficientBalance) and the reserve on the AI shard stays whole", async () => {
     const c = v(0)
     await submitIncluded(c, BONDER.key, { kind: "worker.stake", worker: STAKED_WORKER.address as never, amount: 1_000_000n }, 60_000)
     const staked = await waitFor("the stake bonded", async () => {
@@ -333,26 +336,40 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     }, { timeoutMs: 30_000, intervalMs: 200 })
     const thiefBefore = await balanceOn(0, THIEF.address)
     for (const i of [0, 2]) {
-      const account = await v(i).run(v(i).client.account.get({ address: THIEF.address }))
-      const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload: { kind: "worker.unbond", worker: STAKED_WORKER.address as never, amount: 1n } })
+      // worker.unbond runs on the AI shard: the thief's nonce there, fee 0 (it holds nothing there).
+      const account = await v(i).run(v(i).client.account.get({ address: THIEF.address, shard: aiShardOf(2) }))
+      const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: 0n, payload: { kind: "worker.unbond", worker: STAKED_WORKER.address as never, amount: 1n } })
       const theft = signTransaction(body, THIEF.key)
       const e = (await v(i).fail(v(i).client.tx.submit({ raw: bytesToHex(theft.encoded), wait: true }))) as { _tag: string; reason: string }
       expect({ i, tag: e._tag, reason: e.reason }).toEqual({ i, tag: "TransactionRejected", reason: "NotStakeOwner" })
     }
 
-    const reserve = reserveKey().publicKey
-    const reserveBefore = await balanceOn(1, RESERVE_ADDRESS)
-    const account = await v(1).run(v(1).client.account.get({ address: RESERVE_ADDRESS }))
+    // The reserve is keyless: SYSTEM_RESERVE on the AI shard. A transaction's sender is the address
+    // of the public key it carries, and a system address is a hash no known public key hits, so no
+    // transaction can even name it as sender (execution and admission would refuse SystemAccount).
+    // What a thief can try is the key the old design derived for the reserve from a public seed:
+    // that is now an ordinary, empty account — its transfer is refused and the reserve is untouched.
+    const AI_SHARD = aiShardOf(2)
+    const reserveOn = async (i: number) => (await v(i).run(v(i).client.account.get({ address: SYSTEM_RESERVE, shard: AI_SHARD }))).balance
+    const reserveBefore = await reserveOn(1)
+    expect(reserveBefore).toBeGreaterThan(0n)
+    const oldReserveKey = devKeyFromSeed("topai-mining-reserve")
+    expect(isSystemAddress(oldReserveKey.publicKey.address)).toBe(false)
+    const account = await v(1).run(v(1).client.account.get({ address: oldReserveKey.publicKey.address }))
+    expect(account.balance).toBe(0n)
     const body = new TransactionBody({ chainId, nonce: account.pendingNonce, fee: DEFAULT_FEE, payload: { kind: "transfer", to: THIEF.address as never, amount: 10n ** 18n } })
-    const forged = Transaction.make(body, reserve, randomKey().signDigest(signingDigest(body, reserve)))
-    expect(forged.sender).toBe(RESERVE_ADDRESS)
+    const signed = signTransaction(body, oldReserveKey)
+    // And the same transfer with a signature of a key nobody gave out over that public key.
+    const forged = Transaction.make(body, oldReserveKey.publicKey, randomKey().signDigest(signingDigest(body, oldReserveKey.publicKey)))
     for (const i of [1, 3]) {
-      const e = (await v(i).fail(v(i).client.tx.submit({ raw: bytesToHex(forged.encoded), wait: true }))) as { _tag: string; reason: string }
-      expect({ i, tag: e._tag, reason: e.reason }).toEqual({ i, tag: "TransactionRejected", reason: "BadSignature" })
+      for (const tx of [signed, forged]) {
+        const e = (await v(i).fail(v(i).client.tx.submit({ raw: bytesToHex(tx.encoded), wait: true }))) as { _tag: string; reason: string }
+        expect({ i, tag: e._tag, reason: e.reason }).toEqual({ i, tag: "TransactionRejected", reason: "InsufficientBalance" })
+      }
     }
     await keepsCommitting("the thefts", 1)
     expect((await c.run(c.client.stake.get({ worker: STAKED_WORKER.address }))).bonded).toBe(staked.bonded)
-    expect(await balanceOn(1, RESERVE_ADDRESS)).toBe(reserveBefore)
+    for (const i of [1, 3]) expect({ i, reserve: await reserveOn(i) }).toEqual({ i, reserve: reserveBefore })
     // Refused at admission: not even a fee moved.
     for (let i = 0; i < VALIDATORS; i++) expect({ i, thief: await balanceOn(i, THIEF.address) }).toEqual({ i, thief: thiefBefore })
   }, 120_000)
