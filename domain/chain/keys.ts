@@ -132,12 +132,3 @@ export const devKey = (index: number): PrivateKey => devKeyFromSeed(DEV_ACCOUNT_
 
 /** The deterministic devnet proposer key of one shard. */
 export const devProposerKey = (shard: number): PrivateKey => devKeyFromSeed(DEV_PROPOSER_SEED + shard)
-
-const AI_ESCROW_SEED = "topai-ai-escrow"
-
-/**
- * The AI shard's escrow account key. Escrow deposits are transfers to its
- * address; usage settles as transfers from it to providers. In this one-node
- * devnet the node holds the key; with BFT the AI shard's committee does.
- */
-export const aiEscrowKey = (): PrivateKey => devKeyFromSeed(AI_ESCROW_SEED)

@@ -52,7 +52,7 @@ import type { AiContext } from "../ai/ledger/context.js"
 import { aiContextOf } from "./aiContext.js"
 import { decideAi } from "../ai/ledger/decide.js"
 import type { AiEvent, AiPayout, AiRejection } from "../ai/ledger/events.js"
-import { addressBytes, Address, aiEscrowKey } from "./keys.js"
+import { addressBytes, Address } from "./keys.js"
 import { keccakHex, type Hash32 } from "./hash.js"
 import { accountOf, balanceOf, evolve, GENESIS_HEIGHT, initialLedgerState, type LedgerState } from "./ledgerState.js"
 import { receiptAmountHolds, receiptIdOf, type CrossShardReceipt, type ReceiptPurpose } from "./receipt.js"
@@ -506,8 +506,6 @@ const endEpochOfRegistry = (out: Emitter, chain: ChainContext, epoch: number, se
   )
 }
 
-/** The AI shard's escrow account: what escrow deposits pay into. */
-export const ESCROW_ADDRESS: Address = aiEscrowKey().publicKey.address
 
 const decideBlock = (s: LedgerState, block: Block): Either.Either<ReadonlyArray<ShardEvent>, BlockRejected> => {
   const verified = verifyBlock(s, block)

@@ -1,36 +1,26 @@
 /**
- * The system accounts money moves through. Each is an ordinary account on a
- * transfer shard; in this one-node devnet the node holds their keys (as it
- * holds the escrow key) and moves their money only as the epoch ledgers and
- * settled usage say. With BFT the committee will hold them.
+ * The system accounts money moves through. Each is a keyless balance on the
+ * AI shard (no seed or key derives its address), moved only by the AI
+ * ledger's rules: payouts leave it as receipts to the payees' shards.
  *
  *   reserve      the mining reserve: every reward is paid from it ("minted")
  *   foundation   the foundation's fund: the compute subsidy
  *   stakePool    bonded and unbonding worker stakes
  *   treasury     protocol fees, when the sink is "treasury"
- *   burn         a key-less address: what it receives is burned for good
+ *   escrow       developers' deposits per (developer, model)
+ *   beacon       the sender of the beacon's epoch receipts (never holds money)
+ *   burn         a key-less address on a transfer shard: what it receives is burned for good
  */
 import { keccak256 } from "../chain/hash.js"
 import { bytesToHex, utf8 } from "../chain/hex.js"
-import { Address, devKeyFromSeed, type PrivateKey } from "../chain/keys.js"
+import type { Address } from "../chain/keys.js"
 
-export const reserveKey = (): PrivateKey => devKeyFromSeed("topai-mining-reserve")
-export const foundationKey = (): PrivateKey => devKeyFromSeed("topai-foundation")
-export const stakePoolKey = (): PrivateKey => devKeyFromSeed("topai-stake-pool")
-export const treasuryKey = (): PrivateKey => devKeyFromSeed("topai-treasury")
-
-export const RESERVE_ADDRESS: Address = reserveKey().publicKey.address
-export const FOUNDATION_ADDRESS: Address = foundationKey().publicKey.address
-export const STAKE_POOL_ADDRESS: Address = stakePoolKey().publicKey.address
-export const TREASURY_ADDRESS: Address = treasuryKey().publicKey.address
 /** No key can spend from it (Ethereum's customary burn address). */
 export const BURN_ADDRESS = "0x000000000000000000000000000000000000dead" as Address
 
 /** The accounts a payout can come from. */
 export const PayoutSource = ["reserve", "foundation", "stakePool", "escrow"] as const
 export type PayoutSource = (typeof PayoutSource)[number]
-
-// ---------------------------------------------------------------- keyless system accounts (issue 12)
 
 /**
  * A keyless system address: the last 20 bytes of keccak256("topai/system/" + name).

@@ -17,7 +17,7 @@
 import { Chunk, HashMap, HashSet, Option } from "effect"
 import type { Hash32 } from "../chain/hash.js"
 import type { Address } from "../chain/keys.js"
-import { BURN_ADDRESS, TREASURY_ADDRESS } from "./accounts.js"
+import { BURN_ADDRESS, SYSTEM_TREASURY } from "./accounts.js"
 import type { EconomicsConfig } from "./config.js"
 import type { EconomyFact } from "./facts.js"
 import { taskFees, unitMs } from "./fees.js"
@@ -121,7 +121,7 @@ const addFees = (fees: HashMap.HashMap<Address, FeeLine>, address: Address, add:
 const settled = (config: EconomicsConfig, s: EconomyState, f: Of<"TaskSettled">): EconomyState => {
   const usage = f.workers.map((w) => ({ worker: w.worker, execMs: w.execMs, gpuUnitsMilli: workerOf(s, w.worker)?.gpuUnitsMilli ?? 0n }))
   const t = taskFees(config, f.price, usage)
-  const sink = config.protocolFeeSink === "burn" ? BURN_ADDRESS : TREASURY_ADDRESS
+  const sink = config.protocolFeeSink === "burn" ? BURN_ADDRESS : SYSTEM_TREASURY
   let owed = owe(owe(s.owed, "escrow", f.provider, t.providerNet), "escrow", sink, t.protocolFee)
   let fees = addFees(s.fees, f.provider, { serviceFees: t.serviceFee, computeFeesPaid: t.computeFeesTotal, protocolFees: t.protocolFee, tasks: 1 })
   for (const c of t.computeFees) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { BURN_ADDRESS, TREASURY_ADDRESS } from "../../domain/economics/accounts.js"
+import { BURN_ADDRESS, SYSTEM_TREASURY as TREASURY_ADDRESS } from "../../domain/economics/accounts.js"
 import { EconomyFact } from "../../domain/economics/facts.js"
 import { taskFees } from "../../domain/economics/fees.js"
 import { isPaused, owedBy } from "../../domain/economics/queries.js"
