@@ -236,7 +236,7 @@ const events = (stream: string) => c.run(c.client.events.read({ stream, from: 0,
 const standInWorker = async (
   url: string,
   gpuClass: string,
-  answer: (a: TaskAssignment) => Promise<{ readonly fingerprint: string; readonly outputs: unknown }>
+  answer: (a: TaskAssignment) => Promise<{ readonly fingerprint: string; readonly outputs: unknown; readonly millis?: number }>
 ) => {
   const client = await openClient(url)
   const key = devKey(nextWorkerKey++)
@@ -250,8 +250,8 @@ const standInWorker = async (
     client.client.worker.tasks({ session }).pipe(
       Stream.runForEach((a) =>
         Effect.promise(() => answer(a)).pipe(
-          Effect.flatMap(({ fingerprint, outputs }) =>
-            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis: 1, signature: signMessage(resultDigest(a.task, fingerprint, 1), key) })
+          Effect.flatMap(({ fingerprint, outputs, millis = 1 }) =>
+            client.client.worker.result({ session, task: a.task, outputs, fingerprint, millis, signature: signMessage(resultDigest(a.task, fingerprint, millis), key) })
           ),
           Effect.either,
           Effect.map((r) => replies.push(Either.isLeft(r) ? r.left : r.right))
@@ -507,7 +507,7 @@ describe("paid inference through a node and worker processes", () => {
   })
 
 
-  it("a worker whose result does not hold up (malformed fingerprint; outputs that are not what its signed fingerprint says): refused, never delivered, nothing charged", async () => {
+  it("a worker whose result does not hold up (malformed fingerprint; outputs that are not what its signed fingerprint says; more execution time than passed): refused, never delivered, nothing charged", async () => {
     expect(h100).toMatchObject({ status: "Verified", minGpuClass: "H100" })
     const bare = await bareRun(sileroBytes(), sileroInput)
     const honestFingerprint = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
@@ -515,7 +515,9 @@ describe("paid inference through a node and worker processes", () => {
     const lies = [
       { fingerprint: "not-a-fingerprint", outputs: tensorMapToJson(bare), why: /its result was refused: the fingerprint must be 0x \+ 64 lowercase hex/ },
       // the honest fingerprint, signed, over other numbers
-      { fingerprint: honestFingerprint, outputs: tampered, why: /its result was refused: the outputs' fingerprint is 0x[0-9a-f]{64}, not the signed/ }
+      { fingerprint: honestFingerprint, outputs: tampered, why: /its result was refused: the outputs' fingerprint is 0x[0-9a-f]{64}, not the signed/ },
+      // honest outputs, signed, billing an hour of computing for a run the node saw take moments: the provider would pay it
+      { fingerprint: honestFingerprint, outputs: tensorMapToJson(bare), millis: 3_600_000, why: /its result was refused: it claims 3600000 ms of computing; \d+ ms passed since the node assigned the task/ }
     ]
     // The only H100 (the model needs one), so it gets every task.
     let told = 0
@@ -626,10 +628,11 @@ describe("paid inference through a node and worker processes", () => {
       await killWorkers()
       expect((await node.stop("SIGINT")).code).toBe(0)
       const report = await auditAi(node.dataDir)
-      // Silero twice: the first call, and the one call of the session capped at one price.
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 3, Settled: 7 })
+      // Silero twice: the first call, and the one call of the session capped at one price. Failed: the
+      // three refused results of the H100 stand-in and the task the kill interrupted.
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 4, Settled: 7 })
       const charged = 2n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 10, charged: String(charged) })
+      expect(report.ai.tasks).toMatchObject({ total: 11, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000

@@ -110,6 +110,8 @@ export const ENDPOINT_CHARS_MAX = 256
 
 /** What of a worker's own words on a failure is passed on (into the task's failure, to the developer). */
 export const WORKER_DETAIL_CHARS_MAX = 500
+/** Rounding between a worker's measured run and the node's clock (whole ms on both sides). */
+export const EXEC_MS_SLACK = 1
 
 /** How many queued assignments a connection holds before dispatch waits. */
 const CONNECTION_QUEUE_CAPACITY = 1024
@@ -138,7 +140,10 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
     const connections = new Map<string, Connection>() // by worker id
     const sessions = new Map<string, Connection>()
     /** Dispatches waiting for their worker, by `${task}:${worker}`, with the model's output tolerance. */
-    const pending = new Map<string, { readonly done: Deferred.Deferred<WorkerOutcome>; readonly tolerance: number }>()
+const pending = new Map<
+      string,
+      { readonly done: Deferred.Deferred<WorkerOutcome>; readonly tolerance: number; readonly sentAt: number }
+    >()
     const known = new Set<string>()
     const key = (task: string, worker: string) => `${task}:${worker}`
     // Liveness is kept in memory; the worker's stream records a heartbeat at most every
@@ -294,7 +299,13 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
         // The signature covers the fingerprint, not the outputs: a result counts only if its outputs are
         // tensors whose fingerprint is the signed one (else quorum and sampling would vouch for numbers
         // nobody checked). It is refused and the task moves on to another worker.
-        const problem = resultProblem(r, waiting.tolerance)
+        // The signed execMs is what the worker is paid for: it can not be more than the time this node saw pass
+        // since it handed the task over (1 ms of rounding allowed), else a worker would bill the provider at will.
+        const seen = (yield* Clock.currentTimeMillis) - waiting.sentAt
+        const problem =
+          execMsOf(r.millis) > seen + EXEC_MS_SLACK
+            ? `it claims ${execMsOf(r.millis)} ms of computing; ${seen} ms passed since the node assigned the task`
+            : resultProblem(r, waiting.tolerance)
         if (problem !== undefined) {
           yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `its result was refused: ${problem}` })
           return yield* rejected("BadResult", `result of ${r.task}: ${problem}`)
@@ -330,7 +341,7 @@ export const makeWorkerHub = (config: AiConfig, chainId: bigint, _economy?: AiEc
         const c = connections.get(worker)
         if (c === undefined || !c.streaming) return { kind: "failed", reason: "died", detail: "not connected" } as const
         const done = yield* Deferred.make<WorkerOutcome>()
-        pending.set(key(assignment.task, worker), { done, tolerance: assignment.outputTolerance })
+        pending.set(key(assignment.task, worker), { done, tolerance: assignment.outputTolerance, sentAt: yield* Clock.currentTimeMillis })
         c.inFlight++
         yield* Queue.offer(c.queue, assignment)
         const outcome = yield* Deferred.await(done).pipe(
