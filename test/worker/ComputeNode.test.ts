@@ -7,16 +7,13 @@
  * what it cannot run; survives the node restarting; lies when told to (for
  * the node's quorum tests); and stops on a refused registration.
  */
-import { createHash } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Schema, Scope } from "effect"
+import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Scope } from "effect"
 import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
-import { ModelManifest } from "../../domain/ai/manifest.js"
 import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
@@ -25,20 +22,14 @@ import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { BLOB_CHUNK_BYTES, TaskAssignment, WorkerRejected } from "../../src/api/AiRpcs.js"
 import type { NodeClient } from "../../src/client/index.js"
 import { ChainRegistrationRefused, runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
-import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { matMulChainModel } from "../ai/support/models.js"
+import { SILERO, SILERO_HASH, sha256, sileroInputs } from "./support/silero.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
 import { freePort } from "../support/freePort.js"
 import { waitFor } from "../support/waitFor.js"
 
 // ---------------------------------------------------------------- fixtures
 
-const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
-
-const SILERO = sileroBytes()
-const SILERO_HASH = sha256(SILERO)
-const sileroPassed = Either.getOrThrow(checkModelStatic(SILERO, Schema.decodeUnknownSync(ModelManifest)(SILERO_MANIFEST)))
-const sileroInputs = (seed: string): TensorMap =>
-  referenceInputs(sileroPassed, { shapes: SILERO_MANIFEST.shapes ?? {}, fixedInputs: SILERO_MANIFEST.fixedInputs ?? {} }, seed)
 
 /** Just over BLOB_CHUNK_BYTES (a 512×512 float initializer and the graph around it): two chunks. */
 const MM_N = 512

@@ -7,16 +7,13 @@
  * served; a node that floods it does not starve the other; a node list with
  * a URL twice is refused; one node refusing the worker leaves the other.
  */
-import { createHash } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Schema, Scope } from "effect"
+import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Scope } from "effect"
 import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { checkModelStatic, referenceInputs } from "../../domain/ai/legitimacy.js"
-import { ModelManifest } from "../../domain/ai/manifest.js"
 import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
@@ -24,18 +21,12 @@ import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { BadNodeList, startComputeNode, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
-import { matMulChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
+import { matMulChainModel } from "../ai/support/models.js"
+import { SILERO, SILERO_HASH, sha256, sileroInputs } from "./support/silero.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
 import { freePort } from "../support/freePort.js"
 import { waitFor } from "../support/waitFor.js"
 
-const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
-
-const SILERO = sileroBytes()
-const SILERO_HASH = sha256(SILERO)
-const sileroPassed = Either.getOrThrow(checkModelStatic(SILERO, Schema.decodeUnknownSync(ModelManifest)(SILERO_MANIFEST)))
-const sileroInputs = (seed: string): TensorMap =>
-  referenceInputs(sileroPassed, { shapes: SILERO_MANIFEST.shapes ?? {}, fixedInputs: SILERO_MANIFEST.fixedInputs ?? {} }, seed)
 
 /** A model that takes a while per run (a chain of 256×256 MatMuls), so a flood of its tasks keeps the engine busy. */
 const SLOW_N = 256
