@@ -13,7 +13,6 @@ import { hasTransaction, isFull, pendingOf, type Mempool } from "./mempool.js"
 import { decodeTransaction, type Transaction } from "./transaction.js"
 import { checkTransaction, TransactionCheckReason } from "./txRules.js"
 import { checkValidatorTransaction } from "./validatorRegistry.js"
-import { checkStakeTransaction } from "./stakeBonds.js"
 import { aiContextOf } from "./aiContext.js"
 import { decideAi } from "../ai/ledger/decide.js"
 import { AiRejectionReason } from "../ai/ledger/events.js"
@@ -71,7 +70,7 @@ export const precheckTransaction = (
         ? tx.body.payload.kind === "usage.settle" && ai.committee.some((m) => m.address === tx.sender)
           ? Either.right(undefined) // a member's settle: per-receipt signature checks are execution's, not the door's
           : decideAi(state.ai!, ai, { _tag: "Tx", tx })
-        : Either.flatMap(checkValidatorTransaction(state, spendable, tx), () => checkStakeTransaction(state, tx))
+        : checkValidatorTransaction(state, spendable, tx)
   )
   if (Either.isLeft(check)) return reject(check.left.reason, check.left.detail, tx.hash)
   if (isFull(pool)) return reject("MempoolFull", `${pool.count} transactions pending`, tx.hash)

@@ -46,7 +46,6 @@ import {
   type ShardEvent
 } from "./events.js"
 import { checkValidatorTransaction, electNext, leavingOf } from "./validatorRegistry.js"
-import { checkStakeTransaction } from "./stakeBonds.js"
 import { isSystemAddress, SYSTEM_ESCROW, SYSTEM_FOUNDATION, SYSTEM_RESERVE, SYSTEM_STAKE_POOL } from "../economics/accounts.js"
 import type { AiContext } from "../ai/ledger/context.js"
 import { aiContextOf } from "./aiContext.js"
@@ -337,11 +336,9 @@ const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | n
   const sender = { nextNonce: account.nonce, spendable: account.balance }
   const check =
     ai !== null // the AI shard: its kinds are the AI ledger's to decide (bonds and all)
-      ? Either.flatMap(checkTransaction(chain, sender, tx), () => Either.mapLeft(decideAi(out.state.ai!, ai, { _tag: "Tx", tx }), (r) => r))
+      ? Either.flatMap(checkTransaction(chain, sender, tx), () => decideAi(out.state.ai!, ai, { _tag: "Tx", tx }))
       : Either.flatMap(checkTransaction(chain, sender, tx), () =>
-          Either.flatMap(checkValidatorTransaction(out.state, account.balance, tx), () =>
-            Either.map(checkStakeTransaction(out.state, tx), (): ReadonlyArray<AiEvent> => [])
-          )
+          Either.map(checkValidatorTransaction(out.state, account.balance, tx), (): ReadonlyArray<AiEvent> => [])
         )
   const { body } = tx
   if (Either.isLeft(check)) {

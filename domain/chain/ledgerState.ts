@@ -16,7 +16,6 @@ import type { ChainContext } from "./txRules.js"
 import { invariantsOf, type Assert } from "../assert.js"
 import { consensusGenesisHash, epochGenesisHash } from "./certification.js"
 import { genesisCommittee, type ShardCommittee } from "./committees.js"
-import { addBond } from "./stakeBonds.js"
 import { initialAiLedgerState, type AiLedgerState } from "../ai/ledger/state.js"
 import { evolveAi } from "../ai/ledger/evolve.js"
 
@@ -84,8 +83,6 @@ export interface LedgerState {
   readonly registry: HashMap.HashMap<Address, RegisteredValidator>
   /** The beacon's committees per epoch (epoch 0: the genesis validators, every shard); empty elsewhere. */
   readonly elections: HashMap.HashMap<number, ReadonlyArray<ShardCommittee>>
-  /** (owner, worker) → bonded less asked back, by the `worker.stake`/`worker.unbond`s executed here (`stakeBonds.ts`): what each may unbond. */
-  readonly stakeBonds: HashMap.HashMap<string, bigint>
   /** The AI shard's ledger (escrow, models, workers, settled usage, the economy: domain/ai/ledger); null on other shards. */
   readonly ai: AiLedgerState | null
 }
@@ -107,7 +104,6 @@ export const initialLedgerState = (shard: ShardId): LedgerState => ({
   committeeStart: null,
   registry: HashMap.empty(),
   elections: HashMap.empty(),
-  stakeBonds: HashMap.empty(),
   ai: null
 })
 
@@ -287,11 +283,10 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     case "ModelPriceRequested":
     case "ModelDeprecationRequested":
     case "ShardSharesProposed":
+    // Bonds live in the AI shard's ledger (bond receipts); a transfer shard keeps none.
+    case "UnbondRequested":
+    case "StakeBonded":
       return s
-    case "UnbondRequested": // the economy releases it later
-      return { ...s, stakeBonds: addBond(s.stakeBonds, e.owner, e.worker, -e.amount) }
-    case "StakeBonded": // the money moves in the Transferred/CrossShardSent beside it
-      return { ...s, stakeBonds: addBond(s.stakeBonds, e.owner, e.worker, e.amount) }
     case "EpochEnded": {
       const epochBlocks = s.chain?.epochBlocks ?? null
       assert(epochBlocks !== null, `epoch ended on shard ${s.shard}, which is not the beacon`)

@@ -24,7 +24,7 @@ export const TransactionCheckReason = Schema.Literal(
   "InsufficientBalance",
   // a keyless system account as sender: only a forged signature could name one
   "SystemAccount",
-  // worker.unbond of a stake the sender did not bond, or of more than it bonded (`domain/chain/stakeBonds.ts`)
+  // worker.unbond of a stake the sender did not bond, or of more than it bonded (the AI ledger's bonds: `domain/ai/ledger/workers.ts`)
   "NotStakeOwner",
   "UnbondOverBond",
   // validator.* (the beacon's registry; `domain/chain/validatorRegistry.ts`)

@@ -85,7 +85,7 @@ const bonded = (s: EconomyState, f: Of<"StakeBonded">): EconomyState => {
  * An owner unbonds from its own bond only, clamped to it less its share of
  * the pending wrong-result slashes (that share stays bonded until the close
  * takes it). An account with no bond to the worker changes nothing (the
- * chain refuses it first, `domain/chain/stakeBonds.ts`).
+ * chain refuses it first, the AI ledger, `domain/ai/ledger/workers.ts`).
  */
 const unbondRequested = (config: EconomicsConfig, s: EconomyState, f: Of<"UnbondRequested">): EconomyState => {
   if (seen(s, f)) return s

@@ -110,7 +110,6 @@ export const snapshot = (s: LedgerState) => ({
   lastTimestamp: s.lastTimestamp,
   accounts: Array.from(s.accounts, ([a, acc]) => [a, acc.balance, acc.nonce] as const).sort((x, y) => (x[0] < y[0] ? -1 : 1)),
   received: Array.from(s.receivedReceipts).sort(),
-  stakeBonds: Array.from(s.stakeBonds).sort(([a], [b]) => (a < b ? -1 : 1)),
   totals: s.totals
 })
 
