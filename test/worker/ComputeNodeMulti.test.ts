@@ -12,17 +12,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Logger, LogLevel, Queue, Scope } from "effect"
-import ort from "onnxruntime-node"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
-import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { BadNodeList, startComputeNode, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
 import { matMulChainModel } from "../ai/support/models.js"
 import { SILERO, SILERO_HASH, sha256, sileroInputs } from "./support/silero.js"
+import { bareRun, plain } from "./support/bare.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
 import { freePort } from "../support/freePort.js"
 import { waitFor } from "../support/waitFor.js"
@@ -67,24 +66,6 @@ const captureLogs = Logger.replace(
 )
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect.pipe(Effect.provide(captureLogs), Logger.withMinimumLogLevel(LogLevel.Info)))
 
-const bareRun = async (bytes: Uint8Array, inputs: TensorMap) => {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 })
-  try {
-    const out = await session.run(toOrtFeeds(inputs))
-    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { type: t.type, dims: [...t.dims], data: t.data }]))
-  } finally {
-    await session.release()
-  }
-}
-
-/** Floats with -0 read as 0 (JSON carries -0 as 0). */
-const plain = (outputs: TensorMap | Awaited<ReturnType<typeof bareRun>>) =>
-  Object.fromEntries(
-    Object.entries(outputs).map(([k, t]) => [
-      k,
-      { type: t.type, dims: [...t.dims], data: t.data instanceof Float32Array || t.data instanceof Float64Array ? (t.data as Float64Array).map((x: number) => x + 0) : t.data }
-    ])
-  )
 
 const nextResult = (node: FakeNode): Promise<ResultRecord> =>
   run(Queue.take(node.state.results).pipe(Effect.timeoutFail({ duration: RESULT_WAIT, onTimeout: () => new Error(`no result from ${node.url} in time`) })))
