@@ -384,6 +384,7 @@ const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | n
     case "worker.register":
     case "usage.settle":
     case "escrow.withdraw":
+    case "result.challenge":
       return
     default:
       return absurd(p)

@@ -20,6 +20,7 @@ import { ModelManifest } from "../ai/manifest.js"
 import { PPM } from "../economics/config.js"
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
+import { decodeResultChallenge, encodeResultChallenge, resultChallengePayloadOf } from "./payloads/resultChallenge.js"
 
 /** Bigger transactions are refused before any decoding work. */
 export const MAX_TRANSACTION_BYTES = 4096
@@ -246,6 +247,10 @@ export const UsageSettlePayload = Schema.Struct({
 )
 export type UsageSettlePayload = typeof UsageSettlePayload.Type
 
+/** A wrong result proven by two agreeing ones (payloads/resultChallenge.ts); only AI-shard members send it. */
+export const ResultChallengePayload = resultChallengePayloadOf(SignedGrant, UsageResult)
+export type ResultChallengePayload = typeof ResultChallengePayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
 export const TransactionPayload = Schema.Union(
   TransferPayload,
@@ -262,7 +267,8 @@ export const TransactionPayload = Schema.Union(
   ModelAttestPayload,
   WorkerRegisterPayload,
   UsageSettlePayload,
-  EscrowWithdrawPayload
+  EscrowWithdrawPayload,
+  ResultChallengePayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -301,12 +307,12 @@ const transferCodec: PayloadCodec<TransferPayload> = {
 /** The largest manifest a model.register carries (the whole tx is capped at MAX_TRANSACTION_BYTES). */
 export const MANIFEST_BYTES_MAX = 3072
 
-const list = (item: RlpItem, length: number, what: string): Either.Either<ReadonlyArray<RlpItem>, string> =>
+export const list = (item: RlpItem, length: number, what: string): Either.Either<ReadonlyArray<RlpItem>, string> =>
   item instanceof Uint8Array || item.length !== length
     ? Either.left(`${what} payload must be a list of ${length}`)
     : Either.right(item)
 
-const hashField = (item: RlpItem, what: string): Either.Either<Hash32, string> =>
+export const hashField = (item: RlpItem, what: string): Either.Either<Hash32, string> =>
   item instanceof Uint8Array && item.length === HASH_BYTES
     ? Either.right(bytesToHex(item) as Hash32)
     : Either.left(`${what} must be ${HASH_BYTES} bytes`)
@@ -533,7 +539,7 @@ const escrowWithdrawCodec: PayloadCodec<EscrowWithdrawPayload> = {
     })
 }
 
-const encodeGrant = (g: SignedGrant): RlpInput => [
+export const encodeGrant = (g: SignedGrant): RlpInput => [
   g.chainId,
   hashBytes(g.model),
   BigInt(g.issuedAt),
@@ -544,7 +550,7 @@ const encodeGrant = (g: SignedGrant): RlpInput => [
   hexBytes(g.signature)
 ]
 
-const decodeGrant = (item: RlpItem, what: string): Either.Either<SignedGrant, string> =>
+export const decodeGrant = (item: RlpItem, what: string): Either.Either<SignedGrant, string> =>
   Either.gen(function* () {
     const [chainId, model, issuedAt, expiresAt, spendMax, nonce, publicKey, signature] = yield* list(item, 8, what)
     return {
@@ -559,7 +565,7 @@ const decodeGrant = (item: RlpItem, what: string): Either.Either<SignedGrant, st
     }
   })
 
-const decodeResult = (item: RlpItem, what: string): Either.Either<UsageResult, string> =>
+export const decodeResult = (item: RlpItem, what: string): Either.Either<UsageResult, string> =>
   Either.gen(function* () {
     const [worker, fingerprint, execMs, signature] = yield* list(item, 4, what)
     return {
@@ -569,6 +575,8 @@ const decodeResult = (item: RlpItem, what: string): Either.Either<UsageResult, s
       signature: yield* fixedBytes(signature!, SIGNATURE_BYTES, `${what}.signature`)
     }
   })
+
+export const encodeResult = (x: UsageResult): RlpInput => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)]
 
 /** A list of 1..max items, each decoded by `decode`. */
 const boundedList = <A>(
@@ -630,7 +638,8 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "model.attest": modelAttestCodec,
   "worker.register": workerRegisterCodec,
   "usage.settle": usageSettleCodec,
-  "escrow.withdraw": escrowWithdrawCodec
+  "escrow.withdraw": escrowWithdrawCodec,
+  "result.challenge": { encode: encodeResultChallenge, decode: decodeResultChallenge }
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -660,7 +669,8 @@ export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionK
   "worker.unbond",
   "usage.settle",
   "escrow.withdraw",
-  "gov.shard-shares"
+  "gov.shard-shares",
+  "result.challenge"
 ])
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 

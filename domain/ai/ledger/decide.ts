@@ -8,6 +8,7 @@
 import { Either } from "effect"
 import type { Transaction } from "../../chain/transaction.js"
 import type { AiContext, AiInput } from "./context.js"
+import { decideChallenge } from "./challenge.js"
 import { decideEscrowReceipt, decideWithdraw } from "./escrow.js"
 import { decideEpochClose } from "./epochClose.js"
 import { AiShardSharesSet, reject, type AiEvent, type AiRejection } from "./events.js"
@@ -43,6 +44,8 @@ const decideTx = (s: AiLedgerState, ctx: AiContext, tx: Transaction): Decision =
       return decideSettle(s, ctx, tx, p)
     case "escrow.withdraw":
       return decideWithdraw(s, tx, p)
+    case "result.challenge":
+      return decideChallenge(s, ctx, tx, p)
     case "gov.shard-shares":
       if (tx.sender !== ctx.economics.governance) {
         return Either.left(reject("NotGovernance", `gov.shard-shares from ${tx.sender}; the governance address is ${ctx.economics.governance}`))

@@ -47,6 +47,8 @@ export const economyFactsOf = (e: AiEvent): ReadonlyArray<EconomyFact> => {
       return [EconomyFact.StakeBonded({ txHash: e.receiptId as Hash32, worker: e.worker, owner: e.owner, amount: e.amount })]
     case "AiUnbondRequested":
       return [EconomyFact.UnbondRequested({ txHash: e.txHash, worker: e.worker, owner: e.owner, amount: e.amount })]
+    case "AiResultProvenWrong":
+      return [EconomyFact.ResultProvenWrong({ taskId: e.taskId, worker: e.worker, developer: e.developer, reporter: e.reporter, at: e.at })]
     case "AiShardSharesSet":
       return [EconomyFact.ShardSharesSet({ txHash: e.txHash, shares: { ai: e.ai, beacon: e.beacon, transfer: e.transfer } })]
     default:

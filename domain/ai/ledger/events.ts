@@ -158,6 +158,20 @@ export class AiPayout extends Schema.TaggedClass<AiPayout>()("AiPayout", {
   index: Schema.Int.pipe(Schema.nonNegative())
 }) {}
 
+/**
+ * A `result.challenge` proved `worker`'s signed result for `taskId` wrong
+ * (two other workers signed another fingerprint): its bond is slashed at the
+ * epoch close, part to `developer` (served the wrong result) and `reporter`
+ * (the member that sent the proof), the rest burned.
+ */
+export class AiResultProvenWrong extends Schema.TaggedClass<AiResultProvenWrong>()("AiResultProvenWrong", {
+  taskId: Hash32,
+  worker: Address,
+  developer: Address,
+  reporter: Address,
+  at: Ms
+}) {}
+
 export const AiEvent = Schema.Union(
   EscrowCredited,
   EscrowWithdrawn,
@@ -178,7 +192,8 @@ export const AiEvent = Schema.Union(
   Slashed,
   StakeReleased,
   FeesRecorded,
-  EpochClosed
+  EpochClosed,
+  AiResultProvenWrong
 )
 export type AiEvent = typeof AiEvent.Type
 
@@ -199,7 +214,16 @@ export const AiRejectionReason = Schema.Literal(
   "ReceiptWithoutPurpose",
   "ReceiptMismatch",
   "ReceiptAlreadyCredited",
-  "EpochOutOfOrder"
+  "EpochOutOfOrder",
+  "AlreadyChallenged",
+  "WrongChain",
+  "WrongModel",
+  "BadGrantSignature",
+  "DuplicateWorker",
+  "UnregisteredWorker",
+  "BadResultSignature",
+  "ResultsAgree",
+  "WitnessesDisagree"
 )
 export type AiRejectionReason = typeof AiRejectionReason.Type
 

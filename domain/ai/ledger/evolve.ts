@@ -10,7 +10,7 @@ import type { Hash32 } from "../../chain/hash.js"
 import { invariantsOf, unreachable, type Assert } from "../../assert.js"
 import type { AiEvent } from "./events.js"
 import { foldEconomy } from "./economy.js"
-import { escrowKey, escrowOf, modelOf, spentOf, type AiLedgerState, type AiModel } from "./state.js"
+import { challengeKey, escrowKey, escrowOf, modelOf, spentOf, type AiLedgerState, type AiModel } from "./state.js"
 
 const assert: Assert = invariantsOf("AI ledger")
 
@@ -95,6 +95,11 @@ const evolveLedger = (s: AiLedgerState, e: AiEvent): AiLedgerState => {
       assert(spent <= e.spendMax, `grant ${e.grant} spent ${spent} over its cap ${e.spendMax}`)
       const debited = addEscrow(s, e.developer, e.model, -e.price)
       return { ...debited, settled: HashSet.add(s.settled, e.taskId), grantSpent: HashMap.set(s.grantSpent, e.grant, spent) }
+    }
+    case "AiResultProvenWrong": {
+      const key = challengeKey(e.taskId, e.worker)
+      assert(!HashSet.has(s.challenged, key), `result of ${e.worker} for task ${e.taskId} proven wrong twice`)
+      return { ...s, challenged: HashSet.add(s.challenged, key) }
     }
     case "AiUnbondRequested":
     case "UsageRefused":

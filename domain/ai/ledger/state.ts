@@ -9,6 +9,7 @@
  *   settled     usage receipt ids (task ids) settled: each at most once
  *   grantSpent  what each session grant has spent (≤ its spendMax)
  *   credited    escrow and bond receipt ids already taken
+ *   challenged  (task id, loser) pairs proven wrong: each slashed at most once
  *   economy     the reward economy, folded from this ledger's own events;
  *               its stakes + unbonding sum to balance(STAKE_POOL)
  */
@@ -60,6 +61,8 @@ export interface AiLedgerState {
   readonly settled: HashSet.HashSet<Hash32>
   readonly grantSpent: HashMap.HashMap<Hash32, bigint>
   readonly credited: HashSet.HashSet<Hash32>
+  /** `challengeKey(taskId, loser)` of every result proven wrong. */
+  readonly challenged: HashSet.HashSet<string>
   /** The genesis economics: folding the economy needs it (fees, unbonding epochs). */
   readonly economics: EconomicsConfig
   readonly economy: EconomyState
@@ -74,6 +77,7 @@ export const initialAiLedgerState = (economics: EconomicsConfig): AiLedgerState 
   settled: HashSet.empty(),
   grantSpent: HashMap.empty(),
   credited: HashSet.empty(),
+  challenged: HashSet.empty(),
   economics,
   economy: initialEconomy(economics)
 })
@@ -89,3 +93,6 @@ export const modelOf = (s: AiLedgerState, model: Hash32): AiModel | undefined =>
 export const workerOf = (s: AiLedgerState, worker: Address): AiWorker | undefined => Option.getOrUndefined(HashMap.get(s.workers, worker))
 
 export const spentOf = (s: AiLedgerState, grant: Hash32): bigint => Option.getOrElse(HashMap.get(s.grantSpent, grant), () => 0n)
+
+/** The key of (task, loser) in `challenged`. */
+export const challengeKey = (taskId: Hash32, loser: Address): string => `${taskId}/${loser}`
