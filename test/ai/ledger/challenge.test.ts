@@ -75,7 +75,10 @@ const reasonOf = (s: ReturnType<typeof setup>["state"], p: ResultChallengePayloa
 const provenOf = (events: ReadonlyArray<{ readonly _tag: string }>) => events.filter((e): e is AiResultProvenWrong => e._tag === "AiResultProvenWrong")
 const slashesOf = (events: ReadonlyArray<{ readonly _tag: string }>) => events.filter((e): e is Slashed => e._tag === "Slashed")
 const stakePoolPayouts = (events: ReadonlyArray<{ readonly _tag: string }>) =>
-  events.filter((e): e is AiPayout => e._tag === "AiPayout" && e.source === "stakePool").map((p) => [p.to, p.amount] as const)
+  events
+    .filter((e): e is AiPayout => e._tag === "AiPayout")
+    .filter((p) => p.source === "stakePool")
+    .map((p) => [p.to, p.amount] as const)
 
 describe("result.challenge", () => {
   it("proves worker 1 wrong: AiResultProvenWrong naming the grant's developer and the sending member, at the block's time", () => {
