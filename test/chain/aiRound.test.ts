@@ -395,3 +395,105 @@ describe("a whole AI round on the chain ledger", () => {
     )
   })
 })
+
+// ---------------------------------------------------------------- a wrong result proven, slashed at the close
+
+describe("result.challenge on the chain ledger", () => {
+  it("a member's proof → AiResultProvenWrong (no money moves); the epoch close slashes the loser's bond by receipts — developer, reporter, burn — to the unit; once only; conservation", () => {
+    const c = newChain()
+    const supply = genesisSupply(ROUND)
+    const [developer, provider, owner] = [dev[1]!, dev[2]!, dev[3]!]
+    const [loser, winner, referee] = ["loser", "winner", "referee"].map((w) => devKeyFromSeed(`chain-challenge/${w}`)) as [PrivateKey, PrivateKey, PrivateKey]
+    const producer = devProposerKey(AI)
+    const STAKE = 10_000n
+
+    const register = sign(provider.key, { kind: "model.register", weightsHash: keccakHex(utf8("weights")) as Hash32, sizeBytes: 1_000n, manifest: manifestAt(TOKEN) }, 0n, 0n)
+    const model = register.hash
+    block(c, homeOf(owner.address), [sign(owner.key, { kind: "worker.stake", worker: loser.publicKey.address, amount: STAKE }, 0n, FEE)])
+    const registrations = [loser, winner, referee].map((k) => sign(k, { kind: "worker.register", gpuClass: "H100", devices: 1, endpoint: "ws://127.0.0.1:9" }, 0n, 0n))
+    block(c, AI, [register, ...registrations], inFlight(c))
+    expect(bondOf(ai(c).ai!.economy, loser.publicKey.address, owner.address)).toBe(STAKE)
+
+    const taskId = keccakHex(utf8("the task")) as Hash32
+    const now = ai(c).lastTimestamp
+    const g = { chainId: CHAIN_ID, model, issuedAt: now, expiresAt: now + 60_000, spendMax: TOKEN, nonce: "0x" + "ef".repeat(16) }
+    const grant = { ...g, publicKey: developer.key.publicKey.hex, signature: signMessage(sessionGrantDigest(g), developer.key) }
+    const result = (k: PrivateKey, fingerprint: Hash32, execMs: number) => ({
+      worker: k.publicKey.address,
+      fingerprint,
+      execMs,
+      signature: signMessage(resultDigest(taskId, fingerprint, execMs), k)
+    })
+    const payload: TransactionPayload = {
+      kind: "result.challenge",
+      grant,
+      taskId,
+      model,
+      loser: result(loser, keccakHex(utf8("a lie")) as Hash32, 300),
+      winner: result(winner, FINGERPRINT, 320),
+      referee: result(referee, FINGERPRINT, 310)
+    }
+
+    // Only a member of the AI committee may send it: the door says so before any block.
+    const outsider = sign(developer.key, payload, 0n, 0n)
+    const door = precheckTransaction(ai(c), emptyMempool(), outsider)
+    expect(Either.isLeft(door) && door.left.reason).toBe("NotCommitteeMember")
+    const challenge = sign(producer, payload, 0n, 0n)
+    expect(Either.isRight(precheckTransaction(ai(c), emptyMempool(), challenge))).toBe(true)
+
+    const pool = balanceOf(ai(c), SYSTEM_STAKE_POOL)
+    const proven = block(c, AI, [challenge])
+    expect(tags(proven)).toEqual(["BlockApplied", "FeeCharged", "AiResultProvenWrong", "BlockExecuted"])
+    expect(proven.find((e) => e._tag === "AiResultProvenWrong")).toMatchObject({
+      taskId,
+      worker: loser.publicKey.address,
+      developer: developer.address,
+      reporter: producer.publicKey.address
+    })
+    expect(balanceOf(ai(c), SYSTEM_STAKE_POOL)).toBe(pool)
+    expect(conserved(c)).toBe(supply)
+
+    // The same proof again (even from the same member, next nonce) is rejected: a result is slashed once.
+    const again = block(c, AI, [sign(producer, payload, 1n, 0n)])
+    expect(again.find((e) => e._tag === "TransactionRejected")).toMatchObject({ reason: "AlreadyChallenged" })
+
+    // The close: 10 % of the bond, of which the developer 50 %, the reporter 20 %, the rest burned (devnet economics).
+    const slashing = ROUND.economics.slashing
+    const amount = (STAKE * slashing.wrongResultPpm) / 1_000_000n
+    const toUser = (amount * slashing.toUserPpm) / 1_000_000n
+    const toReporter = (amount * slashing.toReporterPpm) / 1_000_000n
+    const burned = amount - toUser - toReporter
+    expect(amount > 0n && toUser > 0n && toReporter > 0n && burned > 0n).toBe(true)
+    const payees = [developer.address, producer.publicKey.address, BURN_ADDRESS] as const
+    const before = new Map(payees.map((a) => [a, balance(c, a)]))
+    const epochCause = epochEndCause(0)
+    const close = block(c, AI, [], [
+      new CrossShardReceipt({
+        receiptId: receiptIdOf(epochCause),
+        sourceShard: BEACON_SHARD as ShardId,
+        destShard: AI,
+        from: BEACON_SYSTEM_ADDRESS,
+        to: BEACON_SYSTEM_ADDRESS,
+        amount: 0n,
+        txHash: epochCause,
+        purpose: { kind: "epoch", epoch: 0, startAt: ROUND.timestamp, endAt: ai(c).lastTimestamp }
+      })
+    ])
+    expect(close.filter((e) => e._tag === "Slashed")).toEqual([
+      expect.objectContaining({ worker: loser.publicKey.address, reason: "WrongResult", amount, toUser, user: developer.address, toReporter, reporter: producer.publicKey.address, burned })
+    ])
+    const fromPool = close.filter((e): e is CrossShardSent => e._tag === "CrossShardSent" && e.from === SYSTEM_STAKE_POOL)
+    expect(fromPool.map((s) => [s.to, s.amount])).toEqual([
+      [developer.address, toUser],
+      [producer.publicKey.address, toReporter],
+      [BURN_ADDRESS, burned]
+    ])
+    expect(balanceOf(ai(c), SYSTEM_STAKE_POOL)).toBe(pool - amount)
+    expect(bondOf(ai(c).ai!.economy, loser.publicKey.address, owner.address)).toBe(STAKE - amount)
+    expect(conserved(c)).toBe(supply)
+    relayAll(c)
+    expect(inFlight(c)).toEqual([])
+    expect(payees.map((a) => balance(c, a) - before.get(a)!)).toEqual([toUser, toReporter, burned])
+    expect(conserved(c)).toBe(supply)
+  })
+})
