@@ -7,7 +7,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { Uint256, UsageReceipt } from "../../chain/transaction.js"
+import { ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 import { SampleDraw, TaskId, TaskRequested, WorkerFailureReason } from "./events.js"
@@ -75,7 +75,9 @@ export class SettleTask extends Schema.TaggedClass<SettleTask>()("SettleTask", {
   receiptBatchId: Hash32,
   at: TimestampMs,
   /** The usage receipt to settle on chain (TaskSettled keeps it). */
-  receipt: Schema.optional(UsageReceipt)
+  receipt: Schema.optional(UsageReceipt),
+  /** Proofs of the wrong results the task saw, to send on chain (TaskSettled keeps them). */
+  challenges: Schema.optional(Schema.Array(ResultChallengePayload))
 }) {}
 
 export type TaskCommand =

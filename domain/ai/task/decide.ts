@@ -221,7 +221,15 @@ const decideSettle = (s: TaskState, cmd: SettleTask): Decision<SettlementRejecte
   const { developer, modelId, price } = request
   return Either.right([
     new TaskSettled(
-      { receiptBatchId: cmd.receiptBatchId, developer, modelId, amount: price, at: cmd.at, ...(cmd.receipt === undefined ? {} : { receipt: cmd.receipt }) },
+      {
+        receiptBatchId: cmd.receiptBatchId,
+        developer,
+        modelId,
+        amount: price,
+        at: cmd.at,
+        ...(cmd.receipt === undefined ? {} : { receipt: cmd.receipt }),
+        ...(cmd.challenges === undefined || cmd.challenges.length === 0 ? {} : { challenges: cmd.challenges })
+      },
       CHECKED
     )
   ])

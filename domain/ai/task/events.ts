@@ -11,7 +11,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { Uint256, UsageReceipt } from "../../chain/transaction.js"
+import { ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 
@@ -149,7 +149,9 @@ export class TaskSettled extends Schema.TaggedClass<TaskSettled>()("TaskSettled"
    * gateway's Settler submits in `usage.settle`. Kept here so a crash loses
    * none. Absent on a task charged without one (a confirmed overrun).
    */
-  receipt: Schema.optional(UsageReceipt)
+  receipt: Schema.optional(UsageReceipt),
+  /** Proofs of the wrong results the task saw (`wrongResultProofs.ts`): what the gateway's Challenger sends as `result.challenge`. */
+  challenges: Schema.optional(Schema.Array(ResultChallengePayload))
 }) {}
 
 export const TaskEvent = Schema.Union(

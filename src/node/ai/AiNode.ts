@@ -29,6 +29,7 @@ import { makeAiProjection } from "./AiProjection.js"
 import { Economy } from "../economy/Economy.js"
 import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
+import { makeChallenger } from "./Challenger.js"
 import { makeSettler } from "./Settler.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
@@ -125,6 +126,7 @@ export const makeAiNode = (config: AiConfig) =>
     const models = yield* makeModelRegistry(config, attestor)
     const hub = yield* makeWorkerHub(config, chainId, economy)
     const settler = yield* makeSettler(config, chainId, chain)
+    const challenger = yield* makeChallenger(config, chainId, chain)
     const aiShard = (yield* chain.status).shards.find((s) => s.kind === "ai")?.shard
     /** The AI ledger's escrow of (developer, model): the money sessions and tasks are admitted against. */
     const ledgerEscrow = (developer: Address, model: Hash32) =>
@@ -134,11 +136,13 @@ export const makeAiNode = (config: AiConfig) =>
             Effect.map((l) => (l.ai === null ? undefined : escrowOf(l.ai, developer, model))),
             Effect.orElseSucceed(() => undefined)
           )
-    const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow })
-    yield* makeAiProjection(models, runner, hub, settler, aiShard)
-    // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`.
+    const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow, challenger })
+    yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger)
+    // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`,
+    // and the wrong results they proved in `result.challenge`.
     yield* runner.rotateBatch.pipe(
       Effect.zipRight(settler.round),
+      Effect.zipRight(challenger.round),
       Effect.zipRight(Effect.sleep(config.settleEvery)),
       Effect.forever,
       Effect.forkScoped

@@ -8,7 +8,8 @@
  * its receipt id). Every command carries its cause, so replaying after a
  * restart appends nothing twice. It feeds the Settler: each task's usage
  * receipt (its `TaskSettled`) is pending until the AI ledger settles or
- * refuses it, so a restart re-derives what is still to settle. Once caught
+ * refuses it, so a restart re-derives what is still to settle; and the
+ * Challenger, with the proofs of wrong results each `TaskSettled` keeps. Once caught
  * up, it ends tasks a crash left unfinished, releasing their escrow.
  */
 import { Clock, Effect, Schema } from "effect"
@@ -25,6 +26,7 @@ import { followLog } from "../followLog.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
+import type { Challenger } from "./Challenger.js"
 import type { Settler } from "./Settler.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
@@ -39,7 +41,14 @@ interface Data {
   readonly [key: string]: unknown
 }
 
-export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub: WorkerHub, settler: Settler, aiShard: number | undefined) =>
+export const makeAiProjection = (
+  models: ModelRegistry,
+  runner: TaskRunner,
+  hub: WorkerHub,
+  settler: Settler,
+  aiShard: number | undefined,
+  challenger?: Challenger
+) =>
   Effect.gen(function* () {
     const store = yield* EventStore
     const aiStream = aiShard === undefined ? undefined : `shard-${aiShard}`
@@ -101,6 +110,7 @@ export const makeAiProjection = (models: ModelRegistry, runner: TaskRunner, hub:
             unfinished.delete(id)
             const settled = decodeTaskSettled({ ...data, _tag: e.type })
             if (settled.receipt !== undefined) yield* settler.add(settled.receipt, settled.developer)
+            for (const proof of settled.challenges ?? []) yield* challenger?.add(proof) ?? Effect.void
             return
           }
         }

@@ -32,6 +32,7 @@ import { AbandonTask, AssignTask, RequestTask, ResolveDispute, SettleTask, Submi
 import { isServable } from "../../../domain/ai/model/state.js"
 import { PER_MILLION } from "../../../domain/ai/task/events.js"
 import { isSampled, workersNeeded } from "../../../domain/ai/task/decide.js"
+import { wrongResultProofs, type SignedResult } from "../../../domain/ai/task/wrongResultProofs.js"
 import type { ValidationPolicy } from "../../../domain/ai/task/events.js"
 import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
@@ -46,6 +47,7 @@ import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
+import type { Challenger } from "./Challenger.js"
 import type { Settler } from "./Settler.js"
 import type { WorkerHub, WorkerOutcome } from "./WorkerHub.js"
 
@@ -124,7 +126,7 @@ export const makeTaskRunner = (
   models: ModelRegistry,
   hub: WorkerHub,
   economy?: AiEconomy,
-  settlement?: { readonly settler: Settler; readonly ledgerEscrow: LedgerEscrow }
+  settlement?: { readonly settler: Settler; readonly ledgerEscrow: LedgerEscrow; readonly challenger?: Challenger }
 ) =>
   Effect.gen(function* () {
     const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
@@ -314,7 +316,10 @@ export const makeTaskRunner = (
         /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
         const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
         /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
-        const signed = new Map<string, { readonly fingerprint: string; readonly signature: string; readonly execMs: number }>()
+        const signed = new Map<string, SignedResult>()
+        /** Proofs of the wrong results among `signed` (against the validated fingerprint), for `result.challenge`. */
+        const proofsOf = (fingerprint: string, wrong: ReadonlyArray<string>) =>
+          wrongResultProofs({ grant: session.grant, taskId, model: session.model as Hash32, fingerprint, results: signed, wrong })
         const launch = (worker: string, referee: boolean) =>
           hub.dispatch(worker, assignment).pipe(
             Effect.flatMap((outcome) => Queue.offer(outcomes, { worker, referee, outcome })),
@@ -350,6 +355,9 @@ export const makeTaskRunner = (
               yield* hub.recordOutcome(worker, taskId, outcome.fingerprint === fingerprint, false)
               if (outcome.fingerprint !== fingerprint) {
                 yield* Effect.logWarning(`task ${taskId}: ${worker}'s late result disagrees with the validated ${fingerprint}: marked wrong`)
+                // Proven on chain too (kept in memory only: the task's TaskSettled was written before this result came).
+                signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: outcome.execMs })
+                for (const proof of proofsOf(fingerprint, [worker])) yield* settlement?.challenger?.add(proof) ?? Effect.void
               }
             }
           })
@@ -491,9 +499,12 @@ export const makeTaskRunner = (
                 .map(([w, r]) => ({ worker: w as Address, fingerprint: r.fingerprint as Hash32, execMs: r.execMs, signature: r.signature.toLowerCase() }))
             }
             yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
-            yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis, receipt })).pipe(Effect.orDie)
+            // The wrong results, proven by two agreeing ones: slashed on chain once the Challenger sends them.
+            const challenges = proofsOf(v.fingerprint, v.wrong)
+            yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis, receipt, challenges })).pipe(Effect.orDie)
             // Pending from its TaskSettled (the projection replays it after a restart): settled in the next round.
             if (settlement !== undefined) yield* settlement.settler.add(receipt, session.developer)
+            for (const proof of challenges) yield* settlement?.challenger?.add(proof) ?? Effect.void
             for (const w of v.correct) yield* hub.recordOutcome(w, taskId, true, v.disputed)
             for (const w of v.wrong) yield* hub.recordOutcome(w, taskId, false, v.disputed)
             // Quorum validates at k agreeing results; the other assignees' results come later and the task
