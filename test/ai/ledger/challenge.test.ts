@@ -9,6 +9,7 @@ import { BURN_ADDRESS } from "../../../domain/economics/accounts.js"
 import { bondedOf } from "../../../domain/economics/state.js"
 import type { Slashed } from "../../../domain/economics/events.js"
 import { decideAi } from "../../../domain/ai/ledger/decide.js"
+import { wrongResultProofs, type SignedResult } from "../../../domain/ai/task/wrongResultProofs.js"
 import type { AiPayout, AiResultProvenWrong, AiRejectionReason } from "../../../domain/ai/ledger/events.js"
 import { evolveAi } from "../../../domain/ai/ledger/evolve.js"
 import {
@@ -241,7 +242,7 @@ describe("result.challenge properties", () => {
     )
   })
 
-  it("deterministic: the same inputs give the same events and the same state, and a refused challenge changes nothing", () => {
+  it("deterministic: the same inputs give the same decisions (events or refusals) and the same state", () => {
     fc.assert(
       fc.property(fc.array(arbChallenge, { maxLength: 8 }), (cs) => {
         const run = () => {
@@ -288,5 +289,35 @@ describe("result.challenge properties", () => {
       { numRuns: 30 }
     )
     expect(task).toBe(good.taskId)
+  })
+})
+
+describe("wrongResultProofs (what a gateway sends on validation)", () => {
+  const base = setup()
+  const task = hashOf("gateway task")
+  const OTHER = hashOf("a third fingerprint")
+  const keys = [worker1, worker2, worker3] as const
+  const signedBy = (k: PrivateKey, fingerprint: Hash32, execMs: number): SignedResult => ({
+    fingerprint,
+    execMs,
+    // As a compute node sends it: upper case hex is accepted, the proof carries it lower case.
+    signature: resultOf(k, task, execMs, fingerprint).signature.toUpperCase().replace("0X", "0x")
+  })
+
+  it("a proof for each wrong worker with two other workers on the validated fingerprint, none otherwise; every proof given is one the ledger accepts", () => {
+    fc.assert(
+      fc.property(fc.tuple(fc.constantFrom(FINGERPRINT, WRONG, OTHER), fc.constantFrom(FINGERPRINT, WRONG, OTHER), fc.constantFrom(FINGERPRINT, WRONG, OTHER)), (fps) => {
+        const results = new Map(keys.map((k, i) => [k.publicKey.address as string, signedBy(k, fps[i]!, 100 + i)]))
+        const wrong = keys.filter((_, i) => fps[i] !== FINGERPRINT).map((k) => k.publicKey.address as string)
+        const proofs = wrongResultProofs({ grant: grantOf(developer, { model: base.model }), taskId: task, model: base.model, fingerprint: FINGERPRINT, results, wrong })
+        const agreeing = fps.filter((f) => f === FINGERPRINT).length
+        expect(proofs.map((p) => p.loser.worker)).toEqual(agreeing >= 2 ? wrong : [])
+        for (const p of proofs) {
+          const r = step(base.state, ctxAt(10), challengeTx(p))
+          expect(r.rejection).toBeNull()
+          expect(provenOf(r.events).map((e) => e.worker)).toEqual([p.loser.worker])
+        }
+      })
+    )
   })
 })
