@@ -18,6 +18,9 @@
  *     the protocol: refused, never delivered, nothing charged
  *   - single policy sampled: the pair disagrees, a referee re-executes, the
  *     liar loses the dispute in its stream
+ *   - every wrong result of those liars proven on chain (`result.challenge`
+ *     by the node), and the bonded liar slashed at the epoch close: the
+ *     developer paid its share by receipt
  *   - the node killed (SIGKILL) mid-task and restarted on its data dir: the
  *     task ends unsettled, its reservation released; `topai audit replay`
  *     passes over everything the file did
@@ -85,6 +88,8 @@ const QUORUM_DEVELOPER = DEV[5]!
 const POOR = DEV[6]! // deposits less than a call costs
 const H100_DEVELOPER = DEV[7]!
 const SAMPLED_DEVELOPER = DEV[8]!
+const LIAR_OWNER = DEV[9]! // bonds the quorum liar, so its wrong results cost it
+const LIAR_STAKE = 1_000n * MILLI
 
 // ---------------------------------------------------------------- worker processes
 
@@ -279,6 +284,10 @@ let h100: ModelView
 let sampled: ModelView
 const only = <A>(xs: ReadonlyArray<A>, i: number): A => xs[i]!
 let honest: ReadonlyArray<WorkerProcess>
+/** The liars and the tasks they lied on, for the test of their slashes. */
+const lies: Array<{ readonly task: string; readonly liar: string; readonly developer: string }> = []
+let bondedLiar: string | undefined
+let quorumDeveloperBefore = 0n
 
 beforeAll(async () => {
   node = await spawnNode({ dataDir: makeTempDir("ai-inference"), extraArgs: ["--workers", "0"] })
@@ -426,6 +435,11 @@ describe("paid inference through a node and worker processes", () => {
     ])
     const honestNow = [honest[0]!, honest[1]!, fresh].filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => w.address)
     expect(honestNow).toHaveLength(2)
+    // Bonded before it lies: a wrong result proven on chain is slashed from this bond.
+    await submit(LIAR_OWNER.key, { kind: "worker.stake", worker: liar.address as never, amount: LIAR_STAKE })
+    await waitFor("the liar's bond on the AI ledger", async () => ((await c.run(c.client.worker.onChain({ address: liar.address }))).bonded === LIAR_STAKE ? true : undefined))
+    bondedLiar = liar.address
+    quorumDeveloperBefore = (await c.run(c.client.account.get({ address: QUORUM_DEVELOPER.address }))).balance
     const bare = await bareRun(sileroBytes(), sileroInput)
     const truth = outputFingerprint(bare, DEFAULT_OUTPUT_TOLERANCE)
 
@@ -443,6 +457,7 @@ describe("paid inference through a node and worker processes", () => {
       expect(v.correct.sort()).toEqual([...honestNow].sort())
       expect(v.wrong.every((w) => w === liar.address)).toBe(true)
       tasks.push(r.task)
+      lies.push({ task: r.task, liar: liar.address, developer: QUORUM_DEVELOPER.address })
     }
     // Whether its result came before the validation (in `wrong`) or after: its stream marks every task.
     const marks = await waitFor(
@@ -584,11 +599,62 @@ describe("paid inference through a node and worker processes", () => {
       expect(await waitFor("the liar's mark", () => outcomeOf(liar.address))).toMatchObject({ outcome: "wrong" })
       expect(await waitFor("the honest worker's record", () => outcomeOf(honestA100.address))).toMatchObject({ outcome: "correct" })
       expect(await escrowOf(SAMPLED_DEVELOPER.key, sampled.id)).toMatchObject({ reserved: 0n, captured: SAMPLED_PRICE })
+      lies.push({ task: result.task, liar: liar.address, developer: SAMPLED_DEVELOPER.address })
     } finally {
       release()
       await liar.close()
     }
   })
+
+  it(
+    "every wrong result above is proven on chain by the node (result.challenge), once; the bonded liar is slashed at the epoch close, the developer paid its share by receipt",
+    async () => {
+      expect(lies).toHaveLength(4)
+      const status = await c.run(c.client.node.status())
+      const aiStream = `shard-${status.shards.find((s) => s.kind === "ai")!.shard}`
+      const aiEvents = async (type: string) =>
+        (await c.run(c.client.events.read({ stream: aiStream, from: 0, limit: 10_000 }))).filter((e) => e.type === type).map((e) => e.data as Record<string, unknown>)
+      const proven = await waitFor(
+        "every lie proven on the AI ledger",
+        async () => {
+          const es = await aiEvents("AiResultProvenWrong")
+          return lies.every((l) => es.some((e) => e["taskId"] === l.task && e["worker"] === l.liar)) ? es : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 250 }
+      )
+      for (const l of lies) {
+        const mine = proven.filter((e) => e["taskId"] === l.task && e["worker"] === l.liar)
+        expect(mine).toHaveLength(1)
+        expect(mine[0]).toMatchObject({ developer: l.developer })
+      }
+      // Slashed at the close of the epoch the proofs fell in (epochs are a minute on this node): 10 % of the
+      // bond left free by the earlier proofs, each — half to the developer, a fifth to the node, the rest burned.
+      const liar = bondedLiar!
+      const slashes = await waitFor(
+        "the bonded liar slashed at an epoch close",
+        async () => {
+          const es = (await aiEvents("Slashed")).filter((e) => e["worker"] === liar)
+          return es.length >= 3 ? es : undefined
+        },
+        { timeoutMs: 150_000, intervalMs: 500 }
+      )
+      expect(slashes).toHaveLength(3)
+      let free = LIAR_STAKE
+      let toDeveloper = 0n
+      for (const x of slashes) {
+        const amount = free / 10n
+        expect(x).toMatchObject({ reason: "WrongResult", user: QUORUM_DEVELOPER.address, amount: String(amount), toUser: String(amount / 2n), toReporter: String(amount / 5n) })
+        expect(lies.some((l) => l.task === x["taskId"] && l.liar === liar)).toBe(true)
+        free -= amount
+        toDeveloper += amount / 2n
+      }
+      expect((await c.run(c.client.worker.onChain({ address: liar }))).bonded).toBe(free)
+      await waitFor("the developer's shares credited", async () =>
+        (await c.run(c.client.account.get({ address: QUORUM_DEVELOPER.address }))).balance === quorumDeveloperBefore + toDeveloper ? true : undefined
+      )
+    },
+    200_000
+  )
 
   it(
     "the node killed (SIGKILL) mid-task and restarted: the task ends unsettled, its reservation released, nothing charged; audit replay passes",
