@@ -8,8 +8,8 @@
  *
  * A proof is pending until the ledger lists (task, loser) as challenged —
  * whoever sent it — or refuses it for a reason of its own (the AI ledger's
- * reasons are final; the chain's, such as a nonce race or a full mempool, are
- * retried next round). A proof sent is not sent again before its block had
+ * reasons are final, but for this node not being a committee member now;
+ * the chain's, such as a nonce race or a full mempool, are retried next round). A proof sent is not sent again before its block had
  * time to come. The proofs of validated tasks are kept in their `TaskSettled`
  * and re-derived from the log on every start (AiProjection), like receipts.
  */
@@ -24,7 +24,8 @@ import type { AiConfig } from "./AiConfig.js"
 /** A proof sent is not sent again before this (its block comes well within it). */
 export const RECHALLENGE_AFTER_MS = 30_000
 
-const ledgerReasons: ReadonlySet<string> = new Set(AiRejectionReason.literals)
+/** The AI ledger's refusals are final for a proof, but for `NotCommitteeMember`: AI committees change each epoch, and this node may sit on the next. */
+const finalReasons: ReadonlySet<string> = new Set(AiRejectionReason.literals.filter((r) => r !== "NotCommitteeMember"))
 
 interface Pending {
   readonly proof: ResultChallengePayload
@@ -68,7 +69,7 @@ export const makeChallenger = (config: Pick<AiConfig, "settlerKey">, chainId: bi
         const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: 0n, payload: p.proof }), key)
         const sent = yield* chain.submit(bytesToHex(tx.encoded), false).pipe(Effect.either)
         if (sent._tag === "Left") {
-          if (ledgerReasons.has(sent.left.reason)) {
+          if (finalReasons.has(sent.left.reason)) {
             pending.delete(id)
             refused.add(id)
             yield* Effect.logWarning(`result.challenge of ${p.proof.loser.worker} on task ${p.proof.taskId} refused by the AI ledger: ${sent.left.message}`)
