@@ -7,7 +7,8 @@
  * the Challenger sends it as `result.challenge` with the node's key; the AI
  * ledger records it once, and at the next epoch close the liar's bond is
  * slashed — the developer and the reporting node paid their shares by
- * receipt, the rest burned. Given again, the proof is not sent again.
+ * receipt, the rest burned. Given again, the proof is not sent again; a
+ * proof the ledger refuses at the door is dropped, not retried.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
@@ -91,6 +92,25 @@ describe("the Challenger", () => {
       expect(proofs).toHaveLength(1)
 
       const challenger = yield* makeChallenger({ settlerKey: reporter }, CHAIN_ID, node)
+      // A proof the ledger refuses (its referee is on no chain) is dropped at the door, not sent again.
+      const stranger = devKeyFromSeed("challenger-test/stranger")
+      const otherTask = bytesToHex(sha256(`another task ${now}`)) as Hash32
+      const signedOn = (task: Hash32, k: PrivateKey, fingerprint: Hash32): [string, SignedResult] => [
+        k.publicKey.address,
+        { fingerprint, execMs: 99, signature: signMessage(resultDigest(task, fingerprint, 99), k) }
+      ]
+      const refusedProof = wrongResultProofs({
+        grant,
+        taskId: otherTask,
+        model,
+        fingerprint: TRUTH,
+        results: new Map([signedOn(otherTask, liar, LIE), signedOn(otherTask, honest, TRUTH), signedOn(otherTask, stranger, TRUTH)]),
+        wrong: [liar.publicKey.address]
+      })[0]!
+      yield* challenger.add(refusedProof)
+      yield* challenger.round
+      expect(yield* challenger.pending).toEqual([])
+      expect((yield* node.account(reporter.publicKey.address, ai)).pendingNonce).toBe(0n)
       yield* challenger.add(proofs[0]!)
       yield* challenger.round
       const key = challengeKey(taskId, liar.publicKey.address)
