@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
 import { Effect, HashSet, Layer, Schedule } from "effect"
 import { escrowOf, workerOf } from "../../domain/ai/ledger/state.js"
-import { resultDigest, sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../domain/ai/signedMessages.js"
 import { GenesisConfig } from "../../domain/chain/genesis.js"
 import { sha256, type Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
@@ -69,13 +69,15 @@ describe("the Settler", () => {
 
       const now = Date.now()
       const grant = { chainId: CHAIN_ID, model, issuedAt: now - 10, expiresAt: now + 60_000, spendMax: 3n * PRICE, nonce: `0x${randomBytes(16).toString("hex")}` }
-      const taskId = bytesToHex(sha256(`task ${now}`)) as Hash32
+      const request = { chainId: CHAIN_ID, model, grantNonce: grant.nonce, inputHash: bytesToHex(sha256(`inputs ${now}`)) as Hash32, nonce: `0x${randomBytes(16).toString("hex")}` }
+      const taskId = taskIdOf(request)
       const receipt: UsageReceipt = {
         grant: { ...grant, publicKey: developer.publicKey.hex, signature: signMessage(sessionGrantDigest(grant), developer) },
         taskId,
         model,
         price: PRICE,
-        results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT, 250), worker) }]
+        results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT, 250), worker) }],
+        request: { inputHash: request.inputHash, nonce: request.nonce, signature: signMessage(taskRequestDigest(request), developer) }
       }
 
       const settlerKey = devProposerKey(ai)

@@ -19,6 +19,7 @@ import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import {
   signTransaction,
+  receiptSignatures,
   TransactionBody,
   USAGE_RECEIPTS_MAX,
   USAGE_SIGNATURES_MAX,
@@ -81,7 +82,7 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       let signatures = 0
       for (const p of pending.values()) {
         if (p.sentAt !== 0 && now - p.sentAt < RESUBMIT_AFTER_MS) continue
-        const n = 1 + p.receipt.results.length
+        const n = receiptSignatures(p.receipt)
         if (out.length >= USAGE_RECEIPTS_MAX || signatures + n > USAGE_SIGNATURES_MAX) break
         out.push(p)
         signatures += n
