@@ -47,7 +47,7 @@ import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, expectSameOutputs, registerWorkerOnChain, senderAccount } from "./support/ai.js"
+import { bareRun, expectSameOutputs, inferArgs, registerWorkerOnChain, senderAccount, type TestSession } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
@@ -221,8 +221,12 @@ const grantFor = async (developer: PrivateKey, modelId: string, spendMax = 10n *
   return { publicKey: developer.publicKey.hex, ...grant, signature: signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer) }
 }
 
-const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint) =>
-  (await c.run(c.client.session.open(await grantFor(developer, modelId, spendMax)))).session
+const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint): Promise<TestSession> => {
+  const grant = await grantFor(developer, modelId, spendMax)
+  const { chainId } = await c.run(c.client.node.status())
+  const { session } = await c.run(c.client.session.open(grant))
+  return { session, key: developer, grant: { chainId, model: grant.model, nonce: grant.nonce } }
+}
 
 const escrowOf = (developer: PrivateKey, modelId: string) =>
   c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
@@ -328,7 +332,7 @@ describe("paid inference through a node and worker processes", () => {
     await deposit(DEVELOPER.key, silero.id, 1_000n * MILLI)
     const session = await openSession(DEVELOPER.key, silero.id)
 
-    const result = await c.run(c.client.infer({ session, inputs: sileroInput }))
+    const result = await c.run(c.client.infer(inferArgs(session, sileroInput)))
     expect(result.charged).toBe(SILERO_PRICE)
     expect(result.workers).toHaveLength(1)
     expect(honest.some((h) => h.address === result.workers[0])).toBe(true)
@@ -387,7 +391,7 @@ describe("paid inference through a node and worker processes", () => {
     await deposit(SLOW_DEVELOPER.key, slow.id, 100n * MILLI)
     const session = await openSession(SLOW_DEVELOPER.key, slow.id)
 
-    const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: slowInput })))
+    const pending = Effect.runPromise(Effect.either(c.client.infer(inferArgs(session, slowInput))))
     const running = await waitFor(
       "a worker running the slow task",
       async () => (await c.run(c.client.worker.list())).find((w) => w.inFlight > 0),
@@ -433,7 +437,7 @@ describe("paid inference through a node and worker processes", () => {
     const CALLS = 3
     const tasks: Array<string> = []
     for (let i = 0; i < CALLS; i++) {
-      const r = await c.run(c.client.infer({ session, inputs: sileroInput }))
+      const r = await c.run(c.client.infer(inferArgs(session, sileroInput)))
       expect(r.fingerprint).toBe(truth)
       expect([...r.workers].sort()).toEqual([...honestNow].sort())
       expectSameOutputs(r.outputs, bare)
@@ -470,25 +474,25 @@ describe("paid inference through a node and worker processes", () => {
 
     await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
     const poor = await openSession(POOR.key, silero.id)
-    const broke = await c.fail(c.client.infer({ session: poor, inputs: sileroInput }))
+    const broke = await c.fail(c.client.infer(inferArgs(poor, sileroInput)))
     expect(reason(broke)).toBe("InsufficientEscrow")
     expect(await escrowOf(POOR.key, silero.id)).toMatchObject({ deposited: SILERO_PRICE - 1n, available: SILERO_PRICE - 1n, reserved: 0n, captured: 0n })
     // A refused call gives its share of the session's spending cap back: the next is refused for the escrow again, not the cap.
     const poorCapped = await openSession(POOR.key, silero.id, SILERO_PRICE)
-    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer({ session: poorCapped, inputs: sileroInput })))).toBe("InsufficientEscrow")
+    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer(inferArgs(poorCapped, sileroInput))))).toBe("InsufficientEscrow")
 
     // A session capped at one call's price: one call, then SessionSpendExceeded, nothing more reserved or charged.
     const capped = await openSession(DEVELOPER.key, silero.id, SILERO_PRICE)
-    expect((await c.run(c.client.infer({ session: capped, inputs: sileroInput }))).charged).toBe(SILERO_PRICE)
+    expect((await c.run(c.client.infer(inferArgs(capped, sileroInput)))).charged).toBe(SILERO_PRICE)
     const afterOne = await escrowOf(DEVELOPER.key, silero.id)
-    expect(reason(await c.fail(c.client.infer({ session: capped, inputs: sileroInput })))).toBe("SessionSpendExceeded")
+    expect(reason(await c.fail(c.client.infer(inferArgs(capped, sileroInput))))).toBe("SessionSpendExceeded")
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(afterOne)
 
     const before = await escrowOf(DEVELOPER.key, silero.id)
     const session = await openSession(DEVELOPER.key, silero.id)
     // silero's input is [batch, sequence]: rank 1 does not fit, whatever the sequence.
     const wrongDims = { ...sileroInput, input: { type: "float32", dims: [576], data: sileroInput.input.data } }
-    const bad = await c.fail(c.client.infer({ session, inputs: wrongDims }))
+    const bad = await c.fail(c.client.infer(inferArgs(session, wrongDims)))
     expect(reason(bad)).toBe("BadInputs")
     expect((bad as InferenceRejected).detail).toMatch(/input/)
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
@@ -500,7 +504,7 @@ describe("paid inference through a node and worker processes", () => {
     const quorumBefore = await escrowOf(QUORUM_DEVELOPER.key, quorum.id)
     await submit(PROVIDER.key, { kind: "model.deprecate", model: quorum.id as never })
     await waitFor("the deprecation", async () => ((await c.run(c.client.model.get({ model: quorum.id }))).deprecated ? true : undefined))
-    const deprecated = await c.fail(c.client.infer({ session: quorumSession, inputs: sileroInput }))
+    const deprecated = await c.fail(c.client.infer(inferArgs(quorumSession, sileroInput)))
     expect(reason(deprecated)).toBe("ModelNotServable")
     expect((deprecated as InferenceRejected).detail).toMatch(/deprecated/)
     expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toEqual(quorumBefore)
@@ -527,7 +531,7 @@ describe("paid inference through a node and worker processes", () => {
       await deposit(H100_DEVELOPER.key, h100.id, 100n * MILLI)
       const session = await openSession(H100_DEVELOPER.key, h100.id)
       for (let i = 0; i < lies.length; i++) {
-        const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
+        const refused = (await c.fail(c.client.infer(inferArgs(session, sileroInput)))) as InferenceRejected
         expect(refused.reason).toBe("TaskFailed")
         expect(refused.detail).toMatch(/nothing was charged/)
         expect(refused.detail).toMatch(lies[i]!.why) // the worker's side of the story reaches the developer
@@ -563,7 +567,7 @@ describe("paid inference through a node and worker processes", () => {
     ])
     try {
       const session = await openSession(SAMPLED_DEVELOPER.key, sampled.id)
-      const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: sileroInput })))
+      const pending = Effect.runPromise(Effect.either(c.client.infer(inferArgs(session, sileroInput))))
       await gotTask
       const referee = spawnWorker(node.url, { gpuClass: "A100" })
       await waitOnline([referee])
@@ -598,7 +602,7 @@ describe("paid inference through a node and worker processes", () => {
       // infer.stream names the task at once; the stream stays open (closing it would end the task) until the node dies.
       let taskId: string | undefined
       void Effect.runPromiseExit(
-        c.client.infer.stream({ session, inputs: slowInput }).pipe(Stream.runForEach((p) => Effect.sync(() => p.stage === "assigned" && (taskId = p.task))))
+        c.client.infer.stream(inferArgs(session, slowInput)).pipe(Stream.runForEach((p) => Effect.sync(() => p.stage === "assigned" && (taskId = p.task))))
       )
       await waitFor("the slow task's assignment", async () => taskId, { timeoutMs: 10_000, intervalMs: 20 })
       await new Promise((resolve) => setTimeout(resolve, 250)) // into the run

@@ -15,12 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Queue, Scope } from "effect"
 import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { tensorMapToJson } from "../../domain/ai/tensor.js"
-import { TaskAssignment } from "../../src/api/AiRpcs.js"
+import type { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { WORKER_KEY_FILE } from "../../src/cli/commands/worker.js"
 import { sileroBytes } from "../ai/support/models.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { parsePrivateKey } from "../../src/cli/parse.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode } from "./support/fakeNode.js"
+import { requestedAssignment } from "./support/request.js"
 import { freePort } from "../support/freePort.js"
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url))
@@ -99,8 +100,7 @@ describe("topai worker", () => {
     const key = await Effect.runPromise(parsePrivateKey(readFileSync(keyFile, "utf8")))
     expect(node.state.registrations[0]).toMatchObject({ address: key.publicKey.address, gpuClass: "CPU", devices: 1, stake: 5n, endpoint: "cli-test" })
 
-    const task = new TaskAssignment({
-      task: `0x${"c1".repeat(32)}`,
+    const task = requestedAssignment({
       model: "silero",
       weightsHash: `0x${createHash("sha256").update(SILERO).digest("hex")}`,
       sizeBytes: SILERO.length,
