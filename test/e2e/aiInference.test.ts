@@ -11,7 +11,9 @@
  *     worker (TaskReassigned), charged once, the failure recorded
  *   - a lying worker (`--fault-lie`) under quorum 2-of-3: the honest
  *     fingerprint wins and the liar is marked
- *   - refusals: not enough escrow, wrong dims, an unknown or deprecated model
+ *   - refusals: not enough escrow, wrong dims, a task request signed by
+ *     another key, inputs other than the signed ones, a replayed request,
+ *     an unknown or deprecated model
  *     — typed, and nothing charged
  *   - a result that does not hold up (a malformed fingerprint; the honest
  *     fingerprint signed over other numbers), from a stand-in worker speaking
@@ -469,7 +471,7 @@ describe("paid inference through a node and worker processes", () => {
     await liar.exited
   })
 
-  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, an unknown model, a deprecated model", async () => {
+  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, a forged / swapped / replayed task request, an unknown model, a deprecated model", async () => {
     const reason = (e: unknown) => (e as InferenceRejected).reason
 
     await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
@@ -496,6 +498,33 @@ describe("paid inference through a node and worker processes", () => {
     expect(reason(bad)).toBe("BadInputs")
     expect((bad as InferenceRejected).detail).toMatch(/input/)
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
+
+    // Each call is the developer's request signed with the grant's key, its task id the request's digest, used once:
+    // a request signed by another key, inputs other than the signed ones, and a replayed request are refused, typed,
+    // before anything is reserved.
+    const door = await openSession(DEVELOPER.key, silero.id)
+    const doorBefore = await escrowOf(DEVELOPER.key, silero.id)
+    const forged = await c.fail(c.client.infer(inferArgs({ ...door, key: devKey(90) }, sileroInput)))
+    expect(reason(forged)).toBe("BadRequestSignature")
+    expect((forged as InferenceRejected).detail).toMatch(/not signed by the session grant's key/)
+    const signed = inferArgs(door, sileroInput)
+    const otherInputs = { ...sileroInput, input: { ...sileroInput.input, data: sileroInput.input.data.map((x) => Math.fround(x + 0.25)) } }
+    const swapped = await c.fail(c.client.infer({ ...signed, inputs: otherInputs }))
+    expect(reason(swapped)).toBe("TaskIdMismatch")
+    expect((swapped as InferenceRejected).detail).toContain(`the request names task ${signed.task}`)
+    // Without naming the task, the same swap is a signature over another request.
+    const { task: _named, ...unnamed } = signed
+    expect(reason(await c.fail(c.client.infer({ ...unnamed, inputs: otherInputs })))).toBe("BadRequestSignature")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(doorBefore)
+    const once = await c.run(c.client.infer(signed))
+    expect([once.task, once.charged]).toEqual([signed.task, SILERO_PRICE])
+    const replayed = await c.fail(c.client.infer(signed))
+    expect(reason(replayed)).toBe("ReplayedTask")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toMatchObject({
+      available: doorBefore.available - SILERO_PRICE,
+      reserved: 0n,
+      captured: doorBefore.captured + SILERO_PRICE
+    })
 
     // No session without an escrow for the model (an unknown model has none).
     expect(reason(await c.fail(c.client.session.open(await grantFor(DEVELOPER.key, `0x${"ab".repeat(32)}`))))).toBe("InsufficientEscrow")
