@@ -246,6 +246,8 @@ export const makeTaskRunner = (
     ) => {
       /** What this task holds of its session's spending cap; given back if it fails. */
       let held: { readonly session: Session; readonly price: bigint } | undefined
+      /** The task id this call took in its session, until the task is recorded (a call refused before that frees it). */
+      let taken: { readonly session: Session; readonly taskId: string } | undefined
       return Effect.gen(function* () {
         const progress = (make: () => TaskProgress) => (listener === undefined ? Effect.void : listener(make()))
         const started = yield* Clock.currentTimeMillis
@@ -310,6 +312,7 @@ export const makeTaskRunner = (
         }
         if (session.tasks.has(taskId)) return yield* reject("ReplayedTask", `task ${taskId} was requested in this session already: sign a new request (a fresh nonce)`)
         session.tasks.add(taskId)
+        taken = { session, taskId }
         const price = model.price
         if (session.committed + price > session.spendMax) {
           return yield* reject(
@@ -350,6 +353,7 @@ export const makeTaskRunner = (
         yield* t
           .ask(new RequestTask({ taskId, developer: session.developer, modelId: session.model as Hash32, price, inputHash, policy, at: at0 }))
           .pipe(Effect.orDie)
+        taken = undefined // recorded: its stream names it for good
         yield* progress(() => new TaskProgress({ task: taskId, stage: "requested", detail: `price ${price}` }))
 
         const assignment = new TaskAssignment({
@@ -575,7 +579,13 @@ export const makeTaskRunner = (
         }
       }).pipe(
         // A task that failed cost nothing: what it held of the session's cap is free again.
-        Effect.tapError(() => Effect.sync(() => held !== undefined && (held.session.committed -= held.price)))
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            if (held !== undefined) held.session.committed -= held.price
+            // Refused before it was recorded (escrow, the cap): nothing ran, so the session does not keep its id.
+            if (taken !== undefined) taken.session.tasks.delete(taken.taskId)
+          })
+        )
       )
     }
 
