@@ -661,11 +661,12 @@ describe("paid inference through a node and worker processes", () => {
       await killWorkers()
       expect((await node.stop("SIGINT")).code).toBe(0)
       const report = await auditAi(node.dataDir)
-      // Silero twice: the first call, and the one call of the session capped at one price. Failed: the
-      // three refused results of the H100 stand-in and the task the kill interrupted.
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 4, Settled: 7 })
-      const charged = 2n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 11, charged: String(charged) })
+      // Silero three times: the first call, the one call of the session capped at one price, and the signed request
+      // run once (its replay refused, never recorded). Failed: the three refused results of the H100 stand-in and the
+      // task the kill interrupted.
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 4, Settled: 8 })
+      const charged = 3n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
+      expect(report.ai.tasks).toMatchObject({ total: 12, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000
