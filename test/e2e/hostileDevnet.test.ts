@@ -271,7 +271,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
 
     for (const i of [0, 2]) {
       const big = await rawSocket(wsUrl(devnet.port + i))
-      big.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad } }), FRAME_BYTES_MAX + 1))
+      big.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad }, nonce: "0x", signature: "0x" }), FRAME_BYTES_MAX + 1))
       expect({ i, code: await big.closed }).toEqual({ i, code: 1009 })
     }
 
