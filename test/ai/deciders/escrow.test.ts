@@ -143,6 +143,8 @@ describe("properties", () => {
         const available = () => [...deposits.values()].reduce((a, b) => a + b, 0n) - [...open.values()].reduce((a, b) => a + b, 0n) - captured
         for (const step of steps) {
           const taskId = "task" in step ? hash(`task-${step.task}`) : hash("none")
+          // A task captured at price 0 has nothing to return (the gateway asks nothing for it).
+          if (step.op === "return" && capturedOf.get(step.task) === 0n) continue
           const cmd =
             step.op === "deposit"
               ? deposit(deposits.get(step.tx) ?? step.amount, `tx-${step.tx}`)
