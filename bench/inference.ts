@@ -51,7 +51,7 @@ import { SandboxedSmokeRunLive } from "../infra/inference/SandboxedSmokeRun.js"
 import { BLOB_CHUNK_BYTES } from "../src/api/AiRpcs.js"
 import { RpcServerLive } from "../src/api/server.js"
 import { WS_PATH } from "../src/api/transport.js"
-import { makeClient } from "../src/client/index.js"
+import { makeClient, signInferRequest } from "../src/client/index.js"
 import type { NodeClient } from "../src/client/index.js"
 import { DEFAULT_AI_SETTINGS } from "../src/node/ai/AiConfig.js"
 import type { AiConfig } from "../src/node/ai/AiConfig.js"
@@ -204,8 +204,17 @@ export const serve = async (d: Devnet, bytes: Uint8Array, manifest: ModelManifes
   const grant = { model: id, issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000, spendMax: funds, nonce: `0x${randomBytes(16).toString("hex")}` }
   const signature = signMessage(sessionGrantDigest({ chainId: CHAIN_ID, ...grant }), developer)
   const { session } = await d.call(d.client.session.open({ publicKey: developer.publicKey.hex, ...grant, signature }))
-  return session
+  return { session, key: developer, grant: { chainId: CHAIN_ID, model: id, nonce: grant.nonce } }
 }
+
+export type ServedSession = Awaited<ReturnType<typeof serve>>
+
+/** A call's payload: the developer signs each request (the client's work, so it is in the measured time). */
+export const inferArgs = (s: ServedSession, inputs: unknown) => ({
+  session: s.session,
+  inputs,
+  ...Either.getOrThrow(signInferRequest(s.key, s.grant, inputs))
+})
 
 /** A bare session with the compute node's session options, fed the same inputs, decoded once. */
 const bareSession = async (bytes: Uint8Array, inputs: unknown) => {
@@ -215,8 +224,8 @@ const bareSession = async (bytes: Uint8Array, inputs: unknown) => {
 }
 
 /** Both sides must compute the same thing, or the comparison means nothing. */
-const checkSame = async (d: Devnet, client: NodeClient, session: string, inputs: unknown, bare: { readonly run: () => Promise<ort.InferenceSession.ReturnType> }) => {
-  const r = await d.call(client.infer({ session, inputs }))
+const checkSame = async (d: Devnet, client: NodeClient, session: ServedSession, inputs: unknown, bare: { readonly run: () => Promise<ort.InferenceSession.ReturnType> }) => {
+  const r = await d.call(client.infer(inferArgs(session, inputs)))
   const got = Either.getOrThrow(decodeTensorMapJson(r.outputs))
   const want = await bare.run()
   for (const name of Object.keys(want)) {
@@ -250,8 +259,8 @@ export const run: BenchModule["run"] = async () => {
     ]
     await checkSame(d, d.client, heavySession, heavyInputs, heavyBare)
     await checkSame(d, d.client, sileroSession, sileroInputs, sileroBare)
-    const inferHeavy = () => d.call(d.client.infer({ session: heavySession, inputs: heavyInputs }))
-    const inferSilero = () => d.call(d.client.infer({ session: sileroSession, inputs: sileroInputs }))
+    const inferHeavy = () => d.call(d.client.infer(inferArgs(heavySession, heavyInputs)))
+    const inferSilero = () => d.call(d.client.infer(inferArgs(sileroSession, sileroInputs)))
 
     // (a) throughput on the heavy model
     const bareRunMs: Array<number> = []

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { devKey } from "../domain/chain/keys.js"
-import { serve, startDevnet } from "./inference.js"
+import { inferArgs, serve, startDevnet } from "./inference.js"
 import { floatInput, mlpModel, PRICE } from "./tensors.js"
 
 const count = Number(process.argv[2] ?? 40)
@@ -23,7 +23,7 @@ try {
   const ms: Array<number> = []
   for (let i = 0; i < count; i++) {
     const t = performance.now()
-    await d.call(d.client.infer({ session, inputs }))
+    await d.call(d.client.infer(inferArgs(session, inputs)))
     ms.push(performance.now() - t)
   }
   ms.sort((a, b) => a - b)

@@ -32,7 +32,7 @@ import { toOrtFeeds } from "../infra/inference/ortTensor.js"
 import { DT, floatRaw, model, valueInfo } from "../test/ai/support/onnxBuilder.js"
 import type { BenchModule, BenchResult } from "./lib.js"
 import { compare, median, percentile, report, RESULTS_DIR } from "./lib.js"
-import { serve, startDevnet } from "./inference.js"
+import { inferArgs, serve, startDevnet } from "./inference.js"
 
 const REQUESTS = 24
 const IN_FLIGHT = 4
@@ -147,7 +147,7 @@ export const run: BenchModule["run"] = async () => {
       const bare = await ort.InferenceSession.create(c.bytes, sessionOptions({ executionProvider: "cpu", intraOpNumThreads: 1 }))
       const feeds = toOrtFeeds(Either.getOrThrow(decodeTensorMapJson(c.inputs)))
       const bareRun = () => bare.run(feeds)
-      const infer = () => d.call(d.client.infer({ session, inputs: c.inputs }))
+      const infer = () => d.call(d.client.infer(inferArgs(session, c.inputs)))
       try {
         // Both sides must compute the same thing, or the comparison means nothing.
         const got = Either.getOrThrow(decodeTensorMapJson((await infer()).outputs))

@@ -5,7 +5,7 @@
  */
 import { Buffer } from "node:buffer"
 import { Either } from "effect"
-import { keccak256, sha256 } from "../chain/hash.js"
+import { keccak256, sha256, type Hash32 } from "../chain/hash.js"
 import { bytesToHex, hexToBytes, utf8 } from "../chain/hex.js"
 import { PUBLIC_KEY_BYTES, PublicKey, SIGNATURE_BYTES, verifyDigest } from "../chain/keys.js"
 import type { PrivateKey } from "../chain/keys.js"
@@ -70,6 +70,67 @@ export const signWeightsChunk = (
   publicKey: key.publicKey.hex,
   signature: signMessage(weightsChunkDigest({ chainId, weightsHash, sizeBytes, offset, chunkHash: bytesToHex(sha256(chunk)) }), key)
 })
+
+/**
+ * The developer's request for one task, signed with the grant's key: it
+ * binds the task to the grant (its nonce), the model and the inputs (their
+ * hash over the decoded tensors, `inputHash.ts`). The task id IS its digest,
+ * so a worker's result signature (over the task id) covers the inputs too,
+ * and nobody holding the grant can make a task the developer did not ask for.
+ */
+export interface TaskRequest {
+  readonly chainId: bigint
+  readonly model: Hash32
+  /** The session grant's nonce (0x + 32 hex). */
+  readonly grantNonce: string
+  /** `inputHash` of the decoded input tensors. */
+  readonly inputHash: Hash32
+  /** Fresh per call (0x + 32 hex): two calls with the same inputs are two tasks. */
+  readonly nonce: string
+}
+
+export const taskRequestDigest = (r: TaskRequest): Uint8Array =>
+  keccak256(utf8(`topai-task\n${r.chainId}\n${r.model}\n${r.grantNonce}\n${r.inputHash}\n${r.nonce}`))
+
+/** The task id of a request: its digest as 0x-hex. */
+export const taskIdOf = (r: TaskRequest): Hash32 => bytesToHex(taskRequestDigest(r)) as Hash32
+
+/** Why a signed task request does not hold: the id is not its digest, or the developer did not sign it. */
+export interface TaskRequestProblem {
+  readonly reason: "TaskIdMismatch" | "BadRequestSignature"
+  readonly detail: string
+}
+
+/**
+ * The one check of a signed task request, at the gateway, the compute node
+ * and the ledger: `taskId` must be the digest of `request`, and `signature`
+ * over it must verify for the grant's `publicKey`.
+ */
+export const checkTaskRequest = (
+  request: TaskRequest,
+  taskId: string,
+  publicKeyHex: string,
+  signature: string
+): Either.Either<void, TaskRequestProblem> => {
+  const digest = taskRequestDigest(request)
+  const expected = bytesToHex(digest)
+  if (taskId.toLowerCase() !== expected) {
+    return Either.left({
+      reason: "TaskIdMismatch",
+      detail: `task ${taskId} is not the digest of the request (chain ${request.chainId}, model ${request.model}, grant nonce ${request.grantNonce}, inputs ${request.inputHash}, nonce ${request.nonce}), which is ${expected}: the inputs or the nonce are not what was signed`
+    })
+  }
+  const signer = verifyMessage(digest, publicKeyHex, signature)
+  return Either.isLeft(signer)
+    ? Either.left({ reason: "BadRequestSignature", detail: `task request ${expected}: ${signer.left} for the grant's key ${publicKeyHex}` })
+    : Either.right(undefined)
+}
+
+/** The request fields a developer sends with each call (the task id is derived from them). */
+export const signTaskRequest = (key: PrivateKey, r: TaskRequest): { readonly task: Hash32; readonly nonce: string; readonly signature: string } => {
+  const digest = taskRequestDigest(r)
+  return { task: bytesToHex(digest) as Hash32, nonce: r.nonce, signature: signMessage(digest, key) }
+}
 
 /** A message nonce: 0x + 32 lowercase hex (16 random bytes). */
 export const NONCE_PATTERN = /^0x[0-9a-f]{32}$/

@@ -219,24 +219,40 @@ export const USAGE_RECEIPTS_MAX = 256
 /** A `usage.settle` may be this big (every other kind: MAX_TRANSACTION_BYTES). */
 export const MAX_USAGE_SETTLE_BYTES = 512 * 1024
 
+/**
+ * The developer's signed request for the task (`TaskRequest` of
+ * signedMessages.ts): with the grant's chain id and nonce and the receipt's
+ * model, its digest is the task id, and the grant's key signed it.
+ */
+export const UsageRequest = Schema.Struct({
+  inputHash: Hash32,
+  nonce: fixedHex(GRANT_NONCE_BYTES),
+  signature: Signature
+})
+export type UsageRequest = typeof UsageRequest.Type
+
 /** A validated task as the parties signed it: what a gateway submits for settlement. */
 export const UsageReceipt = Schema.Struct({
   grant: SignedGrant,
   taskId: Hash32,
   model: Hash32,
   price: Uint256,
-  results: Schema.Array(UsageResult).pipe(Schema.minItems(1), Schema.maxItems(USAGE_RESULTS_MAX))
+  results: Schema.Array(UsageResult).pipe(Schema.minItems(1), Schema.maxItems(USAGE_RESULTS_MAX)),
+  request: UsageRequest
 })
 export type UsageReceipt = typeof UsageReceipt.Type
 
 /**
- * Signatures one `usage.settle` may make execution verify (a grant and each
- * result per receipt): each costs ~1 ms of noble on every member, so the
- * budget bounds a block's work (256 receipts of up to 3 results fit).
+ * Signatures one `usage.settle` may make execution verify (a grant, the
+ * request and each result per receipt): each costs ~1 ms of noble on every
+ * member, so the budget bounds a block's work (256 receipts of up to 2
+ * results fit).
  */
 export const USAGE_SIGNATURES_MAX = 1024
+/** The signatures one receipt makes execution verify: its grant, its request, each result. */
+export const receiptSignatures = (r: { readonly results: ReadonlyArray<unknown> }): number => 2 + r.results.length
 const signaturesOf = (receipts: ReadonlyArray<{ readonly results: ReadonlyArray<unknown> }>): number =>
-  receipts.reduce((n, r) => n + 1 + r.results.length, 0)
+  receipts.reduce((n, r) => n + receiptSignatures(r), 0)
 
 /** Settle validated tasks (any sender; usually a gateway). Each receipt settles or is refused on its own. */
 export const UsageSettlePayload = Schema.Struct({
@@ -577,6 +593,15 @@ export const decodeResult = (item: RlpItem, what: string): Either.Either<UsageRe
   })
 
 export const encodeResult = (x: UsageResult): RlpInput => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)]
+const decodeRequest = (item: RlpItem, what: string): Either.Either<UsageRequest, string> =>
+  Either.gen(function* () {
+    const [inputHash, nonce, signature] = yield* list(item, 3, what)
+    return {
+      inputHash: yield* hashField(inputHash!, `${what}.inputHash`),
+      nonce: yield* fixedBytes(nonce!, GRANT_NONCE_BYTES, `${what}.nonce`),
+      signature: yield* fixedBytes(signature!, SIGNATURE_BYTES, `${what}.signature`)
+    }
+  })
 
 /** A list of 1..max items, each decoded by `decode`. */
 const boundedList = <A>(
@@ -595,13 +620,14 @@ const boundedList = <A>(
 
 const decodeUsageReceipt = (item: RlpItem, what: string): Either.Either<UsageReceipt, string> =>
   Either.gen(function* () {
-    const [grant, taskId, model, price, results] = yield* list(item, 5, what)
+    const [grant, taskId, model, price, results, request] = yield* list(item, 6, what)
     return {
       grant: yield* decodeGrant(grant!, `${what}.grant`),
       taskId: yield* hashField(taskId!, `${what}.taskId`),
       model: yield* hashField(model!, `${what}.model`),
       price: yield* uintField(price!, `${what}.price`),
-      results: yield* boundedList(results!, USAGE_RESULTS_MAX, `${what}.results`, decodeResult)
+      results: yield* boundedList(results!, USAGE_RESULTS_MAX, `${what}.results`, decodeResult),
+      request: yield* decodeRequest(request!, `${what}.request`)
     }
   })
 
@@ -612,7 +638,8 @@ const usageSettleCodec: PayloadCodec<UsageSettlePayload> = {
       hashBytes(r.taskId),
       hashBytes(r.model),
       r.price,
-      r.results.map((x) => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)])
+      r.results.map((x) => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)]),
+      [hashBytes(r.request.inputHash), hexBytes(r.request.nonce), hexBytes(r.request.signature)]
     ]),
   decode: (item) =>
     Either.flatMap(boundedList(item, USAGE_RECEIPTS_MAX, "usage.settle.receipts", decodeUsageReceipt), (receipts) => {

@@ -104,10 +104,27 @@ export class TaskProgress extends Schema.Class<TaskProgress>("TaskProgress")({
   result: Schema.optional(InferResult)
 }) {}
 
+/**
+ * The developer's signed request for a task, as the compute node gets it:
+ * with the node's chain id, the assignment's model and the inputs' hash, its
+ * digest must be the task id and its signature the grant key's
+ * (`checkTaskRequest`), or the worker does not run it.
+ */
+export const AssignedRequest = Schema.Struct({
+  /** The session grant's key (the developer's), 0x-hex compressed. */
+  publicKey: Schema.String,
+  /** The session grant's nonce. */
+  grantNonce: Schema.String,
+  nonce: Schema.String,
+  signature: Schema.String
+})
+export type AssignedRequest = typeof AssignedRequest.Type
+
 /** A task as a compute node receives it. */
 export class TaskAssignment extends Schema.Class<TaskAssignment>("TaskAssignment")({
   task: Schema.String,
   model: Schema.String,
+  request: AssignedRequest,
   weightsHash: Schema.String,
   sizeBytes: Schema.Number,
   outputTolerance: Schema.Number,
@@ -141,7 +158,13 @@ export class InferenceRejected extends Schema.TaggedError<InferenceRejected>()("
     "NoWorkerAvailable",
     "Overran",
     "TaskFailed",
-    "TimedOut"
+    "TimedOut",
+    /** The request's signature does not verify for the session grant's key (or its nonce or signature is malformed). */
+    "BadRequestSignature",
+    /** The `task` the client named is not the digest of its request (the inputs or the nonce differ from what it signed). */
+    "TaskIdMismatch",
+    /** This session ran a task of this id already: a request is used once. */
+    "ReplayedTask"
   ),
   detail: Schema.String
 }) {
@@ -191,6 +214,22 @@ export class WorkerRejected extends Schema.TaggedError<WorkerRejected>()("Worker
 
 const Common = Schema.Union(InvalidRequest, NodeUnavailable)
 
+/**
+ * One paid call: the session, the inputs, and the developer's request for
+ * this task signed with the grant's key (`signTaskRequest`): the task id is
+ * the digest of (chain, model, grant nonce, inputs' hash, nonce).
+ */
+const InferPayload = {
+  session: Schema.String,
+  inputs: Schema.Unknown,
+  /** Fresh per call: 0x + 32 lowercase hex. */
+  nonce: Schema.String,
+  /** The grant key's signature over `taskRequestDigest` (domain/ai/signedMessages.ts). */
+  signature: Schema.String,
+  /** The task id the client computed: when given, the node refuses a request whose digest is another (`TaskIdMismatch`). */
+  task: Schema.optional(Schema.String)
+}
+
 // ---- the group ----
 
 export class AiRpcs extends RpcGroup.make(
@@ -238,12 +277,12 @@ export class AiRpcs extends RpcGroup.make(
     error: Schema.Union(InferenceRejected, Common)
   }),
   Rpc.make("infer", {
-    payload: { session: Schema.String, inputs: Schema.Unknown },
+    payload: InferPayload,
     success: InferResult,
     error: Schema.Union(InferenceRejected, Common)
   }),
   Rpc.make("infer.stream", {
-    payload: { session: Schema.String, inputs: Schema.Unknown },
+    payload: InferPayload,
     success: TaskProgress,
     error: Schema.Union(InferenceRejected, Common),
     stream: true

@@ -7,6 +7,7 @@
  *
  * Every call is typed by the shared NodeRpcs group: payloads, replies and
  * errors (TransactionRejected, NotFound, ...) are the server's own classes.
+ * A paid call carries the developer's signed request: `signInferRequest`.
  */
 import { FetchHttpClient } from "@effect/platform"
 import { NodeSocket } from "@effect/platform-node"
@@ -22,6 +23,7 @@ export * from "../api/AiRpcs.js"
 export * from "../api/EconomyRpcs.js"
 export { NodeRpcs } from "../api/Rpcs.js"
 export { DEFAULT_RPC_URL } from "../api/transport.js"
+export { freshRequestNonce, signInferRequest, type GrantOfSession } from "./taskRequest.js"
 
 export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>, RpcClientError.RpcClientError>
 

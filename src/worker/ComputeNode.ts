@@ -10,6 +10,11 @@
  *            BLOB_CHUNK_BYTES chunks and are stored only if they hash to
  *            the assignment's sha256; cached ones are re-hashed once per
  *            process before first use
+ *   request  only a task the developer asked for runs: its id must be the
+ *            digest of the developer's request (the node's chain, the model,
+ *            the grant's nonce, these inputs' hash, the call's nonce), signed
+ *            with the grant's key; else `NotRequested`, before any weights
+ *            are fetched (so the result signature binds the inputs)
  *   run      on the InferenceEngine (child processes under a memory limit:
  *            the event loop that answers the node never runs a model), killed
  *            at the assignment's `runDeadlineMs` (the model's verified cost);
@@ -61,7 +66,9 @@ import { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { checkTaskRequest, execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { inputHash } from "../../domain/ai/inputHash.js"
+import type { Hash32 } from "../../domain/chain/hash.js"
 import { decodeTensorMapJson, tensorMapToJson, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
@@ -187,7 +194,17 @@ export class SessionLost extends Schema.TaggedError<SessionLost>()("SessionLost"
 
 /** Why one task could not be run; sent to the node as `worker.failed`. */
 export class TaskFailure extends Schema.TaggedError<TaskFailure>()("TaskFailure", {
-  reason: Schema.Literal("WeightsUnavailable", "WeightsMismatch", "BadInputs", "BadAssignment", "InferenceFailed", "TimedOut", "Overran"),
+  reason: Schema.Literal(
+    "WeightsUnavailable",
+    "WeightsMismatch",
+    "BadInputs",
+    "BadAssignment",
+    "InferenceFailed",
+    "TimedOut",
+    "Overran",
+    /** The task id is not the digest of the developer's request for these inputs, or the grant's key did not sign it. */
+    "NotRequested"
+  ),
   detail: Schema.String,
   /** With `Overran`: which limit stopped the run, and when. */
   overrun: Schema.optional(WorkerOverrun)
@@ -463,14 +480,19 @@ export const startComputeNode = (
 
     // ---- one task
 
-    const execute = (client: ComputeNodeClient, a: TaskAssignment) =>
+    const execute = (client: ComputeNodeClient, chainId: bigint, a: TaskAssignment) =>
       Effect.gen(function* () {
         if (!(a.outputTolerance > 0) || !Number.isFinite(a.outputTolerance)) {
           return yield* new TaskFailure({ reason: "BadAssignment", detail: `output tolerance must be a finite number > 0, got ${a.outputTolerance}` })
         }
-        const path = yield* ensureWeights(client, a)
         const inputs = decodeTensorMapJson(a.inputs)
         if (Either.isLeft(inputs)) return yield* new TaskFailure({ reason: "BadInputs", detail: inputs.left.message })
+        // Only what the developer asked for runs: the task id (which this worker's result signs) must be the digest of the
+        // developer's request for these very inputs, signed with the grant's key — so the signature binds the inputs.
+        const request = { chainId, model: a.model as Hash32, grantNonce: a.request.grantNonce, inputHash: inputHash(inputs.right), nonce: a.request.nonce }
+        const requested = checkTaskRequest(request, a.task, a.request.publicKey, a.request.signature)
+        if (Either.isLeft(requested)) return yield* new TaskFailure({ reason: "NotRequested", detail: `${requested.left.reason}: ${requested.left.detail}` })
+        const path = yield* ensureWeights(client, a)
         const started = performance.now()
         const options = a.runDeadlineMs === undefined ? { transferInputs: true } : { transferInputs: true, deadlineMillis: a.runDeadlineMs }
         const ran = yield* engine.run(a.weightsHash, path, inputs.right, options).pipe(
@@ -491,10 +513,10 @@ export const startComputeNode = (
         return { outputs: tensorMapToJson(outputs), fingerprint, signature, millis }
       })
 
-    const handleTask = (client: ComputeNodeClient, session: string) => (a: TaskAssignment) =>
+    const handleTask = (client: ComputeNodeClient, chainId: bigint, session: string) => (a: TaskAssignment) =>
       Effect.gen(function* () {
         const started = performance.now()
-        const outcome = yield* execute(client, a).pipe(
+        const outcome = yield* execute(client, chainId, a).pipe(
           Effect.timeoutFail({
             duration: Duration.millis(Math.max(1, a.deadlineMs)),
             onTimeout: () => new TaskFailure({ reason: "TimedOut", detail: `not done within the task's deadline of ${a.deadlineMs} ms` })
@@ -550,14 +572,14 @@ export const startComputeNode = (
         }
       })
 
-    const tasks = (client: ComputeNodeClient, session: string) =>
+    const tasks = (client: ComputeNodeClient, chainId: bigint, session: string) =>
       Effect.gen(function* () {
         // This connection's running tasks: they end with it (the node reassigns them).
         const running = yield* FiberSet.make<void>()
         const take = (a: TaskAssignment) =>
           Effect.uninterruptibleMask((restore) =>
             restore(slots.take).pipe(
-              Effect.zipRight(FiberSet.run(running, Effect.ensuring(restore(handleTask(client, session)(a)), slots.release))),
+              Effect.zipRight(FiberSet.run(running, Effect.ensuring(restore(handleTask(client, chainId, session)(a)), slots.release))),
               Effect.asVoid
             )
           )
@@ -683,7 +705,7 @@ export const startComputeNode = (
             (node.registrations > 1 ? `, registration ${node.registrations}` : "")
         )
         yield* announce({ worker: reg.worker, session: reg.session, chainId: status.chainId, node: index, where, count: node.registrations })
-        return yield* Effect.raceFirst(heartbeats(client, reg.session), tasks(client, reg.session))
+        return yield* Effect.raceFirst(heartbeats(client, reg.session), tasks(client, status.chainId, reg.session))
       }).pipe(
         Effect.scoped,
         Effect.ensuring(Effect.sync(() => (node.connected = false)))

@@ -39,7 +39,7 @@ import {
 } from "../../domain/economics/accounts.js"
 import { taskFees } from "../../domain/economics/fees.js"
 import { bondOf } from "../../domain/economics/bonds.js"
-import { resultDigest, sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../domain/ai/signedMessages.js"
 import { escrowOf, modelOf, workerOf } from "../../domain/ai/ledger/state.js"
 import { TOKEN } from "../../domain/economics/config.js"
 import { applyBlock, CHAIN_ID, config, dev, FEE, genesisState, homeOf, nextBlock, run, SHARDS, snapshot, sumBalances, tags } from "./helpers.js"
@@ -265,13 +265,16 @@ const runRound = (p: RoundParams) => {
     return { ...g, publicKey: developer.key.publicKey.hex, signature: signMessage(sessionGrantDigest(g), developer.key) }
   })()
   const receipts: ReadonlyArray<UsageReceipt> = Array.from({ length: p.tasks }, (_, i) => {
-    const taskId = keccakHex(utf8(`task-${i}`)) as Hash32
+    // The developer's request for the task: the task id is its digest.
+    const request = { chainId: CHAIN_ID, model, grantNonce: grant.nonce, inputHash: keccakHex(utf8(`inputs-${i}`)), nonce: "0x" + "ef".repeat(16) }
+    const taskId = taskIdOf(request)
     return {
       grant,
       taskId,
       model,
       price: p.price,
-      results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: p.execMs, signature: signMessage(resultDigest(taskId, FINGERPRINT, p.execMs), worker) }]
+      results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: p.execMs, signature: signMessage(resultDigest(taskId, FINGERPRINT, p.execMs), worker) }],
+      request: { inputHash: request.inputHash, nonce: request.nonce, signature: signMessage(taskRequestDigest(request), developer.key) }
     }
   })
   // Only the AI committee settles: on this single-producer chain, the producer (nonce 1 after its attestation).

@@ -11,7 +11,9 @@
  *     worker (TaskReassigned), charged once, the failure recorded
  *   - a lying worker (`--fault-lie`) under quorum 2-of-3: the honest
  *     fingerprint wins and the liar is marked
- *   - refusals: not enough escrow, wrong dims, an unknown or deprecated model
+ *   - refusals: not enough escrow, wrong dims, a task request signed by
+ *     another key, inputs other than the signed ones, a replayed request,
+ *     an unknown or deprecated model
  *     — typed, and nothing charged
  *   - a result that does not hold up (a malformed fingerprint; the honest
  *     fingerprint signed over other numbers), from a stand-in worker speaking
@@ -50,7 +52,7 @@ import { BLOB_CHUNK_BYTES } from "../../src/api/AiRpcs.js"
 import { perturbOutputs } from "../../src/worker/ComputeNode.js"
 import type { InferenceRejected, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { gemmChainModel, SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, expectSameOutputs, registerWorkerOnChain, senderAccount } from "./support/ai.js"
+import { bareRun, expectSameOutputs, inferArgs, registerWorkerOnChain, senderAccount, type TestSession } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
@@ -226,8 +228,12 @@ const grantFor = async (developer: PrivateKey, modelId: string, spendMax = 10n *
   return { publicKey: developer.publicKey.hex, ...grant, signature: signMessage(sessionGrantDigest({ chainId: status.chainId, ...grant }), developer) }
 }
 
-const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint) =>
-  (await c.run(c.client.session.open(await grantFor(developer, modelId, spendMax)))).session
+const openSession = async (developer: PrivateKey, modelId: string, spendMax?: bigint): Promise<TestSession> => {
+  const grant = await grantFor(developer, modelId, spendMax)
+  const { chainId } = await c.run(c.client.node.status())
+  const { session } = await c.run(c.client.session.open(grant))
+  return { session, key: developer, grant: { chainId, model: grant.model, nonce: grant.nonce } }
+}
 
 const escrowOf = (developer: PrivateKey, modelId: string) =>
   c.run(c.client.escrow.get({ developer: developer.publicKey.address, model: modelId }))
@@ -337,7 +343,7 @@ describe("paid inference through a node and worker processes", () => {
     await deposit(DEVELOPER.key, silero.id, 1_000n * MILLI)
     const session = await openSession(DEVELOPER.key, silero.id)
 
-    const result = await c.run(c.client.infer({ session, inputs: sileroInput }))
+    const result = await c.run(c.client.infer(inferArgs(session, sileroInput)))
     expect(result.charged).toBe(SILERO_PRICE)
     expect(result.workers).toHaveLength(1)
     expect(honest.some((h) => h.address === result.workers[0])).toBe(true)
@@ -396,7 +402,7 @@ describe("paid inference through a node and worker processes", () => {
     await deposit(SLOW_DEVELOPER.key, slow.id, 100n * MILLI)
     const session = await openSession(SLOW_DEVELOPER.key, slow.id)
 
-    const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: slowInput })))
+    const pending = Effect.runPromise(Effect.either(c.client.infer(inferArgs(session, slowInput))))
     const running = await waitFor(
       "a worker running the slow task",
       async () => (await c.run(c.client.worker.list())).find((w) => w.inFlight > 0),
@@ -447,7 +453,7 @@ describe("paid inference through a node and worker processes", () => {
     const CALLS = 3
     const tasks: Array<string> = []
     for (let i = 0; i < CALLS; i++) {
-      const r = await c.run(c.client.infer({ session, inputs: sileroInput }))
+      const r = await c.run(c.client.infer(inferArgs(session, sileroInput)))
       expect(r.fingerprint).toBe(truth)
       expect([...r.workers].sort()).toEqual([...honestNow].sort())
       expectSameOutputs(r.outputs, bare)
@@ -480,33 +486,60 @@ describe("paid inference through a node and worker processes", () => {
     await liar.exited
   })
 
-  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, an unknown model, a deprecated model", async () => {
+  it("refused before any work, nothing charged: not enough escrow, past the session's spending cap, wrong dims, a forged / swapped / replayed task request, an unknown model, a deprecated model", async () => {
     const reason = (e: unknown) => (e as InferenceRejected).reason
 
     await deposit(POOR.key, silero.id, SILERO_PRICE - 1n)
     const poor = await openSession(POOR.key, silero.id)
-    const broke = await c.fail(c.client.infer({ session: poor, inputs: sileroInput }))
+    const broke = await c.fail(c.client.infer(inferArgs(poor, sileroInput)))
     expect(reason(broke)).toBe("InsufficientEscrow")
     expect(await escrowOf(POOR.key, silero.id)).toMatchObject({ deposited: SILERO_PRICE - 1n, available: SILERO_PRICE - 1n, reserved: 0n, captured: 0n })
     // A refused call gives its share of the session's spending cap back: the next is refused for the escrow again, not the cap.
     const poorCapped = await openSession(POOR.key, silero.id, SILERO_PRICE)
-    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer({ session: poorCapped, inputs: sileroInput })))).toBe("InsufficientEscrow")
+    for (let i = 0; i < 2; i++) expect(reason(await c.fail(c.client.infer(inferArgs(poorCapped, sileroInput))))).toBe("InsufficientEscrow")
 
     // A session capped at one call's price: one call, then SessionSpendExceeded, nothing more reserved or charged.
     const capped = await openSession(DEVELOPER.key, silero.id, SILERO_PRICE)
-    expect((await c.run(c.client.infer({ session: capped, inputs: sileroInput }))).charged).toBe(SILERO_PRICE)
+    expect((await c.run(c.client.infer(inferArgs(capped, sileroInput)))).charged).toBe(SILERO_PRICE)
     const afterOne = await escrowOf(DEVELOPER.key, silero.id)
-    expect(reason(await c.fail(c.client.infer({ session: capped, inputs: sileroInput })))).toBe("SessionSpendExceeded")
+    expect(reason(await c.fail(c.client.infer(inferArgs(capped, sileroInput))))).toBe("SessionSpendExceeded")
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(afterOne)
 
     const before = await escrowOf(DEVELOPER.key, silero.id)
     const session = await openSession(DEVELOPER.key, silero.id)
     // silero's input is [batch, sequence]: rank 1 does not fit, whatever the sequence.
     const wrongDims = { ...sileroInput, input: { type: "float32", dims: [576], data: sileroInput.input.data } }
-    const bad = await c.fail(c.client.infer({ session, inputs: wrongDims }))
+    const bad = await c.fail(c.client.infer(inferArgs(session, wrongDims)))
     expect(reason(bad)).toBe("BadInputs")
     expect((bad as InferenceRejected).detail).toMatch(/input/)
     expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(before)
+
+    // Each call is the developer's request signed with the grant's key, its task id the request's digest, used once:
+    // a request signed by another key, inputs other than the signed ones, and a replayed request are refused, typed,
+    // before anything is reserved.
+    const door = await openSession(DEVELOPER.key, silero.id)
+    const doorBefore = await escrowOf(DEVELOPER.key, silero.id)
+    const forged = await c.fail(c.client.infer(inferArgs({ ...door, key: devKey(90) }, sileroInput)))
+    expect(reason(forged)).toBe("BadRequestSignature")
+    expect((forged as InferenceRejected).detail).toMatch(/not signed by the session grant's key/)
+    const signed = inferArgs(door, sileroInput)
+    const otherInputs = { ...sileroInput, input: { ...sileroInput.input, data: sileroInput.input.data.map((x) => Math.fround(x + 0.25)) } }
+    const swapped = await c.fail(c.client.infer({ ...signed, inputs: otherInputs }))
+    expect(reason(swapped)).toBe("TaskIdMismatch")
+    expect((swapped as InferenceRejected).detail).toContain(`the request names task ${signed.task}`)
+    // Without naming the task, the same swap is a signature over another request.
+    const { task: _named, ...unnamed } = signed
+    expect(reason(await c.fail(c.client.infer({ ...unnamed, inputs: otherInputs })))).toBe("BadRequestSignature")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toEqual(doorBefore)
+    const once = await c.run(c.client.infer(signed))
+    expect([once.task, once.charged]).toEqual([signed.task, SILERO_PRICE])
+    const replayed = await c.fail(c.client.infer(signed))
+    expect(reason(replayed)).toBe("ReplayedTask")
+    expect(await escrowOf(DEVELOPER.key, silero.id)).toMatchObject({
+      available: doorBefore.available - SILERO_PRICE,
+      reserved: 0n,
+      captured: doorBefore.captured + SILERO_PRICE
+    })
 
     // No session without an escrow for the model (an unknown model has none).
     expect(reason(await c.fail(c.client.session.open(await grantFor(DEVELOPER.key, `0x${"ab".repeat(32)}`))))).toBe("InsufficientEscrow")
@@ -515,7 +548,7 @@ describe("paid inference through a node and worker processes", () => {
     const quorumBefore = await escrowOf(QUORUM_DEVELOPER.key, quorum.id)
     await submit(PROVIDER.key, { kind: "model.deprecate", model: quorum.id as never })
     await waitFor("the deprecation", async () => ((await c.run(c.client.model.get({ model: quorum.id }))).deprecated ? true : undefined))
-    const deprecated = await c.fail(c.client.infer({ session: quorumSession, inputs: sileroInput }))
+    const deprecated = await c.fail(c.client.infer(inferArgs(quorumSession, sileroInput)))
     expect(reason(deprecated)).toBe("ModelNotServable")
     expect((deprecated as InferenceRejected).detail).toMatch(/deprecated/)
     expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toEqual(quorumBefore)
@@ -542,7 +575,7 @@ describe("paid inference through a node and worker processes", () => {
       await deposit(H100_DEVELOPER.key, h100.id, 100n * MILLI)
       const session = await openSession(H100_DEVELOPER.key, h100.id)
       for (let i = 0; i < lies.length; i++) {
-        const refused = (await c.fail(c.client.infer({ session, inputs: sileroInput }))) as InferenceRejected
+        const refused = (await c.fail(c.client.infer(inferArgs(session, sileroInput)))) as InferenceRejected
         expect(refused.reason).toBe("TaskFailed")
         expect(refused.detail).toMatch(/nothing was charged/)
         expect(refused.detail).toMatch(lies[i]!.why) // the worker's side of the story reaches the developer
@@ -578,7 +611,7 @@ describe("paid inference through a node and worker processes", () => {
     ])
     try {
       const session = await openSession(SAMPLED_DEVELOPER.key, sampled.id)
-      const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs: sileroInput })))
+      const pending = Effect.runPromise(Effect.either(c.client.infer(inferArgs(session, sileroInput))))
       await gotTask
       const referee = spawnWorker(node.url, { gpuClass: "A100" })
       await waitOnline([referee])
@@ -664,7 +697,7 @@ describe("paid inference through a node and worker processes", () => {
       // infer.stream names the task at once; the stream stays open (closing it would end the task) until the node dies.
       let taskId: string | undefined
       void Effect.runPromiseExit(
-        c.client.infer.stream({ session, inputs: slowInput }).pipe(Stream.runForEach((p) => Effect.sync(() => p.stage === "assigned" && (taskId = p.task))))
+        c.client.infer.stream(inferArgs(session, slowInput)).pipe(Stream.runForEach((p) => Effect.sync(() => p.stage === "assigned" && (taskId = p.task))))
       )
       await waitFor("the slow task's assignment", async () => taskId, { timeoutMs: 10_000, intervalMs: 20 })
       await new Promise((resolve) => setTimeout(resolve, 250)) // into the run
@@ -694,11 +727,12 @@ describe("paid inference through a node and worker processes", () => {
       await killWorkers()
       expect((await node.stop("SIGINT")).code).toBe(0)
       const report = await auditAi(node.dataDir)
-      // Silero twice: the first call, and the one call of the session capped at one price. Failed: the
-      // three refused results of the H100 stand-in and the task the kill interrupted.
-      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 4, Settled: 7 })
-      const charged = 2n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
-      expect(report.ai.tasks).toMatchObject({ total: 11, charged: String(charged) })
+      // Silero three times: the first call, the one call of the session capped at one price, and the signed request
+      // run once (its replay refused, never recorded). Failed: the three refused results of the H100 stand-in and the
+      // task the kill interrupted.
+      expect(report.ai.tasks.byStatus).toMatchObject({ Failed: 4, Settled: 8 })
+      const charged = 3n * SILERO_PRICE + SLOW_PRICE + 3n * QUORUM_PRICE + SAMPLED_PRICE
+      expect(report.ai.tasks).toMatchObject({ total: 12, charged: String(charged) })
       expect(report.ai.escrows.captured).toBe(String(charged))
     },
     60_000

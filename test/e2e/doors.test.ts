@@ -75,8 +75,13 @@ const METHODS: ReadonlyArray<{ readonly method: string; readonly limit: number; 
     payload: (pad) => ({ weightsHash: HASH, sizeBytes: 10, offset: 0, data: pad, publicKey: "0x", signature: "0x" }),
     atLimit: "UploadRejected:BadChunk"
   },
-  { method: "infer", limit: REQUEST_BYTES_MAX.infer!, payload: (pad) => ({ session: "nope", inputs: { pad } }), atLimit: "InferenceRejected:BadSession" },
-  { method: "infer.stream", limit: REQUEST_BYTES_MAX["infer.stream"]!, payload: (pad) => ({ session: "nope", inputs: { pad } }), atLimit: "InferenceRejected:BadSession" },
+  { method: "infer", limit: REQUEST_BYTES_MAX.infer!, payload: (pad) => ({ session: "nope", inputs: { pad }, nonce: "0x", signature: "0x" }), atLimit: "InferenceRejected:BadSession" },
+  {
+    method: "infer.stream",
+    limit: REQUEST_BYTES_MAX["infer.stream"]!,
+    payload: (pad) => ({ session: "nope", inputs: { pad }, nonce: "0x", signature: "0x" }),
+    atLimit: "InferenceRejected:BadSession"
+  },
   {
     method: "worker.result",
     limit: REQUEST_BYTES_MAX["worker.result"]!,
@@ -116,7 +121,7 @@ describe("RPC frames at and over every size limit", () => {
 
   it(`a frame over ${FRAME_BYTES_MAX} bytes is not parsed: the WebSocket is closed with 1009; the node serves the next connection`, async () => {
     const s = await rawSocket()
-    s.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad } }), FRAME_BYTES_MAX + 1))
+    s.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad }, nonce: "0x", signature: "0x" }), FRAME_BYTES_MAX + 1))
     expect(await s.closed).toBe(1009)
     expect((await c.run(c.client.node.status())).chainId).toBe(chainId)
   })

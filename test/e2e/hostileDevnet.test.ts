@@ -46,7 +46,7 @@ import {
   trainingDropoutModel
 } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { registerModel, registerWorkerOnChain, sha256, signGrant, signRegistration, submitIncluded, uploadModel, servingManifest } from "./support/ai.js"
+import { inferArgs, openTestSession, registerModel, registerWorkerOnChain, sha256, signGrant, signRegistration, submitIncluded, uploadModel, servingManifest, type TestSession } from "./support/ai.js"
 import { DEFAULT_FEE, DEV, signTransfer, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
@@ -215,9 +215,9 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
       await waitFor(`the deposit for ${model}`, async () =>
         (await c.run(c.client.escrow.get({ developer: DEVELOPER.address, model }))).deposited >= 10n * PRICE ? true : undefined
       )
-      return (await c.run(c.client.session.open(signGrant(chainId, DEVELOPER.key, model, { spendMax: 10n * PRICE, expiresAt: Date.now() + 3_600_000 })))).session
+      return openTestSession(c, chainId, DEVELOPER.key, signGrant(chainId, DEVELOPER.key, model, { spendMax: 10n * PRICE, expiresAt: Date.now() + 3_600_000 }))
     }
-    const refusal = async (s: string, inputs: unknown) => (await c.fail(c.client.infer({ session: s, inputs }), 90_000)) as InferenceRejected
+    const refusal = async (s: TestSession, inputs: unknown) => (await c.fail(c.client.infer(inferArgs(s, inputs)), 90_000)) as InferenceRejected
 
     const loopSession = await session(loop.id)
     const spin = await refusal(loopSession, { m: { type: "int64", dims: [], data: ["1000000000000000"] }, x: { type: "float32", dims: [1], data: [0] } })
@@ -234,7 +234,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     expect(over.detail).toMatch(/^input "n"/)
     expect(await c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: bomb.id }))).toEqual(escrow)
     // The compute node serves on.
-    expect((await c.run(c.client.infer({ session: bombSession, inputs: { n: { type: "int64", dims: [1], data: [12] } } }), 90_000)).charged).toBe(PRICE)
+    expect((await c.run(c.client.infer(inferArgs(bombSession, { n: { type: "int64", dims: [1], data: [12] } })), 90_000)).charged).toBe(PRICE)
     await keepsCommitting("the serving-time overruns", 2)
   }, 240_000)
 
@@ -271,7 +271,7 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
 
     for (const i of [0, 2]) {
       const big = await rawSocket(wsUrl(devnet.port + i))
-      big.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad } }), FRAME_BYTES_MAX + 1))
+      big.send(frameOf("1", "infer", (pad) => ({ session: "nope", inputs: { pad }, nonce: "0x", signature: "0x" }), FRAME_BYTES_MAX + 1))
       expect({ i, code: await big.closed }).toEqual({ i, code: 1009 })
     }
 

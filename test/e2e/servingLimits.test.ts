@@ -36,7 +36,7 @@ import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
-import { bareRun, registerWorkerOnChain, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel } from "./support/ai.js"
+import { bareRun, inferArgs, openTestSession, registerWorkerOnChain, servingManifest, signGrant, signRegistration, submitIncluded, uploadModel, type TestSession } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { auditAi, cleanup, makeTempDir, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -63,11 +63,11 @@ const sessionFor = async (modelId: string) => {
     return e.deposited >= 10n * PRICE ? e : undefined
   })
   const { chainId } = await c.run(c.client.node.status())
-  return (await c.run(c.client.session.open(signGrant(chainId, DEVELOPER.key, modelId, { expiresAt: Date.now() + 3_600_000, spendMax: 10n * PRICE })))).session
+  return openTestSession(c, chainId, DEVELOPER.key, signGrant(chainId, DEVELOPER.key, modelId, { expiresAt: Date.now() + 3_600_000, spendMax: 10n * PRICE }))
 }
 
 const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))
-const refusal = async (session: string, inputs: unknown) => (await c.fail(c.client.infer({ session, inputs }), 60_000)) as InferenceRejected
+const refusal = async (session: TestSession, inputs: unknown) => (await c.fail(c.client.infer(inferArgs(session, inputs)), 60_000)) as InferenceRejected
 const manifest = (name: string): ModelManifestEncoded => servingManifest(name, PRICE)
 const sileroInput = (sequence: number, sr = 16000) => ({
   input: { type: "float32", dims: [1, sequence], data: Array.from({ length: sequence }, (_, i) => Math.fround(0.4 * Math.sin(i / 9))) },
@@ -188,7 +188,7 @@ describe("serving limits through a node", () => {
     expect(r.reason).toBe("Overran")
     expect(r.detail).toMatch(new RegExp(`^the run needed more than the 2048 MiB the worker allows \\(stopped after \\d+ ms\\) on 0x[0-9a-f]{40}, confirmed on 0x[0-9a-f]{40}; charged ${PRICE}$`))
     expect(await escrowOf(bomb.id)).toMatchObject({ captured: PRICE, reserved: 0n })
-    const ok = await c.run(c.client.infer({ session, inputs: { n: { type: "int64", dims: [1], data: [12] } } }), 60_000)
+    const ok = await c.run(c.client.infer(inferArgs(session, { n: { type: "int64", dims: [1], data: [12] } })), 60_000)
     expect(ok.charged).toBe(PRICE)
   }, 120_000)
 
@@ -203,7 +203,7 @@ describe("serving limits through a node", () => {
     const sr = await refusal(session, sileroInput(576, 8000))
     expect([sr.reason, sr.detail]).toEqual(["InputsOutOfBounds", `input "sr": element 0 is 8000, the manifest fixes it to 16000`])
     expect(await escrowOf(silero.id)).toEqual(before)
-    const ok = await c.run(c.client.infer({ session, inputs: sileroInput(576) }), 60_000)
+    const ok = await c.run(c.client.infer(inferArgs(session, sileroInput(576))), 60_000)
     expect(ok.charged).toBe(PRICE)
     expect((await c.run(c.client.node.status())).chainId).toBeGreaterThan(0n)
   }, 120_000)
@@ -224,7 +224,7 @@ describe("serving limits through a node", () => {
     for (let i = 1; i <= OVERRUNS_TO_SUSPEND; i++) {
       // The liar is the only H100 when the task is scheduled; an honest one comes online before it claims.
       const liar = await liarStandIn()
-      const pending = Effect.runPromise(Effect.either(c.client.infer({ session, inputs })))
+      const pending = Effect.runPromise(Effect.either(c.client.infer(inferArgs(session, inputs))))
       await liar.assigned
       const honest = await honestStandIn()
       liar.release()
@@ -250,7 +250,7 @@ describe("serving limits through a node", () => {
     expect(modelEvents.map((e) => e.type).filter((t) => t === "ModelOverran" || t === "ModelSuspended")).toEqual([])
     // Still served: an honest node alone answers.
     const honest = await honestStandIn()
-    const ok = await c.run(c.client.infer({ session, inputs }), 60_000)
+    const ok = await c.run(c.client.infer(inferArgs(session, inputs)), 60_000)
     expect([ok.charged, ok.workers]).toEqual([PRICE, [honest.address]])
     await honest.close()
   }, 180_000)

@@ -15,7 +15,7 @@ import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { SILERO_MANIFEST, sileroBytes } from "../ai/support/models.js"
-import { bareRun, expectSameOutputs, sha256, signGrant, submitIncluded, uploadWeights, verdictOf } from "./support/ai.js"
+import { bareRun, expectSameOutputs, inferArgs, openTestSession, sha256, signGrant, submitIncluded, uploadWeights, verdictOf } from "./support/ai.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
 import { CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode, type NodeProcess } from "./support/processes.js"
@@ -49,7 +49,7 @@ const sessionOn = async (c: TestClient) => {
   await submitIncluded(c, DEVELOPER, { kind: "escrow.deposit", model: modelId as never, amount: 100n * PRICE })
   await waitFor("the deposit", async () => ((await c.run(c.client.escrow.get({ developer: DEVELOPER.publicKey.address, model: modelId }))).deposited > 0n ? true : undefined))
   const { chainId } = await c.run(c.client.node.status())
-  return (await c.run(c.client.session.open(signGrant(chainId, DEVELOPER, modelId, { spendMax: 100n * PRICE })))).session
+  return openTestSession(c, chainId, DEVELOPER, signGrant(chainId, DEVELOPER, modelId, { spendMax: 100n * PRICE }))
 }
 
 beforeAll(async () => {
@@ -102,7 +102,7 @@ describe("a compute node process serving two node processes", () => {
     const bare = await bareRun(SILERO, sileroInput)
     for (const c of [ca, cb]) {
       const session = await sessionOn(c)
-      const r = await c.run(c.client.infer({ session, inputs: sileroInput }), 30_000)
+      const r = await c.run(c.client.infer(inferArgs(session, sileroInput)), 30_000)
       expect(r.workers).toEqual([WORKER.publicKey.address])
       expect(r.charged).toBe(PRICE)
       expectSameOutputs(r.outputs, bare)
@@ -115,7 +115,7 @@ describe("a compute node process serving two node processes", () => {
     await a.stop("SIGKILL")
     await waitFor("the worker to see node A gone", async () => (worker.output().includes(`lost ${a.url}`) ? true : undefined), { timeoutMs: 30_000 })
     const session = await sessionOn(cb)
-    const r = await cb.run(cb.client.infer({ session, inputs: sileroInput }), 30_000)
+    const r = await cb.run(cb.client.infer(inferArgs(session, sileroInput)), 30_000)
     expect(r.workers).toEqual([WORKER.publicKey.address])
     expectSameOutputs(r.outputs, await bareRun(SILERO, sileroInput))
     expect(await online(cb)).toBe(true)

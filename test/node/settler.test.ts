@@ -5,13 +5,14 @@
  * developer and the worker, given to the Settler, settles on the AI ledger
  * in a `usage.settle` of the node's key; the provider and the worker are
  * paid by receipt exactly the fees of `taskFees`; the same receipt given
- * again is not sent again.
+ * again is not sent again. A receipt the ledger refuses leaves the pending
+ * list and its capture goes back to the gateway's escrow book, once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
-import { Effect, HashSet, Layer, Schedule } from "effect"
+import { Effect, HashSet, Layer, Schedule, Schema } from "effect"
 import { escrowOf, workerOf } from "../../domain/ai/ledger/state.js"
-import { resultDigest, sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../domain/ai/signedMessages.js"
 import { GenesisConfig } from "../../domain/chain/genesis.js"
 import { sha256, type Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
@@ -24,6 +25,11 @@ import { MemoryEventStore } from "../../infra/eventstore/MemoryEventStore.js"
 import { makeChainNode } from "../../src/node/ChainNodeLive.js"
 import type { ChainNodeShape } from "../../src/node/ChainNode.js"
 import { makeSettler } from "../../src/node/ai/Settler.js"
+import { onUsageRefused } from "../../src/node/ai/refusedReceipt.js"
+import { Capture, Deposit, Reserve } from "../../domain/ai/escrow/commands.js"
+import { UsageRefused } from "../../domain/ai/ledger/events.js"
+import { escrowStream, makeEscrowActors } from "../../actors/EscrowActor.js"
+import { EventStore } from "../../infra/eventstore/EventStore.js"
 
 const CHAIN_ID = 9_191n
 const PRICE = 10n ** 18n
@@ -31,6 +37,7 @@ const FINGERPRINT = bytesToHex(sha256("the fingerprint")) as Hash32
 const MANIFEST = JSON.stringify({ name: "m", version: "1", pricePerCall: PRICE.toString(), minGpuClass: "CPU", license: "MIT", description: "settler test" })
 
 const services = Layer.merge(MemoryEventStore.layer, SignatureVerifierInThread)
+const decodeRefused = Schema.decodeUnknownSync(UsageRefused)
 
 const eventually = <A, E>(what: string, read: Effect.Effect<A, E>, ok: (a: A) => boolean) =>
   read.pipe(
@@ -47,36 +54,49 @@ const submit = (node: ChainNodeShape, key: PrivateKey, payload: TransactionPaylo
     return tx
   })
 
+/** A chain with a Verified model, a registered worker and 5 prices of the developer's escrow on the AI ledger. */
+const setupChain = Effect.gen(function* () {
+  const genesis = new GenesisConfig({ chainId: CHAIN_ID, timestamp: Date.now() - 1_000, devAccountCount: 4 })
+  const node = yield* makeChainNode({ genesis, inclusionWait: "20 seconds" })
+  const ai = aiShardOf(genesis.transferShards)
+  const aiLedger = node.ledger(ai).pipe(Effect.map((l) => l.ai!))
+  const provider = devKey(1)
+  const developer = devKey(2)
+  const worker = devKeyFromSeed("settler-test/worker")
+  const attestor = devProposerKey(ai)
+
+  const registered = yield* submit(node, provider, { kind: "model.register", weightsHash: FINGERPRINT, sizeBytes: 10n, manifest: MANIFEST }, ai)
+  const model = registered.hash as Hash32
+  yield* submit(node, attestor, { kind: "model.attest", model, verdict: "verified", fingerprint: FINGERPRINT }, ai)
+  yield* submit(node, worker, { kind: "worker.register", gpuClass: "CPU", devices: 1, endpoint: "ws://127.0.0.1:1" }, ai)
+  yield* submit(node, developer, { kind: "escrow.deposit", model, amount: 5n * PRICE })
+  yield* eventually("the escrow credited on the AI ledger", aiLedger, (s) => escrowOf(s, developer.publicKey.address, model) === 5n * PRICE)
+  expect((yield* aiLedger).models.pipe((m) => [...m].find(([id]) => id === model)?.[1].status)).toBe("Verified")
+  return { genesis, node, ai, aiLedger, provider, developer, worker, model }
+})
+
+/** A receipt of one task under a fresh grant: the developer's request (signed by `requester`, the developer unless told) and the worker's result. */
+const receiptOf = (developer: PrivateKey, worker: PrivateKey, model: Hash32, requester: PrivateKey = developer): UsageReceipt => {
+  const now = Date.now()
+  const grant = { chainId: CHAIN_ID, model, issuedAt: now - 10, expiresAt: now + 60_000, spendMax: 3n * PRICE, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const request = { chainId: CHAIN_ID, model, grantNonce: grant.nonce, inputHash: bytesToHex(sha256(`inputs ${now}`)) as Hash32, nonce: `0x${randomBytes(16).toString("hex")}` }
+  const taskId = taskIdOf(request)
+  return {
+    grant: { ...grant, publicKey: developer.publicKey.hex, signature: signMessage(sessionGrantDigest(grant), developer) },
+    taskId,
+    model,
+    price: PRICE,
+    results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT, 250), worker) }],
+    request: { inputHash: request.inputHash, nonce: request.nonce, signature: signMessage(taskRequestDigest(request), requester) }
+  }
+}
+
 describe("the Settler", () => {
   it.live("settles a signed usage receipt on the AI ledger once; provider and worker are paid its fees by receipt", () =>
     Effect.gen(function* () {
-      const genesis = new GenesisConfig({ chainId: CHAIN_ID, timestamp: Date.now() - 1_000, devAccountCount: 4 })
-      const node = yield* makeChainNode({ genesis, inclusionWait: "20 seconds" })
-      const ai = aiShardOf(genesis.transferShards)
-      const aiLedger = node.ledger(ai).pipe(Effect.map((l) => l.ai!))
-      const provider = devKey(1)
-      const developer = devKey(2)
-      const worker = devKeyFromSeed("settler-test/worker")
-      const attestor = devProposerKey(ai)
-
-      const registered = yield* submit(node, provider, { kind: "model.register", weightsHash: FINGERPRINT, sizeBytes: 10n, manifest: MANIFEST }, ai)
-      const model = registered.hash as Hash32
-      yield* submit(node, attestor, { kind: "model.attest", model, verdict: "verified", fingerprint: FINGERPRINT }, ai)
-      yield* submit(node, worker, { kind: "worker.register", gpuClass: "CPU", devices: 1, endpoint: "ws://127.0.0.1:1" }, ai)
-      yield* submit(node, developer, { kind: "escrow.deposit", model, amount: 5n * PRICE })
-      yield* eventually("the escrow credited on the AI ledger", aiLedger, (s) => escrowOf(s, developer.publicKey.address, model) === 5n * PRICE)
-      expect((yield* aiLedger).models.pipe((m) => [...m].find(([id]) => id === model)?.[1].status)).toBe("Verified")
-
-      const now = Date.now()
-      const grant = { chainId: CHAIN_ID, model, issuedAt: now - 10, expiresAt: now + 60_000, spendMax: 3n * PRICE, nonce: `0x${randomBytes(16).toString("hex")}` }
-      const taskId = bytesToHex(sha256(`task ${now}`)) as Hash32
-      const receipt: UsageReceipt = {
-        grant: { ...grant, publicKey: developer.publicKey.hex, signature: signMessage(sessionGrantDigest(grant), developer) },
-        taskId,
-        model,
-        price: PRICE,
-        results: [{ worker: worker.publicKey.address, fingerprint: FINGERPRINT, execMs: 250, signature: signMessage(resultDigest(taskId, FINGERPRINT, 250), worker) }]
-      }
+      const { genesis, node, ai, aiLedger, provider, developer, worker, model } = yield* setupChain
+      const receipt = receiptOf(developer, worker, model)
+      const taskId = receipt.taskId
 
       const settlerKey = devProposerKey(ai)
       const settler = yield* makeSettler({ settlerKey }, CHAIN_ID, node)
@@ -104,6 +124,59 @@ describe("the Settler", () => {
       expect(yield* settler.pending).toEqual([])
       expect((yield* node.account(settlerKey.publicKey.address, ai)).pendingNonce).toBe(nonce)
       expect(settler.unsettled(developer.publicKey.address, model)).toBe(0n)
+    }).pipe(Effect.provide(services), Effect.scoped)
+  , 90_000)
+
+  it.live("a receipt the ledger refuses leaves the pending list and returns its capture to the gateway's escrow book, once (gap 5); the settled one stays captured", () =>
+    Effect.gen(function* () {
+      const { node, ai, aiLedger, developer, worker, model } = yield* setupChain
+      const dev = developer.publicKey.address
+      const store = yield* EventStore
+      const escrows = yield* makeEscrowActors()
+      const book = yield* escrows.get(escrowStream(dev, model))
+      // The gateway's book: the ledger's 5 prices credited, two tasks captured as TaskRunner captures them.
+      yield* book.ask(new Deposit({ developer: dev, modelId: model, amount: 5n * PRICE, txHash: bytesToHex(sha256("credit")) as Hash32, at: Date.now() }))
+      const good = receiptOf(developer, worker, model)
+      // Its request signed by another key: the ledger refuses it BadRequestSignature and takes nothing.
+      const bad = receiptOf(developer, worker, model, devKey(3))
+      for (const r of [good, bad]) {
+        yield* book.ask(new Reserve({ taskId: r.taskId, price: PRICE }))
+        yield* book.ask(new Capture({ taskId: r.taskId, receiptBatchId: bytesToHex(sha256("batch")) as Hash32 }))
+      }
+      expect((yield* book.state).totals).toEqual({ deposited: 5n * PRICE, available: 3n * PRICE, reserved: 0n, captured: 2n * PRICE })
+
+      const settler = yield* makeSettler({ settlerKey: devProposerKey(ai) }, CHAIN_ID, node)
+      yield* settler.add(good, dev)
+      yield* settler.add(bad, dev)
+      yield* settler.round
+      yield* eventually("the good receipt settled", aiLedger, (s) => HashSet.has(s.settled, good.taskId))
+      expect(escrowOf(yield* aiLedger, dev, model)).toBe(4n * PRICE)
+
+      // What the AI projection does with the AI shard's events (AiProjection.ts): settled leaves pending, refused returns the capture.
+      const verdicts = Effect.gen(function* () {
+        const events = yield* store.readStream(`shard-${ai}`)
+        return events.filter((e) => e.type === "UsageRefused" || e.type === "UsageSettled")
+      })
+      const refusal = (yield* verdicts).find((e) => e.type === "UsageRefused")
+      expect(refusal, "the ledger's UsageRefused").toBeDefined()
+      const refused = decodeRefused({ ...(refusal!.data as object), _tag: "UsageRefused" })
+      expect([refused.taskId, refused.reason]).toEqual([bad.taskId, "BadRequestSignature"])
+      const apply = onUsageRefused(settler, escrows)
+      yield* settler.settled(good.taskId)
+      yield* apply(refused)
+      expect(yield* settler.pending).toEqual([])
+      expect(settler.unsettled(dev, model)).toBe(0n)
+      // The book again says what the ledger holds: 5 prices less the one settled.
+      expect((yield* book.state).totals).toEqual({ deposited: 5n * PRICE, available: 4n * PRICE, reserved: 0n, captured: PRICE })
+      expect((yield* book.state).totals.available).toBe(escrowOf(yield* aiLedger, dev, model))
+
+      // A replay of the log (every start) re-adds the receipt, then the refusal: nothing returned twice.
+      const revision = (yield* store.head(escrowStream(dev, model)))!.revision
+      const again = yield* makeSettler({ settlerKey: devProposerKey(ai) }, CHAIN_ID, node)
+      yield* again.add(bad, dev)
+      yield* onUsageRefused(again, escrows)(refused)
+      expect((yield* book.state).totals.available).toBe(4n * PRICE)
+      expect((yield* store.head(escrowStream(dev, model)))!.revision).toBe(revision)
     }).pipe(Effect.provide(services), Effect.scoped)
   , 90_000)
 })

@@ -17,13 +17,15 @@ import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMes
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
-import { BLOB_CHUNK_BYTES, TaskAssignment, WorkerRejected } from "../../src/api/AiRpcs.js"
+import { BLOB_CHUNK_BYTES, WorkerRejected } from "../../src/api/AiRpcs.js"
 import type { NodeClient } from "../../src/client/index.js"
 import { ChainRegistrationRefused, runComputeNode, startComputeNode, type ComputeNodeClient, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
 import { matMulChainModel } from "../ai/support/models.js"
 import { SILERO, SILERO_HASH, sha256, sileroInputs } from "./support/silero.js"
 import { bareRun, plain } from "./support/bare.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
+import { requestedAssignment } from "./support/request.js"
+import { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { freePort } from "../support/freePort.js"
 import { waitFor } from "../support/waitFor.js"
 
@@ -41,10 +43,8 @@ const mmInputs = (fill: number): TensorMap => ({
 const TOLERANCE = 1e-4
 const RESULT_WAIT = Duration.seconds(30)
 
-let taskCounter = 0
-const assignment = (model: "mm" | "silero", inputs: unknown, over: Partial<TaskAssignment> = {}): TaskAssignment =>
-  new TaskAssignment({
-    task: `0x${(++taskCounter).toString(16).padStart(64, "0")}`,
+const assignment = (model: "mm" | "silero", inputs: unknown, over: Partial<Omit<TaskAssignment, "task" | "request">> = {}): TaskAssignment =>
+  requestedAssignment({
     model: model === "mm" ? "model-mm" : "model-silero",
     weightsHash: model === "mm" ? MM_HASH : SILERO_HASH,
     sizeBytes: model === "mm" ? MM.length : SILERO.length,
@@ -199,6 +199,34 @@ describe("ComputeNode against a stand-in node", () => {
     // Bytes that did not hash right were never stored.
     expect(existsSync(join(workerDir, "blobs", otherHash.slice(2, 4), otherHash))).toBe(false)
     expect((await run(worker.stats)).tasksFailed).toBe(failedBefore + cases.length)
+    expect(await run(Queue.size(node.state.results))).toBe(0)
+  })
+
+  it("refuses a task the developer did not request (NotRequested), before any weights or run: inputs changed under a signed request, another task id, another model, a request signed by another key", async () => {
+    const asked = assignment("silero", tensorMapToJson(sileroInputs("asked")), { weightsHash: `0x${"cd".repeat(32)}`, sizeBytes: 10 })
+    const other = assignment("silero", tensorMapToJson(sileroInputs("other")), { weightsHash: `0x${"cd".repeat(32)}`, sizeBytes: 10 })
+    const mallory = devKey(77)
+    const forged = requestedAssignment({ ...other, inputs: other.inputs }, mallory)
+    const cases: Array<[TaskAssignment, RegExp]> = [
+      // A gateway runs other inputs under the developer's request: the id (which the result would sign) is not their digest.
+      [new TaskAssignment({ ...asked, inputs: tensorMapToJson(sileroInputs("tampered")) }), /^NotRequested: TaskIdMismatch: task 0x[0-9a-f]{64} is not the digest of the request/],
+      [new TaskAssignment({ ...other, task: `0x${"77".repeat(32)}` }), /^NotRequested: TaskIdMismatch: /],
+      [new TaskAssignment({ ...other, model: "model-mm", task: `0x${"78".repeat(32)}` }), /^NotRequested: TaskIdMismatch: /],
+      // Signed by a key that is not the grant's (the developer's).
+      [new TaskAssignment({ ...forged, request: { ...forged.request, publicKey: asked.request.publicKey } }), /^NotRequested: BadRequestSignature: .*the signature does not verify/]
+    ]
+    const before = await run(worker.stats)
+    for (const [task] of cases) await offer(node, task)
+    const reports = new Map<string, string>()
+    for (let i = 0; i < cases.length; i++) {
+      const f = await nextFailure(node)
+      reports.set(f.task, f.detail)
+    }
+    for (const [task, pattern] of cases) expect(reports.get(task.task)).toMatch(pattern)
+    const after = await run(worker.stats)
+    expect(after.tasksFailed).toBe(before.tasksFailed + cases.length)
+    expect(after.tasksDone).toBe(before.tasksDone)
+    expect(after.weightsFetched).toBe(before.weightsFetched)
     expect(await run(Queue.size(node.state.results))).toBe(0)
   })
 

@@ -17,12 +17,13 @@ import { execMsOf, resultDigest, verifyMessage } from "../../domain/ai/signedMes
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
-import { TaskAssignment } from "../../src/api/AiRpcs.js"
+import type { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { BadNodeList, startComputeNode, type ComputeNodeHandle, type ComputeNodeOptions } from "../../src/worker/ComputeNode.js"
 import { matMulChainModel } from "../ai/support/models.js"
 import { SILERO, SILERO_HASH, sha256, sileroInputs } from "./support/silero.js"
 import { bareRun, plain } from "./support/bare.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode, type ResultRecord } from "./support/fakeNode.js"
+import { requestedAssignment } from "./support/request.js"
 import { freePort } from "../support/freePort.js"
 import { waitFor } from "../support/waitFor.js"
 
@@ -38,10 +39,8 @@ const slowInputs = (fill: number): TensorMap => ({
 const TOLERANCE = 1e-4
 const RESULT_WAIT = Duration.seconds(60)
 
-let taskCounter = 0
 const assignment = (model: "silero" | "slow", inputs: TensorMap): TaskAssignment =>
-  new TaskAssignment({
-    task: `0x${(++taskCounter).toString(16).padStart(64, "0")}`,
+  requestedAssignment({
     model: model === "silero" ? "model-silero" : "model-slow",
     weightsHash: model === "silero" ? SILERO_HASH : SLOW_HASH,
     sizeBytes: model === "silero" ? SILERO.length : SLOW.length,

@@ -16,11 +16,12 @@ import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../doma
 import { devKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { findPrlimit } from "../../infra/inference/InferenceThread.js"
-import { TaskAssignment } from "../../src/api/AiRpcs.js"
+import type { TaskAssignment } from "../../src/api/AiRpcs.js"
 import { startComputeNode, type ComputeNodeHandle } from "../../src/worker/ComputeNode.js"
 import { valueBombModel, valueLoopModel } from "../ai/support/servingModels.js"
 import { freePort } from "../support/freePort.js"
 import { makeFakeNodeState, startFakeNode, type FakeNode } from "./support/fakeNode.js"
+import { requestedAssignment } from "./support/request.js"
 
 const sha256 = (bytes: Uint8Array) => `0x${createHash("sha256").update(bytes).digest("hex")}`
 const LOOP = valueLoopModel()
@@ -34,10 +35,8 @@ const loopInputs = (turns: bigint): TensorMap => ({
 })
 const bombInputs = (elements: bigint): TensorMap => ({ n: { type: "int64", dims: [1], data: BigInt64Array.of(elements) } })
 
-let counter = 0
 const assignment = (bytes: Uint8Array, inputs: TensorMap, runDeadlineMs: number) =>
-  new TaskAssignment({
-    task: `0x${(++counter).toString(16).padStart(64, "0")}`,
+  requestedAssignment({
     model: "model-under-test",
     weightsHash: sha256(bytes),
     sizeBytes: bytes.length,

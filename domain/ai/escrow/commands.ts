@@ -33,7 +33,17 @@ export class Capture extends Schema.TaggedClass<Capture>()("Capture", {
   receiptBatchId: Hash32
 }) {}
 
-export type EscrowCommand = Deposit | Reserve | Release | Capture
+/**
+ * The AI ledger refused the task's usage receipt (`UsageRefused`): the ledger
+ * took nothing, so what this book captured for it is available again. Once
+ * per task: a second return decides nothing.
+ */
+export class ReturnCapture extends Schema.TaggedClass<ReturnCapture>()("ReturnCapture", {
+  taskId: TaskId,
+  amount: PositiveAmount
+}) {}
+
+export type EscrowCommand = Deposit | Reserve | Release | Capture | ReturnCapture
 
 export class DepositRejected extends Schema.TaggedError<DepositRejected>()("DepositRejected", {
   reason: Schema.Literal("WrongEscrow", "ConflictingDeposit"),
@@ -73,4 +83,13 @@ export class CaptureRejected extends Schema.TaggedError<CaptureRejected>()("Capt
   }
 }
 
-export type EscrowError = DepositRejected | ReserveRejected | ReleaseRejected | CaptureRejected
+export class ReturnRejected extends Schema.TaggedError<ReturnRejected>()("ReturnRejected", {
+  reason: Schema.Literal("OverCaptured"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `capture not returned, ${this.reason}: ${this.detail}`
+  }
+}
+
+export type EscrowError = DepositRejected | ReserveRejected | ReleaseRejected | CaptureRejected | ReturnRejected

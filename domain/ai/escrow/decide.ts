@@ -7,6 +7,8 @@
  *            `InsufficientFunds` and nothing changes
  *   Release  a failed task's reservation back to available
  *   Capture  a settled task's reservation to the provider, in its receipt batch
+ *   ReturnCapture  the AI ledger refused the task's receipt: its captured
+ *            price is available again, once per task (a repeat decides nothing)
  *
  * A reservation closes once, by release or capture, so a task is captured at
  * most once and a released task is never captured. Task ids are unique (a
@@ -15,21 +17,23 @@
  * Conservation, asserted on every event: deposited = available + reserved +
  * captured.
  */
-import { Either, HashMap } from "effect"
+import { Either, HashMap, HashSet } from "effect"
 import type { Decider } from "../../Decider.js"
 import {
   CaptureRejected,
   DepositRejected,
   ReleaseRejected,
   ReserveRejected,
+  ReturnRejected,
   type Capture,
   type Deposit,
   type EscrowCommand,
   type EscrowError,
   type Release,
-  type Reserve
+  type Reserve,
+  type ReturnCapture
 } from "./commands.js"
-import { EscrowCaptured, EscrowDeposited, EscrowReleased, EscrowReserved, type EscrowEvent } from "./events.js"
+import { EscrowCaptured, EscrowCaptureReturned, EscrowDeposited, EscrowReleased, EscrowReserved, type EscrowEvent } from "./events.js"
 import { evolve, initialEscrowState, reservationOf, type EscrowState } from "./state.js"
 import { unreachable } from "../../assert.js"
 
@@ -71,6 +75,14 @@ const decideRelease = (s: EscrowState, cmd: Release): Decision<ReleaseRejected> 
   return Either.right([new EscrowReleased({ taskId: cmd.taskId, amount }, CHECKED)])
 }
 
+const decideReturn = (s: EscrowState, cmd: ReturnCapture): Decision<ReturnRejected> => {
+  if (HashSet.has(s.returned, cmd.taskId)) return Either.right([])
+  if (cmd.amount > s.totals.captured) {
+    return Either.left(new ReturnRejected({ reason: "OverCaptured", detail: `task ${cmd.taskId}: ${cmd.amount} to return, ${s.totals.captured} captured in all` }))
+  }
+  return Either.right([new EscrowCaptureReturned({ taskId: cmd.taskId, amount: cmd.amount }, CHECKED)])
+}
+
 const decideCapture = (s: EscrowState, cmd: Capture): Decision<CaptureRejected> => {
   const amount = reservationOf(s, cmd.taskId)
   if (amount === undefined) {
@@ -89,6 +101,8 @@ export const decide = (s: EscrowState, cmd: EscrowCommand): Decision<EscrowError
       return decideRelease(s, cmd)
     case "Capture":
       return decideCapture(s, cmd)
+    case "ReturnCapture":
+      return decideReturn(s, cmd)
     default:
       return unreachable(cmd, "escrow command")
   }

@@ -42,5 +42,11 @@ export class EscrowCaptured extends Schema.TaggedClass<EscrowCaptured>()("Escrow
   receiptBatchId: Hash32
 }) {}
 
-export const EscrowEvent = Schema.Union(EscrowDeposited, EscrowReserved, EscrowReleased, EscrowCaptured)
+/** A capture the AI ledger refused to settle, available again (the ledger's escrow never paid it). */
+export class EscrowCaptureReturned extends Schema.TaggedClass<EscrowCaptureReturned>()("EscrowCaptureReturned", {
+  taskId: TaskId,
+  amount: PositiveAmount
+}) {}
+
+export const EscrowEvent = Schema.Union(EscrowDeposited, EscrowReserved, EscrowReleased, EscrowCaptured, EscrowCaptureReturned)
 export type EscrowEvent = typeof EscrowEvent.Type

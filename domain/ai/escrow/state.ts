@@ -3,7 +3,7 @@
  * event — deposited = available + reserved + captured, no part negative —
  * and that a reservation is released or captured whole and once.
  */
-import { HashMap, Option } from "effect"
+import { HashMap, HashSet, Option } from "effect"
 import type { Hash32 } from "../../chain/hash.js"
 import type { Address } from "../../chain/keys.js"
 import type { ModelId } from "../model/events.js"
@@ -24,6 +24,8 @@ export interface EscrowState {
   readonly deposits: HashMap.HashMap<Hash32, bigint>
   /** Open reservations: task id → amount. */
   readonly reservations: HashMap.HashMap<Hash32, bigint>
+  /** Tasks whose capture the ledger refused and this book returned: a task's capture returns once. */
+  readonly returned: HashSet.HashSet<Hash32>
   readonly totals: EscrowTotals
 }
 
@@ -31,6 +33,7 @@ export const initialEscrowState: EscrowState = {
   owner: null,
   deposits: HashMap.empty(),
   reservations: HashMap.empty(),
+  returned: HashSet.empty(),
   totals: { deposited: 0n, available: 0n, reserved: 0n, captured: 0n }
 }
 
@@ -39,7 +42,7 @@ export const reservationOf = (s: EscrowState, taskId: Hash32): bigint | undefine
 
 const assert: Assert = invariantsOf("escrow")
 
-const withTotals = (s: EscrowState, delta: Partial<EscrowTotals>): EscrowState => {
+const withTotals = (s: EscrowState, delta: Partial<EscrowTotals>, returning = false): EscrowState => {
   const t = s.totals
   const totals: EscrowTotals = {
     deposited: t.deposited + (delta.deposited ?? 0n),
@@ -49,7 +52,7 @@ const withTotals = (s: EscrowState, delta: Partial<EscrowTotals>): EscrowState =
   }
   assert(totals.available >= 0n, `available ${totals.available}`)
   assert(totals.reserved >= 0n, `reserved ${totals.reserved}`)
-  assert(totals.captured >= t.captured, "captured decreased")
+  assert(returning || totals.captured >= t.captured, "captured decreased")
   assert(totals.deposited === totals.available + totals.reserved + totals.captured, "conservation")
   return { ...s, totals }
 }
@@ -76,6 +79,11 @@ export const evolve = (s: EscrowState, e: EscrowEvent): EscrowState => {
       assert(reservationOf(s, e.taskId) === e.amount, `capture of ${e.amount} for task ${e.taskId}, reserved ${reservationOf(s, e.taskId)}`)
       const next = { ...s, reservations: HashMap.remove(s.reservations, e.taskId) }
       return withTotals(next, { reserved: -e.amount, captured: e.amount })
+    }
+    case "EscrowCaptureReturned": {
+      assert(!HashSet.has(s.returned, e.taskId), `task ${e.taskId}'s capture returned twice`)
+      const next = { ...s, returned: HashSet.add(s.returned, e.taskId) }
+      return withTotals(next, { captured: -e.amount, available: e.amount }, true)
     }
   }
 }

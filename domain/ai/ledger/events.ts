@@ -130,7 +130,11 @@ export const UsageRefusal = Schema.Literal(
   "DuplicateWorker",
   "BadResultSignature",
   "ResultsDisagree",
-  "InsufficientEscrow"
+  "InsufficientEscrow",
+  /** The task id is not the digest of the receipt's request (grant's chain and nonce, model, inputs, nonce). */
+  "TaskNotRequested",
+  /** The request's signature does not verify for the grant's key: the developer did not ask for this task. */
+  "BadRequestSignature"
 )
 export type UsageRefusal = typeof UsageRefusal.Type
 

@@ -7,6 +7,10 @@
  *          ≤ expiresAt (a grant used before its expiry settles later too),
  *          signed by the developer it names (public key → address)
  *   model: Verified (or Deprecated after being Verified), price = its price
+ *   request: taskId = taskRequestDigest(grant's chainId, model, grant's
+ *          nonce, request.inputHash, request.nonce) (`TaskNotRequested`),
+ *          signed by the grant's key (`BadRequestSignature`): the developer
+ *          asked for this very task, so a grant binds its tasks
  *   results: distinct registered workers with the stake floor, one
  *          fingerprint, each signed by its worker over
  *          resultDigest(taskId, fingerprint, execMs) (so its paid units are the worker's word)
@@ -24,7 +28,7 @@ import type { Transaction, UsageReceipt, UsageSettlePayload } from "../../chain/
 import { BURN_ADDRESS, SYSTEM_TREASURY } from "../../economics/accounts.js"
 import { bondedOf } from "../../economics/state.js"
 import { taskFees } from "../../economics/fees.js"
-import { resultDigest, sessionGrantDigest, verifyMessage } from "../signedMessages.js"
+import { checkTaskRequest, resultDigest, sessionGrantDigest, verifyMessage } from "../signedMessages.js"
 import type { AiContext } from "./context.js"
 import { UsageRefused, UsageSettled, type AiEvent, type AiRejection, type UsageRefusal } from "./events.js"
 import { evolveAi } from "./evolve.js"
@@ -82,6 +86,11 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
     }
     const developer = verifyMessage(grantDigestOf(r), g.publicKey, g.signature)
     if (Either.isLeft(developer)) return yield* refuse("BadGrantSignature", `session grant: ${developer.left}`)
+    const request = { chainId: g.chainId, model: r.model, grantNonce: g.nonce, inputHash: r.request.inputHash, nonce: r.request.nonce }
+    const requested = checkTaskRequest(request, r.taskId, g.publicKey, r.request.signature)
+    if (Either.isLeft(requested)) {
+      return yield* refuse(requested.left.reason === "TaskIdMismatch" ? "TaskNotRequested" : "BadRequestSignature", requested.left.detail)
+    }
     const grant = grantIdOf(r)
     const spent = spentOf(s, grant)
     if (spent + r.price > g.spendMax) return yield* refuse("OverCap", `grant spent ${spent}; ${r.price} more passes its cap ${g.spendMax}`)

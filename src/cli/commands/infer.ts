@@ -1,7 +1,7 @@
 /**
  * `topai infer MODEL --input FILE.json`: one paid inference. Signs a session
  * grant for the model (valid one hour), opens the session, sends the inputs
- * (the tensor JSON form) and prints the validated outputs with the task id,
+ * (the tensor JSON form) with the request for this task signed by the same key and prints the validated outputs with the task id,
  * the output fingerprint, the workers, the charge and the time — or, with
  * `--stream`, each stage of the task on stderr as it happens.
  *
@@ -13,11 +13,11 @@ import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect, Either, Option, Stream } from "effect"
 import { sessionGrantDigest, signMessage } from "../../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
-import type { InferResult } from "../../client/index.js"
+import { signInferRequest, type InferResult } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
 import { BadInput } from "../parse.js"
-import { bad, getModel, keyOption, loadKey, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
+import { bad, getModel, keyOption, loadKey, orBadInput, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
 
 /** A session grant is valid this long. */
 export const SESSION_TTL_MS = 60 * 60 * 1000
@@ -104,9 +104,11 @@ const inferCommand = Command.make(
               nonce: grant.nonce,
               signature
             })
-            if (!o.stream) return yield* client.infer({ session, inputs })
+            // The request for this very task, signed with the grant's key: the node derives the task id from it.
+            const request = yield* orBadInput(Either.mapLeft(signInferRequest(key, grant, inputs), (e) => e.message), "the inputs: ")
+            if (!o.stream) return yield* client.infer({ session, inputs, ...request })
             let last: InferResult | undefined
-            yield* client.infer.stream({ session, inputs }).pipe(
+            yield* client.infer.stream({ session, inputs, ...request }).pipe(
               Stream.runForEach((p) =>
                 Effect.sync(() => {
                   process.stderr.write(`  ${p.stage.padEnd(9)} ${p.detail}\n`)

@@ -31,7 +31,7 @@ import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeChallenger } from "./Challenger.js"
 import { makeSettler } from "./Settler.js"
-import { makeTaskRunner } from "./TaskRunner.js"
+import { makeTaskRunner, type SignedTaskRequest } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
 
@@ -292,9 +292,9 @@ export const makeAiNode = (config: AiConfig) =>
         })
       })
 
-    const inferStream = (session: string, inputs: unknown): Stream.Stream<TaskProgress, InferenceRejected> =>
+    const inferStream = (session: string, inputs: unknown, signed: SignedTaskRequest): Stream.Stream<TaskProgress, InferenceRejected> =>
       Stream.asyncPush<TaskProgress, InferenceRejected>((emit) =>
-        runner.inferWithProgress(session, inputs, (p) => Effect.sync(() => emit.single(p))).pipe(
+        runner.inferWithProgress(session, inputs, signed, (p) => Effect.sync(() => emit.single(p))).pipe(
           Effect.matchEffect({
             onFailure: (e) => Effect.sync(() => emit.fail(e)),
             onSuccess: () => Effect.sync(() => emit.end())

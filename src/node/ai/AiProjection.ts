@@ -8,7 +8,8 @@
  * its receipt id). Every command carries its cause, so replaying after a
  * restart appends nothing twice. It feeds the Settler: each task's usage
  * receipt (its `TaskSettled`) is pending until the AI ledger settles or
- * refuses it, so a restart re-derives what is still to settle; and the
+ * refuses it, so a restart re-derives what is still to settle; a refused
+ * one's capture goes back to the escrow book (once per task); and the
  * Challenger, with the proofs of wrong results each `TaskSettled` keeps. Once caught
  * up, it ends tasks a crash left unfinished, releasing their escrow.
  */
@@ -28,6 +29,7 @@ import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
 import type { Challenger } from "./Challenger.js"
 import type { Settler } from "./Settler.js"
+import { onUsageRefused } from "./refusedReceipt.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
 
@@ -55,6 +57,7 @@ export const makeAiProjection = (
     const unfinished = new Map<string, { readonly developer: string; readonly model: string }>()
     const caughtUpAt = yield* store.lastPosition.pipe(Effect.orElseSucceed(() => 0))
     let recovered = false
+    const refused = onUsageRefused(settler, runner.escrows)
 
     const recover = Effect.gen(function* () {
       recovered = true
@@ -89,10 +92,8 @@ export const makeAiProjection = (
           }
           case "UsageSettled":
             return yield* settler.settled(decodeSettled(tagged).taskId)
-          case "UsageRefused": {
-            const r = decodeRefused(tagged)
-            return yield* settler.refuse(r.taskId, `${r.reason}: ${r.detail}`)
-          }
+          case "UsageRefused":
+            return yield* refused(decodeRefused(tagged))
         }
       })
 

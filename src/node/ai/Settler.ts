@@ -6,7 +6,8 @@
  *
  * The pending list is a function of the log and the AI ledger: a receipt is
  * pending from its `TaskSettled` until the ledger has its task id in
- * `settled`, or refused it (`UsageRefused`). The projection replays the log
+ * `settled`, or refused it (`UsageRefused`; the projection then returns its
+ * capture to the local escrow book, gap 5). The projection replays the log
  * on every start, so a crash loses no signed receipt; and a receipt the
  * ledger settled is dropped before each round, so nothing is submitted
  * again once settled (the ledger would refuse a second settle, but this
@@ -19,6 +20,7 @@ import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import {
   signTransaction,
+  receiptSignatures,
   TransactionBody,
   USAGE_RECEIPTS_MAX,
   USAGE_SIGNATURES_MAX,
@@ -62,10 +64,15 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
 
     /** The ledger's word on a task id (`UsageSettled` or `UsageRefused` in the AI shard's stream). */
     const settled = (taskId: Hash32) => Effect.sync(() => void pending.delete(taskId))
+    /** The ledger refused the task's receipt: it leaves the pending list; the receipt and its developer, if it was pending here. */
     const refuse = (taskId: Hash32, reason: string) =>
       Effect.gen(function* () {
         refused.add(taskId)
-        if (pending.delete(taskId)) yield* Effect.logWarning(`usage receipt of task ${taskId} refused by the AI ledger: ${reason}`)
+        const dropped = pending.get(taskId)
+        if (dropped === undefined) return undefined
+        pending.delete(taskId)
+        yield* Effect.logWarning(`usage receipt of task ${taskId} refused by the AI ledger: ${reason}`)
+        return { receipt: dropped.receipt, developer: dropped.developer }
       })
 
     /** What this node captured for (developer, model) and the ledger has not settled yet. */
@@ -81,7 +88,7 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       let signatures = 0
       for (const p of pending.values()) {
         if (p.sentAt !== 0 && now - p.sentAt < RESUBMIT_AFTER_MS) continue
-        const n = 1 + p.receipt.results.length
+        const n = receiptSignatures(p.receipt)
         if (out.length >= USAGE_RECEIPTS_MAX || signatures + n > USAGE_SIGNATURES_MAX) break
         out.push(p)
         signatures += n

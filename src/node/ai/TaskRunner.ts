@@ -1,7 +1,8 @@
 /**
  * Paid inference, request to validated result, without waiting for a block:
- * admit (session, servable model, inputs that fit its signature, escrow
- * reserved), record the task, schedule, dispatch, and feed every worker's
+ * admit (session, servable model, inputs that fit its signature, the
+ * developer's signed request for this very task — its id is the request's
+ * digest, used once — escrow reserved), record the task, schedule, dispatch, and feed every worker's
  * result or failure into the TaskActor until it says Validated or Failed.
  * A validated task is captured from escrow at once and settled in the open
  * receipt batch; a failed one releases its reservation — the developer pays
@@ -39,7 +40,10 @@ import type { ModelManifest } from "../../../domain/ai/manifest.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import { SignedGrant, USAGE_RESULTS_MAX, type UsageReceipt } from "../../../domain/chain/transaction.js"
-import { NONCE_PATTERN, sessionGrantDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
+import { NONCE_PATTERN, sessionGrantDigest, taskIdOf, taskRequestDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
+import { hexToBytes } from "../../../domain/chain/hex.js"
+import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
+import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
@@ -60,6 +64,18 @@ interface Session {
   /** The most this session may commit; `committed` counts tasks admitted and not failed. */
   readonly spendMax: bigint
   committed: bigint
+  /** The grant's key as bytes: each task's request is verified against it. */
+  readonly publicKeyBytes: Uint8Array
+  /** Task ids this session admitted: a signed request runs once (its id names the grant, so no other session has it). */
+  readonly tasks: Set<string>
+}
+
+/** The developer's request for one call, signed with the session grant's key (`signTaskRequest`). */
+export interface SignedTaskRequest {
+  readonly nonce: string
+  readonly signature: string
+  /** The id the client computed (optional): checked against the digest. */
+  readonly task?: string | undefined
 }
 
 /**
@@ -138,6 +154,7 @@ export const makeTaskRunner = (
     const startedAt = yield* Clock.currentTimeMillis
     const sessionsOf = new Map<string, number>()
     const store = yield* EventStore
+    const verifier = yield* SignatureVerifier
     /** The receipt batch validated tasks settle into; Settlement closes it and opens the next. */
     let openBatch = sha256Hex(`batch:${randomBytes(16).toString("hex")}`)
 
@@ -189,7 +206,16 @@ export const makeTaskRunner = (
         grantNonces.set(grant, issuedAt)
         sessionsOf.set(developer, open + 1)
         const session = randomBytes(16).toString("hex")
-        sessions.set(session, { developer, model: modelId, grant: grantSigned.right, expiresAt, spendMax, committed: 0n })
+        sessions.set(session, {
+          developer,
+          model: modelId,
+          grant: grantSigned.right,
+          expiresAt,
+          spendMax,
+          committed: 0n,
+          publicKeyBytes: signer.right.bytes,
+          tasks: new Set()
+        })
         return { session, developer: signer.right.address }
       })
 
@@ -214,9 +240,16 @@ export const makeTaskRunner = (
      * `listener` hears each stage (infer.stream); a plain `infer` has none, and then no TaskProgress is
      * built at all (a Schema class validates its fields on construction: ~0.2 ms a request for nothing).
      */
-    const run = (sessionId: string, inputsJson: unknown, listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined) => {
+    const run = (
+      sessionId: string,
+      inputsJson: unknown,
+      req: SignedTaskRequest,
+      listener: ((p: TaskProgress) => Effect.Effect<void>) | undefined
+    ) => {
       /** What this task holds of its session's spending cap; given back if it fails. */
       let held: { readonly session: Session; readonly price: bigint } | undefined
+      /** The task id this call took in its session, until the task is recorded (a call refused before that frees it). */
+      let taken: { readonly session: Session; readonly taskId: string } | undefined
       return Effect.gen(function* () {
         const progress = (make: () => TaskProgress) => (listener === undefined ? Effect.void : listener(make()))
         const started = yield* Clock.currentTimeMillis
@@ -257,7 +290,31 @@ export const makeTaskRunner = (
         const runDeadlineMs = runDeadlineMillis(accepted.smoke.runMillis, bounds.right.smokeBytes, requestBytes, config.runDeadline ?? DEFAULT_RUN_DEADLINE_RULES)
         // Over the decoded bytes: megabytes of input are not turned back into JSON text to be hashed.
         const inputHash = hashInputs(inputs.right)
-        const taskId = sha256Hex(`${session.developer}:${session.model}:${inputHash}:${randomBytes(16).toString("hex")}`)
+        // The developer asked for exactly this task: its id is the digest of the signed request (chain, model, the
+        // grant's nonce, these inputs, the call's nonce), and the grant's key signed it. Workers and the ledger check it again.
+        if (!NONCE_PATTERN.test(req.nonce)) return yield* reject("BadRequestSignature", "the request's nonce must be 0x + 32 lowercase hex digits")
+        const request = { chainId, model: session.model as Hash32, grantNonce: session.grant.nonce, inputHash, nonce: req.nonce }
+        const taskId = taskIdOf(request)
+        if (req.task !== undefined && req.task.toLowerCase() !== taskId) {
+          return yield* reject(
+            "TaskIdMismatch",
+            `the request names task ${req.task.slice(0, 80)}, its digest (chain ${chainId}, model ${session.model}, grant nonce ${session.grant.nonce}, inputs ${inputHash}, nonce ${req.nonce}) is ${taskId}: the inputs or the nonce are not what was signed`
+          )
+        }
+        const requestSignature = hexToBytes(req.signature.toLowerCase(), SIGNATURE_BYTES)
+        if (Either.isLeft(requestSignature)) return yield* reject("BadRequestSignature", `the request's signature: ${requestSignature.left.message}`)
+        // The ECDSA check runs on the verifier's threads, not on the node's event loop.
+        const signedByDeveloper = yield* verifier.verifyDigest({
+          digest: taskRequestDigest(request),
+          publicKey: { bytes: session.publicKeyBytes },
+          signature: requestSignature.right
+        })
+        if (!signedByDeveloper) {
+          return yield* reject("BadRequestSignature", `the request for task ${taskId} is not signed by the session grant's key ${session.grant.publicKey}`)
+        }
+        if (session.tasks.has(taskId)) return yield* reject("ReplayedTask", `task ${taskId} was requested in this session already: sign a new request (a fresh nonce)`)
+        session.tasks.add(taskId)
+        taken = { session, taskId }
         const price = model.price
         if (session.committed + price > session.spendMax) {
           return yield* reject(
@@ -298,11 +355,13 @@ export const makeTaskRunner = (
         yield* t
           .ask(new RequestTask({ taskId, developer: session.developer, modelId: session.model as Hash32, price, inputHash, policy, at: at0 }))
           .pipe(Effect.orDie)
+        taken = undefined // recorded: its stream names it for good
         yield* progress(() => new TaskProgress({ task: taskId, stage: "requested", detail: `price ${price}` }))
 
         const assignment = new TaskAssignment({
           task: taskId,
           model: session.model,
+          request: { publicKey: session.grant.publicKey, grantNonce: session.grant.nonce, nonce: req.nonce, signature: req.signature.toLowerCase() },
           weightsHash: model.upload.weightsHash,
           sizeBytes: model.upload.sizeBytes,
           outputTolerance: model.upload.manifest.outputTolerance,
@@ -496,7 +555,8 @@ export const makeTaskRunner = (
               results: [...signed]
                 .filter(([, r]) => r.fingerprint === v.fingerprint)
                 .slice(0, USAGE_RESULTS_MAX)
-                .map(([w, r]) => ({ worker: w as Address, fingerprint: r.fingerprint as Hash32, execMs: r.execMs, signature: r.signature.toLowerCase() }))
+                .map(([w, r]) => ({ worker: w as Address, fingerprint: r.fingerprint as Hash32, execMs: r.execMs, signature: r.signature.toLowerCase() })),
+              request: { inputHash, nonce: req.nonce, signature: req.signature.toLowerCase() }
             }
             yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
             // The wrong results, proven by two agreeing ones: slashed on chain once the Challenger sends them.
@@ -530,7 +590,13 @@ export const makeTaskRunner = (
         }
       }).pipe(
         // A task that failed cost nothing: what it held of the session's cap is free again.
-        Effect.tapError(() => Effect.sync(() => held !== undefined && (held.session.committed -= held.price)))
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            if (held !== undefined) held.session.committed -= held.price
+            // Refused before it was recorded (escrow, the cap): nothing ran, so the session does not keep its id.
+            if (taken !== undefined) taken.session.tasks.delete(taken.taskId)
+          })
+        )
       )
     }
 
@@ -544,9 +610,9 @@ export const makeTaskRunner = (
 
     return {
       openSession,
-      infer: (session: string, inputs: unknown) => detached(run(session, inputs, undefined)),
-      inferWithProgress: (session: string, inputs: unknown, progress: (p: TaskProgress) => Effect.Effect<void>) =>
-        detached(run(session, inputs, progress)),
+      infer: (session: string, inputs: unknown, signed: SignedTaskRequest) => detached(run(session, inputs, signed, undefined)),
+      inferWithProgress: (session: string, inputs: unknown, signed: SignedTaskRequest, progress: (p: TaskProgress) => Effect.Effect<void>) =>
+        detached(run(session, inputs, signed, progress)),
       /** A task's state; an ended task's actor is released again after the read. */
       taskState: (id: string) =>
         task(id).pipe(

@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import fc from "fast-check"
 import { fold } from "../../../domain/Decider.js"
-import { Capture, Deposit, Release, Reserve } from "../../../domain/ai/escrow/commands.js"
+import { Capture, Deposit, Release, Reserve, ReturnCapture } from "../../../domain/ai/escrow/commands.js"
 import { escrowDecider, reservationOf, type EscrowState } from "../../../domain/ai/escrow/decide.js"
-import { EscrowCaptured, EscrowEvent, escrowStreamId } from "../../../domain/ai/escrow/events.js"
+import { EscrowCaptured, EscrowCaptureReturned, EscrowEvent, escrowStreamId } from "../../../domain/ai/escrow/events.js"
 import { DEFAULT_TASK_RULES, RequestTask } from "../../../domain/ai/task/commands.js"
 import { makeTaskDecider, type TaskState } from "../../../domain/ai/task/decide.js"
 import type { TaskEvent } from "../../../domain/ai/task/events.js"
@@ -93,17 +93,42 @@ describe("Reserve, Release, Capture", () => {
   })
 })
 
+describe("ReturnCapture (the AI ledger refused the task's receipt)", () => {
+  const captured = runAll(escrowDecider, [deposit(), reserve(), new Capture({ taskId: TASK, receiptBatchId: hash("batch-1") })]).events
+  const returned = [...captured, new EscrowCaptureReturned({ taskId: TASK, amount: 30n })]
+  it("the captured price is available again; deposited unchanged", () => {
+    spec.given(captured).when(new ReturnCapture({ taskId: TASK, amount: 30n })).then((events, s) => {
+      expect(events).toEqual([new EscrowCaptureReturned({ taskId: TASK, amount: 30n })])
+      expect(s.totals).toEqual({ deposited: 100n, available: 100n, reserved: 0n, captured: 0n })
+    })
+  })
+  it("once per task: the same refusal again (a replay, or another gateway's tx) decides nothing", () => {
+    spec.given(returned).when(new ReturnCapture({ taskId: TASK, amount: 30n })).then((events, s) => {
+      expect(events).toEqual([])
+      expect(s.totals.available).toBe(100n)
+    })
+  })
+  it("refuses to return more than the book captured: OverCaptured, nothing changes", () => {
+    spec.given(captured).when(new ReturnCapture({ taskId: hash("task-2"), amount: 31n })).thenRejects("ReturnRejected", "OverCaptured")
+    spec.given(funded).when(new ReturnCapture({ taskId: TASK, amount: 1n })).thenRejects("ReturnRejected", "OverCaptured")
+  })
+  it("evolve refuses a stream that returns one task's capture twice", () => {
+    expect(() => fold(escrowDecider.evolve, escrowDecider.initialState, [...returned, returned.at(-1)!])).toThrow(/invariant/)
+  })
+})
+
 // ---------------------------------------------------------------- properties
 
 const escrowStepArb = fc.oneof(
   fc.record({ op: fc.constant("deposit" as const), amount: fc.bigInt({ min: 1n, max: 1_000n }), tx: fc.nat({ max: 6 }) }),
   fc.record({ op: fc.constant("reserve" as const), price: fc.bigInt({ min: 0n, max: 400n }), task: fc.nat({ max: 9 }) }),
   fc.record({ op: fc.constant("release" as const), task: fc.nat({ max: 9 }) }),
-  fc.record({ op: fc.constant("capture" as const), task: fc.nat({ max: 9 }) })
+  fc.record({ op: fc.constant("capture" as const), task: fc.nat({ max: 9 }) }),
+  fc.record({ op: fc.constant("return" as const), task: fc.nat({ max: 9 }), price: fc.bigInt({ min: 1n, max: 400n }) })
 )
 
 describe("properties", () => {
-  it("escrow conservation under any deposit/reserve/release/capture, checked against a model; replay agrees", () => {
+  it("escrow conservation under any deposit/reserve/release/capture/return, checked against a model; replay agrees", () => {
     fc.assert(
       fc.property(fc.array(escrowStepArb, { maxLength: 60 }), (steps) => {
         let s = escrowDecider.initialState
@@ -112,9 +137,14 @@ describe("properties", () => {
         const deposits = new Map<number, bigint>()
         const open = new Map<number, bigint>()
         let captured = 0n
+        /** Each captured task's price, and the tasks whose capture was returned. */
+        const capturedOf = new Map<number, bigint>()
+        const returnedTasks = new Set<number>()
         const available = () => [...deposits.values()].reduce((a, b) => a + b, 0n) - [...open.values()].reduce((a, b) => a + b, 0n) - captured
         for (const step of steps) {
           const taskId = "task" in step ? hash(`task-${step.task}`) : hash("none")
+          // A task captured at price 0 has nothing to return (the gateway asks nothing for it).
+          if (step.op === "return" && capturedOf.get(step.task) === 0n) continue
           const cmd =
             step.op === "deposit"
               ? deposit(deposits.get(step.tx) ?? step.amount, `tx-${step.tx}`)
@@ -122,7 +152,9 @@ describe("properties", () => {
                 ? reserve(step.price, taskId)
                 : step.op === "release"
                   ? new Release({ taskId })
-                  : new Capture({ taskId, receiptBatchId: hash("batch") })
+                  : step.op === "capture"
+                    ? new Capture({ taskId, receiptBatchId: hash("batch") })
+                    : new ReturnCapture({ taskId, amount: capturedOf.get(step.task) ?? step.price })
           const r = escrowDecider.decide(s, cmd)
           switch (step.op) {
             case "deposit":
@@ -138,8 +170,24 @@ describe("properties", () => {
             case "release":
             case "capture": {
               expect(Either.isRight(r)).toBe(open.has(step.task))
-              if (step.op === "capture") captured += open.get(step.task) ?? 0n
+              if (step.op === "capture" && open.has(step.task)) {
+                captured += open.get(step.task)!
+                capturedOf.set(step.task, open.get(step.task)!)
+              }
               open.delete(step.task)
+              break
+            }
+            case "return": {
+              const amount = capturedOf.get(step.task) ?? step.price
+              if (returnedTasks.has(step.task)) {
+                expect(Either.isRight(r) && r.right.length === 0).toBe(true)
+              } else {
+                expect(Either.isLeft(r) ? r.left.reason : null).toBe(amount > captured ? "OverCaptured" : null)
+                if (amount <= captured) {
+                  captured -= amount
+                  returnedTasks.add(step.task)
+                }
+              }
             }
           }
           if (Either.isLeft(r)) continue

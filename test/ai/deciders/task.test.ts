@@ -257,7 +257,8 @@ describe("SettleTask: the one charge", () => {
       taskId: TASK,
       model: MODEL,
       price: PRICE,
-      results: [{ worker: W1, fingerprint: FP_A, execMs: 120, signature: `0x${"33".repeat(64)}` }]
+      results: [{ worker: W1, fingerprint: FP_A, execMs: 120, signature: `0x${"33".repeat(64)}` }],
+      request: { inputHash: hash("inputs"), nonce: `0x${"44".repeat(16)}`, signature: `0x${"55".repeat(64)}` }
     }
     spec.given(validated).when(new SettleTask({ receiptBatchId: hash("batch-1"), at: T0 + 1_000, receipt })).then((events) => {
       const [back] = throughJson(TaskEvent, events)

@@ -29,6 +29,14 @@ const payloads: ReadonlyArray<TransactionPayload> = [
   { kind: "usage.settle", receipts: [usageReceipt(hashOf("t1"), model), usageReceipt(hashOf("t2"), model, { price: 0n })] }
 ]
 
+/** A request's fields as RLP (input hash, nonce, signature), shape only. */
+const REQUEST: RlpInput = [hashBytes(model), new Uint8Array(16), new Uint8Array(64)]
+const requestItem = (r: { readonly request: { readonly inputHash: string; readonly nonce: string; readonly signature: string } }): RlpInput => [
+  Buffer.from(r.request.inputHash.slice(2), "hex"),
+  Buffer.from(r.request.nonce.slice(2), "hex"),
+  Buffer.from(r.request.signature.slice(2), "hex")
+]
+
 /** A signed-shaped transaction with a hand-made payload (decoding checks the shape, not the signature). */
 const raw = (kind: string, payload: RlpInput): Uint8Array =>
   encodeRlp([1n, 0n, 0n, utf8(kind), payload, developer.publicKey.bytes, new Uint8Array(64).fill(1)])
@@ -52,9 +60,11 @@ describe("the AI shard's transaction kinds", () => {
     ["an empty GPU class", () => raw("worker.register", [new Uint8Array(0), 1n, utf8("ws://x")]), "worker.register.gpuClass must be 1 to 32"],
     ["a zero withdrawal", () => raw("escrow.withdraw", [hashBytes(model), 0n]), "escrow.withdraw.amount must be positive"],
     ["no receipts", () => raw("usage.settle", []), "usage.settle.receipts must hold 1 to 256 items, got 0"],
-    ["a receipt without results", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, []]]), "results must hold 1 to 16 items, got 0"],
-    ["a grant nonce of 15 bytes", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(15), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, []]]), "grant.nonce must be 16 bytes, got 15"],
-    ["an issuedAt past 2^53", () => raw("usage.settle", [[[1n, hashBytes(model), 1n << 53n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, []]]), "grant.issuedAt must be at most"]
+    ["a receipt without results", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, [], REQUEST]]), "results must hold 1 to 16 items, got 0"],
+    ["a receipt without its request", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, [[new Uint8Array(20), hashBytes(model), 1n, new Uint8Array(64)]]]]), "usage.settle.receipts[0] payload must be a list of 6"],
+    ["a request nonce of 15 bytes", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, [[new Uint8Array(20), hashBytes(model), 1n, new Uint8Array(64)]], [hashBytes(model), new Uint8Array(15), new Uint8Array(64)]]]), "request.nonce must be 16 bytes, got 15"],
+    ["a grant nonce of 15 bytes", () => raw("usage.settle", [[[1n, hashBytes(model), 0n, 1n, 1n, new Uint8Array(15), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, [], REQUEST]]), "grant.nonce must be 16 bytes, got 15"],
+    ["an issuedAt past 2^53", () => raw("usage.settle", [[[1n, hashBytes(model), 1n << 53n, 1n, 1n, new Uint8Array(16), developer.publicKey.bytes, new Uint8Array(64)], hashBytes(model), hashBytes(model), 1n, [], REQUEST]]), "grant.issuedAt must be at most"]
   ])("rejects %s: Malformed", (_, make, detail) => {
     const reason = decodeReason(make())
     expect(reason.startsWith("Malformed")).toBe(true)
@@ -67,23 +77,24 @@ describe("the AI shard's transaction kinds", () => {
       [r.grant.chainId, hashBytes(r.grant.model), BigInt(r.grant.issuedAt), BigInt(r.grant.expiresAt), r.grant.spendMax,
         Buffer.from(r.grant.nonce.slice(2), "hex"), Buffer.from(r.grant.publicKey.slice(2), "hex"), Buffer.from(r.grant.signature.slice(2), "hex")],
       hashBytes(r.taskId), hashBytes(r.model), r.price,
-      r.results.map((x) => [Buffer.from(x.worker.slice(2), "hex"), hashBytes(x.fingerprint), BigInt(x.execMs), Buffer.from(x.signature.slice(2), "hex")])
+      r.results.map((x) => [Buffer.from(x.worker.slice(2), "hex"), hashBytes(x.fingerprint), BigInt(x.execMs), Buffer.from(x.signature.slice(2), "hex")]),
+      requestItem(r)
     ]
     const reason = decodeReason(raw("usage.settle", Array.from({ length: USAGE_RECEIPTS_MAX + 1 }, () => item)))
     expect(reason).toContain(`must hold 1 to ${USAGE_RECEIPTS_MAX} items, got ${USAGE_RECEIPTS_MAX + 1}`)
   })
 
-  it(`more than ${USAGE_SIGNATURES_MAX} signatures (256 receipts × 4 results = 1280) is Malformed`, () => {
+  it(`more than ${USAGE_SIGNATURES_MAX} signatures (grant + request + 4 results per receipt: 171 receipts = 1026) is Malformed`, () => {
     const r = usageReceipt(hashOf("sigs"), model)
     const result = r.results[0]!
     const resultItem = [Buffer.from(result.worker.slice(2), "hex"), hashBytes(result.fingerprint), BigInt(result.execMs), Buffer.from(result.signature.slice(2), "hex")]
     const item = [
       [r.grant.chainId, hashBytes(r.grant.model), BigInt(r.grant.issuedAt), BigInt(r.grant.expiresAt), r.grant.spendMax,
         Buffer.from(r.grant.nonce.slice(2), "hex"), Buffer.from(r.grant.publicKey.slice(2), "hex"), Buffer.from(r.grant.signature.slice(2), "hex")],
-      hashBytes(r.taskId), hashBytes(r.model), r.price, [resultItem, resultItem, resultItem, resultItem]
+      hashBytes(r.taskId), hashBytes(r.model), r.price, [resultItem, resultItem, resultItem, resultItem], requestItem(r)
     ]
-    expect(decodeReason(raw("usage.settle", Array.from({ length: 256 }, () => item)))).toContain(`carries 1280 signatures, at most ${USAGE_SIGNATURES_MAX}`)
-    expect(decodeReason(raw("usage.settle", Array.from({ length: 204 }, () => item)))).toBe("decoded") // 204 × 5 = 1020
+    expect(decodeReason(raw("usage.settle", Array.from({ length: 171 }, () => item)))).toContain(`carries 1026 signatures, at most ${USAGE_SIGNATURES_MAX}`)
+    expect(decodeReason(raw("usage.settle", Array.from({ length: 170 }, () => item)))).toBe("decoded") // 170 × 6 = 1020
   })
 
   it("the size limit is per kind: a usage.settle of 64 receipts (> 4096 bytes) decodes; any other kind that big is Oversized", () => {

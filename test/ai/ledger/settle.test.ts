@@ -16,11 +16,13 @@ import {
   key,
   MANIFEST,
   provider,
+  requestOf,
   resultOf,
   settleTx,
   signed,
   step,
   tagsOf,
+  taskOf,
   txIn,
   usageReceipt,
   withVerifiedModel,
@@ -68,8 +70,8 @@ describe("usage.settle", () => {
 
   it("two workers: each paid its compute fee (300 ms → 60, 500 ms → 100), provider 740", () => {
     const { state, model } = setup()
-    const task = hashOf("two")
-    const r = step(state, ctxAt(10), txIn(settleTx(usageReceipt(task, model, { results: [resultOf(worker1, task, 300), resultOf(worker2, task, 500)] }))))
+    const task = taskOf(hashOf("two"), model)
+    const r = step(state, ctxAt(10), txIn(settleTx(usageReceipt(hashOf("two"), model, { results: [resultOf(worker1, task, 300), resultOf(worker2, task, 500)] }))))
     expect(payoutsOf(r.events).map((p) => p.amount)).toEqual([740n, 60n, 100n, 100n])
   })
 
@@ -97,13 +99,13 @@ describe("usage.settle", () => {
     ["a price over the grant's cap", (m) => usageReceipt(hashOf("cap"), m, { grantParams: { spendMax: 999n } }), "OverCap"],
     ["a price other than the model's", (m) => usageReceipt(hashOf("p"), m, { price: 2_000n }), "WrongPrice"],
     ["an unknown model", () => usageReceipt(hashOf("u"), hashOf("no-model")), "UnknownModel"],
-    ["an unregistered worker", (m) => usageReceipt(hashOf("uw"), m, { results: [resultOf(key("stranger"), hashOf("uw"))] }), "UnregisteredWorker"],
-    ["a result signed by another key", (m) => usageReceipt(hashOf("rs"), m, { results: [resultOf(worker1, hashOf("rs"), 500, FINGERPRINT, worker2)] }), "BadResultSignature"],
+    ["an unregistered worker", (m) => usageReceipt(hashOf("uw"), m, { results: [resultOf(key("stranger"), taskOf(hashOf("uw"), m))] }), "UnregisteredWorker"],
+    ["a result signed by another key", (m) => usageReceipt(hashOf("rs"), m, { results: [resultOf(worker1, taskOf(hashOf("rs"), m), 500, FINGERPRINT, worker2)] }), "BadResultSignature"],
     ["a result signed for another task", (m) => usageReceipt(hashOf("rt"), m, { results: [resultOf(worker1, hashOf("elsewhere"))] }), "BadResultSignature"],
     // A gateway that raises a worker's execution units after it signed them (to inflate the compute fee and task mining).
-    ["a result whose execMs was changed after signing", (m) => usageReceipt(hashOf("ex"), m, { results: [{ ...resultOf(worker1, hashOf("ex"), 500), execMs: 5_000 }] }), "BadResultSignature"],
-    ["a worker listed twice", (m) => usageReceipt(hashOf("d"), m, { results: [resultOf(worker1, hashOf("d")), resultOf(worker1, hashOf("d"))] }), "DuplicateWorker"],
-    ["results that disagree", (m) => usageReceipt(hashOf("dis"), m, { results: [resultOf(worker1, hashOf("dis")), resultOf(worker2, hashOf("dis"), 500, hashOf("other-fp"))] }), "ResultsDisagree"]
+    ["a result whose execMs was changed after signing", (m) => usageReceipt(hashOf("ex"), m, { results: [{ ...resultOf(worker1, taskOf(hashOf("ex"), m), 500), execMs: 5_000 }] }), "BadResultSignature"],
+    ["a worker listed twice", (m) => usageReceipt(hashOf("d"), m, { results: [resultOf(worker1, taskOf(hashOf("d"), m)), resultOf(worker1, taskOf(hashOf("d"), m))] }), "DuplicateWorker"],
+    ["results that disagree", (m) => usageReceipt(hashOf("dis"), m, { results: [resultOf(worker1, taskOf(hashOf("dis"), m)), resultOf(worker2, taskOf(hashOf("dis"), m), 500, hashOf("other-fp"))] }), "ResultsDisagree"]
   ]
   for (const [what, make, reason] of refusalCases) {
     it(`refuses ${what}: ${reason}, and changes nothing`, () => {
@@ -114,6 +116,72 @@ describe("usage.settle", () => {
       expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
     })
   }
+
+  describe("the developer's request binds each task to the grant", () => {
+    const mallory = key("mallory")
+    const requestCases: ReadonlyArray<[string, (m: ReturnType<typeof setup>["model"]) => ReturnType<typeof usageReceipt>, string]> = [
+      // A grant holder with a registered worker key makes up tasks: the results sign the made-up id, but no request names it.
+      ["a made-up task id whose results are signed over it", (m) => {
+        const madeUp = hashOf("made-up task")
+        return usageReceipt(hashOf("mu"), m, { taskId: madeUp, results: [resultOf(worker1, madeUp)] })
+      }, "TaskNotRequested"],
+      ["a request whose inputs' hash was changed after signing", (m) => {
+        const r = usageReceipt(hashOf("in"), m)
+        return { ...r, request: { ...r.request, inputHash: hashOf("other inputs") } }
+      }, "TaskNotRequested"],
+      ["a request whose nonce was changed after signing", (m) => {
+        const r = usageReceipt(hashOf("nn"), m)
+        return { ...r, request: { ...r.request, nonce: "0x" + "ef".repeat(16) } }
+      }, "TaskNotRequested"],
+      ["a request of another grant (its nonce) under this one", (m) => {
+        const other = requestOf({ ...usageReceipt(hashOf("og"), m).grant, nonce: "0x" + "01".repeat(16) }, m, hashOf("og"))
+        return usageReceipt(hashOf("og"), m, { taskId: other.taskId, request: other.request, results: [resultOf(worker1, other.taskId)] })
+      }, "TaskNotRequested"],
+      ["a request signed by a key other than the grant's", (m) => {
+        const r = usageReceipt(hashOf("ms"), m)
+        return { ...r, request: requestOf(r.grant, m, hashOf("ms"), mallory).request }
+      }, "BadRequestSignature"],
+      ["a request signature that is not a signature", (m) => {
+        const r = usageReceipt(hashOf("zs"), m)
+        return { ...r, request: { ...r.request, signature: "0x" + "00".repeat(64) } }
+      }, "BadRequestSignature"]
+    ]
+    for (const [what, make, reason] of requestCases) {
+      it(`refuses ${what}: ${reason}, and changes nothing`, () => {
+        const { state, model } = setup()
+        const r = step(state, ctxAt(10), txIn(settleTx(make(model))))
+        expect(refusalsOf(r.events)).toEqual([reason])
+        expect(payoutsOf(r.events)).toEqual([])
+        expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
+        expect(r.state.settled).toEqual(state.settled)
+      })
+    }
+
+    it("property: a receipt with any byte of its task id or request changed never settles, never moves escrow, and is refused TaskNotRequested or BadRequestSignature", () => {
+      const { state, model } = setup()
+      const honest = usageReceipt(hashOf("prop"), model)
+      const fields = ["taskId", "inputHash", "nonce", "signature"] as const
+      fc.assert(
+        fc.property(fc.constantFrom(...fields), fc.nat(), fc.integer({ min: 1, max: 15 }), (field, at, flip) => {
+          const mutate = (hex: string) => {
+            const i = 2 + (at % (hex.length - 2))
+            return hex.slice(0, i) + ((parseInt(hex[i]!, 16) ^ flip).toString(16)) + hex.slice(i + 1)
+          }
+          const receipt =
+            field === "taskId"
+              ? { ...honest, taskId: mutate(honest.taskId) as typeof honest.taskId }
+              : { ...honest, request: { ...honest.request, [field]: mutate(honest.request[field]) } }
+          const r = step(state, ctxAt(10), txIn(settleTx(receipt)))
+          expect(tagsOf(r.events)).toEqual(["UsageRefused"])
+          expect(["TaskNotRequested", "BadRequestSignature"]).toContain(refusalsOf(r.events)[0])
+          expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
+        }),
+        { seed: 11, numRuns: 60 }
+      )
+      // The honest receipt itself settles: the refusals above are the mutations'.
+      expect(refusalsOf(step(state, ctxAt(10), txIn(settleTx(honest))).events)).toEqual([])
+    })
+  })
 
   it("a settle from outside the AI committee is refused whole (NotCommitteeMember): nothing settles, no signature is checked", () => {
     const { state, model } = setup()

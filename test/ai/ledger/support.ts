@@ -18,7 +18,7 @@ import {
 } from "../../../domain/chain/transaction.js"
 import { SYSTEM_ESCROW, SYSTEM_STAKE_POOL } from "../../../domain/economics/accounts.js"
 import type { EconomicsConfig } from "../../../domain/economics/config.js"
-import { resultDigest, sessionGrantDigest, signMessage } from "../../../domain/ai/signedMessages.js"
+import { resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../../domain/ai/signedMessages.js"
 import type { AiContext, AiInput } from "../../../domain/ai/ledger/context.js"
 import { decideAi } from "../../../domain/ai/ledger/decide.js"
 import type { AiEvent, AiRejection } from "../../../domain/ai/ledger/events.js"
@@ -158,6 +158,20 @@ export interface GrantParams {
   readonly nonce?: string
 }
 
+export const GRANT_NONCE = "0x" + "ab".repeat(16)
+/** Every test request's nonce: tasks differ by their inputs' hash (the label given to `usageReceipt`). */
+export const REQUEST_NONCE = "0x" + "cd".repeat(16)
+
+/** The task id the developer's request for inputs `inputs` on `model` under a grant with `grantParams` names. */
+export const taskOf = (inputs: Hash32, model: Hash32, grantParams: Partial<GrantParams> = {}): Hash32 =>
+  taskIdOf({ chainId: grantParams.chainId ?? CHAIN, model, grantNonce: grantParams.nonce ?? GRANT_NONCE, inputHash: inputs, nonce: REQUEST_NONCE })
+
+/** The developer's signed request as a receipt carries it, for `grant` and `model` (signed by `signer`, the developer unless told). */
+export const requestOf = (grant: UsageReceipt["grant"], model: Hash32, inputs: Hash32, signer: PrivateKey = developer, nonce = REQUEST_NONCE) => {
+  const r = { chainId: grant.chainId, model, grantNonce: grant.nonce, inputHash: inputs, nonce }
+  return { taskId: taskIdOf(r), request: { inputHash: inputs, nonce, signature: signMessage(taskRequestDigest(r), signer) } }
+}
+
 export const grantOf = (dev: PrivateKey, p: GrantParams, signer: PrivateKey = dev): UsageReceipt["grant"] => {
   const g = {
     chainId: p.chainId ?? CHAIN,
@@ -165,7 +179,7 @@ export const grantOf = (dev: PrivateKey, p: GrantParams, signer: PrivateKey = de
     issuedAt: p.issuedAt ?? T0,
     expiresAt: p.expiresAt ?? T0 + 3_600_000,
     spendMax: p.spendMax ?? 1_000_000n,
-    nonce: p.nonce ?? "0x" + "ab".repeat(16)
+    nonce: p.nonce ?? GRANT_NONCE
   }
   return { ...g, publicKey: dev.publicKey.hex, signature: signMessage(sessionGrantDigest(g), signer) }
 }
@@ -177,18 +191,26 @@ export const resultOf = (w: PrivateKey, taskId: Hash32, execMs = 500, fingerprin
   signature: signMessage(resultDigest(taskId, fingerprint, execMs), signer)
 })
 
+/**
+ * A receipt of the developer's task on `inputs` (its inputs' hash: a label
+ * per task), requested and signed as a gateway would get it: the task id is
+ * the request's digest (`taskOf`), worker 1's result signed over it.
+ */
 export const usageReceipt = (
-  taskId: Hash32,
+  inputs: Hash32,
   model: Hash32,
   over: Partial<UsageReceipt> & { readonly grantParams?: Partial<GrantParams> } = {}
 ): UsageReceipt => {
   const { grantParams, ...rest } = over
+  const grant = rest.grant ?? grantOf(developer, { model, ...grantParams })
+  const { taskId, request } = requestOf(grant, model, inputs)
   return {
-    grant: grantOf(developer, { model, ...grantParams }),
+    grant,
     taskId,
     model,
     price: 1_000n,
     results: [resultOf(worker1, taskId)],
+    request,
     ...rest
   }
 }

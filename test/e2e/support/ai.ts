@@ -12,13 +12,14 @@ import { expect } from "vitest"
 import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
 import { decodeTensorMapJson, type TensorMap } from "../../../domain/ai/tensor.js"
 import { toOrtFeeds } from "../../../infra/inference/ortTensor.js"
-import { sessionGrantDigest, signMessage, signWeightsChunk, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { sessionGrantDigest, signMessage, signTaskRequest, signWeightsChunk, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import type { Hash32 } from "../../../domain/chain/hash.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { defaultFeeOf } from "../../../domain/chain/genesis.js"
 import { isAiShardKind, signTransaction, TransactionBody, type TransactionPayload } from "../../../domain/chain/transaction.js"
 import { BLOB_CHUNK_BYTES } from "../../../src/api/AiRpcs.js"
-import type { ModelView } from "../../../src/client/index.js"
+import { signInferRequest, type GrantOfSession, type ModelView } from "../../../src/client/index.js"
 import { waitFor } from "./chain.js"
 import type { TestClient } from "./client.js"
 
@@ -94,6 +95,32 @@ export interface GrantOptions {
 export const signGrant = (chainId: bigint, developer: PrivateKey, model: string, o: GrantOptions = {}) => {
   const g = { model, issuedAt: o.issuedAt ?? Date.now(), expiresAt: o.expiresAt ?? Date.now() + 60_000, spendMax: o.spendMax ?? 100n, nonce: o.nonce ?? freshNonce() }
   return { publicKey: developer.publicKey.hex, ...g, signature: signMessage(sessionGrantDigest({ chainId, ...g }), developer) }
+}
+
+/** A session the test opened, with what its calls' requests name: the developer's key, the chain and the grant's model and nonce. */
+export interface TestSession {
+  readonly session: string
+  readonly key: PrivateKey
+  readonly grant: GrantOfSession
+}
+
+/** Opens a session with `grant` (as `signGrant` made it) for `developer`. */
+export const openTestSession = async (c: TestClient, chainId: bigint, developer: PrivateKey, grant: ReturnType<typeof signGrant>): Promise<TestSession> => {
+  const { session } = await c.run(c.client.session.open(grant))
+  return { session, key: developer, grant: { chainId, model: grant.model, nonce: grant.nonce } }
+}
+
+/**
+ * `infer`'s payload: the session, the inputs and the developer's request for
+ * them, signed with the grant's key. Inputs that are not tensors cannot be
+ * hashed: their request names no inputs (the node refuses the inputs first).
+ */
+export const inferArgs = (s: TestSession, inputs: unknown, nonce: string = freshNonce()) => {
+  const signed = signInferRequest(s.key, s.grant, inputs, nonce)
+  const request = Either.isRight(signed)
+    ? signed.right
+    : signTaskRequest(s.key, { chainId: s.grant.chainId, model: s.grant.model as Hash32, grantNonce: s.grant.nonce, inputHash: `0x${"00".repeat(32)}` as Hash32, nonce })
+  return { session: s.session, inputs, ...request }
 }
 
 export interface RegistrationOptions {
