@@ -13,6 +13,7 @@ const BENCHES: ReadonlyArray<{ readonly name: string; readonly load: () => Promi
   { name: "scheduling", load: () => import("./scheduling.js") },
   { name: "inference", load: () => import("./inference.js") },
   { name: "tensors", load: () => import("./tensors.js") },
+  { name: "settlement", load: () => import("./settlement.js") },
   { name: "consensus", load: () => import("./consensus.js") }
 ]
 
