@@ -384,6 +384,8 @@ const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | n
     case "worker.register":
     case "usage.settle":
     case "escrow.withdraw":
+    case "worker.liveness":
+    case "worker.measure":
       return
     default:
       return absurd(p)

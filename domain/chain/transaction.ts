@@ -20,6 +20,7 @@ import { ModelManifest } from "../ai/manifest.js"
 import { PPM } from "../economics/config.js"
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
+import { workerLivenessCodec, WorkerLivenessPayload, workerMeasureCodec, WorkerMeasurePayload } from "./payloads/workerLiveness.js"
 
 /** Bigger transactions are refused before any decoding work. */
 export const MAX_TRANSACTION_BYTES = 4096
@@ -262,7 +263,9 @@ export const TransactionPayload = Schema.Union(
   ModelAttestPayload,
   WorkerRegisterPayload,
   UsageSettlePayload,
-  EscrowWithdrawPayload
+  EscrowWithdrawPayload,
+  WorkerLivenessPayload,
+  WorkerMeasurePayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -278,7 +281,7 @@ export class TransactionBody extends Schema.Class<TransactionBody>("TransactionB
   }
 }
 
-interface PayloadCodec<P extends TransactionPayload> {
+export interface PayloadCodec<P extends TransactionPayload> {
   readonly encode: (payload: P) => RlpInput
   readonly decode: (item: RlpItem) => Either.Either<P, string>
 }
@@ -301,7 +304,7 @@ const transferCodec: PayloadCodec<TransferPayload> = {
 /** The largest manifest a model.register carries (the whole tx is capped at MAX_TRANSACTION_BYTES). */
 export const MANIFEST_BYTES_MAX = 3072
 
-const list = (item: RlpItem, length: number, what: string): Either.Either<ReadonlyArray<RlpItem>, string> =>
+export const list = (item: RlpItem, length: number, what: string): Either.Either<ReadonlyArray<RlpItem>, string> =>
   item instanceof Uint8Array || item.length !== length
     ? Either.left(`${what} payload must be a list of ${length}`)
     : Either.right(item)
@@ -311,7 +314,7 @@ const hashField = (item: RlpItem, what: string): Either.Either<Hash32, string> =
     ? Either.right(bytesToHex(item) as Hash32)
     : Either.left(`${what} must be ${HASH_BYTES} bytes`)
 
-const positive = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+export const positive = (item: RlpItem, what: string): Either.Either<bigint, string> =>
   Either.flatMap(
     Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message),
     (n) => (n === 0n ? Either.left(`${what} must be positive`) : Either.right(n))
@@ -397,7 +400,7 @@ const govShardSharesCodec: PayloadCodec<GovShardSharesPayload> = {
     })
 }
 
-const addressField = (item: RlpItem, what: string): Either.Either<Address, string> =>
+export const addressField = (item: RlpItem, what: string): Either.Either<Address, string> =>
   item instanceof Uint8Array && item.length === ADDRESS_BYTES
     ? Either.right(bytesToHex(item) as Address)
     : Either.left(`${what} must be ${ADDRESS_BYTES} bytes`)
@@ -477,7 +480,7 @@ const uintField = (item: RlpItem, what: string): Either.Either<bigint, string> =
   Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message)
 
 /** A non-negative integer that fits a JS number exactly, at most `max`. */
-const smallInt = (item: RlpItem, max: number, what: string): Either.Either<number, string> =>
+export const smallInt = (item: RlpItem, max: number, what: string): Either.Either<number, string> =>
   Either.flatMap(Either.mapLeft(rlpToBigInt(item, what, 8), (e) => e.message), (n) =>
     n > BigInt(max) ? Either.left(`${what} must be at most ${max}`) : Either.right(Number(n))
   )
@@ -630,7 +633,9 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "model.attest": modelAttestCodec,
   "worker.register": workerRegisterCodec,
   "usage.settle": usageSettleCodec,
-  "escrow.withdraw": escrowWithdrawCodec
+  "escrow.withdraw": escrowWithdrawCodec,
+  "worker.liveness": workerLivenessCodec,
+  "worker.measure": workerMeasureCodec
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -660,7 +665,9 @@ export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionK
   "worker.unbond",
   "usage.settle",
   "escrow.withdraw",
-  "gov.shard-shares"
+  "gov.shard-shares",
+  "worker.liveness",
+  "worker.measure"
 ])
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 

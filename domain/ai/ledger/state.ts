@@ -9,6 +9,9 @@
  *   settled     usage receipt ids (task ids) settled: each at most once
  *   grantSpent  what each session grant has spent (≤ its spendMax)
  *   credited    escrow and bond receipt ids already taken
+ *   liveness    per worker, each member's latest view (online or not)
+ *   online      the workers the committee's stake sees online (> 1/2)
+ *   measures    per worker, each member's latest measured units
  *   economy     the reward economy, folded from this ledger's own events;
  *               its stakes + unbonding sum to balance(STAKE_POOL)
  */
@@ -46,7 +49,10 @@ export interface AiWorker {
   readonly owner: Address
   readonly publicKey: string
   readonly gpuClass: string
+  /** What settlement, scheduling and the economy use: the class's units until measured. */
   readonly gpuUnitsMilli: bigint
+  /** Devices × the declared class's coefficient: the cap on measured units. */
+  readonly classUnitsMilli: bigint
   readonly endpoint: string
   readonly registeredHeight: number
 }
@@ -60,6 +66,9 @@ export interface AiLedgerState {
   readonly settled: HashSet.HashSet<Hash32>
   readonly grantSpent: HashMap.HashMap<Hash32, bigint>
   readonly credited: HashSet.HashSet<Hash32>
+  readonly liveness: HashMap.HashMap<Address, HashMap.HashMap<Address, boolean>>
+  readonly online: HashSet.HashSet<Address>
+  readonly measures: HashMap.HashMap<Address, HashMap.HashMap<Address, bigint>>
   /** The genesis economics: folding the economy needs it (fees, unbonding epochs). */
   readonly economics: EconomicsConfig
   readonly economy: EconomyState
@@ -74,6 +83,9 @@ export const initialAiLedgerState = (economics: EconomicsConfig): AiLedgerState 
   settled: HashSet.empty(),
   grantSpent: HashMap.empty(),
   credited: HashSet.empty(),
+  liveness: HashMap.empty(),
+  online: HashSet.empty(),
+  measures: HashMap.empty(),
   economics,
   economy: initialEconomy(economics)
 })
