@@ -30,6 +30,7 @@ import { Economy } from "../economy/Economy.js"
 import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeSettler } from "./Settler.js"
+import { runLivenessReporter } from "./LivenessReporter.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -134,6 +135,8 @@ export const makeAiNode = (config: AiConfig) =>
             Effect.map((l) => (l.ai === null ? undefined : escrowOf(l.ai, developer, model))),
             Effect.orElseSucceed(() => undefined)
           )
+    // As a member of the AI committee, this node tells the ledger which workers it sees alive (online mining).
+    if (aiShard !== undefined) yield* Effect.forkScoped(runLivenessReporter(chain, aiShard, attestor, hub.seen))
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow })
     yield* makeAiProjection(models, runner, hub, settler, aiShard)
     // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`.

@@ -399,6 +399,16 @@ const pending = new Map<
       return out
     })
 
+    /** Workers this node sees alive: connected, streaming and Online (heartbeats within the grace). What it reports to the AI ledger. */
+    const seen = Effect.gen(function* () {
+      const out = new Set<Address>()
+      for (const c of connections.values()) {
+        if (!c.streaming) continue
+        if ((yield* (yield* actor(c.worker)).state).status === "Online") out.add(c.worker as Address)
+      }
+      return out as ReadonlySet<Address>
+    })
+
     /** Known workers; class and devices as the ledger has them (what scheduling uses), else as they declared. */
     const list = Effect.gen(function* () {
       const out: Array<WorkerView> = []
@@ -452,6 +462,7 @@ const pending = new Map<
       dispatch,
       recordOutcome,
       schedulable,
+      seen,
       list,
       /** Workers known from their streams (for a restart: the index replays them). */
       remember: (worker: string) => Effect.sync(() => void known.add(worker)),
