@@ -6,6 +6,9 @@
  * puts it online by stake — it earns online mining at the epochs' closes,
  * the same on every validator. Killed (-9), the gateways see it gone, report
  * it offline, and the epochs that close after that pay it no online mining.
+ * Each member also runs the seeded benchmark on it and submits
+ * `worker.measure`: its units on chain are the members' median, capped by its
+ * declared H100's 10 units.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { afterAll, describe, expect, it } from "vitest"
@@ -44,7 +47,7 @@ const onlineMiningIn = async (c: TestClient, epoch: number): Promise<bigint> => 
 
 describe("workers' liveness on the AI ledger (4-validator devnet)", () => {
   it(
-    "a compute node serving all 4 validators is reported online by the committee and earns online mining at the closes, the same on every validator; killed, it is reported offline and earns none after",
+    "a compute node serving all 4 validators is reported online by the committee, measured by the seeded benchmark, and earns online mining at the closes, the same on every validator; killed, it is reported offline and earns none after",
     async () => {
       devnet = await spawnNode({
         dataDir: makeTempDir("worker-liveness"),
@@ -56,7 +59,7 @@ describe("workers' liveness on the AI ledger (4-validator devnet)", () => {
       for (const url of urls) clients.push(await openClient(url))
       const [v0] = clients as [TestClient]
 
-      const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", "CPU", "--data-dir", makeTempDir("liveness-worker"), "--key", bytesToHex(WORKER.exportBytes())]
+      const args = ["--import", "tsx", CLI_MAIN, "worker", "start", "--gpu-class", "H100", "--data-dir", makeTempDir("liveness-worker"), "--key", bytesToHex(WORKER.exportBytes())]
       worker = spawn(process.execPath, [...args, ...urls.flatMap((u) => ["--node", u])], {
         cwd: REPO_ROOT,
         env: { ...process.env, NO_COLOR: "1" },
@@ -75,6 +78,27 @@ describe("workers' liveness on the AI ledger (4-validator devnet)", () => {
         },
         { timeoutMs: 90_000 }
       )
+      // Measured: each member runs the seeded benchmark and logs what it submits; once members holding > 1/2 of the
+      // stake (3 of 4 equal stakes) have, the ledger's units are their median capped by the class (H100 × 1: 10_000).
+      const logged = () =>
+        [...devnet!.output().matchAll(new RegExp(`measured worker ${W}: (\\d+) milli-units`, "g"))].map((m) => BigInt(m[1]!))
+      const measured = await waitFor(
+        "the worker's units on chain within the measurements the members logged",
+        async () => {
+          const units = (await v0.run(v0.client.worker.onChain({ address: W }))).gpuUnitsMilli
+          const values = logged()
+          if (values.length < 3) return undefined
+          const capped = values.map((v) => (v < 10_000n ? v : 10_000n))
+          const [lo, hi] = [capped.reduce((a, b) => (a < b ? a : b)), capped.reduce((a, b) => (a > b ? a : b))]
+          return units >= lo && units <= hi ? units : undefined
+        },
+        { timeoutMs: 90_000, intervalMs: 500 }
+      ).catch((e: Error) => {
+        const lines = devnet!.output().split("\n").filter((l) => /benchmark|measure/.test(l))
+        throw new Error(`${e.message}\ndevnet: ${lines.slice(-8).join("\n")}\nworker: ${output.slice(-800)}`)
+      })
+      expect(measured).toBeGreaterThan(0n)
+
       // Online on chain: an epoch closes that pays it online mining (its units × its online time in the window).
       const paidEpoch = await waitFor(
         "a closed epoch paying the worker online mining",

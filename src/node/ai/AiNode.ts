@@ -31,6 +31,7 @@ import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeSettler } from "./Settler.js"
 import { runLivenessReporter } from "./LivenessReporter.js"
+import { makeWorkerBenchmarker } from "./WorkerBenchmarker.js"
 import { makeTaskRunner } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -137,6 +138,9 @@ export const makeAiNode = (config: AiConfig) =>
           )
     // As a member of the AI committee, this node tells the ledger which workers it sees alive (online mining).
     if (aiShard !== undefined) yield* Effect.forkScoped(runLivenessReporter(chain, aiShard, attestor, hub.seen))
+    // And it measures their GPU units with the seeded benchmark (its weights served to workers like a model's).
+    const benchmarker = yield* makeWorkerBenchmarker(blobs)
+    if (aiShard !== undefined) yield* Effect.forkScoped(benchmarker.run(chain, aiShard, attestor, hub))
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow })
     yield* makeAiProjection(models, runner, hub, settler, aiShard)
     // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`.
@@ -311,7 +315,7 @@ export const makeAiNode = (config: AiConfig) =>
           return yield* new InvalidRequest({ detail: `length must be a whole number from 1 to ${BLOB_CHUNK_BYTES}, got ${length}` })
         }
         const notFound = new NotFound({ what: "blob", id: hash })
-        if (!HASH.test(h) || (yield* declaring(h)).length === 0) return yield* notFound
+        if (!HASH.test(h) || (h !== benchmarker.weightsHash && (yield* declaring(h)).length === 0)) return yield* notFound
         const path = yield* blobs.path(h).pipe(Effect.mapError(() => notFound))
         const { openSync, readSync, closeSync, fstatSync } = yield* Effect.promise(() => import("node:fs"))
         return yield* Effect.try({
