@@ -24,6 +24,8 @@ import type { WorkerHub } from "./WorkerHub.js"
 export const BENCHMARK_ROUND_MS = 1_000
 /** A failed benchmark is tried again this much later. */
 export const BENCHMARK_RETRY_MS = 30_000
+/** Timed runs per measurement (their fastest counts). */
+export const TIMED_RUNS = 3
 /** A run may take this long before it counts as failed. */
 export const BENCHMARK_DEADLINE_MS = 30_000
 /** The spread of the random times in the first epoch seen (later: the last epoch's length). */
@@ -37,8 +39,31 @@ export const makeWorkerBenchmarker = (blobs: BlobStoreShape) =>
     const bytes = benchmarkModel()
     const { hash } = yield* blobs.put(bytes).pipe(Effect.orDie)
 
-    /** One run on `worker`: its units, or why it does not count. */
-    const measure = (hub: WorkerHub, worker: Address) =>
+    /** Workers that ran the benchmark once here: they hold its weights (a first run's time includes fetching them). */
+    const warmed = new Set<Address>()
+
+    /**
+     * TIMED_RUNS runs on `worker` (after an untimed first one): the units of the fastest, or why one does not count.
+     * The fastest, since a run may wait behind the worker's tasks from any node: the time measures capacity, not load.
+     */
+    const measure = (hub: WorkerHub, worker: Address): Effect.Effect<Either.Either<{ unitsMilli: bigint; ms: number }, string>> =>
+      Effect.gen(function* () {
+        if (!warmed.has(worker)) {
+          const first = yield* runOnce(hub, worker)
+          if (Either.isLeft(first)) return Either.left(first.left)
+          warmed.add(worker)
+        }
+        let fastest = Number.POSITIVE_INFINITY
+        for (let i = 0; i < TIMED_RUNS; i++) {
+          const r = yield* runOnce(hub, worker)
+          if (Either.isLeft(r)) return Either.left(r.left)
+          fastest = Math.min(fastest, r.right)
+        }
+        return Either.right({ unitsMilli: measuredUnitsMilli(fastest), ms: fastest })
+      })
+
+    /** One run: the ms the gateway saw it take, or why it does not count. */
+    const runOnce = (hub: WorkerHub, worker: Address): Effect.Effect<Either.Either<number, string>> =>
       Effect.gen(function* () {
         const seed = yield* Random.nextIntBetween(0, 0x7fffffff)
         const assignment = new TaskAssignment({
@@ -57,7 +82,7 @@ export const makeWorkerBenchmarker = (blobs: BlobStoreShape) =>
         const outputs = decodeTensorMapJson(outcome.outputs)
         if (Either.isLeft(outputs)) return Either.left(`outputs: ${outputs.left.message}`)
         const mismatch = benchmarkMismatch(outputs.right, seed)
-        return mismatch === undefined ? Either.right({ unitsMilli: measuredUnitsMilli(ms), ms }) : Either.left(`wrong outputs: ${mismatch}`)
+        return mismatch === undefined ? Either.right(ms) : Either.left(`wrong outputs: ${mismatch}`)
       })
 
     const run = (chain: ChainNodeShape, aiShard: number, member: ModelAttestor, hub: WorkerHub) =>
