@@ -385,6 +385,8 @@ const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | n
     case "usage.settle":
     case "escrow.withdraw":
     case "result.challenge":
+    case "worker.liveness":
+    case "worker.measure":
       return
     default:
       return absurd(p)

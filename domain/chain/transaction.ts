@@ -21,6 +21,7 @@ import { PPM } from "../economics/config.js"
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 import { decodeResultChallenge, encodeResultChallenge, resultChallengePayloadOf } from "./payloads/resultChallenge.js"
+import { workerLivenessCodec, WorkerLivenessPayload, workerMeasureCodec, WorkerMeasurePayload } from "./payloads/workerLiveness.js"
 
 /** Bigger transactions are refused before any decoding work. */
 export const MAX_TRANSACTION_BYTES = 4096
@@ -284,7 +285,9 @@ export const TransactionPayload = Schema.Union(
   WorkerRegisterPayload,
   UsageSettlePayload,
   EscrowWithdrawPayload,
-  ResultChallengePayload
+  ResultChallengePayload,
+  WorkerLivenessPayload,
+  WorkerMeasurePayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -300,7 +303,7 @@ export class TransactionBody extends Schema.Class<TransactionBody>("TransactionB
   }
 }
 
-interface PayloadCodec<P extends TransactionPayload> {
+export interface PayloadCodec<P extends TransactionPayload> {
   readonly encode: (payload: P) => RlpInput
   readonly decode: (item: RlpItem) => Either.Either<P, string>
 }
@@ -333,7 +336,7 @@ export const hashField = (item: RlpItem, what: string): Either.Either<Hash32, st
     ? Either.right(bytesToHex(item) as Hash32)
     : Either.left(`${what} must be ${HASH_BYTES} bytes`)
 
-const positive = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+export const positive = (item: RlpItem, what: string): Either.Either<bigint, string> =>
   Either.flatMap(
     Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message),
     (n) => (n === 0n ? Either.left(`${what} must be positive`) : Either.right(n))
@@ -419,7 +422,7 @@ const govShardSharesCodec: PayloadCodec<GovShardSharesPayload> = {
     })
 }
 
-const addressField = (item: RlpItem, what: string): Either.Either<Address, string> =>
+export const addressField = (item: RlpItem, what: string): Either.Either<Address, string> =>
   item instanceof Uint8Array && item.length === ADDRESS_BYTES
     ? Either.right(bytesToHex(item) as Address)
     : Either.left(`${what} must be ${ADDRESS_BYTES} bytes`)
@@ -499,7 +502,7 @@ const uintField = (item: RlpItem, what: string): Either.Either<bigint, string> =
   Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message)
 
 /** A non-negative integer that fits a JS number exactly, at most `max`. */
-const smallInt = (item: RlpItem, max: number, what: string): Either.Either<number, string> =>
+export const smallInt = (item: RlpItem, max: number, what: string): Either.Either<number, string> =>
   Either.flatMap(Either.mapLeft(rlpToBigInt(item, what, 8), (e) => e.message), (n) =>
     n > BigInt(max) ? Either.left(`${what} must be at most ${max}`) : Either.right(Number(n))
   )
@@ -666,7 +669,9 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "worker.register": workerRegisterCodec,
   "usage.settle": usageSettleCodec,
   "escrow.withdraw": escrowWithdrawCodec,
-  "result.challenge": { encode: encodeResultChallenge, decode: decodeResultChallenge }
+  "result.challenge": { encode: encodeResultChallenge, decode: decodeResultChallenge },
+  "worker.liveness": workerLivenessCodec,
+  "worker.measure": workerMeasureCodec
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -697,7 +702,9 @@ export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionK
   "usage.settle",
   "escrow.withdraw",
   "gov.shard-shares",
-  "result.challenge"
+  "result.challenge",
+  "worker.liveness",
+  "worker.measure"
 ])
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 

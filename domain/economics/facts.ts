@@ -21,6 +21,10 @@ export interface SettledWorker {
 export type EconomyFact = Data.TaggedEnum<{
   /** Registration: the worker is online from `at`. A known worker re-joining takes the new owner and units. */
   WorkerJoined: { readonly worker: Address; readonly owner: Address; readonly gpuUnitsMilli: bigint; readonly at: number }
+  /** Registered on chain: known with these units, offline (no outage) until it comes online; a known worker keeps its status. */
+  WorkerRegistered: { readonly worker: Address; readonly owner: Address; readonly gpuUnitsMilli: bigint }
+  /** The worker's units from now on (measured by the committee). */
+  WorkerUnitsMeasured: { readonly worker: Address; readonly gpuUnitsMilli: bigint }
   /** A heartbeat: ends an outage at `at`; nothing changes for a worker already online. */
   WorkerOnline: { readonly worker: Address; readonly at: number }
   /** Went offline at `at`: an outage starts. */

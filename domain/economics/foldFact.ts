@@ -3,7 +3,8 @@
  * already happened (money moved on chain, a task settled), so one that makes
  * no sense here (a heartbeat from an unknown worker) changes nothing.
  *
- *   workers     online intervals and outages, from joins, heartbeats, leaves
+ *   workers     online intervals and outages, from joins (or registrations,
+ *               offline until online), heartbeats, leaves; units as measured
  *   stakes      per owner (`bonds.ts`): a worker's stake is the sum of its
  *               owners' bonds; an owner's unbond is clamped to its own bond
  *               (less its share of pending slashes) and starts
@@ -49,6 +50,17 @@ const joined = (s: EconomyState, f: Of<"WorkerJoined">): EconomyState => {
   if (w === undefined) return withWorker(s, f.worker, { ...base, status: "online", onlineSince: f.at, intervals: [], outage: null })
   if (w.status === "online") return withWorker(s, f.worker, { ...w, ...base })
   return withWorker(endOutage(s, f.worker, w, f.at), f.worker, { ...w, ...base, status: "online", onlineSince: f.at, outage: null })
+}
+
+const registered = (s: EconomyState, f: Of<"WorkerRegistered">): EconomyState => {
+  const w = workerOf(s, f.worker)
+  const base = { owner: f.owner, gpuUnitsMilli: f.gpuUnitsMilli }
+  return withWorker(s, f.worker, w === undefined ? { ...base, status: "offline", onlineSince: null, intervals: [], outage: null } : { ...w, ...base })
+}
+
+const unitsMeasured = (s: EconomyState, f: Of<"WorkerUnitsMeasured">): EconomyState => {
+  const w = workerOf(s, f.worker)
+  return w === undefined ? s : withWorker(s, f.worker, { ...w, gpuUnitsMilli: f.gpuUnitsMilli })
 }
 
 const online = (s: EconomyState, f: Of<"WorkerOnline">): EconomyState => {
@@ -162,6 +174,10 @@ export const foldFact =
     switch (f._tag) {
       case "WorkerJoined":
         return joined(s, f)
+      case "WorkerRegistered":
+        return registered(s, f)
+      case "WorkerUnitsMeasured":
+        return unitsMeasured(s, f)
       case "WorkerOnline":
         return online(s, f)
       case "WorkerOffline":

@@ -24,6 +24,8 @@ export class ShardStatus extends Schema.Class<ShardStatus>("ShardStatus")({
 
 export class NodeStatus extends Schema.Class<NodeStatus>("NodeStatus")({
   chainId: Schema.BigInt,
+  /** `genesisConfigHash` of the node's genesis: which chain it runs (two chains may share a chain id). */
+  genesisHash: Schema.optional(Schema.String),
   version: Schema.String,
   shards: Schema.Array(ShardStatus),
   eventsPosition: Schema.Number

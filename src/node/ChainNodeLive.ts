@@ -10,7 +10,7 @@ import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from 
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
 import { Block } from "../../domain/chain/block.js"
-import { allShardIds, genesisCommand } from "../../domain/chain/genesis.js"
+import { allShardIds, genesisCommand, genesisConfigHash } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
 import { devProposerKey } from "../../domain/chain/keys.js"
@@ -234,6 +234,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         Effect.orDie // the index only points at BlockApplied events the ledger wrote
       )
 
+    const genesisHash = genesisConfigHash(genesis)
     const node: ChainNodeShape = {
       status: Effect.gen(function* () {
         // Every shard in id order (the beacon, the transfer shards, the AI shard), each with its kind.
@@ -254,6 +255,7 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
         )
         return new NodeStatus({
           chainId: genesis.chainId,
+          genesisHash,
           version: VERSION,
           shards: statuses,
           eventsPosition: yield* index.position

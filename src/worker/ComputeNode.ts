@@ -39,9 +39,9 @@
  * or it names another class or endpoint, it submits `worker.register
  * {gpuClass, devices, endpoint}` signed with its own key (fee 0, its
  * AI-shard account's nonce) and waits until the node shows it — once per
- * chain: a node that knows the worker.register sent to another node is of
- * the same chain and only waits to see it; one that does not (within a few
- * seconds) runs another chain and gets its own. So a worker registers on
+ * chain: a node names its chain (its genesis hash), so a node of a chain the
+ * worker.register was already sent to only waits to see it, and a node of
+ * another chain gets its own. So a worker registers on
  * each chain once, however often it restarts; nodes
  * schedule only workers registered there. A node without an AI shard (a
  * stand-in) skips this.
@@ -179,9 +179,6 @@ export class CallTimedOut extends Schema.TaggedError<CallTimedOut>()("CallTimedO
     return `${this.call}: no answer within ${this.millis} ms`
   }
 }
-
-/** How long a node is given to show a worker.register sent to another node before it counts as another chain. */
-const SAME_CHAIN_GRACE = Duration.seconds(5)
 
 /** The node closed the task stream or forgot this worker's session: register again. */
 export class SessionLost extends Schema.TaggedError<SessionLost>()("SessionLost", {
@@ -618,37 +615,25 @@ export const startComputeNode = (
       )
     /**
      * One connection at a time decides whether to submit. The nodes may share one chain (a
-     * devnet's validators) or each run its own (`--node A --node B` of separate `node start`s),
-     * so the registration is settled per node: a node that shows it, or knows the
-     * worker.register we already sent elsewhere (same chain), only waits to see it; a node that
-     * knows neither is another chain, and gets its own worker.register.
+     * devnet's validators) or each run its own (`--node A --node B` of separate `node start`s):
+     * a node names its chain (`node.status`: the genesis hash, else the chain id). A node whose
+     * registry shows the registration needs nothing; one of a chain we already sent
+     * worker.register to only waits until its view shows it (its block may reach it later);
+     * a node of another chain gets its own worker.register.
      */
     const chainLock = yield* Effect.makeSemaphore(1)
-    const settledAt = new Set<number>()
-    const sent: Array<string> = []
-    /** Whether this node knows one of the worker.register txs sent to other nodes (then it is their chain). */
-    const knowsSent = (client: ComputeNodeClient) =>
-      Effect.forEach(sent, (hash) => client.tx.get({ hash }).pipe(Effect.option, Effect.map(Option.isSome))).pipe(
-        Effect.map((known) => known.some((k) => k)),
-        Effect.flatMap((known) => (known ? Effect.succeed(true) : Effect.fail("not yet" as const))),
-        // A peer of the same chain may see the tx a moment later than the node it was sent to.
-        Effect.retry({ schedule: Schedule.spaced(Duration.millis(200)) }),
-        Effect.timeout(SAME_CHAIN_GRACE),
-        Effect.catchAll(() => Effect.succeed(false))
-      )
+    /** worker.register txs this process sent, by the chain they were sent to. */
+    const sentTo = new Map<string, string>()
+    const chainOf = (status: NodeStatus) => status.genesisHash ?? `chain id ${status.chainId}`
 
     /** Registered on chain with this class and endpoint, or submit worker.register and wait until the node shows it. */
-    const ensureOnChain = (index: number, client: ComputeNodeClient, status: NodeStatus) =>
+    const ensureOnChain = (client: ComputeNodeClient, status: NodeStatus) =>
       chainLock.withPermits(1)(
         Effect.gen(function* () {
           const aiShard = status.shards.find((x) => x.kind === "ai")?.shard
           if (aiShard === undefined) return
-          if (settledAt.has(index)) return yield* untilOnChain(client)
-          if ((yield* onChain(client)) || (sent.length > 0 && (yield* knowsSent(client)))) {
-            yield* untilOnChain(client)
-            settledAt.add(index)
-            return
-          }
+          if (yield* onChain(client)) return
+          if (sentTo.has(chainOf(status))) return yield* untilOnChain(client)
           // Where the kind runs: the AI shard (its nonce is that account's).
           const shard = isBeaconKind("worker.register") ? BEACON_SHARD : isAiShardKind("worker.register") ? aiShard : undefined
           const account = yield* call("account.get", client.account.get({ address, ...(shard === undefined ? {} : { shard }) }))
@@ -670,10 +655,9 @@ export const startComputeNode = (
             const reason = Option.isSome(view) && view.value.reason !== undefined ? view.value.reason : "no reason given"
             return yield* new ChainRegistrationRefused({ tx: submitted.hash, detail: `block ${submitted.shard}/${submitted.blockHeight ?? "?"}: ${reason}` })
           }
-          sent.push(tx.hash)
+          sentTo.set(chainOf(status), tx.hash)
           stats.chainRegistrations++
           yield* untilOnChain(client)
-          settledAt.add(index)
           yield* Effect.logInfo(
             `registered on chain: worker.register ${tx.hash} (${devices} × ${gpuClass}, endpoint ${endpoint}) in block ${submitted.shard}/${submitted.blockHeight ?? "?"}`
           )
@@ -688,7 +672,7 @@ export const startComputeNode = (
         const client = yield* node.connect
         whereOf.set(client, where)
         const status = yield* call("node.status", client.node.status())
-        yield* ensureOnChain(index, client, status)
+        yield* ensureOnChain(client, status)
         const at = yield* Clock.currentTimeMillis
         // A fresh nonce each time (and for each node): a node refuses a registration it has seen (a replay).
         const nonce = `0x${randomBytes(16).toString("hex")}`

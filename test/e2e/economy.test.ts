@@ -39,7 +39,7 @@ const CPU = devKey(61)
 
 const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
 const json = <A>(r: CliResult): A => {
-  expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toMatchObject({ code: 0 })
+  expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" }) // the whole stderr in the diff when a command fails
   return JSON.parse(r.stdout) as A
 }
 
@@ -165,9 +165,9 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       }
 
       // The workers: online mining + task mining + computing fees + subsidy, exactly their balances (fresh keys).
-      // Online mining is 0: the online seam (domain/ai/ledger/economy.ts) — no on-chain uptime facts yet.
+      // Online mining from chain data: the node (the AI shard's attestor, its committee) reported them online while connected.
       for (const [who, s] of [[H100, h100], [CPU, cpu]] as const) {
-        expect(t(s, "onlineMining")).toBe(0n)
+        expect(t(s, "onlineMining")).toBeGreaterThan(0n)
         expect(t(s, "taskMining")).toBeGreaterThan(0n)
         expect(t(s, "computeFeesEarned")).toBeGreaterThan(0n)
         expect(t(s, "net")).toBe(t(s, "onlineMining") + t(s, "taskMining") + t(s, "computeFeesEarned") + t(s, "subsidy"))
@@ -175,8 +175,9 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
       }
       // The provider's computing fees are the workers' earnings.
       expect(t(provider, "computeFeesPaid")).toBe(t(h100, "computeFeesEarned") + t(cpu, "computeFeesEarned"))
-      // GPU units × time: an H100 (10 units) out-earns a CPU (0.1) in task mining, in an epoch both ran the same
-      // calls (weight = units × execMs: 100× the units, the same calls' run times within a few fold).
+      // GPU units × time: an H100 out-earns a CPU (0.1 unit) in task mining, in an epoch both ran the same calls
+      // (weight = units × execMs). Its units are measured by the node's benchmark, capped at its class's 10: above 1
+      // unit unless the node saw a benchmark run take over 100 ms (domain/ai/worker/benchmark.ts).
       const taskBy = (st: Statement) => new Map(st.epochs.map((line) => [line.epoch, BigInt(line["taskMining"] ?? "0")]))
       const [h100Task, cpuTask] = [taskBy(h100), taskBy(cpu)]
       const ratios = [...h100Task].flatMap(([epoch, h]) => {
@@ -184,7 +185,7 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
         return h > 0n && c > 0n ? [h / c] : []
       })
       expect(ratios.length).toBeGreaterThan(0)
-      expect(ratios.some((r) => r > 10n), `H100/CPU task mining per epoch: ${ratios.join(", ")}`).toBe(true)
+      expect(ratios.some((r) => r > 1n), `H100/CPU task mining per epoch: ${ratios.join(", ")}`).toBe(true)
 
       // Every pro-rata share in every ledger follows from the weights it records.
       // (epoch 0 through the CLI, every epoch through the typed client: the same view)

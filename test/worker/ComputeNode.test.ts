@@ -350,6 +350,37 @@ describe("ComputeNode on chain (a stand-in AI shard)", () => {
     expect(logLines.some((l) => l.startsWith("INFO registered on chain: worker.register 0x"))).toBe(true)
   })
 
+  it("two nodes of one chain (the same genesis hash), one 6 s behind the other (past the old 5 s window): one worker.register, the lagging node only waited to see it; a node of another chain gets its own", async () => {
+    const blobs = makeFsBlobStore(join(tempDir("node-chain-lag"), "blobs"))
+    const key = devKey(8)
+    await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const [a, b, other] = [yield* makeFakeNodeState(blobs), yield* makeFakeNodeState(blobs), yield* makeFakeNodeState(blobs)]
+          for (const s of [a, b, other]) s.aiShard = 3
+          b.genesisHash = a.genesisHash // b is a's chain, its view lagging
+          const [na, nb, no] = [yield* startFakeNode(a, yield* Effect.promise(freePort)), yield* startFakeNode(b, yield* Effect.promise(freePort)), yield* startFakeNode(other, yield* Effect.promise(freePort))]
+          // One chain seen through two nodes: the one that did not take the worker.register shows its block 6 s later.
+          const w0 = key.publicKey.address
+          yield* Effect.gen(function* () {
+            while (!a.onChain.has(w0) && !b.onChain.has(w0)) yield* Effect.sleep("50 millis")
+            yield* Effect.sleep("6 seconds")
+            const [from, to] = a.onChain.has(w0) ? [a, b] : [b, a]
+            to.onChain.set(w0, from.onChain.get(w0)!)
+          }).pipe(Effect.forkScoped)
+          const w = yield* startComputeNode({ ...baseOptions(na.url, key, tempDir("data-chain-lag")), rpc: [na.url, nb.url, no.url] })
+          yield* w.registered(1, 0)
+          yield* w.registered(1, 1)
+          yield* w.registered(1, 2)
+          expect(a.chainTxs.length + b.chainTxs.length).toBe(1) // no second worker.register on one chain
+          expect(other.chainTxs).toHaveLength(1) // another chain: its own
+          expect((yield* w.stats).chainRegistrations).toBe(2)
+          expect([a, b, other].map((s) => s.registrations.length)).toEqual([1, 1, 1])
+        }).pipe(Effect.timeout(RESULT_WAIT))
+      )
+    )
+  })
+
   it("a worker.register the chain refuses stops runComputeNode with ChainRegistrationRefused and the ledger's reason", async () => {
     const nodeBlobs = makeFsBlobStore(join(tempDir("node-chain-refuse"), "blobs"))
     const port = await freePort()

@@ -17,6 +17,7 @@ import type { AiReceipt } from "./receiptPurpose.js"
 import { decideSettle } from "./settle.js"
 import type { AiLedgerState } from "./state.js"
 import { decideBondReceipt, decideUnbond, decideWorkerRegister } from "./workers.js"
+import { decideLiveness, decideLivenessUnderCommittee, decideMeasure } from "./workerLiveness.js"
 
 type Decision = Either.Either<ReadonlyArray<AiEvent>, AiRejection>
 
@@ -51,6 +52,10 @@ const decideTx = (s: AiLedgerState, ctx: AiContext, tx: Transaction): Decision =
         return Either.left(reject("NotGovernance", `gov.shard-shares from ${tx.sender}; the governance address is ${ctx.economics.governance}`))
       }
       return Either.right([new AiShardSharesSet({ txHash: tx.hash, ai: p.ai, beacon: p.beacon, transfer: p.transfer })])
+    case "worker.liveness":
+      return decideLiveness(s, ctx, tx, p)
+    case "worker.measure":
+      return decideMeasure(s, ctx, tx, p)
     default:
       return Either.left(reject("NotAnAiKind", `${p.kind} does not run on the AI shard`))
   }
@@ -77,6 +82,6 @@ export const decideAi = (s: AiLedgerState, ctx: AiContext, input: AiInput): Deci
     case "Receipt":
       return decideReceipt(s, ctx, input.receipt)
     case "BlockEnd":
-      return Either.right(decideDeadlines(s, ctx))
+      return Either.right([...decideDeadlines(s, ctx), ...decideLivenessUnderCommittee(s, ctx)])
   }
 }

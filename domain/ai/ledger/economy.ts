@@ -3,12 +3,11 @@
  * economic fact maps to an `EconomyFact` (`domain/economics/facts.ts`), and
  * the epoch close's reward events fold as a closed ledger (`foldLedger`).
  *
- * Online duration — the seam. There are no on-chain online facts yet (the
- * committee's `worker.uptime` attestations are not built), so a registered
- * worker joins and is at once marked left: its GPU units are known (task
- * mining, compute fees) but it earns no online-duration mining and suffers
- * no offline slash until uptime comes from chain data. When uptime
- * attestations exist, they map to `WorkerOnline`/`WorkerOffline` here.
+ * Online duration comes from chain data: a registered worker is known (its
+ * units count for task mining and compute fees) but offline until the
+ * committee's stake sees it online (`AiWorkerOnline`, `workerLiveness.ts`);
+ * from `AiWorkerOffline` an outage runs (graded offline slash). Measured
+ * units (`AiWorkerUnitsMeasured`) replace the class's from then on.
  */
 import type { Hash32 } from "../../chain/hash.js"
 import { EconomyFact } from "../../economics/facts.js"
@@ -38,11 +37,13 @@ export const economyFactsOf = (e: AiEvent): ReadonlyArray<EconomyFact> => {
         })
       ]
     case "AiWorkerRegistered":
-      // The online seam (see above): known units, not online.
-      return [
-        EconomyFact.WorkerJoined({ worker: e.worker, owner: e.owner, gpuUnitsMilli: e.gpuUnitsMilli, at: e.at }),
-        EconomyFact.WorkerLeft({ worker: e.worker, at: e.at })
-      ]
+      return [EconomyFact.WorkerRegistered({ worker: e.worker, owner: e.owner, gpuUnitsMilli: e.gpuUnitsMilli })]
+    case "AiWorkerOnline":
+      return [EconomyFact.WorkerOnline({ worker: e.worker, at: e.at })]
+    case "AiWorkerOffline":
+      return [EconomyFact.WorkerOffline({ worker: e.worker, at: e.at })]
+    case "AiWorkerUnitsMeasured":
+      return [EconomyFact.WorkerUnitsMeasured({ worker: e.worker, gpuUnitsMilli: e.gpuUnitsMilli })]
     case "AiStakeBonded":
       return [EconomyFact.StakeBonded({ txHash: e.receiptId as Hash32, worker: e.worker, owner: e.owner, amount: e.amount })]
     case "AiUnbondRequested":

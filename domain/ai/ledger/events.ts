@@ -176,6 +176,44 @@ export class AiResultProvenWrong extends Schema.TaggedClass<AiResultProvenWrong>
   at: Ms
 }) {}
 
+/** A member's latest view of a worker (`worker.liveness`); the ledger counts the current committee's views. */
+export class AiWorkerLivenessViewed extends Schema.TaggedClass<AiWorkerLivenessViewed>()("AiWorkerLivenessViewed", {
+  worker: Address,
+  member: Address,
+  online: Schema.Boolean
+}) {}
+
+/** Members holding > 1/2 of the committee's stake now see `worker` online (from `at`, the block's time). */
+export class AiWorkerOnline extends Schema.TaggedClass<AiWorkerOnline>()("AiWorkerOnline", {
+  worker: Address,
+  at: Ms
+}) {}
+
+/** Members holding > 1/2 of the committee's stake no longer see `worker` online (from `at`). */
+export class AiWorkerOffline extends Schema.TaggedClass<AiWorkerOffline>()("AiWorkerOffline", {
+  worker: Address,
+  at: Ms
+}) {}
+
+/** A member's latest benchmark of a worker (`worker.measure`), uncapped. */
+export class AiWorkerMeasured extends Schema.TaggedClass<AiWorkerMeasured>()("AiWorkerMeasured", {
+  worker: Address,
+  member: Address,
+  unitsMilli: Positive
+}) {}
+
+/** The worker's units from now on: the stake-weighted median of the members' measurements, capped by its declared class. */
+export class AiWorkerUnitsMeasured extends Schema.TaggedClass<AiWorkerUnitsMeasured>()("AiWorkerUnitsMeasured", {
+  worker: Address,
+  gpuUnitsMilli: Positive,
+  at: Ms
+}) {}
+
+/** The committee changed: these former members' views and measures no longer count and are dropped. */
+export class AiLivenessViewsDropped extends Schema.TaggedClass<AiLivenessViewsDropped>()("AiLivenessViewsDropped", {
+  members: Schema.Array(Address)
+}) {}
+
 export const AiEvent = Schema.Union(
   EscrowCredited,
   EscrowWithdrawn,
@@ -197,7 +235,13 @@ export const AiEvent = Schema.Union(
   StakeReleased,
   FeesRecorded,
   EpochClosed,
-  AiResultProvenWrong
+  AiResultProvenWrong,
+  AiWorkerLivenessViewed,
+  AiWorkerOnline,
+  AiWorkerOffline,
+  AiWorkerMeasured,
+  AiWorkerUnitsMeasured,
+  AiLivenessViewsDropped
 )
 export type AiEvent = typeof AiEvent.Type
 
@@ -227,7 +271,8 @@ export const AiRejectionReason = Schema.Literal(
   "UnregisteredWorker",
   "BadResultSignature",
   "ResultsAgree",
-  "WitnessesDisagree"
+  "WitnessesDisagree",
+  "UnknownWorker"
 )
 export type AiRejectionReason = typeof AiRejectionReason.Type
 

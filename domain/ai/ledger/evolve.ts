@@ -4,13 +4,13 @@
  * (it throws): escrow never negative, no receipt id settled or credited
  * twice, no grant over its cap.
  */
-import { HashMap, HashSet } from "effect"
+import { HashMap, HashSet, Option } from "effect"
 import type { Address } from "../../chain/keys.js"
 import type { Hash32 } from "../../chain/hash.js"
 import { invariantsOf, unreachable, type Assert } from "../../assert.js"
 import type { AiEvent } from "./events.js"
 import { foldEconomy } from "./economy.js"
-import { challengeKey, escrowKey, escrowOf, modelOf, spentOf, type AiLedgerState, type AiModel } from "./state.js"
+import { challengeKey, escrowKey, escrowOf, modelOf, spentOf, workerOf, type AiLedgerState, type AiModel } from "./state.js"
 
 const assert: Assert = invariantsOf("AI ledger")
 
@@ -26,6 +26,10 @@ const withModel = (s: AiLedgerState, model: Hash32, f: (m: AiModel) => AiModel):
   assert(m !== undefined, `event on unknown model ${model}`)
   return { ...s, models: HashMap.set(s.models, model, f(m)) }
 }
+
+/** One worker's reports by member (empty when none). */
+const reportsOf = <V>(reports: HashMap.HashMap<Address, HashMap.HashMap<Address, V>>, worker: Address): HashMap.HashMap<Address, V> =>
+  Option.getOrElse(HashMap.get(reports, worker), () => HashMap.empty<Address, V>())
 
 const credit = (s: AiLedgerState, receiptId: Hash32): AiLedgerState => {
   assert(!HashSet.has(s.credited, receiptId), `receipt ${receiptId} credited twice`)
@@ -76,6 +80,7 @@ const evolveLedger = (s: AiLedgerState, e: AiEvent): AiLedgerState => {
     case "AiModelRejected":
       return { ...withModel(s, e.model, (m) => ({ ...m, status: "Rejected", reason: e.reason })), pending: HashMap.remove(s.pending, e.model) }
     case "AiWorkerRegistered":
+      // A (re-)registration declares a class: units are the class's until the committee measures them again.
       return {
         ...s,
         workers: HashMap.set(s.workers, e.worker, {
@@ -83,10 +88,36 @@ const evolveLedger = (s: AiLedgerState, e: AiEvent): AiLedgerState => {
           publicKey: e.publicKey,
           gpuClass: e.gpuClass,
           gpuUnitsMilli: e.gpuUnitsMilli,
+          classUnitsMilli: e.gpuUnitsMilli,
           endpoint: e.endpoint,
           registeredHeight: e.registeredHeight
-        })
+        }),
+        measures: HashMap.remove(s.measures, e.worker)
       }
+    case "AiWorkerLivenessViewed":
+      return { ...s, liveness: HashMap.set(s.liveness, e.worker, HashMap.set(reportsOf(s.liveness, e.worker), e.member, e.online)) }
+    case "AiWorkerOnline":
+      assert(!HashSet.has(s.online, e.worker), `worker ${e.worker} came online twice`)
+      return { ...s, online: HashSet.add(s.online, e.worker) }
+    case "AiWorkerOffline":
+      assert(HashSet.has(s.online, e.worker), `worker ${e.worker} went offline while not online`)
+      return { ...s, online: HashSet.remove(s.online, e.worker) }
+    case "AiWorkerMeasured":
+      return { ...s, measures: HashMap.set(s.measures, e.worker, HashMap.set(reportsOf(s.measures, e.worker), e.member, e.unitsMilli)) }
+    case "AiWorkerUnitsMeasured": {
+      const w = workerOf(s, e.worker)
+      assert(w !== undefined, `units measured for unknown worker ${e.worker}`)
+      assert(e.gpuUnitsMilli <= w.classUnitsMilli, `worker ${e.worker} measured ${e.gpuUnitsMilli} over its class's ${w.classUnitsMilli}`)
+      return { ...s, workers: HashMap.set(s.workers, e.worker, { ...w, gpuUnitsMilli: e.gpuUnitsMilli }) }
+    }
+    case "AiLivenessViewsDropped": {
+      const drop = <V>(reports: HashMap.HashMap<Address, HashMap.HashMap<Address, V>>) =>
+        HashMap.filter(
+          HashMap.map(reports, (byMember) => e.members.reduce((m, member) => HashMap.remove(m, member), byMember)),
+          (byMember) => HashMap.size(byMember) > 0
+        )
+      return { ...s, liveness: drop(s.liveness), measures: drop(s.measures) }
+    }
     case "AiStakeBonded":
       return credit(s, e.receiptId)
     case "UsageSettled": {

@@ -10,6 +10,9 @@
  *   grantSpent  what each session grant has spent (≤ its spendMax)
  *   credited    escrow and bond receipt ids already taken
  *   challenged  (task id, loser) pairs proven wrong: each slashed at most once
+ *   liveness    per worker, each member's latest view (online or not)
+ *   online      the workers the committee's stake sees online (> 1/2)
+ *   measures    per worker, each member's latest measured units
  *   economy     the reward economy, folded from this ledger's own events;
  *               its stakes + unbonding sum to balance(STAKE_POOL)
  */
@@ -47,7 +50,10 @@ export interface AiWorker {
   readonly owner: Address
   readonly publicKey: string
   readonly gpuClass: string
+  /** What settlement, scheduling and the economy use: the class's units until measured. */
   readonly gpuUnitsMilli: bigint
+  /** Devices × the declared class's coefficient: the cap on measured units. */
+  readonly classUnitsMilli: bigint
   readonly endpoint: string
   readonly registeredHeight: number
 }
@@ -63,6 +69,9 @@ export interface AiLedgerState {
   readonly credited: HashSet.HashSet<Hash32>
   /** `challengeKey(taskId, loser)` of every result proven wrong. */
   readonly challenged: HashSet.HashSet<string>
+  readonly liveness: HashMap.HashMap<Address, HashMap.HashMap<Address, boolean>>
+  readonly online: HashSet.HashSet<Address>
+  readonly measures: HashMap.HashMap<Address, HashMap.HashMap<Address, bigint>>
   /** The genesis economics: folding the economy needs it (fees, unbonding epochs). */
   readonly economics: EconomicsConfig
   readonly economy: EconomyState
@@ -78,6 +87,9 @@ export const initialAiLedgerState = (economics: EconomicsConfig): AiLedgerState 
   grantSpent: HashMap.empty(),
   credited: HashSet.empty(),
   challenged: HashSet.empty(),
+  liveness: HashMap.empty(),
+  online: HashSet.empty(),
+  measures: HashMap.empty(),
   economics,
   economy: initialEconomy(economics)
 })

@@ -31,6 +31,8 @@ import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeChallenger } from "./Challenger.js"
 import { makeSettler } from "./Settler.js"
+import { runLivenessReporter } from "./LivenessReporter.js"
+import { makeWorkerBenchmarker } from "./WorkerBenchmarker.js"
 import { makeTaskRunner, type SignedTaskRequest } from "./TaskRunner.js"
 import { makeWorkerHub } from "./WorkerHub.js"
 import type { RegisterRequest, ResultRequest } from "./WorkerHub.js"
@@ -136,6 +138,11 @@ export const makeAiNode = (config: AiConfig) =>
             Effect.map((l) => (l.ai === null ? undefined : escrowOf(l.ai, developer, model))),
             Effect.orElseSucceed(() => undefined)
           )
+    // As a member of the AI committee, this node tells the ledger which workers it sees alive (online mining).
+    if (aiShard !== undefined) yield* Effect.forkScoped(runLivenessReporter(chain, aiShard, attestor, hub.seen))
+    // And it measures their GPU units with the seeded benchmark (its weights served to workers like a model's).
+    const benchmarker = yield* makeWorkerBenchmarker(blobs, chainId, config.attestorKey)
+    if (aiShard !== undefined) yield* Effect.forkScoped(benchmarker.run(chain, aiShard, attestor, hub))
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow, challenger })
     yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger)
     // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`,
@@ -312,7 +319,7 @@ export const makeAiNode = (config: AiConfig) =>
           return yield* new InvalidRequest({ detail: `length must be a whole number from 1 to ${BLOB_CHUNK_BYTES}, got ${length}` })
         }
         const notFound = new NotFound({ what: "blob", id: hash })
-        if (!HASH.test(h) || (yield* declaring(h)).length === 0) return yield* notFound
+        if (!HASH.test(h) || (h !== benchmarker.weightsHash && (yield* declaring(h)).length === 0)) return yield* notFound
         const path = yield* blobs.path(h).pipe(Effect.mapError(() => notFound))
         const { openSync, readSync, closeSync, fstatSync } = yield* Effect.promise(() => import("node:fs"))
         return yield* Effect.try({

@@ -10,7 +10,7 @@
  * again and the transaction signed anew.
  */
 import { Effect, Schedule } from "effect"
-import type { ModelAttestPayload } from "../../../domain/chain/transaction.js"
+import type { ModelAttestPayload, TransactionPayload } from "../../../domain/chain/transaction.js"
 import { signTransaction, TransactionBody } from "../../../domain/chain/transaction.js"
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
@@ -31,6 +31,8 @@ export interface ModelAttestor {
   readonly model: (id: string) => Effect.Effect<AiModel | undefined>
   /** Submits `payload` signed by the attestor and waits for its block; its hash. */
   readonly attest: (payload: ModelAttestPayload) => Effect.Effect<Hash32, TransactionRejected>
+  /** Any AI-shard payload this member signs (worker.liveness, worker.measure), on the same nonce sequence. */
+  readonly submit: (payload: TransactionPayload) => Effect.Effect<Hash32, TransactionRejected>
 }
 
 const isNonceRace = (e: TransactionRejected) => e.reason === "NonceReused" || e.reason === "NonceGap"
@@ -47,7 +49,7 @@ export const makeModelAttestor = (chain: ChainNodeShape, key: PrivateKey) =>
       Effect.orElseSucceed(() => null)
     )
 
-    const submitOnce = (payload: ModelAttestPayload) =>
+    const submitOnce = (payload: TransactionPayload) =>
       Effect.gen(function* () {
         const account = yield* chain.account(address, aiShard).pipe(Effect.orDie)
         const tx = signTransaction(new TransactionBody({ chainId: status.chainId, nonce: account.pendingNonce, fee: 0n, payload }), key)
@@ -55,7 +57,7 @@ export const makeModelAttestor = (chain: ChainNodeShape, key: PrivateKey) =>
         return tx.hash
       })
 
-    const attest = (payload: ModelAttestPayload) =>
+    const submit = (payload: TransactionPayload) =>
       submitting.withPermits(1)(
         submitOnce(payload).pipe(
           Effect.retry({ while: isNonceRace, times: NONCE_RETRIES, schedule: Schedule.spaced("50 millis") })
@@ -66,6 +68,7 @@ export const makeModelAttestor = (chain: ChainNodeShape, key: PrivateKey) =>
       address,
       ledger,
       model: (id: string) => Effect.map(ledger, (s) => (s === null ? undefined : modelOf(s, id as Hash32))),
-      attest
+      attest: submit,
+      submit
     } satisfies ModelAttestor
   })

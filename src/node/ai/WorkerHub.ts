@@ -365,8 +365,11 @@ const pending = new Map<
         yield* (yield* actor(worker)).ask(cmd).pipe(Effect.ignore)
       })
 
-    /** The devices the ledger's units stand for (units = devices × coefficient; fewer if units are ever measured lower). */
-    const ledgerDevices = (units: bigint, coefficient: bigint): number => Number(units / coefficient)
+    /**
+     * The devices the worker registered on chain: its class's units ÷ the coefficient (not its measured units, which
+     * price its work; a worker measured below one device's units still runs tasks).
+     */
+    const ledgerDevices = (classUnits: bigint, coefficient: bigint): number => Number(classUnits / coefficient)
 
     /**
      * Workers the scheduler may pick: connected, streaming, Online in their
@@ -389,7 +392,7 @@ const pending = new Map<
         out.push({
           id: c.worker,
           gpuClass: record.gpuClass,
-          devices: ledgerDevices(record.gpuUnitsMilli, coefficient),
+          devices: ledgerDevices(record.classUnitsMilli, coefficient),
           online: true,
           inFlight: c.inFlight,
           price: 0n,
@@ -397,6 +400,16 @@ const pending = new Map<
         })
       }
       return out
+    })
+
+    /** Workers this node sees alive: connected, streaming and Online (heartbeats within the grace). What it reports to the AI ledger. */
+    const seen = Effect.gen(function* () {
+      const out = new Set<Address>()
+      for (const c of connections.values()) {
+        if (!c.streaming) continue
+        if ((yield* (yield* actor(c.worker)).state).status === "Online") out.add(c.worker as Address)
+      }
+      return out as ReadonlySet<Address>
     })
 
     /** Known workers; class and devices as the ledger has them (what scheduling uses), else as they declared. */
@@ -413,7 +426,7 @@ const pending = new Map<
           new WorkerView({
             id: worker,
             gpuClass: record?.gpuClass ?? s.registration.gpuClass,
-            devices: record === undefined || coefficient === undefined ? s.registration.devices : ledgerDevices(record.gpuUnitsMilli, coefficient),
+            devices: record === undefined || coefficient === undefined ? s.registration.devices : ledgerDevices(record.classUnitsMilli, coefficient),
             online: s.status === "Online" && c?.streaming === true,
             inFlight: c?.inFlight ?? 0,
             reputation: reputationScore(s.reputation),
@@ -452,6 +465,7 @@ const pending = new Map<
       dispatch,
       recordOutcome,
       schedulable,
+      seen,
       list,
       /** Workers known from their streams (for a restart: the index replays them). */
       remember: (worker: string) => Effect.sync(() => void known.add(worker)),

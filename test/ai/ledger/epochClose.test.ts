@@ -29,7 +29,7 @@ const payouts = (events: ReadonlyArray<{ readonly _tag: string }>) =>
 describe("epoch close on the beacon's epoch receipt", () => {
   it("closes epoch 0: launch 10_000, task mining 16_800 (worker, 70 %) + 7_200 (provider), subsidy 10 — as reward events and payouts", () => {
     // Issuance 100_000 an epoch (40 % a year of 1_000_000, four epochs a year); AI pool 50 % = 50_000;
-    // after the launch reward 40_000: online 40 % = 16_000 (nobody is online: no uptime facts yet), tasks 24_000.
+    // after the launch reward 40_000: online 40 % = 16_000 (nobody is online: no member reported the worker online, see workerLiveness.test.ts), tasks 24_000.
     const { state, model } = withVerifiedModel()
     const s = accept(withWorkers(state), ctxAt(3), escrowReceipt(developer, model, 1_000n), txIn(settleTx(usageReceipt(hashOf("task"), model))))
     const r = step(s, ctxAt(4), epochReceipt(0, T0, T0 + 100_000))

@@ -78,6 +78,8 @@ export interface FakeNodeState {
   readonly blobs: BlobStoreShape
   /** The stand-in AI shard's id; undefined: the node has no AI shard (status lists none). */
   aiShard: number | undefined
+  /** The chain it names in `node.status` (a fresh one per node: set two equal for two nodes of one chain). */
+  genesisHash: string
   /** Workers registered on the stand-in AI shard, by address. */
   readonly onChain: Map<string, { readonly publicKey: string; readonly gpuClass: string; readonly devices: number; readonly endpoint: string; readonly height: number }>
   /** Every worker.register submitted, in order (included or rejected). */
@@ -100,6 +102,7 @@ export const makeFakeNodeState = (blobs: BlobStoreShape): Effect.Effect<FakeNode
       failures: yield* Queue.unbounded<FailureRecord>(),
       blobs,
       aiShard: undefined,
+      genesisHash: `0x${randomBytes(32).toString("hex")}`,
       onChain: new Map(),
       chainTxs: [],
       refuseRegister: undefined
@@ -115,6 +118,7 @@ const handlers = (state: FakeNodeState) =>
         () =>
           new NodeStatus({
             chainId: FAKE_CHAIN_ID,
+            genesisHash: state.genesisHash,
             version: "test",
             shards:
               state.aiShard === undefined
