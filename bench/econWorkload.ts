@@ -24,7 +24,7 @@
  *
  * The figures printed come from the stored ledgers.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { makeModelActors, modelStream } from "../actors/ModelActor.js"
 import { makeRewardActors } from "../actors/RewardActor.js"
@@ -48,7 +48,7 @@ import { AiShardSharesSet, AiStakeBonded, AiUnbondRequested } from "../domain/ai
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../domain/economics/events.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
 import { makeLogFold as makeFactFold } from "./econSimFacts.js"
-import { aiShardStream, makeLogFold } from "../src/audit/economyReplay.js"
+import { aiShardStream, decodeLedger, makeLogFold } from "../src/audit/economyReplay.js"
 import { aiShardOf } from "../domain/chain/sharding.js"
 import { mulberry32U32 } from "../test/support/mulberry32.js"
 
@@ -336,7 +336,7 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
     const totals: Array<EpochTotals> = []
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const events = yield* store.readStream(rewardEpochStreamId(epoch))
-      const ledger: EpochLedger = events.map((e) => Schema.decodeUnknownSync(RewardEvent)({ ...(e.data as object), _tag: e.type }))
+      const ledger: EpochLedger = Either.getOrThrow(decodeLedger(events))
       totals.push(totalsOf(ledger))
     }
     return totals

@@ -9,7 +9,7 @@
 import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from "effect"
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
-import { Block } from "../../domain/chain/block.js"
+import type { Block } from "../../domain/chain/block.js"
 import { allShardIds, genesisCommand } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
@@ -23,6 +23,7 @@ import { BEACON_SHARD, shardKindOf, shardOf } from "../../domain/chain/sharding.
 import type { ShardId } from "../../domain/chain/sharding.js"
 import { amountOf } from "../../domain/chain/transaction.js"
 import { homeShardOf } from "../../domain/chain/txRules.js"
+import { decodeEventOf } from "../../domain/streamEvents.js"
 import type { Transaction } from "../../domain/chain/transaction.js"
 import { makeSingleProducer } from "../../actors/ConsensusActor.js"
 import type { ShardConsensus } from "../../actors/ConsensusActor.js"
@@ -82,7 +83,6 @@ const DEFAULT_INCLUSION_WAIT: Duration.DurationInput = "60 seconds"
 
 const rejected = (e: AdmissionRejected) => new TransactionRejected({ reason: e.reason, detail: e.detail })
 
-const decodeBlock = Schema.decodeUnknown(Block)
 
 const findPending = (pool: Mempool, hash: string): Transaction | undefined => {
   for (const queue of HashMap.values(pool.senders)) {
@@ -230,7 +230,13 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
 
     const readBlock = (shard: number, revision: number) =>
       store.readStream(shardStream(shard), { from: revision, limit: 1 }).pipe(
-        Effect.flatMap((events) => decodeBlock((events[0]?.data as { block?: unknown } | undefined)?.block)),
+        Effect.flatMap((events) => {
+          const stored = events[0]
+          const decoded = stored === undefined ? Either.left("no such event") : decodeEventOf("shard", stored.type, stored.data)
+          return Either.isRight(decoded) && decoded.right._tag === "BlockApplied"
+            ? Effect.succeed(decoded.right.block)
+            : Effect.dieMessage(`shard-${shard}@${revision} is not a readable BlockApplied${Either.isLeft(decoded) ? `: ${decoded.left}` : ""}`)
+        }),
         Effect.orDie // the index only points at BlockApplied events the ledger wrote
       )
 
