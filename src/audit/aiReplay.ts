@@ -54,6 +54,7 @@ export class AiAuditFailed {
 }
 
 export interface AiSummary {
+  /** The models the AI ledger registered, by its verdict (Pending, Verified, Rejected): the committee's, not this node's. */
   readonly models: { readonly total: number; readonly byStatus: Readonly<Record<string, number>>; readonly deprecated: number }
   readonly tasks: { readonly total: number; readonly byStatus: Readonly<Record<string, number>>; readonly charged: bigint }
   readonly workers: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
@@ -112,6 +113,8 @@ export const makeAiReplay = () => {
   const registered = new Map<string, Registration>()
   /** Receipt id (`receiptIdOf` the escrow.deposit's hash) → the transfer shard's deposit. */
   const deposited = new Map<string, EscrowDeposited>()
+  /** Model id → the AI ledger's verdict on it (the committee's, by consensus; not this node's own verification). */
+  const verdicts = new Map<string, { readonly status: "Pending" | "Verified" | "Rejected"; readonly deprecated: boolean }>()
   /** Receipt id → the AI ledger's credit of it. */
   const credited = new Map<string, EscrowCredited>()
   /** Task id → what an escrow captured for it, where. */
@@ -189,7 +192,19 @@ export const makeAiReplay = () => {
       case "AiModelRegistered":
         // The AI ledger's registration (issue 12): the model's id is the registering tx's hash.
         registered.set(event.model, { txHash: event.model, provider: event.provider, weightsHash: event.weightsHash, sizeBytes: event.sizeBytes, manifest: event.manifest })
+        verdicts.set(event.model, { status: "Pending", deprecated: false })
         return
+      case "AiModelVerified":
+      case "AiModelRejected": {
+        const v = verdicts.get(event.model)
+        if (v !== undefined) verdicts.set(event.model, { ...v, status: event._tag === "AiModelVerified" ? "Verified" : "Rejected" })
+        return
+      }
+      case "AiModelDeprecated": {
+        const v = verdicts.get(event.model)
+        if (v !== undefined) verdicts.set(event.model, { ...v, deprecated: true })
+        return
+      }
       case "EscrowDeposited":
         deposited.set(receiptIdOf(event.txHash), event)
         return
@@ -276,9 +291,9 @@ export const makeAiReplay = () => {
     const sum = (f: (t: EscrowState["totals"]) => bigint) => escrowStates.reduce((acc, t) => acc + f(t), 0n)
     return {
       models: {
-        total: modelStates.length,
-        byStatus: count(modelStates.map((m) => m.status)),
-        deprecated: modelStates.filter((m) => m.deprecated).length
+        total: verdicts.size,
+        byStatus: count([...verdicts.values()].map((v) => v.status)),
+        deprecated: [...verdicts.values()].filter((v) => v.deprecated).length
       },
       tasks: {
         total: taskStates.length,
