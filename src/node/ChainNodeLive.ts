@@ -49,6 +49,7 @@ import {
 } from "../api/NodeRpcs.js"
 import { VERSION } from "../version.js"
 import { makeChainIndex } from "./ChainIndex.js"
+import { refuseOutdatedDataDir } from "./dataDirVersion.js"
 import type { ChainIndex, TxLocation } from "./ChainIndex.js"
 import { ChainNode } from "./ChainNode.js"
 import type { ChainNodeShape } from "./ChainNode.js"
@@ -134,6 +135,8 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
     if (bft === undefined && genesis.validators !== undefined) {
       return yield* Effect.dieMessage("this genesis names validators: its blocks come from BFT consensus, not a single producer")
     }
+    // A data dir made by an older version would stall or crash the shards below: refused, with what to do.
+    yield* refuseOutdatedDataDir(genesis)
     const beaconIntervalMs = genesis.economics.beaconIntervalMs
     const transferIdleMs = bft?.idleIntervalMs ?? TRANSFER_IDLE_INTERVAL_MS_DEFAULT
     for (const shard of allShardIds(genesis)) {
