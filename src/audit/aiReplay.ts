@@ -5,8 +5,8 @@
  * and the audit names its stream and revision), then checked against the
  * chain and against each other:
  *
- *   - a model's `ModelUploaded` is the chain's `ModelRegistered` (the AI
- *     ledger's `AiModelRegistered`) of the same transaction: same id,
+ *   - a model's `ModelUploaded` is the AI ledger's `AiModelRegistered` of
+ *     the same transaction: same id,
  *     provider, weights hash, size and manifest;
  *   - every deposit an escrow counts (keyed by its receipt id) is the AI
  *     ledger's `EscrowCredited` of that receipt, and that receipt is the one
@@ -186,9 +186,6 @@ export const makeAiReplay = () => {
   /** A decoded chain event the AI shard follows (from a shard's replay). */
   const chainEvent = (event: ShardEvent): void => {
     switch (event._tag) {
-      case "ModelRegistered":
-        registered.set(event.txHash, event)
-        return
       case "AiModelRegistered":
         // The AI ledger's registration (issue 12): the model's id is the registering tx's hash.
         registered.set(event.model, { txHash: event.model, provider: event.provider, weightsHash: event.weightsHash, sizeBytes: event.sizeBytes, manifest: event.manifest })

@@ -81,5 +81,10 @@ describe("decodeEventOf / decodeStored", () => {
     const bad = decodeEventOf("shard", fee.type, { ...(fee.data as object), fee: "ten" })
     expect(Either.isLeft(bad) && bad.left).toMatch(/fee/)
     expect(decodeStored({ stream: "snapshot-task-1", type: "Snapshot", data: {} })).toBeUndefined()
+    // The chain events nothing emits any more are no shard event (bonds, models and governance are the AI ledger's).
+    for (const dead of ["StakeBonded", "UnbondRequested", "ModelRegistered", "ModelPriceRequested", "ModelDeprecationRequested", "ShardSharesProposed"]) {
+      expect(ShardEvent.members.some((m) => m._tag === dead)).toBe(false)
+      expect(Either.isLeft(decodeEventOf("shard", dead, { txHash: HASH, owner: DEV, worker: DEV, amount: "5" }))).toBe(true)
+    }
   })
 })
