@@ -70,7 +70,7 @@ export const makeChainIndex = (
     let open: { readonly shard: number; readonly revision: number; readonly txs: Map<string, PendingTx> } | undefined
 
     /** The shard's events this index reads; every other type is skipped undecoded. */
-    const READ = new Set(["BlockApplied", "FeeCharged", "TransactionRejected", "CrossShardSent", "CrossShardReceived", "BlockExecuted"])
+    const READ: ReadonlySet<string> = new Set<ShardEvent["_tag"]>(["BlockApplied", "FeeCharged", "TransactionRejected", "CrossShardSent", "CrossShardReceived", "BlockExecuted"])
 
     const onShardEvent = (shard: number, revision: number, event: ShardEvent): Effect.Effect<void> => {
       switch (event._tag) {
