@@ -51,6 +51,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Either, Fiber, HashMap, HashSet, Option, Queue, Random, Ref } from "effect"
 import type { Scope } from "effect"
+import { receiptsToPropose } from "../domain/chain/receiptsToPropose.js"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
 import { decodeForAdmission } from "../domain/chain/admission.js"
 import { buildCertifiedBlock, MAX_BLOCK_TRANSACTIONS } from "../domain/chain/block.js"
@@ -578,6 +579,8 @@ export const makeBftSeat = (
     }
     let cachedPool: unknown = undefined
     let cachedReceipts: unknown = undefined
+    /** The ledger the receipts were ordered against (its open epoch decides which epoch receipts go). */
+    let cachedLedger: unknown = undefined
     let cachedEntries: ReadonlyArray<C.TxId> = []
     /** The handover entry once the beacon elected the next committee (a proposal carries it until it commits). */
     let handover: { readonly epoch: number; readonly entry: C.TxId } | undefined
@@ -592,12 +595,13 @@ export const makeBftSeat = (
     })
     const prepare = (s: ConsensusState, now: number): Effect.Effect<ConsensusState> =>
       Effect.zipWith(Ref.get(admission.view), handoverEntries, (v, handing) => {
-        if (v.pool !== cachedPool || v.receipts !== cachedReceipts) {
-          const receipts = Array.from(HashMap.keys(v.receipts)).slice(0, RECEIPTS_PER_BLOCK_MAX)
+        if (v.pool !== cachedPool || v.receipts !== cachedReceipts || v.ledger !== cachedLedger) {
+          const receipts = receiptsToPropose(v.ledger, v.receipts, RECEIPTS_PER_BLOCK_MAX).map((r) => r.receiptId)
           const batch = takeBatch(v.pool, { ...limits, countMax: Math.min(limits.countMax, MAX_BLOCK_TRANSACTIONS - 1 - receipts.length) })
           cachedEntries = [...receipts.map(receiptEntry), ...batch.map((tx) => tx.hash)]
           cachedPool = v.pool
           cachedReceipts = v.receipts
+          cachedLedger = v.ledger
         }
         return { ...s, mempool: [timestampEntry(Math.max(now, chainTimeMax(s) + 1)), ...handing, ...cachedEntries] }
       })
@@ -714,7 +718,7 @@ export const makeBftSeat = (
         const proposal = ownProposal(result.outputs)
         if (proposal !== undefined && input._tag === "Net") {
           const v = yield* Ref.get(admission.view)
-          const idle = isIdleProposal(result.state, proposal) && v.pool.count === 0 && HashMap.size(v.receipts) === 0
+          const idle = isIdleProposal(result.state, proposal) && v.pool.count === 0 && receiptsToPropose(v.ledger, v.receipts, 1).length === 0
           const due = lastProposalAt + (idle ? options.idleIntervalMs : blockIntervalMinMs)
           if (now < due) {
             deferred.push({ input: input.input, from: input.from })

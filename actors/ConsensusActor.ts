@@ -16,6 +16,7 @@
  */
 import { Clock, Duration, Effect, HashMap, HashSet, Ref } from "effect"
 import type { Scope } from "effect"
+import { receiptsToPropose } from "../domain/chain/receiptsToPropose.js"
 import { buildBlock } from "../domain/chain/block.js"
 import type { AdmissionRejected } from "../domain/chain/admission.js"
 import type { PrivateKey } from "../domain/chain/keys.js"
@@ -62,7 +63,8 @@ export interface ProducerOptions {
 
 export const BLOCK_INTERVAL_MIN_DEFAULT: Duration.DurationInput = "10 millis"
 
-const hasWork = (v: AdmissionView) => v.pool.count > 0 || HashMap.size(v.receipts) > 0
+/** Transactions, or receipts the next block would credit (an epoch receipt waiting for its predecessor is not work). */
+const hasWork = (v: AdmissionView) => v.pool.count > 0 || receiptsToPropose(v.ledger, v.receipts).length > 0
 
 export const makeSingleProducer = (
   options: ProducerOptions
@@ -83,7 +85,7 @@ export const makeSingleProducer = (
       const v = yield* Ref.get(view)
       if (!hasWork(v) && heartbeatMillis === undefined) return
       const transactions = takeBatch(v.pool, limits)
-      const receipts = Array.from(HashMap.values(v.receipts))
+      const receipts = receiptsToPropose(v.ledger, v.receipts)
       const now = yield* Clock.currentTimeMillis
       const block = buildBlock({
         chainId: v.ledger.chain!.chainId,

@@ -15,6 +15,10 @@
  * recorded both. The node and the auditor run this same reader over the same
  * log, so both fold the same facts in the same order.
  */
+import { Schema } from "effect"
+import { Hash32 } from "../domain/chain/hash.js"
+import { Address } from "../domain/chain/keys.js"
+import { PositiveAmount, PpmValue } from "../domain/chain/transaction.js"
 import { closeEpoch, type EpochWindow } from "../domain/economics/closeEpoch.js"
 import type { EconomicsConfig } from "../domain/economics/config.js"
 import type { EpochLedger } from "../domain/economics/events.js"
@@ -22,12 +26,48 @@ import { foldFact } from "../domain/economics/foldFact.js"
 import { applyClosed } from "../domain/economics/foldLedger.js"
 import { initialEconomy, type EconomyState } from "../domain/economics/state.js"
 import type { RecordedEvent } from "../infra/eventstore/EventStore.js"
-import type { Address } from "../domain/chain/keys.js"
 import type { EconomyFact } from "../domain/economics/facts.js"
 import type { OverrunKind } from "../domain/ai/model/overruns.js"
 import { refutationProvesLie } from "../domain/ai/task/overrun.js"
 
 type Data = { readonly [key: string]: unknown }
+
+// ---------------------------------------------------------------- the sim's own chain facts
+
+/**
+ * Where the econ-sim records what its simulated chain did that the chain's
+ * events no longer say (bonds and governance are the AI ledger's now:
+ * `AiStakeBonded`, `AiUnbondRequested`, `AiShardSharesSet`): a stream of no
+ * kind (streamEvents.ts), so the auditor only checks its hash chain.
+ */
+export const SIM_CHAIN_STREAM = "econ-sim-chain"
+
+/** `owner` bonded `amount` for `worker`. */
+export class SimStakeBonded extends Schema.TaggedClass<SimStakeBonded>()("StakeBonded", {
+  txHash: Hash32,
+  owner: Address,
+  worker: Address,
+  amount: PositiveAmount
+}) {}
+
+/** `owner` asked `amount` of its bond to `worker` back. */
+export class SimUnbondRequested extends Schema.TaggedClass<SimUnbondRequested>()("UnbondRequested", {
+  txHash: Hash32,
+  owner: Address,
+  worker: Address,
+  amount: PositiveAmount
+}) {}
+
+/** Governance's split of each epoch's issuance (ppm). */
+export class SimShardSharesProposed extends Schema.TaggedClass<SimShardSharesProposed>()("ShardSharesProposed", {
+  txHash: Hash32,
+  ai: PpmValue,
+  beacon: PpmValue,
+  transfer: PpmValue
+}) {}
+
+export const SimChainEvent = Schema.Union(SimStakeBonded, SimUnbondRequested, SimShardSharesProposed)
+export type SimChainEvent = typeof SimChainEvent.Type
 
 /** The window of an epoch the beacon just ended. */
 export interface EpochWindowFact {
@@ -195,7 +235,7 @@ export const makeFactReader = () => {
   /** The facts of one event of the log, in order (most events have none). */
   return (e: RecordedEvent): ReadonlyArray<LogFact> => {
     const d = e.data as Data
-    if (e.stream.startsWith("shard-")) return fromShard(e, d)
+    if (e.stream.startsWith("shard-") || e.stream === SIM_CHAIN_STREAM) return fromShard(e, d)
     if (e.stream.startsWith("model-")) return fromModel(e, d)
     if (e.stream.startsWith("worker-")) return fromWorker(e, d)
     if (e.stream.startsWith("task-")) return fromTask(e, d)

@@ -12,9 +12,10 @@
  *   tasks     TaskActors: request, assignment, results (execution time
  *             drawn), a liar now and then under a 2-of-3 quorum (a slash),
  *             settlement
- *   chain     what the chain would record, appended as its own events to a
- *             shard stream: StakeBonded, UnbondRequested, a governance
- *             ShardSharesProposed, and the beacon's EpochEnded on `shard-0`
+ *   chain     the beacon's EpochEnded on `shard-0`, the AI ledger's bonds,
+ *             unbonds and governance shares on the AI shard's stream, and
+ *             the same as the old facts (StakeBonded, UnbondRequested,
+ *             ShardSharesProposed) in the sim's own stream `econ-sim-chain`
  *   close     the AI shard's part, simulated: the old facts folded in log
  *             order (bench/econSimFacts.ts), each ended epoch's ledger
  *             appended to the AI shard's stream as its block would emit it;
@@ -24,7 +25,7 @@
  *
  * The figures printed come from the stored ledgers.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import type { Scope } from "effect"
 import { makeModelActors, modelStream } from "../actors/ModelActor.js"
 import { makeRewardActors } from "../actors/RewardActor.js"
@@ -37,7 +38,7 @@ import { QuorumPolicy, SinglePolicy } from "../domain/ai/task/events.js"
 import * as Verdict from "../domain/ai/verdict.js"
 import { DEFAULT_GPU_CLASSES } from "../domain/ai/worker/gpuClass.js"
 import { Heartbeat, MarkOffline, RegisterWorker } from "../domain/ai/worker/commands.js"
-import { EpochEnded, ShardEvent, ShardSharesProposed, StakeBonded, UnbondRequested } from "../domain/chain/events.js"
+import { EpochEnded, ShardEvent } from "../domain/chain/events.js"
 import { GenesisConfig, genesisSupply } from "../domain/chain/genesis.js"
 import { sha256, type Hash32 } from "../domain/chain/hash.js"
 import { bytesToHex } from "../domain/chain/hex.js"
@@ -47,8 +48,8 @@ import { RecordEpoch } from "../domain/economics/epochDecider.js"
 import { AiShardSharesSet, AiStakeBonded, AiUnbondRequested } from "../domain/ai/ledger/events.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../domain/economics/events.js"
 import { EventStore } from "../infra/eventstore/EventStore.js"
-import { makeLogFold as makeFactFold } from "./econSimFacts.js"
-import { aiShardStream, makeLogFold } from "../src/audit/economyReplay.js"
+import { makeLogFold as makeFactFold, SIM_CHAIN_STREAM, SimChainEvent, SimShardSharesProposed, SimStakeBonded, SimUnbondRequested } from "./econSimFacts.js"
+import { aiShardStream, decodeLedger, makeLogFold } from "../src/audit/economyReplay.js"
 import { aiShardOf } from "../domain/chain/sharding.js"
 import { mulberry32U32 } from "../test/support/mulberry32.js"
 
@@ -127,6 +128,7 @@ const VALIDATOR = addressOf("validator")
 const GOVERNANCE_SHARES = { ai: 600_000n, beacon: 200_000n, transfer: 200_000n }
 
 const encodeShard = Schema.encodeSync(ShardEvent)
+const encodeSimChain = Schema.encodeSync(SimChainEvent)
 
 /** The simulated chain's genesis: the devnet's economics (epochs of 60 × 1 s), timestamp T0. */
 export const simGenesis = (): GenesisConfig => new GenesisConfig({ chainId: 7_700n, timestamp: T0 })
@@ -152,6 +154,11 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
     const chain = (stream: string, event: ShardEvent) => {
       const { _tag, ...data } = encodeShard(event) as { readonly _tag: string }
       return store.append(stream, [{ id: `sim-${chainSeq++}`, type: _tag, data }], "any")
+    }
+    /** What the simulated chain did that no chain event says any more, in the sim's own stream (econSimFacts.ts). */
+    const simChain = (event: SimChainEvent) => {
+      const { _tag, ...data } = encodeSimChain(event) as { readonly _tag: string }
+      return store.append(SIM_CHAIN_STREAM, [{ id: `sim-${chainSeq++}`, type: _tag, data }], "any")
     }
     const pendingVerifications: Array<{ readonly at: number; readonly run: Effect.Effect<unknown, unknown> }> = []
 
@@ -195,7 +202,7 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
       const actor = yield* workersActors.get(workerStream(id))
       yield* actor.ask(new RegisterWorker({ workerId: id, owner, gpuClass, devices, stake: 0n, endpoint: `sim://${i}`, at }))
       const bonded = BigInt(rnd.int(1, 10)) * 1_000n * TOKEN
-      yield* chain("shard-1", new StakeBonded({ txHash: hashOf(`stake-${i}`), owner, worker: id, amount: bonded }))
+      yield* simChain(new SimStakeBonded({ txHash: hashOf(`stake-${i}`), owner, worker: id, amount: bonded }))
       // The AI shard's side of it: the bond receipt credited (its economy folds the stakes the ledger's slashes and releases need).
       yield* chain(aiStream, new AiStakeBonded({ receiptId: hashOf(`stake-${i}`), owner, worker: id, amount: bonded }))
       workers.push({ id, owner, liar: rnd.chance(150), silentUntil: 0, offline: false, lastBeat: at, bonded })
@@ -311,7 +318,7 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
           const txHash = hashOf(`unbond-${epoch}-${w.id}`)
           at(
             start + rnd.int(0, epochMs - 1),
-            chain("shard-1", new UnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })).pipe(
+            simChain(new SimUnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })).pipe(
               Effect.zipRight(chain(aiStream, new AiUnbondRequested({ txHash, owner: w.owner, worker: w.id, amount })))
             )
           )
@@ -320,7 +327,7 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
       if (epoch === Math.floor(o.epochs / 2)) {
         at(
           start + 1,
-          chain("shard-1", new ShardSharesProposed({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })).pipe(
+          simChain(new SimShardSharesProposed({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })).pipe(
             Effect.zipRight(chain(aiStream, new AiShardSharesSet({ txHash: hashOf(`gov-${epoch}`), ...GOVERNANCE_SHARES })))
           )
         )
@@ -336,7 +343,7 @@ export const runEconSim = (o: EconSimOptions): Effect.Effect<ReadonlyArray<Epoch
     const totals: Array<EpochTotals> = []
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const events = yield* store.readStream(rewardEpochStreamId(epoch))
-      const ledger: EpochLedger = events.map((e) => Schema.decodeUnknownSync(RewardEvent)({ ...(e.data as object), _tag: e.type }))
+      const ledger: EpochLedger = Either.getOrThrow(decodeLedger(events))
       totals.push(totalsOf(ledger))
     }
     return totals

@@ -30,6 +30,7 @@
  *   const reply = yield* actor.ask(cmd)               // Reply | ModelError | AskError
  */
 import { Cause, Duration, Effect, Either, Exit, Option, Schema } from "effect"
+import { taggedData } from "../../domain/streamEvents.js"
 import type { Scope } from "effect"
 import type { Decider } from "../../domain/Decider.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -158,10 +159,10 @@ export const makeActor = <State, Command, Event extends { readonly _tag: string 
     }
 
     const fromRecorded = (recorded: RecordedEvent): Event => {
-      const decoded = decodeEvent({ ...(recorded.data as object), _tag: recorded.type })
+      const decoded = Either.flatMap(taggedData(recorded.type, recorded.data), (tagged) => Either.mapLeft(decodeEvent(tagged), (e) => e.message))
       if (Either.isRight(decoded)) return decoded.right
       // A stored event we cannot read is corruption or a schema break: a defect.
-      throw new Error(`${stream}@${recorded.revision}: event ${recorded.type} does not decode: ${decoded.left.message}`)
+      throw new Error(`${stream}@${recorded.revision}: event ${recorded.type} does not decode: ${decoded.left}`)
     }
 
     /** Fold the events after `from` into it. */

@@ -16,7 +16,7 @@ import { Address } from "./keys.js"
 import { merkleRoot } from "./merkle.js"
 import { CrossShardReceipt, ReceiptStruct } from "./receipt.js"
 import { EpochBlocks, ShardId, TransferShardCount } from "./sharding.js"
-import { BLS_PROOF_HEX, BLS_PUBLIC_KEY_HEX, PositiveAmount, PpmValue, Uint256, ValidatorEndpoint } from "./transaction.js"
+import { BLS_PROOF_HEX, BLS_PUBLIC_KEY_HEX, PositiveAmount, Uint256, ValidatorEndpoint } from "./transaction.js"
 import { ShardCommittee } from "./committees.js"
 import { TransactionCheckReason } from "./txRules.js"
 import { GenesisValidator } from "./validators.js"
@@ -109,51 +109,6 @@ export class EscrowDeposited extends Schema.TaggedClass<EscrowDeposited>()("Escr
   amount: PositiveAmount
 }) {}
 
-/** A `model.register` executed: the model `txHash` awaits its weights and verification. */
-export class ModelRegistered extends Schema.TaggedClass<ModelRegistered>()("ModelRegistered", {
-  txHash: Hash32,
-  provider: Address,
-  weightsHash: Hash32,
-  sizeBytes: PositiveAmount,
-  manifest: Schema.String
-}) {}
-
-export class ModelPriceRequested extends Schema.TaggedClass<ModelPriceRequested>()("ModelPriceRequested", {
-  txHash: Hash32,
-  provider: Address,
-  model: Hash32,
-  price: Uint256
-}) {}
-
-export class ModelDeprecationRequested extends Schema.TaggedClass<ModelDeprecationRequested>()(
-  "ModelDeprecationRequested",
-  { txHash: Hash32, provider: Address, model: Hash32 }
-) {}
-
-/** A `gov.shard-shares` from the governance address: the proposed split of each epoch's issuance (ppm). */
-export class ShardSharesProposed extends Schema.TaggedClass<ShardSharesProposed>()("ShardSharesProposed", {
-  txHash: Hash32,
-  ai: PpmValue,
-  beacon: PpmValue,
-  transfer: PpmValue
-}) {}
-
-/** A `worker.stake` executed: `owner` bonded `amount` for `worker` (the money moves to the stake pool beside this). */
-export class StakeBonded extends Schema.TaggedClass<StakeBonded>()("StakeBonded", {
-  txHash: Hash32,
-  owner: Address,
-  worker: Address,
-  amount: PositiveAmount
-}) {}
-
-/** A `worker.unbond` executed: nothing moves here; the economy returns the stake from the pool after unbonding. */
-export class UnbondRequested extends Schema.TaggedClass<UnbondRequested>()("UnbondRequested", {
-  txHash: Hash32,
-  owner: Address,
-  worker: Address,
-  amount: PositiveAmount
-}) {}
-
 /**
  * A `validator.register` executed on the beacon: `validator` is in the
  * registry with this key and endpoint (a re-registration replaces them).
@@ -230,12 +185,6 @@ export const ShardEvent = Schema.Union(
   CrossShardReceived,
   TransactionRejected,
   EscrowDeposited,
-  ModelRegistered,
-  ModelPriceRequested,
-  ModelDeprecationRequested,
-  ShardSharesProposed,
-  StakeBonded,
-  UnbondRequested,
   ValidatorRegistered,
   ValidatorLeaving,
   EpochEnded,

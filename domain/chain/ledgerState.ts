@@ -279,13 +279,6 @@ export const evolve = (s: LedgerState, e: ShardEvent): LedgerState => {
     }
     case "TransactionRejected":
     case "EscrowDeposited": // the money moves in the Transferred/CrossShardSent beside it
-    case "ModelRegistered":
-    case "ModelPriceRequested":
-    case "ModelDeprecationRequested":
-    case "ShardSharesProposed":
-    // Bonds live in the AI shard's ledger (bond receipts); a transfer shard keeps none.
-    case "UnbondRequested":
-    case "StakeBonded":
       return s
     case "EpochEnded": {
       const epochBlocks = s.chain?.epochBlocks ?? null

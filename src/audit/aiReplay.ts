@@ -5,8 +5,8 @@
  * and the audit names its stream and revision), then checked against the
  * chain and against each other:
  *
- *   - a model's `ModelUploaded` is the chain's `ModelRegistered` (the AI
- *     ledger's `AiModelRegistered`) of the same transaction: same id,
+ *   - a model's `ModelUploaded` is the AI ledger's `AiModelRegistered` of
+ *     the same transaction: same id,
  *     provider, weights hash, size and manifest;
  *   - every deposit an escrow counts (keyed by its receipt id) is the AI
  *     ledger's `EscrowCredited` of that receipt, and that receipt is the one
@@ -26,22 +26,19 @@
  * unknown minimum GPU class) never gets a stream.
  */
 import { Either, HashMap, Schema } from "effect"
-import { EscrowEvent } from "../../domain/ai/escrow/events.js"
 import { evolve as evolveEscrow, initialEscrowState } from "../../domain/ai/escrow/state.js"
 import type { EscrowState } from "../../domain/ai/escrow/state.js"
 import { ModelManifest } from "../../domain/ai/manifest.js"
-import { ModelEvent } from "../../domain/ai/model/events.js"
 import { evolve as evolveModel, initialModelState } from "../../domain/ai/model/state.js"
 import type { ModelState } from "../../domain/ai/model/state.js"
-import { TaskEvent } from "../../domain/ai/task/events.js"
 import { evolve as evolveTask, initialTaskState } from "../../domain/ai/task/state.js"
 import type { TaskState } from "../../domain/ai/task/state.js"
-import { WorkerEvent } from "../../domain/ai/worker/events.js"
 import { evolve as evolveWorker, initialWorkerState } from "../../domain/ai/worker/state.js"
 import type { WorkerState } from "../../domain/ai/worker/state.js"
 import type { EscrowCredited } from "../../domain/ai/ledger/events.js"
-import type { EscrowDeposited, ModelRegistered } from "../../domain/chain/events.js"
+import type { EscrowDeposited, ShardEvent } from "../../domain/chain/events.js"
 import { receiptIdOf } from "../../domain/chain/receipt.js"
+import { decodeEventOf } from "../../domain/streamEvents.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 
 export interface AiFailure {
@@ -57,6 +54,7 @@ export class AiAuditFailed {
 }
 
 export interface AiSummary {
+  /** The models the AI ledger registered, by its verdict (Pending, Verified, Rejected): the committee's, not this node's. */
   readonly models: { readonly total: number; readonly byStatus: Readonly<Record<string, number>>; readonly deprecated: number }
   readonly tasks: { readonly total: number; readonly byStatus: Readonly<Record<string, number>>; readonly charged: bigint }
   readonly workers: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
@@ -71,17 +69,17 @@ export interface AiSummary {
   readonly unprojected: { readonly registrations: number; readonly deposits: number }
 }
 
+/** The AI aggregates' stream kinds. */
 type Kind = "model" | "task" | "worker" | "escrow"
 
-const PREFIXES: ReadonlyArray<readonly [string, Kind]> = [
-  ["model-", "model"],
-  ["task-", "task"],
-  ["worker-", "worker"],
-  ["escrow-", "escrow"]
-]
-
-/** Which AI aggregate a stream holds, if any. */
-export const aiKindOf = (stream: string): Kind | undefined => PREFIXES.find(([prefix]) => stream.startsWith(prefix))?.[1]
+/** A model as the chain registered it. */
+interface Registration {
+  readonly txHash: string
+  readonly provider: string
+  readonly weightsHash: string
+  readonly sizeBytes: bigint
+  readonly manifest: string
+}
 
 interface Located {
   readonly row: Pick<RawEventRow, "stream" | "revision" | "position">
@@ -93,13 +91,6 @@ interface Rebuilt<S> {
   readonly first: Located["row"]
   /** Per aggregate: rows worth naming later (the upload, each deposit, each capture, the settlement). */
   readonly marks: Map<string, Located["row"]>
-}
-
-const decoders = {
-  model: Schema.decodeUnknownEither(ModelEvent),
-  task: Schema.decodeUnknownEither(TaskEvent),
-  worker: Schema.decodeUnknownEither(WorkerEvent),
-  escrow: Schema.decodeUnknownEither(EscrowEvent)
 }
 
 const decodeManifestJson = Schema.decodeUnknownEither(Schema.parseJson(ModelManifest))
@@ -118,9 +109,12 @@ export const makeAiReplay = () => {
   const tasks = new Map<string, Rebuilt<TaskState>>()
   const workers = new Map<string, Rebuilt<WorkerState>>()
   const escrows = new Map<string, Rebuilt<EscrowState>>()
-  const registered = new Map<string, ModelRegistered>()
+  /** Model id (its model.register's hash) → what the AI ledger registered. */
+  const registered = new Map<string, Registration>()
   /** Receipt id (`receiptIdOf` the escrow.deposit's hash) → the transfer shard's deposit. */
   const deposited = new Map<string, EscrowDeposited>()
+  /** Model id → the AI ledger's verdict on it (the committee's, by consensus; not this node's own verification). */
+  const verdicts = new Map<string, { readonly status: "Pending" | "Verified" | "Rejected"; readonly deprecated: boolean }>()
   /** Receipt id → the AI ledger's credit of it. */
   const credited = new Map<string, EscrowCredited>()
   /** Task id → what an escrow captured for it, where. */
@@ -148,37 +142,34 @@ export const makeAiReplay = () => {
     if (mark !== undefined) r.marks.set(mark, at(row))
   }
 
-  /** One stored event of an AI stream (in position order, after its hash chain checked out). */
+  /** One stored event of an AI stream (in position order, after its hash chain checked out), decoded by its kind's schema. */
   /** `stored`: the row's data, already checked to be a JSON object (`storedEvent.ts`). */
   const add = (row: RawEventRow, kind: Kind, stored: Record<string, unknown>): void => {
-    const data = { ...stored, _tag: row.type }
-    const decoded: Either.Either<unknown, { readonly message: string }> = decoders[kind](data)
-    if (Either.isLeft(decoded)) return fail(row, "UndecodableEvent", `${row.type}: ${decoded.left.message}`)
-    const e = decoded.right
+    const undecodable = (why: string): never => fail(row, "UndecodableEvent", why)
     switch (kind) {
       case "model": {
-        const event = e as ModelEvent
+        const event = Either.getOrElse(decodeEventOf("model", row.type, stored), undecodable)
         if (event._tag === "ModelUploaded" && row.stream !== `model-${event.modelId}`) {
           fail(row, "StreamMismatch", `the upload of model ${event.modelId} is in stream ${row.stream}`)
         }
         return fold(models, initialModelState, evolveModel, row, event, event._tag === "ModelUploaded" ? "upload" : undefined)
       }
       case "task": {
-        const event = e as TaskEvent
+        const event = Either.getOrElse(decodeEventOf("task", row.type, stored), undecodable)
         if (event._tag === "TaskRequested" && row.stream !== `task-${event.taskId}`) {
           fail(row, "StreamMismatch", `the request of task ${event.taskId} is in stream ${row.stream}`)
         }
         return fold(tasks, initialTaskState, evolveTask, row, event, event._tag === "TaskSettled" ? "settled" : undefined)
       }
       case "worker": {
-        const event = e as WorkerEvent
+        const event = Either.getOrElse(decodeEventOf("worker", row.type, stored), undecodable)
         if (event._tag === "WorkerRegistered" && row.stream !== `worker-${event.workerId}`) {
           fail(row, "StreamMismatch", `the registration of worker ${event.workerId} is in stream ${row.stream}`)
         }
         return fold(workers, initialWorkerState, evolveWorker, row, event)
       }
       case "escrow": {
-        const event = e as EscrowEvent
+        const event = Either.getOrElse(decodeEventOf("escrow", row.type, stored), undecodable)
         if (event._tag === "EscrowDeposited" && row.stream !== `escrow-${event.developer}-${event.modelId}`) {
           fail(row, "StreamMismatch", `a deposit of ${event.developer} for model ${event.modelId} is in stream ${row.stream}`)
         }
@@ -192,21 +183,31 @@ export const makeAiReplay = () => {
     }
   }
 
-  /** A chain event the AI shard follows (from a shard's replay). */
-  const chainEvent = (event: { readonly _tag: string }): void => {
-    if (event._tag === "ModelRegistered") {
-      const r = event as ModelRegistered
-      registered.set(r.txHash, r)
-    } else if (event._tag === "AiModelRegistered") {
-      // The AI ledger's registration (issue 12): the model's id is the registering tx's hash.
-      const r = event as unknown as { readonly model: string; readonly provider: string; readonly weightsHash: string; readonly sizeBytes: bigint; readonly manifest: string }
-      registered.set(r.model, { txHash: r.model, provider: r.provider, weightsHash: r.weightsHash, sizeBytes: r.sizeBytes, manifest: r.manifest } as ModelRegistered)
-    } else if (event._tag === "EscrowDeposited") {
-      const d = event as EscrowDeposited
-      deposited.set(receiptIdOf(d.txHash), d)
-    } else if (event._tag === "EscrowCredited") {
-      const c = event as EscrowCredited
-      credited.set(c.receiptId, c)
+  /** A decoded chain event the AI shard follows (from a shard's replay). */
+  const chainEvent = (event: ShardEvent): void => {
+    switch (event._tag) {
+      case "AiModelRegistered":
+        // The AI ledger's registration (issue 12): the model's id is the registering tx's hash.
+        registered.set(event.model, { txHash: event.model, provider: event.provider, weightsHash: event.weightsHash, sizeBytes: event.sizeBytes, manifest: event.manifest })
+        verdicts.set(event.model, { status: "Pending", deprecated: false })
+        return
+      case "AiModelVerified":
+      case "AiModelRejected": {
+        const v = verdicts.get(event.model)
+        if (v !== undefined) verdicts.set(event.model, { ...v, status: event._tag === "AiModelVerified" ? "Verified" : "Rejected" })
+        return
+      }
+      case "AiModelDeprecated": {
+        const v = verdicts.get(event.model)
+        if (v !== undefined) verdicts.set(event.model, { ...v, deprecated: true })
+        return
+      }
+      case "EscrowDeposited":
+        deposited.set(receiptIdOf(event.txHash), event)
+        return
+      case "EscrowCredited":
+        credited.set(event.receiptId, event)
+        return
     }
   }
 
@@ -287,9 +288,9 @@ export const makeAiReplay = () => {
     const sum = (f: (t: EscrowState["totals"]) => bigint) => escrowStates.reduce((acc, t) => acc + f(t), 0n)
     return {
       models: {
-        total: modelStates.length,
-        byStatus: count(modelStates.map((m) => m.status)),
-        deprecated: modelStates.filter((m) => m.deprecated).length
+        total: verdicts.size,
+        byStatus: count([...verdicts.values()].map((v) => v.status)),
+        deprecated: [...verdicts.values()].filter((v) => v.deprecated).length
       },
       tasks: {
         total: taskStates.length,

@@ -25,18 +25,19 @@
  * The first failure of 1–4 stops the audit and names the stream and
  * revision; the economy lists every difference it finds.
  */
-import { Effect, Either, HashMap, Schema, Stream } from "effect"
-import { eventJson, ShardEvent } from "../../domain/chain/events.js"
+import { Effect, Either, HashMap, Stream } from "effect"
+import { eventJson, type ShardEvent } from "../../domain/chain/events.js"
 import { genesisCommand, genesisConfigHash, genesisSupply } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { ApplyBlock, ApplyGenesis, Allocation, decide, evolve, initialLedgerState } from "../../domain/chain/ledger.js"
 import type { LedgerCommand, LedgerState } from "../../domain/chain/ledger.js"
 import { aiShardOf, type ShardId } from "../../domain/chain/sharding.js"
+import { decodeEventOf, streamKindOf } from "../../domain/streamEvents.js"
 import type { EventStoreError } from "../../infra/eventstore/EventStore.js"
 import { makeChainChecker } from "../../infra/eventstore/RawEventRow.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
 import { readRawRows } from "../../infra/eventstore/sqliteRaw.js"
-import { AiAuditFailed, aiKindOf, makeAiReplay } from "./aiReplay.js"
+import { AiAuditFailed, makeAiReplay } from "./aiReplay.js"
 import type { AiSummary } from "./aiReplay.js"
 import { EconomyReplayFailed, makeEconomyReplay, rewardEpochOf } from "./economyReplay.js"
 import type { EconomyAudit } from "./economyReplay.js"
@@ -89,8 +90,6 @@ export interface AuditOptions {
 }
 
 export const PROGRESS_EVERY = 100_000
-const SHARD_STREAM = /^shard-(\d+)$/
-const decodeEvent = Schema.decodeUnknownEither(ShardEvent)
 
 class AuditFailed {
   constructor(readonly failure: AuditFailure) {}
@@ -135,8 +134,8 @@ class ShardReplay {
 
   /** `data`: the row's data, already checked to be a JSON object (`storedData`). */
   add(row: RawEventRow, data: Record<string, unknown>): void {
-    const decoded = decodeEvent({ ...data, _tag: row.type })
-    if (Either.isLeft(decoded)) return this.fail(row, "UndecodableEvent", decoded.left.message)
+    const decoded = decodeEventOf("shard", row.type, data)
+    if (Either.isLeft(decoded)) return this.fail(row, "UndecodableEvent", decoded.left)
     this.unit.push({ event: decoded.right, row })
     this.onEvent(decoded.right)
     if (decoded.right._tag === "BlockExecuted") this.replayUnit()
@@ -203,7 +202,7 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       const data = storedData(row)
       if (Either.isLeft(data)) return malformed(row, "MalformedEvent", data.left)
       try {
-        economy.add(row)
+        economy.add(row, data.right)
         return true
       } catch (e) {
         if (!(e instanceof EconomyReplayFailed)) return malformed(row, "MalformedEvent", e instanceof Error ? e.message : String(e))
@@ -223,13 +222,12 @@ export const auditEventLog = (filename: string, options: AuditOptions = {}): Eff
       }
       const data = storedData(row)
       if (Either.isLeft(data)) return malformed(row, "MalformedEvent", data.left)
-      // Shards and AI streams decode their events by schema before the economy reads a field of them.
-      const match = SHARD_STREAM.exec(row.stream)
-      const kind = match === null ? aiKindOf(row.stream) : undefined
+      // Shards and AI streams decode their events by their kind's schema (streamEvents.ts) before the economy reads a field of them.
+      const kind = streamKindOf(row.stream)
       try {
-        if (kind !== undefined) ai.add(row, kind, data.right)
-        else if (match !== null) {
-          const shard = Number(match[1]) as ShardId
+        if (kind === "model" || kind === "task" || kind === "worker" || kind === "escrow") ai.add(row, kind, data.right)
+        else if (kind === "shard") {
+          const shard = Number(row.stream.slice("shard-".length)) as ShardId
           let replay = replays.get(shard)
           if (replay === undefined) replays.set(shard, (replay = new ShardReplay(shard, options.genesis, ai.chainEvent)))
           replay.add(row, data.right)

@@ -23,12 +23,13 @@
  * node writes them when it starts).
  */
 import { Either, Schema } from "effect"
-import { AiEvent } from "../../domain/ai/ledger/events.js"
 import { foldEconomy } from "../../domain/ai/ledger/economy.js"
+import type { Address } from "../../domain/chain/keys.js"
 import { receiptIdOf } from "../../domain/chain/receipt.js"
 import type { PayoutSource } from "../../domain/economics/accounts.js"
 import type { EconomicsConfig } from "../../domain/economics/config.js"
 import { RewardEvent, rewardEpochStreamId, type EpochLedger } from "../../domain/economics/events.js"
+import { decodeEventOf, isAiEvent, isAiEventType } from "../../domain/streamEvents.js"
 import { initialEconomy, type EconomyState } from "../../domain/economics/state.js"
 import type { RecordedEvent } from "../../infra/eventstore/EventStore.js"
 import type { RawEventRow } from "../../infra/eventstore/RawEventRow.js"
@@ -45,7 +46,7 @@ export interface ClosedEpoch {
 /** An amount a system account paid out (an `AiPayout`): the ledger's own figure of what left it. */
 export interface PaidOut {
   readonly source: PayoutSource
-  readonly to: string
+  readonly to: Address
   readonly amount: bigint
   /** The id of the receipt that delivers it (`receiptIdOf(cause, index)`). */
   readonly receiptId: string
@@ -57,31 +58,6 @@ export interface LogFold {
   readonly apply: (event: RecordedEvent) => { readonly closed: ReadonlyArray<ClosedEpoch>; readonly paid: PaidOut | undefined }
 }
 
-/** The AI ledger's event tags: only these, in the AI shard's stream, are decoded. */
-const AI_TAGS: ReadonlySet<string> = new Set<AiEvent["_tag"]>([
-  "EscrowCredited",
-  "EscrowWithdrawn",
-  "AiModelRegistered",
-  "AiModelRepriced",
-  "AiModelDeprecated",
-  "ModelAttested",
-  "AiModelVerified",
-  "AiModelRejected",
-  "AiWorkerRegistered",
-  "AiStakeBonded",
-  "AiUnbondRequested",
-  "UsageSettled",
-  "UsageRefused",
-  "AiShardSharesSet",
-  "AiPayout",
-  "RewardCredited",
-  "Slashed",
-  "StakeReleased",
-  "FeesRecorded",
-  "EpochClosed"
-])
-const REWARD_TAGS: ReadonlySet<string> = new Set(["RewardCredited", "Slashed", "StakeReleased", "FeesRecorded", "EpochClosed"])
-const decodeAi = Schema.decodeUnknownSync(AiEvent)
 const NOTHING = { closed: [], paid: undefined } as const
 
 export const aiShardStream = (aiShard: number): string => `shard-${aiShard}`
@@ -93,16 +69,31 @@ export const makeLogFold = (economics: EconomicsConfig, aiShard: number): LogFol
   return {
     state: () => state,
     apply: (event) => {
-      if (event.stream !== stream || !AI_TAGS.has(event.type)) return NOTHING
-      const e = decodeAi({ ...(event.data as object), _tag: event.type })
+      // Only the AI ledger's events of the AI shard's stream are the economy's (decoded by the shard's one schema).
+      if (event.stream !== stream || !isAiEventType(event.type)) return NOTHING
+      const decoded = decodeEventOf("shard", event.type, event.data)
+      if (Either.isLeft(decoded)) throw new Error(`${event.stream}@${event.revision}: ${decoded.left}`)
+      const e = decoded.right
+      if (!isAiEvent(e)) return NOTHING
       state = foldEconomy(economics, state, e)
-      if (e._tag === "AiPayout") return { closed: [], paid: { source: e.source, to: e.to, amount: e.amount, receiptId: receiptIdOf(e.cause, e.index) } }
-      if (!REWARD_TAGS.has(e._tag)) return NOTHING
-      open.push(e as RewardEvent)
-      if (e._tag !== "EpochClosed") return NOTHING
-      const ledger = open
-      open = []
-      return { closed: [{ epoch: e.epoch, ledger }], paid: undefined }
+      switch (e._tag) {
+        case "AiPayout":
+          return { closed: [], paid: { source: e.source, to: e.to, amount: e.amount, receiptId: receiptIdOf(e.cause, e.index) } }
+        case "RewardCredited":
+        case "Slashed":
+        case "StakeReleased":
+        case "FeesRecorded":
+          open.push(e)
+          return NOTHING
+        case "EpochClosed": {
+          open.push(e)
+          const ledger = open
+          open = []
+          return { closed: [{ epoch: e.epoch, ledger }], paid: undefined }
+        }
+        default:
+          return NOTHING
+      }
     }
   }
 }
@@ -193,11 +184,13 @@ export const makeEconomyReplay = (economics: EconomicsConfig, aiShard: number) =
   const rebuilt = new Map<number, EpochLedger>()
   const stored = new Map<number, Array<StoredRow>>()
 
-  const add = (row: RawEventRow): void => {
+  /** `data`: the row's data, already checked to be a JSON object (`storedEvent.ts`). */
+  const add = (row: RawEventRow, data: Record<string, unknown>): void => {
     const epoch = rewardEpochOf(row.stream)
     if (epoch !== undefined) {
+      // Compared as stored (its own JSON against the rebuilt event's encoding), so every field counts.
       const rows = stored.get(epoch) ?? []
-      rows.push({ revision: row.revision, position: row.position, type: row.type, json: { ...(JSON.parse(row.dataJson) as object), _tag: row.type } })
+      rows.push({ revision: row.revision, position: row.position, type: row.type, json: { ...data, _tag: row.type } })
       stored.set(epoch, rows)
       return
     }
@@ -266,12 +259,5 @@ export const makeEconomyReplay = (economics: EconomicsConfig, aiShard: number) =
 }
 
 /** Decode a stored ledger (events of a `reward-epoch-{n}` stream as read from a store). */
-export const decodeLedger = (events: ReadonlyArray<{ readonly type: string; readonly data: unknown }>): Either.Either<EpochLedger, string> => {
-  const out: Array<RewardEvent> = []
-  for (const e of events) {
-    const d = Schema.decodeUnknownEither(RewardEvent)({ ...(e.data as object), _tag: e.type })
-    if (Either.isLeft(d)) return Either.left(d.left.message)
-    out.push(d.right)
-  }
-  return Either.right(out)
-}
+export const decodeLedger = (events: ReadonlyArray<{ readonly type: string; readonly data: unknown }>): Either.Either<EpochLedger, string> =>
+  Either.all(events.map((e) => decodeEventOf("reward", e.type, e.data)))

@@ -8,9 +8,10 @@
  * it arrives — which is what makes cross-shard transfers exactly-once across
  * crashes of either side.
  */
-import { Deferred, Effect, Option, Schema } from "effect"
+import { Deferred, Effect, Either, Option } from "effect"
 import type { Scope } from "effect"
-import { CrossShardSent } from "../../domain/chain/events.js"
+import type { ShardEvent } from "../../domain/chain/events.js"
+import { decodeEventOf } from "../../domain/streamEvents.js"
 import type { CrossShardReceipt } from "../../domain/chain/receipt.js"
 import { followLog } from "./followLog.js"
 import { EventStore } from "../../infra/eventstore/EventStore.js"
@@ -39,11 +40,8 @@ export interface ChainIndex {
 
 const SHARD_STREAM = /^shard-(\d+)$/
 
-const decodeSent = Schema.decodeUnknownSync(CrossShardSent)
-
-interface Data {
-  readonly [key: string]: unknown
-}
+/** A transaction of the block being read, before the block's height is known. */
+type PendingTx = Omit<TxLocation, "shard" | "height" | "blockRevision">
 
 export const makeChainIndex = (
   relay: (receipt: CrossShardReceipt) => Effect.Effect<void>
@@ -52,7 +50,6 @@ export const makeChainIndex = (
     const txs = new Map<string, TxLocation>()
     const blocks = new Map<string, number>()
     const receiptTx = new Map<string, string>()
-    const current = new Map<number, { readonly height: number; readonly revision: number }>()
     const waiters = new Map<string, Array<Deferred.Deferred<TxLocation>>>()
     let position = 0
 
@@ -65,50 +62,64 @@ export const makeChainIndex = (
         return Effect.forEach(waiting, (d) => Deferred.succeed(d, location), { discard: true })
       })
 
+    /**
+     * The block being read, from its `BlockApplied` to its `BlockExecuted` (one append): its
+     * transactions are settled with the height `BlockExecuted` names, so the block itself (every
+     * transaction in it) is never decoded here.
+     */
+    let open: { readonly shard: number; readonly revision: number; readonly txs: Map<string, PendingTx> } | undefined
+
+    /** The shard's events this index reads; every other type is skipped undecoded. */
+    const READ: ReadonlySet<string> = new Set<ShardEvent["_tag"]>(["BlockApplied", "FeeCharged", "TransactionRejected", "CrossShardSent", "CrossShardReceived", "BlockExecuted"])
+
+    const onShardEvent = (shard: number, revision: number, event: ShardEvent): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "BlockApplied":
+          open = { shard, revision, txs: new Map() }
+          return Effect.void
+        case "FeeCharged":
+          // Every transaction a block holds ends in exactly one of these two.
+          if (open?.shard === shard) open.txs.set(event.txHash, { status: "included" })
+          return Effect.void
+        case "TransactionRejected":
+          if (open?.shard === shard) open.txs.set(event.txHash, { status: "rejected", reason: `${event.reason}: ${event.detail}` })
+          return Effect.void
+        case "CrossShardSent": {
+          const pending = open?.shard === shard ? open.txs.get(event.txHash) : undefined
+          if (pending !== undefined) open!.txs.set(event.txHash, { ...pending, receiptId: event.receiptId, receiptDelivered: false })
+          const location = txs.get(event.txHash)
+          if (location !== undefined) txs.set(event.txHash, { ...location, receiptId: event.receiptId, receiptDelivered: false })
+          receiptTx.set(event.receiptId, event.txHash)
+          return relay(event.receipt)
+        }
+        case "CrossShardReceived": {
+          const txHash = receiptTx.get(event.receiptId)
+          const location = txHash === undefined ? undefined : txs.get(txHash)
+          if (txHash !== undefined && location !== undefined) txs.set(txHash, { ...location, receiptDelivered: true })
+          return Effect.void
+        }
+        case "BlockExecuted": {
+          const block = open?.shard === shard ? open : undefined
+          open = undefined
+          if (block === undefined) return Effect.void // a genesis: no BlockApplied, no transactions
+          blocks.set(`${shard}:${event.height}`, block.revision)
+          return Effect.forEach(block.txs, ([hash, p]) => settle(hash, { shard, height: event.height, blockRevision: block.revision, ...p }), {
+            discard: true
+          })
+        }
+        default:
+          return Effect.void
+      }
+    }
+
     const apply = (event: RecordedEvent): Effect.Effect<void> =>
       Effect.suspend(() => {
         position = event.position
         const match = SHARD_STREAM.exec(event.stream)
-        if (match === null) return Effect.void
-        const shard = Number(match[1])
-        const data = event.data as Data
-        const block = current.get(shard)
-        switch (event.type) {
-          case "BlockApplied": {
-            const height = ((data["block"] as Data)["header"] as Data)["height"] as number
-            current.set(shard, { height, revision: event.revision })
-            blocks.set(`${shard}:${height}`, event.revision)
-            return Effect.void
-          }
-          case "FeeCharged":
-          case "TransactionRejected":
-            // Every transaction a block holds ends in exactly one of these two.
-            return block === undefined
-              ? Effect.void
-              : settle(data["txHash"] as string, {
-                  shard,
-                  height: block.height,
-                  blockRevision: block.revision,
-                  ...(event.type === "FeeCharged"
-                    ? { status: "included" as const }
-                    : { status: "rejected" as const, reason: `${data["reason"]}: ${data["detail"]}` })
-                })
-          case "CrossShardSent": {
-            const sent = decodeSent({ ...data, _tag: "CrossShardSent" })
-            const location = txs.get(sent.txHash)
-            if (location !== undefined) txs.set(sent.txHash, { ...location, receiptId: sent.receiptId, receiptDelivered: false })
-            receiptTx.set(sent.receiptId, sent.txHash)
-            return relay(sent.receipt)
-          }
-          case "CrossShardReceived": {
-            const txHash = receiptTx.get(data["receiptId"] as string)
-            const location = txHash === undefined ? undefined : txs.get(txHash)
-            if (txHash !== undefined && location !== undefined) txs.set(txHash, { ...location, receiptDelivered: true })
-            return Effect.void
-          }
-          default:
-            return Effect.void
-        }
+        if (match === null || !READ.has(event.type)) return Effect.void
+        const decoded = decodeEventOf("shard", event.type, event.data)
+        if (Either.isLeft(decoded)) return Effect.logError(`chain index: ${event.stream}@${event.revision} does not decode: ${decoded.left}`)
+        return onShardEvent(Number(match[1]), event.revision, decoded.right)
       })
 
     yield* followLog("chain index", apply)

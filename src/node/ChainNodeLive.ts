@@ -9,7 +9,7 @@
 import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from "effect"
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
-import { Block } from "../../domain/chain/block.js"
+import type { Block } from "../../domain/chain/block.js"
 import { allShardIds, genesisCommand, genesisConfigHash } from "../../domain/chain/genesis.js"
 import type { GenesisConfig } from "../../domain/chain/genesis.js"
 import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
@@ -23,6 +23,7 @@ import { BEACON_SHARD, shardKindOf, shardOf } from "../../domain/chain/sharding.
 import type { ShardId } from "../../domain/chain/sharding.js"
 import { amountOf } from "../../domain/chain/transaction.js"
 import { homeShardOf } from "../../domain/chain/txRules.js"
+import { decodeEventOf } from "../../domain/streamEvents.js"
 import type { Transaction } from "../../domain/chain/transaction.js"
 import { makeSingleProducer } from "../../actors/ConsensusActor.js"
 import type { ShardConsensus } from "../../actors/ConsensusActor.js"
@@ -48,6 +49,7 @@ import {
 } from "../api/NodeRpcs.js"
 import { VERSION } from "../version.js"
 import { makeChainIndex } from "./ChainIndex.js"
+import { refuseOutdatedDataDir } from "./dataDirVersion.js"
 import type { ChainIndex, TxLocation } from "./ChainIndex.js"
 import { ChainNode } from "./ChainNode.js"
 import type { ChainNodeShape } from "./ChainNode.js"
@@ -82,7 +84,6 @@ const DEFAULT_INCLUSION_WAIT: Duration.DurationInput = "60 seconds"
 
 const rejected = (e: AdmissionRejected) => new TransactionRejected({ reason: e.reason, detail: e.detail })
 
-const decodeBlock = Schema.decodeUnknown(Block)
 
 const findPending = (pool: Mempool, hash: string): Transaction | undefined => {
   for (const queue of HashMap.values(pool.senders)) {
@@ -134,6 +135,8 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
     if (bft === undefined && genesis.validators !== undefined) {
       return yield* Effect.dieMessage("this genesis names validators: its blocks come from BFT consensus, not a single producer")
     }
+    // A data dir made by an older version would stall or crash the shards below: refused, with what to do.
+    yield* refuseOutdatedDataDir(genesis)
     const beaconIntervalMs = genesis.economics.beaconIntervalMs
     const transferIdleMs = bft?.idleIntervalMs ?? TRANSFER_IDLE_INTERVAL_MS_DEFAULT
     for (const shard of allShardIds(genesis)) {
@@ -230,7 +233,13 @@ export const makeChainNodeWithSeats = (options: ChainNodeOptions) =>
 
     const readBlock = (shard: number, revision: number) =>
       store.readStream(shardStream(shard), { from: revision, limit: 1 }).pipe(
-        Effect.flatMap((events) => decodeBlock((events[0]?.data as { block?: unknown } | undefined)?.block)),
+        Effect.flatMap((events) => {
+          const stored = events[0]
+          const decoded = stored === undefined ? Either.left("no such event") : decodeEventOf("shard", stored.type, stored.data)
+          return Either.isRight(decoded) && decoded.right._tag === "BlockApplied"
+            ? Effect.succeed(decoded.right.block)
+            : Effect.dieMessage(`shard-${shard}@${revision} is not a readable BlockApplied${Either.isLeft(decoded) ? `: ${decoded.left}` : ""}`)
+        }),
         Effect.orDie // the index only points at BlockApplied events the ledger wrote
       )
 

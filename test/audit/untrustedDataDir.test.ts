@@ -15,11 +15,14 @@ import { Effect, Logger, LogLevel, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runEconSim, simGenesis } from "../../bench/econWorkload.js"
 import { GenesisConfig, genesisConfigHash } from "../../domain/chain/genesis.js"
+import { aiShardOf } from "../../domain/chain/sharding.js"
 import { auditEventLog, type AuditReport } from "../../src/audit/auditEventLog.js"
 import { SqliteEventStore } from "../../infra/eventstore/SqliteEventStore.js"
 import { rewriteRehashed, type Row } from "../e2e/support/tamper.js"
 import { cleanup, expectUserError, runCli } from "../e2e/support/processes.js"
 
+/** The AI shard's stream of the sim's chain. */
+const AI_STREAM = `shard-${aiShardOf(simGenesis().transferShards)}`
 let dir: string
 const dbFile = () => join(dir, "events.db")
 
@@ -58,10 +61,10 @@ const audit = (file: string, stream: string): Promise<AuditReport> =>
 
 describe("a malformed stored event fails the audit at that event", () => {
   const cases: ReadonlyArray<readonly [string, string, string, (before: string) => string, string, RegExp]> = [
-    ["a shard event that is not JSON, rebuilding an epoch", "StakeBonded", "reward-epoch-0", (d) => d.slice(0, -3), "MalformedEvent", /^StakeBonded: its data is not JSON/],
-    ["a shard event that is not JSON, auditing its shard", "StakeBonded", "shard-1", (d) => `${d}}`, "MalformedEvent", /^StakeBonded: its data is not JSON/],
-    ["a shard event that is an array, auditing its shard", "StakeBonded", "shard-1", () => "[1,2]", "MalformedEvent", /^StakeBonded: its data is not a JSON object but an array$/],
-    ["a shard event whose amount is not a number, auditing its shard", "StakeBonded", "shard-1", (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "UndecodableEvent", /amount/],
+    ["a shard event that is not JSON, rebuilding an epoch", "AiStakeBonded", "reward-epoch-0", (d) => d.slice(0, -3), "MalformedEvent", /^AiStakeBonded: its data is not JSON/],
+    ["a shard event that is not JSON, auditing its shard", "AiStakeBonded", AI_STREAM, (d) => `${d}}`, "MalformedEvent", /^AiStakeBonded: its data is not JSON/],
+    ["a shard event that is an array, auditing its shard", "AiStakeBonded", AI_STREAM, () => "[1,2]", "MalformedEvent", /^AiStakeBonded: its data is not a JSON object but an array$/],
+    ["a shard event whose amount is not a number, auditing its shard", "AiStakeBonded", AI_STREAM, (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "UndecodableEvent", /amount/],
     // The economy reads the AI shard's events: one of them undecodable fails the rebuild there.
     ["an AI shard event whose amount is not a number, rebuilding an epoch", "RewardCredited", "reward-epoch-0", (d) => d.replace(/"amount":"\d+"/, '"amount":"lots"'), "EconomyReplayFailed", /lots/],
     ["a worker event that is null, rebuilding an epoch", "WorkerRegistered", "reward-epoch-1", () => "null", "MalformedEvent", /^WorkerRegistered: its data is not a JSON object but null$/],

@@ -13,11 +13,12 @@
  * Challenger, with the proofs of wrong results each `TaskSettled` keeps. Once caught
  * up, it ends tasks a crash left unfinished, releasing their escrow.
  */
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Effect, Either } from "effect"
 import { Deposit, Release } from "../../../domain/ai/escrow/commands.js"
 import { AbandonTask } from "../../../domain/ai/task/commands.js"
-import { AiModelRegistered, EscrowCredited, UsageRefused, UsageSettled } from "../../../domain/ai/ledger/events.js"
-import { TaskSettled } from "../../../domain/ai/task/events.js"
+import type { TaskEvent } from "../../../domain/ai/task/events.js"
+import type { ShardEvent } from "../../../domain/chain/events.js"
+import { decodeEventOf, type EventOf, type StreamKind } from "../../../domain/streamEvents.js"
 import type { Address } from "../../../domain/chain/keys.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import { withCause } from "../../../actors/causation.js"
@@ -33,15 +34,17 @@ import { onUsageRefused } from "./refusedReceipt.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
 
-const decodeRegistered = Schema.decodeUnknownSync(AiModelRegistered)
-const decodeCredited = Schema.decodeUnknownSync(EscrowCredited)
-const decodeSettled = Schema.decodeUnknownSync(UsageSettled)
-const decodeRefused = Schema.decodeUnknownSync(UsageRefused)
-const decodeTaskSettled = Schema.decodeUnknownSync(TaskSettled)
-
-interface Data {
-  readonly [key: string]: unknown
-}
+/** The AI shard's event types this projection reads. */
+const AI_SHARD_TYPES: ReadonlySet<string> = new Set<ShardEvent["_tag"]>([
+  "AiModelRegistered",
+  "AiModelVerified",
+  "AiModelRejected",
+  "EscrowCredited",
+  "UsageSettled",
+  "UsageRefused"
+])
+/** A task stream's event types this projection reads. */
+const TASK_TYPES: ReadonlySet<string> = new Set<TaskEvent["_tag"]>(["TaskRequested", "TaskFailed", "TaskSettled"])
 
 export const makeAiProjection = (
   models: ModelRegistry,
@@ -54,7 +57,8 @@ export const makeAiProjection = (
   Effect.gen(function* () {
     const store = yield* EventStore
     const aiStream = aiShard === undefined ? undefined : `shard-${aiShard}`
-    const unfinished = new Map<string, { readonly developer: string; readonly model: string }>()
+    /** Tasks requested and not yet ended, by task id. */
+    const unfinished = new Map<string, { readonly taskId: Hash32; readonly developer: Address; readonly model: Hash32 }>()
     const caughtUpAt = yield* store.lastPosition.pipe(Effect.orElseSucceed(() => 0))
     let recovered = false
     const refused = onUsageRefused(settler, runner.escrows)
@@ -65,64 +69,69 @@ export const makeAiProjection = (
       for (const [id, t] of unfinished) {
         const actor = yield* runner.tasks.get(taskStream(id))
         yield* actor.ask(new AbandonTask({ cause: "TimedOut", detail: "the node restarted during the task", at })).pipe(Effect.ignore)
-        const escrow = yield* runner.escrows.get(escrowStream(t.developer as Address, t.model as Hash32))
-        yield* escrow.ask(new Release({ taskId: id as Hash32 })).pipe(Effect.ignore)
+        const escrow = yield* runner.escrows.get(escrowStream(t.developer, t.model))
+        yield* escrow.ask(new Release({ taskId: t.taskId })).pipe(Effect.ignore)
         yield* runner.tasks.release(taskStream(id))
         yield* Effect.logInfo(`task ${id} was interrupted by a restart: ended, nothing charged`)
       }
     })
 
     /** The AI ledger's events: models to verify, escrow credits feed the local book, settled and refused receipts leave the Settler. */
-    const onAiShard = (e: RecordedEvent, data: Data) =>
+    const onAiShard = (event: ShardEvent) =>
       Effect.gen(function* () {
-        const tagged = { ...data, _tag: e.type }
-        switch (e.type) {
+        switch (event._tag) {
           case "AiModelRegistered":
-            return yield* models.onRegistered(decodeRegistered(tagged), yield* Clock.currentTimeMillis)
+            return yield* models.onRegistered(event, yield* Clock.currentTimeMillis)
           case "AiModelVerified":
           case "AiModelRejected":
-            return yield* models.onVerdict(String(data["model"]))
+            return yield* models.onVerdict(event.model)
           case "EscrowCredited": {
-            const d = decodeCredited(tagged)
-            const escrow = yield* runner.escrows.get(escrowStream(d.developer, d.model))
-            const cmd = new Deposit({ developer: d.developer, modelId: d.model, amount: d.amount, txHash: d.receiptId, at: yield* Clock.currentTimeMillis })
-            return yield* escrow.ask(withCause(cmd, d.receiptId)).pipe(
-              Effect.catchAll((err) => Effect.logWarning(`escrow credit ${d.receiptId} not recorded: ${err.message}`))
+            const escrow = yield* runner.escrows.get(escrowStream(event.developer, event.model))
+            const cmd = new Deposit({ developer: event.developer, modelId: event.model, amount: event.amount, txHash: event.receiptId, at: yield* Clock.currentTimeMillis })
+            return yield* escrow.ask(withCause(cmd, event.receiptId)).pipe(
+              Effect.catchAll((err) => Effect.logWarning(`escrow credit ${event.receiptId} not recorded: ${err.message}`))
             )
           }
           case "UsageSettled":
-            return yield* settler.settled(decodeSettled(tagged).taskId)
+            return yield* settler.settled(event.taskId)
           case "UsageRefused":
-            return yield* refused(decodeRefused(tagged))
+            return yield* refused(event)
         }
       })
 
-    const onTask = (e: RecordedEvent, data: Data) =>
+    const onTask = (id: string, event: TaskEvent) =>
       Effect.gen(function* () {
-        const id = e.stream.slice("task-".length)
-        switch (e.type) {
+        switch (event._tag) {
           case "TaskRequested":
-            unfinished.set(id, { developer: data["developer"] as string, model: data["modelId"] as string })
+            unfinished.set(id, { taskId: event.taskId, developer: event.developer, model: event.modelId })
             return
           case "TaskFailed":
             unfinished.delete(id)
             return
           case "TaskSettled": {
             unfinished.delete(id)
-            const settled = decodeTaskSettled({ ...data, _tag: e.type })
-            if (settled.receipt !== undefined) yield* settler.add(settled.receipt, settled.developer)
-            for (const proof of settled.challenges ?? []) yield* challenger?.add(proof) ?? Effect.void
+            if (event.receipt !== undefined) yield* settler.add(event.receipt, event.developer)
+            for (const proof of event.challenges ?? []) yield* challenger?.add(proof) ?? Effect.void
             return
           }
         }
       })
 
+    /** Decoded by its stream's one schema (`streamEvents.ts`); only the types this projection reads are decoded. */
+    const decoded = <K extends StreamKind>(kind: K, e: RecordedEvent): Effect.Effect<EventOf<K> | undefined> => {
+      const d = decodeEventOf(kind, e.type, e.data)
+      return Either.isRight(d) ? Effect.succeed(d.right) : Effect.as(Effect.logError(`AI projection: ${e.stream}@${e.revision} does not decode: ${d.left}`), undefined)
+    }
+
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const data = e.data as Data
-        if (e.stream === aiStream) yield* onAiShard(e, data)
-        else if (e.stream.startsWith("task-")) yield* onTask(e, data)
-        else if (e.stream.startsWith("worker-") && e.type === "WorkerRegistered") yield* hub.remember(e.stream.slice("worker-".length))
+        if (e.stream === aiStream && AI_SHARD_TYPES.has(e.type)) {
+          const event = yield* decoded("shard", e)
+          if (event !== undefined) yield* onAiShard(event)
+        } else if (e.stream.startsWith("task-") && TASK_TYPES.has(e.type)) {
+          const event = yield* decoded("task", e)
+          if (event !== undefined) yield* onTask(e.stream.slice("task-".length), event)
+        } else if (e.stream.startsWith("worker-") && e.type === "WorkerRegistered") yield* hub.remember(e.stream.slice("worker-".length))
         if (!recovered && e.position >= caughtUpAt) yield* recover
       }).pipe(Effect.catchAllDefect((d) => Effect.logError(`AI projection: event ${e.stream}@${e.revision} not applied`, d)))
 

@@ -12,7 +12,7 @@
  * supply reads the keyless system accounts' balances on the AI shard and
  * checks them against the ledger's figures.
  */
-import { Context, Effect, HashMap, Layer, Schedule, Schema } from "effect"
+import { Context, Effect, Either, HashMap, Layer, Schedule, Schema } from "effect"
 import type { Address } from "../../../domain/chain/keys.js"
 import {
   BURN_ADDRESS,
@@ -35,7 +35,9 @@ import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import { ChainNode } from "../ChainNode.js"
 import { followLog } from "../followLog.js"
-import { makeLogFold, type ClosedEpoch } from "../../audit/economyReplay.js"
+import { decodeLedger, makeLogFold, type ClosedEpoch } from "../../audit/economyReplay.js"
+import type { ShardEvent } from "../../../domain/chain/events.js"
+import { decodeEventOf, streamKindOf } from "../../../domain/streamEvents.js"
 
 export interface EconomySettings {
   readonly economics: EconomicsConfig
@@ -46,6 +48,8 @@ export interface EconomySettings {
 }
 
 const encodeLedger = Schema.encodeSync(Schema.Array(RewardEvent))
+/** The chains' event types the supply reads besides the AI ledger's (fees burned, payouts arrived). */
+const CHAIN_TYPES: ReadonlySet<string> = new Set<ShardEvent["_tag"]>(["FeeCharged", "CrossShardReceived"])
 
 export const makeEconomy = (settings: EconomySettings) =>
   Effect.gen(function* () {
@@ -93,19 +97,21 @@ export const makeEconomy = (settings: EconomySettings) =>
 
     const apply = (e: RecordedEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
-        if (e.stream.startsWith("shard-") && e.type === "FeeCharged") chainFeesBurned += BigInt((e.data as { readonly fee: string }).fee)
+        const decoded = CHAIN_TYPES.has(e.type) && streamKindOf(e.stream) === "shard" ? decodeEventOf("shard", e.type, e.data) : undefined
+        if (decoded !== undefined && Either.isLeft(decoded)) return yield* Effect.logError(`economy: ${e.stream}@${e.revision} does not decode: ${decoded.left}`)
+        const onChain = decoded?.right
+        if (onChain?._tag === "FeeCharged") chainFeesBurned += onChain.fee
         const folded = log.apply(e)
         state = log.state()
-        if (e.stream.startsWith("shard-") && e.type === "CrossShardReceived") {
-          const r = e.data as { readonly receiptId: string; readonly from: string }
+        if (onChain?._tag === "CrossShardReceived") {
           // Only a system account's receipts can be payouts: no other is remembered.
-          if (!inFlight.delete(r.receiptId) && isSystemAddress(r.from as Address)) arrivedEarly.add(r.receiptId)
+          if (!inFlight.delete(onChain.receiptId) && isSystemAddress(onChain.from)) arrivedEarly.add(onChain.receiptId)
         }
         const p = folded.paid
         if (p !== undefined) {
           paid.set(p.source, (paid.get(p.source) ?? 0n) + p.amount)
           // To a system account on the AI shard (the treasury) it is a transfer: arrived at once.
-          if (!isSystemAddress(p.to as Address) && !arrivedEarly.delete(p.receiptId)) inFlight.set(p.receiptId, { source: p.source, amount: p.amount })
+          if (!isSystemAddress(p.to) && !arrivedEarly.delete(p.receiptId)) inFlight.set(p.receiptId, { source: p.source, amount: p.amount })
         }
         for (const c of folded.closed) yield* record(c)
       }).pipe(
@@ -168,7 +174,7 @@ export const makeEconomy = (settings: EconomySettings) =>
         const known = ledgers.get(epoch)
         if (known !== undefined) return known
         const events = yield* store.readStream(rewardEpochStreamId(epoch)).pipe(Effect.orElseSucceed(() => []))
-        return events.map((e) => Schema.decodeUnknownSync(RewardEvent)({ ...(e.data as object), _tag: e.type })) as EpochLedger
+        return Either.getOrThrowWith(decodeLedger(events), (why) => new Error(`${rewardEpochStreamId(epoch)} does not decode: ${why}`))
       })
 
     return {

@@ -4,8 +4,7 @@
  * transactions, and the registry's attestations are `model.attest`
  * transactions the AI ledger executes.
  */
-import { Effect, Either, Schema } from "effect"
-import { AiModelRegistered } from "../../../domain/ai/ledger/events.js"
+import { Effect, Either } from "effect"
 import { modelOf } from "../../../domain/ai/ledger/state.js"
 import type { ModelManifestEncoded } from "../../../domain/ai/manifest.js"
 import { GenesisConfig } from "../../../domain/chain/genesis.js"
@@ -14,6 +13,7 @@ import { bytesToHex } from "../../../domain/chain/hex.js"
 import { devKey, devProposerKey, type PrivateKey } from "../../../domain/chain/keys.js"
 import { aiShardOf } from "../../../domain/chain/sharding.js"
 import { signTransaction, TransactionBody } from "../../../domain/chain/transaction.js"
+import { decodeEventOf } from "../../../domain/streamEvents.js"
 import { SignatureVerifierInThread } from "../../../infra/crypto/SignatureVerifier.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { MemoryEventStore } from "../../../infra/eventstore/MemoryEventStore.js"
@@ -67,10 +67,12 @@ export const registeredEvent = (chain: ChainNodeShape, id: string) =>
     const m = yield* ledgerModel(chain, id)
     if (m === undefined) return yield* Effect.dieMessage(`the ledger has no model ${id}`)
     const events = yield* (yield* EventStore).readStream(`shard-${AI_SHARD}`).pipe(Effect.orDie)
-    const e = events.find((x) => x.type === "AiModelRegistered" && (x.data as { model?: string }).model === id)
-    if (e === undefined) return yield* Effect.dieMessage(`no AiModelRegistered for ${id} in shard-${AI_SHARD}`)
-    const decoded = Schema.decodeUnknownEither(AiModelRegistered)({ ...(e.data as object), _tag: e.type })
-    return Either.getOrThrow(decoded)
+    for (const x of events) {
+      if (x.type !== "AiModelRegistered") continue
+      const e = Either.getOrThrow(decodeEventOf("shard", x.type, x.data))
+      if (e._tag === "AiModelRegistered" && e.model === id) return e
+    }
+    return yield* Effect.dieMessage(`no AiModelRegistered for ${id} in shard-${AI_SHARD}`)
   })
 
 /** Polls `probe` until it answers, for at most `ms`. */
