@@ -441,18 +441,3 @@ export const tensorMapToWire = (tensors: TensorMap, base64ElementsMin = BASE64_E
   }
   return out
 }
-
-/**
- * What to pass on of a request's inputs, already decoded to `tensors`: the
- * request's own JSON when every large tensor came as `dataBase64` (nothing to
- * redo), else the JSON form of the tensors, so that the next hop never parses
- * megabytes of JSON numbers again.
- */
-export const forwardableJson = (json: unknown, tensors: TensorMap, base64ElementsMin = BASE64_ELEMENTS_MIN): unknown => {
-  for (const name of Object.keys(tensors)) {
-    if (tensors[name]!.data.length < base64ElementsMin) continue
-    const t = (json as Readonly<Record<string, unknown>>)[name]
-    if (!isRecord(t) || t["data"] !== undefined) return tensorMapToJson(tensors, base64ElementsMin)
-  }
-  return json
-}
