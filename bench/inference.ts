@@ -5,8 +5,9 @@
  * The system is the one-process devnet: the real node assembly (SQLite event
  * store in a temp dir, chain, AI node, RPC server on a free port) and one
  * in-process compute node (`devices: 1`, one inference thread, the node's
- * blob dir), as `topai node start` runs them. Requests go through the typed
- * client over WebSocket: client → node (session, escrow reserve, task
+ * blob dir, calling the node's handlers in memory), as `topai node start`
+ * runs them. Requests go through the typed client over WebSocket (binary
+ * frames): client → node (session, escrow reserve, task
  * events, scheduling) → compute node (`worker.tasks`) → onnxruntime on the
  * engine thread → signed, fingerprinted result → node (signature check,
  * validation, capture, settlement) → client. The baseline is one session
@@ -59,6 +60,7 @@ import { AiNodeLive } from "../src/node/ai/AiNode.js"
 import { EconomyLive } from "../src/node/economy/Economy.js"
 import { ChainNodeLive } from "../src/node/ChainNodeLive.js"
 import { startComputeNode } from "../src/worker/ComputeNode.js"
+import { inProcessComputeNodeClient } from "../src/worker/inProcessClient.js"
 import { gemmChainModel, sileroBytes } from "../test/ai/support/models.js"
 import type { BenchModule, BenchResult } from "./lib.js"
 import { compare, median, percentile, report, RESULTS_DIR } from "./lib.js"
@@ -138,8 +140,10 @@ export const startDevnet = async (dir: string) => {
   const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
     runtime.runPromise(Scope.extend(effect, scope).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
   await runtime.runPromise(Effect.void)
+  // In process, as `topai node start` runs its workers: calls go to the node's handlers in memory.
+  const rpc = await runtime.runPromise(Scope.extend(inProcessComputeNodeClient, scope))
   const worker = await run(
-    startComputeNode({ rpc: url, key: devKey(40), gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "in-process", dataDir: join(dir, "worker"), blobDir: join(dir, "blobs") })
+    startComputeNode({ rpc, key: devKey(40), gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "in-process", dataDir: join(dir, "worker"), blobDir: join(dir, "blobs") })
   )
   await run(worker.registered())
   const client = await run(makeClient(url))

@@ -12,7 +12,8 @@
  *
  * The system is bench/inference.ts's one-process devnet (node, RPC server,
  * one in-process compute node) and the typed client over WebSocket; the
- * inputs go as `dataBase64`, what a client with megabytes does. Per model:
+ * inputs go as bytes (`tensorMapToWire`: a bin in the client's binary
+ * frames), what a client with megabytes does. Per model:
  *
  *   <name>-throughput   requests/s with 4 in flight vs bare runs back to
  *                       back; target ≥ 0.8×
@@ -25,7 +26,7 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Either } from "effect"
 import ort from "onnxruntime-node"
-import { decodeTensorMapJson, tensorMapToJson } from "../domain/ai/tensor.js"
+import { decodeTensorMapJson, tensorMapToWire } from "../domain/ai/tensor.js"
 import { devKey } from "../domain/chain/keys.js"
 import { sessionOptions } from "../infra/inference/OnnxSessionPool.js"
 import { toOrtFeeds } from "../infra/inference/ortTensor.js"
@@ -101,11 +102,11 @@ export const convModel = (): Uint8Array =>
     }
   })
 
-/** A float input of `dims` as the client sends it (`dataBase64` from 4096 elements). */
+/** A float input of `dims` as the typed client sends it: its bytes (a bin in the binary frames; base64 on a JSON door). */
 export const floatInput = (name: string, dims: ReadonlyArray<number>) => {
   const count = dims.reduce((a, b) => a * b, 1)
   const data = Float32Array.from({ length: count }, (_, i) => Math.fround(Math.sin(i / 97)))
-  return tensorMapToJson({ [name]: { type: "float32", dims, data } })
+  return tensorMapToWire({ [name]: { type: "float32", dims, data } })
 }
 
 const rate = async (count: number, inFlight: number, call: () => Promise<unknown>): Promise<number> => {

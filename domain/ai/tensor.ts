@@ -9,7 +9,10 @@
  * `data` holds numbers (int64 also as decimal strings, beyond 2^53; floats
  * also as "NaN", "Infinity", "-Infinity"; bool as true/false or 0/1);
  * `dataBase64` holds the little-endian bytes of the typed array, for large
- * tensors. Decoding is hand-written rather than a Schema decode: requests
+ * tensors: base64 text in JSON, the bytes themselves (a bin) in the binary
+ * (MessagePack) frames of src/api/frames.ts. In memory those bytes are a
+ * `TensorBytes` view over the typed array, which JSON writes as base64, so
+ * one value serves both framings without a copy. Decoding is hand-written rather than a Schema decode: requests
  * carry thousands of numbers and this runs on every one of them.
  *
  * Every check here is one linear pass without recursion and never throws:
@@ -303,10 +306,11 @@ const decodeOne = (
     }
     return Either.right({ type: elemType, dims: dims as ReadonlyArray<number>, data: out } as Tensor)
   }
+  const bytes = count * ELEM_BYTES[elemType]
+  if (base64 instanceof Uint8Array) return fromBytes(name, elemType, dims as ReadonlyArray<number>, bytes, base64)
   if (typeof base64 !== "string" || base64.length % 4 !== 0) {
     return fail("BadBase64", `"dataBase64" must be standard padded base64`)
   }
-  const bytes = count * ELEM_BYTES[elemType]
   // The length says the byte count before anything is decoded: 4 characters per 3 bytes, padded.
   const encodedBytes = (base64.length / 4) * 3 - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0)
   if (encodedBytes !== bytes) {
@@ -316,19 +320,36 @@ const decodeOne = (
   }
   const raw = decodeStandardBase64(base64)
   if (raw === undefined) return fail("BadBase64", `"dataBase64" must be standard padded base64`)
-  if (raw.length !== bytes) {
-    return fail("DataLength", `dims [${dims.join(", ")}] need ${bytes} bytes of ${elemType}, "dataBase64" has ${raw.length}`)
+  return fromBytes(name, elemType, dims as ReadonlyArray<number>, bytes, raw)
+}
+
+/**
+ * A tensor from its little-endian bytes (decoded base64, or a binary frame's
+ * bin): the size checked, then copied once into an aligned typed array of
+ * its own (a frame's bytes may sit at any offset, and are not kept alive).
+ */
+const fromBytes = (
+  name: string,
+  elemType: ElemType,
+  dims: ReadonlyArray<number>,
+  bytes: number,
+  raw: Uint8Array
+): Either.Either<Tensor, TensorJsonError> => {
+  const fail = (reason: TensorJsonError["reason"], detail: string) =>
+    Either.left(new TensorJsonError({ reason, input: name, detail }))
+  if (raw.byteLength !== bytes) {
+    return fail("DataLength", `dims [${dims.join(", ")}] need ${bytes} bytes of ${elemType}, "dataBase64" has ${raw.byteLength}`)
   }
   if (!LITTLE_ENDIAN) return fail("BadBase64", "this machine is big-endian; dataBase64 is little-endian")
-  const out = tryAllocate(elemType, count)
-  if (out === undefined) return fail("TooLarge", `cannot allocate ${count} ${elemType} elements now`)
+  const out = tryAllocate(elemType, bytes / ELEM_BYTES[elemType])
+  if (out === undefined) return fail("TooLarge", `cannot allocate ${bytes / ELEM_BYTES[elemType]} ${elemType} elements now`)
   new Uint8Array(out.buffer).set(raw)
   if (elemType === "bool") {
     for (let i = 0; i < out.length; i++) {
       if (out[i]! > 1) return fail("BadData", `bool element ${i} is byte ${out[i]}, not 0 or 1`)
     }
   }
-  return Either.right({ type: elemType, dims: dims as ReadonlyArray<number>, data: out } as Tensor)
+  return Either.right({ type: elemType, dims, data: out } as Tensor)
 }
 
 /** Decodes and checks the JSON form of named tensors (already parsed from JSON text). */
@@ -391,16 +412,32 @@ export const tensorMapToJson = (tensors: TensorMap, base64ElementsMin = BASE64_E
 }
 
 /**
- * What to pass on of a request's inputs, already decoded to `tensors`: the
- * request's own JSON when every large tensor came as `dataBase64` (nothing to
- * redo), else the JSON form of the tensors, so that the next hop never parses
- * megabytes of JSON numbers again.
+ * A tensor's bytes as they travel: a view over its typed array (no copy).
+ * MessagePack writes any typed array as a bin; JSON calls `toJSON`, so the
+ * JSON doors still say base64 text, exactly as `tensorToJson` would.
  */
-export const forwardableJson = (json: unknown, tensors: TensorMap, base64ElementsMin = BASE64_ELEMENTS_MIN): unknown => {
-  for (const name of Object.keys(tensors)) {
-    if (tensors[name]!.data.length < base64ElementsMin) continue
-    const t = (json as Readonly<Record<string, unknown>>)[name]
-    if (!isRecord(t) || t["data"] !== undefined) return tensorMapToJson(tensors, base64ElementsMin)
+export class TensorBytes extends Uint8Array {
+  /** The bytes under a typed array, shared (a tensor's buffer is never a SharedArrayBuffer). */
+  static viewOf(a: ArrayBufferView): TensorBytes {
+    return new TensorBytes(a.buffer as ArrayBuffer, a.byteOffset, a.byteLength)
   }
-  return json
+
+  toJSON(): string {
+    return Buffer.from(this.buffer, this.byteOffset, this.byteLength).toString("base64")
+  }
+}
+
+/** A tensor as it leaves a node or a worker: `data` for small ones, `dataBase64` as `TensorBytes` from `base64ElementsMin` elements. */
+export const tensorToWire = (t: Tensor, base64ElementsMin = BASE64_ELEMENTS_MIN): unknown =>
+  t.data.length < base64ElementsMin
+    ? { type: t.type, dims: [...t.dims], data: jsonValues(t) }
+    : { type: t.type, dims: [...t.dims], dataBase64: TensorBytes.viewOf(t.data) }
+
+/** Named tensors as they travel (see `tensorToWire`); decoded by `decodeTensorMapJson`. */
+export const tensorMapToWire = (tensors: TensorMap, base64ElementsMin = BASE64_ELEMENTS_MIN): Readonly<Record<string, unknown>> => {
+  const out: Record<string, unknown> = {}
+  for (const name of Object.keys(tensors)) {
+    Object.defineProperty(out, name, { value: tensorToWire(tensors[name]!, base64ElementsMin), enumerable: true, writable: true, configurable: true })
+  }
+  return out
 }

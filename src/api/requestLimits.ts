@@ -121,12 +121,19 @@ export const requestLimitsLayer = (): Layer.Layer<RequestLimits> =>
 
 const byteLength = (frame: string | Uint8Array): number => (typeof frame === "string" ? Buffer.byteLength(frame, "utf8") : frame.byteLength)
 
-const tooBig = (bytes: number) =>
+/** What a parser throws for a frame over FRAME_BYTES_MAX (the WebSocket is then closed with 1009). */
+export const tooBig = (bytes: number) =>
   new RpcSerialization.RpcSerializationError({ reason: "BufferSizeExceeded", maxBufferSize: FRAME_BYTES_MAX, bufferSize: bytes })
 
 /** One parsed frame; a request over its method's limit becomes a call of `rpc.refused` with the same id. */
-const parseFrame = (text: string, bytes: number): unknown => {
-  const message: unknown = JSON.parse(text)
+const parseFrame = (text: string, bytes: number): unknown => limitRequest(JSON.parse(text), bytes)
+
+/**
+ * A decoded message that arrived in `bytes` bytes (JSON text or a binary
+ * frame): a request over its method's limit becomes a call of `rpc.refused`
+ * with the same id; anything else is passed on as it is.
+ */
+export const limitRequest = (message: unknown, bytes: number): unknown => {
   if (typeof message !== "object" || message === null || Array.isArray(message)) return message
   const m = message as { readonly _tag?: unknown; readonly tag?: unknown; readonly id?: unknown }
   if (m._tag !== "Request") return message

@@ -9,12 +9,12 @@
  * errors (TransactionRejected, NotFound, ...) are the server's own classes.
  * A paid call carries the developer's signed request: `signInferRequest`.
  */
-import { FetchHttpClient } from "@effect/platform"
-import { NodeSocket } from "@effect/platform-node"
+import { FetchHttpClient, Socket } from "@effect/platform"
 import { RpcClient } from "@effect/rpc"
 import type { RpcClientError, RpcGroup } from "@effect/rpc"
 import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
+import { WebSocket } from "ws"
 import { NodeRpcs } from "../api/Rpcs.js"
 import { DEFAULT_RPC_URL, httpSerialization, wsSerialization } from "../api/transport.js"
 
@@ -27,11 +27,25 @@ export { freshRequestNonce, signInferRequest, type GrantOfSession } from "./task
 
 export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>, RpcClientError.RpcClientError>
 
-/** The client protocol for a URL: `ws://…/ws` (WebSocket) or `http://…/rpc` (HTTP). */
+/**
+ * Client frames masked with a zero key. Masking (RFC 6455 §5.3) keeps script
+ * in a browser from choosing the bytes a proxy sees; a Node client runs no
+ * one else's script, and XOR-ing every byte in JavaScript cost ~4 ms per MB
+ * (no bufferutil here). `ws` skips the XOR on both ends for a zero key.
+ */
+const zeroMask = (mask: Uint8Array): void => void mask.fill(0)
+
+/** WebSockets of the `ws` package with the zero mask. */
+const webSocketConstructor = Layer.succeed(
+  Socket.WebSocketConstructor,
+  (url: string, protocols?: string | Array<string>) => new WebSocket(url, protocols, { generateMask: zeroMask }) as unknown as globalThis.WebSocket
+)
+
+/** The client protocol for a URL: `ws://…/ws` (WebSocket, binary frames) or `http://…/rpc` (HTTP). */
 export const protocolLayer = (url: string) =>
   url.startsWith("ws://") || url.startsWith("wss://")
     ? RpcClient.layerProtocolSocket().pipe(
-        Layer.provide([NodeSocket.layerWebSocket(url), wsSerialization])
+        Layer.provide([Socket.layerWebSocket(url).pipe(Layer.provide(webSocketConstructor)), wsSerialization])
       )
     : RpcClient.layerProtocolHttp({ url }).pipe(Layer.provide([FetchHttpClient.layer, httpSerialization]))
 

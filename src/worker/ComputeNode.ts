@@ -20,7 +20,7 @@
  *            at the assignment's `runDeadlineMs` (the model's verified cost);
  *            a run stopped at a limit is reported with `overrun`, and the
  *            node charges the call
- *   answer   `worker.result` with the outputs (tensor JSON), their
+ *   answer   `worker.result` with the outputs (tensors as bytes), their
  *            fingerprint at the model's tolerance and the worker's
  *            signature over `resultDigest(task, fingerprint, execMsOf(millis))`
  *            (the run time is paid, so it is signed too); or
@@ -69,7 +69,7 @@ import { outputFingerprint } from "../../domain/ai/fingerprint.js"
 import { checkTaskRequest, execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { inputHash } from "../../domain/ai/inputHash.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
-import { decodeTensorMapJson, tensorMapToJson, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
+import { decodeTensorMapJson, tensorMapToJson, tensorMapToWire, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
@@ -507,7 +507,7 @@ export const startComputeNode = (
         const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran
         const fingerprint = outputFingerprint(outputs, a.outputTolerance)
         const signature = signMessage(resultDigest(a.task, fingerprint, execMsOf(millis)), key)
-        return { outputs: tensorMapToJson(outputs), fingerprint, signature, millis }
+        return { outputs: tensorMapToWire(outputs), fingerprint, signature, millis }
       })
 
     const handleTask = (client: ComputeNodeClient, chainId: bigint, session: string) => (a: TaskAssignment) =>

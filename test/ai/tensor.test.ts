@@ -3,7 +3,7 @@ import { Either } from "effect"
 import fc from "fast-check"
 import { checkInputs, decodeRequestInputs, type ModelSignature } from "../../domain/ai/signature.js"
 import { Buffer } from "node:buffer"
-import { decodeStandardBase64, decodeTensorMapJson, forwardableJson, isStandardBase64, tensorMapToJson, tensorToJson, type Tensor, type TensorJsonError } from "../../domain/ai/tensor.js"
+import { decodeStandardBase64, decodeTensorMapJson, isStandardBase64, TensorBytes, tensorMapToJson, tensorMapToWire, tensorToJson, type Tensor, type TensorJsonError } from "../../domain/ai/tensor.js"
 
 const decodeErr = (json: unknown): TensorJsonError => {
   const r = decodeTensorMapJson(json, { elementsMax: 1000 })
@@ -114,21 +114,47 @@ describe("tensor JSON", () => {
     expect(decodeStandardBase64("AA A")).toBeUndefined()
   })
 
-  it("forwardableJson passes a request on as it came when its large tensors are base64, else re-encodes them as bytes", () => {
-    const big: Tensor = { type: "float32", dims: [5000], data: Float32Array.from({ length: 5000 }, (_, i) => i / 3) }
-    const small: Tensor = { type: "int64", dims: [1], data: BigInt64Array.of(16000n) }
-    const asBase64 = tensorMapToJson({ big, small })
-    expect(forwardableJson(asBase64, { big, small })).toBe(asBase64)
-    const asNumbers = tensorMapToJson({ big, small }, Infinity)
-    const forwarded = forwardableJson(asNumbers, { big, small }) as Record<string, { readonly data?: unknown; readonly dataBase64?: unknown }>
-    expect(typeof forwarded["big"]!.dataBase64).toBe("string")
-    expect(forwarded["big"]!.data).toBeUndefined()
-    expect(Either.getOrThrow(decodeTensorMapJson(forwarded))).toEqual({ big, small })
-  })
-
   it("writes int64 beyond 2^53 as strings and non-finite floats as names", () => {
     expect(tensorToJson({ type: "int64", dims: [2], data: BigInt64Array.of(5n, 2n ** 60n) })).toEqual({ type: "int64", dims: [2], data: [5, "1152921504606846976"] })
     expect(tensorToJson({ type: "float32", dims: [3], data: Float32Array.of(NaN, Infinity, -Infinity) }).data).toEqual(["NaN", "Infinity", "-Infinity"])
+  })
+})
+
+describe("tensors as bytes (binary frames)", () => {
+  it("decodes dataBase64 given as bytes, at any offset, into an aligned array of its own", () => {
+    const frame = new Uint8Array(1 + 8)
+    frame.set(new Uint8Array(Float32Array.of(1, -2).buffer), 1) // a frame's bin can sit at an odd offset
+    const bytes = frame.subarray(1)
+    const r = Either.getOrThrow(decodeTensorMapJson({ x: { type: "float32", dims: [2], dataBase64: bytes } }))
+    expect(r["x"]!.data).toEqual(Float32Array.of(1, -2))
+    frame.fill(0) // the tensor does not share the frame's memory
+    expect(r["x"]!.data).toEqual(Float32Array.of(1, -2))
+  })
+
+  it("refuses bytes of the wrong length and bool bytes other than 0 and 1, as for base64", () => {
+    expect([decodeErr({ x: { type: "float32", dims: [2], dataBase64: new Uint8Array(7) } })].map((e) => [e.reason, e.message])).toEqual([
+      ["DataLength", `input "x": dims [2] need 8 bytes of float32, "dataBase64" has 7`]
+    ])
+    expect(decodeErr({ b: { type: "bool", dims: [2], dataBase64: Uint8Array.of(1, 2) } }).reason).toBe("BadData")
+    expect(decodeErr({ x: { type: "float32", dims: [2000], dataBase64: new Uint8Array(8000) } }).reason).toBe("TooLarge")
+  })
+
+  it("property: tensorMapToWire is tensorMapToJson once JSON writes it, and decodes back to the same tensors as bytes", () => {
+    fc.assert(
+      fc.property(fc.array(fc.float({ noDefaultInfinity: false }), { maxLength: 40 }), fc.integer({ min: 0, max: 41 }), (xs, min) => {
+        const tensors = { x: { type: "float32", dims: [xs.length], data: Float32Array.from(xs) } } as const
+        const wire = tensorMapToWire(tensors, min)
+        expect(JSON.stringify(wire)).toBe(JSON.stringify(tensorMapToJson(tensors, min)))
+        const back = Either.getOrThrow(decodeTensorMapJson(wire))
+        expect(Buffer.from(back["x"]!.data.buffer).equals(Buffer.from(tensors.x.data.buffer))).toBe(true)
+      })
+    )
+  })
+
+  it("TensorBytes is a view (no copy) of the tensor's memory", () => {
+    const data = Float32Array.of(3, 4)
+    const wire = tensorMapToWire({ x: { type: "float32", dims: [2], data } }, 1) as Record<string, { readonly dataBase64: TensorBytes }>
+    expect(wire["x"]!.dataBase64.buffer).toBe(data.buffer)
   })
 })
 

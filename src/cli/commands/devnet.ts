@@ -24,6 +24,7 @@ import { copyFileSync, existsSync, mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer, Option } from "effect"
+import type { Context, Scope } from "effect"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
@@ -33,7 +34,11 @@ import { ChainRpcServerLive } from "../../api/chainServer.js"
 import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, HTTP_PATH, WS_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
-import { startComputeNode } from "../../worker/ComputeNode.js"
+import { startComputeNode, type ComputeNodeClient } from "../../worker/ComputeNode.js"
+import { inProcessComputeNodeClient } from "../../worker/inProcessClient.js"
+import type { EventStore } from "../../../infra/eventstore/EventStore.js"
+import type { AiNode } from "../../node/ai/AiNode.js"
+import type { ChainNode } from "../../node/ChainNode.js"
 import { reportErrors } from "../output.js"
 import {
   BLOBS_DIR,
@@ -121,6 +126,7 @@ export const startDevnet = (o: {
     const roster = devValidators(nodes).map((v) => v.address)
     const urls = Array.from({ length: nodes }, (_, i) => `ws://${o.host}:${o.port + i}${WS_PATH}`)
     const aiValidators = aiValidatorsOf(o.validators)
+    const inProcess = new Map<number, Effect.Effect<ComputeNodeClient, never, Scope.Scope>>()
     for (let i = 0; i < nodes; i++) {
       const dir = join(root, `validator-${i}`)
       mkdirSync(dir, { recursive: true })
@@ -138,12 +144,14 @@ export const startDevnet = (o: {
       const stack = aiValidators.includes(i)
         ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp, settlerKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
         : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
-      yield* Layer.build(stack).pipe(
+      const services = yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>
           Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))
         ),
         Effect.catchTag("EventStoreError", (e) => Effect.fail(new NodeConfigError({ detail: `validator ${i}: ${e.message}` })))
       )
+      // The in-process compute nodes call this validator's RPC handlers in memory (no socket, no framing).
+      if (aiValidators.includes(i)) inProcess.set(i, yield* inProcessComputeNodeClient.pipe(Effect.provide(services as Context.Context<AiNode | ChainNode | EventStore>)))
     }
     const v0 = join(root, "validator-0")
     for (let i = 0; i < o.workers; i++) {
@@ -151,7 +159,7 @@ export const startDevnet = (o: {
       const key = yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))
       yield* startComputeNode({
         // Every AI validator (aiValidatorsOf: all of them).
-        rpc: aiValidators.map((j) => urls[j]!),
+        rpc: aiValidators.map((j) => inProcess.get(j)!),
         key: key.key,
         gpuClass: DEVNET_WORKER_CLASS,
         devices: 1,

@@ -18,6 +18,7 @@ import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, WS_PATH, HTTP_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
 import { startComputeNode } from "../../worker/ComputeNode.js"
+import { inProcessComputeNodeClient } from "../../worker/inProcessClient.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 import { AiNodeLive } from "../../node/ai/AiNode.js"
 import { EconomyLive } from "../../node/economy/Economy.js"
@@ -311,16 +312,17 @@ export const startNode = (o: {
       Layer.provideMerge(SignatureVerifierLive),
       Layer.provideMerge(SqliteEventStore.layer({ filename: join(dir, EVENTS_FILE) }))
     )
-    yield* Layer.build(stack).pipe(
+    const services = yield* Layer.build(stack).pipe(
       Effect.catchTag("ServeError", (e) =>
         Effect.fail(new NodeConfigError({ detail: `cannot serve RPC on ${o.host}:${o.port}: ${describeCause(e.cause)}` }))
       )
     )
-    // The devnet's own compute nodes: real workers over the node's own RPC, sharing its blob store.
+    // The devnet's own compute nodes: real workers calling the node's own RPC handlers in memory, sharing its blob store.
+    const inProcess = yield* inProcessComputeNodeClient.pipe(Effect.provide(services))
     for (let i = 0; i < o.workers; i++) {
       const workerDir = join(dir, `worker-${i}`)
       yield* startComputeNode({
-        rpc: `ws://${o.host}:${o.port}${WS_PATH}`,
+        rpc: inProcess,
         key: (yield* loadOrCreateWorkerKey(workerDir).pipe(Effect.mapError((e) => new NodeConfigError({ detail: e.message })))).key,
         gpuClass: DEVNET_WORKER_CLASS,
         devices: 1,

@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Fiber, Queue, Random, Schema } from "effect"
 import { inputHash as hashInputs } from "../../../domain/ai/inputHash.js"
-import { forwardableJson } from "../../../domain/ai/tensor.js"
+import { tensorMapToWire } from "../../../domain/ai/tensor.js"
 import { decodeRequestInputs } from "../../../domain/ai/signature.js"
 import { checkServingInputs, servingBounds } from "../../../domain/ai/servingBounds.js"
 import { DEFAULT_RUN_DEADLINE_RULES, runDeadlineMillis } from "../../../domain/ai/runDeadline.js"
@@ -365,8 +365,8 @@ export const makeTaskRunner = (
           weightsHash: model.upload.weightsHash,
           sizeBytes: model.upload.sizeBytes,
           outputTolerance: model.upload.manifest.outputTolerance,
-          // Bytes as base64, never JSON numbers: a large tensor sent as `data` is re-encoded once, here.
-          inputs: forwardableJson(inputsJson, inputs.right),
+          // The decoded tensors' bytes (no copy): a bin in binary frames, base64 only for a JSON-framed worker.
+          inputs: tensorMapToWire(inputs.right),
           // The worker gets its run's deadline plus time for weights and the round trip.
           deadlineMs: Math.max(config.workerDeadlineMs, runDeadlineMs + RUN_DEADLINE_SLACK_MS),
           runDeadlineMs

@@ -21,7 +21,7 @@ import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
 import { execMsOf, NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
-import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
+import { decodeTensorMapJson, tensorMapToWire } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
 import { OnChainWorkerView, TaskAssignment, WorkerRejected, WorkerView, type WorkerOverrun } from "../../api/AiRpcs.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
@@ -85,13 +85,16 @@ const rejected = (reason: WorkerRejected["reason"], detail: string) => new Worke
 
 const FINGERPRINT = /^0x[0-9a-f]{64}$/
 
-/** Why a result cannot count, or undefined: its fingerprint is well formed and is the fingerprint of its outputs. */
-const resultProblem = (r: ResultRequest, tolerance: number): string | undefined => {
-  if (!FINGERPRINT.test(r.fingerprint)) return `the fingerprint must be 0x + 64 lowercase hex, got ${JSON.stringify(r.fingerprint.slice(0, 80))}`
+/**
+ * The result's outputs, decoded once, or why it cannot count: its fingerprint is well formed and is
+ * the fingerprint of its outputs. What goes on is the decoded tensors' wire form (bytes, no copy).
+ */
+const resultOutputs = (r: ResultRequest, tolerance: number): Either.Either<unknown, string> => {
+  if (!FINGERPRINT.test(r.fingerprint)) return Either.left(`the fingerprint must be 0x + 64 lowercase hex, got ${JSON.stringify(r.fingerprint.slice(0, 80))}`)
   const outputs = decodeTensorMapJson(r.outputs)
-  if (Either.isLeft(outputs)) return `the outputs are not tensors: ${outputs.left.message}`
+  if (Either.isLeft(outputs)) return Either.left(`the outputs are not tensors: ${outputs.left.message}`)
   const actual = outputFingerprint(outputs.right, tolerance)
-  return actual === r.fingerprint ? undefined : `the outputs' fingerprint is ${actual}, not the signed ${r.fingerprint}`
+  return actual === r.fingerprint ? Either.right(tensorMapToWire(outputs.right)) : Either.left(`the outputs' fingerprint is ${actual}, not the signed ${r.fingerprint}`)
 }
 
 /** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
@@ -302,17 +305,18 @@ const pending = new Map<
         // The signed execMs is what the worker is paid for: it can not be more than the time this node saw pass
         // since it handed the task over (1 ms of rounding allowed), else a worker would bill the provider at will.
         const seen = (yield* Clock.currentTimeMillis) - waiting.sentAt
-        const problem =
+        const outputs =
           execMsOf(r.millis) > seen + EXEC_MS_SLACK
-            ? `it claims ${execMsOf(r.millis)} ms of computing; ${seen} ms passed since the node assigned the task`
-            : resultProblem(r, waiting.tolerance)
-        if (problem !== undefined) {
+            ? Either.left(`it claims ${execMsOf(r.millis)} ms of computing; ${seen} ms passed since the node assigned the task`)
+            : resultOutputs(r, waiting.tolerance)
+        if (Either.isLeft(outputs)) {
+          const problem = outputs.left
           yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `its result was refused: ${problem}` })
           return yield* rejected("BadResult", `result of ${r.task}: ${problem}`)
         }
         yield* Deferred.succeed(waiting.done, {
           kind: "result",
-          outputs: r.outputs,
+          outputs: outputs.right,
           fingerprint: r.fingerprint,
           signature: r.signature.toLowerCase(),
           millis: r.millis,
