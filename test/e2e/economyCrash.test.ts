@@ -134,15 +134,23 @@ describe.each(KINDS.filter((k) => ONLY === undefined || k.command[0] === ONLY))(
           return listed.length === kind.workers ? listed : undefined
         })
         expect(workers).toContain(workerKey.publicKey.address)
+        // Every call's receipt settled on the AI ledger (the settler resends what a kill interrupted). A statement
+        // counts an epoch once it is closed: the settlements' fees are in it once the epoch open now has closed.
+        const openAtSettled = await waitFor(
+          `every call settled on the AI ledger (kill delays ${JSON.stringify(delays)} ms)`,
+          async () => {
+            const open = ((await c.run(c.client.supply())).lastClosed ?? -1) + 1
+            const escrow = await c.run(c.client.escrow.get({ developer: DEVELOPER.publicKey.address, model }))
+            return escrow.onLedger === DEPOSIT - BigInt(calls) * PRICE ? open : undefined
+          },
+          { timeoutMs: 60_000, intervalMs: 100 }
+        )
         // A consistent moment: nothing owed unpaid, and no epoch closed while we read.
         const seen = await waitFor(
-          `a settled moment (kill delays ${JSON.stringify(delays)} ms)`,
+          `a settled moment after epoch ${openAtSettled} closed (kill delays ${JSON.stringify(delays)} ms)`,
           async () => {
             const before = await c.run(c.client.supply())
-            if (before.lastClosed === null || before.lastClosed < 4 || !before.sources.every((s) => s.owed === s.paid)) return undefined
-            // Every call's receipt settled on the AI ledger (the settler resends what a kill interrupted).
-            const escrow = await c.run(c.client.escrow.get({ developer: DEVELOPER.publicKey.address, model }))
-            if (escrow.onLedger !== DEPOSIT - BigInt(calls) * PRICE) return undefined
+            if (before.lastClosed === null || before.lastClosed < Math.max(4, openAtSettled) || !before.sources.every((s) => s.owed === s.paid)) return undefined
             const each: Array<{ worker: string; net: bigint; computeFeesEarned: bigint; balance: bigint }> = []
             for (const worker of workers) {
               const statement = await c.run(c.client.rewards.show({ address: worker }))
