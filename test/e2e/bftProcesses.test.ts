@@ -214,6 +214,7 @@ describe(`${N} validator processes over the WebSocket consensus network`, () => 
       for (const node of nodes) if (node !== undefined) await node.stop()
     }
 
+    log(`all ${N} stopped at ${since()}`)
     const audits = []
     for (let i = 0; i < N; i += 2) {
       audits.push(
@@ -224,5 +225,5 @@ describe(`${N} validator processes over the WebSocket consensus network`, () => 
     }
     for (const audit of audits) expect(audit.code, audit.stdout + audit.stderr).toBe(0)
     log(`audit replay passed on all ${N} data dirs (at ${since()})`)
-  }, 150_000)
+  }, 240_000)
 })

@@ -30,8 +30,6 @@ import { devValidatorKeys, devValidators } from "../../../domain/chain/validator
 import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { makeMemoryNetworkHub } from "../../../infra/network/MemoryConsensusNetwork.js"
-import { ChainRpcServerLive } from "../../api/chainServer.js"
-import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, HTTP_PATH, WS_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
 import { startComputeNode, type ComputeNodeClient } from "../../worker/ComputeNode.js"
@@ -48,20 +46,14 @@ import {
   loadOrCreateGenesis,
   lockDataDir,
   NodeConfigError,
-  aiShardLayer,
   candidatesOption,
   checkNodeCounts
 } from "./node.js"
+import { aiValidatorsOf, validatorServices } from "./validatorServices.js"
 import { loadOrCreateWorkerKey } from "./worker.js"
 
 export const DEFAULT_DEVNET_DIR = "data/devnet-bft"
 
-/**
- * The validators that run the AI services (gateway, weights verifier) and
- * that the devnet's compute nodes serve: every one (the AI shard's committee
- * is all of them; no node signs payouts, the AI ledger makes them).
- */
-export const aiValidatorsOf = (validators: number): ReadonlyArray<number> => Array.from({ length: validators }, (_, i) => i)
 export const DEVNET_VALIDATORS_DEFAULT = 4
 
 const dataDir = Options.directory("data-dir", { exists: "either" }).pipe(
@@ -139,11 +131,16 @@ export const startDevnet = (o: {
         Layer.provideMerge(store)
       )
       const rpc = { host: o.host, port: o.port + i }
-      // An AI validator fetches weights uploaded to another from the other AI validators.
-      const peers = aiValidators.filter((j) => j !== i).map((j) => urls[j]!)
-      const stack = aiValidators.includes(i)
-        ? RpcServerLive(rpc).pipe(Layer.provideMerge(aiShardLayer(genesis, dir, { peers, attestorKey: devValidatorKeys(i).secp, settlerKey: devValidatorKeys(i).secp })), Layer.provideMerge(chain))
-        : ChainRpcServerLive(rpc).pipe(Layer.provideMerge(chain))
+      const stack = validatorServices({
+        genesis,
+        seat: i,
+        dataDir: dir,
+        accountKey: devValidatorKeys(i).secp,
+        rpc,
+        // An AI validator fetches weights uploaded to another from the other AI validators.
+        aiPeers: aiValidators.filter((j) => j !== i).map((j) => urls[j]!),
+        chain
+      })
       const services = yield* Layer.build(stack).pipe(
         Effect.catchTag("ServeError", (e) =>
           Effect.fail(new NodeConfigError({ detail: `validator ${i}: cannot serve RPC on ${rpc.host}:${rpc.port}: ${String(e.cause)}` }))

@@ -114,7 +114,9 @@ const inferCommand = Command.make(
                   process.stderr.write(`  ${p.stage.padEnd(9)} ${p.detail}\n`)
                   if (p.result !== undefined) last = p.result
                 })
-              )
+              ),
+              // The validated stage carries the whole result (and the charge): a stream cut after it (the node died) loses nothing.
+              Effect.catchAll((e) => (last === undefined ? Effect.fail(e) : Effect.void))
             )
             if (last === undefined) return yield* bad("the node ended the task's stream without a result")
             return last

@@ -373,7 +373,17 @@ const configs = Command.make(
     validators: Options.integer("validators").pipe(Options.withDefault(4), Options.withDescription("Validators of the new chain (default 4)")),
     candidates: candidatesOption,
     shards,
-    host,
+    host: Options.text("host").pipe(
+      Options.withDefault(DEFAULT_HOST),
+      Options.withDescription("Where the other nodes reach validator i; {i} stands for i (e.g. validator-{i}: one container each)")
+    ),
+    listen: Options.text("listen").pipe(
+      Options.optional,
+      Options.withDescription("The interface every validator listens on (default: its --host; 0.0.0.0 in a container)")
+    ),
+    ifAbsent: Options.boolean("if-absent").pipe(
+      Options.withDescription("Keep a --dir that already holds a genesis as it is, and exit 0 (for a container that runs this at every start)")
+    ),
     rpcPort: Options.integer("rpc-port").pipe(Options.withDefault(DEFAULT_PORT), Options.withDescription("Validator 0's RPC port; validator i's is + i")),
     consensusPort: Options.integer("consensus-port").pipe(
       Options.withDefault(DEFAULT_PORT + 1000),

@@ -12,7 +12,8 @@
  *     "dataDir": "data/validator-0",
  *     "rpc": { "host": "127.0.0.1", "port": 8645 },
  *     "consensus": { "host": "127.0.0.1", "port": 9645 },
- *     "peers": [ { "validator": 1, "url": "ws://127.0.0.1:9646/consensus" }, … ],
+ *     "peers": [ { "validator": 1, "url": "ws://127.0.0.1:9646/consensus",
+ *                  "rpc": "ws://127.0.0.1:8646/ws" }, … ],   // rpc optional: where to fetch uploaded weights
  *     "candidates": [ "0x…address" ],        // optional: nodes beyond the genesis validators, ids
  *                                            //   from the validator count on; they observe until elected
  *     "genesis": "genesis.json",             // the chain's shared genesis, with its validators
@@ -29,7 +30,11 @@
  * --data-dir` finds it) and must stay the same afterwards. The node serves
  * the chain's calls (status, accounts, transactions, blocks, events) on its
  * RPC port, and the consensus RPC (frames, `network.stats`) on its
- * consensus port.
+ * consensus port. A genesis validator also runs the AI shard's services and
+ * the economy, as a `topai devnet` validator does (`validatorServices.ts`):
+ * it verifies and attests models (fetching weights from the peers' `rpc`),
+ * is a gateway for inference and compute nodes, and settles the usage it
+ * served with its account key.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { readSecretFile, writeSecretFileSync } from "../secretFile.js"
@@ -45,10 +50,10 @@ import { proofOfPossession, verifyProofOfPossession } from "../../../domain/cons
 import { SignatureVerifier, SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { CONSENSUS_PATH, makeWsConsensusNetwork } from "../../../infra/network/WsConsensusNetwork.js"
-import { ChainRpcServerLive } from "../../api/chainServer.js"
 import { HTTP_PATH, WS_PATH } from "../../api/transport.js"
 import { ChainNodeLive } from "../../node/ChainNodeLive.js"
 import { checkNodeCounts, DEVNET_CHAIN_ID, EVENTS_FILE, GENESIS_FILE, lockDataDir, NodeConfigError } from "./node.js"
+import { runsAiServices, validatorServices } from "./validatorServices.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65_535))
 const Endpoint = Schema.Struct({ host: Schema.String, port: Port })
@@ -62,7 +67,14 @@ export const ValidatorConfig = Schema.Struct({
   dataDir: Schema.String,
   rpc: Endpoint,
   consensus: Endpoint,
-  peers: Schema.Array(Schema.Struct({ validator: Seat, url: Schema.String.pipe(Schema.pattern(/^wss?:\/\//)) })),
+  peers: Schema.Array(
+    Schema.Struct({
+      validator: Seat,
+      url: Schema.String.pipe(Schema.pattern(/^wss?:\/\//)),
+      /** The peer's RPC URL: an AI validator fetches weights uploaded to that peer from it. */
+      rpc: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^(wss?|https?):\/\//)), { exact: true })
+    })
+  ),
   candidates: Schema.optionalWith(Schema.Array(Address), { exact: true }),
   genesis: Schema.String,
   idleIntervalMs: Schema.optionalWith(Ms, { exact: true }),
@@ -201,13 +213,23 @@ export const startValidator = (configFile: string) =>
         ...(c.baseTimeoutMs === undefined ? {} : { baseTimeoutMs: c.baseTimeoutMs })
       }
     })
-    yield* Layer.build(ChainRpcServerLive(c.rpc).pipe(Layer.provideMerge(chain), Layer.provide(Layer.succeedContext(context)))).pipe(
+    const services = validatorServices({
+      genesis,
+      seat: c.validator,
+      dataDir: v.dataDir,
+      accountKey: v.secp,
+      rpc: c.rpc,
+      // The other AI validators' RPC: where weights uploaded to them are fetched.
+      aiPeers: c.peers.flatMap((p) => (p.rpc !== undefined && runsAiServices(genesis, p.validator) ? [p.rpc] : [])),
+      chain
+    })
+    yield* Layer.build(services.pipe(Layer.provide(Layer.succeedContext(context)))).pipe(
       Effect.catchTag("ServeError", (e) => fail(`cannot serve RPC on ${c.rpc.host}:${c.rpc.port}: ${String(e.cause)}`))
     )
     yield* Effect.logInfo(
       [
         `topai validator ${c.validator} of ${genesis.validators!.length} ready: chain ${genesis.chainId}, ${genesis.transferShards} transfer shards + beacon + AI shard, data ${v.dataDir}`,
-        `  RPC        ws://${c.rpc.host}:${c.rpc.port}${WS_PATH}   http://${c.rpc.host}:${c.rpc.port}${HTTP_PATH}`,
+        `  RPC        ws://${c.rpc.host}:${c.rpc.port}${WS_PATH}   http://${c.rpc.host}:${c.rpc.port}${HTTP_PATH}${runsAiServices(genesis, c.validator) ? "   (+ AI shard, economy)" : ""}`,
         `  consensus  ${network.url}  (peers: ${c.peers.map((p) => `${p.validator}=${p.url}`).join(", ")})`,
         "  Ctrl-C stops; a restart with the same config resumes"
       ].join("\n")
@@ -216,10 +238,13 @@ export const startValidator = (configFile: string) =>
   }).pipe(Effect.scoped)
 
 /**
- * Config files for `count` validators on one machine (tests and benches):
- * `genesis.json`, `validator-{i}.key.json` and `validator-{i}.json` in
- * `dir`, each validator's data dir `dir/validator-{i}`. Keys are the public
- * devnet keys (`devValidatorKeys`): never for a real chain.
+ * Config files for `count` validators (tests, benches, `topai node
+ * configs`): `genesis.json`, `validator-{i}.key.json` and `validator-{i}.json`
+ * in `dir`, each validator's data dir `dir/validator-{i}`. Validator i is
+ * reached at `host` with `{i}` replaced by i (one machine: 127.0.0.1; one
+ * container each: e.g. `validator-{i}`) and listens on `listen` (default:
+ * its host). Keys are the public devnet keys (`devValidatorKeys`): never
+ * for a real chain.
  */
 export const writeLocalValidatorConfigs = (o: {
   readonly dir: string
@@ -227,12 +252,13 @@ export const writeLocalValidatorConfigs = (o: {
   readonly rpcPorts: ReadonlyArray<number>
   readonly consensusPorts: ReadonlyArray<number>
   readonly host?: string | undefined
+  readonly listen?: string | undefined
   readonly idleIntervalMs?: number | undefined
   readonly baseTimeoutMs?: number | undefined
   /** Nodes beyond the genesis validators (the next dev keys), with configs of their own. */
   readonly candidates?: number | undefined
 }): ReadonlyArray<string> => {
-  const host = o.host ?? "127.0.0.1"
+  const hostOf = (i: number) => (o.host ?? "127.0.0.1").replaceAll("{i}", String(i))
   const validators = o.genesis.validators?.length ?? 0
   const count = validators + (o.candidates ?? 0)
   const candidates = devValidators(count).slice(validators).map((v) => v.address)
@@ -244,15 +270,20 @@ export const writeLocalValidatorConfigs = (o: {
       join(o.dir, `validator-${i}.key.json`),
       JSON.stringify({ secp256k1: bytesToHex(keys.secp.exportBytes()), bls: bytesToHex(keys.bls.secretKey) })
     )
+    const listen = o.listen ?? hostOf(i)
     const config: ValidatorConfig = {
       validator: i,
       keyFile: `validator-${i}.key.json`,
       dataDir: `validator-${i}`,
-      rpc: { host, port: o.rpcPorts[i]! },
-      consensus: { host, port: o.consensusPorts[i]! },
+      rpc: { host: listen, port: o.rpcPorts[i]! },
+      consensus: { host: listen, port: o.consensusPorts[i]! },
       peers: Array.from({ length: count }, (_, j) => j)
         .filter((j) => j !== i)
-        .map((j) => ({ validator: j, url: `ws://${host}:${o.consensusPorts[j]}${CONSENSUS_PATH}` })),
+        .map((j) => ({
+          validator: j,
+          url: `ws://${hostOf(j)}:${o.consensusPorts[j]}${CONSENSUS_PATH}`,
+          rpc: `ws://${hostOf(j)}:${o.rpcPorts[j]}${WS_PATH}`
+        })),
       genesis: "genesis.json",
       ...(candidates.length === 0 ? {} : { candidates }),
       ...(o.idleIntervalMs === undefined ? {} : { idleIntervalMs: o.idleIntervalMs }),
@@ -276,6 +307,10 @@ export const writeDevnetConfigs = (o: {
   readonly candidates: number
   readonly shards: Option.Option<number>
   readonly host: string
+  /** The interface each validator listens on (default: its host). */
+  readonly listen?: Option.Option<string> | undefined
+  /** A dir that already holds a genesis is kept as it is (a container's start runs this every time). */
+  readonly ifAbsent?: boolean | undefined
   readonly rpcPort: number
   readonly consensusPort: number
   readonly beaconIntervalMs: Option.Option<number>
@@ -283,7 +318,10 @@ export const writeDevnetConfigs = (o: {
   Effect.gen(function* () {
     yield* checkNodeCounts(o.validators, o.candidates)
     const dir = resolve(o.dir)
-    if (existsSync(join(dir, "genesis.json"))) return yield* fail(`${dir} already holds a genesis; use a new --dir`)
+    if (existsSync(join(dir, "genesis.json"))) {
+      if (o.ifAbsent === true) return yield* Console.log(`${dir} already holds a genesis and its configs: kept`)
+      return yield* fail(`${dir} already holds a genesis; use a new --dir`)
+    }
     const genesis = yield* Effect.try({
       try: () => {
         const base = new GenesisConfig({
@@ -309,6 +347,7 @@ export const writeDevnetConfigs = (o: {
           dir,
           genesis,
           host: o.host,
+          listen: Option.getOrUndefined(o.listen ?? Option.none()),
           rpcPorts: ports(o.rpcPort),
           consensusPorts: ports(o.consensusPort),
           candidates: o.candidates
