@@ -139,10 +139,10 @@ export const makeAiNode = (config: AiConfig) =>
             Effect.orElseSucceed(() => undefined)
           )
     // As a member of the AI committee, this node tells the ledger which workers it sees alive (online mining).
-    if (aiShard !== undefined) yield* Effect.forkScoped(runLivenessReporter(chain, aiShard, attestor, hub.seen))
+    if (aiShard !== undefined) yield* Effect.forkScoped(runLivenessReporter(attestor, hub.seen))
     // And it measures their GPU units with the seeded benchmark (its weights served to workers like a model's).
     const benchmarker = yield* makeWorkerBenchmarker(blobs, chainId, config.attestorKey)
-    if (aiShard !== undefined) yield* Effect.forkScoped(benchmarker.run(chain, aiShard, attestor, hub))
+    if (aiShard !== undefined) yield* Effect.forkScoped(benchmarker.run(attestor, hub))
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow, challenger })
     yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger)
     // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`,

@@ -8,28 +8,21 @@
  */
 import { Effect } from "effect"
 import type { Address } from "../../../domain/chain/keys.js"
-import { aiContextOf } from "../../../domain/chain/aiContext.js"
 import { livenessReports } from "../../../domain/ai/worker/livenessReports.js"
-import type { ChainNodeShape } from "../ChainNode.js"
 import type { ModelAttestor } from "./ModelAttestor.js"
 
 /** How often the hub's view is compared with the ledger's (a report waits for its block). */
 export const LIVENESS_ROUND_MS = 1_000
 
 export const runLivenessReporter = (
-  chain: ChainNodeShape,
-  aiShard: number,
   member: ModelAttestor,
   seen: Effect.Effect<ReadonlySet<Address>>
 ) =>
   Effect.gen(function* () {
     let reportedEpoch = -1
     const round = Effect.gen(function* () {
-      const state = yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null))
-      const ledger = state?.ai ?? null
-      if (state === null || ledger === null) return
-      const committee = aiContextOf(state, state.height + 1, state.lastTimestamp)?.committee ?? []
-      if (!committee.some((m) => m.address === member.address)) return
+      const ledger = yield* member.ledgerAsMember
+      if (ledger === null) return
       const epoch = ledger.economy.epoch
       const reports = livenessReports(ledger, member.address, yield* seen, epoch !== reportedEpoch)
       for (const r of reports) {

@@ -15,6 +15,7 @@ import { signTransaction, TransactionBody } from "../../../domain/chain/transact
 import { bytesToHex } from "../../../domain/chain/hex.js"
 import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
+import { aiContextOf } from "../../../domain/chain/aiContext.js"
 import { aiShardOf } from "../../../domain/chain/sharding.js"
 import { modelOf, type AiLedgerState, type AiModel } from "../../../domain/ai/ledger/state.js"
 import type { TransactionRejected } from "../../api/NodeRpcs.js"
@@ -28,6 +29,8 @@ export interface ModelAttestor {
   readonly address: Address
   /** The AI ledger after the last applied AI block (null before the AI shard's genesis). */
   readonly ledger: Effect.Effect<AiLedgerState | null>
+  /** The AI ledger when this node is a member of the committee deciding the next AI block; null otherwise. */
+  readonly ledgerAsMember: Effect.Effect<AiLedgerState | null>
   readonly model: (id: string) => Effect.Effect<AiModel | undefined>
   /** Submits `payload` signed by the attestor and waits for its block; its hash. */
   readonly attest: (payload: ModelAttestPayload) => Effect.Effect<Hash32, TransactionRejected>
@@ -49,6 +52,14 @@ export const makeModelAttestor = (chain: ChainNodeShape, key: PrivateKey) =>
       Effect.orElseSucceed(() => null)
     )
 
+    const ledgerAsMember: Effect.Effect<AiLedgerState | null> = chain.ledger(aiShard).pipe(
+      Effect.map((state) => {
+        const committee = aiContextOf(state, state.height + 1, state.lastTimestamp)?.committee ?? []
+        return state.ai !== null && committee.some((m) => m.address === address) ? state.ai : null
+      }),
+      Effect.orElseSucceed(() => null)
+    )
+
     const submitOnce = (payload: TransactionPayload) =>
       Effect.gen(function* () {
         const account = yield* chain.account(address, aiShard).pipe(Effect.orDie)
@@ -67,6 +78,7 @@ export const makeModelAttestor = (chain: ChainNodeShape, key: PrivateKey) =>
     return {
       address,
       ledger,
+      ledgerAsMember,
       model: (id: string) => Effect.map(ledger, (s) => (s === null ? undefined : modelOf(s, id as Hash32))),
       attest: submit,
       submit

@@ -10,7 +10,6 @@
 import { randomBytes } from "node:crypto"
 import { Clock, Effect, Either, Random } from "effect"
 import type { Address, PrivateKey } from "../../../domain/chain/keys.js"
-import { aiContextOf } from "../../../domain/chain/aiContext.js"
 import { BENCHMARK_TOLERANCE, benchmarkInputs, benchmarkMismatch, benchmarkModel, measuredUnitsMilli } from "../../../domain/ai/worker/benchmark.js"
 import { benchmarksDue } from "../../../domain/ai/worker/benchmarkSchedule.js"
 import { inputHash } from "../../../domain/ai/inputHash.js"
@@ -20,7 +19,6 @@ import { keccakHex } from "../../../domain/chain/hash.js"
 import { utf8 } from "../../../domain/chain/hex.js"
 import type { BlobStoreShape } from "../../../infra/blobstore/BlobStore.js"
 import { TaskAssignment } from "../../api/AiRpcs.js"
-import type { ChainNodeShape } from "../ChainNode.js"
 import type { ModelAttestor } from "./ModelAttestor.js"
 import type { WorkerHub } from "./WorkerHub.js"
 
@@ -100,18 +98,15 @@ export const makeWorkerBenchmarker = (blobs: BlobStoreShape, chainId: bigint, ke
         return mismatch === undefined ? Either.right(ms) : Either.left(`wrong outputs: ${mismatch}`)
       })
 
-    const run = (chain: ChainNodeShape, aiShard: number, member: ModelAttestor, hub: WorkerHub) =>
+    const run = (member: ModelAttestor, hub: WorkerHub) =>
       Effect.gen(function* () {
         const scheduled = new Map<Address, number>()
         let epoch = -1
         let epochStartedAt = 0
         let spreadMs = FIRST_EPOCH_SPREAD_MS
         const round = Effect.gen(function* () {
-          const state = yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null))
-          const ledger = state?.ai ?? null
-          if (state === null || ledger === null) return
-          const committee = aiContextOf(state, state.height + 1, state.lastTimestamp)?.committee ?? []
-          if (!committee.some((m) => m.address === member.address)) return
+          const ledger = yield* member.ledgerAsMember
+          if (ledger === null) return
           const now = yield* Clock.currentTimeMillis
           const sees = yield* hub.seen
           if (ledger.economy.epoch !== epoch) {
