@@ -27,7 +27,8 @@ export const NODE_STOP_TIMEOUT_MS = 10_000
 /** A CLI invocation that takes longer than this is killed and reported as hung. */
 export const CLI_TIMEOUT_MS = 20_000
 const READY_POLL_INTERVAL_MS = 100
-const READY_CALL_TIMEOUT_MS = 1_000
+/** One status call's wait while polling for readiness: a loaded devnet (4 validators, benchmarks at the worker's first connection) can take seconds to answer one. */
+const READY_CALL_TIMEOUT_MS = 5_000
 /** A port taken between freePort() and the node's listen: try again with another. */
 const SPAWN_ATTEMPTS_MAX = 3
 
