@@ -30,7 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { overrunDigest, resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
@@ -107,11 +107,15 @@ const liarStandIn = async () => {
   const released = new Promise<void>((resolve) => (release = resolve))
   let assigned!: () => void
   const gotTask = new Promise<void>((resolve) => (assigned = resolve))
-  const w = await standIn(async (a, session, _key, client) => {
+  const w = await standIn(async (a, session, key, client) => {
+    const at = Date.now()
     assigned()
     await released
     const limit = a.runDeadlineMs ?? a.deadlineMs
-    const overrun = { kind: "Deadline" as const, millis: limit + 1, limit }
+    // No more ms than passed since it got the task (the node refuses a claim of more, as for a result).
+    const millis = Math.min(limit + 1, Date.now() - at)
+    // Signed by its own key: the lie is in what it claims, not in who claims it.
+    const overrun = { kind: "Deadline" as const, millis, limit, signature: signMessage(overrunDigest(a.task, "Deadline", millis, limit), key) }
     return client.run(client.client.worker.failed({ session, task: a.task, detail: `stopped at the deadline of ${limit} ms`, overrun }))
   })
   return { ...w, release, assigned: gotTask }
