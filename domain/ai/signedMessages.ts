@@ -144,6 +144,16 @@ export const NONCE_PATTERN = /^0x[0-9a-f]{32}$/
 export const resultDigest = (task: string, fingerprint: string, execMs: number): Uint8Array =>
   keccak256(utf8(`topai-result\n${task}\n${fingerprint}\n${execMs}`))
 
+/**
+ * A worker's signed overrun claim: its engine stopped the run of `task` at a
+ * limit (`kind`: "Deadline", "LoadDeadline" or "Memory") after `millis` ms
+ * (whole ms, `execMsOf`), the limit being `limit` (ms, or bytes for memory).
+ * Signed because a confirmed overrun is charged and the `millis` are paid
+ * (compute fee): a gateway cannot make one up nor inflate it.
+ */
+export const overrunDigest = (task: string, kind: string, millis: number, limit: number): Uint8Array =>
+  keccak256(utf8(`topai-overrun\n${task}\n${kind}\n${millis}\n${limit}`))
+
 /** The whole ms a run of `millis` counts for (what `resultDigest` and a usage receipt's `execMs` carry). */
 export const execMsOf = (millis: number): number => (Number.isFinite(millis) && millis > 0 ? Math.min(Math.round(millis), Number.MAX_SAFE_INTEGER) : 0)
 

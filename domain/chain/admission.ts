@@ -67,8 +67,8 @@ export const precheckTransaction = (
     checkTransaction(state.chain, { nextNonce: account.nonce + BigInt(pending.count), spendable }, tx),
     (): Either.Either<unknown, { readonly reason: AdmissionReason; readonly detail: string }> =>
       ai !== null // the AI shard: what its ledger would refuse now (bonds and all), without the pending transactions
-        ? tx.body.payload.kind === "usage.settle" && ai.committee.some((m) => m.address === tx.sender)
-          ? Either.right(undefined) // a member's settle: per-receipt signature checks are execution's, not the door's
+        ? (tx.body.payload.kind === "usage.settle" || tx.body.payload.kind === "usage.overran") && ai.committee.some((m) => m.address === tx.sender)
+          ? Either.right(undefined) // a member's settle or overran charge: per-receipt signature checks are execution's, not the door's
           : decideAi(state.ai!, ai, { _tag: "Tx", tx })
         : checkValidatorTransaction(state, spendable, tx)
   )

@@ -377,6 +377,7 @@ const executeTransaction = (out: Emitter, chain: ChainContext, ai: AiContext | n
     case "model.attest":
     case "worker.register":
     case "usage.settle":
+    case "usage.overran":
     case "escrow.withdraw":
     case "result.challenge":
     case "worker.liveness":

@@ -21,6 +21,7 @@ import { PPM } from "../economics/config.js"
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from "../consensus/bls.js"
 import { decodeRlp, encodeRlp, rlpBytes, rlpList, rlpToBigInt, type RlpInput, type RlpItem } from "./rlp.js"
 import { decodeResultChallenge, encodeResultChallenge, resultChallengePayloadOf } from "./payloads/resultChallenge.js"
+import { decodeUsageOverran, encodeUsageOverran, usageOverranSchemasOf } from "./payloads/usageOverran.js"
 import { workerLivenessCodec, WorkerLivenessPayload, workerMeasureCodec, WorkerMeasurePayload } from "./payloads/workerLiveness.js"
 
 /** Bigger transactions are refused before any decoding work. */
@@ -268,6 +269,15 @@ export type UsageSettlePayload = typeof UsageSettlePayload.Type
 export const ResultChallengePayload = resultChallengePayloadOf(SignedGrant, UsageResult)
 export type ResultChallengePayload = typeof ResultChallengePayload.Type
 
+/** Tasks that overran on two workers, charged (payloads/usageOverran.ts); only AI-shard members send it. */
+const usageOverranSchemas = usageOverranSchemasOf({ grant: SignedGrant, request: UsageRequest, ms: Ms, signature: Signature, uint: Uint256 })
+export const OverrunClaim = usageOverranSchemas.claim
+export type OverrunClaim = typeof OverrunClaim.Type
+export const OverranReceipt = usageOverranSchemas.receipt
+export type OverranReceipt = typeof OverranReceipt.Type
+export const UsageOverranPayload = usageOverranSchemas.payload
+export type UsageOverranPayload = typeof UsageOverranPayload.Type
+
 /** Grows with new kinds: add the struct here and its codec in `payloadCodecs`. */
 export const TransactionPayload = Schema.Union(
   TransferPayload,
@@ -287,7 +297,8 @@ export const TransactionPayload = Schema.Union(
   EscrowWithdrawPayload,
   ResultChallengePayload,
   WorkerLivenessPayload,
-  WorkerMeasurePayload
+  WorkerMeasurePayload,
+  UsageOverranPayload
 )
 export type TransactionPayload = typeof TransactionPayload.Type
 export type TransactionKind = TransactionPayload["kind"]
@@ -456,7 +467,7 @@ const validatorStakeCodec: PayloadCodec<ValidatorStakePayload> = {
     })
 }
 
-const fixedBytes = (item: RlpItem, length: number, what: string): Either.Either<string, string> =>
+export const fixedBytes = (item: RlpItem, length: number, what: string): Either.Either<string, string> =>
   item instanceof Uint8Array && item.length === length
     ? Either.right(bytesToHex(item))
     : Either.left(`${what} must be ${length} bytes${item instanceof Uint8Array ? `, got ${item.length}` : ", got a list"}`)
@@ -498,7 +509,7 @@ const boundedText = (item: RlpItem, min: number, max: number, what: string): Eit
     return text
   })
 
-const uintField = (item: RlpItem, what: string): Either.Either<bigint, string> =>
+export const uintField = (item: RlpItem, what: string): Either.Either<bigint, string> =>
   Either.mapLeft(rlpToBigInt(item, what, UINT_BYTES_MAX), (e) => e.message)
 
 /** A non-negative integer that fits a JS number exactly, at most `max`. */
@@ -596,7 +607,8 @@ export const decodeResult = (item: RlpItem, what: string): Either.Either<UsageRe
   })
 
 export const encodeResult = (x: UsageResult): RlpInput => [addressBytes(x.worker), hashBytes(x.fingerprint), BigInt(x.execMs), hexBytes(x.signature)]
-const decodeRequest = (item: RlpItem, what: string): Either.Either<UsageRequest, string> =>
+export const encodeRequest = (q: UsageRequest): RlpInput => [hashBytes(q.inputHash), hexBytes(q.nonce), hexBytes(q.signature)]
+export const decodeRequest = (item: RlpItem, what: string): Either.Either<UsageRequest, string> =>
   Either.gen(function* () {
     const [inputHash, nonce, signature] = yield* list(item, 3, what)
     return {
@@ -607,7 +619,7 @@ const decodeRequest = (item: RlpItem, what: string): Either.Either<UsageRequest,
   })
 
 /** A list of 1..max items, each decoded by `decode`. */
-const boundedList = <A>(
+export const boundedList = <A>(
   item: RlpItem,
   max: number,
   what: string,
@@ -671,7 +683,8 @@ const payloadCodecs: { readonly [K in TransactionKind]: PayloadCodec<Extract<Tra
   "escrow.withdraw": escrowWithdrawCodec,
   "result.challenge": { encode: encodeResultChallenge, decode: decodeResultChallenge },
   "worker.liveness": workerLivenessCodec,
-  "worker.measure": workerMeasureCodec
+  "worker.measure": workerMeasureCodec,
+  "usage.overran": { encode: encodeUsageOverran, decode: decodeUsageOverran }
 }
 
 /** The codec of a kind; the table's type guarantees each kind's codec matches its payload. */
@@ -704,18 +717,20 @@ export const AI_SHARD_KINDS: ReadonlySet<TransactionKind> = new Set<TransactionK
   "gov.shard-shares",
   "result.challenge",
   "worker.liveness",
-  "worker.measure"
+  "worker.measure",
+  "usage.overran"
 ])
 export const isAiShardKind = (kind: TransactionKind): boolean => AI_SHARD_KINDS.has(kind)
 
 const isKind = (s: string): s is TransactionKind => Object.hasOwn(payloadCodecs, s)
 
 /**
- * The size limit of a kind's signed transaction. Only `usage.settle` (up to
+ * The size limit of a kind's signed transaction. Only `usage.settle` and `usage.overran` (up to
  * 256 receipts, each with signatures) may pass MAX_TRANSACTION_BYTES;
  * `decodeTransaction` checks it once the kind is read, before the payload.
  */
-export const maxBytesOf = (kind: TransactionKind): number => (kind === "usage.settle" ? MAX_USAGE_SETTLE_BYTES : MAX_TRANSACTION_BYTES)
+export const maxBytesOf = (kind: TransactionKind): number =>
+  kind === "usage.settle" || kind === "usage.overran" ? MAX_USAGE_SETTLE_BYTES : MAX_TRANSACTION_BYTES
 /** No transaction of any kind is bigger: the check before any decoding work. */
 export const MAX_ANY_TRANSACTION_BYTES = MAX_USAGE_SETTLE_BYTES
 

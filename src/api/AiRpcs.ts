@@ -135,11 +135,17 @@ export class TaskAssignment extends Schema.Class<TaskAssignment>("TaskAssignment
   runDeadlineMs: Schema.optional(Schema.Number)
 }) {}
 
-/** A worker's engine stopped the task's run at a limit: the call is charged (domain/ai/task/overrun.ts). */
+/**
+ * A worker's engine stopped the task's run at a limit: confirmed by a second
+ * worker, the call is charged (domain/ai/task/overrun.ts) on chain in
+ * `usage.overran`, so the claim is signed like a result.
+ */
 export const WorkerOverrun = Schema.Struct({
   kind: Schema.Literal("Deadline", "LoadDeadline", "Memory"),
   millis: Schema.NonNegativeInt,
-  limit: Schema.NonNegativeInt
+  limit: Schema.NonNegativeInt,
+  /** secp256k1 over `overrunDigest(task, kind, millis, limit)` (domain/ai/signedMessages.ts), by the worker's registered key. */
+  signature: Schema.String
 })
 export type WorkerOverrun = typeof WorkerOverrun.Type
 

@@ -66,7 +66,7 @@ import { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { checkTaskRequest, execMsOf, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import { checkTaskRequest, execMsOf, overrunDigest, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
 import { inputHash } from "../../domain/ai/inputHash.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { decodeTensorMapJson, tensorMapToJson, tensorMapToWire, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
@@ -493,15 +493,14 @@ export const startComputeNode = (
         const started = performance.now()
         const options = a.runDeadlineMs === undefined ? { transferInputs: true } : { transferInputs: true, deadlineMillis: a.runDeadlineMs }
         const ran = yield* engine.run(a.weightsHash, path, inputs.right, options).pipe(
-          Effect.mapError((e) =>
-            e._tag === "InferenceLimitExceeded"
-              ? new TaskFailure({
-                  reason: "Overran",
-                  detail: e.message,
-                  overrun: { kind: e.reason, millis: Math.max(0, Math.round(e.millis)), limit: Math.max(0, Math.round(e.limit)) }
-                })
-              : new TaskFailure({ reason: "InferenceFailed", detail: e.message })
-          )
+          Effect.mapError((e) => {
+            if (e._tag !== "InferenceLimitExceeded") return new TaskFailure({ reason: "InferenceFailed", detail: e.message })
+            // Signed like a result: a confirmed overrun is charged on chain and these ms are paid (`usage.overran`).
+            const millis = Math.max(0, Math.round(e.millis))
+            const limit = Math.max(0, Math.round(e.limit))
+            const signature = signMessage(overrunDigest(a.task, e.reason, millis, limit), key)
+            return new TaskFailure({ reason: "Overran", detail: e.message, overrun: { kind: e.reason, millis, limit, signature } })
+          })
         )
         const millis = Math.max(0, Math.round((performance.now() - started) * 1000) / 1000)
         const outputs = faultLie ? perturbOutputs(ran, a.outputTolerance) : ran

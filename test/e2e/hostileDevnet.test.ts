@@ -228,7 +228,11 @@ describe("the hostile corpus against the `npm start` devnet, in one run", () => 
     const alloc = await refusal(bombSession, { n: { type: "int64", dims: [1], data: [1_000_000_000] } })
     expect({ tag: alloc._tag, reason: alloc.reason }, alloc.detail).toEqual({ tag: "InferenceRejected", reason: "Overran" })
 
-    const escrow = await c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: bomb.id }))
+    // The overran call is charged on chain too (usage.overran): once settled there, nothing below may move the escrow.
+    const escrow = await waitFor("the overran charge settled on the AI ledger", async () => {
+      const e = await c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: bomb.id }))
+      return (e.unsettled ?? 0n) === 0n ? e : undefined
+    }, { timeoutMs: 60_000, intervalMs: 250 })
     const over = await refusal(bombSession, { n: { type: "int64", dims: [2], data: [1, 1] } })
     expect({ tag: over._tag, reason: over.reason }).toEqual({ tag: "InferenceRejected", reason: "InputsOutOfBounds" })
     expect(over.detail).toMatch(/^input "n"/)

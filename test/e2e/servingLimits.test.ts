@@ -30,7 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ModelManifestEncoded } from "../../domain/ai/manifest.js"
 import { OVERRUNS_TO_SUSPEND } from "../../domain/ai/model/overruns.js"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
+import { overrunDigest, resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson } from "../../domain/ai/tensor.js"
 import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
 import type { InferenceRejected, InferResult, ModelView, TaskAssignment } from "../../src/client/index.js"
@@ -67,6 +67,12 @@ const sessionFor = async (modelId: string) => {
 }
 
 const escrowOf = (modelId: string) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: modelId }))
+/** Waits until the AI ledger's escrow for the model is `amount` and nothing captured here is left unsettled. */
+const onLedger = (modelId: string, amount: bigint) =>
+  waitFor(`the AI ledger's escrow for ${modelId} at ${amount}`, async () => {
+    const e = await escrowOf(modelId)
+    return e.onLedger === amount && e.unsettled === 0n ? e : undefined
+  }, { timeoutMs: 60_000, intervalMs: 250 })
 const refusal = async (session: TestSession, inputs: unknown) => (await c.fail(c.client.infer(inferArgs(session, inputs)), 60_000)) as InferenceRejected
 const manifest = (name: string): ModelManifestEncoded => servingManifest(name, PRICE)
 const sileroInput = (sequence: number, sr = 16000) => ({
@@ -107,11 +113,15 @@ const liarStandIn = async () => {
   const released = new Promise<void>((resolve) => (release = resolve))
   let assigned!: () => void
   const gotTask = new Promise<void>((resolve) => (assigned = resolve))
-  const w = await standIn(async (a, session, _key, client) => {
+  const w = await standIn(async (a, session, key, client) => {
+    const at = Date.now()
     assigned()
     await released
     const limit = a.runDeadlineMs ?? a.deadlineMs
-    const overrun = { kind: "Deadline" as const, millis: limit + 1, limit }
+    // No more ms than passed since it got the task (the node refuses a claim of more, as for a result).
+    const millis = Math.min(limit + 1, Date.now() - at)
+    // Signed by its own key: the lie is in what it claims, not in who claims it.
+    const overrun = { kind: "Deadline" as const, millis, limit, signature: signMessage(overrunDigest(a.task, "Deadline", millis, limit), key) }
     return client.run(client.client.worker.failed({ session, task: a.task, detail: `stopped at the deadline of ${limit} ms`, overrun }))
   })
   return { ...w, release, assigned: gotTask }
@@ -180,6 +190,8 @@ describe("serving limits through a node", () => {
     expect(suspended.reason).toBe("ModelNotServable")
     expect(suspended.detail).toBe(`model ${loop.id} is suspended: ${OVERRUNS_TO_SUSPEND} calls overran their limits (deadline or memory)`)
     expect((await escrowOf(loop.id)).captured).toBe(BigInt(OVERRUNS_TO_SUSPEND) * PRICE)
+    // Charged on chain too: the Settler sent the two workers' signed claims in usage.overran, and the AI ledger took the price.
+    await onLedger(loop.id, 10n * PRICE - BigInt(OVERRUNS_TO_SUSPEND) * PRICE)
   }, 120_000)
 
   it("an allocation sized by the input (4 GB under the worker's 2 GiB): Overran (memory), charged once", async () => {
@@ -188,6 +200,7 @@ describe("serving limits through a node", () => {
     expect(r.reason).toBe("Overran")
     expect(r.detail).toMatch(new RegExp(`^the run needed more than the 2048 MiB the worker allows \\(stopped after \\d+ ms\\) on 0x[0-9a-f]{40}, confirmed on 0x[0-9a-f]{40}; charged ${PRICE}$`))
     expect(await escrowOf(bomb.id)).toMatchObject({ captured: PRICE, reserved: 0n })
+    await onLedger(bomb.id, 9n * PRICE)
     const ok = await c.run(c.client.infer(inferArgs(session, { n: { type: "int64", dims: [1], data: [12] } })), 60_000)
     expect(ok.charged).toBe(PRICE)
   }, 120_000)
@@ -255,13 +268,40 @@ describe("serving limits through a node", () => {
     await honest.close()
   }, 180_000)
 
+  it("an overrun claim not signed by the worker's key is refused (BadSignature): never charged; the worker's signed result then serves the call", async () => {
+    const session = await sessionFor(sileroH100.id)
+    const inputs = sileroInput(576)
+    const refusals: Array<string> = []
+    const forger = await standIn(async (a, session, key, client) => {
+      const limit = a.runDeadlineMs ?? a.deadlineMs
+      const claim = (signature: string) => client.fail(client.client.worker.failed({ session, task: a.task, detail: "stopped", overrun: { kind: "Deadline", millis: 0, limit, signature } }))
+      const unsigned = (await claim("0x" + "00".repeat(64))) as { reason: string }
+      const byAnother = (await claim(signMessage(overrunDigest(a.task, "Deadline", 0, limit), devKey(99)))) as { reason: string }
+      const garbled = (await claim("0xnothex")) as { reason: string }
+      refusals.push(unsigned.reason, byAnother.reason, garbled.reason)
+      const outputs = await bareRun(sileroBytes(), a.inputs)
+      const fingerprint = outputFingerprint(outputs, a.outputTolerance)
+      const signature = signMessage(resultDigest(a.task, fingerprint, 1), key)
+      return client.run(client.client.worker.result({ session, task: a.task, outputs: tensorMapToJson(outputs), fingerprint, millis: 1, signature }))
+    })
+    const before = (await escrowOf(sileroH100.id)).captured
+    const ok = await c.run(c.client.infer(inferArgs(session, inputs)), 60_000)
+    expect(refusals).toEqual(["BadSignature", "BadSignature", "BadSignature"])
+    expect([ok.charged, ok.workers]).toEqual([PRICE, [forger.address]])
+    const taskEvents = (await c.run(c.client.events.read({ stream: `task-${ok.task}`, from: 0, limit: 100 }))).map((e) => e.type)
+    expect(taskEvents).toEqual(["TaskRequested", "TaskAssigned", "TaskResultSubmitted", "TaskValidated", "TaskSettled"])
+    expect((await escrowOf(sileroH100.id)).captured).toBe(before + PRICE)
+    await forger.close()
+    await offline([forger.address])
+  }, 120_000)
+
   it("audit replay: the overran tasks replay, settled and charged, and every charge is in its escrow", async () => {
     await c.close()
     expect((await node.stop("SIGINT")).code).toBe(0)
     const report = await auditAi(node.dataDir)
-    // 3 loop overruns, 1 allocation overrun, 1 small allocation, 1 silero call, 3 refuted claims and 1 more
-    // call on silero-h100: all settled at the price (the unconfirmed claim failed, uncharged).
-    const settled = OVERRUNS_TO_SUSPEND + 3 + OVERRUNS_TO_SUSPEND + 1
+    // 3 loop overruns, 1 allocation overrun, 1 small allocation, 1 silero call, 3 refuted claims, 1 more
+    // call on silero-h100 and 1 after forged claims: all settled at the price (the unconfirmed claim failed, uncharged).
+    const settled = OVERRUNS_TO_SUSPEND + 3 + OVERRUNS_TO_SUSPEND + 1 + 1
     expect(report.ai.tasks).toMatchObject({ total: settled + 1, charged: String(BigInt(settled) * PRICE) })
     expect(report.ai.tasks.byStatus).toMatchObject({ Settled: settled, Failed: 1 })
     expect(report.ai.escrows.captured).toBe(String(BigInt(settled) * PRICE))

@@ -6,19 +6,21 @@
  * in a `usage.settle` of the node's key; the provider and the worker are
  * paid by receipt exactly the fees of `taskFees`; the same receipt given
  * again is not sent again. A receipt the ledger refuses leaves the pending
- * list and its capture goes back to the gateway's escrow book, once.
+ * list and its capture goes back to the gateway's escrow book, once. A
+ * confirmed overrun's receipt (two workers' signed claims) goes in its own
+ * `usage.overran` in the same round.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
 import { Effect, HashSet, Layer, Schedule, Schema } from "effect"
 import { escrowOf, workerOf } from "../../domain/ai/ledger/state.js"
-import { resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../domain/ai/signedMessages.js"
+import { overrunDigest, resultDigest, sessionGrantDigest, signMessage, taskIdOf, taskRequestDigest } from "../../domain/ai/signedMessages.js"
 import { GenesisConfig } from "../../domain/chain/genesis.js"
 import { sha256, type Hash32 } from "../../domain/chain/hash.js"
 import { bytesToHex } from "../../domain/chain/hex.js"
 import { devKey, devKeyFromSeed, devProposerKey, type PrivateKey } from "../../domain/chain/keys.js"
 import { aiShardOf } from "../../domain/chain/sharding.js"
-import { signTransaction, TransactionBody, type TransactionPayload, type UsageReceipt } from "../../domain/chain/transaction.js"
+import { signTransaction, TransactionBody, type OverranReceipt, type TransactionPayload, type UsageReceipt } from "../../domain/chain/transaction.js"
 import { taskFees } from "../../domain/economics/fees.js"
 import { SignatureVerifierInThread } from "../../infra/crypto/SignatureVerifier.js"
 import { MemoryEventStore } from "../../infra/eventstore/MemoryEventStore.js"
@@ -91,7 +93,60 @@ const receiptOf = (developer: PrivateKey, worker: PrivateKey, model: Hash32, req
   }
 }
 
+/** A confirmed overrun of one task under a fresh grant: the developer's request and two workers' signed claims (300 and 450 ms). */
+const overranOf = (developer: PrivateKey, workers: readonly [PrivateKey, PrivateKey], model: Hash32): OverranReceipt => {
+  const { grant, taskId, request } = receiptOf(developer, workers[0], model)
+  const claim = (w: PrivateKey, millis: number) => ({
+    worker: w.publicKey.address,
+    kind: "Deadline" as const,
+    millis,
+    limit: 250,
+    signature: signMessage(overrunDigest(taskId, "Deadline", millis, 250), w)
+  })
+  return { grant, taskId, model, price: PRICE, claims: [claim(workers[0], 300), claim(workers[1], 450)], request }
+}
+
 describe("the Settler", () => {
+  it.live("a confirmed overrun's receipt goes in usage.overran beside a validated one's usage.settle, in one round: both charged once, both workers paid their burned ms", () =>
+    Effect.gen(function* () {
+      const { genesis, node, ai, aiLedger, developer, worker, model } = yield* setupChain
+      const confirmer = devKeyFromSeed("settler-test/confirmer")
+      yield* submit(node, confirmer, { kind: "worker.register", gpuClass: "CPU", devices: 1, endpoint: "ws://127.0.0.1:2" }, ai)
+      const validated = receiptOf(developer, worker, model)
+      const overran = overranOf(developer, [worker, confirmer], model)
+      const settlerKey = devProposerKey(ai)
+      const settler = yield* makeSettler({ settlerKey }, CHAIN_ID, node)
+      const before = [(yield* node.account(worker.publicKey.address)).balance, (yield* node.account(confirmer.publicKey.address)).balance]
+      yield* settler.add(validated, developer.publicKey.address)
+      yield* settler.add(overran, developer.publicKey.address)
+      expect(settler.unsettled(developer.publicKey.address, model)).toBe(2n * PRICE)
+      const nonce = (yield* node.account(settlerKey.publicKey.address, ai)).pendingNonce
+      yield* settler.round
+      // Two transactions, one of each kind.
+      expect((yield* node.account(settlerKey.publicKey.address, ai)).pendingNonce).toBe(nonce + 2n)
+      yield* eventually("both charged on the AI ledger", aiLedger, (s) => HashSet.has(s.settled, validated.taskId) && HashSet.has(s.settled, overran.taskId))
+      const after = yield* aiLedger
+      expect(escrowOf(after, developer.publicKey.address, model)).toBe(3n * PRICE)
+      const units = (w: PrivateKey) => workerOf(after, w.publicKey.address)!.gpuUnitsMilli
+      const fees = taskFees(genesis.economics, PRICE, [
+        { worker: worker.publicKey.address, execMs: 300, gpuUnitsMilli: units(worker) },
+        { worker: confirmer.publicKey.address, execMs: 450, gpuUnitsMilli: units(confirmer) }
+      ])
+      const validatedFees = taskFees(genesis.economics, PRICE, [{ worker: worker.publicKey.address, execMs: 250, gpuUnitsMilli: units(worker) }])
+      yield* eventually("the confirmer paid its 450 ms", node.account(confirmer.publicKey.address), (a) => a.balance === before[1]! + fees.computeFees[1]!.amount)
+      yield* eventually("the claimant paid its 300 ms and its validated task's 250 ms", node.account(worker.publicKey.address), (a) =>
+        a.balance === before[0]! + fees.computeFees[0]!.amount + validatedFees.computeFees[0]!.amount
+      )
+      // Settled: nothing pending, nothing sent again.
+      yield* settler.round
+      expect(yield* settler.pending).toEqual([])
+      yield* settler.add(overran, developer.publicKey.address)
+      yield* settler.round
+      expect(yield* settler.pending).toEqual([])
+      expect((yield* node.account(settlerKey.publicKey.address, ai)).pendingNonce).toBe(nonce + 2n)
+    }).pipe(Effect.provide(services), Effect.scoped)
+  , 90_000)
+
   it.live("settles a signed usage receipt on the AI ledger once; provider and worker are paid its fees by receipt", () =>
     Effect.gen(function* () {
       const { genesis, node, ai, aiLedger, provider, developer, worker, model } = yield* setupChain

@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Queue, Scope } from "effect"
+import { Duration, Effect, Either, Exit, Queue, Scope } from "effect"
+import { overrunDigest, verifyMessage } from "../../domain/ai/signedMessages.js"
 import { decodeTensorMapJson, tensorMapToJson, type TensorMap } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
@@ -86,6 +87,10 @@ describe("ComputeNode: runs stopped at their limits", () => {
   const nextFailure = () => run(Queue.take(node.state.failures).pipe(Effect.timeoutFail({ duration: WAIT, onTimeout: () => new Error("no failure report in time") })))
   const nextResult = () => run(Queue.take(node.state.results).pipe(Effect.timeoutFail({ duration: WAIT, onTimeout: () => new Error("no result in time") })))
   const offer = (a: TaskAssignment) => run(Queue.offer(node.state.tasks, a))
+  /** The claim is signed by the worker's key over what it says (a confirmed overrun is charged on chain by it: `usage.overran`). */
+  const signedByWorker = (task: string, o: { readonly kind: string; readonly millis: number; readonly limit: number; readonly signature: string }) =>
+    Either.isRight(verifyMessage(overrunDigest(task, o.kind, o.millis, o.limit), devKey(5).publicKey.hex, o.signature)) &&
+    Either.isLeft(verifyMessage(overrunDigest(task, o.kind, o.millis + 1, o.limit), devKey(5).publicKey.hex, o.signature))
 
   it("a loop count from the input: killed at the 400 ms run deadline, reported as a Deadline overrun; the next task is served", async () => {
     const hog = assignment(LOOP, loopInputs(10n ** 15n), 400)
@@ -96,6 +101,7 @@ describe("ComputeNode: runs stopped at their limits", () => {
     expect(f.overrun?.kind).toBe("Deadline")
     expect(f.overrun?.limit).toBe(400)
     expect(f.overrun?.millis).toBeGreaterThanOrEqual(400)
+    expect(signedByWorker(f.task, f.overrun!)).toBe(true)
     const ok = assignment(LOOP, loopInputs(5n), 5_000)
     await offer(ok)
     const r = await nextResult()
@@ -114,6 +120,7 @@ describe("ComputeNode: runs stopped at their limits", () => {
     expect(f.detail).toMatch(/^Overran: Memory \(model 0x[0-9a-f]{64}\): an allocation failed under the 512 MiB limit/)
     expect(f.overrun?.kind).toBe("Memory")
     expect(f.overrun?.limit).toBe(512 * MIB)
+    expect(signedByWorker(f.task, f.overrun!)).toBe(true)
     const ok = assignment(BOMB, bombInputs(9n), 5_000)
     await offer(ok)
     const r = await nextResult()

@@ -14,7 +14,7 @@ import { decideEpochClose } from "./epochClose.js"
 import { AiShardSharesSet, reject, type AiEvent, type AiRejection } from "./events.js"
 import { decideAttest, decideDeadlines, decideDeprecate, decidePrice, decideRegister } from "./models.js"
 import type { AiReceipt } from "./receiptPurpose.js"
-import { decideSettle } from "./settle.js"
+import { decideOverran, decideSettle } from "./settle.js"
 import type { AiLedgerState } from "./state.js"
 import { decideBondReceipt, decideUnbond, decideWorkerRegister } from "./workers.js"
 import { decideLiveness, decideLivenessUnderCommittee, decideMeasure } from "./workerLiveness.js"
@@ -43,6 +43,12 @@ const decideTx = (s: AiLedgerState, ctx: AiContext, tx: Transaction): Decision =
         return Either.left(reject("NotCommitteeMember", `usage.settle from ${tx.sender}, not a member of the AI shard's committee`))
       }
       return decideSettle(s, ctx, tx, p)
+    case "usage.overran":
+      // As usage.settle: four signature checks per receipt on every member, so members only.
+      if (!ctx.committee.some((m) => m.address === tx.sender)) {
+        return Either.left(reject("NotCommitteeMember", `usage.overran from ${tx.sender}, not a member of the AI shard's committee`))
+      }
+      return decideOverran(s, ctx, tx, p)
     case "escrow.withdraw":
       return decideWithdraw(s, tx, p)
     case "result.challenge":

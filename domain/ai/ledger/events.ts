@@ -100,7 +100,7 @@ export class AiUnbondRequested extends Schema.TaggedClass<AiUnbondRequested>()("
   amount: Positive
 }) {}
 
-/** A usage receipt settled: `price` captured from the developer's escrow for `model`, under `grant`. */
+/** A usage receipt settled (a validated task, or a confirmed overrun: `usage.overran`): `price` captured from the developer's escrow for `model`, under `grant`. */
 export class UsageSettled extends Schema.TaggedClass<UsageSettled>()("UsageSettled", {
   taskId: Hash32,
   model: Hash32,
@@ -134,11 +134,13 @@ export const UsageRefusal = Schema.Literal(
   /** The task id is not the digest of the receipt's request (grant's chain and nonce, model, inputs, nonce). */
   "TaskNotRequested",
   /** The request's signature does not verify for the grant's key: the developer did not ask for this task. */
-  "BadRequestSignature"
+  "BadRequestSignature",
+  /** A `usage.overran` claim's signature does not verify for its worker's key (`overrunDigest`). */
+  "BadClaimSignature"
 )
 export type UsageRefusal = typeof UsageRefusal.Type
 
-/** One receipt of a `usage.settle` skipped; the others settle. */
+/** One receipt of a `usage.settle` or `usage.overran` skipped; the others settle. */
 export class UsageRefused extends Schema.TaggedClass<UsageRefused>()("UsageRefused", {
   txHash: Hash32,
   taskId: Hash32,

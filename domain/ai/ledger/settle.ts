@@ -20,15 +20,21 @@
  * A bad receipt is `UsageRefused` with its reason; the good ones settle
  * (`UsageSettled`) and pay out of escrow by `taskFees`: provider net, each
  * worker's compute fee, the protocol fee to BURN or the treasury.
+ *
+ * `usage.overran` (a task stopped at the compute node's limits on two
+ * workers, task/overrun.ts) is charged by the same checks with the two
+ * workers' signed overrun claims in place of results (`BadClaimSignature`,
+ * each claim's `millis` paid as its execMs), and shares `settled`: a task
+ * is charged once, whichever kind carries it.
  */
 import { Either, HashSet } from "effect"
 import { keccakHex, type Hash32 } from "../../chain/hash.js"
 import type { Address } from "../../chain/keys.js"
-import type { Transaction, UsageReceipt, UsageSettlePayload } from "../../chain/transaction.js"
+import type { OverranReceipt, Transaction, UsageOverranPayload, UsageReceipt, UsageSettlePayload } from "../../chain/transaction.js"
 import { BURN_ADDRESS, SYSTEM_TREASURY } from "../../economics/accounts.js"
 import { bondedOf } from "../../economics/state.js"
 import { taskFees } from "../../economics/fees.js"
-import { checkTaskRequest, resultDigest, sessionGrantDigest, verifyMessage } from "../signedMessages.js"
+import { checkTaskRequest, overrunDigest, resultDigest, sessionGrantDigest, verifyMessage } from "../signedMessages.js"
 import type { AiContext } from "./context.js"
 import { UsageRefused, UsageSettled, type AiEvent, type AiRejection, type UsageRefusal } from "./events.js"
 import { evolveAi } from "./evolve.js"
@@ -48,15 +54,62 @@ interface Checked {
   readonly workers: ReadonlyArray<{ readonly worker: Address; readonly execMs: number; readonly record: AiWorker }>
 }
 
-/** The grant's id: keccak of the digest its signature covers. */
-export const grantIdOf = (r: UsageReceipt): Hash32 => keccakHex(grantDigestOf(r))
+/** What both kinds of receipt carry besides their workers' word. */
+type ChargedTask = Pick<UsageReceipt, "grant" | "taskId" | "model" | "price" | "request">
 
-const grantDigestOf = (r: UsageReceipt): Uint8Array => {
+/** One worker's signed word on the task (a result, or an overrun claim): what it is paid for and what its key signed. */
+interface Party {
+  readonly worker: string
+  readonly execMs: number
+  /** The digest its signature covers (computed only once the cheap checks passed). */
+  readonly digest: () => Uint8Array
+  readonly signature: string
+  /** Its result disagrees with the first one (`ResultsDisagree`); a claim never does. */
+  readonly disagrees: boolean
+}
+
+/** How a receipt's parties are checked and named. */
+interface PartyKind {
+  readonly badSignature: UsageRefusal
+  readonly what: string
+}
+
+const RESULTS: PartyKind = { badSignature: "BadResultSignature", what: "result" }
+const CLAIMS: PartyKind = { badSignature: "BadClaimSignature", what: "overrun claim" }
+
+const resultParties = (r: UsageReceipt): ReadonlyArray<Party> =>
+  r.results.map((x) => ({
+    worker: x.worker,
+    execMs: x.execMs,
+    digest: () => resultDigest(r.taskId, x.fingerprint, x.execMs),
+    signature: x.signature,
+    disagrees: x.fingerprint !== r.results[0]!.fingerprint
+  }))
+
+const claimParties = (r: OverranReceipt): ReadonlyArray<Party> =>
+  r.claims.map((c) => ({
+    worker: c.worker,
+    execMs: c.millis,
+    digest: () => overrunDigest(r.taskId, c.kind, c.millis, c.limit),
+    signature: c.signature,
+    disagrees: false
+  }))
+
+/** The grant's id: keccak of the digest its signature covers. */
+export const grantIdOf = (r: Pick<UsageReceipt, "grant">): Hash32 => keccakHex(grantDigestOf(r))
+
+const grantDigestOf = (r: Pick<UsageReceipt, "grant">): Uint8Array => {
   const g = r.grant
   return sessionGrantDigest({ chainId: g.chainId, model: g.model, issuedAt: g.issuedAt, expiresAt: g.expiresAt, spendMax: g.spendMax, nonce: g.nonce })
 }
 
-const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either.Either<Checked, Refusal> =>
+const checkReceipt = (
+  s: AiLedgerState,
+  ctx: AiContext,
+  r: ChargedTask,
+  parties: ReadonlyArray<Party>,
+  kind: PartyKind
+): Either.Either<Checked, Refusal> =>
   Either.gen(function* () {
     const g = r.grant
     if (HashSet.has(s.settled, r.taskId)) return yield* refuse("AlreadySettled", `task ${r.taskId} is settled`)
@@ -70,19 +123,19 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
       return yield* refuse("ModelNotServable", `model ${r.model} is ${model.status}`)
     }
     if (r.price !== model.price) return yield* refuse("WrongPrice", `receipt price ${r.price}, model ${r.model} costs ${model.price}`)
-    const seen = new Set<Address>()
+    const seen = new Set<string>()
     const workers: Array<Checked["workers"][number]> = []
-    for (const x of r.results) {
+    for (const x of parties) {
       if (seen.has(x.worker)) return yield* refuse("DuplicateWorker", `worker ${x.worker} listed twice`)
       seen.add(x.worker)
-      if (x.fingerprint !== r.results[0]!.fingerprint) return yield* refuse("ResultsDisagree", `results of task ${r.taskId} differ`)
-      const record = workerOf(s, x.worker)
+      if (x.disagrees) return yield* refuse("ResultsDisagree", `results of task ${r.taskId} differ`)
+      const record = workerOf(s, x.worker as Address)
       if (record === undefined) return yield* refuse("UnregisteredWorker", `worker ${x.worker} is not registered`)
-      const stake = bondedOf(s.economy, x.worker)
+      const stake = bondedOf(s.economy, x.worker as Address)
       if (stake < ctx.economics.minWorkerStake) {
         return yield* refuse("WorkerUnderStaked", `worker ${x.worker} has ${stake} bonded, the floor is ${ctx.economics.minWorkerStake}`)
       }
-      workers.push({ worker: x.worker, execMs: x.execMs, record })
+      workers.push({ worker: x.worker as Address, execMs: x.execMs, record })
     }
     const developer = verifyMessage(grantDigestOf(r), g.publicKey, g.signature)
     if (Either.isLeft(developer)) return yield* refuse("BadGrantSignature", `session grant: ${developer.left}`)
@@ -94,9 +147,9 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
     const grant = grantIdOf(r)
     const spent = spentOf(s, grant)
     if (spent + r.price > g.spendMax) return yield* refuse("OverCap", `grant spent ${spent}; ${r.price} more passes its cap ${g.spendMax}`)
-    for (const [i, x] of r.results.entries()) {
-      const ok = verifyMessage(resultDigest(r.taskId, x.fingerprint, x.execMs), workers[i]!.record.publicKey, x.signature)
-      if (Either.isLeft(ok)) return yield* refuse("BadResultSignature", `result of worker ${x.worker}: ${ok.left}`)
+    for (const [i, x] of parties.entries()) {
+      const ok = verifyMessage(x.digest(), workers[i]!.record.publicKey, x.signature)
+      if (Either.isLeft(ok)) return yield* refuse(kind.badSignature, `${kind.what} of worker ${x.worker}: ${ok.left}`)
     }
     const address = developer.right.address
     const escrow = escrowOf(s, address, r.model)
@@ -104,18 +157,21 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
     return { developer: address, grant, model, workers }
   })
 
-export const decideSettle = (
+/** Each receipt checked against the state the earlier ones left; the good ones charged out of escrow, the bad ones refused. */
+const decideCharges = <R extends ChargedTask>(
   s: AiLedgerState,
   ctx: AiContext,
   tx: Transaction,
-  p: UsageSettlePayload
+  receipts: ReadonlyArray<R>,
+  partiesOf: (r: R) => ReadonlyArray<Party>,
+  kind: PartyKind
 ): Either.Either<ReadonlyArray<AiEvent>, AiRejection> => {
   const events: Array<AiEvent> = []
   const sink = ctx.economics.protocolFeeSink === "burn" ? BURN_ADDRESS : SYSTEM_TREASURY
   let state = s
   let index = 0
-  for (const r of p.receipts) {
-    const checked = checkReceipt(state, ctx, r)
+  for (const r of receipts) {
+    const checked = checkReceipt(state, ctx, r, partiesOf(r), kind)
     if (Either.isLeft(checked)) {
       events.push(new UsageRefused({ txHash: tx.hash, taskId: r.taskId, ...checked.left }))
       continue
@@ -149,3 +205,18 @@ export const decideSettle = (
   }
   return Either.right(events)
 }
+
+export const decideSettle = (
+  s: AiLedgerState,
+  ctx: AiContext,
+  tx: Transaction,
+  p: UsageSettlePayload
+): Either.Either<ReadonlyArray<AiEvent>, AiRejection> => decideCharges(s, ctx, tx, p.receipts, resultParties, RESULTS)
+
+/** `usage.overran`: confirmed overruns charged like validated tasks, each claim's `millis` paid as its execMs. */
+export const decideOverran = (
+  s: AiLedgerState,
+  ctx: AiContext,
+  tx: Transaction,
+  p: UsageOverranPayload
+): Either.Either<ReadonlyArray<AiEvent>, AiRejection> => decideCharges(s, ctx, tx, p.receipts, claimParties, CLAIMS)

@@ -7,7 +7,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
+import { OverranReceipt, ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 import { SampleDraw, TaskId, TaskRequested, WorkerFailureReason } from "./events.js"
@@ -70,12 +70,14 @@ export class AbandonTask extends Schema.TaggedClass<AbandonTask>()("AbandonTask"
   at: TimestampMs
 }) {}
 
-/** The validated task's usage receipt went into `receiptBatchId`: charge the developer. */
+/** The validated (or confirmed overran) task's usage receipt went into `receiptBatchId`: charge the developer. */
 export class SettleTask extends Schema.TaggedClass<SettleTask>()("SettleTask", {
   receiptBatchId: Hash32,
   at: TimestampMs,
   /** The usage receipt to settle on chain (TaskSettled keeps it). */
   receipt: Schema.optional(UsageReceipt),
+  /** A confirmed overrun's receipt (two workers' signed claims) to charge on chain in `usage.overran` (TaskSettled keeps it). */
+  overran: Schema.optional(OverranReceipt),
   /** Proofs of the wrong results the task saw, to send on chain (TaskSettled keeps them). */
   challenges: Schema.optional(Schema.Array(ResultChallengePayload))
 }) {}

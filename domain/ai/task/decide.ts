@@ -228,6 +228,7 @@ const decideSettle = (s: TaskState, cmd: SettleTask): Decision<SettlementRejecte
         amount: price,
         at: cmd.at,
         ...(cmd.receipt === undefined ? {} : { receipt: cmd.receipt }),
+        ...(cmd.overran === undefined ? {} : { overran: cmd.overran }),
         ...(cmd.challenges === undefined || cmd.challenges.length === 0 ? {} : { challenges: cmd.challenges })
       },
       CHECKED

@@ -11,7 +11,7 @@ import { Schema } from "effect"
 import { SignatureHex, TimestampMs } from "../../chain/block.js"
 import { Hash32 } from "../../chain/hash.js"
 import { Address } from "../../chain/keys.js"
-import { ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
+import { OverranReceipt, ResultChallengePayload, Uint256, UsageReceipt } from "../../chain/transaction.js"
 import { ModelId } from "../model/events.js"
 import { WorkerId } from "../worker/events.js"
 
@@ -147,9 +147,11 @@ export class TaskSettled extends Schema.TaggedClass<TaskSettled>()("TaskSettled"
   /**
    * The usage receipt the parties signed (grant and results): what the
    * gateway's Settler submits in `usage.settle`. Kept here so a crash loses
-   * none. Absent on a task charged without one (a confirmed overrun).
+   * none. Absent on a confirmed overrun, which keeps `overran` instead.
    */
   receipt: Schema.optional(UsageReceipt),
+  /** A confirmed overrun's receipt (the grant, the request, two workers' signed claims): what the Settler submits in `usage.overran`. */
+  overran: Schema.optional(OverranReceipt),
   /** Proofs of the wrong results the task saw (`wrongResultProofs.ts`): what the gateway's Challenger sends as `result.challenge`. */
   challenges: Schema.optional(Schema.Array(ResultChallengePayload))
 }) {}

@@ -111,6 +111,7 @@ export const makeAiProjection = (
           case "TaskSettled": {
             unfinished.delete(id)
             if (event.receipt !== undefined) yield* settler.add(event.receipt, event.developer)
+            if (event.overran !== undefined) yield* settler.add(event.overran, event.developer)
             for (const proof of event.challenges ?? []) yield* challenger?.add(proof) ?? Effect.void
             return
           }

@@ -13,6 +13,11 @@
  * again once settled (the ledger would refuse a second settle, but this
  * bookkeeping does not count on it). A batch in flight is not sent again
  * until its transaction had time to be included.
+ *
+ * A confirmed overrun's receipt (two workers' signed claims, `TaskSettled`'s
+ * `overran`) goes the same way in its own kind, `usage.overran`: one
+ * pending list keyed by task id (the ledger charges a task once, by either
+ * kind), batched per kind.
  */
 import { Clock, Effect, HashSet } from "effect"
 import type { Hash32 } from "../../../domain/chain/hash.js"
@@ -24,16 +29,22 @@ import {
   TransactionBody,
   USAGE_RECEIPTS_MAX,
   USAGE_SIGNATURES_MAX,
+  type OverranReceipt,
   type UsageReceipt
 } from "../../../domain/chain/transaction.js"
+import { overranReceiptSignatures } from "../../../domain/chain/payloads/usageOverran.js"
 import type { ChainNodeShape } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 
 /** A receipt sent in a batch is not sent again before this (its block comes well within it). */
 export const RESUBMIT_AFTER_MS = 30_000
 
+/** A validated task's receipt (`usage.settle`) or a confirmed overrun's (`usage.overran`). */
+export type ChargeReceipt = UsageReceipt | OverranReceipt
+const isOverran = (r: ChargeReceipt): r is OverranReceipt => "claims" in r
+
 interface Pending {
-  readonly receipt: UsageReceipt
+  readonly receipt: ChargeReceipt
   readonly developer: Address
   /** When it was last sent in a batch (0: never). */
   sentAt: number
@@ -55,7 +66,7 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
     })
 
     /** A task's receipt, from its `TaskSettled` (live or replayed). */
-    const add = (receipt: UsageReceipt, developer: Address) =>
+    const add = (receipt: ChargeReceipt, developer: Address) =>
       Effect.gen(function* () {
         if (refused.has(receipt.taskId) || pending.has(receipt.taskId)) return
         if (HashSet.has(yield* settledOnChain, receipt.taskId)) return
@@ -82,13 +93,14 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       return sum
     }
 
-    /** The receipts of one batch: as many as one `usage.settle` takes (receipts and signatures). */
-    const nextBatch = (now: number) => {
+    /** The receipts of one batch of one kind: as many as one `usage.settle` (or `usage.overran`) takes (receipts and signatures). */
+    const nextBatch = (now: number, overran: boolean) => {
       const out: Array<Pending> = []
       let signatures = 0
       for (const p of pending.values()) {
+        if (isOverran(p.receipt) !== overran) continue
         if (p.sentAt !== 0 && now - p.sentAt < RESUBMIT_AFTER_MS) continue
-        const n = receiptSignatures(p.receipt)
+        const n = isOverran(p.receipt) ? overranReceiptSignatures() : receiptSignatures(p.receipt)
         if (out.length >= USAGE_RECEIPTS_MAX || signatures + n > USAGE_SIGNATURES_MAX) break
         out.push(p)
         signatures += n
@@ -101,27 +113,24 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       if (aiShard === undefined || pending.size === 0) return
       const done = yield* settledOnChain
       for (const id of pending.keys()) if (HashSet.has(done, id)) pending.delete(id)
-      for (;;) {
-        const now = yield* Clock.currentTimeMillis
-        const batch = nextBatch(now)
-        if (batch.length === 0) return
-        const account = yield* chain.account(key.publicKey.address, aiShard)
-        const tx = signTransaction(
-          new TransactionBody({
-            chainId,
-            nonce: account.pendingNonce,
-            fee: 0n,
-            payload: { kind: "usage.settle", receipts: batch.map((p) => p.receipt) }
-          }),
-          key
-        )
-        const sent = yield* chain.submit(bytesToHex(tx.encoded), false).pipe(Effect.either)
-        if (sent._tag === "Left") {
-          yield* Effect.logWarning(`usage.settle of ${batch.length} receipts not admitted (next round retries): ${sent.left.message}`)
-          return
+      for (const overran of [false, true]) {
+        for (;;) {
+          const now = yield* Clock.currentTimeMillis
+          const batch = nextBatch(now, overran)
+          if (batch.length === 0) break
+          const account = yield* chain.account(key.publicKey.address, aiShard)
+          const payload = overran
+            ? { kind: "usage.overran" as const, receipts: batch.map((p) => p.receipt as OverranReceipt) }
+            : { kind: "usage.settle" as const, receipts: batch.map((p) => p.receipt as UsageReceipt) }
+          const tx = signTransaction(new TransactionBody({ chainId, nonce: account.pendingNonce, fee: 0n, payload }), key)
+          const sent = yield* chain.submit(bytesToHex(tx.encoded), false).pipe(Effect.either)
+          if (sent._tag === "Left") {
+            yield* Effect.logWarning(`${payload.kind} of ${batch.length} receipts not admitted (next round retries): ${sent.left.message}`)
+            return
+          }
+          for (const p of batch) p.sentAt = now
+          yield* Effect.logDebug(`${payload.kind} ${tx.hash}: ${batch.length} receipts`)
         }
-        for (const p of batch) p.sentAt = now
-        yield* Effect.logDebug(`usage.settle ${tx.hash}: ${batch.length} receipts`)
       }
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`settlement round deferred: ${e.message}`)))
 

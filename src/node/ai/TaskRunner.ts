@@ -39,7 +39,7 @@ import type { TaskState } from "../../../domain/ai/task/state.js"
 import type { ModelManifest } from "../../../domain/ai/manifest.js"
 import type { Hash32 } from "../../../domain/chain/hash.js"
 import type { Address } from "../../../domain/chain/keys.js"
-import { SignedGrant, USAGE_RESULTS_MAX, type UsageReceipt } from "../../../domain/chain/transaction.js"
+import { SignedGrant, USAGE_RESULTS_MAX, type OverranReceipt, type UsageReceipt } from "../../../domain/chain/transaction.js"
 import { NONCE_PATTERN, sessionGrantDigest, taskIdOf, taskRequestDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
 import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
@@ -48,7 +48,7 @@ import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
 import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
-import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
+import { InferenceRejected, InferResult, TaskAssignment, TaskProgress, type WorkerOverrun } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
 import type { Challenger } from "./Challenger.js"
@@ -376,6 +376,8 @@ export const makeTaskRunner = (
         const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
         /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
         const signed = new Map<string, SignedResult>()
+        /** Each worker's signed overrun claim: a confirmed overrun's receipt carries the claimant's and the confirmer's. */
+        const claims = new Map<string, WorkerOverrun>()
         /** Proofs of the wrong results among `signed` (against the validated fingerprint), for `result.challenge`. */
         const proofsOf = (fingerprint: string, wrong: ReadonlyArray<string>) =>
           wrongResultProofs({ grant: session.grant, taskId, model: session.model as Hash32, fingerprint, results: signed, wrong })
@@ -475,6 +477,7 @@ export const makeTaskRunner = (
             if (outcome.kind === "overrun" && !referee) {
               // A claim is confirmed by a second worker before anything is charged (task/overrun.ts).
               const o = outcome.overrun
+              claims.set(worker, o)
               const confirmer = yield* pick(1, involved(yield* t.state))
               const claim = new ClaimOverrun({
                 worker: worker as never,
@@ -492,8 +495,23 @@ export const makeTaskRunner = (
                   // Two workers burned their time on these inputs: charged like a result, and counted against the model.
                   const overran = after.overrun!
                   const batch = openBatch
+                  // Charged on chain by the two workers' signed claims (`usage.overran`), each paid its burned ms.
+                  const claimOf = (w: string) => {
+                    const c = claims.get(w)!
+                    return { worker: w as Address, kind: c.kind, millis: c.millis, limit: c.limit, signature: c.signature.toLowerCase() }
+                  }
+                  const receipt: OverranReceipt = {
+                    grant: session.grant,
+                    taskId,
+                    model: session.model as Hash32,
+                    price,
+                    claims: [claimOf(overran.claimant), claimOf(overran.worker)],
+                    request: { inputHash, nonce: req.nonce, signature: req.signature.toLowerCase() }
+                  }
                   yield* (yield* escrow(session.developer, session.model)).ask(new Capture({ taskId, receiptBatchId: batch })).pipe(Effect.orDie)
-                  yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis })).pipe(Effect.orDie)
+                  yield* t.ask(new SettleTask({ receiptBatchId: batch, at: yield* Clock.currentTimeMillis, overran: receipt })).pipe(Effect.orDie)
+                  // Pending from its TaskSettled (replayed after a restart), as a validated task's receipt.
+                  if (settlement !== undefined) yield* settlement.settler.add(receipt, session.developer)
                   yield* models
                     .recordOverrun(session.model, record)
                     .pipe(Effect.tapError((e) => Effect.logWarning(`task ${taskId}: overrun not recorded on the model: ${e.message}`)), Effect.ignore)

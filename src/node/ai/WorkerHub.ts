@@ -19,7 +19,7 @@ import type { WorkerRules } from "../../../domain/ai/worker/commands.js"
 import { reputationScore } from "../../../domain/ai/worker/state.js"
 import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/pickWorkers.js"
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
-import { execMsOf, NONCE_PATTERN, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
+import { execMsOf, NONCE_PATTERN, overrunDigest, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
 import { decodeTensorMapJson, tensorMapToWire } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
@@ -330,6 +330,25 @@ const pending = new Map<
         const c = yield* connectionOf(session)
         const waiting = pending.get(key(task, c.worker))
         if (waiting === undefined) return { accepted: false }
+        if (overrun !== undefined) {
+          // A claim is charged on chain once confirmed (`usage.overran`), its ms paid: signed like a result, checked like one.
+          const signature = hexToBytes(overrun.signature.toLowerCase(), SIGNATURE_BYTES)
+          if (Either.isLeft(signature)) return yield* rejected("BadSignature", `overrun claim of ${task}: ${signature.left.message}`)
+          const valid = yield* verifier.verifyDigest({
+            digest: overrunDigest(task, overrun.kind, overrun.millis, overrun.limit),
+            publicKey: { bytes: c.publicKeyBytes },
+            signature: signature.right
+          })
+          if (!valid) return yield* rejected("BadSignature", `overrun claim of ${task}: the signature does not verify`)
+          if (pending.get(key(task, c.worker)) !== waiting) return { accepted: false } // timed out meanwhile
+          const seen = (yield* Clock.currentTimeMillis) - waiting.sentAt
+          if (overrun.millis > seen + EXEC_MS_SLACK) {
+            pending.delete(key(task, c.worker))
+            const problem = `it claims ${overrun.millis} ms of computing; ${seen} ms passed since the node assigned the task`
+            yield* Deferred.succeed(waiting.done, { kind: "failed", reason: "died", detail: `its overrun claim was refused: ${problem}` })
+            return yield* rejected("BadResult", `overrun claim of ${task}: ${problem}`)
+          }
+        }
         pending.delete(key(task, c.worker))
         const said = detail.length > WORKER_DETAIL_CHARS_MAX ? `${detail.slice(0, WORKER_DETAIL_CHARS_MAX)}…` : detail
         yield* Deferred.succeed(

@@ -59,7 +59,7 @@ export interface FailureRecord {
   readonly task: string
   readonly detail: string
   /** Set when the worker's engine stopped the run at a limit. */
-  readonly overrun?: { readonly kind: string; readonly millis: number; readonly limit: number } | undefined
+  readonly overrun?: { readonly kind: string; readonly millis: number; readonly limit: number; readonly signature: string } | undefined
 }
 
 export interface FakeNodeState {
