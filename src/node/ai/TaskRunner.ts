@@ -46,7 +46,6 @@ import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
-import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
@@ -147,7 +146,6 @@ export const makeTaskRunner = (
   Effect.gen(function* () {
     const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
     const escrows = yield* makeEscrowActors()
-    const blobs = yield* BlobStore
     const sessions = new Map<string, Session>()
     /** `${developer}:${nonce}` of every grant opened, with its issuedAt, for the window: a grant opens one session. */
     const grantNonces = new Map<string, number>()
@@ -372,8 +370,8 @@ export const makeTaskRunner = (
           runDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
-        /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
-        const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
+        /** Each submitter's outputs (the decoded tensors' wire form). */
+        const outputs = new Map<string, unknown>()
         /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
         const signed = new Map<string, SignedResult>()
         /** Proofs of the wrong results among `signed` (against the validated fingerprint), for `result.challenge`. */
@@ -446,11 +444,10 @@ export const makeTaskRunner = (
           const at = yield* Clock.currentTimeMillis
           let state: TaskState | undefined
           if (outcome.kind === "result") {
-            // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
-            const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
-            outputs.set(worker, { value: outcome.outputs, json })
+            // Hashed once where the hub decoded them (their canonical bytes): no JSON text of megabytes here.
+            outputs.set(worker, outcome.outputs)
             signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: outcome.execMs })
-            const outputHash = sha256Hex(json)
+            const outputHash = outcome.outputHash
             const command = referee
               ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
               : new SubmitResult({ worker: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
@@ -573,11 +570,11 @@ export const makeTaskRunner = (
             // behind being slow. Each outcome comes within the dispatch deadline.
             const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
             if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
-            // Outputs live in the blob store under their hash; the reply does not wait for the disk.
-            yield* blobs.put(result.json).pipe(Effect.ignore, Effect.forkDaemon)
+            // Outputs are the developer's, returned here and not stored: nothing reads them back (`task.get` shows
+            // the outputHash), so megabytes are not written to disk per request.
             const inferResult = new InferResult({
               task: taskId,
-              outputs: result.value,
+              outputs: result,
               fingerprint: v.fingerprint,
               workers: v.correct,
               charged: price,
