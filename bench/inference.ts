@@ -44,7 +44,7 @@ import { aiShardOf, BEACON_SHARD, TRANSFER_SHARDS_DEFAULT } from "../domain/chai
 import { isAiShardKind, signTransaction, TransactionBody } from "../domain/chain/transaction.js"
 import type { TransactionPayload } from "../domain/chain/transaction.js"
 import { FsBlobStore } from "../infra/blobstore/FsBlobStore.js"
-import { SignatureVerifierLive } from "../infra/crypto/SignatureVerifier.js"
+import { SignatureVerifier, SignatureVerifierLive } from "../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../infra/eventstore/SqliteEventStore.js"
 import { sessionOptions } from "../infra/inference/OnnxSessionPool.js"
 import { toOrtFeeds } from "../infra/inference/ortTensor.js"
@@ -142,8 +142,9 @@ export const startDevnet = async (dir: string) => {
   await runtime.runPromise(Effect.void)
   // In process, as `topai node start` runs its workers: calls go to the node's handlers in memory.
   const rpc = await runtime.runPromise(Scope.extend(inProcessComputeNodeClient, scope))
+  const verifier = await runtime.runPromise(SignatureVerifier)
   const worker = await run(
-    startComputeNode({ rpc, key: devKey(40), gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "in-process", dataDir: join(dir, "worker"), blobDir: join(dir, "blobs") })
+    startComputeNode({ rpc, key: devKey(40), gpuClass: "CPU", devices: 1, stake: 0n, endpoint: "in-process", verifier, dataDir: join(dir, "worker"), blobDir: join(dir, "blobs") })
   )
   await run(worker.registered())
   const client = await run(makeClient(url))
