@@ -42,7 +42,7 @@ import type { Address } from "../../../domain/chain/keys.js"
 import { SignedGrant, USAGE_RESULTS_MAX, type UsageReceipt } from "../../../domain/chain/transaction.js"
 import { NONCE_PATTERN, sessionGrantDigest, taskIdOf, taskRequestDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
-import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
@@ -173,7 +173,15 @@ export const makeTaskRunner = (
         }
         if (spendMax <= 0n) return yield* reject("BadSession", `the grant's spending cap must be > 0, got ${spendMax}`)
         if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
-        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce }), publicKey, signature)
+        const grantDigest = sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce })
+        // Checked on the verifier's threads first: off the event loop, and remembered, so the ledger's check of this
+        // grant in each of the session's usage receipts answers from the process's memo (keys.ts `verifyDigest`).
+        const grantKey = hexToBytes(publicKey.toLowerCase(), PUBLIC_KEY_BYTES)
+        const grantSignature = hexToBytes(signature.toLowerCase(), SIGNATURE_BYTES)
+        if (Either.isRight(grantKey) && Either.isRight(grantSignature)) {
+          yield* verifier.verifyDigest({ digest: grantDigest, publicKey: { bytes: grantKey.right }, signature: grantSignature.right })
+        }
+        const signer = verifyMessage(grantDigest, publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
         const developer = signer.right.address
         const grant = `${developer}:${nonce}`
