@@ -31,8 +31,11 @@ const u64 = (x: number): Uint8Array => {
   return b
 }
 
-export const inputHash = (inputs: TensorMap): Hash32 => {
-  const hash = createHash("sha256").update(DOMAIN_TAG)
+export const inputHash = (inputs: TensorMap): Hash32 => tensorMapHash(DOMAIN_TAG, inputs)
+
+/** sha256 of a tensor map's canonical bytes (the encoding above) after a domain tag. */
+export const tensorMapHash = (domainTag: Uint8Array, inputs: TensorMap): Hash32 => {
+  const hash = createHash("sha256").update(domainTag)
   const names = Object.keys(inputs).sort()
   hash.update(u32(names.length))
   for (const name of names) {

@@ -16,7 +16,7 @@
  * 200k entries are ~40 MB (a 129-byte one-byte string per key).
  */
 import { HASH_BYTES } from "../../domain/chain/hash.js"
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../../domain/chain/keys.js"
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, useKnownVerifications } from "../../domain/chain/keys.js"
 
 export const VERIFIED_CACHE_MAX_DEFAULT = 200_000
 
@@ -101,3 +101,8 @@ export const makeVerifiedCache = (capacity: number = VERIFIED_CACHE_MAX_DEFAULT)
 
 /** The process's memo: what SignatureVerifierLive and SignatureVerifierInThread share. */
 export const processVerifiedCache: VerifiedCache = makeVerifiedCache()
+
+// `verifyDigest` (the ledger's checks) answers from it: what the verifier's threads checked is not checked again.
+useKnownVerifications((signature, digest, publicKey) =>
+  publicKey.length === PUBLIC_KEY_BYTES ? processVerifiedCache.get(verifiedKeyOf({ digest, publicKey: { bytes: publicKey }, signature })) : undefined
+)

@@ -66,7 +66,17 @@ import { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Fiber, FiberSet, Layer, Option, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { outputFingerprint } from "../../domain/ai/fingerprint.js"
-import { checkTaskRequest, execMsOf, overrunDigest, resultDigest, signMessage, workerRegistrationDigest } from "../../domain/ai/signedMessages.js"
+import {
+  checkTaskRequest,
+  execMsOf,
+  overrunDigest,
+  resultDigest,
+  signMessage,
+  taskIdOf,
+  taskRequestDigest,
+  workerRegistrationDigest,
+  type TaskRequest
+} from "../../domain/ai/signedMessages.js"
 import { inputHash } from "../../domain/ai/inputHash.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
 import { decodeTensorMapJson, tensorMapToJson, tensorMapToWire, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
@@ -76,7 +86,9 @@ import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"
 import { makeInferenceEngine, type InferenceEngineConfig, type InferenceEngineError, type InferenceEngineService } from "../../infra/inference/InferenceThread.js"
 import { AiRpcs, BLOB_CHUNK_BYTES, type TaskAssignment, WorkerOverrun, WorkerRejected } from "../api/AiRpcs.js"
 import { AccountGetRpc, InvalidRequest, NodeStatus, NodeUnavailable, TxGetRpc, TxSubmitRpc } from "../api/NodeRpcs.js"
-import { bytesToHex } from "../../domain/chain/hex.js"
+import { bytesToHex, hexToBytes } from "../../domain/chain/hex.js"
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../../domain/chain/keys.js"
+import type { SignatureVerifierService } from "../../infra/crypto/SignatureVerifier.js"
 import { BEACON_SHARD } from "../../domain/chain/sharding.js"
 import { isAiShardKind, isBeaconKind, signTransaction, TransactionBody } from "../../domain/chain/transaction.js"
 import { protocolLayer } from "../client/index.js"
@@ -144,6 +156,11 @@ export interface ComputeNodeOptions {
   /** Back-off after a lost connection: doubles from `reconnectInitial` (250 ms) to `reconnectMax` (5 s). */
   readonly reconnectInitial?: Duration.DurationInput | undefined
   readonly reconnectMax?: Duration.DurationInput | undefined
+  /**
+   * Checks the developer's request signatures off the event loop, and one the node in the same process checked
+   * already (its memo) is not checked again (devnet's in-process workers). Default: noble in the calling thread.
+   */
+  readonly verifier?: SignatureVerifierService | undefined
   /**
    * FOR TESTS ONLY: a lying worker. Every output is perturbed before it is
    * fingerprinted and signed, so its fingerprints disagree with honest
@@ -477,6 +494,22 @@ export const startComputeNode = (
 
     // ---- one task
 
+    /**
+     * `checkTaskRequest`, with the signature through `options.verifier` when there is one. Any doubt (bytes that do
+     * not parse, a signature that does not verify) is checked again in the thread, for the same words as without it.
+     */
+    const checkRequest = (request: TaskRequest, taskId: string, publicKey: string, signature: string) =>
+      Effect.gen(function* () {
+        const verifier = options.verifier
+        const inThread = Effect.sync(() => checkTaskRequest(request, taskId, publicKey, signature))
+        if (verifier === undefined || taskId.toLowerCase() !== taskIdOf(request)) return yield* inThread
+        const keyBytes = hexToBytes(publicKey.toLowerCase(), PUBLIC_KEY_BYTES)
+        const signatureBytes = hexToBytes(signature.toLowerCase(), SIGNATURE_BYTES)
+        if (Either.isLeft(keyBytes) || Either.isLeft(signatureBytes)) return yield* inThread
+        const valid = yield* verifier.verifyDigest({ digest: taskRequestDigest(request), publicKey: { bytes: keyBytes.right }, signature: signatureBytes.right })
+        return valid ? Either.right<void>(undefined) : yield* inThread
+      })
+
     const execute = (client: ComputeNodeClient, chainId: bigint, a: TaskAssignment) =>
       Effect.gen(function* () {
         if (!(a.outputTolerance > 0) || !Number.isFinite(a.outputTolerance)) {
@@ -487,7 +520,7 @@ export const startComputeNode = (
         // Only what the developer asked for runs: the task id (which this worker's result signs) must be the digest of the
         // developer's request for these very inputs, signed with the grant's key — so the signature binds the inputs.
         const request = { chainId, model: a.model as Hash32, grantNonce: a.request.grantNonce, inputHash: inputHash(inputs.right), nonce: a.request.nonce }
-        const requested = checkTaskRequest(request, a.task, a.request.publicKey, a.request.signature)
+        const requested = yield* checkRequest(request, a.task, a.request.publicKey, a.request.signature)
         if (Either.isLeft(requested)) return yield* new TaskFailure({ reason: "NotRequested", detail: `${requested.left.reason}: ${requested.left.detail}` })
         const path = yield* ensureWeights(client, a)
         const started = performance.now()

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { devKey } from "../../domain/chain/keys.js"
+import { devKey, verifyDigest } from "../../domain/chain/keys.js"
 import { Transaction, TransactionBody, verifyTransactionSignature } from "../../domain/chain/transaction.js"
 import {
   SignatureVerifier,
@@ -16,7 +16,7 @@ import {
   SignatureVerifierWorkers
 } from "../../infra/crypto/SignatureVerifier.js"
 import type { SignatureVerifierService, VerifierCache } from "../../infra/crypto/SignatureVerifier.js"
-import { makeVerifiedCache, verifiedKeyOf } from "../../infra/crypto/verifiedCache.js"
+import { makeVerifiedCache, processVerifiedCache, verifiedKeyOf } from "../../infra/crypto/verifiedCache.js"
 import type { VerifiedCache } from "../../infra/crypto/verifiedCache.js"
 import { transfer } from "../chain/helpers.js"
 
@@ -161,5 +161,24 @@ describe("verified-signature memo", () => {
         yield* Fiber.interrupt(first)
         expect(yield* Fiber.join(second)).toBe(true)
       }))
+  })
+})
+
+describe("verifyDigest answers from the process's memo (useKnownVerifications)", () => {
+  it("for exactly the bytes a verifier checked through the process memo; any other bytes are verified by noble", async () => {
+    const tx = signed(900)
+    const { otherBody, otherKey, otherSignature } = forgeries(900)
+    const live = SignatureVerifierInThreadWith({ cache: "process" })
+    const verifier = await Effect.runPromise(SignatureVerifier.pipe(Effect.provide(live)))
+    expect(await Effect.runPromise(verifier.verify(tx))).toBe(true)
+    expect(processVerifiedCache.get(verifiedKeyOf(tx))).toBe(true)
+    // The memo answers for those very bytes: a false record of them (never made by a check) would be believed ...
+    processVerifiedCache.join(verifiedKeyOf(tx), () => {})
+    processVerifiedCache.settle(verifiedKeyOf(tx), false)
+    expect(verifyDigest(tx.signature, tx.digest, tx.publicKey)).toBe(false)
+    // ... and nothing else: the forgeries, never checked, are verified here and fail.
+    for (const f of [otherSignature, otherKey, otherBody]) expect(verifyDigest(f.signature, f.digest, f.publicKey)).toBe(false)
+    processVerifiedCache.clear()
+    expect(verifyDigest(tx.signature, tx.digest, tx.publicKey)).toBe(true)
   })
 })

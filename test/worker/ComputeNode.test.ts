@@ -7,6 +7,7 @@
  * what it cannot run; survives the node restarting; lies when told to (for
  * the node's quorum tests); and stops on a refused registration.
  */
+import { SignatureVerifier, SignatureVerifierInThreadWith } from "../../infra/crypto/SignatureVerifier.js"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -125,7 +126,9 @@ describe("ComputeNode against a stand-in node", () => {
     const port = await freePort()
     scope = await run(Scope.make())
     node = await run(Effect.flatMap(makeFakeNodeState(nodeBlobs), (state) => startFakeNode(state, port)).pipe(Scope.extend(scope)))
-    worker = await run(startComputeNode(baseOptions(node.url, key, workerDir)).pipe(Scope.extend(scope)))
+    // Requests checked through a SignatureVerifier (as devnet's in-process workers do); the other files' workers check in the thread.
+    const verifier = await run(SignatureVerifier.pipe(Effect.provide(SignatureVerifierInThreadWith({ cache: "own" }))))
+    worker = await run(startComputeNode({ ...baseOptions(node.url, key, workerDir), verifier }).pipe(Scope.extend(scope)))
   })
 
   afterAll(async () => {
@@ -202,7 +205,7 @@ describe("ComputeNode against a stand-in node", () => {
     expect(await run(Queue.size(node.state.results))).toBe(0)
   })
 
-  it("refuses a task the developer did not request (NotRequested), before any weights or run: inputs changed under a signed request, another task id, another model, a request signed by another key", async () => {
+  it("refuses a task the developer did not request (NotRequested), before any weights or run, its signature checked through the verifier: inputs changed under a signed request, another task id, another model, a request signed by another key", async () => {
     const asked = assignment("silero", tensorMapToJson(sileroInputs("asked")), { weightsHash: `0x${"cd".repeat(32)}`, sizeBytes: 10 })
     const other = assignment("silero", tensorMapToJson(sileroInputs("other")), { weightsHash: `0x${"cd".repeat(32)}`, sizeBytes: 10 })
     const mallory = devKey(77)

@@ -81,7 +81,7 @@ export class TaskAssigned extends Schema.TaggedClass<TaskAssigned>()("TaskAssign
 export class TaskResultSubmitted extends Schema.TaggedClass<TaskResultSubmitted>()("TaskResultSubmitted", {
   worker: WorkerId,
   fingerprint: Hash32,
-  /** sha256 of the output blob. */
+  /** sha256 of the outputs' canonical bytes (outputHash.ts). */
   outputHash: Hash32,
   /** The worker's signature over the result (checked by the node before the command). */
   signature: SignatureHex,

@@ -27,7 +27,7 @@ import { Effect, Layer, Option } from "effect"
 import type { Context, Scope } from "effect"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
 import { devValidatorKeys, devValidators } from "../../../domain/chain/validators.js"
-import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
+import { SignatureVerifier, SignatureVerifierLive, type SignatureVerifierService } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { makeMemoryNetworkHub } from "../../../infra/network/MemoryConsensusNetwork.js"
 import { DEFAULT_HOST, DEFAULT_PORT, HTTP_PATH, WS_PATH } from "../../api/transport.js"
@@ -119,6 +119,7 @@ export const startDevnet = (o: {
     const urls = Array.from({ length: nodes }, (_, i) => `ws://${o.host}:${o.port + i}${WS_PATH}`)
     const aiValidators = aiValidatorsOf(o.validators)
     const inProcess = new Map<number, Effect.Effect<ComputeNodeClient, never, Scope.Scope>>()
+    let verifier: SignatureVerifierService | undefined
     for (let i = 0; i < nodes; i++) {
       const dir = join(root, `validator-${i}`)
       mkdirSync(dir, { recursive: true })
@@ -149,6 +150,8 @@ export const startDevnet = (o: {
       )
       // The in-process compute nodes call this validator's RPC handlers in memory (no socket, no framing).
       if (aiValidators.includes(i)) inProcess.set(i, yield* inProcessComputeNodeClient.pipe(Effect.provide(services as Context.Context<AiNode | ChainNode | EventStore>)))
+      // The workers check requests with a validator's verifier: off the event loop, and not again (the process's memo).
+      verifier ??= yield* SignatureVerifier.pipe(Effect.provide(services))
     }
     const v0 = join(root, "validator-0")
     for (let i = 0; i < o.workers; i++) {
@@ -162,6 +165,7 @@ export const startDevnet = (o: {
         devices: 1,
         stake: 0n,
         endpoint: "in-process",
+        verifier,
         dataDir: workerDir,
         blobDir: join(v0, BLOBS_DIR)
       }).pipe(Effect.mapError((e) => new NodeConfigError({ detail: `in-process worker: ${e.message}` })))

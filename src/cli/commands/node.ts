@@ -12,7 +12,7 @@ import { GenesisConfig, devAccounts, genesisSupply } from "../../../domain/chain
 import type { GenesisValidator } from "../../../domain/chain/validators.js"
 import { EconomicsConfig } from "../../../domain/economics/config.js"
 import { TRANSFER_SHARDS_DEFAULT } from "../../../domain/chain/sharding.js"
-import { SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
+import { SignatureVerifier, SignatureVerifierLive } from "../../../infra/crypto/SignatureVerifier.js"
 import { SqliteEventStore } from "../../../infra/eventstore/SqliteEventStore.js"
 import { RpcServerLive } from "../../api/server.js"
 import { DEFAULT_HOST, DEFAULT_PORT, WS_PATH, HTTP_PATH } from "../../api/transport.js"
@@ -319,6 +319,8 @@ export const startNode = (o: {
     )
     // The devnet's own compute nodes: real workers calling the node's own RPC handlers in memory, sharing its blob store.
     const inProcess = yield* inProcessComputeNodeClient.pipe(Effect.provide(services))
+    // The workers check requests with the node's verifier: off the event loop, and not again (the process's memo).
+    const verifier = yield* SignatureVerifier.pipe(Effect.provide(services))
     for (let i = 0; i < o.workers; i++) {
       const workerDir = join(dir, `worker-${i}`)
       yield* startComputeNode({
@@ -328,6 +330,7 @@ export const startNode = (o: {
         devices: 1,
         stake: 0n,
         endpoint: "in-process",
+        verifier,
         dataDir: workerDir,
         blobDir: join(dir, BLOBS_DIR)
       }).pipe(Effect.mapError((e) => new NodeConfigError({ detail: `in-process worker: ${e.message}` })))

@@ -42,11 +42,10 @@ import type { Address } from "../../../domain/chain/keys.js"
 import { SignedGrant, USAGE_RESULTS_MAX, type OverranReceipt, type UsageReceipt } from "../../../domain/chain/transaction.js"
 import { NONCE_PATTERN, sessionGrantDigest, taskIdOf, taskRequestDigest, verifyMessage } from "../../../domain/ai/signedMessages.js"
 import { hexToBytes } from "../../../domain/chain/hex.js"
-import { SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from "../../../domain/chain/keys.js"
 import { SignatureVerifier } from "../../../infra/crypto/SignatureVerifier.js"
 import { makeEscrowActors, escrowStream } from "../../../actors/EscrowActor.js"
 import { makeTaskActors, taskStream } from "../../../actors/TaskActor.js"
-import { BlobStore } from "../../../infra/blobstore/BlobStore.js"
 import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { InferenceRejected, InferResult, TaskAssignment, TaskProgress, type WorkerOverrun } from "../../api/AiRpcs.js"
 import type { AiConfig, AiEconomy } from "./AiConfig.js"
@@ -147,7 +146,6 @@ export const makeTaskRunner = (
   Effect.gen(function* () {
     const tasks = yield* makeTaskActors({ retriesMax: config.retriesMax })
     const escrows = yield* makeEscrowActors()
-    const blobs = yield* BlobStore
     const sessions = new Map<string, Session>()
     /** `${developer}:${nonce}` of every grant opened, with its issuedAt, for the window: a grant opens one session. */
     const grantNonces = new Map<string, number>()
@@ -175,7 +173,15 @@ export const makeTaskRunner = (
         }
         if (spendMax <= 0n) return yield* reject("BadSession", `the grant's spending cap must be > 0, got ${spendMax}`)
         if (!NONCE_PATTERN.test(nonce)) return yield* reject("BadSession", "the grant's nonce must be 0x + 32 lowercase hex digits")
-        const signer = verifyMessage(sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce }), publicKey, signature)
+        const grantDigest = sessionGrantDigest({ chainId, model: model.toLowerCase(), issuedAt, expiresAt, spendMax, nonce })
+        // Checked on the verifier's threads first: off the event loop, and remembered, so the ledger's check of this
+        // grant in each of the session's usage receipts answers from the process's memo (keys.ts `verifyDigest`).
+        const grantKey = hexToBytes(publicKey.toLowerCase(), PUBLIC_KEY_BYTES)
+        const grantSignature = hexToBytes(signature.toLowerCase(), SIGNATURE_BYTES)
+        if (Either.isRight(grantKey) && Either.isRight(grantSignature)) {
+          yield* verifier.verifyDigest({ digest: grantDigest, publicKey: { bytes: grantKey.right }, signature: grantSignature.right })
+        }
+        const signer = verifyMessage(grantDigest, publicKey, signature)
         if (Either.isLeft(signer)) return yield* reject("BadSession", `session grant: ${signer.left}`)
         const developer = signer.right.address
         const grant = `${developer}:${nonce}`
@@ -372,8 +378,8 @@ export const makeTaskRunner = (
           runDeadlineMs
         })
         const outcomes = yield* Queue.unbounded<{ readonly worker: string; readonly referee: boolean; readonly outcome: WorkerOutcome }>()
-        /** Each submitter's outputs, with the UTF-8 JSON text their hash is over (stored as the output blob). */
-        const outputs = new Map<string, { readonly value: unknown; readonly json: Uint8Array }>()
+        /** Each submitter's outputs (the decoded tensors' wire form). */
+        const outputs = new Map<string, unknown>()
         /** Each submitter's signed result: what the usage receipt carries for the validated ones. */
         const signed = new Map<string, SignedResult>()
         /** Each worker's signed overrun claim: a confirmed overrun's receipt carries the claimant's and the confirmer's. */
@@ -448,11 +454,10 @@ export const makeTaskRunner = (
           const at = yield* Clock.currentTimeMillis
           let state: TaskState | undefined
           if (outcome.kind === "result") {
-            // Encoded to UTF-8 once: hashed here, stored as is (megabytes of outputs are not encoded twice).
-            const json = new TextEncoder().encode(JSON.stringify(outcome.outputs))
-            outputs.set(worker, { value: outcome.outputs, json })
+            // Hashed once where the hub decoded them (their canonical bytes): no JSON text of megabytes here.
+            outputs.set(worker, outcome.outputs)
             signed.set(worker, { fingerprint: outcome.fingerprint, signature: outcome.signature, execMs: outcome.execMs })
-            const outputHash = sha256Hex(json)
+            const outputHash = outcome.outputHash
             const command = referee
               ? new ResolveDispute({ referee: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
               : new SubmitResult({ worker: worker as never, fingerprint: outcome.fingerprint as Hash32, outputHash, signature: outcome.signature, at })
@@ -591,11 +596,11 @@ export const makeTaskRunner = (
             // behind being slow. Each outcome comes within the dispatch deadline.
             const late = state.assignees.filter((w) => !state.submissions.some((s) => s.worker === w))
             if (late.length > 0) yield* judgeLate(late, v.fingerprint).pipe(Effect.forkDaemon)
-            // Outputs live in the blob store under their hash; the reply does not wait for the disk.
-            yield* blobs.put(result.json).pipe(Effect.ignore, Effect.forkDaemon)
+            // Outputs are the developer's, returned here and not stored: nothing reads them back (`task.get` shows
+            // the outputHash), so megabytes are not written to disk per request.
             const inferResult = new InferResult({
               task: taskId,
-              outputs: result.value,
+              outputs: result,
               fingerprint: v.fingerprint,
               workers: v.correct,
               charged: price,

@@ -21,6 +21,8 @@ import type { WorkerView as SchedulerView } from "../../../domain/ai/scheduling/
 import type { WorkerId } from "../../../domain/ai/worker/events.js"
 import { execMsOf, NONCE_PATTERN, overrunDigest, resultDigest, verifyMessage, workerRegistrationDigest } from "../../../domain/ai/signedMessages.js"
 import { outputFingerprint } from "../../../domain/ai/fingerprint.js"
+import { outputHash } from "../../../domain/ai/outputHash.js"
+import type { Hash32 } from "../../../domain/chain/hash.js"
 import { decodeTensorMapJson, tensorMapToWire } from "../../../domain/ai/tensor.js"
 import { makeWorkerActors, workerStream } from "../../../actors/GpuWorkerActor.js"
 import { OnChainWorkerView, TaskAssignment, WorkerRejected, WorkerView, type WorkerOverrun } from "../../api/AiRpcs.js"
@@ -41,6 +43,8 @@ export type WorkerOutcome =
       readonly kind: "result"
       readonly outputs: unknown
       readonly fingerprint: string
+      /** sha256 of the outputs' canonical bytes (outputHash.ts), computed where they were decoded. */
+      readonly outputHash: Hash32
       readonly signature: string
       readonly millis: number
       /** `execMsOf(millis)`: the units the signature covers (a usage receipt's `execMs`). */
@@ -87,14 +91,17 @@ const FINGERPRINT = /^0x[0-9a-f]{64}$/
 
 /**
  * The result's outputs, decoded once, or why it cannot count: its fingerprint is well formed and is
- * the fingerprint of its outputs. What goes on is the decoded tensors' wire form (bytes, no copy).
+ * the fingerprint of its outputs. What goes on is the decoded tensors' wire form (bytes, no copy),
+ * with the hash of their canonical bytes (the task records it; nothing hashes them again).
  */
-const resultOutputs = (r: ResultRequest, tolerance: number): Either.Either<unknown, string> => {
+const resultOutputs = (r: ResultRequest, tolerance: number): Either.Either<{ readonly wire: unknown; readonly hash: Hash32 }, string> => {
   if (!FINGERPRINT.test(r.fingerprint)) return Either.left(`the fingerprint must be 0x + 64 lowercase hex, got ${JSON.stringify(r.fingerprint.slice(0, 80))}`)
   const outputs = decodeTensorMapJson(r.outputs)
   if (Either.isLeft(outputs)) return Either.left(`the outputs are not tensors: ${outputs.left.message}`)
   const actual = outputFingerprint(outputs.right, tolerance)
-  return actual === r.fingerprint ? Either.right(tensorMapToWire(outputs.right)) : Either.left(`the outputs' fingerprint is ${actual}, not the signed ${r.fingerprint}`)
+  return actual === r.fingerprint
+    ? Either.right({ wire: tensorMapToWire(outputs.right), hash: outputHash(outputs.right) })
+    : Either.left(`the outputs' fingerprint is ${actual}, not the signed ${r.fingerprint}`)
 }
 
 /** The most often a worker's liveness is written to its stream (online time for rewards comes from these). */
@@ -316,8 +323,9 @@ const pending = new Map<
         }
         yield* Deferred.succeed(waiting.done, {
           kind: "result",
-          outputs: outputs.right,
+          outputs: outputs.right.wire,
           fingerprint: r.fingerprint,
+          outputHash: outputs.right.hash,
           signature: r.signature.toLowerCase(),
           millis: r.millis,
           execMs: execMsOf(r.millis)
