@@ -11,6 +11,9 @@
  *   AI ledger settles the task once and refuses the other `AlreadySettled`;
  *   the developer's escrow on the ledger went down by one price, and each
  *   gateway's local book ends equal to the ledger's;
+ * - the same request sent to a second gateway after the first's receipt
+ *   settled, the developer's escrow on the ledger spent on it: served (the
+ *   task is paid), charged once, that gateway's book equal to the ledger;
  * - the typed client with two node URLs, the first down, fails over to the
  *   second with the same task id; `topai infer --rpc DOWN --failover URL`
  *   does the same; each call charged once on the ledger.
@@ -34,6 +37,8 @@ const PROVIDER = DEV[1]!
 const TWICE = DEV[3]!
 /** Fails over from a node that is down. */
 const FAILING_OVER = DEV[2]!
+/** Escrow for one call: its failover comes after the first gateway's receipt settled. */
+const LATE = DEV[4]!
 
 const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
 const json = <A>(r: CliResult): A => {
@@ -58,7 +63,7 @@ interface UsageEvent {
 
 describe("failover with the same signed request on a 4-validator devnet", () => {
   it(
-    "the same request served by validators 2 and 3: one task id, settled once (a second receipt refused AlreadySettled), charged once, both gateways' books equal to the ledger; the client and topai infer fail over from a node that is down, the same task id, charged once",
+    "the same request served by validators 2 and 3: one task id, settled once (a second receipt refused AlreadySettled), charged once, both gateways' books equal to the ledger; a failover after the first receipt settled (escrow spent on it) served, charged once; the client and topai infer fail over from a node that is down, the same task id, charged once",
     async () => {
       const dataDir = makeTempDir("failover")
       devnet = await spawnNode({
@@ -83,16 +88,16 @@ describe("failover with the same signed request on a 4-validator devnet", () => 
       )
       const model = json<{ id: string; status: string }>(upload)
       expect(model.status).toBe("Verified")
-      for (const dev of [TWICE, FAILING_OVER]) {
-        json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(dev.key), "--rpc", url(2), "--json"], { timeoutMs: 60_000 }))
+      for (const [dev, amount] of [[TWICE, DEPOSIT], [FAILING_OVER, DEPOSIT], [LATE, PRICE]] as const) {
+        json(await runCli(["escrow", "deposit", model.id, String(amount), "--key", hexKey(dev.key), "--rpc", url(2), "--json"], { timeoutMs: 60_000 }))
       }
       await waitFor(
-        "the model Verified and both escrows on the ledger at validators 2 and 3",
+        "the model Verified and the escrows on the ledger at validators 2 and 3",
         async () => {
           for (const c of [v2, v3]) {
             if ((await c.run(c.client.model.get({ model: model.id }))).status !== "Verified") return undefined
-            for (const dev of [TWICE, FAILING_OVER]) {
-              if ((await c.run(c.client.escrow.get({ developer: dev.address, model: model.id }))).onLedger !== DEPOSIT) return undefined
+            for (const [dev, amount] of [[TWICE, DEPOSIT], [FAILING_OVER, DEPOSIT], [LATE, PRICE]] as const) {
+              if ((await c.run(c.client.escrow.get({ developer: dev.address, model: model.id }))).onLedger !== amount) return undefined
             }
           }
           return true
@@ -150,6 +155,36 @@ describe("failover with the same signed request on a 4-validator devnet", () => 
         },
         { timeoutMs: 30_000, intervalMs: 250 }
       )
+
+      // A failover that comes after the first gateway's receipt settled (a gateway restarted, its Settler sent it):
+      // the developer's escrow on the ledger is spent on this very task, and the second gateway serves it all the same.
+      const lateIssued = Date.now()
+      const lateGrant = { chainId: status.chainId, model: model.id, issuedAt: lateIssued, expiresAt: lateIssued + 600_000, spendMax: PRICE, nonce: freshRequestNonce() }
+      const lateSigned = { publicKey: LATE.key.publicKey.hex, model: model.id, issuedAt: lateIssued, expiresAt: lateGrant.expiresAt, spendMax: PRICE, nonce: lateGrant.nonce, signature: signMessage(sessionGrantDigest(lateGrant), LATE.key) }
+      const lateRequest = signInferRequest(LATE.key, lateGrant, inputs)
+      if (lateRequest._tag === "Left") throw new Error(lateRequest.left.message)
+      const serveAt = async (c: TestClient) => {
+        const { session } = await c.run(c.client.session.open(lateSigned))
+        return c.run(c.client.infer({ session, inputs, ...lateRequest.right }), 60_000)
+      }
+      expect((await serveAt(v2)).task).toBe(lateRequest.right.task)
+      await waitFor(
+        "the first gateway's receipt settled at validator 3: the escrow on the ledger spent",
+        async () => ((await v3.run(v3.client.escrow.get({ developer: LATE.address, model: model.id }))).onLedger === 0n ? true : undefined),
+        { timeoutMs: 60_000, intervalMs: 250 }
+      )
+      const late = await serveAt(v3)
+      expect([late.task, late.charged]).toEqual([lateRequest.right.task, PRICE])
+      await waitFor(
+        "validator 3's book equal to the ledger (the task paid once)",
+        async () => {
+          const e = await v3.run(v3.client.escrow.get({ developer: LATE.address, model: model.id }))
+          expect(e.onLedger).toBe(0n)
+          return e.unsettled === 0n && e.reserved === 0n && e.available === 0n ? true : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 250 }
+      )
+      expect((await usageOn(v0)).filter((e) => e.taskId === lateRequest.right.task && e.type === "UsageSettled")).toHaveLength(1)
 
       // The typed client, two URLs, the first down (nothing listens there): the call completes at validator 3.
       const down = wsUrl(await freePort())
