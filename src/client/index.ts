@@ -24,6 +24,7 @@ export * from "../api/EconomyRpcs.js"
 export { NodeRpcs } from "../api/Rpcs.js"
 export { DEFAULT_RPC_URL } from "../api/transport.js"
 export { freshRequestNonce, signInferRequest, type GrantOfSession } from "./taskRequest.js"
+export { inferWithFailover, NoGatewayAnswered, withFailover, type FailoverInfer, type InferArgs, type InferCall } from "./failover.js"
 
 export type NodeClient = RpcClient.RpcClient<RpcGroup.Rpcs<typeof NodeRpcs>, RpcClientError.RpcClientError>
 

@@ -7,17 +7,16 @@
  *
  * `topai task show ID`: a task's status, workers, fingerprint and events.
  */
-import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Effect, Either, Option, Stream } from "effect"
-import { sessionGrantDigest, signMessage } from "../../../domain/ai/signedMessages.js"
-import { decodeTensorMapJson } from "../../../domain/ai/tensor.js"
-import { signInferRequest, type InferResult } from "../../client/index.js"
+import { Clock, Duration, Effect, Either, Option, Stream } from "effect"
+import { decodeTensorMapJson, TensorJsonError } from "../../../domain/ai/tensor.js"
+import { inferWithFailover, NoGatewayAnswered, withFailover, type InferArgs, type InferResult } from "../../client/index.js"
 import { json, rpcUrl } from "../options.js"
 import { printResult, reportErrors } from "../output.js"
 import { BadInput } from "../parse.js"
-import { bad, getModel, keyOption, loadKey, orBadInput, parseModelId, parseTaskId, taskText, withNode } from "./aiSupport.js"
+import { bad, getModel, keyOption, loadKey, parseModelId, parseTaskId, taskText, withNode, type Client } from "./aiSupport.js"
+import { NodeUnreachable } from "./query.js"
 
 /** A session grant is valid this long. */
 export const SESSION_TTL_MS = 60 * 60 * 1000
@@ -63,65 +62,84 @@ const inferText = (r: InferOutput): string =>
     r.outputFile !== undefined ? `  outputs      written to ${r.outputFile}` : `outputs\n${JSON.stringify(r.outputs)}`
   ].join("\n")
 
+/** No node answered: one node keeps the single-node message. */
+const unreachable = (urls: ReadonlyArray<string>, e: NoGatewayAnswered): Error =>
+  urls.length === 1 && e.tried.length === 1 ? new NodeUnreachable({ url: e.tried[0]!.url, detail: e.tried[0]!.reason }) : e
+
+/** `--stream`: each stage on stderr; the validated stage carries the whole result (and the charge), so a stream cut after it (the node died) loses nothing. */
+const streamed = (client: Client, args: InferArgs) =>
+  Effect.gen(function* () {
+    let last: InferResult | undefined
+    yield* client.infer.stream(args).pipe(
+      Stream.runForEach((p) =>
+        Effect.sync(() => {
+          process.stderr.write(`  ${p.stage.padEnd(9)} ${p.detail}\n`)
+          if (p.result !== undefined) last = p.result
+        })
+      ),
+      Effect.catchAll((e) => (last === undefined ? Effect.fail(e) : Effect.void))
+    )
+    if (last === undefined) return yield* bad("the node ended the task's stream without a result")
+    return last
+  })
+
+/** More gateways: tried in turn, with the same grant and request, when the one before gives no answer. */
+const failover = Options.text("failover").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "Another node's RPC endpoint, tried when the ones before give no answer (lost connection, unreachable, --timeout) with the same signed request: the same task id, so the developer is charged once (repeatable)"
+  )
+)
+
+const RPC_URL = /^(wss?|https?):\/\/[^/\s]+/
+
 const inferCommand = Command.make(
   "infer",
-  { model: modelArg, input, output, stream, timeout, key: keyOption("The developer"), rpcUrl, json },
+  { model: modelArg, input, output, stream, timeout, key: keyOption("The developer"), rpcUrl, failover, json },
   (o) =>
     Effect.gen(function* () {
       const id = yield* parseModelId(o.model)
       const key = yield* loadKey(o.key)
       if (o.timeout <= 0) return yield* bad(`--timeout must be a positive number of seconds, got ${o.timeout}`)
+      const urls = [o.rpcUrl, ...o.failover]
+      for (const url of urls) if (!RPC_URL.test(url)) return yield* bad(`--rpc and --failover must be ws://HOST:PORT/ws or http://HOST:PORT/rpc, got "${url}"`)
       const inputs = yield* readInputs(o.input)
-      const result = yield* withNode(
-        o.rpcUrl,
-        (client) =>
-          Effect.gen(function* () {
-            const m = yield* getModel(client, id)
-            if (m.status !== "Verified") {
-              return yield* bad(`model ${id} is ${m.status}${m.reason === undefined ? "" : ` (${m.reason})`}: only a verified model serves calls`)
-            }
-            if (m.deprecated) return yield* bad(`model ${id} is deprecated: it takes no new calls`)
-            const developer = key.publicKey.address
-            const escrow = yield* client.escrow.get({ developer, model: id })
-            if (escrow.available < m.price) {
-              return yield* bad(
-                `insufficient escrow: ${escrow.available} available for model ${id}, a call costs ${m.price}; ` +
-                  `deposit with \`topai escrow deposit ${id} AMOUNT --key ...\``
-              )
-            }
-            const { chainId } = yield* client.node.status()
-            const issuedAt = yield* Clock.currentTimeMillis
-            const expiresAt = issuedAt + SESSION_TTL_MS
-            // One call per command: the session may spend one call's price, and its grant is used once.
-            const grant = { chainId, model: id, issuedAt, expiresAt, spendMax: m.price, nonce: `0x${randomBytes(16).toString("hex")}` }
-            const signature = signMessage(sessionGrantDigest(grant), key)
-            const { session } = yield* client.session.open({
-              publicKey: key.publicKey.hex,
-              model: id,
-              issuedAt,
-              expiresAt,
-              spendMax: grant.spendMax,
-              nonce: grant.nonce,
-              signature
-            })
-            // The request for this very task, signed with the grant's key: the node derives the task id from it.
-            const request = yield* orBadInput(Either.mapLeft(signInferRequest(key, grant, inputs), (e) => e.message), "the inputs: ")
-            if (!o.stream) return yield* client.infer({ session, inputs, ...request })
-            let last: InferResult | undefined
-            yield* client.infer.stream({ session, inputs, ...request }).pipe(
-              Stream.runForEach((p) =>
-                Effect.sync(() => {
-                  process.stderr.write(`  ${p.stage.padEnd(9)} ${p.detail}\n`)
-                  if (p.result !== undefined) last = p.result
-                })
-              ),
-              // The validated stage carries the whole result (and the charge): a stream cut after it (the node died) loses nothing.
-              Effect.catchAll((e) => (last === undefined ? Effect.fail(e) : Effect.void))
+      const perNode = Duration.seconds(o.timeout)
+      // One node's view of the model and the escrow, and the chain id: the first that answers.
+      const { value: checked } = yield* withFailover(urls, perNode, (client) =>
+        Effect.gen(function* () {
+          const m = yield* getModel(client, id)
+          if (m.status !== "Verified") {
+            return yield* bad(`model ${id} is ${m.status}${m.reason === undefined ? "" : ` (${m.reason})`}: only a verified model serves calls`)
+          }
+          if (m.deprecated) return yield* bad(`model ${id} is deprecated: it takes no new calls`)
+          const escrow = yield* client.escrow.get({ developer: key.publicKey.address, model: id })
+          if (escrow.available < m.price) {
+            return yield* bad(
+              `insufficient escrow: ${escrow.available} available for model ${id}, a call costs ${m.price}; ` +
+                `deposit with \`topai escrow deposit ${id} AMOUNT --key ...\``
             )
-            if (last === undefined) return yield* bad("the node ended the task's stream without a result")
-            return last
-          }),
-        `${o.timeout} seconds`
+          }
+          return { price: m.price, chainId: (yield* client.node.status()).chainId }
+        })
+      ).pipe(Effect.mapError((e) => (e instanceof NoGatewayAnswered ? unreachable(urls, e) : e)))
+      const issuedAt = yield* Clock.currentTimeMillis
+      const { result } = yield* inferWithFailover({
+        urls,
+        key,
+        chainId: checked.chainId,
+        model: id,
+        // One call per command: the session may spend one call's price, and its grant is used once (on each gateway tried).
+        spendMax: checked.price,
+        expiresAt: issuedAt + SESSION_TTL_MS,
+        inputs,
+        perNode,
+        onFailover: (url, reason) => Effect.sync(() => void process.stderr.write(`no answer from ${url} (${reason}): the same request to the next node\n`)),
+        ...(o.stream ? { call: streamed } : {})
+      }).pipe(
+        Effect.mapError((e) =>
+          e instanceof NoGatewayAnswered ? unreachable(urls, e) : e instanceof TensorJsonError ? new BadInput(`the inputs: ${e.message}`) : e
+        )
       )
       let written: string | undefined
       if (Option.isSome(o.output)) {

@@ -141,7 +141,9 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       unsettled,
       round,
       /** The receipts not yet settled on chain (task ids). */
-      pending: Effect.sync(() => [...pending.keys()])
+      pending: Effect.sync(() => [...pending.keys()]),
+      /** Whether the AI ledger settled this task id (through any gateway): its price is paid already. */
+      settledOnLedger: (taskId: Hash32) => Effect.map(settledOnChain, (done) => HashSet.has(done, taskId))
     }
   })
 

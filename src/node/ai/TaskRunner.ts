@@ -339,7 +339,11 @@ export const makeTaskRunner = (
             )
           )
         )
-        if (settlement !== undefined) {
+        // A failover: the developer's same request, served by a gateway that went silent, whose receipt the ledger
+        // settled already. Its price is paid (this gateway's receipt will be refused AlreadySettled), so the
+        // escrow left on the ledger does not have to cover it again.
+        const paidOnLedger = settlement === undefined ? false : yield* settlement.settler.settledOnLedger(taskId)
+        if (settlement !== undefined && !paidOnLedger) {
           // The ledger's escrow is the money; what this node holds (reserved, or captured and not yet
           // settled on chain) comes off it. Checked after the reservation, so concurrent calls see each other.
           const onLedger = yield* settlement.ledgerEscrow(session.developer, session.model as Hash32)
