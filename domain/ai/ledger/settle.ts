@@ -35,7 +35,7 @@ import { evolveAi } from "./evolve.js"
 import { numberedPayouts, type PayoutLine } from "./payouts.js"
 import { escrowOf, modelOf, spentOf, workerOf, type AiLedgerState, type AiModel, type AiWorker } from "./state.js"
 
-interface Refusal {
+export interface Refusal {
   readonly reason: UsageRefusal
   readonly detail: string
 }
@@ -103,6 +103,15 @@ const checkReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either
     if (escrow < r.price) return yield* refuse("InsufficientEscrow", `${address} has ${escrow} in escrow for model ${r.model}, the task costs ${r.price}`)
     return { developer: address, grant, model, workers }
   })
+
+/**
+ * The ledger's checks of one receipt against a state, settling nothing: what
+ * an AI committee member runs on a receipt another gateway shares with it
+ * before holding it (the same rules the settle will apply, so what it holds
+ * is what the ledger would settle, or has already).
+ */
+export const checkUsageReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either.Either<void, Refusal> =>
+  Either.map(checkReceipt(s, ctx, r), () => undefined)
 
 export const decideSettle = (
   s: AiLedgerState,
