@@ -61,7 +61,7 @@ interface Pending {
 export type ForeignOutcome = "held" | "known" | "full"
 
 export const makeSettler = (
-  config: Pick<AiConfig, "settlerKey" | "shareGraceMs">,
+  config: Pick<AiConfig, "settlerKey" | "shareGraceMs"> & { readonly foreignHeldMax?: number | undefined },
   chainId: bigint,
   chain: ChainNodeShape
 ) =>
@@ -72,6 +72,7 @@ export const makeSettler = (
     const refused = new Set<Hash32>()
     const key = config.settlerKey
     const graceMs = config.shareGraceMs ?? SHARE_GRACE_MS
+    const foreignMax = config.foreignHeldMax ?? FOREIGN_HELD_MAX
     let foreign = 0
     const drop = (taskId: Hash32) => {
       const p = pending.get(taskId)
@@ -105,7 +106,7 @@ export const makeSettler = (
       Effect.gen(function* () {
         if (refused.has(receipt.taskId) || pending.has(receipt.taskId)) return "known" as ForeignOutcome
         if (HashSet.has(yield* settledOnChain, receipt.taskId)) return "known" as ForeignOutcome
-        if (foreign >= FOREIGN_HELD_MAX) return "full" as ForeignOutcome
+        if (foreign >= foreignMax) return "full" as ForeignOutcome
         const now = yield* Clock.currentTimeMillis
         pending.set(receipt.taskId, { receipt, developer: undefined, notBefore: now + graceMs, sentAt: 0, shared: true })
         foreign += 1
@@ -205,6 +206,8 @@ export const makeSettler = (
       markShared,
       /** Foreign receipts held now. */
       foreignHeld: Effect.sync(() => foreign),
+      /** How many more foreign receipts may be held. */
+      foreignRoom: Effect.sync(() => foreignMax - foreign),
       settled,
       refuse,
       unsettled,

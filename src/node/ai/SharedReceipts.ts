@@ -31,7 +31,7 @@ import { EventStore } from "../../../infra/eventstore/EventStore.js"
 import { ReceiptsRefused } from "../../api/AiRpcs.js"
 import { makeClient, type NodeClient } from "../../client/index.js"
 import type { ChainNodeShape } from "../ChainNode.js"
-import { FOREIGN_HELD_MAX, type Settler } from "./Settler.js"
+import type { Settler } from "./Settler.js"
 import type { Scope } from "effect"
 
 /** Receipts in one `usage.receipts`: each costs the receiver 2 + results signature checks. */
@@ -71,6 +71,10 @@ export const makeSharedReceipts = (settler: Settler, chain: ChainNodeShape, opti
       Effect.gen(function* () {
         if (batch.length > SHARE_BATCH_MAX) return yield* refused("TooMany", `${batch.length} receipts; a batch takes at most ${SHARE_BATCH_MAX}`)
         if (aiShard === undefined) return yield* refused("NoAiShard", "this chain has no AI shard")
+        // Full: refused before any signature is checked.
+        if (batch.length > 0 && (yield* settler.foreignRoom) === 0) {
+          return yield* refused("Full", "this member holds as many receipts of other gateways as it takes: try later")
+        }
         const state = yield* chain.ledger(aiShard).pipe(Effect.mapError((e) => refused("NoAiShard", e.message)))
         const now = yield* Clock.currentTimeMillis
         // A receipt's grant may be newer than the last AI block: checked as of now (the ledger checks again at settle).
@@ -98,8 +102,9 @@ export const makeSharedReceipts = (settler: Settler, chain: ChainNodeShape, opti
           seen.add(r.taskId)
           fresh.push(r)
         }
-        if ((yield* settler.foreignHeld) + fresh.length > FOREIGN_HELD_MAX) {
-          return yield* refused("Full", `this member holds ${FOREIGN_HELD_MAX} receipts of other gateways already: try later`)
+        const room = yield* settler.foreignRoom
+        if (fresh.length > room) {
+          return yield* refused("Full", `this member has room for ${room} more receipts of other gateways, the batch brings ${fresh.length}: try later`)
         }
         if (fresh.length === 0) return { held: 0, known }
         // Recorded before it is pending: what was answered `held` survives a crash.
