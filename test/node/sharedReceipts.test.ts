@@ -7,8 +7,19 @@
  * `shared-receipts` stream, not submitted before the grace period, survives
  * a restart of the member (replayed from the stream) and then settles once.
  */
+import { createServer } from "node:http"
 import { describe, expect, it } from "@effect/vitest"
+import { HttpLayerRouter } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { RpcServer } from "@effect/rpc"
 import { Effect, Either, HashSet, Layer, Schema } from "effect"
+import { AiRpcs } from "../../src/api/AiRpcs.js"
+import { AiRpcHandlers } from "../../src/api/aiHandlers.js"
+import { RefusedRpcHandlers, RefusedRpcs, requestLimitsLayer } from "../../src/api/requestLimits.js"
+import { WS_PATH, wsServerSerialization } from "../../src/api/transport.js"
+import { makeClient } from "../../src/client/index.js"
+import { AiNode, type AiNodeShape } from "../../src/node/ai/AiNode.js"
+import { freePort } from "../support/freePort.js"
 import { escrowOf } from "../../domain/ai/ledger/state.js"
 import { sessionGrantDigest, resultDigest, signMessage } from "../../domain/ai/signedMessages.js"
 import { SHARED_RECEIPTS_STREAM } from "../../domain/ai/shared/events.js"
@@ -114,6 +125,40 @@ describe("usage receipts shared with a member", () => {
       // Now settled on the ledger: the same receipt shared again is known, not held.
       const third = yield* makeSettler({ settlerKey: key }, CHAIN_ID, node)
       expect(yield* (yield* makeSharedReceipts(third, node, { peers: [] })).accept([wire(receipt)])).toEqual({ held: 0, known: 1 })
+    }).pipe(Effect.provide(services), Effect.scoped)
+  , 90_000)
+
+  it.live("over the RPC transport: hostile batches get the typed ReceiptsRefused, a good one is held, the server keeps answering", () =>
+    Effect.gen(function* () {
+      const { node, ai, developer, worker, model } = yield* setupChain
+      const settler = yield* makeSettler({ settlerKey: devProposerKey(ai), shareGraceMs: 60_000 }, CHAIN_ID, node)
+      const shared = yield* makeSharedReceipts(settler, node, { peers: [] })
+      // The AI calls served by the node's handlers and request limits; of the AiNode only the door under test.
+      const port = yield* Effect.promise(freePort)
+      const served = HttpLayerRouter.serve(
+        RpcServer.layerHttpRouter({ group: AiRpcs.merge(RefusedRpcs), path: WS_PATH, protocol: "websocket" }).pipe(Layer.provide([wsServerSerialization, requestLimitsLayer()])),
+        { disableLogger: true }
+      ).pipe(
+        Layer.provide([AiRpcHandlers, RefusedRpcHandlers]),
+        Layer.provide(Layer.succeed(AiNode, { shareReceipts: shared.accept } as unknown as AiNodeShape)),
+        Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" }))
+      )
+      yield* Layer.build(served)
+      const client = yield* makeClient(`ws://127.0.0.1:${port}${WS_PATH}`)
+      const refusal = (receipts: ReadonlyArray<unknown>) =>
+        client.usage.receipts({ receipts }).pipe(
+          Effect.flip,
+          Effect.map((e) => (e._tag === "ReceiptsRefused" ? { reason: e.reason, ledgerReason: e.ledgerReason } : { other: e._tag }))
+        )
+      const good = receiptOf(developer, worker, model)
+      const otherChain = receiptOf(developer, worker, model, developer, CHAIN_ID + 1n)
+      expect(yield* refusal([wire(otherChain)])).toEqual({ reason: "BadReceipt", ledgerReason: "WrongChain" })
+      expect(yield* refusal([{ grant: "x" }, 1, null])).toEqual({ reason: "NotAReceipt", ledgerReason: undefined })
+      expect(yield* refusal(Array.from({ length: SHARE_BATCH_MAX + 1 }, () => wire(good)))).toEqual({ reason: "TooMany", ledgerReason: undefined })
+      // A frame over the method's 512 KiB is refused by the transport's request limits, unread.
+      expect(yield* refusal(["x".repeat(600 * 1024)])).toEqual({ other: "RequestRefused" })
+      expect(yield* client.usage.receipts({ receipts: [wire(good)] })).toEqual({ held: 1, known: 0 })
+      expect(yield* settler.pending).toEqual([good.taskId])
     }).pipe(Effect.provide(services), Effect.scoped)
   , 90_000)
 })
