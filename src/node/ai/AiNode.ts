@@ -148,10 +148,12 @@ export const makeAiNode = (config: AiConfig) =>
     const shared = yield* makeSharedReceipts(settler, chain, { peers: config.peers ?? [] })
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow, challenger })
     yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger, shared)
-    // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go to the other members
-    // and in `usage.settle`, and the wrong results they proved in `result.challenge`.
+    // Every `settleEvery` this gateway's new receipts go to the other members, on a loop of its own
+    // (a peer that hangs until the call's timeout does not hold up settlement).
+    yield* shared.round.pipe(Effect.zipRight(Effect.sleep(config.settleEvery)), Effect.forever, Effect.forkScoped)
+    // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`,
+    // and the wrong results they proved in `result.challenge`.
     yield* runner.rotateBatch.pipe(
-      Effect.zipRight(shared.round),
       Effect.zipRight(settler.round),
       Effect.zipRight(challenger.round),
       Effect.zipRight(Effect.sleep(config.settleEvery)),
