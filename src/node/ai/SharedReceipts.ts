@@ -142,7 +142,7 @@ export const makeSharedReceipts = (settler: Settler, chain: ChainNodeShape, opti
         // Shared with the peers that answered; a dead peer does not hold up the others (a restart shares everything again).
         yield* settler.markShared(batch.map((r) => r.taskId))
       }
-    })
+    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("receipt sharing round failed (the next round tries again)", cause)))
 
     return { accept, replayed, round }
   })
