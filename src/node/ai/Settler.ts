@@ -16,7 +16,8 @@
  *
  * Receipts other gateways shared with this member (`SharedReceipts.ts`) are
  * pending here too, as foreign: each is sent only after a grace period
- * (`shareGraceMs`) in which its own gateway normally settles it, so a
+ * (`shareGraceMs`, then half a grace per turn of `takeoverRank`: members
+ * take turns instead of all submitting at once) in which its own gateway normally settles it, so a
  * gateway that died never to return still gets its paid work settled, and
  * in the common case each task id is submitted once, by its own gateway.
  * Foreign receipts count against `FOREIGN_HELD_MAX` and never touch the
@@ -34,6 +35,7 @@ import {
   USAGE_SIGNATURES_MAX,
   type UsageReceipt
 } from "../../../domain/chain/transaction.js"
+import { takeoverRank } from "../../../domain/ai/shared/takeoverRank.js"
 import type { ChainNodeShape } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 
@@ -89,6 +91,13 @@ export const makeSettler = (
       return ledger?.ai?.settled ?? HashSet.empty<Hash32>()
     })
 
+    /** The AI committee's members (none on a single-producer chain: its one attestor has no one to take turns with). */
+    const committee = Effect.gen(function* () {
+      if (aiShard === undefined) return []
+      const ledger = yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null))
+      return ledger?.committee?.members.map((m) => m.address) ?? []
+    })
+
     /** A task's receipt, from its `TaskSettled` (live or replayed). */
     const add = (receipt: UsageReceipt, developer: Address) =>
       Effect.gen(function* () {
@@ -108,7 +117,10 @@ export const makeSettler = (
         if (HashSet.has(yield* settledOnChain, receipt.taskId)) return "known" as ForeignOutcome
         if (foreign >= foreignMax) return "full" as ForeignOutcome
         const now = yield* Clock.currentTimeMillis
-        pending.set(receipt.taskId, { receipt, developer: undefined, notBefore: now + graceMs, sentAt: 0, shared: true })
+        // After the grace, the members take turns half a grace apart (takeoverRank): one submits, the rest see it settled.
+        const rank = takeoverRank(yield* committee, key.publicKey.address, receipt.taskId)
+        const notBefore = now + graceMs + Math.floor((rank * graceMs) / 2)
+        pending.set(receipt.taskId, { receipt, developer: undefined, notBefore, sentAt: 0, shared: true })
         foreign += 1
         return "held" as ForeignOutcome
       })
