@@ -6,7 +6,8 @@
  *
  *   common case   a receipt served by validator 2 is shared with the others,
  *                 settled by validator 2's own `usage.settle` within the
- *                 grace period, and dropped by the others: no other member
+ *                 grace period, and dropped by the others (members take
+ *                 turns after the grace, `takeoverRank`): no other member
  *                 submits it (their AI-shard nonces stay), no duplicate
  *                 settle reaches the ledger (no UsageRefused)
  *   gateway dies  validator 1 shares a validated task's receipt, then its
@@ -26,6 +27,7 @@ import { aiShardOf } from "../../domain/chain/sharding.js"
 import { signTransaction, TransactionBody, type TransactionPayload } from "../../domain/chain/transaction.js"
 import { devValidatorKeys } from "../../domain/chain/validators.js"
 import { decodeEventOf } from "../../domain/streamEvents.js"
+import { SHARED_RECEIPTS_STREAM } from "../../domain/ai/shared/events.js"
 import type { NodeClient } from "../../src/client/index.js"
 import type { ChainNodeShape } from "../../src/node/ChainNode.js"
 import { makeSettler, type Settler } from "../../src/node/ai/Settler.js"
@@ -130,8 +132,15 @@ describe("usage receipts shared between the AI committee's gateways (4 BFT valid
         const before = yield* Effect.forEach([0, 1, 2, 3], nonceOf)
         const served = receiptOf(developer, worker, model, developer, BFT_CHAIN_ID)
         yield* gateways.get(2)!.settler.add(served, developer.publicKey.address)
-        for (const i of [0, 3]) {
-          yield* eventually(`validator ${i} holds validator 2's receipt`, Effect.map(gateways.get(i)!.settler.pending, (p) => (p.includes(served.taskId) ? true : undefined)), 30_000)
+        // Held (recorded in their shared-receipts stream: it may settle and leave their pending lists before a poll sees it there).
+        for (const v of validators.filter((v) => v.index === 0 || v.index === 3)) {
+          yield* eventually(
+            `validator ${v.index} holds validator 2's receipt`,
+            Effect.map(v.store.readStream(SHARED_RECEIPTS_STREAM).pipe(Effect.orElseSucceed(() => [])), (events) =>
+              events.some((e) => e.id === served.taskId) ? true : undefined
+            ),
+            30_000
+          )
         }
         for (const v of validators) {
           yield* eventually(`validator ${v.index} sees the task settled`, Effect.map(settlesOf(v, served.taskId), (s) => (s.length > 0 ? s : undefined)), 60_000)
