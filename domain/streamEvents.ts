@@ -15,6 +15,7 @@ import { AiEvent } from "./ai/ledger/events.js"
 import { ModelEvent } from "./ai/model/events.js"
 import { TaskEvent } from "./ai/task/events.js"
 import { WorkerEvent } from "./ai/worker/events.js"
+import { SHARED_RECEIPTS_STREAM, SharedReceiptEvent } from "./ai/shared/events.js"
 import { ShardEvent } from "./chain/events.js"
 import { RewardEvent } from "./economics/events.js"
 
@@ -31,7 +32,9 @@ export const STREAM_EVENT_SCHEMAS = {
   /** `escrow-{developer}-{model}` */
   escrow: EscrowEvent,
   /** `reward-epoch-{n}` */
-  reward: RewardEvent
+  reward: RewardEvent,
+  /** `shared-receipts`: receipts other gateways shared with this member. */
+  shared: SharedReceiptEvent
 } as const
 
 export type StreamKind = keyof typeof STREAM_EVENT_SCHEMAS
@@ -52,6 +55,7 @@ const PREFIXES: ReadonlyArray<readonly [string, StreamKind]> = [
 export const streamKindOf = (stream: string): StreamKind | undefined => {
   if (SHARD_STREAM.test(stream)) return "shard"
   if (REWARD_STREAM.test(stream)) return "reward"
+  if (stream === SHARED_RECEIPTS_STREAM) return "shared"
   return PREFIXES.find(([prefix]) => stream.startsWith(prefix))?.[1]
 }
 
@@ -67,7 +71,8 @@ const decoders: { readonly [K in StreamKind]: (u: unknown) => Either.Either<Even
   task: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.task),
   worker: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.worker),
   escrow: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.escrow),
-  reward: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.reward)
+  reward: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.reward),
+  shared: Schema.decodeUnknownEither(STREAM_EVENT_SCHEMAS.shared)
 }
 
 /** One stored event of a stream of kind `kind`, typed; or why it does not decode. */
@@ -95,6 +100,8 @@ export const decodeStored = (event: { readonly stream: string; readonly type: st
       return kinded("escrow", event.type, event.data)
     case "reward":
       return kinded("reward", event.type, event.data)
+    case "shared":
+      return kinded("shared", event.type, event.data)
   }
 }
 

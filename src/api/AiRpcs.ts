@@ -218,6 +218,26 @@ export class WorkerRejected extends Schema.TaggedError<WorkerRejected>()("Worker
   }
 }
 
+/**
+ * `usage.receipts` refused, the whole batch (nothing of it is held):
+ * TooMany: more than SHARE_BATCH_MAX receipts; NotAReceipt: one does not
+ * decode as a usage receipt; BadReceipt: the AI ledger's rules refuse one
+ * (`ledgerReason`: its UsageRefusal, e.g. BadGrantSignature, WrongChain);
+ * Full: this member holds FOREIGN_HELD_MAX foreign receipts already;
+ * NoAiShard: this node runs no AI ledger.
+ */
+export class ReceiptsRefused extends Schema.TaggedError<ReceiptsRefused>()("ReceiptsRefused", {
+  reason: Schema.Literal("TooMany", "NotAReceipt", "BadReceipt", "Full", "NoAiShard"),
+  /** The receipt at fault (its index in the batch), when one is. */
+  index: Schema.optional(Schema.Number),
+  ledgerReason: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `usage receipts refused (${this.reason}${this.ledgerReason === undefined ? "" : `: ${this.ledgerReason}`}): ${this.detail}`
+  }
+}
+
 const Common = Schema.Union(InvalidRequest, NodeUnavailable)
 
 /**
@@ -348,5 +368,11 @@ export class AiRpcs extends RpcGroup.make(
     payload: { hash: Schema.String, offset: Schema.Number, length: Schema.Number },
     success: Schema.Struct({ data: Schema.String, size: Schema.Number }),
     error: Schema.Union(NotFound, Common)
+  }),
+  // validated tasks' usage receipts another gateway shares, so any member can settle them (decoded and checked by the node)
+  Rpc.make("usage.receipts", {
+    payload: { receipts: Schema.Array(Schema.Unknown) },
+    success: Schema.Struct({ held: Schema.Number, known: Schema.Number }),
+    error: Schema.Union(ReceiptsRefused, Common)
   })
 ) {}

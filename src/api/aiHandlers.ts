@@ -22,7 +22,8 @@ export const AiRpcHandlers = AiRpcs.toLayer(
       "worker.tasks": ({ session }) => ai.tasks(session),
       "worker.result": (r) => ai.result(r),
       "worker.failed": ({ session, task, detail, overrun }) => ai.failed(session, task, detail, overrun),
-      "blob.get": ({ hash, offset, length }) => ai.blob(hash, offset, length)
+      "blob.get": ({ hash, offset, length }) => ai.blob(hash, offset, length),
+      "usage.receipts": ({ receipts }) => ai.shareReceipts(receipts)
     }
   })
 )

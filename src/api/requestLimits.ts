@@ -36,14 +36,16 @@ export const REQUEST_BYTES_DEFAULT = 64 * 1024
  * - `model.upload`: a chunk of weights (1 MiB, 1.4 MB as base64) plus its signature;
  * - `infer`, `infer.stream`: a request's input tensors; larger inputs are not an RPC call's job;
  * - `worker.result`: a task's output tensors, which may outgrow its inputs (the same bound);
- * - `tx.submit`: a transaction is at most 4 KiB, 8 KiB as hex.
+ * - `tx.submit`: a transaction is at most 4 KiB, 8 KiB as hex;
+ * - `usage.receipts`: SHARE_BATCH_MAX (64) receipts of at most 16 results, ~6 KB each as JSON.
  */
 export const REQUEST_BYTES_MAX: Readonly<Record<string, number>> = {
   "model.upload": 2 * 1024 * 1024,
   infer: 8 * 1024 * 1024,
   "infer.stream": 8 * 1024 * 1024,
   "worker.result": 8 * 1024 * 1024,
-  "tx.submit": 16 * 1024
+  "tx.submit": 16 * 1024,
+  "usage.receipts": 512 * 1024
 }
 
 /**

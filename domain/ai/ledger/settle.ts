@@ -41,7 +41,7 @@ import { evolveAi } from "./evolve.js"
 import { numberedPayouts, type PayoutLine } from "./payouts.js"
 import { escrowOf, modelOf, spentOf, workerOf, type AiLedgerState, type AiModel, type AiWorker } from "./state.js"
 
-interface Refusal {
+export interface Refusal {
   readonly reason: UsageRefusal
   readonly detail: string
 }
@@ -156,6 +156,15 @@ const checkReceipt = (
     if (escrow < r.price) return yield* refuse("InsufficientEscrow", `${address} has ${escrow} in escrow for model ${r.model}, the task costs ${r.price}`)
     return { developer: address, grant, model, workers }
   })
+
+/**
+ * The ledger's checks of one receipt against a state, settling nothing: what
+ * an AI committee member runs on a receipt another gateway shares with it
+ * before holding it (the same rules the settle will apply, so what it holds
+ * is what the ledger would settle, or has already).
+ */
+export const checkUsageReceipt = (s: AiLedgerState, ctx: AiContext, r: UsageReceipt): Either.Either<void, Refusal> =>
+  Either.map(checkReceipt(s, ctx, r, resultParties(r), RESULTS), () => undefined)
 
 /** Each receipt checked against the state the earlier ones left; the good ones charged out of escrow, the bad ones refused. */
 const decideCharges = <R extends ChargedTask>(

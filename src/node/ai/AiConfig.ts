@@ -32,6 +32,11 @@ export interface AiConfig {
   readonly retriesMax: number
   /** How often the usage receipts of validated tasks are sent to the AI ledger (`usage.settle`). */
   readonly settleEvery: Duration.DurationInput
+  /**
+   * How long a receipt another gateway shared waits for that gateway to
+   * settle it before this member submits it (default SHARE_GRACE_MS, 20 s).
+   */
+  readonly shareGraceMs?: number | undefined
   /** The largest model file accepted. */
   readonly modelBytesMax: number
   readonly verify?: Partial<VerifyConfig> | undefined

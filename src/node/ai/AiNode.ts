@@ -31,6 +31,7 @@ import { makeModelAttestor } from "./ModelAttestor.js"
 import { makeModelRegistry, ownVerdictOf } from "./ModelRegistry.js"
 import { makeChallenger } from "./Challenger.js"
 import { makeSettler } from "./Settler.js"
+import { makeSharedReceipts } from "./SharedReceipts.js"
 import { runLivenessReporter } from "./LivenessReporter.js"
 import { makeWorkerBenchmarker } from "./WorkerBenchmarker.js"
 import { makeTaskRunner, type SignedTaskRequest } from "./TaskRunner.js"
@@ -143,8 +144,13 @@ export const makeAiNode = (config: AiConfig) =>
     // And it measures their GPU units with the seeded benchmark (its weights served to workers like a model's).
     const benchmarker = yield* makeWorkerBenchmarker(blobs, chainId, config.attestorKey)
     if (aiShard !== undefined) yield* Effect.forkScoped(benchmarker.run(attestor, hub))
+    // The other members hold this gateway's receipts too (and it theirs): a gateway that never returns loses no paid work.
+    const shared = yield* makeSharedReceipts(settler, chain, { peers: config.peers ?? [] })
     const runner = yield* makeTaskRunner(config, chainId, models, hub, economy, { settler, ledgerEscrow, challenger })
-    yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger)
+    yield* makeAiProjection(models, runner, hub, settler, aiShard, challenger, shared)
+    // Every `settleEvery` this gateway's new receipts go to the other members, on a loop of its own
+    // (a peer that hangs until the call's timeout does not hold up settlement).
+    yield* shared.round.pipe(Effect.zipRight(Effect.sleep(config.settleEvery)), Effect.forever, Effect.forkScoped)
     // Validated tasks settle on chain in batches: every `settleEvery` the open receipts go in `usage.settle`,
     // and the wrong results they proved in `result.challenge`.
     yield* runner.rotateBatch.pipe(
@@ -355,7 +361,8 @@ export const makeAiNode = (config: AiConfig) =>
       tasks: hub.tasks,
       result: (r: ResultRequest) => hub.result(r),
       failed: hub.failed,
-      blob
+      blob,
+      shareReceipts: shared.accept
     }
   })
 

@@ -8,7 +8,8 @@
  * its receipt id). Every command carries its cause, so replaying after a
  * restart appends nothing twice. It feeds the Settler: each task's usage
  * receipt (its `TaskSettled`) is pending until the AI ledger settles or
- * refuses it, so a restart re-derives what is still to settle; a refused
+ * refuses it, so a restart re-derives what is still to settle (its own
+ * receipts and those other gateways shared, `shared-receipts`); a refused
  * one's capture goes back to the escrow book (once per task); and the
  * Challenger, with the proofs of wrong results each `TaskSettled` keeps. Once caught
  * up, it ends tasks a crash left unfinished, releasing their escrow.
@@ -30,6 +31,8 @@ import type { RecordedEvent } from "../../../infra/eventstore/EventStore.js"
 import type { ModelRegistry } from "./ModelRegistry.js"
 import type { Challenger } from "./Challenger.js"
 import type { Settler } from "./Settler.js"
+import type { SharedReceipts } from "./SharedReceipts.js"
+import { SHARED_RECEIPTS_STREAM } from "../../../domain/ai/shared/events.js"
 import { onUsageRefused } from "./refusedReceipt.js"
 import type { TaskRunner } from "./TaskRunner.js"
 import type { WorkerHub } from "./WorkerHub.js"
@@ -52,7 +55,8 @@ export const makeAiProjection = (
   hub: WorkerHub,
   settler: Settler,
   aiShard: number | undefined,
-  challenger?: Challenger
+  challenger?: Challenger,
+  shared?: SharedReceipts
 ) =>
   Effect.gen(function* () {
     const store = yield* EventStore
@@ -132,6 +136,9 @@ export const makeAiProjection = (
         } else if (e.stream.startsWith("task-") && TASK_TYPES.has(e.type)) {
           const event = yield* decoded("task", e)
           if (event !== undefined) yield* onTask(e.stream.slice("task-".length), event)
+        } else if (e.stream === SHARED_RECEIPTS_STREAM && shared !== undefined) {
+          const event = yield* decoded("shared", e)
+          if (event !== undefined) yield* shared.replayed(event)
         } else if (e.stream.startsWith("worker-") && e.type === "WorkerRegistered") yield* hub.remember(e.stream.slice("worker-".length))
         if (!recovered && e.position >= caughtUpAt) yield* recover
       }).pipe(Effect.catchAllDefect((d) => Effect.logError(`AI projection: event ${e.stream}@${e.revision} not applied`, d)))

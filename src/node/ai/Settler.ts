@@ -17,7 +17,17 @@
  * A confirmed overrun's receipt (two workers' signed claims, `TaskSettled`'s
  * `overran`) goes the same way in its own kind, `usage.overran`: one
  * pending list keyed by task id (the ledger charges a task once, by either
- * kind), batched per kind.
+ * kind), batched per kind. Only validated tasks' receipts are shared with
+ * the other members (a shared overran receipt is not built yet).
+ *
+ * Receipts other gateways shared with this member (`SharedReceipts.ts`) are
+ * pending here too, as foreign: each is sent only after a grace period
+ * (`shareGraceMs`, then half a grace per turn of `takeoverRank`: members
+ * take turns instead of all submitting at once) in which its own gateway normally settles it, so a
+ * gateway that died never to return still gets its paid work settled, and
+ * in the common case each task id is submitted once, by its own gateway.
+ * Foreign receipts count against `FOREIGN_HELD_MAX` and never touch the
+ * local escrow book (this gateway captured nothing for them).
  */
 import { Clock, Effect, HashSet } from "effect"
 import type { Hash32 } from "../../../domain/chain/hash.js"
@@ -33,11 +43,17 @@ import {
   type UsageReceipt
 } from "../../../domain/chain/transaction.js"
 import { overranReceiptSignatures } from "../../../domain/chain/payloads/usageOverran.js"
+import { takeoverRank } from "../../../domain/ai/shared/takeoverRank.js"
 import type { ChainNodeShape } from "../ChainNode.js"
 import type { AiConfig } from "./AiConfig.js"
 
 /** A receipt sent in a batch is not sent again before this (its block comes well within it). */
 export const RESUBMIT_AFTER_MS = 30_000
+
+/** How long a shared receipt waits for its own gateway to settle it before this member submits it (default). */
+export const SHARE_GRACE_MS = 20_000
+/** Foreign receipts held at once: what a hostile peer can make this member hold is bounded. */
+export const FOREIGN_HELD_MAX = 4_096
 
 /** A validated task's receipt (`usage.settle`) or a confirmed overrun's (`usage.overran`). */
 export type ChargeReceipt = UsageReceipt | OverranReceipt
@@ -45,18 +61,40 @@ const isOverran = (r: ChargeReceipt): r is OverranReceipt => "claims" in r
 
 interface Pending {
   readonly receipt: ChargeReceipt
-  readonly developer: Address
+  /** Undefined for a foreign receipt (another gateway's). */
+  readonly developer: Address | undefined
+  /** Not sent before this (0: this gateway's own receipt). */
+  readonly notBefore: number
   /** When it was last sent in a batch (0: never). */
   sentAt: number
+  /** Own receipts: shared with the other members (`SharedReceipts.ts`). */
+  shared: boolean
 }
 
-export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigint, chain: ChainNodeShape) =>
+/** What `addForeign` did with a shared receipt. */
+export type ForeignOutcome = "held" | "known" | "full"
+
+export const makeSettler = (
+  config: Pick<AiConfig, "settlerKey" | "shareGraceMs"> & { readonly foreignHeldMax?: number | undefined },
+  chainId: bigint,
+  chain: ChainNodeShape
+) =>
   Effect.gen(function* () {
     const aiShard = (yield* chain.status).shards.find((s) => s.kind === "ai")?.shard
     const pending = new Map<Hash32, Pending>()
     /** Task ids the ledger refused: their receipts are not pending any more (kept so a replay does not revive them). */
     const refused = new Set<Hash32>()
     const key = config.settlerKey
+    const graceMs = config.shareGraceMs ?? SHARE_GRACE_MS
+    const foreignMax = config.foreignHeldMax ?? FOREIGN_HELD_MAX
+    let foreign = 0
+    const drop = (taskId: Hash32) => {
+      const p = pending.get(taskId)
+      if (p === undefined) return undefined
+      pending.delete(taskId)
+      if (p.developer === undefined) foreign -= 1
+      return p
+    }
 
     /** The AI ledger's settled task ids (empty while the chain has no AI ledger). */
     const settledOnChain = Effect.gen(function* () {
@@ -65,25 +103,54 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       return ledger?.ai?.settled ?? HashSet.empty<Hash32>()
     })
 
+    /** The AI committee's members (none on a single-producer chain: its one attestor has no one to take turns with). */
+    const committee = Effect.gen(function* () {
+      if (aiShard === undefined) return []
+      const ledger = yield* chain.ledger(aiShard).pipe(Effect.orElseSucceed(() => null))
+      return ledger?.committee?.members.map((m) => m.address) ?? []
+    })
+
     /** A task's receipt, from its `TaskSettled` (live or replayed). */
     const add = (receipt: ChargeReceipt, developer: Address) =>
       Effect.gen(function* () {
         if (refused.has(receipt.taskId) || pending.has(receipt.taskId)) return
         if (HashSet.has(yield* settledOnChain, receipt.taskId)) return
-        pending.set(receipt.taskId, { receipt, developer, sentAt: 0 })
+        pending.set(receipt.taskId, { receipt, developer, notBefore: 0, sentAt: 0, shared: false })
       })
 
+    /**
+     * A receipt another gateway shared (already checked by the ledger's rules):
+     * pending as foreign, sent after the grace period. Known ones (pending,
+     * refused, settled) are not held twice; past `FOREIGN_HELD_MAX` none is held.
+     */
+    const addForeign = (receipt: UsageReceipt) =>
+      Effect.gen(function* () {
+        if (refused.has(receipt.taskId) || pending.has(receipt.taskId)) return "known" as ForeignOutcome
+        if (HashSet.has(yield* settledOnChain, receipt.taskId)) return "known" as ForeignOutcome
+        if (foreign >= foreignMax) return "full" as ForeignOutcome
+        const now = yield* Clock.currentTimeMillis
+        // After the grace, the members take turns half a grace apart (takeoverRank): one submits, the rest see it settled.
+        const rank = takeoverRank(yield* committee, key.publicKey.address, receipt.taskId)
+        const notBefore = now + graceMs + Math.floor((rank * graceMs) / 2)
+        pending.set(receipt.taskId, { receipt, developer: undefined, notBefore, sentAt: 0, shared: true })
+        foreign += 1
+        return "held" as ForeignOutcome
+      })
+
+    /** Whether the task id is pending here or was refused by the ledger. */
+    const knows = (taskId: Hash32) => Effect.sync(() => pending.has(taskId) || refused.has(taskId))
+
     /** The ledger's word on a task id (`UsageSettled` or `UsageRefused` in the AI shard's stream). */
-    const settled = (taskId: Hash32) => Effect.sync(() => void pending.delete(taskId))
+    const settled = (taskId: Hash32) => Effect.sync(() => void drop(taskId))
     /** The ledger refused the task's receipt: it leaves the pending list; the receipt and its developer, if it was pending here. */
     const refuse = (taskId: Hash32, reason: string) =>
       Effect.gen(function* () {
         refused.add(taskId)
-        const dropped = pending.get(taskId)
+        const dropped = drop(taskId)
         if (dropped === undefined) return undefined
-        pending.delete(taskId)
         yield* Effect.logWarning(`usage receipt of task ${taskId} refused by the AI ledger: ${reason}`)
-        return { receipt: dropped.receipt, developer: dropped.developer }
+        // A foreign receipt captured nothing in this gateway's escrow book.
+        return dropped.developer === undefined ? undefined : { receipt: dropped.receipt, developer: dropped.developer }
       })
 
     /** What this node captured for (developer, model) and the ledger has not settled yet. */
@@ -99,6 +166,7 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       let signatures = 0
       for (const p of pending.values()) {
         if (isOverran(p.receipt) !== overran) continue
+        if (now < p.notBefore) continue
         if (p.sentAt !== 0 && now - p.sentAt < RESUBMIT_AFTER_MS) continue
         const n = isOverran(p.receipt) ? overranReceiptSignatures() : receiptSignatures(p.receipt)
         if (out.length >= USAGE_RECEIPTS_MAX || signatures + n > USAGE_SIGNATURES_MAX) break
@@ -112,7 +180,7 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
     const round = Effect.gen(function* () {
       if (aiShard === undefined || pending.size === 0) return
       const done = yield* settledOnChain
-      for (const id of pending.keys()) if (HashSet.has(done, id)) pending.delete(id)
+      for (const id of [...pending.keys()]) if (HashSet.has(done, id)) drop(id)
       for (const overran of [false, true]) {
         for (;;) {
           const now = yield* Clock.currentTimeMillis
@@ -134,8 +202,34 @@ export const makeSettler = (config: Pick<AiConfig, "settlerKey">, chainId: bigin
       }
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`settlement round deferred: ${e.message}`)))
 
+    /** This gateway's own receipts not yet shared with the other members, at most `max`. */
+    const unshared = (max: number) => {
+      const out: Array<UsageReceipt> = []
+      for (const p of pending.values()) {
+        if (out.length >= max) break
+        if (!p.shared && !isOverran(p.receipt)) out.push(p.receipt)
+      }
+      return out
+    }
+    /** Shared with every peer (or given up on): not offered again. */
+    const markShared = (ids: ReadonlyArray<Hash32>) =>
+      Effect.sync(() => {
+        for (const id of ids) {
+          const p = pending.get(id)
+          if (p !== undefined) p.shared = true
+        }
+      })
+
     return {
       add,
+      addForeign,
+      knows,
+      unshared: (max: number) => Effect.sync(() => unshared(max)),
+      markShared,
+      /** Foreign receipts held now. */
+      foreignHeld: Effect.sync(() => foreign),
+      /** How many more foreign receipts may be held. */
+      foreignRoom: Effect.sync(() => foreignMax - foreign),
       settled,
       refuse,
       unsettled,

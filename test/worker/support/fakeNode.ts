@@ -207,6 +207,7 @@ const handlers = (state: FakeNodeState) =>
         return { data: Buffer.from(bytes.subarray(offset, offset + length)).toString("base64"), size: bytes.length }
       }),
     "model.upload": notServed("model.upload"),
+    "usage.receipts": notServed("usage.receipts"),
     "model.get": notServed("model.get"),
     "model.list": notServed("model.list"),
     "escrow.get": notServed("escrow.get"),
