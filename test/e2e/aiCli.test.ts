@@ -20,13 +20,12 @@ import ort from "onnxruntime-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decodeTensorMapJson } from "../../domain/ai/tensor.js"
 import { devKey } from "../../domain/chain/keys.js"
-import type { PrivateKey } from "../../domain/chain/keys.js"
 import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { toOrtFeeds } from "../../infra/inference/ortTensor.js"
 import { DEV } from "./support/chain.js"
 import { forgeEvent } from "./support/forge.js"
-import { auditArgs, cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
-import type { CliResult, NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode, hexKey, expectJson } from "./support/processes.js"
+import type { NodeProcess } from "./support/processes.js"
 import { copyDataDir } from "./support/tamper.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH } from "../ai/support/models.js"
 
@@ -37,7 +36,6 @@ const DEPOSIT = 10n ** 18n
 /** Verification of silero in the sandbox, with the CLI's start: well under this. */
 const UPLOAD_TIMEOUT_MS = 60_000
 
-const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
 const PROVIDER = DEV[3]!
 const DEVELOPER = DEV[4]!
 const BROKE = DEV[5]! // never deposits
@@ -63,10 +61,6 @@ let rpc: ReadonlyArray<string>
 let silero: ModelJson
 let junk: ModelJson
 
-const json = <A>(r: CliResult): A => {
-  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toMatchObject({ code: 0, timedOut: false })
-  return JSON.parse(r.stdout) as A
-}
 
 beforeAll(async () => {
   // No in-process worker: the infer test brings its own compute node, so it knows which worker ran the task.
@@ -84,7 +78,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
         ["model", "upload", SILERO_PATH, "--name", "silero-vad", "--price", String(PRICE), "--license", "MIT", ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
         { timeoutMs: UPLOAD_TIMEOUT_MS }
       )
-      silero = json<ModelJson>(first)
+      silero = expectJson<ModelJson>(first)
       expect(silero).toMatchObject({
         status: "Verified",
         provider: PROVIDER.address,
@@ -148,14 +142,14 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       ["model", "list", "--provider", DEVELOPER.address, ...rpc, "--json"],
       ["model", "show", silero.id, ...rpc, "--json"]
     ])
-    const list = json<Array<ModelJson>>(all!)
+    const list = expectJson<Array<ModelJson>>(all!)
     expect(list).toHaveLength(3)
     expect(list.map((m) => m.status).sort()).toEqual(["Rejected", "Verified", "Verified"])
     expect(list.find((m) => m.id === silero.id)).toEqual(silero)
     expect(list.find((m) => m.id === junk.id)).toEqual(junk)
-    expect(json<Array<ModelJson>>(mine!)).toEqual(list)
-    expect(json<Array<ModelJson>>(none!)).toEqual([])
-    expect(json<ModelJson>(shown!)).toEqual(silero)
+    expect(expectJson<Array<ModelJson>>(mine!)).toEqual(list)
+    expect(expectJson<Array<ModelJson>>(none!)).toEqual([])
+    expect(expectJson<ModelJson>(shown!)).toEqual(silero)
   })
 
   it("bad input: one `error: ...` line, exit 1, nothing sent", async () => {
@@ -186,7 +180,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
   })
 
   it("escrow deposit waits for the block and shows the escrow; escrow show by --developer and by --key agree", async () => {
-    const deposit = json<{ tx: string; block: string; escrow: Record<string, string> }>(
+    const deposit = expectJson<{ tx: string; block: string; escrow: Record<string, string> }>(
       await runCli(["escrow", "deposit", silero.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"])
     )
     expect(deposit.tx).toMatch(/^0x[0-9a-f]{64}$/)
@@ -195,7 +189,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
       ["escrow", "show", silero.id, "--developer", DEVELOPER.address, ...rpc, "--json"],
       ["escrow", "show", silero.id, "--key", hexKey(DEVELOPER.key), ...rpc]
     ])
-    expect(json(byAddress!)).toEqual(deposit.escrow)
+    expect(expectJson(byAddress!)).toEqual(deposit.escrow)
     expect(byKey!.code).toBe(0)
     expect(byKey!.stdout).toBe(
       [`escrow of ${DEVELOPER.address} for model ${silero.id}`, `  deposited  ${DEPOSIT}`, `  available  ${DEPOSIT}`, "  reserved   0", "  captured   0", `  on ledger  ${DEPOSIT} (the AI shard's figure; 0 captured here awaits settlement)`, ""].join("\n")
@@ -230,7 +224,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
           ["infer", silero.id, "--input", inputFile, "--output", outputFile, "--stream", "--key", hexKey(DEVELOPER.key), ...rpc],
           ["infer", silero.id, "--input", inputFile, "--key", hexKey(BROKE.key), ...rpc]
         ])
-        const result = json<{ task: string; fingerprint: string; workers: Array<string>; charged: string; millis: number; outputs: unknown }>(plain!)
+        const result = expectJson<{ task: string; fingerprint: string; workers: Array<string>; charged: string; millis: number; outputs: unknown }>(plain!)
         expect(result).toMatchObject({ workers: [worker.address], charged: String(PRICE) })
         expect(result.task).toMatch(/^0x[0-9a-f]{64}$/)
         expect(result.fingerprint).toMatch(/^0x[0-9a-f]{64}$/)
@@ -261,9 +255,9 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
           ["task", "show", result.task, ...rpc, "--json"],
           ["escrow", "show", silero.id, "--developer", DEVELOPER.address, ...rpc, "--json"]
         ])
-        expect(json(task!)).toMatchObject({ id: result.task, model: silero.id, developer: DEVELOPER.address, status: "Settled", charged: true, price: String(PRICE), workers: [worker.address], fingerprint: result.fingerprint })
+        expect(expectJson(task!)).toMatchObject({ id: result.task, model: silero.id, developer: DEVELOPER.address, status: "Settled", charged: true, price: String(PRICE), workers: [worker.address], fingerprint: result.fingerprint })
         // Two calls, each charged once.
-        expect(json(escrow!)).toMatchObject({ deposited: String(DEPOSIT), available: String(DEPOSIT - 2n * PRICE), reserved: "0", captured: String(2n * PRICE) })
+        expect(expectJson(escrow!)).toMatchObject({ deposited: String(DEPOSIT), available: String(DEPOSIT - 2n * PRICE), reserved: "0", captured: String(2n * PRICE) })
       } finally {
         await Effect.runPromise(Scope.close(scope, Exit.void))
       }
@@ -275,7 +269,7 @@ describe("topai model / escrow / infer / task / audit against a node", () => {
     "audit replay: passes and counts models, tasks, workers and escrows; a tampered model event fails it, naming the stream and revision",
     async () => {
       expect((await node.stop("SIGINT")).code).toBe(0)
-      const report = json<{
+      const report = expectJson<{
         ok: boolean
         ai: {
           models: { total: number; byStatus: Record<string, number> }

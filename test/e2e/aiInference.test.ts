@@ -57,7 +57,7 @@ import { DEV, waitFor } from "./support/chain.js"
 import { defaultFeeOf } from "../../domain/chain/genesis.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { auditAi, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode } from "./support/processes.js"
+import { auditAi, CLI_MAIN, cleanup, makeTempDir, REPO_ROOT, spawnNode, hexKey } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 // ---------------------------------------------------------------- models
@@ -105,7 +105,6 @@ interface WorkerProcess {
 const workers: Array<WorkerProcess> = []
 let nextWorkerKey = 40
 
-const hexKey = (key: PrivateKey) => bytesToHex(key.exportBytes())
 
 /** `topai worker start` as its own process (killed by afterAll if still running). */
 const spawnWorker = (url: string, options: { readonly faultLie?: boolean; readonly gpuClass?: string } = {}): WorkerProcess => {

@@ -25,14 +25,13 @@
  */
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import type { PrivateKey } from "../../domain/chain/keys.js"
 import { BURN_ADDRESS } from "../../domain/economics/accounts.js"
 import { defaultEconomics } from "../../domain/economics/config.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
-import type { CliResult, NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode, hexKey, expectJson } from "./support/processes.js"
+import type { NodeProcess } from "./support/processes.js"
 import { readFileSync } from "node:fs"
 import { SILERO_CLI_FLAGS, SILERO_PATH, sileroBytes, writeSileroInput } from "../ai/support/models.js"
 import { bareRun, expectSameOutputs } from "./support/ai.js"
@@ -50,12 +49,6 @@ const PROTOCOL_FEE = (PRICE * ECONOMICS.protocolFeePpm) / 1_000_000n
 const PROVIDER = DEV[1]!
 const DEVELOPER = DEV[3]!
 
-const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
-const json = <A>(r: CliResult): A => {
-  // The whole stderr in the diff when a command fails (toMatchObject would leave it out).
-  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, timedOut: false, stderr: "" })
-  return JSON.parse(r.stdout) as A
-}
 
 let devnet: NodeProcess | undefined
 const clients: Array<TestClient> = []
@@ -90,7 +83,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
         ["model", "upload", SILERO_PATH, "--name", "silero-bft", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), ...via(1), "--json"],
         { timeoutMs: 90_000 }
       )
-      const model = json<{ id: string; status: string; provider: string }>(upload)
+      const model = expectJson<{ id: string; status: string; provider: string }>(upload)
       expect(model).toMatchObject({ status: "Verified", provider: PROVIDER.address })
       const register = upload.stderr.match(/model\.register (0x[0-9a-f]{64}) included in block (\d+)\/(\d+)/)
       expect(register, upload.stderr).not.toBeNull()
@@ -110,7 +103,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       )
       for (const v of views) expect({ fingerprint: v.referenceFingerprint, attestations: v.attestations }).toEqual({ fingerprint: views[0]!.referenceFingerprint, attestations: views[0]!.attestations })
 
-      json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...via(2), "--json"], { timeoutMs: 60_000 }))
+      expectJson(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...via(2), "--json"], { timeoutMs: 60_000 }))
       // Each gateway admits against its own view of the AI ledger: wait until validator 3's shows the escrow too.
       await waitFor("the escrow on validators 2 and 3", async () => {
         const [a, b] = await Promise.all([v2, v3].map((c) => c.run(c.client.escrow.get({ developer: DEVELOPER.address, model: model.id }))))
@@ -122,7 +115,7 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
       const calls: Array<{ charged: string; workers: ReadonlyArray<string>; outputs: unknown }> = []
       for (let i = 0; i < CALLS; i++) {
         const r = await runCli(["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...via(2 + (i % 2)), "--json"], { timeoutMs: 60_000 })
-        calls.push(json(r))
+        calls.push(expectJson(r))
       }
       for (const call of calls) expect(call.charged).toBe(String(PRICE))
       for (const call of calls) expectSameOutputs(call.outputs, bare)
@@ -195,10 +188,10 @@ describe("the AI shard and the rewards on a 4-validator BFT devnet", () => {
         ["rewards", "epoch", "0", ...rpc, "--json"],
         ["supply", ...rpc, "--json"]
       ])
-      const ledger = json<{ epoch: number; closed: boolean; events: ReadonlyArray<{ _tag: string }> }>(ledgerRun!)
+      const ledger = expectJson<{ epoch: number; closed: boolean; events: ReadonlyArray<{ _tag: string }> }>(ledgerRun!)
       expect(ledger).toMatchObject({ epoch: 0, closed: true })
       expect(ledger.events[ledger.events.length - 1]!._tag).toBe("EpochClosed")
-      const supply = json<{ balanced: boolean; lastClosed: number | null }>(supplyRun!)
+      const supply = expectJson<{ balanced: boolean; lastClosed: number | null }>(supplyRun!)
       expect(supply.balanced).toBe(true)
       expect(supply.lastClosed).toBeGreaterThanOrEqual(1)
       // Every validator wrote the same reward ledgers (the AI shard's execution, not one node's fold).

@@ -15,14 +15,13 @@ import { PrivateKey } from "../../domain/chain/keys.js"
 import { DEV, DEVNET_CHAIN_ID, GENESIS_BALANCE, devPair } from "./support/chain.js"
 import { openClient } from "./support/client.js"
 import type { TestClient } from "./support/client.js"
-import { cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode } from "./support/processes.js"
+import { cleanup, expectUserError, makeTempDir, runCli, runCliAll, spawnNode, hexKey } from "./support/processes.js"
 import type { NodeProcess } from "./support/processes.js"
 
 let node: NodeProcess
 let c: TestClient
 let rpc: ReadonlyArray<string>
 
-const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
 
 beforeAll(async () => {
   node = await spawnNode({ dataDir: makeTempDir("cli") })

@@ -12,12 +12,12 @@
  */
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { devKey, type PrivateKey } from "../../domain/chain/keys.js"
+import { devKey } from "../../domain/chain/keys.js"
 import { defaultEconomics } from "../../domain/economics/config.js"
 import { startComputeNode } from "../../src/worker/ComputeNode.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode, type CliResult, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, runCliAll, spawnNode, type NodeProcess, hexKey, expectJson } from "./support/processes.js"
 import { copyDataDir, forgeAmountWithChain } from "./support/tamper.js"
 import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 
@@ -37,11 +37,6 @@ const STAKER = DEV[9]! // bonds both workers' stakes
 const H100 = devKey(60)
 const CPU = devKey(61)
 
-const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
-const json = <A>(r: CliResult): A => {
-  expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" }) // the whole stderr in the diff when a command fails
-  return JSON.parse(r.stdout) as A
-}
 
 type Amounts = Record<string, string>
 interface Statement {
@@ -67,7 +62,7 @@ let c: TestClient
 let rpc: ReadonlyArray<string>
 
 const balance = async (address: string) => (await c.run(c.client.account.get({ address }))).balance
-const supply = async () => json<Supply>(await runCli(["supply", ...rpc, "--json"]))
+const supply = async () => expectJson<Supply>(await runCli(["supply", ...rpc, "--json"]))
 
 beforeAll(async () => {
   node = await spawnNode({
@@ -93,7 +88,7 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
         [H100, CPU].map((w) => ["worker", "stake", "--worker", w.publicKey.address, "--amount", String(STAKE), "--key", hexKey(STAKER.key), ...rpc, "--json"]),
         1
       )
-      for (const r of stakes) expect(json<{ bonded: string }>(r).bonded).toBe(String(STAKE))
+      for (const r of stakes) expect(expectJson<{ bonded: string }>(r).bonded).toBe(String(STAKE))
       const scope = await Effect.runPromise(Scope.make())
       const providerBefore = await balance(PROVIDER.address)
       try {
@@ -105,7 +100,7 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
         }
 
         // Both workers run every call (quorum 2 of 2): both earn task mining and computing fees.
-        const model = json<{ id: string; status: string }>(
+        const model = expectJson<{ id: string; status: string }>(
           await runCli(
             ["model", "upload", SILERO_PATH, "--name", "silero-econ", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--validation", "quorum:2/2",
               "--key", hexKey(PROVIDER.key), ...rpc, "--json"],
@@ -113,14 +108,14 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
           )
         )
         expect(model.status).toBe("Verified")
-        json(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]))
+        expectJson(await runCli(["escrow", "deposit", model.id, String(DEPOSIT), "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]))
         const input = writeSileroInput(makeTempDir("input"))
         const calls = await runCliAll(
           Array.from({ length: CALLS }, () => ["infer", model.id, "--input", input, "--key", hexKey(DEVELOPER.key), ...rpc, "--json"]),
           CALLS
         )
         for (const call of calls) {
-          const r = json<{ charged: string; workers: ReadonlyArray<string> }>(call)
+          const r = expectJson<{ charged: string; workers: ReadonlyArray<string> }>(call)
           expect(r.charged).toBe(String(PRICE))
           expect([...r.workers].sort()).toEqual([H100.publicKey.address, CPU.publicKey.address].sort())
         }
@@ -148,7 +143,7 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
 
       const [provider, h100, cpu] = (
         await runCliAll([PROVIDER.address, H100.publicKey.address, CPU.publicKey.address].map((a) => ["rewards", "show", a, ...rpc, "--json"]), 3)
-      ).map((r) => json<Statement>(r)) as [Statement, Statement, Statement]
+      ).map((r) => expectJson<Statement>(r)) as [Statement, Statement, Statement]
       const t = (s: Statement, k: string) => BigInt(s.total[k]!)
 
       // The provider: launch reward + task mining + service fees − computing fees, exactly what it received
@@ -189,7 +184,7 @@ describe("economics on a devnet: a provider, an H100 and a CPU worker, a develop
 
       // Every pro-rata share in every ledger follows from the weights it records.
       // (epoch 0 through the CLI, every epoch through the typed client: the same view)
-      const cliLedger = json<Ledger>(await runCli(["rewards", "epoch", "0", ...rpc, "--json"]))
+      const cliLedger = expectJson<Ledger>(await runCli(["rewards", "epoch", "0", ...rpc, "--json"]))
       expect(cliLedger.events.map((e) => e._tag)).toEqual((await c.run(c.client.rewards.epoch({ epoch: 0 }))).events.map((e) => e._tag))
       let mintedInLedgers = 0n
       for (let epoch = 0; epoch <= quiet.lastClosed!; epoch++) {

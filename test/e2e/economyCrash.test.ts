@@ -31,7 +31,7 @@ import { WORKER_KEY_FILE } from "../../src/cli/commands/worker.js"
 import { afterAll, describe, expect, it } from "vitest"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess } from "./support/processes.js"
+import { auditArgs, cleanup, makeTempDir, runCli, spawnNode, type NodeProcess, hexKey } from "./support/processes.js"
 import { mulberry32 } from "../support/mulberry32.js"
 
 const SEED = Number(process.env["TOPAI_CRASH_SEED"] ?? 5)
@@ -40,7 +40,6 @@ const PRICE = 10n * 10n ** 15n
 const DEPOSIT = 10n ** 18n
 const PROVIDER = DEV[1]!.key
 const DEVELOPER = DEV[3]!.key
-const hexKey = (key: PrivateKey) => bytesToHex(key.exportBytes())
 
 interface NodeKind {
   readonly name: string

@@ -22,12 +22,11 @@ import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { sessionGrantDigest, signMessage } from "../../domain/ai/signedMessages.js"
 import { freshRequestNonce, inferWithFailover, signInferRequest } from "../../src/client/index.js"
-import type { PrivateKey } from "../../domain/chain/keys.js"
 import { readFileSync } from "node:fs"
 import { SILERO_CLI_FLAGS, SILERO_PATH, writeSileroInput } from "../ai/support/models.js"
 import { DEV, waitFor } from "./support/chain.js"
 import { openClient, type TestClient } from "./support/client.js"
-import { cleanup, freePort, makeTempDir, runCli, spawnNode, wsUrl, type CliResult, type NodeProcess } from "./support/processes.js"
+import { cleanup, freePort, makeTempDir, runCli, spawnNode, wsUrl, type NodeProcess, hexKey, expectJson } from "./support/processes.js"
 
 const VALIDATORS = 4
 const PRICE = 10n * 10n ** 15n
@@ -40,11 +39,6 @@ const FAILING_OVER = DEV[2]!
 /** Escrow for one call: its failover comes after the first gateway's receipt settled. */
 const LATE = DEV[4]!
 
-const hexKey = (key: PrivateKey) => "0x" + Buffer.from(key.exportBytes()).toString("hex")
-const json = <A>(r: CliResult): A => {
-  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, timedOut: false, stderr: "" })
-  return JSON.parse(r.stdout) as A
-}
 
 let devnet: NodeProcess | undefined
 const clients: Array<TestClient> = []
@@ -86,10 +80,10 @@ describe("failover with the same signed request on a 4-validator devnet", () => 
         ["model", "upload", SILERO_PATH, "--name", "silero-failover", "--price", String(PRICE), ...SILERO_CLI_FLAGS, "--key", hexKey(PROVIDER.key), "--rpc", url(1), "--json"],
         { timeoutMs: 90_000 }
       )
-      const model = json<{ id: string; status: string }>(upload)
+      const model = expectJson<{ id: string; status: string }>(upload)
       expect(model.status).toBe("Verified")
       for (const [dev, amount] of [[TWICE, DEPOSIT], [FAILING_OVER, DEPOSIT], [LATE, PRICE]] as const) {
-        json(await runCli(["escrow", "deposit", model.id, String(amount), "--key", hexKey(dev.key), "--rpc", url(2), "--json"], { timeoutMs: 60_000 }))
+        expectJson(await runCli(["escrow", "deposit", model.id, String(amount), "--key", hexKey(dev.key), "--rpc", url(2), "--json"], { timeoutMs: 60_000 }))
       }
       await waitFor(
         "the model Verified and the escrows on the ledger at validators 2 and 3",
@@ -208,7 +202,7 @@ describe("failover with the same signed request on a 4-validator devnet", () => 
       expect(viaClient.result.charged).toBe(PRICE)
       // And the CLI: `--rpc DOWN --failover URL`.
       const cli = await runCli(["infer", model.id, "--input", inputPath, "--key", hexKey(FAILING_OVER.key), "--rpc", down, "--failover", url(2), "--json"], { timeoutMs: 60_000 })
-      const viaCli = json<{ task: string; charged: string }>(cli)
+      const viaCli = expectJson<{ task: string; charged: string }>(cli)
       expect(viaCli.charged).toBe(String(PRICE))
       expect(cli.stderr).toContain(`no answer from ${down}`)
       const both = [viaClient.task, viaCli.task]

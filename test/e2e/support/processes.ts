@@ -13,6 +13,8 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { expect } from "vitest"
+import { bytesToHex } from "../../../domain/chain/hex.js"
+import type { PrivateKey } from "../../../domain/chain/keys.js"
 import { makeClient } from "../../../src/client/index.js"
 import type { NodeStatus } from "../../../src/client/index.js"
 import { freePort } from "../../support/freePort.js"
@@ -129,6 +131,15 @@ export const auditArgs = (dataDir: string, genesisDir: string = dataDir): Array<
   "--genesis",
   join(genesisDir, "genesis.json")
 ]
+
+/** A key's private bytes as 0x-hex (what `--key-file` files hold). */
+export const hexKey = (key: PrivateKey): string => bytesToHex(key.exportBytes())
+
+/** A CLI result that must have succeeded, its stdout parsed as JSON (the whole stderr in the diff when it failed). */
+export const expectJson = <A>(r: CliResult): A => {
+  expect({ code: r.code, timedOut: r.timedOut, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, timedOut: false, stderr: "" })
+  return JSON.parse(r.stdout) as A
+}
 
 /** `runCli` that expects exit 0 and parses stdout as JSON. */
 export const runCliJson = async <A = unknown>(args: ReadonlyArray<string>): Promise<A> => {
