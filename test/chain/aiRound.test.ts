@@ -59,6 +59,22 @@ const sign = (key: PrivateKey, payload: TransactionPayload, nonce: bigint, fee: 
  */
 const forgedFrom = (sender: Address, tx: Transaction): Transaction => Object.create(tx, { sender: { value: sender } }) as Transaction
 
+
+/** The beacon's receipt that closes epoch 0 on the AI shard (window from the round's genesis to `endAt`). */
+const epochZeroReceipt = (endAt: number): CrossShardReceipt => {
+  const cause = epochEndCause(0)
+  return new CrossShardReceipt({
+    receiptId: receiptIdOf(cause),
+    sourceShard: BEACON_SHARD as ShardId,
+    destShard: AI,
+    from: BEACON_SYSTEM_ADDRESS,
+    to: BEACON_SYSTEM_ADDRESS,
+    amount: 0n,
+    txHash: cause,
+    purpose: { kind: "epoch", epoch: 0, startAt: ROUND.timestamp, endAt }
+  })
+}
+
 describe("keyless system accounts as senders", () => {
   it("each is the last 20 bytes of keccak256(\"topai/system/\" + name); none is a dev account, a proposer or the burn address", () => {
     const names = ["reserve", "foundation", "stake-pool", "treasury", "escrow", "beacon"]
@@ -330,17 +346,7 @@ const runRound = (p: RoundParams) => {
 
   // 6. The beacon's epoch receipt closes epoch 0 on the AI shard: its rewards leave the reserve / foundation / pool as receipts.
   const endAt = ai(c).lastTimestamp
-  const epochCause = epochEndCause(0)
-  const epochReceipt = new CrossShardReceipt({
-    receiptId: receiptIdOf(epochCause),
-    sourceShard: BEACON_SHARD as ShardId,
-    destShard: AI,
-    from: BEACON_SYSTEM_ADDRESS,
-    to: BEACON_SYSTEM_ADDRESS,
-    amount: 0n,
-    txHash: epochCause,
-    purpose: { kind: "epoch", epoch: 0, startAt: ROUND.timestamp, endAt }
-  })
+  const epochReceipt = epochZeroReceipt(endAt)
   const sources = new Map<Address, bigint>([SYSTEM_RESERVE, SYSTEM_FOUNDATION, SYSTEM_STAKE_POOL].map((a) => [a, balanceOf(ai(c), a)]))
   const payees = new Map<Address, bigint>()
   const closeEvents = block(c, AI, [], [epochReceipt])
@@ -469,19 +475,7 @@ describe("result.challenge on the chain ledger", () => {
     expect(amount > 0n && toUser > 0n && toReporter > 0n && burned > 0n).toBe(true)
     const payees = [developer.address, producer.publicKey.address, BURN_ADDRESS] as const
     const before = new Map(payees.map((a) => [a, balance(c, a)]))
-    const epochCause = epochEndCause(0)
-    const close = block(c, AI, [], [
-      new CrossShardReceipt({
-        receiptId: receiptIdOf(epochCause),
-        sourceShard: BEACON_SHARD as ShardId,
-        destShard: AI,
-        from: BEACON_SYSTEM_ADDRESS,
-        to: BEACON_SYSTEM_ADDRESS,
-        amount: 0n,
-        txHash: epochCause,
-        purpose: { kind: "epoch", epoch: 0, startAt: ROUND.timestamp, endAt: ai(c).lastTimestamp }
-      })
-    ])
+    const close = block(c, AI, [], [epochZeroReceipt(ai(c).lastTimestamp)])
     expect(close.filter((e) => e._tag === "Slashed")).toEqual([
       expect.objectContaining({ worker: loser.publicKey.address, reason: "WrongResult", amount, toUser, user: developer.address, toReporter, reporter: producer.publicKey.address, burned })
     ])

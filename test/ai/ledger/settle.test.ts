@@ -43,6 +43,18 @@ const refusalsOf = (events: ReadonlyArray<{ readonly _tag: string }>) =>
 const payoutsOf = (events: ReadonlyArray<{ readonly _tag: string }>) =>
   events.filter((e): e is AiPayout => e._tag === "AiPayout").map((p) => ({ source: p.source, to: p.to, amount: p.amount, index: p.index }))
 
+
+type MakeReceipt = (m: ReturnType<typeof setup>["model"]) => ReturnType<typeof usageReceipt>
+
+/** A settle of the one receipt `make` gives is refused `reason`: no payout, escrow and the settled set as before. */
+const expectRefusedAlone = (make: MakeReceipt, reason: string) => {
+  const { state, model } = setup()
+  const r = step(state, ctxAt(10), txIn(settleTx(make(model))))
+  expect(refusalsOf(r.events)).toEqual([reason])
+  expect(payoutsOf(r.events)).toEqual([])
+  expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
+  expect(r.state.settled).toEqual(state.settled)
+}
 describe("usage.settle", () => {
   it("settles a receipt: price 1000 → provider 800, worker 100 (2000 milli-units × 500 ms at 100/unit-s), burn 100, escrow 2500 → 1500", () => {
     const { state, model } = setup()
@@ -86,7 +98,7 @@ describe("usage.settle", () => {
     expect(payoutsOf(r.events).map((p) => p.index)).toEqual([0, 1, 2])
   })
 
-  const refusalCases: ReadonlyArray<[string, (m: ReturnType<typeof setup>["model"]) => ReturnType<typeof usageReceipt>, string]> = [
+  const refusalCases: ReadonlyArray<[string, MakeReceipt, string]> = [
     ["a forged grant signature", (m) => usageReceipt(hashOf("f"), m, { grant: { ...usageReceipt(hashOf("f"), m).grant, spendMax: 5_000_000n } }), "BadGrantSignature"],
     ["a grant signed by another key than the one it names", (m) => ({ ...usageReceipt(hashOf("k"), m), grant: (() => {
       const g = usageReceipt(hashOf("k"), m).grant
@@ -108,18 +120,12 @@ describe("usage.settle", () => {
     ["results that disagree", (m) => usageReceipt(hashOf("dis"), m, { results: [resultOf(worker1, taskOf(hashOf("dis"), m)), resultOf(worker2, taskOf(hashOf("dis"), m), 500, hashOf("other-fp"))] }), "ResultsDisagree"]
   ]
   for (const [what, make, reason] of refusalCases) {
-    it(`refuses ${what}: ${reason}, and changes nothing`, () => {
-      const { state, model } = setup()
-      const r = step(state, ctxAt(10), txIn(settleTx(make(model))))
-      expect(refusalsOf(r.events)).toEqual([reason])
-      expect(payoutsOf(r.events)).toEqual([])
-      expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
-    })
+    it(`refuses ${what}: ${reason}, and changes nothing`, () => expectRefusedAlone(make, reason))
   }
 
   describe("the developer's request binds each task to the grant", () => {
     const mallory = key("mallory")
-    const requestCases: ReadonlyArray<[string, (m: ReturnType<typeof setup>["model"]) => ReturnType<typeof usageReceipt>, string]> = [
+    const requestCases: ReadonlyArray<[string, MakeReceipt, string]> = [
       // A grant holder with a registered worker key makes up tasks: the results sign the made-up id, but no request names it.
       ["a made-up task id whose results are signed over it", (m) => {
         const madeUp = hashOf("made-up task")
@@ -147,14 +153,7 @@ describe("usage.settle", () => {
       }, "BadRequestSignature"]
     ]
     for (const [what, make, reason] of requestCases) {
-      it(`refuses ${what}: ${reason}, and changes nothing`, () => {
-        const { state, model } = setup()
-        const r = step(state, ctxAt(10), txIn(settleTx(make(model))))
-        expect(refusalsOf(r.events)).toEqual([reason])
-        expect(payoutsOf(r.events)).toEqual([])
-        expect(escrowOf(r.state, developer.publicKey.address, model)).toBe(2_500n)
-        expect(r.state.settled).toEqual(state.settled)
-      })
+      it(`refuses ${what}: ${reason}, and changes nothing`, () => expectRefusedAlone(make, reason))
     }
 
     it("property: a receipt with any byte of its task id or request changed never settles, never moves escrow, and is refused TaskNotRequested or BadRequestSignature", () => {
