@@ -550,7 +550,9 @@ describe("paid inference through a node and worker processes", () => {
     const deprecated = await c.fail(c.client.infer(inferArgs(quorumSession, sileroInput)))
     expect(reason(deprecated)).toBe("ModelNotServable")
     expect((deprecated as InferenceRejected).detail).toMatch(/deprecated/)
-    expect(await escrowOf(QUORUM_DEVELOPER.key, quorum.id)).toEqual(quorumBefore)
+    // Nothing reserved or charged by the refusal (the ledger's figures may move meanwhile: earlier calls' receipts settle).
+    const book = ({ deposited, available, reserved, captured }: typeof quorumBefore) => ({ deposited, available, reserved, captured })
+    expect(book(await escrowOf(QUORUM_DEVELOPER.key, quorum.id))).toEqual(book(quorumBefore))
   })
 
 
