@@ -6,7 +6,7 @@
  * also relays cross-shard receipts), and the ChainNode operations the RPC
  * server serves.
  */
-import { Duration, Effect, Either, HashMap, Layer, Option, Queue, Schema } from "effect"
+import { Duration, Effect, Either, HashMap, Layer, Option, Queue } from "effect"
 import { decodeForAdmission } from "../../domain/chain/admission.js"
 import type { AdmissionRejected } from "../../domain/chain/admission.js"
 import type { Block } from "../../domain/chain/block.js"

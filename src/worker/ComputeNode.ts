@@ -79,7 +79,7 @@ import {
 } from "../../domain/ai/signedMessages.js"
 import { inputHash } from "../../domain/ai/inputHash.js"
 import type { Hash32 } from "../../domain/chain/hash.js"
-import { decodeTensorMapJson, tensorMapToJson, tensorMapToWire, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
+import { decodeTensorMapJson, tensorMapToWire, type Tensor, type TensorMap } from "../../domain/ai/tensor.js"
 import type { Address, PrivateKey } from "../../domain/chain/keys.js"
 import { BlobError } from "../../infra/blobstore/BlobStore.js"
 import { makeFsBlobStore } from "../../infra/blobstore/FsBlobStore.js"

@@ -106,5 +106,13 @@ export const workerOf = (s: AiLedgerState, worker: Address): AiWorker | undefine
 
 export const spentOf = (s: AiLedgerState, grant: Hash32): bigint => Option.getOrElse(HashMap.get(s.grantSpent, grant), () => 0n)
 
+/** `member`'s latest liveness view of `worker` (`worker.liveness`; undefined: none). */
+export const livenessViewOf = (s: AiLedgerState, worker: Address, member: Address): boolean | undefined =>
+  Option.getOrUndefined(Option.flatMap(HashMap.get(s.liveness, worker), (views) => HashMap.get(views, member)))
+
+/** `member`'s latest measurement of `worker` (`worker.measure`; undefined: none). */
+export const measureOf = (s: AiLedgerState, worker: Address, member: Address): bigint | undefined =>
+  Option.getOrUndefined(Option.flatMap(HashMap.get(s.measures, worker), (measures) => HashMap.get(measures, member)))
+
 /** The key of (task, loser) in `challenged`. */
 export const challengeKey = (taskId: Hash32, loser: Address): string => `${taskId}/${loser}`

@@ -5,13 +5,8 @@
  * gateway draws the times from the Random service when an epoch begins). A
  * failed run waits for its retry time before the next.
  */
-import { HashMap, Option } from "effect"
 import type { Address } from "../../chain/keys.js"
-import { workerOf, type AiLedgerState } from "../ledger/state.js"
-
-/** The measurement the ledger holds from `member` of `worker` (undefined: none). */
-export const heldMeasure = (ledger: AiLedgerState, member: Address, worker: Address): bigint | undefined =>
-  Option.getOrUndefined(Option.flatMap(HashMap.get(ledger.measures, worker), (m) => HashMap.get(m, member)))
+import { measureOf, workerOf, type AiLedgerState } from "../ledger/state.js"
 
 /**
  * The workers to benchmark now, in address order: seen, registered, and
@@ -28,6 +23,6 @@ export const benchmarksDue = (
   [...sees].sort().filter((worker) => {
     if (workerOf(ledger, worker) === undefined) return false
     const at = scheduled.get(worker)
-    if (heldMeasure(ledger, member, worker) === undefined) return at === undefined || at <= now
+    if (measureOf(ledger, worker, member) === undefined) return at === undefined || at <= now
     return at !== undefined && at <= now
   })

@@ -11,18 +11,14 @@
  *   changed; a new member's view counts only once sent)
  * Workers not registered on chain are never reported (the ledger refuses them).
  */
-import { HashMap, Option } from "effect"
+import { HashMap } from "effect"
 import type { Address } from "../../chain/keys.js"
-import { workerOf, type AiLedgerState } from "../ledger/state.js"
+import { livenessViewOf, workerOf, type AiLedgerState } from "../ledger/state.js"
 
 export interface LivenessReport {
   readonly worker: Address
   readonly online: boolean
 }
-
-/** The member's view of `worker` as the ledger holds it (undefined: none). */
-export const heldView = (ledger: AiLedgerState, member: Address, worker: Address): boolean | undefined =>
-  Option.getOrUndefined(Option.flatMap(HashMap.get(ledger.liveness, worker), (views) => HashMap.get(views, member)))
 
 /** Reports to send now, in worker order; `reassert`: a new epoch began since the member last reported. */
 export const livenessReports = (
@@ -38,7 +34,7 @@ export const livenessReports = (
     .filter((worker) => workerOf(ledger, worker) !== undefined)
     .flatMap((worker) => {
       const online = sees.has(worker)
-      const held = heldView(ledger, member, worker)
+      const held = livenessViewOf(ledger, worker, member)
       if (held === online && !(reassert && online)) return []
       if (held === undefined && !online) return []
       return [{ worker, online }]
