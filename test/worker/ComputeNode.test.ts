@@ -83,6 +83,17 @@ const nextResult = (node: FakeNode): Promise<ResultRecord> => run(Queue.take(nod
 const nextFailure = (node: FakeNode) => run(Queue.take(node.state.failures).pipe(Effect.timeoutFail({ duration: RESULT_WAIT, onTimeout: () => new Error("no failure report in time") })))
 const offer = (node: FakeNode, a: TaskAssignment) => run(Queue.offer(node.state.tasks, a))
 
+/** Offers every task at once, then each must come back as a failure report whose detail matches its pattern. */
+const expectEachFails = async (node: FakeNode, cases: ReadonlyArray<readonly [TaskAssignment, RegExp]>) => {
+  for (const [task] of cases) await offer(node, task)
+  const reports = new Map<string, string>()
+  for (let i = 0; i < cases.length; i++) {
+    const f = await nextFailure(node)
+    reports.set(f.task, f.detail)
+  }
+  for (const [task, pattern] of cases) expect(reports.get(task.task)).toMatch(pattern)
+}
+
 /** Checks a result the way the node will: outputs decode, fingerprint recomputes, signature verifies. */
 const checkResult = (r: ResultRecord, task: TaskAssignment, key: PrivateKey): TensorMap => {
   expect(r.task).toBe(task.task)
@@ -192,13 +203,7 @@ describe("ComputeNode against a stand-in node", () => {
       [assignment("silero", tensorMapToJson(sileroInputs("tol")), { outputTolerance: 0 }), /^BadAssignment: output tolerance must be a finite number > 0, got 0/]
     ]
     const failedBefore = (await run(worker.stats)).tasksFailed
-    for (const [task] of cases) await offer(node, task)
-    const reports = new Map<string, string>()
-    for (let i = 0; i < cases.length; i++) {
-      const f = await nextFailure(node)
-      reports.set(f.task, f.detail)
-    }
-    for (const [task, pattern] of cases) expect(reports.get(task.task)).toMatch(pattern)
+    await expectEachFails(node, cases)
     // Bytes that did not hash right were never stored.
     expect(existsSync(join(workerDir, "blobs", otherHash.slice(2, 4), otherHash))).toBe(false)
     expect((await run(worker.stats)).tasksFailed).toBe(failedBefore + cases.length)
@@ -219,13 +224,7 @@ describe("ComputeNode against a stand-in node", () => {
       [new TaskAssignment({ ...forged, request: { ...forged.request, publicKey: asked.request.publicKey } }), /^NotRequested: BadRequestSignature: .*the signature does not verify/]
     ]
     const before = await run(worker.stats)
-    for (const [task] of cases) await offer(node, task)
-    const reports = new Map<string, string>()
-    for (let i = 0; i < cases.length; i++) {
-      const f = await nextFailure(node)
-      reports.set(f.task, f.detail)
-    }
-    for (const [task, pattern] of cases) expect(reports.get(task.task)).toMatch(pattern)
+    await expectEachFails(node, cases)
     const after = await run(worker.stats)
     expect(after.tasksFailed).toBe(before.tasksFailed + cases.length)
     expect(after.tasksDone).toBe(before.tasksDone)
